@@ -1,0 +1,1 @@
+"""The core app: notes, the home page and the health check."""

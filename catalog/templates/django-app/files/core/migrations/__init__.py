@@ -1,0 +1,1 @@
+"""Database migrations of the core app (`python manage.py makemigrations core`)."""

@@ -1,0 +1,3 @@
+module {{PROJECT_NAME}}
+
+go {{GO_VERSION}}

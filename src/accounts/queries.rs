@@ -1,0 +1,304 @@
+//! The SQL of accounts: users, sessions and API keys. Small functions taking
+//! `&impl Queryable` (a connection or a transaction) so that handlers compose
+//! several into one transaction.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::model::{API_KEY_COLUMNS, ApiKey, CredentialRow, Role, Scope, USER_COLUMNS, User};
+use super::secrets::TokenHash;
+use crate::db::{DbError, Queryable};
+
+pub struct NewUser<'a> {
+    pub id: Uuid,
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub password_hash: Option<&'a str>,
+    pub role: Role,
+}
+
+pub async fn insert_user(db: &impl Queryable, user: &NewUser<'_>) -> Result<User, DbError> {
+    let sql = format!(
+        "INSERT INTO devx.users AS u (id, email, name, password_hash, role)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING {USER_COLUMNS}"
+    );
+    let row = db.query_one(&sql, &[&user.id, &user.email, &user.name, &user.password_hash, &user.role.as_str()]).await?;
+    Ok(User::from_row(&row))
+}
+
+pub async fn get_user(db: &impl Queryable, id: Uuid) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM devx.users u WHERE u.id = $1");
+    Ok(db.query_opt(&sql, &[&id]).await?.as_ref().map(User::from_row))
+}
+
+/// The user and password hash for a sign-in attempt (matched without case).
+pub async fn find_login(db: &impl Queryable, email: &str) -> Result<Option<(User, Option<String>)>, DbError> {
+    let sql = format!("SELECT {USER_COLUMNS}, u.password_hash FROM devx.users u WHERE lower(u.email) = lower($1)");
+    Ok(db.query_opt(&sql, &[&email]).await?.map(|row| (User::from_row(&row), row.get(10))))
+}
+
+pub async fn password_hash(db: &impl Queryable, user_id: Uuid) -> Result<Option<String>, DbError> {
+    Ok(db.query_opt("SELECT password_hash FROM devx.users WHERE id = $1", &[&user_id]).await?.and_then(|r| r.get(0)))
+}
+
+pub async fn record_login(db: &impl Queryable, user_id: Uuid) -> Result<(), DbError> {
+    db.execute("UPDATE devx.users SET last_login = now() WHERE id = $1", &[&user_id]).await?;
+    Ok(())
+}
+
+/// Changes the fields given (`None` leaves a field as it is; `Some(None)` clears it).
+pub async fn update_profile(
+    db: &impl Queryable,
+    user_id: Uuid,
+    name: Option<Option<&str>>,
+    avatar_url: Option<Option<&str>>,
+) -> Result<Option<User>, DbError> {
+    let sql = format!(
+        "UPDATE devx.users u
+            SET name = CASE WHEN $2 THEN $3 ELSE u.name END,
+                avatar_url = CASE WHEN $4 THEN $5 ELSE u.avatar_url END
+          WHERE u.id = $1
+         RETURNING {USER_COLUMNS}"
+    );
+    let row = db
+        .query_opt(&sql, &[&user_id, &name.is_some(), &name.flatten(), &avatar_url.is_some(), &avatar_url.flatten()])
+        .await?;
+    Ok(row.as_ref().map(User::from_row))
+}
+
+pub async fn set_password_hash(db: &impl Queryable, user_id: Uuid, hash: &str) -> Result<(), DbError> {
+    db.execute("UPDATE devx.users SET password_hash = $2 WHERE id = $1", &[&user_id, &hash]).await?;
+    Ok(())
+}
+
+/// Closes an account: it can no longer sign in; retention purges it later.
+pub async fn close_account(db: &impl Queryable, user_id: Uuid) -> Result<(), DbError> {
+    db.execute("UPDATE devx.users SET is_active = false, deleted_at = now() WHERE id = $1", &[&user_id]).await?;
+    Ok(())
+}
+
+pub struct AdminUserChange {
+    pub role: Option<Role>,
+    pub plan_type: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+pub async fn admin_update_user(db: &impl Queryable, id: Uuid, change: &AdminUserChange) -> Result<Option<User>, DbError> {
+    let sql = format!(
+        "UPDATE devx.users u
+            SET role = coalesce($2, u.role),
+                plan_type = coalesce($3, u.plan_type),
+                is_active = coalesce($4, u.is_active)
+          WHERE u.id = $1
+         RETURNING {USER_COLUMNS}"
+    );
+    let row = db.query_opt(&sql, &[&id, &change.role.map(Role::as_str), &change.plan_type, &change.is_active]).await?;
+    Ok(row.as_ref().map(User::from_row))
+}
+
+/// The user, row-locked until the transaction ends.
+pub async fn lock_user(db: &impl Queryable, id: Uuid) -> Result<Option<User>, DbError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM devx.users u WHERE u.id = $1 FOR UPDATE");
+    Ok(db.query_opt(&sql, &[&id]).await?.as_ref().map(User::from_row))
+}
+
+/// Serializes changes that could remove an administrator.
+pub async fn lock_admin_roles(db: &impl Queryable) -> Result<(), DbError> {
+    db.execute("SELECT pg_advisory_xact_lock(hashtext('devx.admin-roles'))", &[]).await?;
+    Ok(())
+}
+
+/// Active admins other than `except`: an admin may not remove the last one.
+pub async fn other_active_admins(db: &impl Queryable, except: Uuid) -> Result<i64, DbError> {
+    let row = db
+        .query_one("SELECT count(*) FROM devx.users WHERE role = 'admin' AND is_active AND id <> $1", &[&except])
+        .await?;
+    Ok(row.get(0))
+}
+
+pub struct UserFilter {
+    pub role: Option<Role>,
+    pub plan_type: Option<String>,
+    pub is_active: Option<bool>,
+    /// Substring of the email, any case.
+    pub q: Option<String>,
+    /// Keyset: (created_at, id) of the last row seen, newest first.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+/// Newest first; fetches `limit + 1` rows (see `Page::from_rows`).
+pub async fn list_users(db: &impl Queryable, f: &UserFilter) -> Result<Vec<User>, DbError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM devx.users u
+          WHERE ($1::text IS NULL OR u.role = $1)
+            AND ($2::text IS NULL OR u.plan_type = $2)
+            AND ($3::bool IS NULL OR u.is_active = $3)
+            AND ($4::text IS NULL OR u.email ILIKE '%' || $4 || '%')
+            AND ($5::timestamptz IS NULL OR (u.created_at, u.id) < ($5, $6))
+          ORDER BY u.created_at DESC, u.id DESC
+          LIMIT $7"
+    );
+    let (after_at, after_id) = f.after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let q = f.q.as_deref().map(escape_like);
+    let rows = db
+        .query(
+            &sql,
+            &[&f.role.map(Role::as_str), &f.plan_type, &f.is_active, &q, &after_at, &after_id, &(f.limit + 1)],
+        )
+        .await?;
+    Ok(rows.iter().map(User::from_row).collect())
+}
+
+/// Escapes LIKE wildcards so a search for `50%` means the text `50%`.
+pub fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+pub struct NewSession<'a> {
+    pub user_id: Uuid,
+    pub token_hash: &'a TokenHash,
+    pub expires_at: DateTime<Utc>,
+    pub ip_address: Option<std::net::IpAddr>,
+    pub user_agent: Option<&'a str>,
+}
+
+pub async fn insert_session(db: &impl Queryable, s: &NewSession<'_>) -> Result<Uuid, DbError> {
+    let row = db
+        .query_one(
+            "INSERT INTO devx.sessions (user_id, token_hash, expires_at, ip_address, user_agent)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&s.user_id, &s.token_hash.as_slice(), &s.expires_at, &s.ip_address, &s.user_agent],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// The live session behind a token hash, with its user.
+pub async fn session_by_token(db: &impl Queryable, hash: &TokenHash) -> Result<Option<CredentialRow>, DbError> {
+    let row = db
+        .query_opt(
+            "SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity
+               FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
+              WHERE s.token_hash = $1 AND s.is_active AND s.revoked_at IS NULL",
+            &[&hash.as_slice()],
+        )
+        .await?;
+    Ok(row.map(|r| CredentialRow {
+        id: r.get(0),
+        user_id: r.get(1),
+        role: Role::parse(r.get(2)).unwrap_or(Role::User),
+        user_active: r.get(3),
+        expires_at: Some(r.get(4)),
+        last_seen: Some(r.get(5)),
+        scopes: Vec::new(),
+    }))
+}
+
+pub async fn touch_session(db: &impl Queryable, id: Uuid) -> Result<(), DbError> {
+    db.execute("UPDATE devx.sessions SET last_activity = now() WHERE id = $1", &[&id]).await?;
+    Ok(())
+}
+
+pub async fn revoke_session(db: &impl Queryable, id: Uuid) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE devx.sessions SET is_active = false, revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+        &[&id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Revokes every live session of a user except `keep`.
+pub async fn revoke_sessions_of(db: &impl Queryable, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, DbError> {
+    db.execute(
+        "UPDATE devx.sessions SET is_active = false, revoked_at = now()
+          WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
+        &[&user_id, &keep],
+    )
+    .await
+}
+
+pub struct NewApiKey<'a> {
+    pub user_id: Uuid,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub key_hash: &'a TokenHash,
+    pub scopes: &'a [Scope],
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert_api_key(db: &impl Queryable, k: &NewApiKey<'_>) -> Result<ApiKey, DbError> {
+    let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
+    let sql = format!(
+        "INSERT INTO devx.api_keys AS k (user_id, name, prefix, key_hash, scopes, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {API_KEY_COLUMNS}"
+    );
+    let row =
+        db.query_one(&sql, &[&k.user_id, &k.name, &k.prefix, &k.key_hash.as_slice(), &scopes, &k.expires_at]).await?;
+    Ok(ApiKey::from_row(&row))
+}
+
+/// A user's keys, newest first, keyset on (created_at, id).
+pub async fn list_api_keys(
+    db: &impl Queryable,
+    user_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<ApiKey>, DbError> {
+    let sql = format!(
+        "SELECT {API_KEY_COLUMNS} FROM devx.api_keys k
+          WHERE k.user_id = $1 AND ($2::timestamptz IS NULL OR (k.created_at, k.id) < ($2, $3))
+          ORDER BY k.created_at DESC, k.id DESC LIMIT $4"
+    );
+    let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let rows = db.query(&sql, &[&user_id, &after_at, &after_id, &(limit + 1)]).await?;
+    Ok(rows.iter().map(ApiKey::from_row).collect())
+}
+
+/// Revokes one of the user's keys; false when the user has no such key.
+pub async fn revoke_api_key(db: &impl Queryable, user_id: Uuid, id: Uuid) -> Result<bool, DbError> {
+    let row = db
+        .query_opt(
+            "UPDATE devx.api_keys SET revoked_at = coalesce(revoked_at, now())
+              WHERE id = $1 AND user_id = $2 RETURNING id",
+            &[&id, &user_id],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
+pub async fn revoke_api_keys_of(db: &impl Queryable, user_id: Uuid) -> Result<u64, DbError> {
+    db.execute("UPDATE devx.api_keys SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", &[&user_id])
+        .await
+}
+
+/// The unrevoked key behind a key hash, with its user.
+pub async fn api_key_by_hash(db: &impl Queryable, hash: &TokenHash) -> Result<Option<CredentialRow>, DbError> {
+    let row = db
+        .query_opt(
+            "SELECT k.id, k.user_id, u.role, u.is_active, k.expires_at, k.last_used_at, k.scopes
+               FROM devx.api_keys k JOIN devx.users u ON u.id = k.user_id
+              WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+            &[&hash.as_slice()],
+        )
+        .await?;
+    Ok(row.map(|r| {
+        let scopes: Vec<String> = r.get(6);
+        CredentialRow {
+            id: r.get(0),
+            user_id: r.get(1),
+            role: Role::parse(r.get(2)).unwrap_or(Role::User),
+            user_active: r.get(3),
+            expires_at: r.get(4),
+            last_seen: r.get(5),
+            scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+        }
+    }))
+}
+
+pub async fn touch_api_key(db: &impl Queryable, id: Uuid) -> Result<(), DbError> {
+    db.execute("UPDATE devx.api_keys SET last_used_at = now() WHERE id = $1", &[&id]).await?;
+    Ok(())
+}

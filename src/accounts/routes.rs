@@ -1,0 +1,514 @@
+//! Accounts over HTTP: registration, sign-in and out, the caller's profile,
+//! API keys, and user administration. Handlers validate, then run the
+//! queries in one transaction that names the audit actor.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::model::{ApiKey, CreatedApiKey, PlanType, Role, Scope, SessionGrant, User};
+use super::queries::{self, AdminUserChange, NewApiKey, NewSession, NewUser, UserFilter};
+use super::secrets;
+use crate::http::auth::{AdminPrincipal, ClientIp, Credential, Principal, user_agent};
+use crate::http::error::Problem;
+use crate::http::pagination::{self, Page};
+use crate::http::validate::Validator;
+use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me, update_me, close_me))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(admin_list_users))
+        .routes(routes!(admin_update_user))
+}
+
+/// Runs argon2 off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
+}
+
+fn email_key(email: &str) -> String {
+    format!("email:{}", email.trim().to_lowercase())
+}
+
+async fn open_session(
+    db: &impl crate::db::Queryable,
+    state: &AppState,
+    user: User,
+    ip: Option<std::net::IpAddr>,
+    agent: Option<&str>,
+) -> ApiResult<SessionGrant> {
+    let (token, hash) = secrets::new_session_token();
+    let ttl = chrono::TimeDelta::from_std(state.config.http.session_ttl).map_err(ApiError::internal)?;
+    let expires_at = Utc::now() + ttl;
+    queries::insert_session(db, &NewSession { user_id: user.id, token_hash: &hash, expires_at, ip_address: ip, user_agent: agent })
+        .await?;
+    Ok(SessionGrant { token, expires_at, user })
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// 8 characters to 1024 bytes.
+    pub password: String,
+    pub name: Option<String>,
+}
+
+/// Create an account and sign in.
+#[utoipa::path(
+    post, path = "/api/auth/register", tag = "accounts",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created; signed in", body = SessionGrant),
+        (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Json(req): Json<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<SessionGrant>)> {
+    let mut v = Validator::new();
+    v.email("email", req.email.trim());
+    if let Some(problem) = secrets::password_problem(&req.password) {
+        v.error("password", problem);
+    }
+    v.opt_text("name", req.name.as_deref(), 1, 200);
+    v.finish()?;
+
+    let password = req.password.clone();
+    let hash = blocking(move || secrets::hash_password(&password)).await?.map_err(ApiError::internal)?;
+    let id = Uuid::new_v4();
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&format!("user:{id}")).await?;
+    let user = queries::insert_user(
+        &tx,
+        &NewUser {
+            id,
+            email: req.email.trim(),
+            name: req.name.as_deref().map(str::trim),
+            password_hash: Some(&hash),
+            role: Role::User,
+        },
+    )
+    .await?;
+    queries::record_login(&tx, user.id).await?;
+    let grant = open_session(&tx, &state, user, ip, user_agent(&headers).as_deref()).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(grant)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+/// Sign in with email and password; returns a session token.
+///
+/// An unknown email and a wrong password get the same answer in about the
+/// same time. Repeated failures for an email or from an address get 429.
+#[utoipa::path(
+    post, path = "/api/auth/login", tag = "accounts",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = SessionGrant),
+        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Json<SessionGrant>> {
+    let mut keys = vec![email_key(&req.email)];
+    if let Some(ip) = ip {
+        keys.push(format!("ip:{ip}"));
+    }
+    if let Err(retry_after_secs) = state.login_limiter.check(&keys) {
+        return Err(ApiError::TooManyRequests {
+            detail: format!("too many failed sign-ins; try again in {retry_after_secs} seconds"),
+            retry_after_secs,
+        });
+    }
+    if req.password.len() > secrets::PASSWORD_MAX_BYTES || req.email.len() > 254 {
+        return Err(ApiError::Unauthorized("wrong email or password".into()));
+    }
+    let client = state.db.client().await?;
+    let found = queries::find_login(&client, req.email.trim()).await?;
+    drop(client);
+    let (user, hash) = match found {
+        Some((user, hash)) if user.is_active => (Some(user), hash),
+        _ => (None, None),
+    };
+    let password = req.password.clone();
+    let verified = blocking(move || secrets::verify_password(&password, hash.as_deref())).await?;
+    let user = match (verified, user) {
+        (true, Some(user)) => user,
+        _ => {
+            state.login_limiter.record_failure(&keys);
+            return Err(ApiError::Unauthorized("wrong email or password".into()));
+        }
+    };
+    state.login_limiter.clear(&keys[0]);
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&format!("user:{}", user.id)).await?;
+    queries::record_login(&tx, user.id).await?;
+    let grant = open_session(&tx, &state, user, ip, user_agent(&headers).as_deref()).await?;
+    tx.commit().await?;
+    Ok(Json(grant))
+}
+
+/// Sign out: revokes the session whose token was sent.
+#[utoipa::path(
+    post, path = "/api/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Session revoked"),
+        (status = 400, description = "Called with an API key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResult<StatusCode> {
+    let Some(session) = principal.session_id() else {
+        return Err(ApiError::BadRequest("an API key has no session to end; revoke it with DELETE /api/api-keys/{id}".into()));
+    };
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    queries::revoke_session(&tx, session).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user.
+#[utoipa::path(
+    get, path = "/api/auth/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, body = User),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<User>> {
+    let user = crate::db_read!(state.db, |c| queries::get_user(c, principal.user_id))?;
+    user.map(Json).ok_or(ApiError::NotFound("user"))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub avatar_url: Option<Option<String>>,
+    /// Changing the password needs the current one, and signs out every
+    /// other session.
+    pub password: Option<PasswordChange>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current: String,
+    pub new: String,
+}
+
+/// Change the caller's name, avatar or password.
+#[utoipa::path(
+    patch, path = "/api/auth/me", tag = "accounts", security(("bearer" = [])),
+    request_body = UpdateMeRequest,
+    responses(
+        (status = 200, body = User),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields or wrong current password", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_me(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<UpdateMeRequest>,
+) -> ApiResult<Json<User>> {
+    let mut v = Validator::new();
+    if let Some(Some(name)) = &req.name {
+        v.text("name", name, 1, 200);
+    }
+    if let Some(Some(url)) = &req.avatar_url {
+        v.url("avatar_url", url);
+    }
+    if let Some(change) = &req.password
+        && let Some(problem) = secrets::password_problem(&change.new)
+    {
+        v.error("password.new", problem);
+    }
+    v.finish()?;
+
+    let new_hash = match &req.password {
+        None => None,
+        Some(change) => {
+            let client = state.db.client().await?;
+            let current_hash = queries::password_hash(&client, principal.user_id).await?;
+            drop(client);
+            let (current, new) = (change.current.clone(), change.new.clone());
+            let hashed = blocking(move || {
+                secrets::verify_password(&current, current_hash.as_deref()).then(|| secrets::hash_password(&new))
+            })
+            .await?;
+            match hashed {
+                None => return Err(ApiError::invalid("password.current", "is not your current password")),
+                Some(result) => Some(result.map_err(ApiError::internal)?),
+            }
+        }
+    };
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let name = req.name.as_ref().map(|n| n.as_deref().map(str::trim));
+    let avatar = req.avatar_url.as_ref().map(|a| a.as_deref());
+    let user = queries::update_profile(&tx, principal.user_id, name, avatar).await?.ok_or(ApiError::NotFound("user"))?;
+    if let Some(hash) = new_hash {
+        queries::set_password_hash(&tx, principal.user_id, &hash).await?;
+        queries::revoke_sessions_of(&tx, principal.user_id, principal.session_id()).await?;
+    }
+    tx.commit().await?;
+    Ok(Json(user))
+}
+
+/// Close the caller's account: it is deactivated at once, its sessions and
+/// keys revoked; its data is purged after the retention period.
+#[utoipa::path(
+    delete, path = "/api/auth/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Account closed"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn close_me(State(state): State<AppState>, principal: Principal) -> ApiResult<StatusCode> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    queries::close_account(&tx, principal.user_id).await?;
+    queries::revoke_sessions_of(&tx, principal.user_id, None).await?;
+    queries::revoke_api_keys_of(&tx, principal.user_id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+type TimeKey = (DateTime<Utc>, Uuid);
+
+/// The caller's API keys, newest first (keys themselves are never shown again).
+#[utoipa::path(
+    get, path = "/api/api-keys", tag = "accounts", security(("bearer" = [])),
+    params(pagination::PageParams),
+    responses(
+        (status = 200, body = Page<ApiKey>),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(params): Query<pagination::PageParams>,
+) -> ApiResult<Json<Page<ApiKey>>> {
+    let limit = pagination::limit(params.limit)?;
+    let after: Option<TimeKey> = pagination::decode_cursor(params.cursor.as_deref())?;
+    let rows = crate::db_read!(state.db, |c| queries::list_api_keys(c, principal.user_id, after, limit))?;
+    Ok(Json(Page::from_rows(rows, limit, |k| (k.created_at, k.id))))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    #[schema(example = "ci pipeline")]
+    pub name: String,
+    /// Default `["read"]`.
+    #[serde(default)]
+    pub scopes: Option<Vec<Scope>>,
+    /// When the key stops working; none = never.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Create an API key. The response holds the key itself, shown this once.
+#[utoipa::path(
+    post, path = "/api/api-keys", tag = "accounts", security(("bearer" = [])),
+    request_body = CreateKeyRequest,
+    responses(
+        (status = 201, body = CreatedApiKey),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Asked for admin scope without being an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<CreateKeyRequest>,
+) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
+    let mut scopes = req.scopes.unwrap_or_else(|| vec![Scope::Read]);
+    scopes.sort();
+    scopes.dedup();
+    let mut v = Validator::new();
+    v.text("name", &req.name, 1, 200);
+    v.check(!scopes.is_empty(), "scopes", "give at least one of read, write, admin");
+    v.check(req.expires_at.is_none_or(|at| at > Utc::now()), "expires_at", "must be in the future");
+    v.finish()?;
+    // A key can never do more than the credential that made it.
+    let ceiling = match &principal.credential {
+        Credential::Session(_) if principal.role == Role::Admin => Scope::Admin,
+        Credential::Session(_) => Scope::Write,
+        Credential::ApiKey { scopes, .. } => scopes.iter().max().copied().unwrap_or(Scope::Read),
+    };
+    if let Some(too_much) = scopes.iter().find(|s| **s > ceiling) {
+        return Err(ApiError::Forbidden(format!("you cannot grant the `{}` scope", too_much.as_str())));
+    }
+    let (key, prefix, hash) = secrets::new_api_key();
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let api_key = queries::insert_api_key(
+        &tx,
+        &NewApiKey {
+            user_id: principal.user_id,
+            name: req.name.trim(),
+            prefix: &prefix,
+            key_hash: &hash,
+            scopes: &scopes,
+            expires_at: req.expires_at,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(CreatedApiKey { key, api_key })))
+}
+
+/// Revoke one of the caller's API keys.
+#[utoipa::path(
+    delete, path = "/api/api-keys/{id}", tag = "accounts", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "API key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such key of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn revoke_key(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    if !queries::revoke_api_key(&tx, principal.user_id, id).await? {
+        return Err(ApiError::NotFound("API key"));
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserListParams {
+    pub role: Option<Role>,
+    pub plan_type: Option<PlanType>,
+    pub is_active: Option<bool>,
+    /// Part of the email, any case.
+    pub q: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Every user, newest first (admin).
+#[utoipa::path(
+    get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
+    params(UserListParams),
+    responses(
+        (status = 200, body = Page<User>),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn admin_list_users(
+    State(state): State<AppState>,
+    _admin: AdminPrincipal,
+    Query(params): Query<UserListParams>,
+) -> ApiResult<Json<Page<User>>> {
+    let limit = pagination::limit(params.limit)?;
+    let mut v = Validator::new();
+    v.opt_text("q", params.q.as_deref(), 1, 254);
+    v.finish()?;
+    let filter = UserFilter {
+        role: params.role,
+        plan_type: params.plan_type.map(|p| p.as_str().to_string()),
+        is_active: params.is_active,
+        q: params.q,
+        after: pagination::decode_cursor(params.cursor.as_deref())?,
+        limit,
+    };
+    let rows = crate::db_read!(state.db, |c| queries::list_users(c, &filter))?;
+    Ok(Json(Page::from_rows(rows, limit, |u| (u.created_at, u.id))))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUpdateUser {
+    pub role: Option<Role>,
+    pub plan_type: Option<PlanType>,
+    /// `false` deactivates the account and revokes its sessions and keys.
+    pub is_active: Option<bool>,
+}
+
+/// Change a user's role, plan or active flag (admin).
+#[utoipa::path(
+    patch, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    request_body = AdminUpdateUser,
+    responses(
+        (status = 200, body = User),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Would leave no active admin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn admin_update_user(
+    State(state): State<AppState>,
+    AdminPrincipal(admin): AdminPrincipal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<AdminUpdateUser>,
+) -> ApiResult<Json<User>> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&admin.actor()).await?;
+    let change = AdminUserChange {
+        role: req.role,
+        plan_type: req.plan_type.map(|p| p.as_str().to_string()),
+        is_active: req.is_active,
+    };
+    let before = queries::lock_user(&tx, id).await?.ok_or(ApiError::NotFound("user"))?;
+    let was_admin = before.role == Role::Admin && before.is_active;
+    if was_admin {
+        // Two admins demoting each other at once must not both succeed.
+        queries::lock_admin_roles(&tx).await?;
+    }
+    let user = queries::admin_update_user(&tx, id, &change).await?.ok_or(ApiError::NotFound("user"))?;
+    let still_admin = user.role == Role::Admin && user.is_active;
+    if was_admin && !still_admin && queries::other_active_admins(&tx, id).await? == 0 {
+        return Err(ApiError::Conflict {
+            detail: "this would leave no active administrator; promote another user first".into(),
+            field: None,
+        });
+    }
+    if !user.is_active {
+        queries::revoke_sessions_of(&tx, id, None).await?;
+        queries::revoke_api_keys_of(&tx, id).await?;
+    }
+    tx.commit().await?;
+    Ok(Json(user))
+}

@@ -1,0 +1,118 @@
+//! Credentials: argon2id password hashes, session tokens and API keys. Only
+//! hashes are ever stored; a token or key is shown once, when it is made.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+/// API keys start with this, which also tells them apart from session tokens.
+pub const API_KEY_PREFIX: &str = "devx_";
+/// Characters of a key kept in clear to recognise it in lists.
+const VISIBLE_PREFIX_LEN: usize = 12;
+
+pub const PASSWORD_MIN_CHARS: usize = 8;
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+
+/// OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19_456, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Why a password is not acceptable, if it is not.
+pub fn password_problem(password: &str) -> Option<String> {
+    if password.chars().count() < PASSWORD_MIN_CHARS {
+        Some(format!("must be at least {PASSWORD_MIN_CHARS} characters"))
+    } else if password.len() > PASSWORD_MAX_BYTES {
+        Some(format!("must be at most {PASSWORD_MAX_BYTES} bytes"))
+    } else if password.contains('\0') {
+        Some("must not contain NUL characters".into())
+    } else {
+        None
+    }
+}
+
+/// The PHC string of `password` (CPU-heavy: call from a blocking thread).
+pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(argon2().hash_password(password.as_bytes(), &salt)?.to_string())
+}
+
+/// Checks `password` against `hash`; with no hash (unknown account or one
+/// without a password) it checks against a fixed dummy hash and fails, so that
+/// both cases cost the same time and look the same.
+pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash_password("dummy password for timing").unwrap_or_default());
+    let (candidate, real) = match hash {
+        Some(h) => (h, true),
+        None => (dummy.as_str(), false),
+    };
+    let Ok(parsed) = PasswordHash::new(candidate) else { return false };
+    argon2().verify_password(password.as_bytes(), &parsed).is_ok() && real
+}
+
+pub type TokenHash = [u8; 32];
+
+pub fn hash_token(token: &str) -> TokenHash {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn random_part() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A new 256-bit session token and its hash.
+pub fn new_session_token() -> (String, TokenHash) {
+    let token = random_part();
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
+/// A new API key (`devx_` + 256 random bits), its visible prefix and its hash.
+pub fn new_api_key() -> (String, String, TokenHash) {
+    let key = format!("{API_KEY_PREFIX}{}", random_part());
+    let prefix = key[..VISIBLE_PREFIX_LEN].to_string();
+    let hash = hash_token(&key);
+    (key, prefix, hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_and_wrong_ones_do_not() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(verify_password("correct horse battery", Some(&hash)));
+        assert!(!verify_password("wrong horse battery", Some(&hash)));
+        assert!(!verify_password("dummy password for timing", None), "no account never verifies");
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(password_problem("short").is_some());
+        assert!(password_problem(&"x".repeat(1025)).is_some());
+        assert!(password_problem("long enough").is_none());
+    }
+
+    #[test]
+    fn tokens_are_random_and_keys_are_recognisable() {
+        let (a, ha) = new_session_token();
+        let (b, _) = new_session_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(hash_token(&a), ha);
+        let (key, prefix, hash) = new_api_key();
+        assert!(key.starts_with("devx_") && key.starts_with(&prefix) && prefix.len() == 12);
+        assert_eq!(hash_token(&key), hash);
+    }
+}

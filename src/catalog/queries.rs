@@ -1,0 +1,209 @@
+//! The SQL of the template catalog (schema `templates`).
+
+use std::collections::BTreeMap;
+
+use super::model::{Category, Complexity, OptionalVar, Technology, Template, TemplateSummary, SUMMARY_COLUMNS};
+use crate::accounts::queries::escape_like;
+use crate::db::{DbError, Queryable};
+
+#[derive(Debug, Default)]
+pub struct TemplateFilter {
+    pub category: Option<String>,
+    pub technology: Option<String>,
+    pub tag: Option<String>,
+    pub complexity: Option<Complexity>,
+    /// Part of the name or description, any case.
+    pub q: Option<String>,
+    /// Keyset: the last slug seen.
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+/// Public templates in slug order; fetches `limit + 1` rows.
+pub async fn list_templates(db: &impl Queryable, f: &TemplateFilter) -> Result<Vec<TemplateSummary>, DbError> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}
+           FROM templates.templates t JOIN templates.categories c ON c.id = t.category_id
+          WHERE t.is_public
+            AND ($1::text IS NULL OR c.slug = $1)
+            AND ($2::text IS NULL OR t.tech_stack @> ARRAY[$2::text])
+            AND ($3::text IS NULL OR t.tags @> ARRAY[$3::text])
+            AND ($4::text IS NULL OR t.complexity = $4)
+            AND ($5::text IS NULL OR t.name ILIKE '%' || $5 || '%' OR t.description ILIKE '%' || $5 || '%')
+            AND ($6::text IS NULL OR t.slug > $6)
+          ORDER BY t.slug
+          LIMIT $7"
+    );
+    let q = f.q.as_deref().map(escape_like);
+    let rows = db
+        .query(
+            &sql,
+            &[&f.category, &f.technology, &f.tag, &f.complexity.map(Complexity::as_str), &q, &f.after, &(f.limit + 1)],
+        )
+        .await?;
+    Ok(rows.iter().map(TemplateSummary::from_row).collect())
+}
+
+pub async fn get_template(db: &impl Queryable, slug: &str) -> Result<Option<Template>, DbError> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}, t.files
+           FROM templates.templates t JOIN templates.categories c ON c.id = t.category_id
+          WHERE t.slug = $1"
+    );
+    let Some(row) = db.query_opt(&sql, &[&slug]).await? else { return Ok(None) };
+    let files: serde_json::Value = row.get(15);
+    Ok(Some(Template {
+        summary: TemplateSummary::from_row(&row),
+        files: serde_json::from_value(files).unwrap_or_default(),
+    }))
+}
+
+pub async fn list_categories(db: &impl Queryable) -> Result<Vec<Category>, DbError> {
+    let rows = db
+        .query(
+            "SELECT c.slug, c.name, coalesce(c.description, ''), c.sort_order,
+                    (SELECT count(*) FROM templates.templates t WHERE t.category_id = c.id AND t.is_public)
+               FROM templates.categories c
+              ORDER BY c.sort_order, c.slug",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Category { slug: r.get(0), name: r.get(1), description: r.get(2), sort_order: r.get(3), template_count: r.get(4) })
+        .collect())
+}
+
+pub async fn list_technologies(db: &impl Queryable) -> Result<Vec<Technology>, DbError> {
+    let rows = db
+        .query(
+            "SELECT g.slug, g.name, g.kind,
+                    (SELECT count(*) FROM templates.templates t WHERE t.tech_stack @> ARRAY[g.slug] AND t.is_public)
+               FROM templates.technologies g
+              ORDER BY g.kind, g.slug",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| Technology { slug: r.get(0), name: r.get(1), kind: r.get(2), template_count: r.get(3) }).collect())
+}
+
+/// A template as written by an admin or the built-in seed.
+pub struct TemplateWrite<'a> {
+    pub slug: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub category: &'a str,
+    pub files: &'a BTreeMap<String, String>,
+    pub required_vars: &'a [String],
+    pub optional_vars: &'a [OptionalVar],
+    pub tech_stack: &'a [String],
+    pub tags: &'a [String],
+    pub estimated_setup_time: i32,
+    pub complexity: Complexity,
+    pub is_public: bool,
+    pub is_builtin: bool,
+    pub author: Option<&'a str>,
+    pub created_by: Option<uuid::Uuid>,
+}
+
+/// Inserts a template; `Ok(None)` when the category does not exist. With
+/// `skip_existing`, a template whose slug exists is left as it is (the
+/// built-in seed never overwrites an admin's edits).
+pub async fn insert_template(db: &impl Queryable, t: &TemplateWrite<'_>, skip_existing: bool) -> Result<Option<()>, DbError> {
+    let files = serde_json::to_value(t.files).map_err(|e| DbError::InvalidValue(e.to_string()))?;
+    let optional_vars = serde_json::to_value(t.optional_vars).map_err(|e| DbError::InvalidValue(e.to_string()))?;
+    let conflict = if skip_existing { "ON CONFLICT (slug) DO NOTHING" } else { "" };
+    let sql = format!(
+        "INSERT INTO templates.templates
+                (slug, name, description, category_id, files, required_vars, optional_vars, tech_stack, tags,
+                 estimated_setup_time, complexity, is_public, is_builtin, author, created_by)
+         SELECT $1, $2, $3, c.id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+           FROM templates.categories c WHERE c.slug = $4
+         {conflict}
+         RETURNING 1"
+    );
+    let category_exists = db.query_opt("SELECT 1 FROM templates.categories WHERE slug = $1", &[&t.category]).await?;
+    if category_exists.is_none() {
+        return Ok(None);
+    }
+    db.query_opt(
+        &sql,
+        &[
+            &t.slug,
+            &t.name,
+            &t.description,
+            &t.category,
+            &files,
+            &t.required_vars,
+            &optional_vars,
+            &t.tech_stack,
+            &t.tags,
+            &t.estimated_setup_time,
+            &t.complexity.as_str(),
+            &t.is_public,
+            &t.is_builtin,
+            &t.author,
+            &t.created_by,
+        ],
+    )
+    .await?;
+    Ok(Some(()))
+}
+
+/// Replaces the template at `slug` with `t` (which may rename it). `None`
+/// when there is no such template or no such category.
+pub async fn replace_template(db: &impl Queryable, slug: &str, t: &TemplateWrite<'_>) -> Result<Option<()>, DbError> {
+    let files = serde_json::to_value(t.files).map_err(|e| DbError::InvalidValue(e.to_string()))?;
+    let optional_vars = serde_json::to_value(t.optional_vars).map_err(|e| DbError::InvalidValue(e.to_string()))?;
+    let row = db
+        .query_opt(
+            "UPDATE templates.templates t
+                SET slug = $2, name = $3, description = $4, category_id = c.id, files = $6, required_vars = $7,
+                    optional_vars = $8, tech_stack = $9, tags = $10, estimated_setup_time = $11, complexity = $12,
+                    is_public = $13, author = $14
+               FROM templates.categories c
+              WHERE t.slug = $1 AND c.slug = $5
+             RETURNING 1",
+            &[
+                &slug,
+                &t.slug,
+                &t.name,
+                &t.description,
+                &t.category,
+                &files,
+                &t.required_vars,
+                &optional_vars,
+                &t.tech_stack,
+                &t.tags,
+                &t.estimated_setup_time,
+                &t.complexity.as_str(),
+                &t.is_public,
+                &t.author,
+            ],
+        )
+        .await?;
+    Ok(row.map(|_| ()))
+}
+
+pub async fn delete_template(db: &impl Queryable, slug: &str) -> Result<bool, DbError> {
+    Ok(db.execute("DELETE FROM templates.templates WHERE slug = $1", &[&slug]).await? > 0)
+}
+
+pub async fn upsert_category(db: &impl Queryable, c: &Category) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO templates.categories (slug, name, description, sort_order) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (slug) DO NOTHING",
+        &[&c.slug, &c.name, &c.description, &c.sort_order],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn upsert_technology(db: &impl Queryable, t: &Technology) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO templates.technologies (slug, name, kind) VALUES ($1, $2, $3) ON CONFLICT (slug) DO NOTHING",
+        &[&t.slug, &t.name, &t.kind],
+    )
+    .await?;
+    Ok(())
+}

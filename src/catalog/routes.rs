@@ -1,0 +1,361 @@
+//! The catalog over HTTP. Reading is public; writing is for admins. When the
+//! database cannot be reached, reads are answered from the built-in catalog
+//! with the header `X-Devx-Source: builtin-fallback` (spec 000's fallback).
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::builtin;
+use super::model::{Category, Complexity, OptionalVar, Technology, Template, TemplateSummary};
+use super::queries::{self, TemplateFilter, TemplateWrite};
+use crate::db::DbError;
+use crate::http::auth::AdminPrincipal;
+use crate::http::error::Problem;
+use crate::http::pagination::{self, Page};
+use crate::http::validate::Validator;
+use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_templates, create_template))
+        .routes(routes!(list_categories))
+        .routes(routes!(list_technologies))
+        .routes(routes!(get_template, update_template, delete_template))
+}
+
+const SOURCE: HeaderName = HeaderName::from_static("x-devx-source");
+
+/// The database's answer, or the built-in one when the database is down.
+fn or_fallback<T: serde::Serialize>(result: Result<T, DbError>, fallback: impl FnOnce() -> ApiResult<T>) -> ApiResult<Response> {
+    match result {
+        Ok(value) => Ok(Json(value).into_response()),
+        Err(DbError::Unavailable(reason)) => {
+            tracing::warn!(%reason, "database unavailable; serving the built-in catalog");
+            let mut response = Json(fallback()?).into_response();
+            response.headers_mut().insert(SOURCE, HeaderValue::from_static("builtin-fallback"));
+            Ok(response)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TemplateListParams {
+    /// Category slug, e.g. `web`.
+    pub category: Option<String>,
+    /// Technology slug in the template's stack, e.g. `react`.
+    pub technology: Option<String>,
+    pub tag: Option<String>,
+    pub complexity: Option<Complexity>,
+    /// Part of the name or description, any case.
+    pub q: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Public templates, by slug.
+#[utoipa::path(
+    get, path = "/api/templates", tag = "catalog",
+    params(TemplateListParams),
+    responses(
+        (status = 200, body = Page<TemplateSummary>, description = "A page of templates. `X-Devx-Source: builtin-fallback` when served from the built-in catalog"),
+        (status = 400, description = "Unknown filter or bad cursor", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_templates(State(state): State<AppState>, Query(p): Query<TemplateListParams>) -> ApiResult<Response> {
+    let limit = pagination::limit(p.limit)?;
+    let mut v = Validator::new();
+    for (field, value) in [("category", &p.category), ("technology", &p.technology), ("tag", &p.tag)] {
+        v.opt_text(field, value.as_deref(), 1, 100);
+    }
+    v.opt_text("q", p.q.as_deref(), 1, 200);
+    v.finish()?;
+    let filter = TemplateFilter {
+        category: p.category,
+        technology: p.technology,
+        tag: p.tag,
+        complexity: p.complexity,
+        q: p.q,
+        after: pagination::decode_cursor(p.cursor.as_deref())?,
+        limit,
+    };
+    let result = crate::db_read!(state.db, |c| queries::list_templates(c, &filter));
+    let result = result.map(|rows| Page::from_rows(rows, limit, |t| t.slug.clone()));
+    or_fallback(result, || {
+        let q = filter.q.as_deref().map(str::to_lowercase);
+        let rows = builtin::catalog()
+            .templates
+            .iter()
+            .map(|t| &t.summary)
+            .filter(|t| filter.category.as_ref().is_none_or(|c| &t.category == c))
+            .filter(|t| filter.technology.as_ref().is_none_or(|x| t.tech_stack.contains(x)))
+            .filter(|t| filter.tag.as_ref().is_none_or(|x| t.tags.contains(x)))
+            .filter(|t| filter.complexity.is_none_or(|x| t.complexity == x))
+            .filter(|t| {
+                q.as_ref().is_none_or(|q| t.name.to_lowercase().contains(q) || t.description.to_lowercase().contains(q))
+            })
+            .filter(|t| filter.after.as_ref().is_none_or(|after| &t.slug > after))
+            .take(usize::try_from(limit + 1).unwrap_or(usize::MAX))
+            .cloned()
+            .collect();
+        Ok(Page::from_rows(rows, limit, |t| t.slug.clone()))
+    })
+}
+
+/// One template with its files.
+#[utoipa::path(
+    get, path = "/api/templates/{slug}", tag = "catalog",
+    params(("slug" = String, Path, description = "Template slug")),
+    responses(
+        (status = 200, body = Template),
+        (status = 404, description = "No such template", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_template(State(state): State<AppState>, Path(slug): Path<String>) -> ApiResult<Response> {
+    let result = crate::db_read!(state.db, |c| queries::get_template(c, &slug));
+    let result = match result {
+        Ok(None) => return Err(ApiError::NotFound("template")),
+        Ok(Some(t)) => Ok(t),
+        Err(e) => Err(e),
+    };
+    or_fallback(result, || {
+        builtin::catalog().templates.iter().find(|t| t.summary.slug == slug).cloned().ok_or(ApiError::NotFound("template"))
+    })
+}
+
+/// Categories with their number of public templates.
+#[utoipa::path(
+    get, path = "/api/templates/categories", tag = "catalog",
+    responses((status = 200, body = Vec<Category>))
+)]
+async fn list_categories(State(state): State<AppState>) -> ApiResult<Response> {
+    let result = crate::db_read!(state.db, |c| queries::list_categories(c));
+    or_fallback(result, || Ok(builtin::catalog().categories.clone()))
+}
+
+/// Technologies with their number of public templates.
+#[utoipa::path(
+    get, path = "/api/templates/technologies", tag = "catalog",
+    responses((status = 200, body = Vec<Technology>))
+)]
+async fn list_technologies(State(state): State<AppState>) -> ApiResult<Response> {
+    let result = crate::db_read!(state.db, |c| queries::list_technologies(c));
+    or_fallback(result, || Ok(builtin::catalog().technologies.clone()))
+}
+
+/// A template as an admin writes it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateInput {
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Category slug.
+    pub category: String,
+    /// Path -> content.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    #[serde(default)]
+    pub required_vars: Vec<String>,
+    #[serde(default)]
+    pub optional_vars: Vec<OptionalVar>,
+    #[serde(default)]
+    pub tech_stack: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Minutes.
+    #[serde(default)]
+    pub estimated_setup_time: i32,
+    pub complexity: Complexity,
+    #[serde(default = "yes")]
+    pub is_public: bool,
+    pub author: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl TemplateInput {
+    fn validate(&self) -> ApiResult<()> {
+        let mut v = Validator::new();
+        v.slug("slug", &self.slug);
+        v.text("name", &self.name, 1, 200);
+        v.text("description", &self.description, 0, 5000);
+        v.text("category", &self.category, 1, 100);
+        v.check(self.files.len() <= 500, "files", "at most 500 files");
+        for (path, content) in &self.files {
+            let ok_path = !path.is_empty()
+                && path.len() <= 1024
+                && !path.starts_with('/')
+                && !path.split('/').any(|seg| seg == ".." || seg.is_empty())
+                && !path.contains('\0');
+            v.check(ok_path, "files", format!("{path:?} is not a relative path without `..`"));
+            v.check(!content.contains('\0'), "files", format!("{path:?} contains NUL characters"));
+        }
+        let var_ok = |n: &String| !n.is_empty() && n.len() <= 64 && n.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        v.check(self.required_vars.iter().all(var_ok), "required_vars", "names are UPPER_SNAKE_CASE");
+        v.check(self.optional_vars.iter().all(|o| var_ok(&o.name)), "optional_vars", "names are UPPER_SNAKE_CASE");
+        for (field, list) in [("tech_stack", &self.tech_stack), ("tags", &self.tags)] {
+            v.check(list.len() <= 50 && list.iter().all(|s| !s.is_empty() && s.len() <= 100 && !s.contains('\0')), field, "at most 50 entries of 1-100 characters");
+        }
+        v.check((0..=10_000).contains(&self.estimated_setup_time), "estimated_setup_time", "minutes, 0 to 10000");
+        v.opt_text("author", self.author.as_deref(), 1, 200);
+        v.finish()
+    }
+
+    fn write(&self, created_by: Option<uuid::Uuid>) -> TemplateWrite<'_> {
+        TemplateWrite {
+            slug: &self.slug,
+            name: self.name.trim(),
+            description: self.description.trim(),
+            category: &self.category,
+            files: &self.files,
+            required_vars: &self.required_vars,
+            optional_vars: &self.optional_vars,
+            tech_stack: &self.tech_stack,
+            tags: &self.tags,
+            estimated_setup_time: self.estimated_setup_time,
+            complexity: self.complexity,
+            is_public: self.is_public,
+            is_builtin: false,
+            author: self.author.as_deref(),
+            created_by,
+        }
+    }
+}
+
+/// Add a template (admin).
+#[utoipa::path(
+    post, path = "/api/templates", tag = "catalog", security(("bearer" = [])),
+    request_body = TemplateInput,
+    responses(
+        (status = 201, body = Template),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields or unknown category", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_template(
+    State(state): State<AppState>,
+    AdminPrincipal(admin): AdminPrincipal,
+    Json(input): Json<TemplateInput>,
+) -> ApiResult<(StatusCode, Json<Template>)> {
+    input.validate()?;
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&admin.actor()).await?;
+    queries::insert_template(&tx, &input.write(Some(admin.user_id)), false)
+        .await?
+        .ok_or_else(|| ApiError::invalid("category", "no such category; see GET /api/templates/categories"))?;
+    let template = queries::get_template(&tx, &input.slug).await?.ok_or_else(|| ApiError::internal("template vanished"))?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(template)))
+}
+
+/// Changes to a template: only the fields given change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatePatch {
+    pub slug: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    /// Replaces the whole file set.
+    pub files: Option<BTreeMap<String, String>>,
+    pub required_vars: Option<Vec<String>>,
+    pub optional_vars: Option<Vec<OptionalVar>>,
+    pub tech_stack: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    pub estimated_setup_time: Option<i32>,
+    pub complexity: Option<Complexity>,
+    pub is_public: Option<bool>,
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub author: Option<Option<String>>,
+}
+
+impl TemplatePatch {
+    fn apply(self, t: Template) -> TemplateInput {
+        let s = t.summary;
+        TemplateInput {
+            slug: self.slug.unwrap_or(s.slug),
+            name: self.name.unwrap_or(s.name),
+            description: self.description.unwrap_or(s.description),
+            category: self.category.unwrap_or(s.category),
+            files: self.files.unwrap_or(t.files),
+            required_vars: self.required_vars.unwrap_or(s.required_vars),
+            optional_vars: self.optional_vars.unwrap_or(s.optional_vars),
+            tech_stack: self.tech_stack.unwrap_or(s.tech_stack),
+            tags: self.tags.unwrap_or(s.tags),
+            estimated_setup_time: self.estimated_setup_time.unwrap_or(s.estimated_setup_time),
+            complexity: self.complexity.unwrap_or(s.complexity),
+            is_public: self.is_public.unwrap_or(s.is_public),
+            author: self.author.unwrap_or(s.author),
+        }
+    }
+}
+
+/// Change a template (admin).
+#[utoipa::path(
+    patch, path = "/api/templates/{slug}", tag = "catalog", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Template slug")),
+    request_body = TemplatePatch,
+    responses(
+        (status = 200, body = Template),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "New slug taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields or unknown category", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_template(
+    State(state): State<AppState>,
+    AdminPrincipal(admin): AdminPrincipal,
+    Path(slug): Path<String>,
+    Json(patch): Json<TemplatePatch>,
+) -> ApiResult<Json<Template>> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&admin.actor()).await?;
+    let current = queries::get_template(&tx, &slug).await?.ok_or(ApiError::NotFound("template"))?;
+    let input = patch.apply(current);
+    input.validate()?;
+    queries::replace_template(&tx, &slug, &input.write(None))
+        .await?
+        .ok_or_else(|| ApiError::invalid("category", "no such category; see GET /api/templates/categories"))?;
+    let template = queries::get_template(&tx, &input.slug).await?.ok_or_else(|| ApiError::internal("template vanished"))?;
+    tx.commit().await?;
+    Ok(Json(template))
+}
+
+/// Remove a template (admin). Projects made from it keep their files.
+#[utoipa::path(
+    delete, path = "/api/templates/{slug}", tag = "catalog", security(("bearer" = [])),
+    params(("slug" = String, Path, description = "Template slug")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_template(
+    State(state): State<AppState>,
+    AdminPrincipal(admin): AdminPrincipal,
+    Path(slug): Path<String>,
+) -> ApiResult<StatusCode> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&admin.actor()).await?;
+    if !queries::delete_template(&tx, &slug).await? {
+        return Err(ApiError::NotFound("template"));
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,50 @@
+//! `devx config check`: the effective configuration, secrets masked.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Args)]
+#[command(about = "Show the effective configuration", after_help = "Example:\n  DB_POOL_MAX=40 devx config check")]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    command: ConfigCommand,
+}
+
+impl ConfigArgs {
+    /// `config example` needs no valid configuration to run.
+    pub fn is_example(&self) -> bool {
+        matches!(self.command, ConfigCommand::Example)
+    }
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the environment and print every setting with its effective
+    /// value (passwords masked). Invalid settings are all reported at once and
+    /// exit with code 2.
+    #[command(after_help = "Example:\n  devx config check")]
+    Check,
+    /// Print every variable with its default and meaning, in .env format.
+    #[command(after_help = "Example:\n  devx config example > .env")]
+    Example,
+}
+
+pub async fn run(config: &Config, args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        ConfigCommand::Example => {
+            print!("{}", crate::config::env_example());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCommand::Check => {
+            let width = config.describe().keys().map(|k| k.len()).max().unwrap_or(0);
+            for (key, value) in config.describe() {
+                println!("{key:width$}  {value}");
+            }
+            println!("\nconfiguration is valid");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

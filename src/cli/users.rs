@@ -1,0 +1,101 @@
+//! `devx users create`: make an account (the first admin) from the terminal.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use uuid::Uuid;
+
+use super::with_database;
+use crate::accounts::model::Role;
+use crate::accounts::queries::{self, NewUser};
+use crate::accounts::secrets;
+use crate::config::Config;
+use crate::db::{Db, DbError};
+
+#[derive(Args)]
+#[command(about = "Manage accounts from the terminal")]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    command: UsersCommand,
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create an account. The password is read from a prompt (asked twice),
+    /// or from the first line of standard input when it is not a terminal;
+    /// never from an argument, so it stays out of shell history.
+    #[command(after_help = "Examples:\n  devx users create --email admin@example.com --admin\n  \
+        printf '%s\\n' \"$ADMIN_PASSWORD\" | devx users create --email admin@example.com --admin")]
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        if first != second {
+            bail!("the passwords differ");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    }
+}
+
+pub async fn run(config: &Config, args: UsersArgs) -> anyhow::Result<ExitCode> {
+    let UsersCommand::Create { email, name, admin } = args.command;
+    let email = email.trim().to_string();
+    let mut v = crate::http::validate::Validator::new();
+    v.email("--email", &email);
+    v.opt_text("--name", name.as_deref(), 1, 200);
+    if let Err(crate::http::ApiError::Invalid(errors)) = v.finish() {
+        let lines: Vec<String> = errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect();
+        bail!("{}", lines.join("; "));
+    }
+    let password = read_password()?;
+    if let Some(problem) = secrets::password_problem(&password) {
+        bail!("the password {problem}");
+    }
+    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password))
+        .await?
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+    with_database(config, async |database| {
+        let db = Db::connect(&config.database, &database.target).await?;
+        let mut client = db.client().await?;
+        let actor = format!("system:cli {}", whoami());
+        let tx = client.transaction_as(&actor).await?;
+        let role = if admin { Role::Admin } else { Role::User };
+        let new = NewUser { id: Uuid::new_v4(), email: &email, name: name.as_deref(), password_hash: Some(&hash), role };
+        let user = match queries::insert_user(&tx, &new).await {
+            Ok(u) => u,
+            Err(DbError::UniqueViolation { .. }) => bail!("an account with the email {email} already exists"),
+            Err(DbError::Other(e)) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+                bail!("the database has no devx schema yet: run `devx migrate up` first")
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tx.commit().await?;
+        drop(client);
+        db.close();
+        println!("created {} {} ({})", user.role.as_str(), user.email, user.id);
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+fn whoami() -> String {
+    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into())
+}

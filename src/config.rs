@@ -1,0 +1,674 @@
+//! Typed configuration: read once from the environment (and `.env`), validated
+//! once, every problem reported together in one message.
+//!
+//! Nothing else in devx reads environment variables. A value is looked up under
+//! its devx name first and then under the aliases the specs use (`POSTGRES_*`),
+//! so a deployment written for any of the five source products keeps working.
+//! Secrets (the database password) are never printed: [`Config::describe`]
+//! masks them, and the error messages never echo a password's value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How devx talks TLS to PostgreSQL.
+///
+/// `prefer` and `require` encrypt without verifying the server certificate
+/// (as libpq does); `verify-full` checks the chain against the web PKI roots
+/// and the host name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyFull,
+}
+
+impl SslMode {
+    fn parse(value: &str) -> Option<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "disable" | "false" | "off" => Some(Self::Disable),
+            "prefer" | "allow" => Some(Self::Prefer),
+            "require" | "true" | "on" => Some(Self::Require),
+            "verify-full" | "verify_full" | "verify-ca" => Some(Self::VerifyFull),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the database is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbSource {
+    /// `DATABASE_URL` or the `DB_*` parts: an explicit server.
+    Explicit(Box<tokio_postgres::Config>),
+    /// Nothing configured: use a local server if one answers, otherwise start
+    /// a private one (see `db::embedded`).
+    EmbeddedDefault,
+}
+
+impl fmt::Debug for DbSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Explicit(cfg) => write!(f, "Explicit({})", masked_target(cfg)),
+            Self::EmbeddedDefault => f.write_str("EmbeddedDefault"),
+        }
+    }
+}
+
+/// Renders a connection target as a URL with the password masked.
+pub fn masked_target(cfg: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let user = cfg.get_user().unwrap_or("");
+    let password = if cfg.get_password().is_some() { ":****" } else { "" };
+    let at = if user.is_empty() && password.is_empty() { "" } else { "@" };
+    let host = match cfg.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        Some(Host::Unix(p)) => format!("[{}]", p.display()),
+        None => "localhost".to_string(),
+    };
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    let db = cfg.get_dbname().unwrap_or(user);
+    format!("postgres://{user}{password}{at}{host}:{port}/{db}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    pub source: DbSource,
+    /// `None`: decided by the host (off for loopback and unix sockets, where
+    /// encryption buys nothing; `prefer` elsewhere).
+    pub ssl_mode: Option<SslMode>,
+    pub pool_min: usize,
+    pub pool_max: usize,
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// How long a request waits for a pooled connection before it is told the
+    /// database is unavailable.
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub slow_query_threshold: Duration,
+    /// A direct (not pooled through PgBouncer) URL for migrations, whose
+    /// session advisory lock needs a real server session.
+    pub migration_source: Option<Box<tokio_postgres::Config>>,
+}
+
+impl DatabaseConfig {
+    /// The TLS mode to use against `cfg`'s host.
+    pub fn effective_ssl_mode(&self, cfg: &tokio_postgres::Config) -> SslMode {
+        use tokio_postgres::config::Host;
+        if let Some(mode) = self.ssl_mode {
+            return mode;
+        }
+        let local = cfg.get_hosts().iter().all(|h| match h {
+            Host::Unix(_) => true,
+            Host::Tcp(name) => name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+        });
+        if local { SslMode::Disable } else { SslMode::Prefer }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationConfig {
+    pub auto_migrate: bool,
+    /// `lock_timeout` for each migration's statements: fail fast instead of
+    /// queueing behind live traffic.
+    pub lock_timeout: Duration,
+    /// How long a process waits for another one that holds the migration lock.
+    pub wait_timeout: Duration,
+}
+
+/// The API server's limits and the account rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+    /// After SIGTERM, in-flight requests get this long to finish.
+    pub shutdown_grace: Duration,
+    /// A session ends this long after sign-in, however active.
+    pub session_ttl: Duration,
+    /// A session ends after this long without a request.
+    pub session_idle_timeout: Duration,
+    /// Failed sign-ins allowed per email and per address within `login_window`.
+    pub login_max_failures: u32,
+    pub login_window: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub migrations: MigrationConfig,
+    pub http: HttpConfig,
+    pub addr: SocketAddr,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    /// Where devx keeps its own files (the embedded server's data directory).
+    pub data_dir: PathBuf,
+}
+
+/// One configuration problem: which variable, what is wrong, what would work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub variable: String,
+    pub problem: String,
+    pub example: String,
+}
+
+/// Every problem found, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(f, "invalid configuration ({n} problem{}):", if n == 1 { "" } else { "s" })?;
+        for p in &self.problems {
+            writeln!(f, "  - {}: {} (example: {})", p.variable, p.problem, p.example)?;
+        }
+        write!(f, "Set them in the environment or in .env (see .env.example).")
+    }
+}
+
+/// Every variable devx reads, with its default and meaning: the source of
+/// `.env.example` and of `devx config check`.
+pub const VARIABLES: &[(&str, &str, &str)] = &[
+    ("DATABASE_URL", "", "PostgreSQL URL; unset (and no DB_* set) = the embedded default"),
+    ("DB_HOST", "", "server host or unix socket directory (alias POSTGRES_HOST)"),
+    ("DB_PORT", "5432", "server port (alias POSTGRES_PORT)"),
+    ("DB_NAME", "devx", "database name (alias POSTGRES_DB)"),
+    ("DB_USER", "postgres", "user name (alias POSTGRES_USER)"),
+    ("DB_PASSWORD", "", "password (alias POSTGRES_PASSWORD); never printed"),
+    ("DB_SSL_MODE", "", "disable|prefer|require|verify-full; unset = disable on loopback, prefer elsewhere"),
+    ("DB_POOL_MIN", "2", "connections opened at start and kept warm"),
+    ("DB_POOL_MAX", "20", "most connections in the pool"),
+    ("DB_IDLE_TIMEOUT", "30s", "close connections idle this long (above DB_POOL_MIN)"),
+    ("DB_CONNECT_TIMEOUT", "2s", "give up connecting to the server after this"),
+    ("DB_ACQUIRE_TIMEOUT", "5s", "a request waits this long for a free connection, then gets 503"),
+    ("DB_STATEMENT_TIMEOUT", "30s", "cancel a statement that runs longer"),
+    ("DB_SLOW_QUERY_THRESHOLD", "1s", "log and count queries slower than this"),
+    ("DATABASE_MIGRATION_URL", "", "direct server URL for migrations when DATABASE_URL goes through PgBouncer"),
+    (
+        "DEVX_AUTO_MIGRATE",
+        "true",
+        "serve applies pending migrations at start; false = refuse to start when any are pending",
+    ),
+    ("DEVX_MIGRATION_LOCK_TIMEOUT", "5s", "lock_timeout of each migration statement"),
+    ("DEVX_MIGRATION_WAIT", "60s", "wait this long for another process's migration lock"),
+    ("DEVX_ADDR", "127.0.0.1:8080", "address the API server listens on"),
+    ("DEVX_BODY_LIMIT", "1048576", "largest request body in bytes (larger gets 413)"),
+    ("DEVX_REQUEST_TIMEOUT", "30s", "a request running longer is answered 504"),
+    ("DEVX_SHUTDOWN_GRACE", "20s", "on SIGTERM/SIGINT, in-flight requests get this long to finish"),
+    ("DEVX_SESSION_TTL", "30d", "a session ends this long after sign-in"),
+    ("DEVX_SESSION_IDLE_TIMEOUT", "7d", "a session ends after this long without a request"),
+    ("DEVX_LOGIN_MAX_FAILURES", "5", "failed sign-ins per email and per IP address before 429"),
+    ("DEVX_LOGIN_WINDOW", "15m", "the window those failures are counted in"),
+    ("DEVX_LOG_FORMAT", "text", "text|json"),
+    ("DEVX_LOG", "info", "log filter (tracing EnvFilter syntax; RUST_LOG also works)"),
+    ("DEVX_DATA_DIR", ".devx", "devx's own files: the embedded PostgreSQL lives in <dir>/postgres"),
+];
+
+/// The text of `.env.example`: every variable, commented out, at its default.
+pub fn env_example() -> String {
+    let mut out = String::from(
+        "# devx configuration: every variable at its default. devx reads .env if present\n\
+         # (real environment variables win); `devx config check` shows the effective values.\n\
+         # Durations: 30s, 500ms, 2m, 1h, 7d; a bare number is milliseconds.\n\
+         # Regenerate with `devx config example > .env.example`.\n",
+    );
+    for (name, default, meaning) in VARIABLES {
+        out.push_str(&format!("\n# {meaning}\n#{name}={default}\n"));
+    }
+    out
+}
+
+/// Reads a variable by any of its names.
+struct Reader<'a, F: Fn(&str) -> Option<String>> {
+    env: &'a F,
+    problems: Vec<ConfigProblem>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+    /// The first of `names` that is set to a non-empty value, with the name
+    /// it was found under.
+    fn get(&self, names: &[&str]) -> Option<(String, String)> {
+        names
+            .iter()
+            .find_map(|n| (self.env)(n).filter(|v| !v.trim().is_empty()).map(|v| (n.to_string(), v.trim().to_string())))
+    }
+
+    fn problem(&mut self, variable: &str, problem: impl Into<String>, example: &str) {
+        self.problems.push(ConfigProblem {
+            variable: variable.to_string(),
+            problem: problem.into(),
+            example: example.to_string(),
+        });
+    }
+
+    fn duration(&mut self, names: &[&str], default: Duration, example: &str) -> Duration {
+        let Some((name, raw)) = self.get(names) else { return default };
+        match parse_duration(&raw) {
+            Some(d) => d,
+            None => {
+                self.problem(&name, format!("{raw:?} is not a duration"), example);
+                default
+            }
+        }
+    }
+
+    fn positive_duration(&mut self, names: &[&str], default: Duration, example: &str) -> Duration {
+        let d = self.duration(names, default, example);
+        if d.is_zero() {
+            self.problem(names[0], "must be greater than zero", example);
+            return default;
+        }
+        d
+    }
+
+    fn number(
+        &mut self,
+        names: &[&str],
+        default: usize,
+        range: std::ops::RangeInclusive<usize>,
+        example: &str,
+    ) -> usize {
+        let Some((name, raw)) = self.get(names) else { return default };
+        match raw.parse::<usize>() {
+            Ok(n) if range.contains(&n) => n,
+            _ => {
+                self.problem(
+                    &name,
+                    format!("{raw:?} is not a whole number from {} to {}", range.start(), range.end()),
+                    example,
+                );
+                default
+            }
+        }
+    }
+
+    fn boolean(&mut self, names: &[&str], default: bool, example: &str) -> bool {
+        let Some((name, raw)) = self.get(names) else { return default };
+        match raw.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => {
+                self.problem(&name, format!("{raw:?} is not true or false"), example);
+                default
+            }
+        }
+    }
+}
+
+/// `30s`, `500ms`, `2m`, `1h 30m`; a bare number is milliseconds (the specs'
+/// `DB_IDLE_TIMEOUT=30000` style).
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    if let Ok(ms) = raw.parse::<u64>() {
+        return Some(Duration::from_millis(ms));
+    }
+    humantime::parse_duration(raw).ok()
+}
+
+fn parse_url(raw: &str) -> Result<tokio_postgres::Config, String> {
+    if !(raw.starts_with("postgres://") || raw.starts_with("postgresql://") || raw.contains('=')) {
+        return Err("must start with postgres:// or postgresql://".into());
+    }
+    // tokio-postgres's message can quote the input, which may hold a password.
+    raw.parse::<tokio_postgres::Config>().map_err(|_| "is not a valid PostgreSQL connection URL".to_string())
+}
+
+impl Config {
+    /// Reads the process environment (after loading `.env` if present).
+    pub fn from_process_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `env`, so tests can pass a map.
+    pub fn from_lookup<F: Fn(&str) -> Option<String>>(env: &F) -> Result<Self, ConfigError> {
+        let mut r = Reader { env, problems: Vec::new() };
+
+        let url_example = "DATABASE_URL=postgres://devx:secret@db.internal:5432/devx";
+        let part_names: [&[&str]; 5] = [
+            &["DB_HOST", "POSTGRES_HOST"],
+            &["DB_PORT", "POSTGRES_PORT"],
+            &["DB_NAME", "POSTGRES_DB"],
+            &["DB_USER", "POSTGRES_USER"],
+            &["DB_PASSWORD", "POSTGRES_PASSWORD"],
+        ];
+        let any_part = part_names.iter().any(|names| r.get(names).is_some());
+
+        let source = if let Some((name, raw)) = r.get(&["DATABASE_URL"]) {
+            match parse_url(&raw) {
+                Ok(mut cfg) => {
+                    // Explicit parts refine the URL (the specs set both).
+                    if let Some((_, pw)) = r.get(part_names[4])
+                        && cfg.get_password().is_none()
+                    {
+                        cfg.password(pw);
+                    }
+                    DbSource::Explicit(Box::new(cfg))
+                }
+                Err(e) => {
+                    r.problem(&name, e, url_example);
+                    DbSource::EmbeddedDefault
+                }
+            }
+        } else if any_part {
+            let mut cfg = tokio_postgres::Config::new();
+            let host = r.get(part_names[0]).map(|(_, v)| v).unwrap_or_else(|| "localhost".into());
+            cfg.host(&host);
+            match r.get(part_names[1]) {
+                Some((name, raw)) => match raw.parse::<u16>() {
+                    Ok(p) if p > 0 => {
+                        cfg.port(p);
+                    }
+                    _ => r.problem(&name, format!("{raw:?} is not a port number from 1 to 65535"), "DB_PORT=5432"),
+                },
+                None => {
+                    cfg.port(5432);
+                }
+            }
+            cfg.dbname(r.get(part_names[2]).map(|(_, v)| v).unwrap_or_else(|| "devx".into()));
+            cfg.user(r.get(part_names[3]).map(|(_, v)| v).unwrap_or_else(|| "postgres".into()));
+            if let Some((_, pw)) = r.get(part_names[4]) {
+                cfg.password(pw);
+            }
+            DbSource::Explicit(Box::new(cfg))
+        } else {
+            DbSource::EmbeddedDefault
+        };
+
+        let migration_source = match r.get(&["DATABASE_MIGRATION_URL"]) {
+            Some((name, raw)) => match parse_url(&raw) {
+                Ok(cfg) => Some(Box::new(cfg)),
+                Err(e) => {
+                    r.problem(&name, e, "DATABASE_MIGRATION_URL=postgres://devx:secret@db.internal:5432/devx");
+                    None
+                }
+            },
+            None => None,
+        };
+
+        let ssl_mode = match r.get(&["DB_SSL_MODE", "DB_SSL", "DATABASE_SSL"]) {
+            Some((name, raw)) => match SslMode::parse(&raw) {
+                Some(m) => Some(m),
+                None => {
+                    r.problem(
+                        &name,
+                        format!("{raw:?} is not one of disable, prefer, require, verify-full"),
+                        "DB_SSL_MODE=require",
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+
+        let pool_max = r.number(&["DB_POOL_MAX", "DATABASE_POOL_SIZE"], 20, 1..=10_000, "DB_POOL_MAX=20");
+        let pool_min = r.number(&["DB_POOL_MIN"], 2.min(pool_max), 0..=10_000, "DB_POOL_MIN=2");
+        if pool_min > pool_max {
+            r.problem("DB_POOL_MIN", format!("{pool_min} is larger than DB_POOL_MAX ({pool_max})"), "DB_POOL_MIN=2");
+        }
+
+        let database = DatabaseConfig {
+            source,
+            ssl_mode,
+            pool_min,
+            pool_max,
+            idle_timeout: r.positive_duration(
+                &["DB_IDLE_TIMEOUT", "DB_POOL_IDLE_TIMEOUT"],
+                Duration::from_secs(30),
+                "DB_IDLE_TIMEOUT=30s",
+            ),
+            connect_timeout: r.positive_duration(
+                &["DB_CONNECT_TIMEOUT", "DB_CONNECTION_TIMEOUT", "DB_POOL_CONNECTION_TIMEOUT"],
+                Duration::from_secs(2),
+                "DB_CONNECT_TIMEOUT=2s",
+            ),
+            acquire_timeout: r.positive_duration(
+                &["DB_ACQUIRE_TIMEOUT", "DB_POOL_ACQUIRE_TIMEOUT"],
+                Duration::from_secs(5),
+                "DB_ACQUIRE_TIMEOUT=5s",
+            ),
+            statement_timeout: r.duration(
+                &["DB_STATEMENT_TIMEOUT", "DB_QUERY_TIMEOUT", "DATABASE_TIMEOUT"],
+                Duration::from_secs(30),
+                "DB_STATEMENT_TIMEOUT=30s",
+            ),
+            slow_query_threshold: r.duration(
+                &["DB_SLOW_QUERY_THRESHOLD"],
+                Duration::from_secs(1),
+                "DB_SLOW_QUERY_THRESHOLD=250ms",
+            ),
+            migration_source,
+        };
+
+        let migrations = MigrationConfig {
+            auto_migrate: r.boolean(&["DEVX_AUTO_MIGRATE"], true, "DEVX_AUTO_MIGRATE=false"),
+            lock_timeout: r.positive_duration(
+                &["DEVX_MIGRATION_LOCK_TIMEOUT"],
+                Duration::from_secs(5),
+                "DEVX_MIGRATION_LOCK_TIMEOUT=5s",
+            ),
+            wait_timeout: r.positive_duration(
+                &["DEVX_MIGRATION_WAIT"],
+                Duration::from_secs(60),
+                "DEVX_MIGRATION_WAIT=60s",
+            ),
+        };
+
+        let http = HttpConfig {
+            body_limit: r.number(&["DEVX_BODY_LIMIT"], 1024 * 1024, 1024..=1024 * 1024 * 1024, "DEVX_BODY_LIMIT=1048576"),
+            request_timeout: r.positive_duration(&["DEVX_REQUEST_TIMEOUT"], Duration::from_secs(30), "DEVX_REQUEST_TIMEOUT=30s"),
+            shutdown_grace: r.duration(&["DEVX_SHUTDOWN_GRACE"], Duration::from_secs(20), "DEVX_SHUTDOWN_GRACE=20s"),
+            session_ttl: r.positive_duration(&["DEVX_SESSION_TTL"], Duration::from_secs(30 * 86400), "DEVX_SESSION_TTL=30d"),
+            session_idle_timeout: r.positive_duration(
+                &["DEVX_SESSION_IDLE_TIMEOUT"],
+                Duration::from_secs(7 * 86400),
+                "DEVX_SESSION_IDLE_TIMEOUT=7d",
+            ),
+            login_max_failures: r.number(&["DEVX_LOGIN_MAX_FAILURES"], 5, 1..=1000, "DEVX_LOGIN_MAX_FAILURES=5") as u32,
+            login_window: r.positive_duration(&["DEVX_LOGIN_WINDOW"], Duration::from_secs(15 * 60), "DEVX_LOGIN_WINDOW=15m"),
+        };
+
+        let default_addr: SocketAddr = ([127, 0, 0, 1], 8080).into();
+        let addr = match r.get(&["DEVX_ADDR"]) {
+            Some((name, raw)) => match raw.parse::<SocketAddr>() {
+                Ok(a) => a,
+                Err(_) => {
+                    r.problem(&name, format!("{raw:?} is not an IP address and port"), "DEVX_ADDR=0.0.0.0:8080");
+                    default_addr
+                }
+            },
+            None => default_addr,
+        };
+
+        let log_format = match r.get(&["DEVX_LOG_FORMAT"]) {
+            Some((name, raw)) => match raw.to_ascii_lowercase().as_str() {
+                "text" | "pretty" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    r.problem(&name, format!("{raw:?} is not text or json"), "DEVX_LOG_FORMAT=json");
+                    LogFormat::Text
+                }
+            },
+            None => LogFormat::Text,
+        };
+        let log_filter = r.get(&["DEVX_LOG", "RUST_LOG"]).map(|(_, v)| v).unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
+            r.problem("DEVX_LOG", format!("{log_filter:?} is not a valid log filter"), "DEVX_LOG=info,devx=debug");
+        }
+        let data_dir =
+            r.get(&["DEVX_DATA_DIR"]).map(|(_, v)| PathBuf::from(v)).unwrap_or_else(|| PathBuf::from(".devx"));
+
+        if r.problems.is_empty() {
+            Ok(Config { database, migrations, http, addr, log_format, log_filter, data_dir })
+        } else {
+            Err(ConfigError { problems: r.problems })
+        }
+    }
+
+    /// The effective configuration as `variable -> value`, secrets masked.
+    pub fn describe(&self) -> BTreeMap<&'static str, String> {
+        let d = &self.database;
+        let secs = |x: Duration| humantime::format_duration(x).to_string();
+        let mut m = BTreeMap::new();
+        m.insert(
+            "DATABASE_URL",
+            match &d.source {
+                DbSource::Explicit(cfg) => masked_target(cfg),
+                DbSource::EmbeddedDefault => "(unset: local server if one answers, else embedded)".into(),
+            },
+        );
+        m.insert(
+            "DB_SSL_MODE",
+            match (d.ssl_mode, &d.source) {
+                (Some(mode), _) => mode.as_str().into(),
+                (None, DbSource::Explicit(cfg)) => format!("{} (by host)", d.effective_ssl_mode(cfg).as_str()),
+                (None, DbSource::EmbeddedDefault) => "disable (local)".into(),
+            },
+        );
+        m.insert("DB_POOL_MIN", d.pool_min.to_string());
+        m.insert("DB_POOL_MAX", d.pool_max.to_string());
+        m.insert("DB_IDLE_TIMEOUT", secs(d.idle_timeout));
+        m.insert("DB_CONNECT_TIMEOUT", secs(d.connect_timeout));
+        m.insert("DB_ACQUIRE_TIMEOUT", secs(d.acquire_timeout));
+        m.insert("DB_STATEMENT_TIMEOUT", secs(d.statement_timeout));
+        m.insert("DB_SLOW_QUERY_THRESHOLD", secs(d.slow_query_threshold));
+        m.insert(
+            "DATABASE_MIGRATION_URL",
+            d.migration_source.as_deref().map(masked_target).unwrap_or_else(|| "(unset: DATABASE_URL)".into()),
+        );
+        m.insert("DEVX_AUTO_MIGRATE", self.migrations.auto_migrate.to_string());
+        m.insert("DEVX_MIGRATION_LOCK_TIMEOUT", secs(self.migrations.lock_timeout));
+        m.insert("DEVX_MIGRATION_WAIT", secs(self.migrations.wait_timeout));
+        m.insert("DEVX_ADDR", self.addr.to_string());
+        let h = &self.http;
+        m.insert("DEVX_BODY_LIMIT", h.body_limit.to_string());
+        m.insert("DEVX_REQUEST_TIMEOUT", secs(h.request_timeout));
+        m.insert("DEVX_SHUTDOWN_GRACE", secs(h.shutdown_grace));
+        m.insert("DEVX_SESSION_TTL", secs(h.session_ttl));
+        m.insert("DEVX_SESSION_IDLE_TIMEOUT", secs(h.session_idle_timeout));
+        m.insert("DEVX_LOGIN_MAX_FAILURES", h.login_max_failures.to_string());
+        m.insert("DEVX_LOGIN_WINDOW", secs(h.login_window));
+        m.insert("DEVX_LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase());
+        m.insert("DEVX_LOG", self.log_filter.clone());
+        m.insert("DEVX_DATA_DIR", self.data_dir.display().to_string());
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(&|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_pick_the_embedded_database_and_spec_pool_settings() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.database.source, DbSource::EmbeddedDefault);
+        assert_eq!(c.database.pool_max, 20);
+        assert_eq!(c.database.idle_timeout, Duration::from_secs(30));
+        assert_eq!(c.database.connect_timeout, Duration::from_secs(2));
+        assert!(c.migrations.auto_migrate);
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn every_bad_variable_is_reported_at_once() {
+        let err = config(&[
+            ("DB_PORT", "abc"),
+            ("DB_POOL_MAX", "0"),
+            ("DB_IDLE_TIMEOUT", "soon"),
+            ("DB_SSL_MODE", "maybe"),
+            ("DEVX_AUTO_MIGRATE", "perhaps"),
+            ("DEVX_ADDR", "localhost"),
+        ])
+        .unwrap_err();
+        let vars: Vec<&str> = err.problems.iter().map(|p| p.variable.as_str()).collect();
+        for v in ["DB_PORT", "DB_POOL_MAX", "DB_IDLE_TIMEOUT", "DB_SSL_MODE", "DEVX_AUTO_MIGRATE", "DEVX_ADDR"] {
+            assert!(vars.contains(&v), "{v} missing from {vars:?}");
+        }
+        let text = err.to_string();
+        assert!(text.contains("6 problems"), "{text}");
+        assert!(text.contains("example: DB_PORT=5432"), "{text}");
+    }
+
+    #[test]
+    fn spec_aliases_are_accepted() {
+        let c =
+            config(&[("POSTGRES_HOST", "db.example"), ("POSTGRES_DB", "platform"), ("POSTGRES_USER", "devx")]).unwrap();
+        let DbSource::Explicit(cfg) = &c.database.source else { panic!("expected explicit source") };
+        assert_eq!(cfg.get_dbname(), Some("platform"));
+        assert_eq!(cfg.get_user(), Some("devx"));
+        assert_eq!(c.database.effective_ssl_mode(cfg), SslMode::Prefer);
+    }
+
+    #[test]
+    fn bare_numbers_are_milliseconds_as_in_the_specs() {
+        let c = config(&[("DB_IDLE_TIMEOUT", "30000"), ("DB_SLOW_QUERY_THRESHOLD", "250ms")]).unwrap();
+        assert_eq!(c.database.idle_timeout, Duration::from_secs(30));
+        assert_eq!(c.database.slow_query_threshold, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn the_password_never_appears_in_errors_or_descriptions() {
+        let secret = "hunter2-very-secret";
+        let c = config(&[("DATABASE_URL", &format!("postgres://devx:{secret}@127.0.0.1:5432/devx"))]).unwrap();
+        let described = format!("{:?} {:?}", c.describe(), c);
+        assert!(!described.contains(secret), "{described}");
+        assert!(described.contains("postgres://devx:****@127.0.0.1:5432/devx"), "{described}");
+
+        let err = config(&[("DATABASE_URL", &format!("postgres://devx:{secret}@host:notaport/devx"))]).unwrap_err();
+        assert!(!err.to_string().contains(secret), "{err}");
+        assert_eq!(err.problems[0].variable, "DATABASE_URL");
+    }
+
+    #[test]
+    fn loopback_and_sockets_default_to_plain_connections() {
+        let c = config(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/devx")]).unwrap();
+        let DbSource::Explicit(cfg) = &c.database.source else { panic!() };
+        assert_eq!(c.database.effective_ssl_mode(cfg), SslMode::Disable);
+        let c = config(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/devx"), ("DB_SSL_MODE", "require")]).unwrap();
+        let DbSource::Explicit(cfg) = &c.database.source else { panic!() };
+        assert_eq!(c.database.effective_ssl_mode(cfg), SslMode::Require);
+    }
+
+    #[test]
+    fn env_example_is_current() {
+        assert_eq!(
+            include_str!("../.env.example"),
+            env_example(),
+            ".env.example is stale: run `cargo run -- config example > .env.example`"
+        );
+    }
+
+    #[test]
+    fn pool_min_above_max_is_refused() {
+        let err = config(&[("DB_POOL_MIN", "30"), ("DB_POOL_MAX", "10")]).unwrap_err();
+        assert_eq!(err.problems[0].variable, "DB_POOL_MIN");
+    }
+}

@@ -1,0 +1,354 @@
+//! The database layer: the connection pool, the one instrumented path that
+//! every statement takes (prepared once per connection, timed, counted, slow
+//! ones logged), transactions that carry the audit actor, the mapping of
+//! PostgreSQL errors, and where the database is (`embedded`).
+//!
+//! SQL itself lives next to the types it fills, in each capability's
+//! `queries` module, as small functions taking `&impl Queryable` so that a
+//! handler can run several of them in one transaction.
+
+mod breaker;
+pub mod embedded;
+mod error;
+pub mod introspect;
+mod stats;
+mod tls;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+pub use error::DbError;
+pub use stats::{QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
+
+use crate::config::DatabaseConfig;
+
+/// Statement parameters, as tokio-postgres takes them.
+pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+struct DbContext {
+    stats: QueryStats,
+    slow_threshold: Duration,
+    breaker: breaker::Breaker,
+}
+
+/// The pool and its instrumentation. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    ctx: Arc<DbContext>,
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+pub struct PoolStatus {
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    pub idle: usize,
+    pub in_use: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+}
+
+/// Applies the settings every devx connection gets to a connection target.
+fn session_target(cfg: &DatabaseConfig, target: &tokio_postgres::Config) -> tokio_postgres::Config {
+    let mut t = target.clone();
+    t.connect_timeout(cfg.connect_timeout);
+    if t.get_application_name().is_none() {
+        t.application_name("devx");
+    }
+    if !cfg.statement_timeout.is_zero() {
+        let mut options = t.get_options().map(|o| format!("{o} ")).unwrap_or_default();
+        options.push_str(&format!("-c statement_timeout={}", cfg.statement_timeout.as_millis()));
+        t.options(options);
+    }
+    t
+}
+
+/// Opens one connection outside the pool (migrations need a session of their
+/// own for the advisory lock). The connection task runs until the client drops.
+pub async fn connect_one(
+    cfg: &DatabaseConfig,
+    target: &tokio_postgres::Config,
+) -> Result<tokio_postgres::Client, DbError> {
+    let t = session_target(cfg, target);
+    macro_rules! spawn {
+        ($connect:expr) => {{
+            let (client, connection) = $connect.await?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "direct database connection ended");
+                }
+            });
+            Ok(client)
+        }};
+    }
+    match tls::connector(cfg.effective_ssl_mode(target)) {
+        None => spawn!(t.connect(tokio_postgres::NoTls)),
+        Some(tls) => spawn!(t.connect(tls)),
+    }
+}
+
+impl Db {
+    /// Builds the pool and opens `pool_min` connections, so that a bad target
+    /// fails here, at start, and not on the first request.
+    pub async fn connect(cfg: &DatabaseConfig, target: &tokio_postgres::Config) -> Result<Db, DbError> {
+        let t = session_target(cfg, target);
+        let mgr_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match tls::connector(cfg.effective_ssl_mode(target)) {
+            None => Manager::from_config(t, tokio_postgres::NoTls, mgr_config),
+            Some(tls) => Manager::from_config(t, tls, mgr_config),
+        };
+        let pool = Pool::builder(manager)
+            .max_size(cfg.pool_max)
+            .wait_timeout(Some(cfg.acquire_timeout))
+            .create_timeout(Some(cfg.connect_timeout))
+            .recycle_timeout(Some(cfg.connect_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        let db = Db {
+            pool,
+            ctx: Arc::new(DbContext {
+                stats: QueryStats::default(),
+                slow_threshold: cfg.slow_query_threshold,
+                // Five failed connects in a row open it for five seconds.
+                breaker: breaker::Breaker::new(5, Duration::from_secs(5)),
+            }),
+        };
+        db.warm(cfg.pool_min.max(1)).await?;
+        Ok(db)
+    }
+
+    /// Opens up to `n` connections (fewer if some are open already).
+    pub async fn warm(&self, n: usize) -> Result<(), DbError> {
+        let mut held = Vec::with_capacity(n);
+        for _ in 0..n {
+            held.push(self.pool.get().await?);
+        }
+        Ok(())
+    }
+
+    /// A pooled connection, or `Unavailable` once the acquire timeout passes
+    /// (or at once while the circuit breaker is open).
+    pub async fn client(&self) -> Result<PgClient, DbError> {
+        let breaker = &self.ctx.breaker;
+        if !breaker.allow() {
+            return Err(DbError::Unavailable("circuit breaker open after repeated connection failures".into()));
+        }
+        match self.pool.get().await {
+            Ok(obj) => {
+                breaker.success();
+                Ok(PgClient { obj, ctx: self.ctx.clone() })
+            }
+            // Waiting for a busy pool says nothing about the server's health.
+            Err(deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait)) => {
+                breaker.success_if_probing();
+                Err(DbError::Unavailable("timed out waiting for a free database connection".into()))
+            }
+            Err(e) => {
+                breaker.failure();
+                Err(e.into())
+            }
+        }
+    }
+
+    pub fn breaker_open(&self) -> bool {
+        self.ctx.breaker.is_open()
+    }
+
+    pub fn status(&self) -> PoolStatus {
+        let s = self.pool.status();
+        PoolStatus {
+            max_size: s.max_size,
+            size: s.size,
+            idle: s.available,
+            in_use: s.size.saturating_sub(s.available),
+            waiting: s.waiting,
+        }
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.ctx.stats.snapshot()
+    }
+
+    /// Closes connections idle longer than `idle`, keeping at least `keep`.
+    pub fn reap_idle(&self, idle: Duration, keep: usize) {
+        let mut kept = 0usize;
+        let size = self.pool.status().size;
+        self.pool.retain(|_, metrics| {
+            if size - kept.min(size) <= keep || metrics.last_used() < idle {
+                kept += 1;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Closes the pool: waiting and future requests fail, open connections close.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// Runs an idempotent read on a pooled connection, and once more on a fresh
+/// connection if the first attempt met a transient failure (a connection
+/// killed by `pg_terminate_backend`, a server restart). Failing to get a
+/// connection at all is not retried: the circuit breaker handles that.
+///
+/// `db_read!(state.db, |c| queries::get_user(c, id))` evaluates to
+/// `Result<T, DbError>`. (A macro rather than a method taking an async
+/// closure: such closures cannot yet promise a `Send` future to axum.)
+#[macro_export]
+macro_rules! db_read {
+    ($db:expr, |$c:ident| $body:expr) => {{
+        let db: &$crate::db::Db = &$db;
+        let mut first = true;
+        loop {
+            let client = match db.client().await {
+                Ok(client) => client,
+                Err(e) => break Err(e),
+            };
+            let result = {
+                let $c = &client;
+                $body.await
+            };
+            match result {
+                Err(e) if first && $crate::db::DbError::is_transient(&e) => {
+                    ::tracing::debug!(error = %e, "retrying a read on a fresh connection");
+                    first = false;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// A pooled connection whose statements go through the instrumented path.
+pub struct PgClient {
+    obj: deadpool_postgres::Object,
+    ctx: Arc<DbContext>,
+}
+
+impl PgClient {
+    pub async fn transaction(&mut self) -> Result<PgTx<'_>, DbError> {
+        let tx = self.obj.transaction().await?;
+        Ok(PgTx { tx, ctx: &self.ctx })
+    }
+
+    /// A transaction whose changes the audit triggers attribute to `actor`
+    /// (`user:<uuid>`, `apikey:<uuid>`, `system:<job>`).
+    pub async fn transaction_as(&mut self, actor: &str) -> Result<PgTx<'_>, DbError> {
+        let tx = self.transaction().await?;
+        tx.set_actor(actor).await?;
+        Ok(tx)
+    }
+
+    /// Runs a script of statements without parameters (simple protocol).
+    pub async fn batch_execute(&self, sql: &str) -> Result<(), DbError> {
+        let start = Instant::now();
+        let result = self.obj.batch_execute(sql).await;
+        self.ctx.stats.record(sql, start.elapsed(), result.is_ok(), self.ctx.slow_threshold);
+        Ok(result?)
+    }
+}
+
+/// A transaction on a pooled connection; rolled back if dropped uncommitted.
+pub struct PgTx<'a> {
+    tx: deadpool_postgres::Transaction<'a>,
+    ctx: &'a DbContext,
+}
+
+impl PgTx<'_> {
+    pub async fn set_actor(&self, actor: &str) -> Result<(), DbError> {
+        self.query("SELECT set_config('devx.actor', $1, true)", &[&actor]).await?;
+        Ok(())
+    }
+
+    pub async fn commit(self) -> Result<(), DbError> {
+        Ok(self.tx.commit().await?)
+    }
+
+    pub async fn rollback(self) -> Result<(), DbError> {
+        Ok(self.tx.rollback().await?)
+    }
+}
+
+enum Op {
+    Query,
+    Execute,
+}
+
+enum Output {
+    Rows(Vec<Row>),
+    Count(u64),
+}
+
+/// The one path every parameterized statement takes.
+async fn run<C: GenericClient + Sync>(
+    client: &C,
+    ctx: &DbContext,
+    sql: &str,
+    params: Params<'_>,
+    op: Op,
+) -> Result<Output, DbError> {
+    let start = Instant::now();
+    let result = async {
+        let statement = client.prepare_cached(sql).await?;
+        match op {
+            Op::Query => client.query(&statement, params).await.map(Output::Rows),
+            Op::Execute => client.execute(&statement, params).await.map(Output::Count),
+        }
+    }
+    .await;
+    ctx.stats.record(sql, start.elapsed(), result.is_ok(), ctx.slow_threshold);
+    result.map_err(|e| {
+        let err = DbError::from(e);
+        tracing::debug!(sql = %normalize_sql(sql), error = %err, "statement failed");
+        err
+    })
+}
+
+/// Something statements can run on: a pooled connection or a transaction.
+pub trait Queryable: Sync {
+    fn query(&self, sql: &str, params: Params<'_>) -> impl Future<Output = Result<Vec<Row>, DbError>> + Send;
+    fn execute(&self, sql: &str, params: Params<'_>) -> impl Future<Output = Result<u64, DbError>> + Send;
+
+    fn query_opt(&self, sql: &str, params: Params<'_>) -> impl Future<Output = Result<Option<Row>, DbError>> + Send {
+        async move { Ok(self.query(sql, params).await?.into_iter().next()) }
+    }
+
+    fn query_one(&self, sql: &str, params: Params<'_>) -> impl Future<Output = Result<Row, DbError>> + Send {
+        async move { self.query_opt(sql, params).await?.ok_or(DbError::NoRow) }
+    }
+}
+
+macro_rules! impl_queryable {
+    ($ty:ty, $client:ident => $inner:expr) => {
+        impl Queryable for $ty {
+            async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, DbError> {
+                let $client = self;
+                match run($inner, &$client.ctx, sql, params, Op::Query).await? {
+                    Output::Rows(rows) => Ok(rows),
+                    Output::Count(_) => unreachable!("a query returns rows"),
+                }
+            }
+
+            async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, DbError> {
+                let $client = self;
+                match run($inner, &$client.ctx, sql, params, Op::Execute).await? {
+                    Output::Count(n) => Ok(n),
+                    Output::Rows(_) => unreachable!("execute returns a count"),
+                }
+            }
+        }
+    };
+}
+
+impl_queryable!(PgClient, c => &c.obj);
+impl_queryable!(PgTx<'_>, c => &c.tx);

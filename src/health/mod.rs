@@ -1,0 +1,152 @@
+//! Liveness, readiness and status: `GET /health` (spec 000), `/livez`,
+//! `/readyz`, and the admin's `GET /api/database/status` with pool numbers,
+//! migration state and the instrumented layer's query statistics.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::db::introspect::{self, ServerInfo};
+use crate::db::{PoolStatus, StatsSnapshot};
+use crate::http::auth::AdminPrincipal;
+use crate::http::error::Problem;
+use crate::http::{ApiResult, AppState, Json};
+use crate::migrate;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(livez))
+        .routes(routes!(readyz))
+        .routes(routes!(database_status))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DatabaseHealth {
+    pub connected: bool,
+    /// Round trip of `SELECT`, in milliseconds, when connected.
+    pub latency_ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` or `degraded` (database unreachable).
+    pub status: &'static str,
+    pub timestamp: DateTime<Utc>,
+    pub version: &'static str,
+    pub uptime_seconds: u64,
+    pub database: DatabaseHealth,
+}
+
+async fn probe(state: &AppState) -> Result<ServerInfo, String> {
+    match state.db.client().await {
+        Ok(client) => introspect::server_info(&client).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Health with database connectivity: 200 when the database answers, 503 when not.
+#[utoipa::path(
+    get, path = "/health", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = Health, description = "Database unreachable"))
+)]
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let (code, status, database) = match probe(&state).await {
+        Ok(info) => (
+            StatusCode::OK,
+            "ok",
+            DatabaseHealth { connected: true, latency_ms: Some(info.round_trip.as_secs_f64() * 1000.0), error: None },
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "degraded",
+            DatabaseHealth { connected: false, latency_ms: None, error: Some("database unreachable".into()) },
+        ),
+    };
+    let body = Health {
+        status,
+        timestamp: Utc::now(),
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.started_at.elapsed().as_secs(),
+        database,
+    };
+    (code, Json(body))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Probe {
+    pub status: &'static str,
+    /// Why not ready, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The process is up (no dependency checked).
+#[utoipa::path(get, path = "/livez", tag = "health", responses((status = 200, body = Probe)))]
+async fn livez() -> Json<Probe> {
+    Json(Probe { status: "ok", reason: None })
+}
+
+/// Ready for traffic: the database answers and no migration is pending.
+#[utoipa::path(
+    get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Probe), (status = 503, body = Probe, description = "Not ready, with the reason"))
+)]
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {
+    let not_ready = |reason: String| (StatusCode::SERVICE_UNAVAILABLE, Json(Probe { status: "not ready", reason: Some(reason) }));
+    let client = match state.db.client().await {
+        Ok(c) => c,
+        Err(_) => return not_ready("database unreachable".into()),
+    };
+    match migrate::pending_ids(&client).await {
+        Ok(pending) if pending.is_empty() => (StatusCode::OK, Json(Probe { status: "ok", reason: None })),
+        Ok(pending) => not_ready(format!("{} migration(s) pending: run `devx migrate up`", pending.len())),
+        Err(_) => not_ready("could not read the migration ledger".into()),
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MigrationCounts {
+    pub applied: usize,
+    pub pending: usize,
+    /// Ids of pending migrations.
+    pub pending_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DatabaseStatus {
+    pub server: ServerInfo,
+    pub pool: PoolStatus,
+    pub circuit_breaker_open: bool,
+    pub migrations: MigrationCounts,
+    /// From the instrumented query layer since this process started.
+    pub queries: StatsSnapshot,
+}
+
+/// Database details for operators (admin): server, pool, migrations, query statistics.
+#[utoipa::path(
+    get, path = "/api/database/status", tag = "health", security(("bearer" = [])),
+    responses(
+        (status = 200, body = DatabaseStatus),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn database_status(State(state): State<AppState>, _admin: AdminPrincipal) -> ApiResult<Json<DatabaseStatus>> {
+    let client = state.db.client().await?;
+    let server = introspect::server_info(&client).await?;
+    let pending = migrate::pending_ids(&client).await?;
+    let applied = migrate::applied_count(&client).await?;
+    drop(client);
+    Ok(Json(DatabaseStatus {
+        server,
+        pool: state.db.status(),
+        circuit_breaker_open: state.db.breaker_open(),
+        migrations: MigrationCounts { applied, pending: pending.len(), pending_ids: pending },
+        queries: state.db.stats(),
+    }))
+}

@@ -1,0 +1,126 @@
+//! Request extractors that answer bad input with the API's problem documents
+//! instead of axum's plain-text rejections: malformed JSON and non-UUID path
+//! ids are 400, unknown or mistyped fields 422, oversized bodies 413.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::error::ApiError;
+
+/// JSON body in, JSON body out. Request types use `deny_unknown_fields`, so a
+/// client cannot set what it does not own (`role`, `owner_id`, timestamps).
+#[derive(Debug, Clone, Copy, Default, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => {
+                // serde's message names the field and what was expected, e.g.
+                // "unknown field `role`, expected one of `name`, `avatar_url`".
+                let message = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.body_text());
+                ApiError::invalid(field_of(&message), message)
+            }
+            JsonRejection::JsonSyntaxError(e) => {
+                let cause = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
+                ApiError::BadRequest(format!("the body is not valid JSON: {cause}"))
+            }
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::UnsupportedMediaType("send the body as JSON with `Content-Type: application/json`".into())
+            }
+            JsonRejection::BytesRejection(e) => {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge { limit: super::body_limit() }
+                } else {
+                    ApiError::BadRequest(format!("could not read the request body: {}", e.body_text()))
+                }
+            }
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+/// For `PATCH` fields where absent means "leave it" and `null` means "clear
+/// it": use with `#[serde(default, deserialize_with = "nullable")]` on an
+/// `Option<Option<T>>`.
+pub fn nullable<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The field a serde message is about: "unknown field `x`" or "missing field
+/// `x`" name it; otherwise the body as a whole.
+fn field_of(message: &str) -> String {
+    let named = ["unknown field `", "missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|p| message.split_once(p).and_then(|(_, rest)| rest.split_once('`')).map(|(f, _)| f.to_string()));
+    named.or_else(|| message.split_once(':').map(|(path, _)| path.trim().to_string()).filter(|p| !p.contains(' ')))
+        .unwrap_or_else(|| "body".to_string())
+}
+
+/// Path parameters; a malformed id is the client's mistake (400), not ours.
+#[derive(Debug, Clone, Copy, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(e) => {
+                let detail = e.body_text();
+                if detail.contains("UUID") || detail.contains("uuid") {
+                    ApiError::BadRequest(
+                        "the id in the path is not a UUID (expected e.g. 7f1c0c6e-2f4e-4a8b-9a51-1c7b1d2e3f40)".into(),
+                    )
+                } else {
+                    ApiError::BadRequest(format!("invalid path parameter: {detail}"))
+                }
+            }
+            other => ApiError::internal(other.body_text()),
+        }
+    }
+}
+
+/// Query parameters; filter structs deny unknown fields, so a typo in a filter
+/// name is reported instead of silently ignored.
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        let message = match &rejection {
+            QueryRejection::FailedToDeserializeQueryString(e) => {
+                std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_else(|| e.body_text())
+            }
+            other => other.body_text(),
+        };
+        ApiError::BadRequest(format!("invalid query string: {message}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn serde_messages_name_their_field() {
+        assert_eq!(field_of("unknown field `role`, expected one of `name`"), "role");
+        assert_eq!(field_of("missing field `email` at line 1 column 2"), "email");
+        assert_eq!(field_of("settings: invalid type: string \"x\", expected a map"), "settings");
+        assert_eq!(field_of("invalid type: integer `1`, expected a string"), "body");
+    }
+}

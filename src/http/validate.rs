@@ -1,0 +1,149 @@
+//! Input validation that collects every problem of a request before answering,
+//! so a client fixes them all in one round. Text is trimmed-length checked and
+//! refused if it holds NUL bytes (PostgreSQL cannot store them); JSON values
+//! are checked for shape and size.
+
+use serde_json::Value;
+
+use super::error::{ApiError, FieldError};
+
+#[derive(Debug, Default)]
+pub struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    pub fn check(&mut self, ok: bool, field: &str, message: impl Into<String>) {
+        if !ok {
+            self.error(field, message);
+        }
+    }
+
+    /// `min..=max` characters after trimming, no NUL.
+    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        if value.contains('\0') {
+            return self.error(field, "must not contain NUL characters");
+        }
+        let len = value.trim().chars().count();
+        if len < min {
+            self.error(field, if min == 1 { "must not be empty".to_string() } else { format!("must be at least {min} characters") });
+        } else if len > max {
+            self.error(field, format!("must be at most {max} characters (got {len})"));
+        }
+    }
+
+    pub fn opt_text(&mut self, field: &str, value: Option<&str>, min: usize, max: usize) {
+        if let Some(v) = value {
+            self.text(field, v, min, max);
+        }
+    }
+
+    pub fn email(&mut self, field: &str, value: &str) {
+        let ok = value.len() <= 254
+            && !value.contains(char::is_whitespace)
+            && value.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && !domain.contains('@') && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            });
+        self.check(ok, field, "must be an email address such as ada@example.com");
+    }
+
+    /// An http(s) URL of at most 2048 characters.
+    pub fn url(&mut self, field: &str, value: &str) {
+        let ok = value.len() <= 2048
+            && !value.contains(char::is_whitespace)
+            && !value.contains('\0')
+            && (value.starts_with("https://") || value.starts_with("http://"))
+            && value.split_once("://").is_some_and(|(_, rest)| !rest.is_empty());
+        self.check(ok, field, "must be an http:// or https:// URL of at most 2048 characters");
+    }
+
+    /// A lowercase slug: letters, digits and dashes, starting with a letter or digit.
+    pub fn slug(&mut self, field: &str, value: &str) {
+        let ok = (1..=63).contains(&value.len())
+            && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !value.starts_with('-');
+        self.check(ok, field, "must be 1-63 lowercase letters, digits or dashes, not starting with a dash (e.g. my-service)");
+    }
+
+    /// A JSON object of at most `max_bytes` serialized, with no NUL characters.
+    pub fn json_object(&mut self, field: &str, value: &Value, max_bytes: usize) {
+        if !value.is_object() {
+            return self.error(field, "must be a JSON object");
+        }
+        self.json_value(field, value, max_bytes);
+    }
+
+    pub fn json_array(&mut self, field: &str, value: &Value, max_bytes: usize) {
+        if !value.is_array() {
+            return self.error(field, "must be a JSON array");
+        }
+        self.json_value(field, value, max_bytes);
+    }
+
+    fn json_value(&mut self, field: &str, value: &Value, max_bytes: usize) {
+        if json_has_nul(value) {
+            return self.error(field, "must not contain NUL characters");
+        }
+        let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+        if size > max_bytes {
+            self.error(field, format!("is {size} bytes; at most {max_bytes} are allowed"));
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::Invalid(self.errors)) }
+    }
+}
+
+fn json_has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(json_has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || json_has_nul(v)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_collected() {
+        let mut v = Validator::new();
+        v.text("name", "", 1, 10);
+        v.text("bio", "a\0b", 0, 10);
+        v.email("email", "not-an-email");
+        v.url("avatar_url", "ftp://x");
+        v.json_object("settings", &serde_json::json!([1]), 100);
+        let Err(ApiError::Invalid(errors)) = v.finish() else { panic!("expected errors") };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "bio", "email", "avatar_url", "settings"]);
+    }
+
+    #[test]
+    fn good_values_pass() {
+        let mut v = Validator::new();
+        v.text("name", "Ada", 1, 10);
+        v.email("email", "ada@example.com");
+        v.url("avatar_url", "https://example.com/a.png");
+        v.slug("slug", "my-service-2");
+        v.json_object("settings", &serde_json::json!({"theme": "dark"}), 100);
+        assert!(v.finish().is_ok());
+    }
+
+    #[test]
+    fn nul_inside_json_is_found() {
+        let mut v = Validator::new();
+        v.json_object("metadata", &serde_json::json!({"a": ["ok", "bad\u{0}"]}), 1000);
+        assert!(v.finish().is_err());
+    }
+}

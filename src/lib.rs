@@ -1,0 +1,15 @@
+//! devx: the data service of an AI developer platform.
+//!
+//! One binary (`src/main.rs` only parses the command line) over this library:
+//! `config` reads the environment once, `db` owns connections and the
+//! instrumented statement path, `migrate` is the migration engine, and `cli`
+//! holds one module per command group. See docs/ARCHITECTURE.md for the map.
+
+pub mod accounts;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod http;
+pub mod migrate;

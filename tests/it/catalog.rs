@@ -1,0 +1,154 @@
+//! The template catalog over HTTP: public reads with filters and keyset
+//! pages, admin writes, and the built-in fallback when the database is down.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::app::{TestApp, assert_problem};
+
+fn slugs(page: &Value) -> Vec<String> {
+    page["items"].as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn the_catalog_is_public_filterable_and_paged() {
+    let app = TestApp::spawn().await;
+    let builtin = devx::catalog::builtin::catalog();
+
+    let (status, page) = app.get("/api/templates?limit=200", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(slugs(&page).len(), builtin.templates.len(), "every built-in template is seeded");
+    assert!(page["items"][0].get("files").is_none(), "lists leave the files out");
+
+    // Walk the pages: every template exactly once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/templates?limit=5&cursor={c}"),
+            None => "/api/templates?limit=5".to_string(),
+        };
+        let (_, page) = app.get(&path, None).await;
+        seen.extend(slugs(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = builtin.templates.iter().map(|t| t.summary.slug.clone()).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    // Filters agree with the built-in data.
+    let first = &builtin.templates[0].summary;
+    let (_, by_category) = app.get(&format!("/api/templates?category={}", first.category), None).await;
+    let want: Vec<String> =
+        builtin.templates.iter().filter(|t| t.summary.category == first.category).map(|t| t.summary.slug.clone()).collect();
+    assert_eq!(slugs(&by_category), want);
+    let tech = &first.tech_stack[0];
+    let (_, by_tech) = app.get(&format!("/api/templates?technology={tech}"), None).await;
+    assert!(slugs(&by_tech).contains(&first.slug));
+    assert!(by_tech["items"].as_array().unwrap().iter().all(|t| t["tech_stack"].as_array().unwrap().contains(&json!(tech))));
+    let (_, by_q) = app.get(&format!("/api/templates?q={}", &first.name[..4].to_uppercase()), None).await;
+    assert!(slugs(&by_q).contains(&first.slug), "q matches without case");
+    let (_, simple) = app.get("/api/templates?complexity=simple", None).await;
+    assert!(simple["items"].as_array().unwrap().iter().all(|t| t["complexity"] == "simple"));
+
+    let (status, one) = app.get(&format!("/api/templates/{}", first.slug), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["files"].as_object().unwrap().len(), builtin.templates[0].files.len());
+
+    let (status, cats) = app.get("/api/templates/categories", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let total: i64 = cats.as_array().unwrap().iter().map(|c| c["template_count"].as_i64().unwrap()).sum();
+    assert_eq!(total as usize, builtin.templates.len());
+    let (status, techs) = app.get("/api/templates/technologies", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!techs.as_array().unwrap().is_empty());
+
+    let (status, body) = app.get("/api/templates/no-such-template", None).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = app.get("/api/templates?complexity=extreme", None).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+    let (status, body) = app.get("/api/templates?cursor=garbage", None).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn admins_write_templates_and_users_cannot() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("admin@example.com").await;
+    let user = app.register("user@example.com").await;
+    let template = json!({
+        "slug": "hello-rust", "name": "Hello Rust", "description": "A tiny binary", "category": "cli",
+        "files": {"src/main.rs": "fn main() { println!(\"{{GREETING}}\"); }"},
+        "required_vars": ["GREETING"], "tech_stack": ["rust"], "tags": ["starter"],
+        "estimated_setup_time": 2, "complexity": "simple"
+    });
+
+    let (status, body) = app.post("/api/templates", Some(&user.token), template.clone()).await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = app.post("/api/templates", Some(&admin.token), template.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app.post("/api/templates", Some(&admin.token), template.clone()).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert_eq!(body["errors"][0]["field"], "slug");
+
+    let mut bad = template.clone();
+    bad["slug"] = json!("other");
+    bad["category"] = json!("no-such-category");
+    bad["files"] = json!({"../etc/passwd": "x"});
+    let (status, body) = app.post("/api/templates", Some(&admin.token), bad).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, body) = app.patch("/api/templates/hello-rust", Some(&admin.token), json!({"tags": ["starter", "cli"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tags"], json!(["starter", "cli"]));
+    assert_eq!(body["name"], "Hello Rust", "untouched fields stay");
+
+    let (status, _) = app.delete("/api/templates/hello-rust", Some(&admin.token)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/templates/hello-rust", None).await.0, StatusCode::NOT_FOUND);
+
+    let actors: Vec<String> = app
+        .db
+        .client()
+        .await
+        .query("SELECT actor FROM devx.audit_logs WHERE entity_type = 'templates' AND actor LIKE 'user:%' ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(actors.len(), 3, "insert, update, delete audited: {actors:?}");
+    assert!(actors.iter().all(|a| a == &format!("user:{}", admin.user_id)));
+}
+
+#[tokio::test]
+async fn the_catalog_is_served_from_the_binary_when_the_database_is_down() {
+    let app = TestApp::spawn().await;
+    crate::outage::take_database_down(&app).await;
+
+    let resp = app.http.get(app.url("/api/templates?limit=3")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-devx-source"], "builtin-fallback");
+    let page: Value = resp.json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    assert!(page["next_cursor"].is_string());
+
+    let slug = &devx::catalog::builtin::catalog().templates[0].summary.slug;
+    let resp = app.http.get(app.url(&format!("/api/templates/{slug}"))).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-devx-source"], "builtin-fallback");
+    let resp = app.http.get(app.url("/api/templates/categories")).send().await.unwrap();
+    assert_eq!(resp.headers()["x-devx-source"], "builtin-fallback");
+
+    // Everything else says the database is unavailable, at once, with Retry-After.
+    let resp = app.http.post(app.url("/api/auth/login")).json(&json!({"email": "a@b.co", "password": "whatever1"})).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["type"], "/problems/database-unavailable");
+
+    crate::outage::bring_database_back(&app).await;
+}

@@ -476,17 +476,34 @@ impl Config {
         };
 
         let http = HttpConfig {
-            body_limit: r.number(&["DEVX_BODY_LIMIT"], 1024 * 1024, 1024..=1024 * 1024 * 1024, "DEVX_BODY_LIMIT=1048576"),
-            request_timeout: r.positive_duration(&["DEVX_REQUEST_TIMEOUT"], Duration::from_secs(30), "DEVX_REQUEST_TIMEOUT=30s"),
+            body_limit: r.number(
+                &["DEVX_BODY_LIMIT"],
+                1024 * 1024,
+                1024..=1024 * 1024 * 1024,
+                "DEVX_BODY_LIMIT=1048576",
+            ),
+            request_timeout: r.positive_duration(
+                &["DEVX_REQUEST_TIMEOUT"],
+                Duration::from_secs(30),
+                "DEVX_REQUEST_TIMEOUT=30s",
+            ),
             shutdown_grace: r.duration(&["DEVX_SHUTDOWN_GRACE"], Duration::from_secs(20), "DEVX_SHUTDOWN_GRACE=20s"),
-            session_ttl: r.positive_duration(&["DEVX_SESSION_TTL"], Duration::from_secs(30 * 86400), "DEVX_SESSION_TTL=30d"),
+            session_ttl: r.positive_duration(
+                &["DEVX_SESSION_TTL"],
+                Duration::from_secs(30 * 86400),
+                "DEVX_SESSION_TTL=30d",
+            ),
             session_idle_timeout: r.positive_duration(
                 &["DEVX_SESSION_IDLE_TIMEOUT"],
                 Duration::from_secs(7 * 86400),
                 "DEVX_SESSION_IDLE_TIMEOUT=7d",
             ),
             login_max_failures: r.number(&["DEVX_LOGIN_MAX_FAILURES"], 5, 1..=1000, "DEVX_LOGIN_MAX_FAILURES=5") as u32,
-            login_window: r.positive_duration(&["DEVX_LOGIN_WINDOW"], Duration::from_secs(15 * 60), "DEVX_LOGIN_WINDOW=15m"),
+            login_window: r.positive_duration(
+                &["DEVX_LOGIN_WINDOW"],
+                Duration::from_secs(15 * 60),
+                "DEVX_LOGIN_WINDOW=15m",
+            ),
         };
 
         let default_addr: SocketAddr = ([127, 0, 0, 1], 8080).into();

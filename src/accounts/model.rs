@@ -127,7 +127,8 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
 }
 
-pub const API_KEY_COLUMNS: &str = "k.id, k.name, k.prefix, k.scopes, k.last_used_at, k.expires_at, k.revoked_at, k.created_at";
+pub const API_KEY_COLUMNS: &str =
+    "k.id, k.name, k.prefix, k.scopes, k.last_used_at, k.expires_at, k.revoked_at, k.created_at";
 
 impl ApiKey {
     pub fn from_row(row: &Row) -> ApiKey {

@@ -23,7 +23,8 @@ pub async fn insert_user(db: &impl Queryable, user: &NewUser<'_>) -> Result<User
          VALUES ($1, $2, $3, $4, $5)
          RETURNING {USER_COLUMNS}"
     );
-    let row = db.query_one(&sql, &[&user.id, &user.email, &user.name, &user.password_hash, &user.role.as_str()]).await?;
+    let row =
+        db.query_one(&sql, &[&user.id, &user.email, &user.name, &user.password_hash, &user.role.as_str()]).await?;
     Ok(User::from_row(&row))
 }
 
@@ -84,7 +85,11 @@ pub struct AdminUserChange {
     pub is_active: Option<bool>,
 }
 
-pub async fn admin_update_user(db: &impl Queryable, id: Uuid, change: &AdminUserChange) -> Result<Option<User>, DbError> {
+pub async fn admin_update_user(
+    db: &impl Queryable,
+    id: Uuid,
+    change: &AdminUserChange,
+) -> Result<Option<User>, DbError> {
     let sql = format!(
         "UPDATE devx.users u
             SET role = coalesce($2, u.role),
@@ -143,10 +148,7 @@ pub async fn list_users(db: &impl Queryable, f: &UserFilter) -> Result<Vec<User>
     let (after_at, after_id) = f.after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
     let q = f.q.as_deref().map(escape_like);
     let rows = db
-        .query(
-            &sql,
-            &[&f.role.map(Role::as_str), &f.plan_type, &f.is_active, &q, &after_at, &after_id, &(f.limit + 1)],
-        )
+        .query(&sql, &[&f.role.map(Role::as_str), &f.plan_type, &f.is_active, &q, &after_at, &after_id, &(f.limit + 1)])
         .await?;
     Ok(rows.iter().map(User::from_row).collect())
 }

@@ -50,8 +50,11 @@ async fn open_session(
     let (token, hash) = secrets::new_session_token();
     let ttl = chrono::TimeDelta::from_std(state.config.http.session_ttl).map_err(ApiError::internal)?;
     let expires_at = Utc::now() + ttl;
-    queries::insert_session(db, &NewSession { user_id: user.id, token_hash: &hash, expires_at, ip_address: ip, user_agent: agent })
-        .await?;
+    queries::insert_session(
+        db,
+        &NewSession { user_id: user.id, token_hash: &hash, expires_at, ip_address: ip, user_agent: agent },
+    )
+    .await?;
     Ok(SessionGrant { token, expires_at, user })
 }
 
@@ -186,7 +189,9 @@ async fn login(
 )]
 async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResult<StatusCode> {
     let Some(session) = principal.session_id() else {
-        return Err(ApiError::BadRequest("an API key has no session to end; revoke it with DELETE /api/api-keys/{id}".into()));
+        return Err(ApiError::BadRequest(
+            "an API key has no session to end; revoke it with DELETE /api/api-keys/{id}".into(),
+        ));
     };
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
@@ -281,7 +286,8 @@ async fn update_me(
     let tx = client.transaction_as(&principal.actor()).await?;
     let name = req.name.as_ref().map(|n| n.as_deref().map(str::trim));
     let avatar = req.avatar_url.as_ref().map(|a| a.as_deref());
-    let user = queries::update_profile(&tx, principal.user_id, name, avatar).await?.ok_or(ApiError::NotFound("user"))?;
+    let user =
+        queries::update_profile(&tx, principal.user_id, name, avatar).await?.ok_or(ApiError::NotFound("user"))?;
     if let Some(hash) = new_hash {
         queries::set_password_hash(&tx, principal.user_id, &hash).await?;
         queries::revoke_sessions_of(&tx, principal.user_id, principal.session_id()).await?;
@@ -404,7 +410,11 @@ async fn create_key(
         (status = 404, description = "No such key of yours", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn revoke_key(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+async fn revoke_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
     if !queries::revoke_api_key(&tx, principal.user_id, id).await? {

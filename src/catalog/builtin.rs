@@ -60,7 +60,11 @@ fn json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, String> {
     serde_json::from_slice(file.contents()).map_err(|e| format!("catalog/{path}: {e}"))
 }
 
-fn collect_files(dir: &'static Dir<'static>, root: &std::path::Path, out: &mut BTreeMap<String, String>) -> Result<(), String> {
+fn collect_files(
+    dir: &'static Dir<'static>,
+    root: &std::path::Path,
+    out: &mut BTreeMap<String, String>,
+) -> Result<(), String> {
     for entry in dir.entries() {
         match entry {
             include_dir::DirEntry::Dir(d) => collect_files(d, root, out)?,
@@ -108,7 +112,8 @@ fn load() -> Result<BuiltinCatalog, String> {
         if let Some(t) = meta.tech_stack.iter().find(|t| !tech_slugs.contains(t.as_str())) {
             return Err(format!("template {}: technology {t:?} is not in technologies.json", meta.slug));
         }
-        let files_dir = dir.get_dir(dir.path().join("files")).ok_or_else(|| format!("template {}: no files/", meta.slug))?;
+        let files_dir =
+            dir.get_dir(dir.path().join("files")).ok_or_else(|| format!("template {}: no files/", meta.slug))?;
         let mut files = BTreeMap::new();
         collect_files(files_dir, files_dir.path(), &mut files)?;
         let mut used = BTreeSet::new();
@@ -145,7 +150,8 @@ fn load() -> Result<BuiltinCatalog, String> {
     }
     templates.sort_by(|a, b| a.summary.slug.cmp(&b.summary.slug));
 
-    let count_in = |pred: &dyn Fn(&TemplateSummary) -> bool| templates.iter().filter(|t| pred(&t.summary)).count() as i64;
+    let count_in =
+        |pred: &dyn Fn(&TemplateSummary) -> bool| templates.iter().filter(|t| pred(&t.summary)).count() as i64;
     let categories = categories
         .into_iter()
         .map(|c| Category {

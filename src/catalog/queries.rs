@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{Category, Complexity, OptionalVar, Technology, Template, TemplateSummary, SUMMARY_COLUMNS};
+use super::model::{Category, Complexity, OptionalVar, SUMMARY_COLUMNS, Technology, Template, TemplateSummary};
 use crate::accounts::queries::escape_like;
 use crate::db::{DbError, Queryable};
 
@@ -70,7 +70,13 @@ pub async fn list_categories(db: &impl Queryable) -> Result<Vec<Category>, DbErr
         .await?;
     Ok(rows
         .iter()
-        .map(|r| Category { slug: r.get(0), name: r.get(1), description: r.get(2), sort_order: r.get(3), template_count: r.get(4) })
+        .map(|r| Category {
+            slug: r.get(0),
+            name: r.get(1),
+            description: r.get(2),
+            sort_order: r.get(3),
+            template_count: r.get(4),
+        })
         .collect())
 }
 
@@ -84,7 +90,10 @@ pub async fn list_technologies(db: &impl Queryable) -> Result<Vec<Technology>, D
             &[],
         )
         .await?;
-    Ok(rows.iter().map(|r| Technology { slug: r.get(0), name: r.get(1), kind: r.get(2), template_count: r.get(3) }).collect())
+    Ok(rows
+        .iter()
+        .map(|r| Technology { slug: r.get(0), name: r.get(1), kind: r.get(2), template_count: r.get(3) })
+        .collect())
 }
 
 /// A template as written by an admin or the built-in seed.
@@ -109,7 +118,11 @@ pub struct TemplateWrite<'a> {
 /// Inserts a template; `Ok(None)` when the category does not exist. With
 /// `skip_existing`, a template whose slug exists is left as it is (the
 /// built-in seed never overwrites an admin's edits).
-pub async fn insert_template(db: &impl Queryable, t: &TemplateWrite<'_>, skip_existing: bool) -> Result<Option<()>, DbError> {
+pub async fn insert_template(
+    db: &impl Queryable,
+    t: &TemplateWrite<'_>,
+    skip_existing: bool,
+) -> Result<Option<()>, DbError> {
     let files = serde_json::to_value(t.files).map_err(|e| DbError::InvalidValue(e.to_string()))?;
     let optional_vars = serde_json::to_value(t.optional_vars).map_err(|e| DbError::InvalidValue(e.to_string()))?;
     let conflict = if skip_existing { "ON CONFLICT (slug) DO NOTHING" } else { "" };

@@ -32,7 +32,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 const SOURCE: HeaderName = HeaderName::from_static("x-devx-source");
 
 /// The database's answer, or the built-in one when the database is down.
-fn or_fallback<T: serde::Serialize>(result: Result<T, DbError>, fallback: impl FnOnce() -> ApiResult<T>) -> ApiResult<Response> {
+fn or_fallback<T: serde::Serialize>(
+    result: Result<T, DbError>,
+    fallback: impl FnOnce() -> ApiResult<T>,
+) -> ApiResult<Response> {
     match result {
         Ok(value) => Ok(Json(value).into_response()),
         Err(DbError::Unavailable(reason)) => {
@@ -127,7 +130,12 @@ async fn get_template(State(state): State<AppState>, Path(slug): Path<String>) -
         Err(e) => Err(e),
     };
     or_fallback(result, || {
-        builtin::catalog().templates.iter().find(|t| t.summary.slug == slug).cloned().ok_or(ApiError::NotFound("template"))
+        builtin::catalog()
+            .templates
+            .iter()
+            .find(|t| t.summary.slug == slug)
+            .cloned()
+            .ok_or(ApiError::NotFound("template"))
     })
 }
 
@@ -202,11 +210,19 @@ impl TemplateInput {
             v.check(ok_path, "files", format!("{path:?} is not a relative path without `..`"));
             v.check(!content.contains('\0'), "files", format!("{path:?} contains NUL characters"));
         }
-        let var_ok = |n: &String| !n.is_empty() && n.len() <= 64 && n.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        let var_ok = |n: &String| {
+            !n.is_empty()
+                && n.len() <= 64
+                && n.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        };
         v.check(self.required_vars.iter().all(var_ok), "required_vars", "names are UPPER_SNAKE_CASE");
         v.check(self.optional_vars.iter().all(|o| var_ok(&o.name)), "optional_vars", "names are UPPER_SNAKE_CASE");
         for (field, list) in [("tech_stack", &self.tech_stack), ("tags", &self.tags)] {
-            v.check(list.len() <= 50 && list.iter().all(|s| !s.is_empty() && s.len() <= 100 && !s.contains('\0')), field, "at most 50 entries of 1-100 characters");
+            v.check(
+                list.len() <= 50 && list.iter().all(|s| !s.is_empty() && s.len() <= 100 && !s.contains('\0')),
+                field,
+                "at most 50 entries of 1-100 characters",
+            );
         }
         v.check((0..=10_000).contains(&self.estimated_setup_time), "estimated_setup_time", "minutes, 0 to 10000");
         v.opt_text("author", self.author.as_deref(), 1, 200);
@@ -256,7 +272,8 @@ async fn create_template(
     queries::insert_template(&tx, &input.write(Some(admin.user_id)), false)
         .await?
         .ok_or_else(|| ApiError::invalid("category", "no such category; see GET /api/templates/categories"))?;
-    let template = queries::get_template(&tx, &input.slug).await?.ok_or_else(|| ApiError::internal("template vanished"))?;
+    let template =
+        queries::get_template(&tx, &input.slug).await?.ok_or_else(|| ApiError::internal("template vanished"))?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(template)))
 }
@@ -331,7 +348,8 @@ async fn update_template(
     queries::replace_template(&tx, &slug, &input.write(None))
         .await?
         .ok_or_else(|| ApiError::invalid("category", "no such category; see GET /api/templates/categories"))?;
-    let template = queries::get_template(&tx, &input.slug).await?.ok_or_else(|| ApiError::internal("template vanished"))?;
+    let template =
+        queries::get_template(&tx, &input.slug).await?.ok_or_else(|| ApiError::internal("template vanished"))?;
     tx.commit().await?;
     Ok(Json(template))
 }

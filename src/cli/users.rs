@@ -78,7 +78,8 @@ pub async fn run(config: &Config, args: UsersArgs) -> anyhow::Result<ExitCode> {
         let actor = format!("system:cli {}", whoami());
         let tx = client.transaction_as(&actor).await?;
         let role = if admin { Role::Admin } else { Role::User };
-        let new = NewUser { id: Uuid::new_v4(), email: &email, name: name.as_deref(), password_hash: Some(&hash), role };
+        let new =
+            NewUser { id: Uuid::new_v4(), email: &email, name: name.as_deref(), password_hash: Some(&hash), role };
         let user = match queries::insert_user(&tx, &new).await {
             Ok(u) => u,
             Err(DbError::UniqueViolation { .. }) => bail!("an account with the email {email} already exists"),

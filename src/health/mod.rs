@@ -97,7 +97,8 @@ async fn livez() -> Json<Probe> {
     responses((status = 200, body = Probe), (status = 503, body = Probe, description = "Not ready, with the reason"))
 )]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {
-    let not_ready = |reason: String| (StatusCode::SERVICE_UNAVAILABLE, Json(Probe { status: "not ready", reason: Some(reason) }));
+    let not_ready =
+        |reason: String| (StatusCode::SERVICE_UNAVAILABLE, Json(Probe { status: "not ready", reason: Some(reason) }));
     let client = match state.db.client().await {
         Ok(c) => c,
         Err(_) => return not_ready("database unreachable".into()),

@@ -80,7 +80,8 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
                 .into(),
         )
     })?;
-    let value = value.to_str().map_err(|_| ApiError::Unauthorized("the Authorization header is not valid text".into()))?;
+    let value =
+        value.to_str().map_err(|_| ApiError::Unauthorized("the Authorization header is not valid text".into()))?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
@@ -135,9 +136,14 @@ impl FromRequestParts<AppState> for Principal {
             if row.last_seen.is_none_or(|at| now - at > TOUCH_EVERY) {
                 queries::touch_api_key(&client, row.id).await?;
             }
-            Principal { user_id: row.user_id, role: row.role, credential: Credential::ApiKey { id: row.id, scopes: row.scopes } }
+            Principal {
+                user_id: row.user_id,
+                role: row.role,
+                credential: Credential::ApiKey { id: row.id, scopes: row.scopes },
+            }
         } else {
-            let idle = chrono::TimeDelta::from_std(state.config.http.session_idle_timeout).unwrap_or(chrono::TimeDelta::MAX);
+            let idle =
+                chrono::TimeDelta::from_std(state.config.http.session_idle_timeout).unwrap_or(chrono::TimeDelta::MAX);
             if row.last_seen.is_some_and(|at| now - at > idle) {
                 return Err(ApiError::Unauthorized("the session expired after inactivity; sign in again".into()));
             }

@@ -183,10 +183,8 @@ fn constraint_field(constraint: &str) -> (String, String) {
         return (known.1.to_string(), known.2.to_string());
     }
     // Fall back to the naming convention: `<table>_<field>_<suffix>`.
-    let trimmed = ["_key", "_check", "_fkey", "_idx"]
-        .iter()
-        .find_map(|s| constraint.strip_suffix(s))
-        .unwrap_or(constraint);
+    let trimmed =
+        ["_key", "_check", "_fkey", "_idx"].iter().find_map(|s| constraint.strip_suffix(s)).unwrap_or(constraint);
     let field = TABLES
         .iter()
         .filter_map(|t| trimmed.strip_prefix(t).and_then(|rest| rest.strip_prefix('_')))
@@ -250,12 +248,14 @@ impl From<DbError> for ApiError {
             }
             DbError::ForeignKeyViolation { constraint } => {
                 let (field, message) = constraint_field(&constraint);
-                let message = if message.is_empty() { "refers to something that does not exist".into() } else { message };
+                let message =
+                    if message.is_empty() { "refers to something that does not exist".into() } else { message };
                 ApiError::Invalid(vec![FieldError::new(field, message)])
             }
             DbError::CheckViolation { constraint } => {
                 let (field, message) = constraint_field(&constraint);
-                let message = if message.is_empty() { "value is out of the allowed range or format".into() } else { message };
+                let message =
+                    if message.is_empty() { "value is out of the allowed range or format".into() } else { message };
                 ApiError::Invalid(vec![FieldError::new(field, message)])
             }
             DbError::NotNullViolation { column } => ApiError::invalid(column, "is required"),

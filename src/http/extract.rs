@@ -67,7 +67,8 @@ fn field_of(message: &str) -> String {
     let named = ["unknown field `", "missing field `", "duplicate field `"]
         .iter()
         .find_map(|p| message.split_once(p).and_then(|(_, rest)| rest.split_once('`')).map(|(f, _)| f.to_string()));
-    named.or_else(|| message.split_once(':').map(|(path, _)| path.trim().to_string()).filter(|p| !p.contains(' ')))
+    named
+        .or_else(|| message.split_once(':').map(|(path, _)| path.trim().to_string()).filter(|p| !p.contains(' ')))
         .unwrap_or_else(|| "body".to_string())
 }
 

@@ -34,7 +34,10 @@ impl Validator {
         }
         let len = value.trim().chars().count();
         if len < min {
-            self.error(field, if min == 1 { "must not be empty".to_string() } else { format!("must be at least {min} characters") });
+            self.error(
+                field,
+                if min == 1 { "must not be empty".to_string() } else { format!("must be at least {min} characters") },
+            );
         } else if len > max {
             self.error(field, format!("must be at most {max} characters (got {len})"));
         }
@@ -50,7 +53,11 @@ impl Validator {
         let ok = value.len() <= 254
             && !value.contains(char::is_whitespace)
             && value.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty() && !domain.contains('@') && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
             });
         self.check(ok, field, "must be an email address such as ada@example.com");
     }
@@ -70,7 +77,11 @@ impl Validator {
         let ok = (1..=63).contains(&value.len())
             && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !value.starts_with('-');
-        self.check(ok, field, "must be 1-63 lowercase letters, digits or dashes, not starting with a dash (e.g. my-service)");
+        self.check(
+            ok,
+            field,
+            "must be 1-63 lowercase letters, digits or dashes, not starting with a dash (e.g. my-service)",
+        );
     }
 
     /// A JSON object of at most `max_bytes` serialized, with no NUL characters.

@@ -1,0 +1,3 @@
+DROP TABLE templates.templates;
+DROP TABLE templates.technologies;
+DROP TABLE templates.categories;

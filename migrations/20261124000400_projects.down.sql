@@ -1,0 +1,9 @@
+DROP TABLE devx.file_storage;
+DROP TABLE devx.chat_messages;
+DROP TABLE devx.generation_history;
+DROP TABLE devx.deployments;
+DROP TABLE devx.containers;
+DROP TABLE devx.services;
+DROP TABLE devx.modifications;
+DROP TABLE devx.project_contexts;
+DROP TABLE devx.projects;

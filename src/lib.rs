@@ -13,3 +13,4 @@ pub mod db;
 pub mod health;
 pub mod http;
 pub mod migrate;
+pub mod projects;

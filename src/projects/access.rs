@@ -1,0 +1,37 @@
+//! Who may touch a project. Every route under a project (and every route on
+//! a row that belongs to one) asks here first, so that "another user's data
+//! is a 404, exactly like a missing id" is decided in one place.
+
+use uuid::Uuid;
+
+use crate::db::Queryable;
+use crate::http::ApiError;
+use crate::http::auth::Principal;
+
+/// A project the caller may act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectAccess {
+    pub project_id: Uuid,
+    pub owner_id: Uuid,
+}
+
+/// The project `id` if it exists and the caller owns it (or is an admin);
+/// otherwise 404, whether it is missing or someone else's. With `lock`, the
+/// row is locked `FOR UPDATE` for the rest of the transaction.
+pub async fn project_for(
+    db: &impl Queryable,
+    principal: &Principal,
+    id: Uuid,
+    lock: bool,
+) -> Result<ProjectAccess, ApiError> {
+    let sql = if lock {
+        "SELECT owner_id FROM devx.projects WHERE id = $1 AND status <> 'deleted' FOR UPDATE"
+    } else {
+        "SELECT owner_id FROM devx.projects WHERE id = $1 AND status <> 'deleted'"
+    };
+    let row = db.query_opt(sql, &[&id]).await?;
+    match row.map(|r| r.get::<_, Uuid>(0)) {
+        Some(owner_id) if principal.can_see(owner_id) => Ok(ProjectAccess { project_id: id, owner_id }),
+        _ => Err(ApiError::NotFound("project")),
+    }
+}

@@ -160,6 +160,49 @@ pub struct Config {
     pub log_filter: String,
     /// Where devx keeps its own files (the embedded server's data directory).
     pub data_dir: PathBuf,
+    /// Encrypts deployment secrets at rest; `None` = such secrets cannot be
+    /// stored or read (a clear 503 says so), everything else works.
+    pub secret_key: Option<SecretKey>,
+}
+
+/// A 256-bit key for encrypting secrets at rest (`DEVX_SECRET_KEY`). Its
+/// `Debug` never shows the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey([u8; 32]);
+
+impl SecretKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        SecretKey(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// 32 bytes as 64 hex digits or as base64 (standard or URL-safe, padded
+    /// or not). The error never repeats the value.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        let raw = raw.trim();
+        let decoded = if raw.len() == 64 && raw.chars().all(|c| c.is_ascii_hexdigit()) {
+            hex::decode(raw).ok()
+        } else {
+            [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD].iter().find_map(|e| e.decode(raw).ok())
+        };
+        match decoded {
+            None => Err("is neither base64 nor 64 hex digits".into()),
+            Some(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
+                .map(SecretKey)
+                .map_err(|_| format!("decodes to {} bytes; it must be exactly 32", bytes.len())),
+        }
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(****)")
+    }
 }
 
 /// One configuration problem: which variable, what is wrong, what would work.
@@ -223,6 +266,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DEVX_LOG_FORMAT", "text", "text|json"),
     ("DEVX_LOG", "info", "log filter (tracing EnvFilter syntax; RUST_LOG also works)"),
     ("DEVX_DATA_DIR", ".devx", "devx's own files: the embedded PostgreSQL lives in <dir>/postgres"),
+    (
+        "DEVX_SECRET_KEY",
+        "",
+        "32 bytes, base64 or hex (`openssl rand -base64 32`): encrypts deployment secrets at rest; unset = they cannot be stored; never printed",
+    ),
 ];
 
 /// The text of `.env.example`: every variable, commented out, at its default.
@@ -536,8 +584,19 @@ impl Config {
         let data_dir =
             r.get(&["DEVX_DATA_DIR"]).map(|(_, v)| PathBuf::from(v)).unwrap_or_else(|| PathBuf::from(".devx"));
 
+        let secret_key = match r.get(&["DEVX_SECRET_KEY"]) {
+            Some((name, raw)) => match SecretKey::parse(&raw) {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    r.problem(&name, e, "DEVX_SECRET_KEY=$(openssl rand -base64 32)");
+                    None
+                }
+            },
+            None => None,
+        };
+
         if r.problems.is_empty() {
-            Ok(Config { database, migrations, http, addr, log_format, log_filter, data_dir })
+            Ok(Config { database, migrations, http, addr, log_format, log_filter, data_dir, secret_key })
         } else {
             Err(ConfigError { problems: r.problems })
         }
@@ -589,6 +648,13 @@ impl Config {
         m.insert("DEVX_LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase());
         m.insert("DEVX_LOG", self.log_filter.clone());
         m.insert("DEVX_DATA_DIR", self.data_dir.display().to_string());
+        m.insert(
+            "DEVX_SECRET_KEY",
+            match self.secret_key {
+                Some(_) => "**** (set)".into(),
+                None => "(unset: deployment secrets cannot be stored)".into(),
+            },
+        );
         m
     }
 }
@@ -681,6 +747,24 @@ mod tests {
             env_example(),
             ".env.example is stale: run `cargo run -- config example > .env.example`"
         );
+    }
+
+    #[test]
+    fn the_secret_key_is_base64_or_hex_and_never_shown() {
+        let b64 = "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=";
+        let from_b64 = config(&[("DEVX_SECRET_KEY", b64)]).unwrap().secret_key.unwrap();
+        let hex = "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
+        let from_hex = config(&[("DEVX_SECRET_KEY", hex)]).unwrap().secret_key.unwrap();
+        assert_eq!(from_b64, from_hex);
+        let c = config(&[("DEVX_SECRET_KEY", b64)]).unwrap();
+        let shown = format!("{:?} {:?}", c, c.describe());
+        assert!(!shown.contains(b64) && !shown.contains("q83v"), "{shown}");
+        assert!(config(&[]).unwrap().secret_key.is_none());
+
+        let err = config(&[("DEVX_SECRET_KEY", "dG9vIHNob3J0")]).unwrap_err();
+        assert_eq!(err.problems[0].variable, "DEVX_SECRET_KEY");
+        assert!(err.to_string().contains("must be exactly 32"), "{err}");
+        assert!(!err.to_string().contains("dG9vIHNob3J0"), "{err}");
     }
 
     #[test]

@@ -7,10 +7,13 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod files;
 pub mod health;
 pub mod http;
 pub mod migrate;
 pub mod projects;
+pub mod runtime;

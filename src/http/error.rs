@@ -69,6 +69,10 @@ pub enum ApiError {
     /// The database cannot be reached (or the circuit breaker is open).
     #[error("{detail}")]
     Unavailable { detail: String, retry_after_secs: u64 },
+    /// A feature the request needs is not configured on this server (e.g.
+    /// `DEVX_SECRET_KEY` for secrets at rest): 503, and the detail says what to set.
+    #[error("{0}")]
+    NotConfigured(String),
     #[error("the request took longer than {0} seconds")]
     Timeout(u64),
     #[error("internal error: {0}")]
@@ -100,7 +104,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -120,6 +124,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::TooManyRequests { .. } => "rate-limited",
             ApiError::Unavailable { .. } => "database-unavailable",
+            ApiError::NotConfigured(_) => "not-configured",
             ApiError::Timeout(_) => "timeout",
             ApiError::Internal(_) => "internal",
         }

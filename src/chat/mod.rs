@@ -1,0 +1,10 @@
+//! The chat with the AI assistant, per project and conversation
+//! (`session_id`). Messages are appended and read in order; paging is keyset
+//! on `(created_at, id)` in either direction, so the last page of 100,000
+//! messages costs what the first does.
+
+pub mod model;
+pub mod queries;
+mod routes;
+
+pub use routes::routes;

@@ -1,0 +1,76 @@
+//! The SQL of chat messages.
+
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::model::{ChatMessage, MESSAGE_COLUMNS, Order};
+use crate::db::{DbError, Queryable};
+use crate::runtime::{TimeKey, split_key};
+
+pub struct NewMessage<'a> {
+    pub project_id: Uuid,
+    pub container_id: Option<Uuid>,
+    pub session_id: &'a str,
+    pub role: &'a str,
+    pub content: &'a str,
+    pub attachments: &'a Value,
+    pub metadata: &'a Value,
+}
+
+pub async fn insert_message(db: &impl Queryable, m: &NewMessage<'_>) -> Result<ChatMessage, DbError> {
+    let sql = format!(
+        "INSERT INTO devx.chat_messages AS m (project_id, container_id, session_id, role, content, attachments, metadata)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         RETURNING {MESSAGE_COLUMNS}"
+    );
+    let row = db
+        .query_one(
+            &sql,
+            &[&m.project_id, &m.container_id, &m.session_id, &m.role, &m.content, &m.attachments, &m.metadata],
+        )
+        .await?;
+    Ok(ChatMessage::from_row(&row))
+}
+
+/// A page of a project's messages (of one conversation with `session_id`),
+/// after the keyset `after` in the list's order; fetches `limit + 1` rows.
+///
+/// The statement holds only the conditions in use (no `$n IS NULL OR ...`),
+/// so that even a cached generic plan seeks straight to the cursor: a range
+/// scan on `chat_messages (project_id, created_at, id)` for a project, or on
+/// `(session_id, created_at)` for a conversation, that stops after
+/// `limit + 1` rows wherever the page is.
+pub async fn list_messages(
+    db: &impl Queryable,
+    project_id: Uuid,
+    session_id: Option<&str>,
+    order: Order,
+    after: Option<TimeKey>,
+    limit: i64,
+) -> Result<Vec<ChatMessage>, DbError> {
+    let (keyset, direction) = match order {
+        Order::Asc => (">", "ASC"),
+        Order::Desc => ("<", "DESC"),
+    };
+    let limit = limit + 1;
+    let (at, id) = split_key(after);
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&project_id, &limit];
+    let mut conditions = String::new();
+    if let Some(session_id) = &session_id {
+        params.push(session_id);
+        conditions.push_str(&format!(" AND m.session_id = ${}", params.len()));
+    }
+    if let (Some(at), Some(id)) = (&at, &id) {
+        params.push(at);
+        params.push(id);
+        conditions.push_str(&format!(" AND (m.created_at, m.id) {keyset} (${}, ${})", params.len() - 1, params.len()));
+    }
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM devx.chat_messages m
+          WHERE m.project_id = $1{conditions}
+          ORDER BY m.created_at {direction}, m.id {direction} LIMIT $2"
+    );
+    let rows = db.query(&sql, &params).await?;
+    Ok(rows.iter().map(ChatMessage::from_row).collect())
+}

@@ -1,0 +1,142 @@
+//! Chat over HTTP: a project's messages, read in order and appended.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::model::{CONTENT_MAX_CHARS, ChatMessage, Order, Role};
+use super::queries::{self, NewMessage};
+use crate::http::auth::Principal;
+use crate::http::error::Problem;
+use crate::http::pagination::{self, Page};
+use crate::http::validate::Validator;
+use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::projects::access::project_for;
+use crate::runtime::containers::queries::belongs_to_project;
+use crate::runtime::{JSON_MAX_BYTES, TimeKey};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_messages, post_message))
+}
+
+/// Largest `attachments` array, serialized.
+const ATTACHMENTS_MAX_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MessageListParams {
+    /// Only this conversation.
+    pub session_id: Option<String>,
+    /// `asc` (default): oldest first, `next_cursor` goes forward in time.
+    /// `desc`: newest first, `next_cursor` goes back in time (load the latest
+    /// page, then scroll up). A cursor continues in the order it came from.
+    pub order: Option<Order>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// A project's chat messages in order (keyset paging both ways: see `order`).
+#[utoipa::path(
+    get, path = "/api/projects/{id}/messages", tag = "chat", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Project id"), MessageListParams),
+    responses(
+        (status = 200, body = Page<ChatMessage>),
+        (status = 400, description = "Bad filter or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_messages(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Query(p): Query<MessageListParams>,
+) -> ApiResult<Json<Page<ChatMessage>>> {
+    let limit = pagination::limit(p.limit)?;
+    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let mut v = Validator::new();
+    v.opt_text("session_id", p.session_id.as_deref(), 1, 255);
+    v.finish()?;
+    let client = state.db.client().await?;
+    let project = project_for(&client, &principal, id, false).await?;
+    let order = p.order.unwrap_or_default();
+    let rows =
+        queries::list_messages(&client, project.project_id, p.session_id.as_deref(), order, after, limit).await?;
+    Ok(Json(Page::from_rows(rows, limit, |m| (m.created_at, m.id))))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    /// The conversation, 1 to 255 characters.
+    #[schema(example = "c0ffee-session-1")]
+    pub session_id: String,
+    pub role: Role,
+    /// 1 to 100,000 characters.
+    pub content: String,
+    /// A JSON array (default `[]`), at most 256 KiB.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub attachments: Option<Value>,
+    /// A JSON object (default `{}`), at most 64 KiB.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+    /// A container of this project.
+    pub container_id: Option<Uuid>,
+}
+
+/// Append a message to a project's chat.
+#[utoipa::path(
+    post, path = "/api/projects/{id}/messages", tag = "chat", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Project id")),
+    request_body = PostMessage,
+    responses(
+        (status = 201, body = ChatMessage),
+        (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or a container of another project", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn post_message(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<PostMessage>,
+) -> ApiResult<(StatusCode, Json<ChatMessage>)> {
+    let mut v = Validator::new();
+    v.text("session_id", &req.session_id, 1, 255);
+    v.text("content", &req.content, 1, CONTENT_MAX_CHARS);
+    if let Some(a) = &req.attachments {
+        v.json_array("attachments", a, ATTACHMENTS_MAX_BYTES);
+    }
+    if let Some(m) = &req.metadata {
+        v.json_object("metadata", m, JSON_MAX_BYTES);
+    }
+    v.finish()?;
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let project = project_for(&tx, &principal, id, false).await?;
+    if let Some(container_id) = req.container_id
+        && !belongs_to_project(&tx, container_id, project.project_id).await?
+    {
+        return Err(ApiError::invalid("container_id", "no such container in this project"));
+    }
+    let message = queries::insert_message(
+        &tx,
+        &NewMessage {
+            project_id: project.project_id,
+            container_id: req.container_id,
+            session_id: &req.session_id,
+            role: req.role.as_str(),
+            content: &req.content,
+            attachments: req.attachments.as_ref().unwrap_or(&json!([])),
+            metadata: req.metadata.as_ref().unwrap_or(&json!({})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(message)))
+}

@@ -1,0 +1,197 @@
+//! The SQL of containers.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::model::{Action, CONTAINER_COLUMNS, Container};
+use crate::db::{DbError, Queryable};
+use crate::runtime::{TimeKey, split_key};
+
+pub struct NewContainer<'a> {
+    pub project_id: Uuid,
+    pub owner_id: Uuid,
+    pub container_id: &'a str,
+    pub name: &'a str,
+    pub image_name: Option<&'a str>,
+    pub assigned_port: Option<i32>,
+    pub url: Option<&'a str>,
+    pub labels: &'a Value,
+    pub metadata: &'a Value,
+}
+
+pub async fn insert_container(db: &impl Queryable, c: &NewContainer<'_>) -> Result<Container, DbError> {
+    let sql = format!(
+        "INSERT INTO devx.containers AS c (project_id, owner_id, container_id, name, image_name, assigned_port, url,
+                                          labels, metadata)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         RETURNING {CONTAINER_COLUMNS}"
+    );
+    let row = db
+        .query_one(
+            &sql,
+            &[
+                &c.project_id,
+                &c.owner_id,
+                &c.container_id,
+                &c.name,
+                &c.image_name,
+                &c.assigned_port,
+                &c.url,
+                &c.labels,
+                &c.metadata,
+            ],
+        )
+        .await?;
+    Ok(Container::from_row(&row))
+}
+
+/// The container and its project's owner (not found if the project is deleted).
+pub async fn get_container(db: &impl Queryable, id: Uuid) -> Result<Option<(Container, Uuid)>, DbError> {
+    let sql = format!(
+        "SELECT {CONTAINER_COLUMNS}, p.owner_id
+           FROM devx.containers c JOIN devx.projects p ON p.id = c.project_id
+          WHERE c.id = $1 AND p.status <> 'deleted'"
+    );
+    Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (Container::from_row(&r), r.get(15))))
+}
+
+/// Whether `id` is a container of `project_id` (any status).
+pub async fn belongs_to_project(db: &impl Queryable, id: Uuid, project_id: Uuid) -> Result<bool, DbError> {
+    let row =
+        db.query_opt("SELECT 1 FROM devx.containers WHERE id = $1 AND project_id = $2", &[&id, &project_id]).await?;
+    Ok(row.is_some())
+}
+
+/// A project's containers, newest first; with no `status`, all but deleted
+/// ones. Fetches `limit + 1` rows.
+pub async fn list_project_containers(
+    db: &impl Queryable,
+    project_id: Uuid,
+    status: Option<&str>,
+    after: Option<TimeKey>,
+    limit: i64,
+) -> Result<Vec<Container>, DbError> {
+    let sql = format!(
+        "SELECT {CONTAINER_COLUMNS} FROM devx.containers c
+          WHERE c.project_id = $1 AND coalesce(c.status = $2, c.status <> 'deleted')
+            AND ($3::timestamptz IS NULL OR (c.created_at, c.id) < ($3, $4))
+          ORDER BY c.created_at DESC, c.id DESC LIMIT $5"
+    );
+    let (at, id) = split_key(after);
+    let rows = db.query(&sql, &[&project_id, &status, &at, &id, &(limit + 1)]).await?;
+    Ok(rows.iter().map(Container::from_row).collect())
+}
+
+/// The containers of `owner`'s live projects, newest first; with no
+/// `status`, all but deleted ones.
+pub async fn list_owner_containers(
+    db: &impl Queryable,
+    owner_id: Uuid,
+    status: Option<&str>,
+    after: Option<TimeKey>,
+    limit: i64,
+) -> Result<Vec<Container>, DbError> {
+    let sql = format!(
+        "SELECT {CONTAINER_COLUMNS} FROM devx.containers c JOIN devx.projects p ON p.id = c.project_id
+          WHERE c.owner_id = $1 AND p.status <> 'deleted' AND coalesce(c.status = $2, c.status <> 'deleted')
+            AND ($3::timestamptz IS NULL OR (c.created_at, c.id) < ($3, $4))
+          ORDER BY c.created_at DESC, c.id DESC LIMIT $5"
+    );
+    let (at, id) = split_key(after);
+    let rows = db.query(&sql, &[&owner_id, &status, &at, &id, &(limit + 1)]).await?;
+    Ok(rows.iter().map(Container::from_row).collect())
+}
+
+/// `owner`'s active containers as the `devx.active_containers` view defines
+/// them (running), with their project's name, newest first.
+pub async fn list_active_containers(
+    db: &impl Queryable,
+    owner_id: Uuid,
+    after: Option<TimeKey>,
+    limit: i64,
+) -> Result<Vec<Container>, DbError> {
+    let sql = format!(
+        "SELECT {CONTAINER_COLUMNS}, a.project_name
+           FROM devx.active_containers a
+           JOIN devx.containers c ON c.id = a.id
+           JOIN devx.projects p ON p.id = a.project_id
+          WHERE a.owner_id = $1 AND p.status <> 'deleted'
+            AND ($2::timestamptz IS NULL OR (a.created_at, a.id) < ($2, $3))
+          ORDER BY a.created_at DESC, a.id DESC LIMIT $4"
+    );
+    let (at, id) = split_key(after);
+    let rows = db.query(&sql, &[&owner_id, &at, &id, &(limit + 1)]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let mut c = Container::from_row(r);
+            c.project_name = r.get(15);
+            c
+        })
+        .collect())
+}
+
+/// Applies `action` if the container is still in a status it may start from
+/// (a conditional update: of two concurrent transitions, one wins and the
+/// other finds nothing). `None`: the status was not one of those.
+pub async fn transition(db: &impl Queryable, id: Uuid, action: Action) -> Result<Option<Container>, DbError> {
+    let sql = format!(
+        "UPDATE devx.containers c
+            SET status = $2,
+                started_at = CASE WHEN $2 = 'running' THEN now() ELSE c.started_at END,
+                stopped_at = CASE WHEN $2 = 'stopped' OR ($2 = 'deleted' AND c.status = 'running') THEN now()
+                                  ELSE c.stopped_at END
+          WHERE c.id = $1 AND c.status = ANY($3)
+         RETURNING {CONTAINER_COLUMNS}"
+    );
+    let from: Vec<&str> = action.allowed_from().iter().map(|s| s.as_str()).collect();
+    let row = db.query_opt(&sql, &[&id, &action.target().as_str(), &from]).await?;
+    Ok(row.as_ref().map(Container::from_row))
+}
+
+#[derive(Default)]
+pub struct ContainerChange<'a> {
+    pub name: Option<&'a str>,
+    pub image_name: Option<Option<&'a str>>,
+    pub assigned_port: Option<Option<i32>>,
+    pub url: Option<Option<&'a str>>,
+    pub labels: Option<&'a Value>,
+    pub metadata: Option<&'a Value>,
+}
+
+/// Changes a container that is not deleted; `None` if it is (or is gone).
+pub async fn update_container(
+    db: &impl Queryable,
+    id: Uuid,
+    ch: &ContainerChange<'_>,
+) -> Result<Option<Container>, DbError> {
+    let sql = format!(
+        "UPDATE devx.containers c
+            SET name = coalesce($2, c.name),
+                image_name = CASE WHEN $3 THEN $4 ELSE c.image_name END,
+                assigned_port = CASE WHEN $5 THEN $6 ELSE c.assigned_port END,
+                url = CASE WHEN $7 THEN $8 ELSE c.url END,
+                labels = coalesce($9, c.labels),
+                metadata = coalesce($10, c.metadata)
+          WHERE c.id = $1 AND c.status <> 'deleted'
+         RETURNING {CONTAINER_COLUMNS}"
+    );
+    let row = db
+        .query_opt(
+            &sql,
+            &[
+                &id,
+                &ch.name,
+                &ch.image_name.is_some(),
+                &ch.image_name.flatten(),
+                &ch.assigned_port.is_some(),
+                &ch.assigned_port.flatten(),
+                &ch.url.is_some(),
+                &ch.url.flatten(),
+                &ch.labels,
+                &ch.metadata,
+            ],
+        )
+        .await?;
+    Ok(row.as_ref().map(Container::from_row))
+}

@@ -1,0 +1,203 @@
+//! The SQL of deployments. Secrets arrive here sealed and leave sealed.
+
+use uuid::Uuid;
+
+use super::model::{DEPLOYMENT_COLUMNS, DEPLOYMENT_COLUMNS_SEALED, DeploymentRow};
+use crate::db::{DbError, Queryable};
+use crate::runtime::{TimeKey, split_key};
+
+pub struct NewDeployment<'a> {
+    /// Chosen before the insert: sealed values are bound to it.
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub service_id: Option<Uuid>,
+    pub app_sandbox_id: Option<&'a str>,
+    pub public_url: Option<&'a str>,
+    pub db_sandbox_id: Option<&'a str>,
+    pub db_connection_info: Option<&'a [u8]>,
+    pub environment_vars: Option<&'a [u8]>,
+    pub runtime_type: Option<&'a str>,
+}
+
+pub async fn insert_deployment(db: &impl Queryable, n: &NewDeployment<'_>) -> Result<DeploymentRow, DbError> {
+    let sql = format!(
+        "WITH d AS (
+            INSERT INTO devx.deployments (id, project_id, service_id, app_sandbox_id, public_url, db_sandbox_id,
+                                          db_connection_info, environment_vars, runtime_type)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            RETURNING *)
+         SELECT {DEPLOYMENT_COLUMNS} FROM d JOIN devx.projects p ON p.id = d.project_id"
+    );
+    let row = db
+        .query_one(
+            &sql,
+            &[
+                &n.id,
+                &n.project_id,
+                &n.service_id,
+                &n.app_sandbox_id,
+                &n.public_url,
+                &n.db_sandbox_id,
+                &n.db_connection_info,
+                &n.environment_vars,
+                &n.runtime_type,
+            ],
+        )
+        .await?;
+    Ok(DeploymentRow::from_row(&row))
+}
+
+/// The deployment with its project (not found if the project is deleted);
+/// `sealed` also loads the sealed secrets; `lock` locks the row.
+pub async fn get_deployment(
+    db: &impl Queryable,
+    id: Uuid,
+    sealed: bool,
+    lock: bool,
+) -> Result<Option<DeploymentRow>, DbError> {
+    let sql = format!(
+        "SELECT {} FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
+          WHERE d.id = $1 AND p.status <> 'deleted'{}",
+        if sealed { DEPLOYMENT_COLUMNS_SEALED } else { DEPLOYMENT_COLUMNS },
+        if lock { " FOR UPDATE OF d" } else { "" }
+    );
+    Ok(db.query_opt(&sql, &[&id]).await?.as_ref().map(DeploymentRow::from_row))
+}
+
+/// A project's deployments, newest first; fetches `limit + 1` rows.
+pub async fn list_project_deployments(
+    db: &impl Queryable,
+    project_id: Uuid,
+    status: Option<&str>,
+    after: Option<TimeKey>,
+    limit: i64,
+) -> Result<Vec<DeploymentRow>, DbError> {
+    let sql = format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
+          WHERE d.project_id = $1 AND ($2::text IS NULL OR d.status = $2)
+            AND ($3::timestamptz IS NULL OR (d.created_at, d.id) < ($3, $4))
+          ORDER BY d.created_at DESC, d.id DESC LIMIT $5"
+    );
+    let (at, id) = split_key(after);
+    let rows = db.query(&sql, &[&project_id, &status, &at, &id, &(limit + 1)]).await?;
+    Ok(rows.iter().map(DeploymentRow::from_row).collect())
+}
+
+/// The newest deployment of a project.
+pub async fn latest_deployment(db: &impl Queryable, project_id: Uuid) -> Result<Option<DeploymentRow>, DbError> {
+    let sql = format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
+          WHERE d.project_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT 1"
+    );
+    Ok(db.query_opt(&sql, &[&project_id]).await?.as_ref().map(DeploymentRow::from_row))
+}
+
+/// The deployments of `owner`'s live projects, newest first.
+pub async fn list_owner_deployments(
+    db: &impl Queryable,
+    owner_id: Uuid,
+    status: Option<&str>,
+    after: Option<TimeKey>,
+    limit: i64,
+) -> Result<Vec<DeploymentRow>, DbError> {
+    let sql = format!(
+        "SELECT {DEPLOYMENT_COLUMNS} FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
+          WHERE p.owner_id = $1 AND p.status <> 'deleted' AND ($2::text IS NULL OR d.status = $2)
+            AND ($3::timestamptz IS NULL OR (d.created_at, d.id) < ($3, $4))
+          ORDER BY d.created_at DESC, d.id DESC LIMIT $5"
+    );
+    let (at, id) = split_key(after);
+    let rows = db.query(&sql, &[&owner_id, &status, &at, &id, &(limit + 1)]).await?;
+    Ok(rows.iter().map(DeploymentRow::from_row).collect())
+}
+
+/// `(status, count)` over `owner`'s live projects.
+pub async fn count_owner_deployments(db: &impl Queryable, owner_id: Uuid) -> Result<Vec<(String, i64)>, DbError> {
+    let rows = db
+        .query(
+            "SELECT d.status, count(*) FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
+              WHERE p.owner_id = $1 AND p.status <> 'deleted'
+              GROUP BY d.status",
+            &[&owner_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Whether `service_id` is a service of `project_id`.
+pub async fn service_in_project(db: &impl Queryable, service_id: Uuid, project_id: Uuid) -> Result<bool, DbError> {
+    let row = db
+        .query_opt("SELECT 1 FROM devx.services WHERE id = $1 AND project_id = $2", &[&service_id, &project_id])
+        .await?;
+    Ok(row.is_some())
+}
+
+/// A change: `None` leaves a field; `Some(None)` clears a nullable one.
+/// Secrets come sealed.
+#[derive(Default)]
+pub struct DeploymentChange<'a> {
+    pub status: Option<&'a str>,
+    pub app_sandbox_id: Option<Option<&'a str>>,
+    pub public_url: Option<Option<&'a str>>,
+    pub db_sandbox_id: Option<Option<&'a str>>,
+    pub runtime_type: Option<Option<&'a str>>,
+    pub db_connection_info: Option<Option<&'a [u8]>>,
+    pub environment_vars: Option<Option<&'a [u8]>>,
+}
+
+pub async fn update_deployment(
+    db: &impl Queryable,
+    id: Uuid,
+    c: &DeploymentChange<'_>,
+) -> Result<Option<DeploymentRow>, DbError> {
+    let sql = format!(
+        "WITH d AS (
+            UPDATE devx.deployments d
+               SET status = coalesce($2, d.status),
+                   app_sandbox_id = CASE WHEN $3 THEN $4 ELSE d.app_sandbox_id END,
+                   public_url = CASE WHEN $5 THEN $6 ELSE d.public_url END,
+                   db_sandbox_id = CASE WHEN $7 THEN $8 ELSE d.db_sandbox_id END,
+                   runtime_type = CASE WHEN $9 THEN $10 ELSE d.runtime_type END,
+                   db_connection_info = CASE WHEN $11 THEN $12 ELSE d.db_connection_info END,
+                   environment_vars = CASE WHEN $13 THEN $14 ELSE d.environment_vars END
+             WHERE d.id = $1
+            RETURNING *)
+         SELECT {DEPLOYMENT_COLUMNS} FROM d JOIN devx.projects p ON p.id = d.project_id"
+    );
+    let row = db
+        .query_opt(
+            &sql,
+            &[
+                &id,
+                &c.status,
+                &c.app_sandbox_id.is_some(),
+                &c.app_sandbox_id.flatten(),
+                &c.public_url.is_some(),
+                &c.public_url.flatten(),
+                &c.db_sandbox_id.is_some(),
+                &c.db_sandbox_id.flatten(),
+                &c.runtime_type.is_some(),
+                &c.runtime_type.flatten(),
+                &c.db_connection_info.is_some(),
+                &c.db_connection_info.flatten(),
+                &c.environment_vars.is_some(),
+                &c.environment_vars.flatten(),
+            ],
+        )
+        .await?;
+    Ok(row.as_ref().map(DeploymentRow::from_row))
+}
+
+/// Records that a deployment of the project (and of the service, if any)
+/// just went live.
+pub async fn mark_deployed(db: &impl Queryable, project_id: Uuid, service_id: Option<Uuid>) -> Result<(), DbError> {
+    db.execute("UPDATE devx.projects SET last_deployed_at = now() WHERE id = $1", &[&project_id]).await?;
+    if let Some(service_id) = service_id {
+        db.execute("UPDATE devx.services SET deployed_at = now() WHERE id = $1", &[&service_id]).await?;
+    }
+    Ok(())
+}
+
+pub async fn delete_deployment(db: &impl Queryable, id: Uuid) -> Result<bool, DbError> {
+    Ok(db.execute("DELETE FROM devx.deployments WHERE id = $1", &[&id]).await? > 0)
+}

@@ -1,0 +1,445 @@
+//! Deployments over HTTP (spec 002's DatabaseService): create, list, latest,
+//! get (the one place secrets are revealed), update with the status machine
+//! enforced, delete, the caller's deployments by status, and a summary.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::model::{Deployment, DeploymentRow, DeploymentStatus, DeploymentSummary};
+use super::queries::{self, DeploymentChange, NewDeployment};
+use crate::config::SecretKey;
+use crate::http::auth::Principal;
+use crate::http::error::Problem;
+use crate::http::pagination::{self, Page};
+use crate::http::validate::Validator;
+use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::projects::access::project_for;
+use crate::runtime::secrets;
+use crate::runtime::{JSON_MAX_BYTES, TimeKey};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_project_deployments, create_deployment))
+        .routes(routes!(latest_deployment))
+        .routes(routes!(list_my_deployments))
+        .routes(routes!(deployment_summary))
+        .routes(routes!(get_deployment, update_deployment, delete_deployment))
+}
+
+const TABLE: &str = "deployments";
+const CONNECTION_INFO: &str = "db_connection_info";
+const ENVIRONMENT_VARS: &str = "environment_vars";
+
+fn seal(key: Option<&SecretKey>, id: Uuid, column: &str, value: &Value) -> ApiResult<Vec<u8>> {
+    Ok(secrets::seal_json(key, &secrets::context(TABLE, column, id), value)?)
+}
+
+fn open(key: Option<&SecretKey>, id: Uuid, column: &str, sealed: Option<&[u8]>) -> ApiResult<Option<Value>> {
+    match sealed {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(secrets::open_json(key, &secrets::context(TABLE, column, id), bytes)?)),
+    }
+}
+
+/// The deployment if the caller may see it; 404 otherwise.
+fn visible(found: Option<DeploymentRow>, principal: &Principal) -> ApiResult<DeploymentRow> {
+    match found {
+        Some(row) if principal.can_see(row.deployment.owner_id) => Ok(row),
+        _ => Err(ApiError::NotFound("deployment")),
+    }
+}
+
+fn page(rows: Vec<DeploymentRow>, limit: i64) -> Page<Deployment> {
+    let rows: Vec<Deployment> = rows.into_iter().map(|r| r.deployment).collect();
+    Page::from_rows(rows, limit, |d| (d.created_at, d.id))
+}
+
+fn check_text(v: &mut Validator, field: &str, value: &str, max: usize) {
+    v.text(field, value, 1, max);
+}
+
+/// Any JSON but `null`, at most [`JSON_MAX_BYTES`], without NUL characters.
+fn check_connection_info(v: &mut Validator, value: &Value) {
+    match value {
+        Value::Null => v.error(CONNECTION_INFO, "must not be null here; omit it instead"),
+        Value::Object(_) => v.json_object(CONNECTION_INFO, value, JSON_MAX_BYTES),
+        other => {
+            let text = other.to_string();
+            v.check(!text.contains("\\u0000"), CONNECTION_INFO, "must not contain NUL characters");
+            v.check(text.len() <= JSON_MAX_BYTES, CONNECTION_INFO, format!("must be at most {JSON_MAX_BYTES} bytes"));
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeploymentListParams {
+    pub status: Option<DeploymentStatus>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// A project's deployments, newest first; secrets masked
+/// (`getDeploymentsByProjectId`).
+#[utoipa::path(
+    get, path = "/api/projects/{id}/deployments", tag = "runtime", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Project id"), DeploymentListParams),
+    responses(
+        (status = 200, body = Page<Deployment>),
+        (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_project_deployments(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Query(p): Query<DeploymentListParams>,
+) -> ApiResult<Json<Page<Deployment>>> {
+    let limit = pagination::limit(p.limit)?;
+    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let client = state.db.client().await?;
+    let project = project_for(&client, &principal, id, false).await?;
+    let status = p.status.map(DeploymentStatus::as_str);
+    let rows = queries::list_project_deployments(&client, project.project_id, status, after, limit).await?;
+    Ok(Json(page(rows, limit)))
+}
+
+/// A project's newest deployment; secrets masked.
+#[utoipa::path(
+    get, path = "/api/projects/{id}/deployments/latest", tag = "runtime", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Project id")),
+    responses(
+        (status = 200, body = Deployment),
+        (status = 404, description = "No such project of yours, or it has no deployment", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn latest_deployment(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Deployment>> {
+    let client = state.db.client().await?;
+    let project = project_for(&client, &principal, id, false).await?;
+    let row = queries::latest_deployment(&client, project.project_id).await?.ok_or(ApiError::NotFound("deployment"))?;
+    Ok(Json(row.deployment))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDeployment {
+    /// A service of the same project.
+    pub service_id: Option<Uuid>,
+    #[schema(example = "sandbox_abc123")]
+    pub app_sandbox_id: Option<String>,
+    #[schema(example = "https://myapp.coderunner.dev")]
+    pub public_url: Option<String>,
+    pub db_sandbox_id: Option<String>,
+    /// Secret, sealed at rest (needs `DEVX_SECRET_KEY`): any JSON.
+    #[schema(value_type = Option<Object>)]
+    pub db_connection_info: Option<Value>,
+    /// Secret, sealed at rest (needs `DEVX_SECRET_KEY`): an object.
+    #[schema(value_type = Option<Object>)]
+    pub environment_vars: Option<Value>,
+    #[schema(example = "nodejs")]
+    pub runtime_type: Option<String>,
+    /// A deployment starts `pending`; only that value is accepted here.
+    pub status: Option<DeploymentStatus>,
+}
+
+/// Create a deployment (`createDeployment`); it starts `pending`. The answer
+/// masks the secrets.
+#[utoipa::path(
+    post, path = "/api/projects/{id}/deployments", tag = "runtime", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Project id")),
+    request_body = CreateDeployment,
+    responses(
+        (status = 201, body = Deployment),
+        (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Secrets given but DEVX_SECRET_KEY is not set", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_deployment(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<CreateDeployment>,
+) -> ApiResult<(StatusCode, Json<Deployment>)> {
+    let mut v = Validator::new();
+    if let Some(s) = &req.app_sandbox_id {
+        check_text(&mut v, "app_sandbox_id", s, 255);
+    }
+    if let Some(s) = &req.db_sandbox_id {
+        check_text(&mut v, "db_sandbox_id", s, 255);
+    }
+    if let Some(s) = &req.runtime_type {
+        check_text(&mut v, "runtime_type", s, 100);
+    }
+    if let Some(url) = &req.public_url {
+        v.url("public_url", url);
+    }
+    if let Some(info) = &req.db_connection_info {
+        check_connection_info(&mut v, info);
+    }
+    if let Some(env) = &req.environment_vars {
+        v.json_object(ENVIRONMENT_VARS, env, JSON_MAX_BYTES);
+    }
+    v.check(
+        req.status.is_none_or(|s| s == DeploymentStatus::Pending),
+        "status",
+        "a deployment starts as pending; move it on with PATCH /api/deployments/{id}",
+    );
+    v.finish()?;
+
+    let deployment_id = Uuid::new_v4();
+    let key = state.config.secret_key.as_ref();
+    let connection = req.db_connection_info.as_ref().map(|x| seal(key, deployment_id, CONNECTION_INFO, x)).transpose()?;
+    let env = req.environment_vars.as_ref().map(|x| seal(key, deployment_id, ENVIRONMENT_VARS, x)).transpose()?;
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let project = project_for(&tx, &principal, id, false).await?;
+    if let Some(service_id) = req.service_id
+        && !queries::service_in_project(&tx, service_id, project.project_id).await?
+    {
+        return Err(ApiError::invalid("service_id", "no such service in this project"));
+    }
+    let row = queries::insert_deployment(
+        &tx,
+        &NewDeployment {
+            id: deployment_id,
+            project_id: project.project_id,
+            service_id: req.service_id,
+            app_sandbox_id: req.app_sandbox_id.as_deref().map(str::trim),
+            public_url: req.public_url.as_deref(),
+            db_sandbox_id: req.db_sandbox_id.as_deref().map(str::trim),
+            db_connection_info: connection.as_deref(),
+            environment_vars: env.as_deref(),
+            runtime_type: req.runtime_type.as_deref().map(str::trim),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(row.deployment)))
+}
+
+/// The caller's deployments across projects, newest first; secrets masked
+/// (`getDeploymentsByStatus` with `status`).
+#[utoipa::path(
+    get, path = "/api/deployments", tag = "runtime", security(("bearer" = [])),
+    params(DeploymentListParams),
+    responses(
+        (status = 200, body = Page<Deployment>),
+        (status = 400, description = "Bad filter or cursor", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_my_deployments(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(p): Query<DeploymentListParams>,
+) -> ApiResult<Json<Page<Deployment>>> {
+    let limit = pagination::limit(p.limit)?;
+    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let status = p.status.map(DeploymentStatus::as_str);
+    let owner = principal.user_id;
+    let rows = crate::db_read!(state.db, |c| queries::list_owner_deployments(c, owner, status, after, limit))?;
+    Ok(Json(page(rows, limit)))
+}
+
+/// How many deployments the caller has, by status
+/// (`getRunningDeploymentCountByUser` is `by_status.running`).
+#[utoipa::path(
+    get, path = "/api/deployments/summary", tag = "runtime", security(("bearer" = [])),
+    responses((status = 200, body = DeploymentSummary))
+)]
+async fn deployment_summary(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<DeploymentSummary>> {
+    let owner = principal.user_id;
+    let counts = crate::db_read!(state.db, |c| queries::count_owner_deployments(c, owner))?;
+    let mut by_status: BTreeMap<String, i64> =
+        DeploymentStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+    for (status, n) in counts {
+        *by_status.entry(status).or_default() += n;
+    }
+    Ok(Json(DeploymentSummary { total: by_status.values().sum(), by_status }))
+}
+
+/// One deployment with its secrets in full (`getDeploymentWithDetails`).
+/// Needs `DEVX_SECRET_KEY` when the deployment has secrets.
+#[utoipa::path(
+    get, path = "/api/deployments/{id}", tag = "runtime", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Deployment id")),
+    responses(
+        (status = 200, body = Deployment),
+        (status = 404, description = "No such deployment of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "It has secrets and DEVX_SECRET_KEY is not set (or cannot open them)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_deployment(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Deployment>> {
+    let found = crate::db_read!(state.db, |c| queries::get_deployment(c, id, true, false))?;
+    let row = visible(found, &principal)?;
+    let key = state.config.secret_key.as_ref();
+    let mut deployment = row.deployment;
+    deployment.db_connection_info = open(key, id, CONNECTION_INFO, row.sealed_connection_info.as_deref())?;
+    deployment.environment_vars = open(key, id, ENVIRONMENT_VARS, row.sealed_environment_vars.as_deref())?;
+    Ok(Json(deployment))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDeployment {
+    /// Forward along pending -> building -> deploying -> running -> stopped
+    /// (steps may be skipped), or `failed` from any status but `stopped` and
+    /// `failed`, which are final. 409 otherwise. The same status is a no-op.
+    pub status: Option<DeploymentStatus>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub app_sandbox_id: Option<Option<String>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub public_url: Option<Option<String>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub db_sandbox_id: Option<Option<String>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub runtime_type: Option<Option<String>>,
+    /// Secret; replaces the stored value; `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub db_connection_info: Option<Option<Value>>,
+    /// Secret; replaces the whole object; `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub environment_vars: Option<Option<Value>>,
+}
+
+/// Change a deployment (`updateDeployment`, `updateDeploymentStatus`). The
+/// answer masks the secrets.
+#[utoipa::path(
+    patch, path = "/api/deployments/{id}", tag = "runtime", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Deployment id")),
+    request_body = UpdateDeployment,
+    responses(
+        (status = 200, body = Deployment),
+        (status = 404, description = "No such deployment of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The status cannot move there from where it is", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Secrets given but DEVX_SECRET_KEY is not set", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_deployment(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<UpdateDeployment>,
+) -> ApiResult<Json<Deployment>> {
+    let mut v = Validator::new();
+    for (field, value, max) in [
+        ("app_sandbox_id", &req.app_sandbox_id, 255),
+        ("db_sandbox_id", &req.db_sandbox_id, 255),
+        ("runtime_type", &req.runtime_type, 100),
+    ] {
+        if let Some(Some(s)) = value {
+            check_text(&mut v, field, s, max);
+        }
+    }
+    if let Some(Some(url)) = &req.public_url {
+        v.url("public_url", url);
+    }
+    if let Some(Some(info)) = &req.db_connection_info {
+        check_connection_info(&mut v, info);
+    }
+    if let Some(Some(env)) = &req.environment_vars {
+        v.json_object(ENVIRONMENT_VARS, env, JSON_MAX_BYTES);
+    }
+    v.finish()?;
+
+    let key = state.config.secret_key.as_ref();
+    let connection = match &req.db_connection_info {
+        Some(Some(x)) => Some(Some(seal(key, id, CONNECTION_INFO, x)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let env = match &req.environment_vars {
+        Some(Some(x)) => Some(Some(seal(key, id, ENVIRONMENT_VARS, x)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    // Locked: concurrent changes to one deployment take turns, and each sees
+    // the status the one before it left.
+    let before = visible(queries::get_deployment(&tx, id, false, true).await?, &principal)?.deployment;
+    let status = match req.status {
+        Some(to) if to != before.status && !before.status.can_move_to(to) => {
+            let next: Vec<&str> = before.status.next().iter().map(|s| s.as_str()).collect();
+            let allowed = if next.is_empty() {
+                format!("{} is final", before.status.as_str())
+            } else {
+                format!("from {} it may move to {}", before.status.as_str(), next.join(", "))
+            };
+            return Err(ApiError::conflict(
+                "status",
+                format!("a deployment cannot move from {} to {}: {allowed}", before.status.as_str(), to.as_str()),
+            ));
+        }
+        other => other,
+    };
+    let change = DeploymentChange {
+        status: status.map(DeploymentStatus::as_str),
+        app_sandbox_id: req.app_sandbox_id.as_ref().map(|x| x.as_deref().map(str::trim)),
+        public_url: req.public_url.as_ref().map(|x| x.as_deref()),
+        db_sandbox_id: req.db_sandbox_id.as_ref().map(|x| x.as_deref().map(str::trim)),
+        runtime_type: req.runtime_type.as_ref().map(|x| x.as_deref().map(str::trim)),
+        db_connection_info: connection.as_ref().map(|x| x.as_deref()),
+        environment_vars: env.as_ref().map(|x| x.as_deref()),
+    };
+    let row = queries::update_deployment(&tx, id, &change).await?.ok_or(ApiError::NotFound("deployment"))?;
+    if status == Some(DeploymentStatus::Running) && before.status != DeploymentStatus::Running {
+        queries::mark_deployed(&tx, before.project_id, before.service_id).await?;
+    }
+    tx.commit().await?;
+    Ok(Json(row.deployment))
+}
+
+/// Delete a deployment (`deleteDeployment`).
+#[utoipa::path(
+    delete, path = "/api/deployments/{id}", tag = "runtime", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Deployment id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such deployment of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_deployment(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    visible(queries::get_deployment(&tx, id, false, true).await?, &principal)?;
+    queries::delete_deployment(&tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

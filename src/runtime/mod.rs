@@ -1,0 +1,44 @@
+//! What runs a project: its services, the containers the runtime started for
+//! it, and its deployments (spec 002's DatabaseService), whose connection info
+//! and environment are sealed at rest (`secrets`).
+//!
+//! Routes on a project (`/api/projects/{id}/...`) ask `projects::access`;
+//! routes on a row (`/api/containers/{id}`) load the row with its project's
+//! owner and answer 404 unless the caller may see it ([`visible`]). Rows of a
+//! deleted project are gone for the API, like the project itself.
+
+pub mod containers;
+pub mod deployments;
+pub mod secrets;
+pub mod services;
+
+use chrono::{DateTime, Utc};
+use utoipa_axum::router::OpenApiRouter;
+use uuid::Uuid;
+
+use crate::http::auth::Principal;
+use crate::http::{ApiError, ApiResult, AppState};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(services::routes()).merge(containers::routes()).merge(deployments::routes())
+}
+
+/// The keyset of lists sorted by creation time.
+pub type TimeKey = (DateTime<Utc>, Uuid);
+
+/// A row loaded with its owner, if the caller may see it; otherwise 404, the
+/// same answer as for an id that does not exist.
+pub fn visible<T>(found: Option<(T, Uuid)>, principal: &Principal, what: &'static str) -> ApiResult<T> {
+    match found {
+        Some((row, owner)) if principal.can_see(owner) => Ok(row),
+        _ => Err(ApiError::NotFound(what)),
+    }
+}
+
+/// Splits an optional keyset into the two nullable statement parameters.
+pub fn split_key(key: Option<TimeKey>) -> (Option<DateTime<Utc>>, Option<Uuid>) {
+    key.map_or((None, None), |(at, id)| (Some(at), Some(id)))
+}
+
+/// Largest JSON object accepted for configs, labels and metadata.
+pub const JSON_MAX_BYTES: usize = 64 * 1024;

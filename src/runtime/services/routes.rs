@@ -1,0 +1,357 @@
+//! Services over HTTP: listed and created under a project, read, changed and
+//! deleted by id.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::model::{Service, ServiceStatus};
+use super::queries::{self, NewService, ServiceChange};
+use crate::http::auth::Principal;
+use crate::http::error::Problem;
+use crate::http::pagination::{self, Page};
+use crate::http::validate::Validator;
+use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::projects::access::project_for;
+use crate::runtime::{JSON_MAX_BYTES, TimeKey, visible};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_services, create_service))
+        .routes(routes!(get_service, update_service, delete_service))
+}
+
+/// `^[a-z0-9]+(-[a-z0-9]+)*$`, at most 100 characters (what the database checks).
+fn slug_ok(s: &str) -> bool {
+    (1..=100).contains(&s.len())
+        && s.split('-').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+}
+
+/// `^[a-z][a-z0-9_-]{0,49}$`.
+fn service_type_ok(s: &str) -> bool {
+    (1..=50).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn check_slug(v: &mut Validator, slug: &str) {
+    v.check(
+        slug_ok(slug),
+        "slug",
+        "must be 1-100 lowercase letters or digits in groups joined by single dashes (e.g. billing-api)",
+    );
+}
+
+fn check_service_type(v: &mut Validator, t: &str) {
+    v.check(
+        service_type_ok(t),
+        "service_type",
+        "must be a lowercase word of up to 50 letters, digits, `_` or `-` (e.g. api, worker)",
+    );
+}
+
+fn check_port(v: &mut Validator, field: &str, port: i32) {
+    v.check((1..=65535).contains(&port), field, format!("must be a port from 1 to 65535 (got {port})"));
+}
+
+/// An http(s) URL or an absolute path such as `/health`.
+fn check_health_url(v: &mut Validator, url: &str) {
+    if url.starts_with('/') {
+        v.check(
+            url.len() <= 500 && !url.contains(char::is_whitespace) && !url.contains('\0'),
+            "health_check_url",
+            "must be an http(s) URL or a path such as /health, at most 500 characters",
+        );
+    } else {
+        v.url("health_check_url", url);
+        v.check(url.len() <= 500, "health_check_url", "must be at most 500 characters");
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ServiceListParams {
+    pub status: Option<ServiceStatus>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// A project's services, newest first.
+#[utoipa::path(
+    get, path = "/api/projects/{id}/services", tag = "runtime", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Project id"), ServiceListParams),
+    responses(
+        (status = 200, body = Page<Service>),
+        (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_services(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Query(p): Query<ServiceListParams>,
+) -> ApiResult<Json<Page<Service>>> {
+    let limit = pagination::limit(p.limit)?;
+    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let client = state.db.client().await?;
+    let project = project_for(&client, &principal, id, false).await?;
+    let status = p.status.map(ServiceStatus::as_str);
+    let rows = queries::list_project_services(&client, project.project_id, status, after, limit).await?;
+    Ok(Json(Page::from_rows(rows, limit, |s| (s.created_at, s.id))))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateService {
+    #[schema(example = "Billing API")]
+    pub name: String,
+    /// Unique across devx (409 if taken).
+    #[schema(example = "billing-api")]
+    pub slug: String,
+    pub description: Option<String>,
+    /// Default `api`.
+    pub service_type: Option<String>,
+    /// 1 to 65535.
+    pub port: Option<i32>,
+    /// An http(s) URL or a path such as `/health`.
+    pub health_check_url: Option<String>,
+    /// Default `inactive`.
+    pub status: Option<ServiceStatus>,
+    pub template_id: Option<Uuid>,
+    #[schema(value_type = Option<Object>)]
+    pub deployment_config: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub environment_vars: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub resource_limits: Option<Value>,
+}
+
+/// Add a service to a project.
+#[utoipa::path(
+    post, path = "/api/projects/{id}/services", tag = "runtime", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Project id")),
+    request_body = CreateService,
+    responses(
+        (status = 201, body = Service),
+        (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_service(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<CreateService>,
+) -> ApiResult<(StatusCode, Json<Service>)> {
+    let empty = json!({});
+    let mut v = Validator::new();
+    v.text("name", &req.name, 1, 200);
+    check_slug(&mut v, &req.slug);
+    v.opt_text("description", req.description.as_deref(), 0, 2000);
+    if let Some(t) = &req.service_type {
+        check_service_type(&mut v, t);
+    }
+    if let Some(port) = req.port {
+        check_port(&mut v, "port", port);
+    }
+    if let Some(url) = &req.health_check_url {
+        check_health_url(&mut v, url);
+    }
+    for (field, value) in [
+        ("deployment_config", &req.deployment_config),
+        ("environment_vars", &req.environment_vars),
+        ("resource_limits", &req.resource_limits),
+    ] {
+        if let Some(value) = value {
+            v.json_object(field, value, JSON_MAX_BYTES);
+        }
+    }
+    v.finish()?;
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let project = project_for(&tx, &principal, id, false).await?;
+    let service = queries::insert_service(
+        &tx,
+        &NewService {
+            project_id: project.project_id,
+            owner_id: project.owner_id,
+            template_id: req.template_id,
+            name: req.name.trim(),
+            slug: &req.slug,
+            description: req.description.as_deref(),
+            service_type: req.service_type.as_deref().unwrap_or("api"),
+            port: req.port,
+            health_check_url: req.health_check_url.as_deref(),
+            status: req.status.unwrap_or(ServiceStatus::Inactive).as_str(),
+            deployment_config: req.deployment_config.as_ref().unwrap_or(&empty),
+            environment_vars: req.environment_vars.as_ref().unwrap_or(&empty),
+            resource_limits: req.resource_limits.as_ref().unwrap_or(&empty),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(service)))
+}
+
+/// One service.
+#[utoipa::path(
+    get, path = "/api/services/{id}", tag = "runtime", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Service id")),
+    responses(
+        (status = 200, body = Service),
+        (status = 404, description = "No such service of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_service(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Service>> {
+    let found = crate::db_read!(state.db, |c| queries::get_service(c, id, false))?;
+    visible(found, &principal, "service").map(Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateService {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    pub service_type: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<i32>)]
+    pub port: Option<Option<i32>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub health_check_url: Option<Option<String>>,
+    /// Becoming `running` sets `deployed_at`.
+    pub status: Option<ServiceStatus>,
+    /// Replaces the whole object.
+    #[schema(value_type = Option<Object>)]
+    pub deployment_config: Option<Value>,
+    /// Replaces the whole object.
+    #[schema(value_type = Option<Object>)]
+    pub environment_vars: Option<Value>,
+    /// Replaces the whole object.
+    #[schema(value_type = Option<Object>)]
+    pub resource_limits: Option<Value>,
+}
+
+/// Change a service (only the fields given).
+#[utoipa::path(
+    patch, path = "/api/services/{id}", tag = "runtime", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Service id")),
+    request_body = UpdateService,
+    responses(
+        (status = 200, body = Service),
+        (status = 404, description = "No such service of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_service(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<UpdateService>,
+) -> ApiResult<Json<Service>> {
+    let mut v = Validator::new();
+    if let Some(name) = &req.name {
+        v.text("name", name, 1, 200);
+    }
+    if let Some(slug) = &req.slug {
+        check_slug(&mut v, slug);
+    }
+    if let Some(Some(d)) = &req.description {
+        v.text("description", d, 0, 2000);
+    }
+    if let Some(t) = &req.service_type {
+        check_service_type(&mut v, t);
+    }
+    if let Some(Some(port)) = req.port {
+        check_port(&mut v, "port", port);
+    }
+    if let Some(Some(url)) = &req.health_check_url {
+        check_health_url(&mut v, url);
+    }
+    for (field, value) in [
+        ("deployment_config", &req.deployment_config),
+        ("environment_vars", &req.environment_vars),
+        ("resource_limits", &req.resource_limits),
+    ] {
+        if let Some(value) = value {
+            v.json_object(field, value, JSON_MAX_BYTES);
+        }
+    }
+    v.finish()?;
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    visible(queries::get_service(&tx, id, true).await?, &principal, "service")?;
+    let change = ServiceChange {
+        name: req.name.as_deref().map(str::trim),
+        slug: req.slug.as_deref(),
+        description: req.description.as_ref().map(|d| d.as_deref()),
+        service_type: req.service_type.as_deref(),
+        port: req.port,
+        health_check_url: req.health_check_url.as_ref().map(|u| u.as_deref()),
+        status: req.status.map(ServiceStatus::as_str),
+        deployment_config: req.deployment_config.as_ref(),
+        environment_vars: req.environment_vars.as_ref(),
+        resource_limits: req.resource_limits.as_ref(),
+    };
+    let service = queries::update_service(&tx, id, &change).await?.ok_or(ApiError::NotFound("service"))?;
+    tx.commit().await?;
+    Ok(Json(service))
+}
+
+/// Delete a service. Its deployments stay, without the link.
+#[utoipa::path(
+    delete, path = "/api/services/{id}", tag = "runtime", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Service id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such service of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_service(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    visible(queries::get_service(&tx, id, true).await?, &principal, "service")?;
+    queries::delete_service(&tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_follow_the_database_rule() {
+        for ok in ["a", "billing-api", "v2-x-9"] {
+            assert!(slug_ok(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "a--b", "A", "a_b", "a b"] {
+            assert!(!slug_ok(bad), "{bad}");
+        }
+        assert!(service_type_ok("api") && service_type_ok("web_app-2"));
+        assert!(!service_type_ok("2api") && !service_type_ok("Api"));
+    }
+}

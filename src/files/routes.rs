@@ -172,7 +172,11 @@ async fn record_file(
         (status = 404, description = "No such live file of yours", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn get_file(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<Json<FileRecord>> {
+async fn get_file(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<FileRecord>> {
     let found = crate::db_read!(state.db, |c| queries::get_file(c, id, false))?;
     visible(found, &principal, "file").map(Json)
 }
@@ -186,7 +190,11 @@ async fn get_file(State(state): State<AppState>, principal: Principal, Path(id):
         (status = 404, description = "No such live file of yours", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn delete_file(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
+async fn delete_file(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
     visible(queries::get_file(&tx, id, true).await?, &principal, "file")?;

@@ -38,7 +38,10 @@ async fn walk(app: &TestApp, s: &Session, path: &str, limit: usize) -> Vec<Strin
 }
 
 fn fields(body: &Value) -> Vec<String> {
-    body["errors"].as_array().map(|e| e.iter().map(|x| x["field"].as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    body["errors"]
+        .as_array()
+        .map(|e| e.iter().map(|x| x["field"].as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -82,8 +85,12 @@ async fn chat_paging_returns_every_message_once_in_order_both_ways() {
     tied_sorted.sort();
     // Another project's messages never show.
     let other = project(&app, &ada, "other").await;
-    app.post(&format!("/api/projects/{other}/messages"), t, json!({"session_id": "s-one", "role": "user", "content": "elsewhere"}))
-        .await;
+    app.post(
+        &format!("/api/projects/{other}/messages"),
+        t,
+        json!({"session_id": "s-one", "role": "user", "content": "elsewhere"}),
+    )
+    .await;
 
     let mut expected: Vec<String> = posted.iter().map(|(id, _)| id.clone()).collect();
     expected.extend(tied_sorted.iter().cloned());
@@ -149,7 +156,8 @@ async fn the_last_chat_page_is_read_by_seeking_not_scanning() {
     // cached generic plan; each must still come back at once.
     for _ in 0..8 {
         let started = std::time::Instant::now();
-        let (status, page) = app.get(&format!("/api/projects/{p}/messages?order=asc&limit=50&cursor={cursor}"), t).await;
+        let (status, page) =
+            app.get(&format!("/api/projects/{p}/messages?order=asc&limit=50&cursor={cursor}"), t).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
         assert!(started.elapsed() < std::time::Duration::from_millis(500), "deep page took {:?}", started.elapsed());
@@ -191,10 +199,11 @@ async fn the_last_chat_page_is_read_by_seeking_not_scanning() {
             (row.get::<_, String>(0), row.get::<_, String>(1))
         }
     };
-    for (statement, offset) in [("fwd", 10), ("fwd", 99_900), ("back", 99_990), ("back", 100), ("conv", 10), ("conv", 99_000)] {
+    for (statement, offset) in
+        [("fwd", 10), ("fwd", 99_900), ("back", 99_990), ("back", 100), ("conv", 10), ("conv", 99_000)]
+    {
         let (at, id) = key_at(offset).await;
-        let explain =
-            format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE {statement}('{p}', '{at}', '{id}')");
+        let explain = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE {statement}('{p}', '{at}', '{id}')");
         let rows = client.simple_query(&explain).await.unwrap();
         let json = rows
             .into_iter()
@@ -218,8 +227,10 @@ async fn chat_messages_are_validated() {
     let p = project(&app, &ada, "chat").await;
     let other = project(&app, &ada, "other").await;
     let t = Some(ada.token.as_str());
-    let (_, c) = app.post(&format!("/api/projects/{p}/containers"), t, json!({"container_id": "c-1", "name": "c"})).await;
-    let (_, foreign) = app.post(&format!("/api/projects/{other}/containers"), t, json!({"container_id": "c-2", "name": "c"})).await;
+    let (_, c) =
+        app.post(&format!("/api/projects/{p}/containers"), t, json!({"container_id": "c-1", "name": "c"})).await;
+    let (_, foreign) =
+        app.post(&format!("/api/projects/{other}/containers"), t, json!({"container_id": "c-2", "name": "c"})).await;
     let url = format!("/api/projects/{p}/messages");
 
     let (status, m) = app
@@ -244,12 +255,18 @@ async fn chat_messages_are_validated() {
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, body) = app.post(&url, t, json!({"session_id": "s", "role": "user", "content": "   "})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, body) =
-        app.post(&url, t, json!({"session_id": "s", "role": "user", "content": "hi", "container_id": foreign["id"]})).await;
+    let (status, body) = app
+        .post(&url, t, json!({"session_id": "s", "role": "user", "content": "hi", "container_id": foreign["id"]}))
+        .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["container_id"]);
-    let (status, body) =
-        app.post(&url, t, json!({"session_id": "s", "role": "user", "content": "hi", "created_at": "2020-01-01T00:00:00Z"})).await;
+    let (status, body) = app
+        .post(
+            &url,
+            t,
+            json!({"session_id": "s", "role": "user", "content": "hi", "created_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
 
     let (_, page) = app.get(&url, t).await;
@@ -259,7 +276,8 @@ async fn chat_messages_are_validated() {
     let bob = app.register("bob@example.com").await;
     let (status, body) = app.get(&url, Some(&bob.token)).await;
     assert_problem(status, &body, StatusCode::NOT_FOUND);
-    let (status, body) = app.post(&url, Some(&bob.token), json!({"session_id": "s", "role": "user", "content": "hi"})).await;
+    let (status, body) =
+        app.post(&url, Some(&bob.token), json!({"session_id": "s", "role": "user", "content": "hi"})).await;
     assert_problem(status, &body, StatusCode::NOT_FOUND);
 }
 
@@ -289,11 +307,13 @@ async fn file_paths_are_validated_with_the_reason() {
         let message = body["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains(why), "{path:?}: {message}");
     }
-    let (status, body) =
-        app.post(&url, t, json!({"file_path": "a.txt", "file_size": -1, "mime_type": "nonsense", "file_name": "x/y"})).await;
+    let (status, body) = app
+        .post(&url, t, json!({"file_path": "a.txt", "file_size": -1, "mime_type": "nonsense", "file_name": "x/y"}))
+        .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["file_name", "file_size", "mime_type"]);
-    let count: i64 = app.db.client().await.query_one("SELECT count(*) FROM devx.file_storage", &[]).await.unwrap().get(0);
+    let count: i64 =
+        app.db.client().await.query_one("SELECT count(*) FROM devx.file_storage", &[]).await.unwrap().get(0);
     assert_eq!(count, 0);
 }
 
@@ -309,7 +329,8 @@ async fn reposting_a_path_replaces_its_record() {
         app.post(&url, t, json!({"file_path": "src/main.rs", "file_size": 10, "mime_type": "text/x-rust"})).await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     assert_eq!(first["file_name"], "main.rs", "the name defaults to the last segment");
-    let (status, second) = app.post(&url, t, json!({"file_path": "src/main.rs", "file_size": 99, "file_name": "main.rs"})).await;
+    let (status, second) =
+        app.post(&url, t, json!({"file_path": "src/main.rs", "file_size": 99, "file_name": "main.rs"})).await;
     assert_eq!(status, StatusCode::OK, "a replacement: {second}");
     assert_ne!(first["id"], second["id"]);
 
@@ -322,7 +343,10 @@ async fn reposting_a_path_replaces_its_record() {
     assert_problem(status, &body, StatusCode::NOT_FOUND);
     let client = app.db.client().await;
     let rows: Vec<(String, bool)> = client
-        .query("SELECT id::text, is_deleted FROM devx.file_storage WHERE file_path = 'src/main.rs' ORDER BY created_at", &[])
+        .query(
+            "SELECT id::text, is_deleted FROM devx.file_storage WHERE file_path = 'src/main.rs' ORDER BY created_at",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
@@ -344,7 +368,8 @@ async fn reposting_a_path_replaces_its_record() {
     assert_eq!(live, 1);
 
     // Filters and paging by path.
-    for (path, mime) in [("src/lib.rs", "text/x-rust"), ("docs/a.md", "text/markdown"), ("docs/b.md", "text/markdown")] {
+    for (path, mime) in [("src/lib.rs", "text/x-rust"), ("docs/a.md", "text/markdown"), ("docs/b.md", "text/markdown")]
+    {
         let (status, _) = app.post(&url, t, json!({"file_path": path, "mime_type": mime})).await;
         assert_eq!(status, StatusCode::CREATED);
     }

@@ -37,7 +37,10 @@ fn id_of(body: &Value) -> String {
 }
 
 fn fields(body: &Value) -> Vec<String> {
-    body["errors"].as_array().map(|e| e.iter().map(|x| x["field"].as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    body["errors"]
+        .as_array()
+        .map(|e| e.iter().map(|x| x["field"].as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
 }
 
 async fn container(app: &TestApp, s: &Session, project: &str, runtime_id: &str, port: Option<i32>) -> String {
@@ -95,14 +98,20 @@ async fn services_are_created_listed_changed_and_deleted() {
         .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["name", "slug", "service_type", "port", "health_check_url", "resource_limits"]);
-    let (status, body) = app.post(&format!("/api/projects/{p}/services"), t, json!({"name": "x", "slug": "x", "port": 0})).await;
+    let (status, body) =
+        app.post(&format!("/api/projects/{p}/services"), t, json!({"name": "x", "slug": "x", "port": 0})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["port"]);
-    let (status, body) =
-        app.post(&format!("/api/projects/{p}/services"), t, json!({"name": "x", "slug": "x", "owner_id": ada.user_id})).await;
+    let (status, body) = app
+        .post(&format!("/api/projects/{p}/services"), t, json!({"name": "x", "slug": "x", "owner_id": ada.user_id}))
+        .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, body) = app
-        .post(&format!("/api/projects/{p}/services"), t, json!({"name": "x", "slug": "x", "template_id": uuid::Uuid::new_v4()}))
+        .post(
+            &format!("/api/projects/{p}/services"),
+            t,
+            json!({"name": "x", "slug": "x", "template_id": uuid::Uuid::new_v4()}),
+        )
         .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["template_id"]);
@@ -120,7 +129,11 @@ async fn services_are_created_listed_changed_and_deleted() {
     assert_eq!(filtered["items"].as_array().unwrap().len(), 0);
 
     let (status, changed) = app
-        .patch(&format!("/api/services/{sid}"), t, json!({"status": "running", "port": null, "description": "bills", "slug": "billing"}))
+        .patch(
+            &format!("/api/services/{sid}"),
+            t,
+            json!({"status": "running", "port": null, "description": "bills", "slug": "billing"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert_eq!(changed["status"], "running");
@@ -161,13 +174,16 @@ async fn the_container_lifecycle_is_enforced() {
     assert!(created["started_at"].is_null());
     let c = id_of(&created);
 
-    let (status, body) = app
-        .post(&format!("/api/projects/{p}/containers"), t, json!({"container_id": "abc123", "name": "dup"}))
-        .await;
+    let (status, body) =
+        app.post(&format!("/api/projects/{p}/containers"), t, json!({"container_id": "abc123", "name": "dup"})).await;
     assert_problem(status, &body, StatusCode::CONFLICT);
     assert_eq!(fields(&body), ["container_id"]);
     let (status, body) = app
-        .post(&format!("/api/projects/{p}/containers"), t, json!({"container_id": "", "name": "", "assigned_port": 0, "labels": 3}))
+        .post(
+            &format!("/api/projects/{p}/containers"),
+            t,
+            json!({"container_id": "", "name": "", "assigned_port": 0, "labels": 3}),
+        )
         .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["container_id", "name", "assigned_port", "labels"]);
@@ -202,8 +218,9 @@ async fn the_container_lifecycle_is_enforced() {
     let (status, again) = app.post(&format!("/api/containers/{c}/start"), t, json!({})).await;
     assert_eq!(status, StatusCode::OK, "stopped -> running: {again}");
 
-    let (status, patched) =
-        app.patch(&format!("/api/containers/{c}"), t, json!({"labels": {"tier": "api"}, "metadata": {"note": "x"}})).await;
+    let (status, patched) = app
+        .patch(&format!("/api/containers/{c}"), t, json!({"labels": {"tier": "api"}, "metadata": {"note": "x"}}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["labels"], json!({"tier": "api"}));
     assert_eq!(patched["metadata"], json!({"note": "x"}));
@@ -340,8 +357,9 @@ async fn deployments_follow_their_status_machine() {
     let (status, body) = app.post(&format!("/api/projects/{other}/deployments"), t, json!({"service_id": sid})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["service_id"], "a service of another project");
-    let (status, body) =
-        app.post(&format!("/api/projects/{p}/deployments"), t, json!({"public_url": "nope", "environment_vars": [1]})).await;
+    let (status, body) = app
+        .post(&format!("/api/projects/{p}/deployments"), t, json!({"public_url": "nope", "environment_vars": [1]}))
+        .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["public_url", "environment_vars"]);
 
@@ -355,7 +373,10 @@ async fn deployments_follow_their_status_machine() {
     let (status, body) = step("pending").await;
     assert_problem(status, &body, StatusCode::CONFLICT);
     let detail = body["detail"].as_str().unwrap();
-    assert!(detail.contains("from building to pending") && detail.contains("deploying, running, stopped, failed"), "{detail}");
+    assert!(
+        detail.contains("from building to pending") && detail.contains("deploying, running, stopped, failed"),
+        "{detail}"
+    );
     let (status, body) = step("running").await;
     assert_eq!(status, StatusCode::OK, "steps may be skipped: {body}");
     let (status, _) = step("running").await;
@@ -396,7 +417,8 @@ async fn deployments_follow_their_status_machine() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = app.patch(&format!("/api/deployments/{id2}"), t, json!({"status": "building"})).await;
     assert_problem(status, &body, StatusCode::CONFLICT);
-    let (status, body) = app.patch(&format!("/api/deployments/{id2}"), t, json!({"public_url": null, "runtime_type": "python"})).await;
+    let (status, body) =
+        app.patch(&format!("/api/deployments/{id2}"), t, json!({"public_url": null, "runtime_type": "python"})).await;
     assert_eq!(status, StatusCode::OK, "other fields still change: {body}");
     assert_eq!(body["runtime_type"], "python");
 
@@ -429,7 +451,11 @@ async fn deployment_secrets_are_sealed_at_rest_and_shown_only_to_the_owner_on_ge
     let env = json!({"STRIPE_KEY": PLAIN_TOKEN, "MODE": "prod"});
 
     let (status, d) = app
-        .post(&format!("/api/projects/{p}/deployments"), t, json!({"db_connection_info": connection, "environment_vars": env}))
+        .post(
+            &format!("/api/projects/{p}/deployments"),
+            t,
+            json!({"db_connection_info": connection, "environment_vars": env}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{d}");
     assert_eq!(d["db_connection_info"], "****");
@@ -464,7 +490,8 @@ async fn deployment_secrets_are_sealed_at_rest_and_shown_only_to_the_owner_on_ge
     assert_problem(status, &body, StatusCode::NOT_FOUND);
 
     // PATCH answers masked; replacing and clearing work.
-    let (status, body) = app.patch(&format!("/api/deployments/{id}"), t, json!({"environment_vars": {"ONLY": "one"}})).await;
+    let (status, body) =
+        app.patch(&format!("/api/deployments/{id}"), t, json!({"environment_vars": {"ONLY": "one"}})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["environment_vars"], "****");
     let (_, full) = app.get(&format!("/api/deployments/{id}"), t).await;
@@ -542,9 +569,11 @@ async fn without_a_secret_key_only_secrets_are_refused_and_clearly() {
     let detail = body["detail"].as_str().unwrap();
     assert!(detail.contains("DEVX_SECRET_KEY is not set") && detail.contains("openssl rand -base64 32"), "{detail}");
     assert!(!body.to_string().contains(PLAIN_TOKEN));
-    let (status, body) = app.patch(&format!("/api/deployments/{id}"), t, json!({"db_connection_info": "postgres://x"})).await;
+    let (status, body) =
+        app.patch(&format!("/api/deployments/{id}"), t, json!({"db_connection_info": "postgres://x"})).await;
     assert_problem(status, &body, StatusCode::SERVICE_UNAVAILABLE);
-    let count: i64 = app.db.client().await.query_one("SELECT count(*) FROM devx.deployments", &[]).await.unwrap().get(0);
+    let count: i64 =
+        app.db.client().await.query_one("SELECT count(*) FROM devx.deployments", &[]).await.unwrap().get(0);
     assert_eq!(count, 1, "nothing was stored");
 
     // A stored secret cannot be shown without the key: the single GET says
@@ -552,7 +581,10 @@ async fn without_a_secret_key_only_secrets_are_refused_and_clearly() {
     app.db
         .client()
         .await
-        .execute("UPDATE devx.deployments SET environment_vars = '\\x0102030405'::bytea WHERE id = $1::text::uuid", &[&id])
+        .execute(
+            "UPDATE devx.deployments SET environment_vars = '\\x0102030405'::bytea WHERE id = $1::text::uuid",
+            &[&id],
+        )
         .await
         .unwrap();
     let (status, body) = app.get(&format!("/api/deployments/{id}"), t).await;

@@ -201,7 +201,8 @@ async fn create_deployment(
 
     let deployment_id = Uuid::new_v4();
     let key = state.config.secret_key.as_ref();
-    let connection = req.db_connection_info.as_ref().map(|x| seal(key, deployment_id, CONNECTION_INFO, x)).transpose()?;
+    let connection =
+        req.db_connection_info.as_ref().map(|x| seal(key, deployment_id, CONNECTION_INFO, x)).transpose()?;
     let env = req.environment_vars.as_ref().map(|x| seal(key, deployment_id, ENVIRONMENT_VARS, x)).transpose()?;
 
     let mut client = state.db.client().await?;
@@ -260,10 +261,7 @@ async fn list_my_deployments(
     get, path = "/api/deployments/summary", tag = "runtime", security(("bearer" = [])),
     responses((status = 200, body = DeploymentSummary))
 )]
-async fn deployment_summary(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> ApiResult<Json<DeploymentSummary>> {
+async fn deployment_summary(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<DeploymentSummary>> {
     let owner = principal.user_id;
     let counts = crate::db_read!(state.db, |c| queries::count_owner_deployments(c, owner))?;
     let mut by_status: BTreeMap<String, i64> =

@@ -20,15 +20,18 @@ use crate::projects::access::project_for;
 use crate::runtime::{JSON_MAX_BYTES, TimeKey, visible};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_services, create_service))
-        .routes(routes!(get_service, update_service, delete_service))
+    OpenApiRouter::new().routes(routes!(list_services, create_service)).routes(routes!(
+        get_service,
+        update_service,
+        delete_service
+    ))
 }
 
 /// `^[a-z0-9]+(-[a-z0-9]+)*$`, at most 100 characters (what the database checks).
 fn slug_ok(s: &str) -> bool {
     (1..=100).contains(&s.len())
-        && s.split('-').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && s.split('-')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
 }
 
 /// `^[a-z][a-z0-9_-]{0,49}$`.

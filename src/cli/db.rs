@@ -6,8 +6,8 @@ use clap::{Args, Subcommand};
 
 use super::{EXIT_CHECK_FAILED, EXIT_USAGE, with_database};
 use crate::config::{Config, masked_target};
-use crate::db::{Db, PgClient, seed};
 use crate::db::introspect::{self, human_bytes};
+use crate::db::{Db, PgClient, seed};
 
 #[derive(Args)]
 #[command(about = "Check and inspect the database")]

@@ -12,10 +12,7 @@ const SEED_SQL: &str = include_str!("seed.sql");
 /// the migrations seed do not count).
 pub async fn is_empty(db: &impl Queryable) -> Result<bool, DbError> {
     let row = db
-        .query_one(
-            "SELECT NOT EXISTS (SELECT 1 FROM devx.users) AND NOT EXISTS (SELECT 1 FROM devx.projects)",
-            &[],
-        )
+        .query_one("SELECT NOT EXISTS (SELECT 1 FROM devx.users) AND NOT EXISTS (SELECT 1 FROM devx.projects)", &[])
         .await?;
     Ok(row.get(0))
 }

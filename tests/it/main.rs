@@ -5,9 +5,11 @@
 mod accounts;
 mod app;
 mod catalog;
+mod chat_files;
 mod contract;
 mod embedded;
 mod harness;
 mod migrate;
 mod outage;
+mod runtime;
 mod schema;

@@ -482,6 +482,7 @@ async fn deployment_secrets_are_sealed_at_rest_and_shown_only_to_the_owner_on_ge
     assert_eq!(full["db_connection_info"], connection);
     assert_eq!(full["environment_vars"], env);
     let root = app.admin("root@example.com").await;
+    assert_eq!(root.email, "root@example.com");
     let (status, full) = app.get(&format!("/api/deployments/{id}"), Some(&root.token)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(full["environment_vars"], env);
@@ -705,4 +706,5 @@ async fn runtime_routes_are_in_the_openapi_document() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
     }
+    app.stop().await.expect("the server stops cleanly");
 }

@@ -54,7 +54,11 @@ fn env_values(v: &mut Validator, vars: &Map<String, Value>, allow_null: bool) {
     for (name, value) in vars {
         let ok = value.is_string() || (allow_null && value.is_null());
         v.check(ok, &format!("environment_vars.{name}"), "must be a string");
-        v.check(!name.is_empty() && !name.contains('='), "environment_vars", format!("{name:?} is not a variable name"));
+        v.check(
+            !name.is_empty() && !name.contains('='),
+            "environment_vars",
+            format!("{name:?} is not a variable name"),
+        );
     }
 }
 

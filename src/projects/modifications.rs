@@ -139,7 +139,11 @@ async fn create_modification(
 }
 
 /// The modification if it belongs to a project the caller may see.
-async fn visible(db: &impl Queryable, principal: &Principal, id: Uuid) -> Result<Option<Modification>, crate::db::DbError> {
+async fn visible(
+    db: &impl Queryable,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<Option<Modification>, crate::db::DbError> {
     let Some(m) = queries::get_modification(db, id).await? else { return Ok(None) };
     Ok(access::find_project(db, principal, m.project_id, false).await?.map(|_| m))
 }

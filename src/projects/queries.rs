@@ -81,7 +81,10 @@ pub fn list_projects_statement(f: &ProjectFilter) -> Statement {
         conditions.push(format!("p.type = {}", s.bind(t.clone())));
     }
     if let Some(slug) = &f.template {
-        conditions.push(format!("p.template_id = (SELECT id FROM templates.templates WHERE slug = {})", s.bind(slug.clone())));
+        conditions.push(format!(
+            "p.template_id = (SELECT id FROM templates.templates WHERE slug = {})",
+            s.bind(slug.clone())
+        ));
     }
     if let Some(q) = &f.q {
         conditions.push(format!("p.name ILIKE '%' || {}::text || '%'", s.bind(escape_like(q))));
@@ -427,8 +430,9 @@ pub async fn insert_modification(db: &impl Queryable, m: &NewModification<'_>) -
          VALUES ($1, $2, $3, $4, $5)
          RETURNING {MODIFICATION_COLUMNS}"
     );
-    let row =
-        db.query_one(&sql, &[&m.project_id, &m.request, &m.requested_by, &m.impact_analysis, &m.affected_files]).await?;
+    let row = db
+        .query_one(&sql, &[&m.project_id, &m.request, &m.requested_by, &m.impact_analysis, &m.affected_files])
+        .await?;
     Ok(Modification::from_row(&row))
 }
 
@@ -449,8 +453,7 @@ pub async fn list_modifications(
           LIMIT $5"
     );
     let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
-    let rows =
-        db.query(&sql, &[&project_id, &status.map(|s| s.as_str()), &after_at, &after_id, &(limit + 1)]).await?;
+    let rows = db.query(&sql, &[&project_id, &status.map(|s| s.as_str()), &after_at, &after_id, &(limit + 1)]).await?;
     Ok(rows.iter().map(Modification::from_row).collect())
 }
 
@@ -485,9 +488,8 @@ pub async fn transition_modification(
           WHERE m.id = $1 AND m.status = $2
          RETURNING {MODIFICATION_COLUMNS}"
     );
-    let row = db
-        .query_opt(&sql, &[&id, &from.as_str(), &to.as_str(), &data.modified_files, &data.test_results])
-        .await?;
+    let row =
+        db.query_opt(&sql, &[&id, &from.as_str(), &to.as_str(), &data.modified_files, &data.test_results]).await?;
     Ok(row.as_ref().map(Modification::from_row))
 }
 
@@ -573,8 +575,10 @@ pub fn list_generations_statement(f: &GenerationFilter) -> Statement {
         conditions.push(format!("g.status = {}", s.bind(status.as_str())));
     }
     if let Some(slug) = &f.template {
-        conditions
-            .push(format!("g.template_id = (SELECT id FROM templates.templates WHERE slug = {})", s.bind(slug.clone())));
+        conditions.push(format!(
+            "g.template_id = (SELECT id FROM templates.templates WHERE slug = {})",
+            s.bind(slug.clone())
+        ));
     }
     if let Some(project) = f.project {
         conditions.push(format!("g.project_id = {}", s.bind(project)));

@@ -275,7 +275,7 @@ async fn finish_generation(
         .ok_or(ApiError::NotFound("generation"))?;
     let refusal = |now: GenerationStatus| {
         let detail = if now.is_final() {
-            format!("the generation is {}, which is final", now.as_str())
+            format!("the generation is {}, which is final: it cannot become {}", now.as_str(), req.status.as_str())
         } else {
             format!("the generation is {}; it cannot become {}", now.as_str(), req.status.as_str())
         };

@@ -222,7 +222,11 @@ impl ModificationStatus {
     pub fn refusal(self, to: ModificationStatus) -> String {
         let next = self.next();
         if next.is_empty() {
-            format!("the modification is {}, which is final; it cannot become {}", self.as_str(), to.as_str())
+            format!(
+                "the modification is {}, which is final: it cannot become {} (or anything else)",
+                self.as_str(),
+                to.as_str()
+            )
         } else {
             let allowed: Vec<&str> = next.iter().map(|s| s.as_str()).collect();
             format!(

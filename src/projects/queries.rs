@@ -627,7 +627,7 @@ pub async fn finish_generation(
                    error_message = coalesce($3, x.error_message),
                    output_files = coalesce($4, x.output_files),
                    execution_time_ms = CASE WHEN $5
-                       THEN coalesce($6, greatest(0, (extract(epoch FROM now() - x.created_at) * 1000)::int4))
+                       THEN coalesce($6, least(2147483647, greatest(0, extract(epoch FROM now() - x.created_at) * 1000))::int4)
                        ELSE coalesce($6, x.execution_time_ms) END,
                    completed_at = CASE WHEN $5 THEN now() ELSE x.completed_at END
              WHERE x.id = $1 AND x.status = ANY($7::text[])

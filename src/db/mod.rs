@@ -11,6 +11,7 @@ mod breaker;
 pub mod embedded;
 mod error;
 pub mod introspect;
+pub mod seed;
 mod stats;
 mod tls;
 
@@ -268,6 +269,14 @@ impl PgTx<'_> {
     pub async fn set_actor(&self, actor: &str) -> Result<(), DbError> {
         self.query("SELECT set_config('devx.actor', $1, true)", &[&actor]).await?;
         Ok(())
+    }
+
+    /// Runs a script of statements without parameters (simple protocol).
+    pub async fn batch_execute(&self, sql: &str) -> Result<(), DbError> {
+        let start = Instant::now();
+        let result = self.tx.batch_execute(sql).await;
+        self.ctx.stats.record(sql, start.elapsed(), result.is_ok(), self.ctx.slow_threshold);
+        Ok(result?)
     }
 
     pub async fn commit(self) -> Result<(), DbError> {

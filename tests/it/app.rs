@@ -39,6 +39,11 @@ pub fn default_config(db: &TestDb) -> Config {
     config
 }
 
+/// A devx pool on `db`, for tests that call the library's SQL directly.
+pub async fn pool(db: &TestDb) -> Db {
+    Db::connect(&default_config(db).database, &db.config()).await.expect("pool connects")
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
         TestApp::spawn_with(|_| {}).await

@@ -10,4 +10,5 @@ mod embedded;
 mod harness;
 mod migrate;
 mod outage;
+mod projects;
 mod schema;

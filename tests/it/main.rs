@@ -11,5 +11,6 @@ mod embedded;
 mod harness;
 mod migrate;
 mod outage;
+mod projects;
 mod runtime;
 mod schema;

@@ -15,7 +15,7 @@ use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
-use crate::projects::access::project_for;
+use crate::projects::access::{find_project, project_for};
 use crate::runtime::containers::queries::belongs_to_project;
 use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
@@ -61,11 +61,13 @@ async fn list_messages(
     let mut v = Validator::new();
     v.opt_text("session_id", p.session_id.as_deref(), 1, 255);
     v.finish()?;
-    let client = state.db.client().await?;
-    let project = project_for(&client, &principal, id, false).await?;
     let order = p.order.unwrap_or_default();
-    let rows =
-        queries::list_messages(&client, project.project_id, p.session_id.as_deref(), order, after, limit).await?;
+    let session = p.session_id.as_deref();
+    let rows = crate::db_read!(state.db, |c| async {
+        let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
+        queries::list_messages(c, project.project_id, session, order, after, limit).await.map(Some)
+    })?
+    .ok_or(ApiError::NotFound("project"))?;
     Ok(Json(Page::from_rows(rows, limit, |m| (m.created_at, m.id))))
 }
 

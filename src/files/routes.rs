@@ -16,7 +16,7 @@ use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
-use crate::projects::access::project_for;
+use crate::projects::access::{find_project, project_for};
 use crate::runtime::containers::queries::belongs_to_project;
 use crate::runtime::visible;
 
@@ -63,16 +63,18 @@ async fn list_files(
     v.opt_text("path_prefix", p.path_prefix.as_deref(), 1, path::MAX_CHARS);
     v.opt_text("mime_type", p.mime_type.as_deref(), 1, 255);
     v.finish()?;
-    let client = state.db.client().await?;
-    let project = project_for(&client, &principal, id, false).await?;
-    let filter = FileFilter {
-        project_id: project.project_id,
-        path_prefix: p.path_prefix.as_deref(),
-        mime_type: p.mime_type.as_deref(),
-        after: after.as_deref(),
-        limit,
-    };
-    let rows = queries::list_files(&client, &filter).await?;
+    let rows = crate::db_read!(state.db, |c| async {
+        let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
+        let filter = FileFilter {
+            project_id: project.project_id,
+            path_prefix: p.path_prefix.as_deref(),
+            mime_type: p.mime_type.as_deref(),
+            after: after.as_deref(),
+            limit,
+        };
+        queries::list_files(c, &filter).await.map(Some)
+    })?
+    .ok_or(ApiError::NotFound("project"))?;
     Ok(Json(Page::from_rows(rows, limit, |f| f.file_path.clone())))
 }
 

@@ -17,7 +17,7 @@ use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
-use crate::projects::access::project_for;
+use crate::projects::access::{find_project, project_for};
 use crate::runtime::{JSON_MAX_BYTES, TimeKey, visible};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -90,10 +90,12 @@ async fn list_project_containers(
 ) -> ApiResult<Json<Page<Container>>> {
     let limit = pagination::limit(p.limit)?;
     let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
-    let client = state.db.client().await?;
-    let project = project_for(&client, &principal, id, false).await?;
     let status = p.status.map(ContainerStatus::as_str);
-    let rows = queries::list_project_containers(&client, project.project_id, status, after, limit).await?;
+    let rows = crate::db_read!(state.db, |c| async {
+        let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
+        queries::list_project_containers(c, project.project_id, status, after, limit).await.map(Some)
+    })?
+    .ok_or(ApiError::NotFound("project"))?;
     Ok(Json(Page::from_rows(rows, limit, |c| (c.created_at, c.id))))
 }
 

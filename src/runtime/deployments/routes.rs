@@ -20,7 +20,7 @@ use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
-use crate::projects::access::project_for;
+use crate::projects::access::{find_project, project_for};
 use crate::runtime::secrets;
 use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
@@ -105,10 +105,12 @@ async fn list_project_deployments(
 ) -> ApiResult<Json<Page<Deployment>>> {
     let limit = pagination::limit(p.limit)?;
     let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
-    let client = state.db.client().await?;
-    let project = project_for(&client, &principal, id, false).await?;
     let status = p.status.map(DeploymentStatus::as_str);
-    let rows = queries::list_project_deployments(&client, project.project_id, status, after, limit).await?;
+    let rows = crate::db_read!(state.db, |c| async {
+        let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
+        queries::list_project_deployments(c, project.project_id, status, after, limit).await.map(Some)
+    })?
+    .ok_or(ApiError::NotFound("project"))?;
     Ok(Json(page(rows, limit)))
 }
 
@@ -126,9 +128,11 @@ async fn latest_deployment(
     principal: Principal,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Deployment>> {
-    let client = state.db.client().await?;
-    let project = project_for(&client, &principal, id, false).await?;
-    let row = queries::latest_deployment(&client, project.project_id).await?.ok_or(ApiError::NotFound("deployment"))?;
+    let found = crate::db_read!(state.db, |c| async {
+        let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
+        queries::latest_deployment(c, project.project_id).await.map(Some)
+    })?;
+    let row = found.ok_or(ApiError::NotFound("project"))?.ok_or(ApiError::NotFound("deployment"))?;
     Ok(Json(row.deployment))
 }
 

@@ -10,7 +10,10 @@ use crate::db::introspect::{self, human_bytes};
 use crate::db::{Db, PgClient, seed};
 
 #[derive(Args)]
-#[command(about = "Check and inspect the database")]
+#[command(
+    about = "Check and inspect the database",
+    after_help = "Examples:\n  devx db health\n  devx db check\n  devx db seed\n  devx db stats --exact"
+)]
 pub struct DbArgs {
     #[command(subcommand)]
     command: DbCommand,

@@ -296,7 +296,8 @@ async fn recovery_attempt(
             } else {
                 Err(ApiError::Conflict {
                     detail: format!(
-                        "the error has had {} recovery attempts, the most allowed (errors.max_recovery_attempts = {max}); it needs a person: resolve it by hand",
+                        "the error has had {} recovery attempts, the most allowed \
+                         (errors.max_recovery_attempts = {max}); it needs a person: resolve it by hand",
                         now.recovery_attempts
                     ),
                     field: None,

@@ -123,9 +123,7 @@ async fn start_execution(
         TaskStatus::InProgress => {
             if let Some(open) = q::open_execution(&tx, id).await? {
                 return Err(ApiError::Conflict {
-                    detail: format!(
-                        "the task already has a running execution ({open}); complete or fail it first"
-                    ),
+                    detail: format!("the task already has a running execution ({open}); complete or fail it first"),
                     field: None,
                 });
             }
@@ -191,7 +189,10 @@ async fn end(
     to: ExecutionStatus,
     error_details: Option<&Value>,
 ) -> ApiResult<Execution> {
-    visible_execution(db, principal, id).await?.ok_or(ApiError::NotFound("execution"))?;
+    let x = visible_execution(db, principal, id).await?.ok_or(ApiError::NotFound("execution"))?;
+    // Lock order everywhere: the task, then its executions (cancel and start
+    // do the same), so ending an execution cannot deadlock with a cancel.
+    tq::get_task(db, x.task_id, true).await?;
     match q::finish_execution(db, id, to, error_details).await? {
         Some(x) => Ok(x),
         None => {
@@ -203,7 +204,12 @@ async fn end(
 
 /// Moves the execution's task from in_progress to `to`; a task that is no
 /// longer in progress is left as it is.
-async fn finish_task(db: &impl Queryable, principal: &Principal, task_id: Uuid, to: TaskStatus) -> ApiResult<super::model::Task> {
+async fn finish_task(
+    db: &impl Queryable,
+    principal: &Principal,
+    task_id: Uuid,
+    to: TaskStatus,
+) -> ApiResult<super::model::Task> {
     match tq::finish_task(db, task_id, TaskStatus::InProgress, to).await? {
         Some(task) => Ok(task),
         None => visible_task(db, principal, task_id, false).await?.ok_or(ApiError::NotFound("task")),

@@ -96,8 +96,7 @@ async fn append_logs(
         q::reserve_seqs(&tx, id, list_owner(&principal), count).await?.ok_or(ApiError::NotFound("execution"))?;
     let first_seq = last_seq - count + 1;
     let seqs: Vec<i64> = (first_seq..=last_seq).collect();
-    q::insert_lines(&tx, id, &NewLines { seqs: &seqs, levels: &levels, messages: &messages, times: &times })
-        .await?;
+    q::insert_lines(&tx, id, &NewLines { seqs: &seqs, levels: &levels, messages: &messages, times: &times }).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(AppendedLogs { first_seq, last_seq, count })))
 }

@@ -1,10 +1,10 @@
 //! Agents and CI/CD: tasks (with subtasks, claimed by agents), their
 //! executions and append-only logs, pull-request validations and error logs.
 //!
-//! `model` is what the API shows and the pure rules (status machines, how a
-//! PR validation's status follows its checks), `queries` the SQL (one file
-//! per resource), and the handlers are split by resource: `tasks`,
-//! `executions`, `logs`, `pr_validations`, `errors`.
+//! `model` is what the API shows and the status machines, `queries` the SQL
+//! (one file per resource; a PR validation's status is computed there, in
+//! the update that records a check), and the handlers are split by
+//! resource: `tasks`, `executions`, `logs`, `pr_validations`, `errors`.
 //!
 //! Who sees what: tasks belong to projects, so a user sees the tasks of
 //! their own (not deleted) projects, and through them their executions, log

@@ -1,6 +1,6 @@
 //! Tasks, executions, log lines, PR validations and error logs as the API
 //! shows them, their row mapping, and the pure rules: the status machines of
-//! tasks and executions, and how a PR validation's status follows its checks.
+//! tasks and executions.
 
 use std::collections::BTreeMap;
 
@@ -393,19 +393,6 @@ impl CheckStatus {
     }
 }
 
-/// The status a validation takes from its checks: any failed -> failed;
-/// every one passed (or skipped) -> passed; otherwise running. The SQL in
-/// `queries::pr_validations::record_check` computes the same, in the update.
-pub fn validation_status_of(checks: &[CheckStatus]) -> ValidationStatus {
-    if checks.contains(&CheckStatus::Failed) {
-        ValidationStatus::Failed
-    } else if !checks.is_empty() && checks.iter().all(|c| matches!(c, CheckStatus::Passed | CheckStatus::Skipped)) {
-        ValidationStatus::Passed
-    } else {
-        ValidationStatus::Running
-    }
-}
-
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PrValidation {
     pub id: Uuid,
@@ -592,13 +579,5 @@ mod tests {
         assert!(Completed.refusal(Cancelled).contains("final"));
         let detail = Pending.refusal(Completed);
         assert!(detail.contains("pending") && detail.contains("in_progress or cancelled"), "{detail}");
-    }
-
-    #[test]
-    fn validation_status_follows_checks() {
-        use CheckStatus::*;
-        assert_eq!(validation_status_of(&[Passed, Failed, Running]), ValidationStatus::Failed);
-        assert_eq!(validation_status_of(&[Passed, Skipped]), ValidationStatus::Passed);
-        assert_eq!(validation_status_of(&[Passed, Pending]), ValidationStatus::Running);
     }
 }

@@ -41,9 +41,8 @@ const MAX_CHECKS: usize = 100;
 fn repository_ok(s: &str) -> bool {
     s.len() <= 255
         && s.split_once('/').is_some_and(|(owner, name)| {
-            let part = |p: &str| {
-                !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            };
+            let part =
+                |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
             part(owner) && part(name)
         })
 }

@@ -131,12 +131,14 @@ fn check_requirements(v: &mut Validator, requirements: &Value) {
     if let Some(agent_type) = requirements.get("agent_type") {
         let ok = match agent_type {
             Value::String(s) => is_agent_type(s),
-            Value::Array(items) => {
-                !items.is_empty() && items.iter().all(|i| i.as_str().is_some_and(is_agent_type))
-            }
+            Value::Array(items) => !items.is_empty() && items.iter().all(|i| i.as_str().is_some_and(is_agent_type)),
             _ => false,
         };
-        v.check(ok, "requirements.agent_type", format!("must be an agent type or a list of them: each {AGENT_TYPE_RULE}"));
+        v.check(
+            ok,
+            "requirements.agent_type",
+            format!("must be an agent type or a list of them: each {AGENT_TYPE_RULE}"),
+        );
     }
 }
 

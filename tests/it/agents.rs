@@ -63,7 +63,8 @@ async fn tasks_are_created_listed_read_and_changed() {
     )
     .await;
     assert_eq!(high["title"], "high", "titles are trimmed");
-    let sub = task(&app, &ada, json!({"project_id": p, "title": "sub", "priority": 5, "parent_task_id": id(&high)})).await;
+    let sub =
+        task(&app, &ada, json!({"project_id": p, "title": "sub", "priority": 5, "parent_task_id": id(&high)})).await;
     assert_eq!(sub["parent_task_id"], id(&high));
 
     // Every invalid field at once.
@@ -72,7 +73,11 @@ async fn tasks_are_created_listed_read_and_changed() {
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["title", "priority"]);
     let (status, body) = app
-        .post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": "x", "requirements": {"agent_type": "Bad Type"}}))
+        .post(
+            "/api/tasks",
+            Some(&ada.token),
+            json!({"project_id": p, "title": "x", "requirements": {"agent_type": "Bad Type"}}),
+        )
         .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["requirements.agent_type"]);
@@ -80,7 +85,8 @@ async fn tasks_are_created_listed_read_and_changed() {
         app.post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": "x", "status": "completed"})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["status"], "no mass assignment");
-    let (status, body) = app.post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": "x", "requirements": [1]})).await;
+    let (status, body) =
+        app.post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": "x", "requirements": [1]})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, body) = app.post("/api/tasks", Some(&ada.token), json!({"project_id": p})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
@@ -90,13 +96,13 @@ async fn tasks_are_created_listed_read_and_changed() {
 
     // A parent from another project, or a missing one, is invalid input.
     let p2 = project(&app, &ada).await;
-    let (status, body) =
-        app.post("/api/tasks", Some(&ada.token), json!({"project_id": p2, "title": "x", "parent_task_id": id(&high)})).await;
+    let (status, body) = app
+        .post("/api/tasks", Some(&ada.token), json!({"project_id": p2, "title": "x", "parent_task_id": id(&high)}))
+        .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["parent_task_id"]);
-    let (status, body) = app
-        .post("/api/tasks", Some(&ada.token), json!({"project_id": uuid::Uuid::new_v4(), "title": "x"}))
-        .await;
+    let (status, body) =
+        app.post("/api/tasks", Some(&ada.token), json!({"project_id": uuid::Uuid::new_v4(), "title": "x"})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["project_id"]);
 
@@ -155,7 +161,11 @@ async fn tasks_are_created_listed_read_and_changed() {
     assert_eq!(changed["assigned_to"], ada.user_id.as_str());
     let bob = app.register("bob@example.com").await;
     let (status, body) = app
-        .patch(&format!("/api/tasks/{}", id(&low)), Some(&ada.token), json!({"assigned_to": bob.user_id, "priority": -1}))
+        .patch(
+            &format!("/api/tasks/{}", id(&low)),
+            Some(&ada.token),
+            json!({"assigned_to": bob.user_id, "priority": -1}),
+        )
         .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["priority", "assigned_to"]);
@@ -224,7 +234,10 @@ async fn sixteen_claimers_get_each_of_a_hundred_tasks_exactly_once() {
                         assert_eq!(body["task"]["status"], "in_progress");
                         assert_eq!(body["execution"]["status"], "running");
                         assert_eq!(body["execution"]["task_id"], body["task"]["id"]);
-                        got.push((body["task"]["id"].as_str().unwrap().to_string(), body["task"]["priority"].as_i64().unwrap()));
+                        got.push((
+                            body["task"]["id"].as_str().unwrap().to_string(),
+                            body["task"]["priority"].as_i64().unwrap(),
+                        ));
                     }
                     StatusCode::NO_CONTENT => break got,
                     other => panic!("claim answered {other}: {body}"),
@@ -321,12 +334,18 @@ async fn transitions_legal_and_illegal() {
     let x = start(&app, &ada, id(&t)).await;
     assert_eq!(x["status"], "running");
     assert!(x["started_at"].is_string());
-    let (status, body) =
-        app.post(&format!("/api/tasks/{}/executions", id(&t)), Some(&ada.token), json!({"agent_type": "codegen"})).await;
+    let (status, body) = app
+        .post(&format!("/api/tasks/{}/executions", id(&t)), Some(&ada.token), json!({"agent_type": "codegen"}))
+        .await;
     assert_problem(status, &body, StatusCode::CONFLICT);
     assert!(body["detail"].as_str().unwrap().contains(id(&x)), "names the running execution: {body}");
-    let (status, body) =
-        app.post(&format!("/api/tasks/{}/executions", id(&t)), Some(&ada.token), json!({"agent_type": "Bad!", "agent_config": []})).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/tasks/{}/executions", id(&t)),
+            Some(&ada.token),
+            json!({"agent_type": "Bad!", "agent_config": []}),
+        )
+        .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, out) = app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{out}");
@@ -373,7 +392,11 @@ async fn transitions_legal_and_illegal() {
     assert_eq!(out["error"]["execution_id"], id(&x1));
     let x2 = start(&app, &ada, id(&t)).await;
     // No body at all is fine: the defaults apply.
-    let resp = app.request(reqwest::Method::POST, &format!("/api/executions/{}/fail", id(&x2)), Some(&ada.token)).send().await.unwrap();
+    let resp = app
+        .request(reqwest::Method::POST, &format!("/api/executions/{}/fail", id(&x2)), Some(&ada.token))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let out: Value = resp.json().await.unwrap();
     assert_eq!(out["task"]["status"], "failed");
@@ -386,7 +409,8 @@ async fn transitions_legal_and_illegal() {
     // Leaving in_progress by hand cancels the running execution.
     let t = task(&app, &ada, json!({"project_id": p, "title": "manual"})).await;
     let x = start(&app, &ada, id(&t)).await;
-    let (_, body) = app.patch(&format!("/api/tasks/{}", id(&t)), Some(&ada.token), json!({"status": "completed"})).await;
+    let (_, body) =
+        app.patch(&format!("/api/tasks/{}", id(&t)), Some(&ada.token), json!({"status": "completed"})).await;
     assert_eq!(body["status"], "completed");
     let (_, body) = app.get(&format!("/api/executions/{}", id(&x)), Some(&ada.token)).await;
     assert_eq!(body["status"], "cancelled");
@@ -399,6 +423,32 @@ async fn transitions_legal_and_illegal() {
     let mut statuses = [a.0, b.0];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+
+    // A cancel racing a complete: one wins, the other is a 409 (never a
+    // deadlock), and task and execution agree on who won.
+    for i in 0..8 {
+        let t = task(&app, &ada, json!({"project_id": p, "title": format!("race {i}")})).await;
+        let x = start(&app, &ada, id(&t)).await;
+        let cancel_url = format!("/api/tasks/{}/cancel", id(&t));
+        let complete_url = format!("/api/executions/{}/complete", id(&x));
+        let (cancel, complete) = tokio::join!(
+            app.post(&cancel_url, Some(&ada.token), json!({})),
+            app.post(&complete_url, Some(&ada.token), json!({}))
+        );
+        let (_, task_now) = app.get(&format!("/api/tasks/{}", id(&t)), Some(&ada.token)).await;
+        let (_, x_now) = app.get(&format!("/api/executions/{}", id(&x)), Some(&ada.token)).await;
+        match (cancel.0, complete.0) {
+            (StatusCode::OK, StatusCode::CONFLICT) => {
+                assert_eq!(task_now["status"], "cancelled");
+                assert_eq!(x_now["status"], "cancelled");
+            }
+            (StatusCode::CONFLICT, StatusCode::OK) => {
+                assert_eq!(task_now["status"], "completed");
+                assert_eq!(x_now["status"], "completed");
+            }
+            other => panic!("cancel vs complete answered {other:?}: {} / {}", cancel.1, complete.1),
+        }
+    }
 }
 
 #[tokio::test]
@@ -420,7 +470,8 @@ async fn cancel_cascades_to_pending_subtasks() {
     let (status, out) = app.post(&format!("/api/tasks/{}/cancel", id(&root)), Some(&ada.token), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["task"]["status"], "cancelled");
-    let cancelled: BTreeSet<&str> = out["cancelled_subtasks"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let cancelled: BTreeSet<&str> =
+        out["cancelled_subtasks"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(cancelled, BTreeSet::from([id(&a), id(&a1)]), "pending ones at any depth");
     assert_eq!(out["cancelled_executions"], json!([id(&xr)]));
 
@@ -441,8 +492,9 @@ async fn cancel_cascades_to_pending_subtasks() {
     assert_eq!(x["status"], "cancelled");
 
     // A cancelled task takes no new subtasks, and cannot be cancelled again.
-    let (status, body) =
-        app.post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": "late", "parent_task_id": id(&root)})).await;
+    let (status, body) = app
+        .post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": "late", "parent_task_id": id(&root)}))
+        .await;
     assert_problem(status, &body, StatusCode::CONFLICT);
     let (status, body) = app.post(&format!("/api/tasks/{}/cancel", id(&root)), Some(&ada.token), json!({})).await;
     assert_problem(status, &body, StatusCode::CONFLICT);
@@ -451,7 +503,8 @@ async fn cancel_cascades_to_pending_subtasks() {
     // Cancelling through PATCH cascades the same way.
     let r2 = task(&app, &ada, json!({"project_id": p, "title": "r2"})).await;
     let c2 = task(&app, &ada, json!({"project_id": p, "title": "c2", "parent_task_id": id(&r2)})).await;
-    let (status, body) = app.patch(&format!("/api/tasks/{}", id(&r2)), Some(&ada.token), json!({"status": "cancelled"})).await;
+    let (status, body) =
+        app.patch(&format!("/api/tasks/{}", id(&r2)), Some(&ada.token), json!({"status": "cancelled"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(status_of(&c2).await, "cancelled");
 }
@@ -473,7 +526,8 @@ async fn log_tails_follow_seq_order_under_concurrent_appends() {
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, body) = app.post(&logs, Some(&ada.token), json!({"lines": [{"message": "x", "level": "loud"}]})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, body) = app.post(&logs, Some(&ada.token), json!({"lines": [{"message": "ok"}, {"message": "a\u{0}b"}]})).await;
+    let (status, body) =
+        app.post(&logs, Some(&ada.token), json!({"lines": [{"message": "ok"}, {"message": "a\u{0}b"}]})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["lines[1].message"]);
 
@@ -568,7 +622,8 @@ async fn log_tails_follow_seq_order_under_concurrent_appends() {
     // Appending to a finished execution is allowed (late flushes), and costs
     // one reservation and one insert however long the log is.
     app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
-    let (status, body) = app.post(&logs, Some(&ada.token), json!({"lines": [{"message": "last words", "level": "warn"}]})).await;
+    let (status, body) =
+        app.post(&logs, Some(&ada.token), json!({"lines": [{"message": "last words", "level": "warn"}]})).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(body["first_seq"], total + 1);
 
@@ -607,7 +662,8 @@ async fn pr_validation_status_follows_its_checks() {
     assert_eq!(v["validation_results"]["tests"]["status"], "pending");
     let check = |name: &str| format!("/api/pr-validations/{}/checks/{name}", id(&v));
 
-    let (status, body) = app.patch(&check("tests"), Some(&ada.token), json!({"status": "passed", "summary": "15 passed"})).await;
+    let (status, body) =
+        app.patch(&check("tests"), Some(&ada.token), json!({"status": "passed", "summary": "15 passed"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "running", "lint is still pending");
     assert_eq!(body["validation_results"]["tests"]["summary"], "15 passed");
@@ -643,7 +699,11 @@ async fn pr_validation_status_follows_its_checks() {
     let (status, body) = app.patch(&check("tests"), Some(&ada.token), json!({"status": "green"})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, body) = app
-        .post("/api/pr-validations", Some(&ada.token), json!({"repository": "no-slash", "pr_number": 0, "checks": [""]}))
+        .post(
+            "/api/pr-validations",
+            Some(&ada.token),
+            json!({"repository": "no-slash", "pr_number": 0, "checks": [""]}),
+        )
         .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["repository", "pr_number", "checks"]);
@@ -659,16 +719,21 @@ async fn pr_validation_status_follows_its_checks() {
     assert_eq!(fields(&body), ["execution_id"]);
 
     // A cancelled validation takes no more results.
-    let (_, v2) = app.post("/api/pr-validations", Some(&ada.token), json!({"repository": "acme/api", "pr_number": 7})).await;
+    let (_, v2) =
+        app.post("/api/pr-validations", Some(&ada.token), json!({"repository": "acme/api", "pr_number": 7})).await;
     assert!(v2["task_id"].is_null());
     assert_eq!(v2["created_by"], ada.user_id.as_str());
     let client = app.db.client().await;
     client
-        .execute("UPDATE devx.pr_validations SET status = 'cancelled' WHERE id = $1", &[&id(&v2).parse::<uuid::Uuid>().unwrap()])
+        .execute(
+            "UPDATE devx.pr_validations SET status = 'cancelled' WHERE id = $1",
+            &[&id(&v2).parse::<uuid::Uuid>().unwrap()],
+        )
         .await
         .unwrap();
-    let (status, body) =
-        app.patch(&format!("/api/pr-validations/{}/checks/tests", id(&v2)), Some(&ada.token), json!({"status": "passed"})).await;
+    let (status, body) = app
+        .patch(&format!("/api/pr-validations/{}/checks/tests", id(&v2)), Some(&ada.token), json!({"status": "passed"}))
+        .await;
     assert_problem(status, &body, StatusCode::CONFLICT);
 
     // Lists and filters.
@@ -680,7 +745,9 @@ async fn pr_validation_status_follows_its_checks() {
     assert_eq!(list["items"][0]["id"], id(&v));
     let (_, list) = app.get("/api/pr-validations?limit=1", Some(&ada.token)).await;
     assert_eq!(list["items"][0]["id"], id(&v2), "newest first");
-    let (_, list2) = app.get(&format!("/api/pr-validations?limit=1&cursor={}", list["next_cursor"].as_str().unwrap()), Some(&ada.token)).await;
+    let (_, list2) = app
+        .get(&format!("/api/pr-validations?limit=1&cursor={}", list["next_cursor"].as_str().unwrap()), Some(&ada.token))
+        .await;
     assert_eq!(list2["items"][0]["id"], id(&v));
 
     // Summary by repository: the user's figures, and the admin's from the view.
@@ -720,7 +787,8 @@ async fn error_logs_are_recorded_filtered_resolved_and_recovered() {
     assert!(e2["task_id"].is_null());
     let (_, bobs) = app.post("/api/errors", Some(&bob.token), json!({"error_type": "api", "message": "bob's"})).await;
 
-    let (status, body) = app.post("/api/errors", Some(&ada.token), json!({"error_type": "cosmic", "message": "x"})).await;
+    let (status, body) =
+        app.post("/api/errors", Some(&ada.token), json!({"error_type": "cosmic", "message": "x"})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, body) = app.post("/api/errors", Some(&ada.token), json!({"error_type": "api", "message": ""})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
@@ -766,7 +834,8 @@ async fn error_logs_are_recorded_filtered_resolved_and_recovered() {
 
     // Recovery attempts count, record their outcome, and a success resolves.
     let rec = format!("/api/errors/{}/recovery-attempt", id(&e1));
-    let (status, body) = app.post(&rec, Some(&ada.token), json!({"outcome": "failed", "details": {"tried": "retry"}})).await;
+    let (status, body) =
+        app.post(&rec, Some(&ada.token), json!({"outcome": "failed", "details": {"tried": "retry"}})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["recovery_attempts"], 1);
     assert_eq!(body["resolved"], false);
@@ -817,10 +886,15 @@ async fn another_users_rows_are_404_on_every_id_route() {
     let p = project(&app, &ada).await;
     let t = task(&app, &ada, json!({"project_id": p, "title": "secret"})).await;
     let x = start(&app, &ada, id(&t)).await;
-    app.post(&format!("/api/executions/{}/logs", id(&x)), Some(&ada.token), json!({"lines": [{"message": "hi"}]})).await;
-    let (_, v) = app.post("/api/pr-validations", Some(&ada.token), json!({"repository": "a/b", "pr_number": 1, "task_id": id(&t)})).await;
+    app.post(&format!("/api/executions/{}/logs", id(&x)), Some(&ada.token), json!({"lines": [{"message": "hi"}]}))
+        .await;
+    let (_, v) = app
+        .post("/api/pr-validations", Some(&ada.token), json!({"repository": "a/b", "pr_number": 1, "task_id": id(&t)}))
+        .await;
     let (_, v0) = app.post("/api/pr-validations", Some(&ada.token), json!({"repository": "a/b", "pr_number": 2})).await;
-    let (_, e) = app.post("/api/errors", Some(&ada.token), json!({"error_type": "api", "message": "m", "task_id": id(&t)})).await;
+    let (_, e) = app
+        .post("/api/errors", Some(&ada.token), json!({"error_type": "api", "message": "m", "task_id": id(&t)}))
+        .await;
     let (_, e0) = app.post("/api/errors", Some(&ada.token), json!({"error_type": "api", "message": "m"})).await;
 
     let (t, x, v, v0, e, e0) = (id(&t), id(&x), id(&v), id(&v0), id(&e), id(&e0));
@@ -877,7 +951,10 @@ async fn another_users_rows_are_404_on_every_id_route() {
     let (status, _) = app.get(&format!("/api/tasks/{t}"), Some(&admin.token)).await;
     assert_eq!(status, StatusCode::OK);
     let client = app.db.client().await;
-    client.execute("UPDATE devx.projects SET status = 'deleted' WHERE id = $1", &[&p.parse::<uuid::Uuid>().unwrap()]).await.unwrap();
+    client
+        .execute("UPDATE devx.projects SET status = 'deleted' WHERE id = $1", &[&p.parse::<uuid::Uuid>().unwrap()])
+        .await
+        .unwrap();
     for who in [&ada, &admin] {
         let (status, _) = app.get(&format!("/api/tasks/{t}"), Some(&who.token)).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
@@ -898,7 +975,12 @@ async fn executions_summary_matches_the_view_and_audit_rows_name_the_actor() {
     let t2 = task(&app, &ada, json!({"project_id": p, "title": "second"})).await;
     let (_, claimed) = app.get("/api/tasks/next?agent_type=codegen", Some(&admin.token)).await;
     assert_eq!(claimed["task"]["id"], id(&t2));
-    app.post(&format!("/api/executions/{}/fail", claimed["execution"]["id"].as_str().unwrap()), Some(&admin.token), json!({})).await;
+    app.post(
+        &format!("/api/executions/{}/fail", claimed["execution"]["id"].as_str().unwrap()),
+        Some(&admin.token),
+        json!({}),
+    )
+    .await;
 
     let (_, mine) = app.get("/api/executions/summary", Some(&ada.token)).await;
     let (_, all) = app.get("/api/executions/summary", Some(&admin.token)).await;

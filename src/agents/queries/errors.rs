@@ -43,7 +43,8 @@ pub async fn insert_error(db: &impl Queryable, e: &NewError<'_>) -> Result<Error
 /// An error log and who owns it (`None`: only admins see it).
 pub async fn get_error(db: &impl Queryable, id: Uuid) -> Result<Option<(ErrorLog, Option<Uuid>)>, DbError> {
     let sql = format!(
-        "SELECT {ERROR_LOG_COLUMNS}, {OWNER} FROM devx.error_logs l {JOINS} WHERE l.id = $1 AND (l.task_id IS NULL OR p.id IS NOT NULL)"
+        "SELECT {ERROR_LOG_COLUMNS}, {OWNER} FROM devx.error_logs l {JOINS}
+          WHERE l.id = $1 AND (l.task_id IS NULL OR p.id IS NOT NULL)"
     );
     Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (ErrorLog::from_row(&r), r.get(13))))
 }
@@ -145,8 +146,7 @@ pub async fn record_recovery_attempt(
     Ok(row.as_ref().map(ErrorLog::from_row))
 }
 
-const SUMMARY_COLUMNS: &str =
-    "error_type, error_count, unresolved, resolved, avg_recovery_attempts::float8, last_seen";
+const SUMMARY_COLUMNS: &str = "error_type, error_count, unresolved, resolved, avg_recovery_attempts::float8, last_seen";
 
 /// By error type. An admin (`owner` `None`) reads the `devx.error_summary`
 /// view; a user gets the same figures over the error logs they may see.

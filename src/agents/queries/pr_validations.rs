@@ -55,7 +55,8 @@ pub async fn insert_validation(db: &impl Queryable, n: &NewValidation<'_>) -> Re
 /// A validation and who owns it (`None`: only admins see it).
 pub async fn get_validation(db: &impl Queryable, id: Uuid) -> Result<Option<(PrValidation, Option<Uuid>)>, DbError> {
     let sql = format!(
-        "SELECT {PR_VALIDATION_COLUMNS}, {OWNER} FROM devx.pr_validations v {JOINS} WHERE v.id = $1 AND (v.task_id IS NULL OR p.id IS NOT NULL)"
+        "SELECT {PR_VALIDATION_COLUMNS}, {OWNER} FROM devx.pr_validations v {JOINS}
+          WHERE v.id = $1 AND (v.task_id IS NULL OR p.id IS NOT NULL)"
     );
     Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (PrValidation::from_row(&r), r.get(12))))
 }

@@ -53,7 +53,10 @@ pub async fn lock_parent_status(
     project_id: Uuid,
 ) -> Result<Option<TaskStatus>, DbError> {
     let row = db
-        .query_opt("SELECT status FROM devx.tasks WHERE id = $1 AND project_id = $2 FOR SHARE", &[&parent_id, &project_id])
+        .query_opt(
+            "SELECT status FROM devx.tasks WHERE id = $1 AND project_id = $2 FOR SHARE",
+            &[&parent_id, &project_id],
+        )
         .await?;
     Ok(row.and_then(|r| TaskStatus::parse(r.get(0))))
 }
@@ -136,8 +139,7 @@ pub async fn subtasks(db: &impl Queryable, id: Uuid, limit: i64) -> Result<(Vec<
           ORDER BY t.priority DESC, t.created_at, t.id LIMIT $2"
     );
     let rows = db.query(&sql, &[&id, &limit]).await?;
-    let count: i64 =
-        db.query_one("SELECT count(*) FROM devx.tasks WHERE parent_task_id = $1", &[&id]).await?.get(0);
+    let count: i64 = db.query_one("SELECT count(*) FROM devx.tasks WHERE parent_task_id = $1", &[&id]).await?.get(0);
     Ok((rows.iter().map(Task::from_row).collect(), count))
 }
 

@@ -6,6 +6,7 @@
 //! holds one module per command group. See docs/ARCHITECTURE.md for the map.
 
 pub mod accounts;
+pub mod agents;
 pub mod catalog;
 pub mod chat;
 pub mod cli;

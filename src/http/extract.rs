@@ -21,6 +21,21 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// An optional JSON body: no `Content-Type` at all means none (`None`); a
+/// body that says it is JSON must be valid JSON.
+impl<T, S> axum::extract::OptionalFromRequest<S> for Json<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Option<Self>, ApiError> {
+        let body = <axum::Json<T> as axum::extract::OptionalFromRequest<S>>::from_request(req, state).await?;
+        Ok(body.map(|axum::Json(value)| Json(value)))
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {

@@ -107,6 +107,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::runtime::routes())
         .merge(crate::chat::routes())
         .merge(crate::files::routes())
+        .merge(crate::agents::routes())
         .split_for_parts()
 }
 

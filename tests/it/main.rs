@@ -3,6 +3,7 @@
 //! (see `app`).
 
 mod accounts;
+mod agents;
 mod app;
 mod catalog;
 mod chat_files;

@@ -1,0 +1,318 @@
+//! Task executions over HTTP: start one on a task, list a task's, read one,
+//! complete or fail it (which finishes its task: a failure writes an error
+//! log and fails the task unless a retry is asked for, which puts the task
+//! back to pending), and the summary by agent type.
+//!
+//! An execution ends by one conditional update on `running`, so of two
+//! concurrent ends one wins; the other gets a 409 naming the status found.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::model::{ErrorType, Execution, ExecutionOutcome, ExecutionStatus, ExecutionSummary, TaskStatus};
+use super::queries::errors::{self as eq, NewError};
+use super::queries::executions as q;
+use super::queries::tasks as tq;
+use super::tasks::visible_task;
+use super::{AGENT_TYPE_RULE, Items, JSON_MAX, TimeKey, is_agent_type, list_owner};
+use crate::db::{DbError, Queryable};
+use crate::http::auth::Principal;
+use crate::http::error::Problem;
+use crate::http::pagination::{self, Page, PageParams};
+use crate::http::validate::Validator;
+use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_executions, start_execution))
+        .routes(routes!(execution_summary))
+        .routes(routes!(get_execution))
+        .routes(routes!(complete_execution))
+        .routes(routes!(fail_execution))
+}
+
+/// The execution if it exists and the caller may see it.
+pub(super) async fn visible_execution(
+    db: &impl Queryable,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<Option<Execution>, DbError> {
+    Ok(q::get_execution(db, id).await?.filter(|(_, owner)| principal.can_see(*owner)).map(|(x, _)| x))
+}
+
+/// A task's executions, newest first.
+#[utoipa::path(
+    get, path = "/api/tasks/{id}/executions", tag = "executions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Task id"), PageParams),
+    responses(
+        (status = 200, body = Page<Execution>),
+        (status = 400, description = "The id is not a UUID, bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_executions(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Query(p): Query<PageParams>,
+) -> ApiResult<Json<Page<Execution>>> {
+    let limit = pagination::limit(p.limit)?;
+    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let rows = crate::db_read!(state.db, |c| async {
+        match visible_task(c, &principal, id, false).await? {
+            Some(_) => q::list_executions(c, id, after, limit).await.map(Some),
+            None => Ok(None),
+        }
+    })?
+    .ok_or(ApiError::NotFound("task"))?;
+    Ok(Json(Page::from_rows(rows, limit, |x| (x.created_at, x.id))))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartExecution {
+    #[schema(example = "claude-code")]
+    pub agent_type: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub agent_config: Map<String, Value>,
+}
+
+/// Start an execution of a pending or in-progress task (a pending task
+/// becomes in_progress, assigned to the caller unless assigned already).
+/// A task runs one execution at a time.
+#[utoipa::path(
+    post, path = "/api/tasks/{id}/executions", tag = "executions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Task id")),
+    request_body = StartExecution,
+    responses(
+        (status = 201, description = "Started (running)", body = Execution),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The task is finished or cancelled, or already has a running execution", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn start_execution(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<StartExecution>,
+) -> ApiResult<(StatusCode, Json<Execution>)> {
+    let agent_config = Value::Object(req.agent_config);
+    let mut v = Validator::new();
+    v.check(is_agent_type(&req.agent_type), "agent_type", AGENT_TYPE_RULE);
+    v.json_object("agent_config", &agent_config, JSON_MAX);
+    v.finish()?;
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    // Locked: starts on one task are decided one at a time.
+    let task = visible_task(&tx, &principal, id, true).await?.ok_or(ApiError::NotFound("task"))?;
+    match task.status {
+        TaskStatus::Pending => {
+            tq::transition_task(&tx, id, TaskStatus::InProgress, Some(principal.user_id)).await?;
+        }
+        TaskStatus::InProgress => {
+            if let Some(open) = q::open_execution(&tx, id).await? {
+                return Err(ApiError::Conflict {
+                    detail: format!("the task already has a running execution ({open}); complete or fail it first"),
+                    field: None,
+                });
+            }
+        }
+        other => {
+            return Err(ApiError::Conflict {
+                detail: format!(
+                    "the task is {}, which is final; executions start only on pending or in_progress tasks",
+                    other.as_str()
+                ),
+                field: None,
+            });
+        }
+    }
+    let execution = q::start_execution(&tx, id, &req.agent_type, &agent_config).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(execution)))
+}
+
+/// Per agent type over the caller's executions (all for an admin, from the
+/// `task_execution_summary` view): runs, success rate, mean and p95 duration.
+#[utoipa::path(
+    get, path = "/api/executions/summary", tag = "executions", security(("bearer" = [])),
+    responses(
+        (status = 200, body = Items<ExecutionSummary>),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn execution_summary(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Items<ExecutionSummary>>> {
+    let owner = list_owner(&principal);
+    let items = crate::db_read!(state.db, |c| q::summary(c, owner))?;
+    Ok(Json(Items { items }))
+}
+
+/// One execution.
+#[utoipa::path(
+    get, path = "/api/executions/{id}", tag = "executions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Execution id")),
+    responses(
+        (status = 200, body = Execution),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such execution of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_execution(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Execution>> {
+    let x = crate::db_read!(state.db, |c| visible_execution(c, &principal, id))?;
+    x.map(Json).ok_or(ApiError::NotFound("execution"))
+}
+
+/// Ends a visible running execution as `to`; the 404 and 409 answers.
+async fn end(
+    db: &impl Queryable,
+    principal: &Principal,
+    id: Uuid,
+    to: ExecutionStatus,
+    error_details: Option<&Value>,
+) -> ApiResult<Execution> {
+    let x = visible_execution(db, principal, id).await?.ok_or(ApiError::NotFound("execution"))?;
+    // Lock order everywhere: the task, then its executions (cancel and start
+    // do the same), so ending an execution cannot deadlock with a cancel.
+    tq::get_task(db, x.task_id, true).await?;
+    match q::finish_execution(db, id, to, error_details).await? {
+        Some(x) => Ok(x),
+        None => {
+            let now = visible_execution(db, principal, id).await?.ok_or(ApiError::NotFound("execution"))?;
+            Err(ApiError::Conflict { detail: now.status.refusal(to), field: None })
+        }
+    }
+}
+
+/// Moves the execution's task from in_progress to `to`; a task that is no
+/// longer in progress is left as it is.
+async fn finish_task(
+    db: &impl Queryable,
+    principal: &Principal,
+    task_id: Uuid,
+    to: TaskStatus,
+) -> ApiResult<super::model::Task> {
+    match tq::finish_task(db, task_id, TaskStatus::InProgress, to).await? {
+        Some(task) => Ok(task),
+        None => visible_task(db, principal, task_id, false).await?.ok_or(ApiError::NotFound("task")),
+    }
+}
+
+/// Complete a running execution; its task becomes completed.
+#[utoipa::path(
+    post, path = "/api/executions/{id}/complete", tag = "executions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Execution id")),
+    responses(
+        (status = 200, body = ExecutionOutcome),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such execution of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not running (the detail names its status and the allowed next ones)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn complete_execution(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ExecutionOutcome>> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let execution = end(&tx, &principal, id, ExecutionStatus::Completed, None).await?;
+    let task = finish_task(&tx, &principal, execution.task_id, TaskStatus::Completed).await?;
+    tx.commit().await?;
+    Ok(Json(ExecutionOutcome { execution, task, error: None }))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailExecution {
+    /// What went wrong, stored on the execution and as the error log's context.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub error_details: Map<String, Value>,
+    /// The error log's type; default `system`.
+    #[serde(default)]
+    pub error_type: ErrorType,
+    /// The error log's message; default `error_details.message`, else "execution failed".
+    pub message: Option<String>,
+    pub stack: Option<String>,
+    /// Put the task back to pending (unassigned) for another attempt instead of failing it.
+    #[serde(default)]
+    pub retry: bool,
+}
+
+/// Fail a running execution: records an error log, and fails its task
+/// unless `retry` is true (then the task goes back to pending). The body is
+/// optional.
+#[utoipa::path(
+    post, path = "/api/executions/{id}/fail", tag = "executions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Execution id")),
+    request_body(content = Option<FailExecution>),
+    responses(
+        (status = 200, description = "Failed; the error log written and the task's new state", body = ExecutionOutcome),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such execution of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not running (the detail names its status and the allowed next ones)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn fail_execution(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    body: Option<Json<FailExecution>>,
+) -> ApiResult<Json<ExecutionOutcome>> {
+    let req = body.map(|Json(b)| b).unwrap_or_default();
+    let details = Value::Object(req.error_details);
+    let mut v = Validator::new();
+    v.json_object("error_details", &details, JSON_MAX);
+    v.opt_text("message", req.message.as_deref(), 1, 10_000);
+    v.opt_text("stack", req.stack.as_deref(), 0, 200_000);
+    v.finish()?;
+    let message = req
+        .message
+        .as_deref()
+        .or_else(|| details.get("message").and_then(Value::as_str).filter(|m| !m.trim().is_empty()))
+        .map(|m| m.chars().take(10_000).collect::<String>())
+        .unwrap_or_else(|| "execution failed".to_string());
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let execution = end(&tx, &principal, id, ExecutionStatus::Failed, Some(&details)).await?;
+    let error = eq::insert_error(
+        &tx,
+        &NewError {
+            task_id: Some(execution.task_id),
+            execution_id: Some(execution.id),
+            error_type: req.error_type,
+            message: &message,
+            stack: req.stack.as_deref(),
+            context: &details,
+            created_by: principal.user_id,
+        },
+    )
+    .await?;
+    let to = if req.retry { TaskStatus::Pending } else { TaskStatus::Failed };
+    let task = finish_task(&tx, &principal, execution.task_id, to).await?;
+    tx.commit().await?;
+    Ok(Json(ExecutionOutcome { execution, task, error: Some(error) }))
+}

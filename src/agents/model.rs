@@ -1,0 +1,583 @@
+//! Tasks, executions, log lines, PR validations and error logs as the API
+//! shows them, their row mapping, and the pure rules: the status machines of
+//! tasks and executions.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+/// Lists the allowed next statuses of `from` for a 409 detail.
+fn refusal(what: &str, from: &str, next: &[&str], to: &str) -> String {
+    if next.is_empty() {
+        format!("the {what} is {from}, which is final; it cannot become {to}")
+    } else {
+        format!("the {what} is {from}; it can become {} from here, not {to}", next.join(" or "))
+    }
+}
+
+/// pending -> in_progress -> completed | failed; in_progress -> pending (released
+/// or retried); any open status -> cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Pending,
+    InProgress,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 5] =
+        [TaskStatus::Pending, TaskStatus::InProgress, TaskStatus::Completed, TaskStatus::Failed, TaskStatus::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::InProgress => "in_progress",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskStatus> {
+        TaskStatus::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// The statuses a task in this status may move to.
+    pub fn next(self) -> &'static [TaskStatus] {
+        use TaskStatus::*;
+        match self {
+            Pending => &[InProgress, Cancelled],
+            InProgress => &[Completed, Failed, Pending, Cancelled],
+            Completed | Failed | Cancelled => &[],
+        }
+    }
+
+    /// The statuses from which `self` can be reached.
+    pub fn sources(self) -> Vec<TaskStatus> {
+        TaskStatus::ALL.into_iter().filter(|s| s.next().contains(&self)).collect()
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(self, TaskStatus::Pending | TaskStatus::InProgress)
+    }
+
+    /// Why a task in this status cannot move to `to`, for a 409.
+    pub fn refusal(self, to: TaskStatus) -> String {
+        let next: Vec<&str> = self.next().iter().map(|s| s.as_str()).collect();
+        refusal("task", self.as_str(), &next, to.as_str())
+    }
+}
+
+/// pending -> running -> completed | failed; pending | running -> cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Pending => "pending",
+            ExecutionStatus::Running => "running",
+            ExecutionStatus::Completed => "completed",
+            ExecutionStatus::Failed => "failed",
+            ExecutionStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ExecutionStatus> {
+        use ExecutionStatus::*;
+        [Pending, Running, Completed, Failed, Cancelled].into_iter().find(|e| e.as_str() == s)
+    }
+
+    pub fn next(self) -> &'static [ExecutionStatus] {
+        use ExecutionStatus::*;
+        match self {
+            Pending => &[Running, Cancelled],
+            Running => &[Completed, Failed, Cancelled],
+            Completed | Failed | Cancelled => &[],
+        }
+    }
+
+    pub fn refusal(self, to: ExecutionStatus) -> String {
+        let next: Vec<&str> = self.next().iter().map(|s| s.as_str()).collect();
+        refusal("execution", self.as_str(), &next, to.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Task {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub parent_task_id: Option<Uuid>,
+    pub title: String,
+    pub description: Option<String>,
+    /// What the task needs; `agent_type` here restricts which agents may claim it.
+    #[schema(value_type = Object)]
+    pub requirements: Value,
+    pub status: TaskStatus,
+    /// 0 (lowest) to 10 (highest).
+    pub priority: i32,
+    pub created_by: Option<Uuid>,
+    pub assigned_to: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns `Task::from_row` reads, in order (the table is aliased `t`).
+pub const TASK_COLUMNS: &str = "t.id, t.project_id, t.parent_task_id, t.title, t.description, t.requirements, \
+     t.status, t.priority, t.created_by, t.assigned_to, t.created_at, t.updated_at";
+
+impl Task {
+    pub fn from_row(row: &Row) -> Task {
+        Task {
+            id: row.get(0),
+            project_id: row.get(1),
+            parent_task_id: row.get(2),
+            title: row.get(3),
+            description: row.get(4),
+            requirements: row.get(5),
+            status: TaskStatus::parse(row.get(6)).unwrap_or(TaskStatus::Pending),
+            priority: row.get(7),
+            created_by: row.get(8),
+            assigned_to: row.get(9),
+            created_at: row.get(10),
+            updated_at: row.get(11),
+        }
+    }
+}
+
+/// One task with its direct subtasks and its latest execution.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    pub task: Task,
+    /// Direct subtasks, highest priority then oldest first (at most 200).
+    pub subtasks: Vec<Task>,
+    /// How many direct subtasks there are in all.
+    pub subtask_count: i64,
+    pub latest_execution: Option<Execution>,
+}
+
+/// What a cancel changed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CancelledTask {
+    pub task: Task,
+    /// Pending subtasks (at any depth) cancelled with it.
+    pub cancelled_subtasks: Vec<Uuid>,
+    /// Pending or running executions of these tasks, now cancelled.
+    pub cancelled_executions: Vec<Uuid>,
+}
+
+/// A task handed to an agent by `GET /api/tasks/next`, with the execution
+/// started for it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClaimedTask {
+    pub task: Task,
+    pub execution: Execution,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PriorityCount {
+    pub priority: i32,
+    pub count: i64,
+}
+
+/// Counts over the caller's tasks (all tasks for an admin).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TaskStats {
+    pub total: i64,
+    /// Every status, zero included.
+    pub by_status: BTreeMap<String, i64>,
+    /// Priorities that have tasks, highest first.
+    pub by_priority: Vec<PriorityCount>,
+    /// Percent of finished tasks (completed or failed) that completed; null when none finished.
+    pub success_rate: Option<f64>,
+    /// Mean seconds from start to end of the completed executions of these tasks.
+    pub avg_completion_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Execution {
+    pub id: Uuid,
+    pub task_id: Uuid,
+    #[schema(example = "claude-code")]
+    pub agent_type: String,
+    #[schema(value_type = Object)]
+    pub agent_config: Value,
+    pub status: ExecutionStatus,
+    #[schema(value_type = Option<Object>)]
+    pub error_details: Option<Value>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Lines logged so far; also the `seq` of the last one.
+    pub log_lines: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns `Execution::from_row` reads (the table is aliased `x`).
+pub const EXECUTION_COLUMNS: &str = "x.id, x.task_id, x.agent_type, x.agent_config, x.status, x.error_details, \
+     x.started_at, x.completed_at, x.last_log_seq, x.created_at, x.updated_at";
+
+impl Execution {
+    pub fn from_row(row: &Row) -> Execution {
+        Execution {
+            id: row.get(0),
+            task_id: row.get(1),
+            agent_type: row.get(2),
+            agent_config: row.get(3),
+            status: ExecutionStatus::parse(row.get(4)).unwrap_or(ExecutionStatus::Pending),
+            error_details: row.get(5),
+            started_at: row.get(6),
+            completed_at: row.get(7),
+            log_lines: row.get(8),
+            created_at: row.get(9),
+            updated_at: row.get(10),
+        }
+    }
+}
+
+/// The end of an execution and what it did to its task.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExecutionOutcome {
+    pub execution: Execution,
+    pub task: Task,
+    /// The error log a failure wrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorLog>,
+}
+
+/// Per agent type, over the caller's executions (all for an admin).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExecutionSummary {
+    pub agent_type: String,
+    pub runs: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    /// Pending or running.
+    pub in_flight: i64,
+    /// Percent of finished runs (completed or failed) that completed.
+    pub success_rate: Option<f64>,
+    pub avg_duration_ms: Option<f64>,
+    pub p95_duration_ms: Option<f64>,
+    pub last_run_at: Option<DateTime<Utc>>,
+}
+
+impl ExecutionSummary {
+    pub fn from_row(row: &Row) -> ExecutionSummary {
+        ExecutionSummary {
+            agent_type: row.get(0),
+            runs: row.get(1),
+            completed: row.get(2),
+            failed: row.get(3),
+            cancelled: row.get(4),
+            in_flight: row.get(5),
+            success_rate: row.get(6),
+            avg_duration_ms: row.get(7),
+            p95_duration_ms: row.get(8),
+            last_run_at: row.get(9),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// One line of an execution's log.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LogLine {
+    /// 1, 2, 3... in append order, without gaps.
+    pub seq: i64,
+    #[schema(value_type = String, example = "info")]
+    pub level: String,
+    pub message: String,
+    pub time: DateTime<Utc>,
+}
+
+impl LogLine {
+    pub fn from_row(row: &Row) -> LogLine {
+        LogLine { seq: row.get(0), level: row.get(1), message: row.get(2), time: row.get(3) }
+    }
+}
+
+/// Where an appended batch landed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AppendedLogs {
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ValidationStatus {
+    Pending,
+    Running,
+    Passed,
+    Failed,
+    Cancelled,
+}
+
+impl ValidationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValidationStatus::Pending => "pending",
+            ValidationStatus::Running => "running",
+            ValidationStatus::Passed => "passed",
+            ValidationStatus::Failed => "failed",
+            ValidationStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ValidationStatus> {
+        use ValidationStatus::*;
+        [Pending, Running, Passed, Failed, Cancelled].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// The result of one check of a PR validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pending,
+    Running,
+    Passed,
+    Failed,
+    /// Counts as passing: it does not hold the validation back.
+    Skipped,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Pending => "pending",
+            CheckStatus::Running => "running",
+            CheckStatus::Passed => "passed",
+            CheckStatus::Failed => "failed",
+            CheckStatus::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PrValidation {
+    pub id: Uuid,
+    pub task_id: Option<Uuid>,
+    pub execution_id: Option<Uuid>,
+    pub pr_number: i32,
+    #[schema(example = "acme/shop")]
+    pub repository: String,
+    pub branch_name: Option<String>,
+    pub status: ValidationStatus,
+    /// Check name -> `{status, summary, details, updated_at}`.
+    #[schema(value_type = Object)]
+    pub validation_results: Value,
+    #[schema(value_type = Option<Object>)]
+    pub webhook_payload: Option<Value>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns `PrValidation::from_row` reads (the table is aliased `v`).
+pub const PR_VALIDATION_COLUMNS: &str = "v.id, v.task_id, v.execution_id, v.pr_number, v.repository, v.branch_name, \
+     v.status, v.validation_results, v.webhook_payload, v.created_by, v.created_at, v.updated_at";
+
+impl PrValidation {
+    pub fn from_row(row: &Row) -> PrValidation {
+        PrValidation {
+            id: row.get(0),
+            task_id: row.get(1),
+            execution_id: row.get(2),
+            pr_number: row.get(3),
+            repository: row.get(4),
+            branch_name: row.get(5),
+            status: ValidationStatus::parse(row.get(6)).unwrap_or(ValidationStatus::Pending),
+            validation_results: row.get(7),
+            webhook_payload: row.get(8),
+            created_by: row.get(9),
+            created_at: row.get(10),
+            updated_at: row.get(11),
+        }
+    }
+}
+
+/// Per repository, over the validations the caller may see.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PrValidationSummary {
+    pub repository: String,
+    pub validations: i64,
+    pub pending: i64,
+    pub running: i64,
+    pub passed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    /// Percent of decided validations (passed or failed) that passed.
+    pub pass_rate: Option<f64>,
+    pub last_validation_at: Option<DateTime<Utc>>,
+}
+
+impl PrValidationSummary {
+    pub fn from_row(row: &Row) -> PrValidationSummary {
+        PrValidationSummary {
+            repository: row.get(0),
+            validations: row.get(1),
+            pending: row.get(2),
+            running: row.get(3),
+            passed: row.get(4),
+            failed: row.get(5),
+            cancelled: row.get(6),
+            pass_rate: row.get(7),
+            last_validation_at: row.get(8),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorType {
+    Database,
+    Api,
+    Validation,
+    Network,
+    Timeout,
+    Authentication,
+    Authorization,
+    #[default]
+    System,
+}
+
+impl ErrorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::Database => "database",
+            ErrorType::Api => "api",
+            ErrorType::Validation => "validation",
+            ErrorType::Network => "network",
+            ErrorType::Timeout => "timeout",
+            ErrorType::Authentication => "authentication",
+            ErrorType::Authorization => "authorization",
+            ErrorType::System => "system",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorLog {
+    pub id: Uuid,
+    pub task_id: Option<Uuid>,
+    pub execution_id: Option<Uuid>,
+    #[schema(value_type = String, example = "network")]
+    pub error_type: String,
+    pub message: String,
+    pub stack: Option<String>,
+    #[schema(value_type = Object)]
+    pub context: Value,
+    pub recovery_attempts: i32,
+    /// One entry per recovery attempt: `{attempt, outcome, details, at}`.
+    #[schema(value_type = Vec<Object>)]
+    pub recovery_log: Value,
+    pub resolved: bool,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The columns `ErrorLog::from_row` reads (the table is aliased `l`).
+pub const ERROR_LOG_COLUMNS: &str = "l.id, l.task_id, l.execution_id, l.error_type, l.message, l.stack, l.context, \
+     l.recovery_attempts, l.recovery_log, l.resolved, l.resolved_at, l.created_by, l.created_at";
+
+impl ErrorLog {
+    pub fn from_row(row: &Row) -> ErrorLog {
+        ErrorLog {
+            id: row.get(0),
+            task_id: row.get(1),
+            execution_id: row.get(2),
+            error_type: row.get(3),
+            message: row.get(4),
+            stack: row.get(5),
+            context: row.get(6),
+            recovery_attempts: row.get(7),
+            recovery_log: row.get(8),
+            resolved: row.get(9),
+            resolved_at: row.get(10),
+            created_by: row.get(11),
+            created_at: row.get(12),
+        }
+    }
+}
+
+/// Per error type, over the error logs the caller may see.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorSummary {
+    pub error_type: String,
+    pub error_count: i64,
+    pub unresolved: i64,
+    pub resolved: i64,
+    pub avg_recovery_attempts: Option<f64>,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl ErrorSummary {
+    pub fn from_row(row: &Row) -> ErrorSummary {
+        ErrorSummary {
+            error_type: row.get(0),
+            error_count: row.get(1),
+            unresolved: row.get(2),
+            resolved: row.get(3),
+            avg_recovery_attempts: row.get(4),
+            last_seen: row.get(5),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_transitions() {
+        use TaskStatus::*;
+        assert_eq!(InProgress.sources(), vec![Pending]);
+        assert_eq!(Cancelled.sources(), vec![Pending, InProgress]);
+        assert_eq!(Pending.sources(), vec![InProgress]);
+        assert!(Completed.next().is_empty());
+        assert!(Completed.refusal(Cancelled).contains("final"));
+        let detail = Pending.refusal(Completed);
+        assert!(detail.contains("pending") && detail.contains("in_progress or cancelled"), "{detail}");
+    }
+}

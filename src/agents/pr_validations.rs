@@ -1,0 +1,296 @@
+//! PR validations over HTTP: record one (optionally for a task or an
+//! execution, optionally naming the checks to expect), list, read, record
+//! one check's result, and the summary by repository.
+//!
+//! A validation's status follows its checks, recomputed in the same update
+//! that records a check: any failed -> failed; every one passed (or skipped)
+//! -> passed; otherwise running. A cancelled validation takes no more
+//! results (409).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::executions::visible_execution;
+use super::model::{CheckStatus, PrValidation, PrValidationSummary, ValidationStatus};
+use super::queries::pr_validations::{self as q, NewValidation, ValidationFilter};
+use super::tasks::visible_task;
+use super::{Items, JSON_MAX, TimeKey, list_owner, sees};
+use crate::db::{DbError, Queryable};
+use crate::http::auth::Principal;
+use crate::http::error::Problem;
+use crate::http::pagination::{self, Page};
+use crate::http::validate::Validator;
+use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_validations, create_validation))
+        .routes(routes!(validation_summary))
+        .routes(routes!(get_validation))
+        .routes(routes!(record_check))
+}
+
+/// Checks a validation may have.
+const MAX_CHECKS: usize = 100;
+
+fn repository_ok(s: &str) -> bool {
+    s.len() <= 255
+        && s.split_once('/').is_some_and(|(owner, name)| {
+            let part =
+                |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            part(owner) && part(name)
+        })
+}
+
+/// A check name: 1 to 100 characters, no control characters.
+fn check_name_ok(s: &str) -> bool {
+    !s.trim().is_empty() && s.chars().count() <= 100 && !s.chars().any(char::is_control)
+}
+
+const CHECK_NAME_RULE: &str = "must be 1 to 100 characters without control characters (e.g. tests, lint, ci / build)";
+
+/// The validation if it exists and the caller may see it.
+async fn visible(db: &impl Queryable, principal: &Principal, id: Uuid) -> Result<Option<PrValidation>, DbError> {
+    Ok(q::get_validation(db, id).await?.filter(|(_, owner)| sees(principal, *owner)).map(|(v, _)| v))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ValidationListParams {
+    /// `owner/name`.
+    pub repository: Option<String>,
+    pub status: Option<ValidationStatus>,
+    pub branch_name: Option<String>,
+    pub pr_number: Option<i32>,
+    pub task_id: Option<Uuid>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The PR validations the caller may see, newest first.
+#[utoipa::path(
+    get, path = "/api/pr-validations", tag = "pr-validations", security(("bearer" = [])),
+    params(ValidationListParams),
+    responses(
+        (status = 200, body = Page<PrValidation>),
+        (status = 400, description = "Bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_validations(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(p): Query<ValidationListParams>,
+) -> ApiResult<Json<Page<PrValidation>>> {
+    let limit = pagination::limit(p.limit)?;
+    let filter = ValidationFilter {
+        owner: list_owner(&principal),
+        repository: p.repository,
+        status: p.status,
+        branch_name: p.branch_name,
+        pr_number: p.pr_number,
+        task_id: p.task_id,
+        after: pagination::decode_cursor::<TimeKey>(p.cursor.as_deref())?,
+        limit,
+    };
+    let rows = crate::db_read!(state.db, |c| q::list_validations(c, &filter))?;
+    Ok(Json(Page::from_rows(rows, limit, |v| (v.created_at, v.id))))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateValidation {
+    #[schema(example = "acme/shop")]
+    pub repository: String,
+    #[schema(example = 42)]
+    pub pr_number: i32,
+    pub branch_name: Option<String>,
+    /// A task of yours; implied by `execution_id` when omitted.
+    pub task_id: Option<Uuid>,
+    /// An execution of yours (of `task_id`, when both are given).
+    pub execution_id: Option<Uuid>,
+    /// The webhook's payload, as received.
+    #[schema(value_type = Option<Object>)]
+    pub webhook_payload: Option<Map<String, Value>>,
+    /// Names of the checks to expect; each starts `pending`, so the
+    /// validation passes only once all of them have passed.
+    #[serde(default)]
+    pub checks: Vec<String>,
+}
+
+/// Record a PR validation (pending). Without a task it belongs to the caller.
+#[utoipa::path(
+    post, path = "/api/pr-validations", tag = "pr-validations", security(("bearer" = [])),
+    request_body = CreateValidation,
+    responses(
+        (status = 201, body = PrValidation),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; no such task or execution of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_validation(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<CreateValidation>,
+) -> ApiResult<(StatusCode, Json<PrValidation>)> {
+    let payload = req.webhook_payload.map(Value::Object);
+    let mut v = Validator::new();
+    v.check(repository_ok(req.repository.trim()), "repository", "must be owner/name (letters, digits, `-`, `_`, `.`)");
+    v.check(req.pr_number > 0, "pr_number", "must be a positive number");
+    v.opt_text("branch_name", req.branch_name.as_deref(), 1, 255);
+    if let Some(p) = &payload {
+        v.json_object("webhook_payload", p, JSON_MAX);
+    }
+    v.check(req.checks.len() <= MAX_CHECKS, "checks", format!("at most {MAX_CHECKS} checks"));
+    if let Some(bad) = req.checks.iter().find(|c| !check_name_ok(c)) {
+        v.error("checks", format!("{bad:?} {CHECK_NAME_RULE}"));
+    }
+    v.finish()?;
+    let results: Map<String, Value> =
+        req.checks.iter().map(|name| (name.clone(), json!({"status": CheckStatus::Pending.as_str()}))).collect();
+    let results = Value::Object(results);
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let mut task_id = req.task_id;
+    if let Some(execution_id) = req.execution_id {
+        let x = visible_execution(&tx, &principal, execution_id)
+            .await?
+            .ok_or_else(|| ApiError::invalid("execution_id", "no such execution of yours"))?;
+        if task_id.is_some_and(|t| t != x.task_id) {
+            return Err(ApiError::invalid("execution_id", "the execution belongs to another task than task_id"));
+        }
+        task_id = Some(x.task_id);
+    } else if let Some(id) = task_id {
+        visible_task(&tx, &principal, id, false)
+            .await?
+            .ok_or_else(|| ApiError::invalid("task_id", "no such task of yours"))?;
+    }
+    let validation = q::insert_validation(
+        &tx,
+        &NewValidation {
+            task_id,
+            execution_id: req.execution_id,
+            pr_number: req.pr_number,
+            repository: req.repository.trim(),
+            branch_name: req.branch_name.as_deref(),
+            validation_results: &results,
+            webhook_payload: payload.as_ref(),
+            created_by: principal.user_id,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(validation)))
+}
+
+/// Per repository over the validations the caller may see (all for an
+/// admin, from the `pr_validation_summary` view): counts by status and the
+/// pass rate.
+#[utoipa::path(
+    get, path = "/api/pr-validations/summary", tag = "pr-validations", security(("bearer" = [])),
+    responses(
+        (status = 200, body = Items<PrValidationSummary>),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn validation_summary(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Items<PrValidationSummary>>> {
+    let owner = list_owner(&principal);
+    let items = crate::db_read!(state.db, |c| q::summary(c, owner))?;
+    Ok(Json(Items { items }))
+}
+
+/// One PR validation with its check results.
+#[utoipa::path(
+    get, path = "/api/pr-validations/{id}", tag = "pr-validations", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Validation id")),
+    responses(
+        (status = 200, body = PrValidation),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such validation of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_validation(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<PrValidation>> {
+    let v = crate::db_read!(state.db, |c| visible(c, &principal, id))?;
+    v.map(Json).ok_or(ApiError::NotFound("PR validation"))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckResult {
+    pub status: CheckStatus,
+    /// One line for people.
+    pub summary: Option<String>,
+    /// Anything the check reports (counts, failures, links).
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Map<String, Value>>,
+}
+
+/// Record the result of one check (created if new, replaced if known). The
+/// validation's status follows at once.
+#[utoipa::path(
+    patch, path = "/api/pr-validations/{id}/checks/{name}", tag = "pr-validations", security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Validation id"),
+        ("name" = String, Path, description = "Check name, e.g. `tests` (percent-encode `/` and spaces)"),
+    ),
+    request_body = CheckResult,
+    responses(
+        (status = 200, body = PrValidation),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such validation of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The validation is cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields or check name, or too many checks", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn record_check(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, name)): Path<(Uuid, String)>,
+    Json(req): Json<CheckResult>,
+) -> ApiResult<Json<PrValidation>> {
+    let details = req.details.map(Value::Object);
+    let mut v = Validator::new();
+    v.check(check_name_ok(&name), "name", CHECK_NAME_RULE);
+    v.opt_text("summary", req.summary.as_deref(), 0, 2000);
+    if let Some(d) = &details {
+        v.json_object("details", d, JSON_MAX);
+    }
+    v.finish()?;
+    let result = json!({
+        "status": req.status.as_str(),
+        "summary": req.summary,
+        "details": details,
+        "updated_at": chrono::Utc::now(),
+    });
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let current = visible(&tx, &principal, id).await?.ok_or(ApiError::NotFound("PR validation"))?;
+    let known = current.validation_results.get(&name).is_some();
+    let count = current.validation_results.as_object().map_or(0, Map::len);
+    if !known && count >= MAX_CHECKS {
+        return Err(ApiError::invalid("name", format!("a validation has at most {MAX_CHECKS} checks")));
+    }
+    let updated = q::record_check(&tx, id, &name, &result).await?.ok_or_else(|| ApiError::Conflict {
+        detail: "the validation is cancelled, which is final; it takes no more check results".into(),
+        field: None,
+    })?;
+    tx.commit().await?;
+    Ok(Json(updated))
+}

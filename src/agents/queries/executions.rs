@@ -1,0 +1,153 @@
+//! Task executions: start, read with their owner, list, finish, cancel, and
+//! the summary by agent type.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::agents::model::{EXECUTION_COLUMNS, Execution, ExecutionStatus, ExecutionSummary};
+use crate::db::{DbError, Queryable};
+
+/// Inserts an execution that is running from now.
+pub async fn start_execution(
+    db: &impl Queryable,
+    task_id: Uuid,
+    agent_type: &str,
+    agent_config: &Value,
+) -> Result<Execution, DbError> {
+    let sql = format!(
+        "INSERT INTO devx.task_executions AS x (task_id, agent_type, agent_config, status, started_at)
+         VALUES ($1, $2, $3, 'running', now())
+         RETURNING {EXECUTION_COLUMNS}"
+    );
+    let row = db.query_one(&sql, &[&task_id, &agent_type, &agent_config]).await?;
+    Ok(Execution::from_row(&row))
+}
+
+/// An execution (of a task in a live project) and its project's owner.
+pub async fn get_execution(db: &impl Queryable, id: Uuid) -> Result<Option<(Execution, Uuid)>, DbError> {
+    let sql = format!(
+        "SELECT {EXECUTION_COLUMNS}, p.owner_id
+           FROM devx.task_executions x
+           JOIN devx.tasks t ON t.id = x.task_id
+           JOIN devx.projects p ON p.id = t.project_id
+          WHERE x.id = $1 AND p.status <> 'deleted'"
+    );
+    Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (Execution::from_row(&r), r.get(11))))
+}
+
+/// The task's most recent execution.
+pub async fn latest_execution(db: &impl Queryable, task_id: Uuid) -> Result<Option<Execution>, DbError> {
+    let sql = format!(
+        "SELECT {EXECUTION_COLUMNS} FROM devx.task_executions x
+          WHERE x.task_id = $1 ORDER BY x.created_at DESC, x.id DESC LIMIT 1"
+    );
+    Ok(db.query_opt(&sql, &[&task_id]).await?.as_ref().map(Execution::from_row))
+}
+
+/// A running (or pending) execution of the task, if any.
+pub async fn open_execution(db: &impl Queryable, task_id: Uuid) -> Result<Option<Uuid>, DbError> {
+    let row = db
+        .query_opt(
+            "SELECT id FROM devx.task_executions WHERE task_id = $1 AND status IN ('pending', 'running') LIMIT 1",
+            &[&task_id],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// A task's executions, newest first, keyset on (created_at, id); fetches `limit + 1`.
+pub async fn list_executions(
+    db: &impl Queryable,
+    task_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Execution>, DbError> {
+    let sql = format!(
+        "SELECT {EXECUTION_COLUMNS} FROM devx.task_executions x
+          WHERE x.task_id = $1
+            AND ($2::timestamptz IS NULL OR (x.created_at, x.id) < ($2, $3))
+          ORDER BY x.created_at DESC, x.id DESC
+          LIMIT $4"
+    );
+    let (at, id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let rows = db.query(&sql, &[&task_id, &at, &id, &(limit + 1)]).await?;
+    Ok(rows.iter().map(Execution::from_row).collect())
+}
+
+/// Ends a running execution as `to` (completed or failed), recording the
+/// error details of a failure. `None` if it was not running: of two
+/// concurrent finishes, one wins.
+pub async fn finish_execution(
+    db: &impl Queryable,
+    id: Uuid,
+    to: ExecutionStatus,
+    error_details: Option<&Value>,
+) -> Result<Option<Execution>, DbError> {
+    let sql = format!(
+        "UPDATE devx.task_executions x
+            SET status = $2, completed_at = greatest(now(), x.started_at), error_details = coalesce($3, x.error_details)
+          WHERE x.id = $1 AND x.status = 'running'
+         RETURNING {EXECUTION_COLUMNS}"
+    );
+    let row = db.query_opt(&sql, &[&id, &to.as_str(), &error_details]).await?;
+    Ok(row.as_ref().map(Execution::from_row))
+}
+
+/// Cancels the pending and running executions of these tasks; returns their ids.
+pub async fn cancel_open_executions(db: &impl Queryable, task_ids: &[Uuid]) -> Result<Vec<Uuid>, DbError> {
+    let rows = db
+        .query(
+            "UPDATE devx.task_executions
+                SET status = 'cancelled', completed_at = greatest(now(), started_at)
+              WHERE task_id = ANY($1) AND status IN ('pending', 'running')
+             RETURNING id",
+            &[&task_ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+const SUMMARY_COLUMNS: &str = "agent_type, runs, completed, failed, cancelled, in_flight, success_rate::float8, \
+     avg_duration_ms, p95_duration_ms, last_run_at";
+
+/// By agent type. An admin (`owner` `None`) reads the
+/// `devx.task_execution_summary` view; a user gets the same figures over the
+/// executions of their own projects.
+pub async fn summary(db: &impl Queryable, owner: Option<Uuid>) -> Result<Vec<ExecutionSummary>, DbError> {
+    let rows = match owner {
+        None => {
+            let sql = format!("SELECT {SUMMARY_COLUMNS} FROM devx.task_execution_summary ORDER BY agent_type");
+            db.query(&sql, &[]).await?
+        }
+        Some(owner) => {
+            // The view's definition, over the owner's live projects.
+            let sql = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM (
+                     SELECT x.agent_type,
+                            count(*) AS runs,
+                            count(*) FILTER (WHERE x.status = 'completed') AS completed,
+                            count(*) FILTER (WHERE x.status = 'failed') AS failed,
+                            count(*) FILTER (WHERE x.status = 'cancelled') AS cancelled,
+                            count(*) FILTER (WHERE x.status IN ('pending', 'running')) AS in_flight,
+                            round(100.0 * count(*) FILTER (WHERE x.status = 'completed')
+                                  / nullif(count(*) FILTER (WHERE x.status IN ('completed', 'failed')), 0), 2)
+                                AS success_rate,
+                            avg(x.duration_ms) AS avg_duration_ms,
+                            percentile_cont(0.95) WITHIN GROUP (ORDER BY x.duration_ms) AS p95_duration_ms,
+                            max(x.created_at) AS last_run_at
+                       FROM (SELECT e.agent_type, e.status, e.created_at,
+                                    (extract(epoch FROM e.completed_at - e.started_at) * 1000)::double precision
+                                        AS duration_ms
+                               FROM devx.task_executions e
+                               JOIN devx.tasks t ON t.id = e.task_id
+                               JOIN devx.projects p ON p.id = t.project_id
+                              WHERE p.owner_id = $1 AND p.status <> 'deleted') x
+                      GROUP BY x.agent_type
+                 ) s ORDER BY agent_type"
+            );
+            db.query(&sql, &[&owner]).await?
+        }
+    };
+    Ok(rows.iter().map(ExecutionSummary::from_row).collect())
+}

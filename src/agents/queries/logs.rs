@@ -1,0 +1,68 @@
+//! Execution log lines: an append-only table keyed by (execution, seq).
+//!
+//! Appending a batch is two statements whatever the log's length: one
+//! `UPDATE` of the execution's `last_log_seq` reserves the batch's seqs (and
+//! holds the execution's row lock until commit, so batches of one execution
+//! commit in seq order and a reader never sees seq n+1 before seq n), then
+//! one multi-row `INSERT` from arrays.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::agents::model::LogLine;
+use crate::db::{DbError, Queryable};
+
+/// Reserves `count` seqs on an execution the caller may see (`owner` `None`:
+/// any, for an admin); returns the last one reserved, or `None` when the
+/// execution is missing or not the caller's.
+pub async fn reserve_seqs(
+    db: &impl Queryable,
+    execution_id: Uuid,
+    owner: Option<Uuid>,
+    count: i64,
+) -> Result<Option<i64>, DbError> {
+    let row = db
+        .query_opt(
+            "UPDATE devx.task_executions x
+                SET last_log_seq = x.last_log_seq + $3
+               FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
+              WHERE x.id = $1 AND t.id = x.task_id AND p.status <> 'deleted'
+                AND ($2::uuid IS NULL OR p.owner_id = $2)
+             RETURNING x.last_log_seq",
+            &[&execution_id, &owner, &count],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Lines to insert, as parallel arrays (a missing time means now).
+pub struct NewLines<'a> {
+    pub seqs: &'a [i64],
+    pub levels: &'a [&'a str],
+    pub messages: &'a [&'a str],
+    pub times: &'a [Option<DateTime<Utc>>],
+}
+
+pub async fn insert_lines(db: &impl Queryable, execution_id: Uuid, lines: &NewLines<'_>) -> Result<u64, DbError> {
+    db.execute(
+        "INSERT INTO devx.execution_logs (execution_id, seq, level, message, logged_at)
+         SELECT $1, l.seq, l.level, l.message, coalesce(l.logged_at, now())
+           FROM unnest($2::bigint[], $3::text[], $4::text[], $5::timestamptz[]) AS l(seq, level, message, logged_at)",
+        &[&execution_id, &lines.seqs, &lines.levels, &lines.messages, &lines.times],
+    )
+    .await
+}
+
+/// Up to `limit` lines after `after`, in seq order.
+pub async fn tail(db: &impl Queryable, execution_id: Uuid, after: i64, limit: i64) -> Result<Vec<LogLine>, DbError> {
+    let rows = db
+        .query(
+            "SELECT seq, level, message, logged_at FROM devx.execution_logs
+              WHERE execution_id = $1 AND seq > $2
+              ORDER BY seq
+              LIMIT $3",
+            &[&execution_id, &after, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(LogLine::from_row).collect())
+}

@@ -1,0 +1,15 @@
+//! The SQL of agents, one file per resource. Small functions taking
+//! `&impl Queryable` so that handlers compose several into one transaction.
+//!
+//! Who sees what is decided in two ways, both from [`super::Viewer`]:
+//! single rows are loaded with their owner (the owner of the task's project,
+//! or for a PR validation or error log tied to no task, the user who filed
+//! it) and the handler compares; lists filter in SQL with
+//! `($n::uuid IS NULL OR owner = $n)`, where `NULL` means an admin. Rows of
+//! soft-deleted projects are seen by no one.
+
+pub mod errors;
+pub mod executions;
+pub mod logs;
+pub mod pr_validations;
+pub mod tasks;

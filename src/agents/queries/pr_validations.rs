@@ -1,0 +1,174 @@
+//! PR validations: create, read with their owner, list, record one check's
+//! result (the status follows in the same statement), and the summary by
+//! repository.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::agents::model::{PR_VALIDATION_COLUMNS, PrValidation, PrValidationSummary, ValidationStatus};
+use crate::db::{DbError, Queryable};
+
+/// Who may see a validation: the owner of its task's project, or when it has
+/// no task, whoever filed it (`NULL` once that user is gone: admins only).
+/// Rows of tasks in deleted projects are left out for everyone.
+const OWNER: &str = "CASE WHEN v.task_id IS NULL THEN v.created_by ELSE p.owner_id END";
+const JOINS: &str = "LEFT JOIN devx.tasks t ON t.id = v.task_id
+     LEFT JOIN devx.projects p ON p.id = t.project_id AND p.status <> 'deleted'";
+
+pub struct NewValidation<'a> {
+    pub task_id: Option<Uuid>,
+    pub execution_id: Option<Uuid>,
+    pub pr_number: i32,
+    pub repository: &'a str,
+    pub branch_name: Option<&'a str>,
+    pub validation_results: &'a Value,
+    pub webhook_payload: Option<&'a Value>,
+    pub created_by: Uuid,
+}
+
+pub async fn insert_validation(db: &impl Queryable, n: &NewValidation<'_>) -> Result<PrValidation, DbError> {
+    let sql = format!(
+        "INSERT INTO devx.pr_validations AS v (task_id, execution_id, pr_number, repository, branch_name,
+                                              validation_results, webhook_payload, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         RETURNING {PR_VALIDATION_COLUMNS}"
+    );
+    let row = db
+        .query_one(
+            &sql,
+            &[
+                &n.task_id,
+                &n.execution_id,
+                &n.pr_number,
+                &n.repository,
+                &n.branch_name,
+                &n.validation_results,
+                &n.webhook_payload,
+                &n.created_by,
+            ],
+        )
+        .await?;
+    Ok(PrValidation::from_row(&row))
+}
+
+/// A validation and who owns it (`None`: only admins see it).
+pub async fn get_validation(db: &impl Queryable, id: Uuid) -> Result<Option<(PrValidation, Option<Uuid>)>, DbError> {
+    let sql = format!(
+        "SELECT {PR_VALIDATION_COLUMNS}, {OWNER} FROM devx.pr_validations v {JOINS}
+          WHERE v.id = $1 AND (v.task_id IS NULL OR p.id IS NOT NULL)"
+    );
+    Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (PrValidation::from_row(&r), r.get(12))))
+}
+
+#[derive(Debug, Default)]
+pub struct ValidationFilter {
+    /// `None`: every owner (an admin).
+    pub owner: Option<Uuid>,
+    pub repository: Option<String>,
+    pub status: Option<ValidationStatus>,
+    pub branch_name: Option<String>,
+    pub pr_number: Option<i32>,
+    pub task_id: Option<Uuid>,
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+/// Newest first; fetches `limit + 1` rows.
+pub async fn list_validations(db: &impl Queryable, f: &ValidationFilter) -> Result<Vec<PrValidation>, DbError> {
+    let sql = format!(
+        "SELECT {PR_VALIDATION_COLUMNS} FROM devx.pr_validations v {JOINS}
+          WHERE ($1::uuid IS NULL OR {OWNER} = $1)
+            AND (v.task_id IS NULL OR p.id IS NOT NULL)
+            AND ($2::text IS NULL OR v.repository = $2)
+            AND ($3::text IS NULL OR v.status = $3)
+            AND ($4::text IS NULL OR v.branch_name = $4)
+            AND ($5::int IS NULL OR v.pr_number = $5)
+            AND ($6::uuid IS NULL OR v.task_id = $6)
+            AND ($7::timestamptz IS NULL OR (v.created_at, v.id) < ($7, $8))
+          ORDER BY v.created_at DESC, v.id DESC
+          LIMIT $9"
+    );
+    let (at, id) = f.after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let rows = db
+        .query(
+            &sql,
+            &[
+                &f.owner,
+                &f.repository,
+                &f.status.map(ValidationStatus::as_str),
+                &f.branch_name,
+                &f.pr_number,
+                &f.task_id,
+                &at,
+                &id,
+                &(f.limit + 1),
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(PrValidation::from_row).collect())
+}
+
+/// Sets the result of check `name` and recomputes the validation's status
+/// from all its checks in the same statement: any failed -> failed; every
+/// one passed or skipped -> passed; otherwise running. Concurrent updates of
+/// two checks serialize on the row and both count. `None` if the validation
+/// is cancelled (or gone).
+pub async fn record_check(
+    db: &impl Queryable,
+    id: Uuid,
+    name: &str,
+    result: &Value,
+) -> Result<Option<PrValidation>, DbError> {
+    let sql = format!(
+        "UPDATE devx.pr_validations v
+            SET validation_results = v.validation_results || jsonb_build_object($2::text, $3::jsonb),
+                status = (SELECT CASE
+                                     WHEN bool_or(c.value ->> 'status' = 'failed') THEN 'failed'
+                                     WHEN bool_and(c.value ->> 'status' IN ('passed', 'skipped')) THEN 'passed'
+                                     ELSE 'running'
+                                 END
+                            FROM jsonb_each(v.validation_results || jsonb_build_object($2::text, $3::jsonb)) c)
+          WHERE v.id = $1 AND v.status <> 'cancelled'
+         RETURNING {PR_VALIDATION_COLUMNS}"
+    );
+    let row = db.query_opt(&sql, &[&id, &name, &result]).await?;
+    Ok(row.as_ref().map(PrValidation::from_row))
+}
+
+const SUMMARY_COLUMNS: &str =
+    "repository, validations, pending, running, passed, failed, cancelled, pass_rate::float8, last_validation_at";
+
+/// By repository. An admin (`owner` `None`) reads the
+/// `devx.pr_validation_summary` view; a user gets the same figures over the
+/// validations they may see.
+pub async fn summary(db: &impl Queryable, owner: Option<Uuid>) -> Result<Vec<PrValidationSummary>, DbError> {
+    let rows = match owner {
+        None => {
+            let sql = format!("SELECT {SUMMARY_COLUMNS} FROM devx.pr_validation_summary ORDER BY repository");
+            db.query(&sql, &[]).await?
+        }
+        Some(owner) => {
+            let sql = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM (
+                     SELECT v.repository,
+                            count(*) AS validations,
+                            count(*) FILTER (WHERE v.status = 'pending') AS pending,
+                            count(*) FILTER (WHERE v.status = 'running') AS running,
+                            count(*) FILTER (WHERE v.status = 'passed') AS passed,
+                            count(*) FILTER (WHERE v.status = 'failed') AS failed,
+                            count(*) FILTER (WHERE v.status = 'cancelled') AS cancelled,
+                            round(100.0 * count(*) FILTER (WHERE v.status = 'passed')
+                                  / nullif(count(*) FILTER (WHERE v.status IN ('passed', 'failed')), 0), 2)
+                                AS pass_rate,
+                            max(v.created_at) AS last_validation_at
+                       FROM devx.pr_validations v {JOINS}
+                      WHERE {OWNER} = $1
+                      GROUP BY v.repository
+                 ) s ORDER BY repository"
+            );
+            db.query(&sql, &[&owner]).await?
+        }
+    };
+    Ok(rows.iter().map(PrValidationSummary::from_row).collect())
+}

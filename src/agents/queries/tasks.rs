@@ -1,0 +1,331 @@
+//! Tasks: create, read with their owner, list, change, transition, cancel
+//! their pending subtasks, claim the next one, count.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::agents::model::{TASK_COLUMNS, Task, TaskStatus};
+use crate::db::{DbError, Queryable};
+
+pub struct NewTask<'a> {
+    pub project_id: Uuid,
+    pub parent_task_id: Option<Uuid>,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub requirements: &'a Value,
+    pub priority: i32,
+    pub created_by: Uuid,
+    pub assigned_to: Option<Uuid>,
+}
+
+pub async fn insert_task(db: &impl Queryable, t: &NewTask<'_>) -> Result<Task, DbError> {
+    let sql = format!(
+        "INSERT INTO devx.tasks AS t (project_id, parent_task_id, title, description, requirements, priority,
+                                     created_by, assigned_to)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         RETURNING {TASK_COLUMNS}"
+    );
+    let row = db
+        .query_one(
+            &sql,
+            &[
+                &t.project_id,
+                &t.parent_task_id,
+                &t.title,
+                &t.description,
+                &t.requirements,
+                &t.priority,
+                &t.created_by,
+                &t.assigned_to,
+            ],
+        )
+        .await?;
+    Ok(Task::from_row(&row))
+}
+
+/// The status of a would-be parent in `project_id`, share-locked so that a
+/// concurrent cancel of the parent either sees the new subtask or is seen by
+/// its creation.
+pub async fn lock_parent_status(
+    db: &impl Queryable,
+    parent_id: Uuid,
+    project_id: Uuid,
+) -> Result<Option<TaskStatus>, DbError> {
+    let row = db
+        .query_opt(
+            "SELECT status FROM devx.tasks WHERE id = $1 AND project_id = $2 FOR SHARE",
+            &[&parent_id, &project_id],
+        )
+        .await?;
+    Ok(row.and_then(|r| TaskStatus::parse(r.get(0))))
+}
+
+/// A task (of a live project) and its project's owner. With `lock`, the task
+/// row is locked for the rest of the transaction.
+pub async fn get_task(db: &impl Queryable, id: Uuid, lock: bool) -> Result<Option<(Task, Uuid)>, DbError> {
+    let sql = format!(
+        "SELECT {TASK_COLUMNS}, p.owner_id
+           FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
+          WHERE t.id = $1 AND p.status <> 'deleted'{}",
+        if lock { " FOR UPDATE OF t" } else { "" }
+    );
+    Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (Task::from_row(&r), r.get(12))))
+}
+
+/// Keyset of the task list: (priority, created_at, id) of the last row seen.
+pub type TaskKey = (i32, DateTime<Utc>, Uuid);
+
+#[derive(Debug, Default)]
+pub struct TaskFilter {
+    /// `None`: every owner (an admin).
+    pub owner: Option<Uuid>,
+    pub project_id: Option<Uuid>,
+    pub status: Option<TaskStatus>,
+    pub priority_min: Option<i32>,
+    pub priority_max: Option<i32>,
+    pub assigned_to: Option<Uuid>,
+    pub parent_task_id: Option<Uuid>,
+    pub after: Option<TaskKey>,
+    pub limit: i64,
+}
+
+/// Highest priority first, then oldest; fetches `limit + 1` rows.
+pub async fn list_tasks(db: &impl Queryable, f: &TaskFilter) -> Result<Vec<Task>, DbError> {
+    let sql = format!(
+        "SELECT {TASK_COLUMNS}
+           FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
+          WHERE p.status <> 'deleted'
+            AND ($1::uuid IS NULL OR p.owner_id = $1)
+            AND ($2::uuid IS NULL OR t.project_id = $2)
+            AND ($3::text IS NULL OR t.status = $3)
+            AND ($4::int IS NULL OR t.priority >= $4)
+            AND ($5::int IS NULL OR t.priority <= $5)
+            AND ($6::uuid IS NULL OR t.assigned_to = $6)
+            AND ($7::uuid IS NULL OR t.parent_task_id = $7)
+            AND ($8::int IS NULL OR t.priority < $8 OR (t.priority = $8 AND (t.created_at, t.id) > ($9, $10)))
+          ORDER BY t.priority DESC, t.created_at, t.id
+          LIMIT $11"
+    );
+    let (after_p, after_at, after_id) = match f.after {
+        Some((p, at, id)) => (Some(p), Some(at), Some(id)),
+        None => (None, None, None),
+    };
+    let rows = db
+        .query(
+            &sql,
+            &[
+                &f.owner,
+                &f.project_id,
+                &f.status.map(TaskStatus::as_str),
+                &f.priority_min,
+                &f.priority_max,
+                &f.assigned_to,
+                &f.parent_task_id,
+                &after_p,
+                &after_at,
+                &after_id,
+                &(f.limit + 1),
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(Task::from_row).collect())
+}
+
+/// Up to `limit` direct subtasks, highest priority then oldest, and how many there are.
+pub async fn subtasks(db: &impl Queryable, id: Uuid, limit: i64) -> Result<(Vec<Task>, i64), DbError> {
+    let sql = format!(
+        "SELECT {TASK_COLUMNS} FROM devx.tasks t WHERE t.parent_task_id = $1
+          ORDER BY t.priority DESC, t.created_at, t.id LIMIT $2"
+    );
+    let rows = db.query(&sql, &[&id, &limit]).await?;
+    let count: i64 = db.query_one("SELECT count(*) FROM devx.tasks WHERE parent_task_id = $1", &[&id]).await?.get(0);
+    Ok((rows.iter().map(Task::from_row).collect(), count))
+}
+
+/// Field changes: `None` leaves a field; `Some(None)` clears a nullable one.
+#[derive(Debug, Default)]
+pub struct TaskChange<'a> {
+    pub title: Option<&'a str>,
+    pub description: Option<Option<&'a str>>,
+    pub requirements: Option<&'a Value>,
+    pub priority: Option<i32>,
+    pub assigned_to: Option<Option<Uuid>>,
+}
+
+impl TaskChange<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.description.is_none()
+            && self.requirements.is_none()
+            && self.priority.is_none()
+            && self.assigned_to.is_none()
+    }
+}
+
+pub async fn update_task(db: &impl Queryable, id: Uuid, c: &TaskChange<'_>) -> Result<Option<Task>, DbError> {
+    let sql = format!(
+        "UPDATE devx.tasks t
+            SET title = coalesce($2, t.title),
+                description = CASE WHEN $3 THEN $4 ELSE t.description END,
+                requirements = coalesce($5, t.requirements),
+                priority = coalesce($6, t.priority),
+                assigned_to = CASE WHEN $7 THEN $8 ELSE t.assigned_to END
+          WHERE t.id = $1
+         RETURNING {TASK_COLUMNS}"
+    );
+    let row = db
+        .query_opt(
+            &sql,
+            &[
+                &id,
+                &c.title,
+                &c.description.is_some(),
+                &c.description.flatten(),
+                &c.requirements,
+                &c.priority,
+                &c.assigned_to.is_some(),
+                &c.assigned_to.flatten(),
+            ],
+        )
+        .await?;
+    Ok(row.as_ref().map(Task::from_row))
+}
+
+/// Moves the task to `to` if it is in one of the statuses `to` may be
+/// reached from, deciding races between concurrent transitions: of two, one
+/// finds the status it expected. Entering `in_progress` assigns it to
+/// `assignee` unless it is assigned already; going back to `pending`
+/// unassigns it. `None` if the task was not in such a status.
+pub async fn transition_task(
+    db: &impl Queryable,
+    id: Uuid,
+    to: TaskStatus,
+    assignee: Option<Uuid>,
+) -> Result<Option<Task>, DbError> {
+    let sources: Vec<&str> = to.sources().into_iter().map(TaskStatus::as_str).collect();
+    let sql = format!(
+        "UPDATE devx.tasks t
+            SET status = $2,
+                assigned_to = CASE $2 WHEN 'in_progress' THEN coalesce(t.assigned_to, $4)
+                                      WHEN 'pending' THEN NULL
+                                      ELSE t.assigned_to END
+          WHERE t.id = $1 AND t.status = ANY($3)
+         RETURNING {TASK_COLUMNS}"
+    );
+    let row = db.query_opt(&sql, &[&id, &to.as_str(), &sources, &assignee]).await?;
+    Ok(row.as_ref().map(Task::from_row))
+}
+
+/// Cancels the pending tasks below `id`, at any depth; returns their ids.
+pub async fn cancel_pending_descendants(db: &impl Queryable, id: Uuid) -> Result<Vec<Uuid>, DbError> {
+    let rows = db
+        .query(
+            "WITH RECURSIVE below AS (
+                 SELECT id FROM devx.tasks WHERE parent_task_id = $1
+                 UNION
+                 SELECT t.id FROM devx.tasks t JOIN below b ON t.parent_task_id = b.id
+             )
+             UPDATE devx.tasks t SET status = 'cancelled'
+               FROM below
+              WHERE t.id = below.id AND t.status = 'pending'
+             RETURNING t.id",
+            &[&id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Claims the next pending task for an agent of `agent_type`: the highest
+/// priority, then the oldest, among the tasks of `owner`'s live projects
+/// (every project when `owner` is `None`) whose `requirements.agent_type`
+/// is absent, this type, or a list holding it. Rows other claimers hold are
+/// skipped, so concurrent claimers never get the same task and never wait
+/// for each other. The task becomes `in_progress`, assigned to `assignee`.
+pub async fn claim_next(
+    db: &impl Queryable,
+    owner: Option<Uuid>,
+    agent_type: &str,
+    assignee: Uuid,
+) -> Result<Option<Task>, DbError> {
+    let sql = format!(
+        "WITH next AS (
+             SELECT t.id
+               FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
+              WHERE t.status = 'pending'
+                AND p.status <> 'deleted'
+                AND ($1::uuid IS NULL OR p.owner_id = $1)
+                AND (NOT t.requirements ? 'agent_type' OR t.requirements -> 'agent_type' @> to_jsonb($2::text))
+              ORDER BY t.priority DESC, t.created_at, t.id
+              LIMIT 1
+              FOR UPDATE OF t SKIP LOCKED
+         )
+         UPDATE devx.tasks t
+            SET status = 'in_progress', assigned_to = $3
+           FROM next
+          WHERE t.id = next.id
+         RETURNING {TASK_COLUMNS}"
+    );
+    let row = db.query_opt(&sql, &[&owner, &agent_type, &assignee]).await?;
+    Ok(row.as_ref().map(Task::from_row))
+}
+
+/// Moves a task from `from` to `to` at the end of an execution (unassigning
+/// it when it goes back to `pending`). `None` if it was not in `from`.
+pub async fn finish_task(
+    db: &impl Queryable,
+    id: Uuid,
+    from: TaskStatus,
+    to: TaskStatus,
+) -> Result<Option<Task>, DbError> {
+    let sql = format!(
+        "UPDATE devx.tasks t
+            SET status = $3, assigned_to = CASE WHEN $3 = 'pending' THEN NULL ELSE t.assigned_to END
+          WHERE t.id = $1 AND t.status = $2
+         RETURNING {TASK_COLUMNS}"
+    );
+    let row = db.query_opt(&sql, &[&id, &from.as_str(), &to.as_str()]).await?;
+    Ok(row.as_ref().map(Task::from_row))
+}
+
+/// (status, priority, count) over the visible tasks, optionally of one project.
+pub async fn task_counts(
+    db: &impl Queryable,
+    owner: Option<Uuid>,
+    project_id: Option<Uuid>,
+) -> Result<Vec<(String, i32, i64)>, DbError> {
+    let rows = db
+        .query(
+            "SELECT t.status, t.priority, count(*)
+               FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
+              WHERE p.status <> 'deleted'
+                AND ($1::uuid IS NULL OR p.owner_id = $1)
+                AND ($2::uuid IS NULL OR t.project_id = $2)
+              GROUP BY t.status, t.priority",
+            &[&owner, &project_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+}
+
+/// Mean seconds from start to end of the completed executions of the visible tasks.
+pub async fn avg_completion_seconds(
+    db: &impl Queryable,
+    owner: Option<Uuid>,
+    project_id: Option<Uuid>,
+) -> Result<Option<f64>, DbError> {
+    let row = db
+        .query_one(
+            "SELECT avg(extract(epoch FROM x.completed_at - x.started_at))::float8
+               FROM devx.task_executions x
+               JOIN devx.tasks t ON t.id = x.task_id
+               JOIN devx.projects p ON p.id = t.project_id
+              WHERE x.status = 'completed' AND x.started_at IS NOT NULL
+                AND p.status <> 'deleted'
+                AND ($1::uuid IS NULL OR p.owner_id = $1)
+                AND ($2::uuid IS NULL OR t.project_id = $2)",
+            &[&owner, &project_id],
+        )
+        .await?;
+    Ok(row.get(0))
+}

@@ -1,0 +1,466 @@
+//! Tasks over HTTP: list, create, read (with subtasks and the latest
+//! execution), change, cancel (with their pending subtasks), the claim of the
+//! next task by an agent, and counts.
+//!
+//! Status changes are conditional updates on the status the change starts
+//! from, so of two concurrent changes one wins and the other gets a 409
+//! naming the status it found and the ones allowed from there.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::model::{CancelledTask, ClaimedTask, PriorityCount, Task, TaskDetail, TaskStats, TaskStatus};
+use super::queries::executions as xq;
+use super::queries::tasks::{self as q, NewTask, TaskChange, TaskFilter, TaskKey};
+use super::{AGENT_TYPE_RULE, JSON_MAX, is_agent_type, list_owner};
+use crate::db::{DbError, Queryable};
+use crate::http::auth::Principal;
+use crate::http::error::Problem;
+use crate::http::pagination::{self, Page};
+use crate::http::validate::Validator;
+use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::projects::access;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tasks, create_task))
+        .routes(routes!(next_task))
+        .routes(routes!(task_stats))
+        .routes(routes!(get_task, update_task))
+        .routes(routes!(cancel_task))
+}
+
+/// Subtasks shown with a task.
+const SUBTASKS_SHOWN: i64 = 200;
+
+/// The task if it exists and the caller may see it (with `lock`, row-locked).
+pub(super) async fn visible_task(
+    db: &impl Queryable,
+    principal: &Principal,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<Task>, DbError> {
+    Ok(q::get_task(db, id, lock).await?.filter(|(_, owner)| principal.can_see(*owner)).map(|(t, _)| t))
+}
+
+fn priority_ok(p: i32) -> bool {
+    (0..=10).contains(&p)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TaskListParams {
+    pub project_id: Option<Uuid>,
+    pub status: Option<TaskStatus>,
+    /// Lowest priority to include (0..10).
+    pub priority_min: Option<i32>,
+    /// Highest priority to include (0..10).
+    pub priority_max: Option<i32>,
+    pub assigned_to: Option<Uuid>,
+    /// Only the direct subtasks of this task.
+    pub parent_task_id: Option<Uuid>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The caller's tasks (all tasks for an admin), highest priority first, then oldest.
+#[utoipa::path(
+    get, path = "/api/tasks", tag = "tasks", security(("bearer" = [])),
+    params(TaskListParams),
+    responses(
+        (status = 200, body = Page<Task>),
+        (status = 400, description = "Bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Priority bounds out of 0..10", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_tasks(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(p): Query<TaskListParams>,
+) -> ApiResult<Json<Page<Task>>> {
+    let limit = pagination::limit(p.limit)?;
+    let mut v = Validator::new();
+    v.check(p.priority_min.is_none_or(priority_ok), "priority_min", "must be 0 to 10");
+    v.check(p.priority_max.is_none_or(priority_ok), "priority_max", "must be 0 to 10");
+    v.finish()?;
+    let filter = TaskFilter {
+        owner: list_owner(&principal),
+        project_id: p.project_id,
+        status: p.status,
+        priority_min: p.priority_min,
+        priority_max: p.priority_max,
+        assigned_to: p.assigned_to,
+        parent_task_id: p.parent_task_id,
+        after: pagination::decode_cursor::<TaskKey>(p.cursor.as_deref())?,
+        limit,
+    };
+    let rows = crate::db_read!(state.db, |c| q::list_tasks(c, &filter))?;
+    Ok(Json(Page::from_rows(rows, limit, |t| (t.priority, t.created_at, t.id))))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    /// A project of yours.
+    pub project_id: Uuid,
+    #[schema(example = "Add sign-in with GitHub")]
+    pub title: String,
+    pub description: Option<String>,
+    /// Free-form; `agent_type` (a name or a list of names) restricts which
+    /// agents may claim the task.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub requirements: Map<String, Value>,
+    /// 0 (lowest) to 10 (highest); default 0.
+    #[serde(default)]
+    pub priority: i32,
+    /// A pending or in-progress task of the same project.
+    pub parent_task_id: Option<Uuid>,
+}
+
+fn check_requirements(v: &mut Validator, requirements: &Value) {
+    v.json_object("requirements", requirements, JSON_MAX);
+    if let Some(agent_type) = requirements.get("agent_type") {
+        let ok = match agent_type {
+            Value::String(s) => is_agent_type(s),
+            Value::Array(items) => !items.is_empty() && items.iter().all(|i| i.as_str().is_some_and(is_agent_type)),
+            _ => false,
+        };
+        v.check(
+            ok,
+            "requirements.agent_type",
+            format!("must be an agent type or a list of them: each {AGENT_TYPE_RULE}"),
+        );
+    }
+}
+
+/// Create a task (pending) in one of the caller's projects.
+#[utoipa::path(
+    post, path = "/api/tasks", tag = "tasks", security(("bearer" = [])),
+    request_body = CreateTask,
+    responses(
+        (status = 201, body = Task),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The parent task is finished or cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; no such project or parent task of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_task(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<CreateTask>,
+) -> ApiResult<(StatusCode, Json<Task>)> {
+    let requirements = Value::Object(req.requirements);
+    let mut v = Validator::new();
+    v.text("title", &req.title, 1, 500);
+    v.opt_text("description", req.description.as_deref(), 0, 100_000);
+    check_requirements(&mut v, &requirements);
+    v.check(priority_ok(req.priority), "priority", "must be 0 (lowest) to 10 (highest)");
+    v.finish()?;
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    // A body that names a project the caller cannot see is invalid input (422), not a missing route.
+    access::project_for(&tx, &principal, req.project_id, false).await.map_err(|e| match e {
+        ApiError::NotFound(_) => ApiError::invalid("project_id", "no such project of yours"),
+        other => other,
+    })?;
+    if let Some(parent) = req.parent_task_id {
+        match q::lock_parent_status(&tx, parent, req.project_id).await? {
+            None => return Err(ApiError::invalid("parent_task_id", "the parent task must exist in the same project")),
+            Some(status) if !status.is_open() => {
+                return Err(ApiError::Conflict {
+                    detail: format!(
+                        "the parent task is {}; subtasks can be added only to pending or in_progress tasks",
+                        status.as_str()
+                    ),
+                    field: Some("parent_task_id".into()),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let task = q::insert_task(
+        &tx,
+        &NewTask {
+            project_id: req.project_id,
+            parent_task_id: req.parent_task_id,
+            title: req.title.trim(),
+            description: req.description.as_deref(),
+            requirements: &requirements,
+            priority: req.priority,
+            created_by: principal.user_id,
+            assigned_to: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NextTaskParams {
+    /// The claiming agent's type, e.g. `claude-code`.
+    pub agent_type: String,
+}
+
+/// Claim the next task for an agent.
+///
+/// Atomically takes the highest-priority (then oldest) pending task among
+/// the caller's projects (all projects for an admin) whose
+/// `requirements.agent_type` is absent or names this agent type, marks it
+/// `in_progress`, assigns it to the caller, and starts a running execution
+/// for it. Many agents polling at once never get the same task: rows being
+/// claimed are skipped (`FOR UPDATE SKIP LOCKED`), not waited for.
+/// When there is nothing to claim the answer is **204 No Content**.
+#[utoipa::path(
+    get, path = "/api/tasks/next", tag = "tasks", security(("bearer" = [])),
+    params(NextTaskParams),
+    responses(
+        (status = 200, description = "The claimed task and its new execution", body = ClaimedTask),
+        (status = 204, description = "No pending task to claim"),
+        (status = 400, description = "agent_type missing", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid agent_type", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn next_task(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(p): Query<NextTaskParams>,
+) -> ApiResult<Response> {
+    let mut v = Validator::new();
+    v.check(is_agent_type(&p.agent_type), "agent_type", AGENT_TYPE_RULE);
+    v.finish()?;
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let Some(task) = q::claim_next(&tx, list_owner(&principal), &p.agent_type, principal.user_id).await? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let execution = xq::start_execution(&tx, task.id, &p.agent_type, &Value::Object(Map::new())).await?;
+    tx.commit().await?;
+    Ok(Json(ClaimedTask { task, execution }).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TaskStatsParams {
+    /// Only this project's tasks.
+    pub project_id: Option<Uuid>,
+}
+
+/// Counts over the caller's tasks (all for an admin): by status and
+/// priority, the success rate, and the mean duration of completed executions.
+#[utoipa::path(
+    get, path = "/api/tasks/stats", tag = "tasks", security(("bearer" = [])),
+    params(TaskStatsParams),
+    responses(
+        (status = 200, body = TaskStats),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn task_stats(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(p): Query<TaskStatsParams>,
+) -> ApiResult<Json<TaskStats>> {
+    let owner = list_owner(&principal);
+    let (counts, avg) = crate::db_read!(state.db, |c| async {
+        let counts = q::task_counts(c, owner, p.project_id).await?;
+        let avg = q::avg_completion_seconds(c, owner, p.project_id).await?;
+        Ok::<_, DbError>((counts, avg))
+    })?;
+    let mut by_status: std::collections::BTreeMap<String, i64> =
+        TaskStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+    let mut by_priority: std::collections::BTreeMap<i32, i64> = Default::default();
+    for (status, priority, count) in &counts {
+        *by_status.entry(status.clone()).or_default() += count;
+        *by_priority.entry(*priority).or_default() += count;
+    }
+    let completed = by_status["completed"];
+    let finished = completed + by_status["failed"];
+    let success_rate = (finished > 0).then(|| (10_000.0 * completed as f64 / finished as f64).round() / 100.0);
+    Ok(Json(TaskStats {
+        total: counts.iter().map(|c| c.2).sum(),
+        by_status,
+        by_priority: by_priority.into_iter().rev().map(|(priority, count)| PriorityCount { priority, count }).collect(),
+        success_rate,
+        avg_completion_seconds: avg,
+    }))
+}
+
+/// A task with its direct subtasks and its latest execution.
+#[utoipa::path(
+    get, path = "/api/tasks/{id}", tag = "tasks", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Task id")),
+    responses(
+        (status = 200, body = TaskDetail),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_task(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<TaskDetail>> {
+    let detail = crate::db_read!(state.db, |c| async {
+        let Some(task) = visible_task(c, &principal, id, false).await? else { return Ok(None) };
+        let (subtasks, subtask_count) = q::subtasks(c, id, SUBTASKS_SHOWN).await?;
+        let latest_execution = xq::latest_execution(c, id).await?;
+        Ok::<_, DbError>(Some(TaskDetail { task, subtasks, subtask_count, latest_execution }))
+    })?;
+    detail.map(Json).ok_or(ApiError::NotFound("task"))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTask {
+    pub title: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// Replaces the requirements.
+    #[schema(value_type = Option<Object>)]
+    pub requirements: Option<Map<String, Value>>,
+    pub priority: Option<i32>,
+    /// A transition: pending -> in_progress | cancelled; in_progress ->
+    /// completed | failed | pending | cancelled. Cancelling cancels the
+    /// pending subtasks too; leaving in_progress cancels the task's running
+    /// execution. The same status is no change.
+    pub status: Option<TaskStatus>,
+    /// Yourself or `null` (an admin may name any user).
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<Uuid>)]
+    pub assigned_to: Option<Option<Uuid>>,
+}
+
+/// Change a task's fields or status.
+#[utoipa::path(
+    patch, path = "/api/tasks/{id}", tag = "tasks", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Task id")),
+    request_body = UpdateTask,
+    responses(
+        (status = 200, body = Task),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Illegal status transition (the detail names the status and the allowed next ones)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_task(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<UpdateTask>,
+) -> ApiResult<Json<Task>> {
+    let requirements = req.requirements.map(Value::Object);
+    let mut v = Validator::new();
+    v.opt_text("title", req.title.as_deref(), 1, 500);
+    if let Some(Some(description)) = &req.description {
+        v.text("description", description, 0, 100_000);
+    }
+    if let Some(r) = &requirements {
+        check_requirements(&mut v, r);
+    }
+    v.check(req.priority.is_none_or(priority_ok), "priority", "must be 0 (lowest) to 10 (highest)");
+    if let Some(Some(user)) = req.assigned_to {
+        v.check(
+            user == principal.user_id || principal.is_admin(),
+            "assigned_to",
+            "you can assign a task only to yourself (or clear it with null)",
+        );
+    }
+    v.finish()?;
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let current = visible_task(&tx, &principal, id, true).await?.ok_or(ApiError::NotFound("task"))?;
+    let mut task = current.clone();
+    if let Some(to) = req.status.filter(|to| *to != current.status) {
+        if !current.status.next().contains(&to) {
+            return Err(ApiError::Conflict { detail: current.status.refusal(to), field: Some("status".into()) });
+        }
+        task = if to == TaskStatus::Cancelled {
+            cancel(&tx, id).await?.map(|c| c.task)
+        } else {
+            let moved = q::transition_task(&tx, id, to, Some(principal.user_id)).await?;
+            if current.status == TaskStatus::InProgress {
+                xq::cancel_open_executions(&tx, &[id]).await?;
+            }
+            moved
+        }
+        .ok_or_else(|| ApiError::internal("a locked task changed status"))?;
+    }
+    let change = TaskChange {
+        title: req.title.as_deref().map(str::trim),
+        description: req.description.as_ref().map(|d| d.as_deref()),
+        requirements: requirements.as_ref(),
+        priority: req.priority,
+        assigned_to: req.assigned_to,
+    };
+    if !change.is_empty() {
+        task = q::update_task(&tx, id, &change).await?.ok_or(ApiError::NotFound("task"))?;
+    }
+    tx.commit().await?;
+    Ok(Json(task))
+}
+
+/// Cancels an open task, its pending subtasks at any depth, and the open
+/// executions of all of them. `None` if the task was not open.
+async fn cancel(db: &impl Queryable, id: Uuid) -> Result<Option<CancelledTask>, DbError> {
+    let Some(task) = q::transition_task(db, id, TaskStatus::Cancelled, None).await? else { return Ok(None) };
+    let cancelled_subtasks = q::cancel_pending_descendants(db, id).await?;
+    let mut ids = cancelled_subtasks.clone();
+    ids.push(id);
+    let cancelled_executions = xq::cancel_open_executions(db, &ids).await?;
+    Ok(Some(CancelledTask { task, cancelled_subtasks, cancelled_executions }))
+}
+
+/// Cancel a pending or in-progress task, with its pending subtasks (at any
+/// depth) and the running executions of these tasks.
+#[utoipa::path(
+    post, path = "/api/tasks/{id}/cancel", tag = "tasks", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Task id")),
+    responses(
+        (status = 200, body = CancelledTask),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already completed, failed or cancelled", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn cancel_task(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<CancelledTask>> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    visible_task(&tx, &principal, id, false).await?.ok_or(ApiError::NotFound("task"))?;
+    match cancel(&tx, id).await? {
+        Some(cancelled) => {
+            tx.commit().await?;
+            Ok(Json(cancelled))
+        }
+        None => {
+            // Not open (now): say what it is.
+            let now = visible_task(&tx, &principal, id, false).await?.ok_or(ApiError::NotFound("task"))?;
+            Err(ApiError::Conflict { detail: now.status.refusal(TaskStatus::Cancelled), field: None })
+        }
+    }
+}

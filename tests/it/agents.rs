@@ -1,0 +1,1043 @@
+//! Agents and CI/CD over real HTTP: tasks and their state machine, the
+//! atomic claim, cancel cascades, executions, log appends and tails under
+//! concurrency, PR validations following their checks, error logs, who sees
+//! what, and the audit actor.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::app::{Session, TestApp, assert_problem};
+
+/// A project owned by `owner`, inserted directly (the projects API is another slice).
+async fn project(app: &TestApp, owner: &Session) -> String {
+    let owner_id: uuid::Uuid = owner.user_id.parse().unwrap();
+    let client = app.db.client().await;
+    let id: uuid::Uuid = client
+        .query_one("INSERT INTO devx.projects (owner_id, name) VALUES ($1, 'demo') RETURNING id", &[&owner_id])
+        .await
+        .unwrap()
+        .get(0);
+    id.to_string()
+}
+
+async fn task(app: &TestApp, who: &Session, body: Value) -> Value {
+    let (status, task) = app.post("/api/tasks", Some(&who.token), body).await;
+    assert_eq!(status, StatusCode::CREATED, "create task: {task}");
+    task
+}
+
+fn id(v: &Value) -> &str {
+    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}"))
+}
+
+fn fields(problem: &Value) -> Vec<&str> {
+    problem["errors"].as_array().map(|e| e.iter().map(|f| f["field"].as_str().unwrap()).collect()).unwrap_or_default()
+}
+
+/// Starts an execution on a task; returns it.
+async fn start(app: &TestApp, who: &Session, task_id: &str) -> Value {
+    let (status, x) = app
+        .post(&format!("/api/tasks/{task_id}/executions"), Some(&who.token), json!({"agent_type": "claude-code"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "start execution: {x}");
+    x
+}
+
+#[tokio::test]
+async fn tasks_are_created_listed_read_and_changed() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada).await;
+
+    let low = task(&app, &ada, json!({"project_id": p, "title": "low", "priority": 1})).await;
+    assert_eq!(low["status"], "pending");
+    assert_eq!(low["created_by"], ada.user_id.as_str());
+    assert_eq!(low["requirements"], json!({}));
+    let high = task(
+        &app,
+        &ada,
+        json!({"project_id": p, "title": "  high  ", "priority": 9, "description": "d", "requirements": {"lang": "rust"}}),
+    )
+    .await;
+    assert_eq!(high["title"], "high", "titles are trimmed");
+    let sub =
+        task(&app, &ada, json!({"project_id": p, "title": "sub", "priority": 5, "parent_task_id": id(&high)})).await;
+    assert_eq!(sub["parent_task_id"], id(&high));
+
+    // Every invalid field at once.
+    let (status, body) =
+        app.post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": " ", "priority": 11})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["title", "priority"]);
+    let (status, body) = app
+        .post(
+            "/api/tasks",
+            Some(&ada.token),
+            json!({"project_id": p, "title": "x", "requirements": {"agent_type": "Bad Type"}}),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["requirements.agent_type"]);
+    let (status, body) =
+        app.post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": "x", "status": "completed"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["status"], "no mass assignment");
+    let (status, body) =
+        app.post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": "x", "requirements": [1]})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = app.post("/api/tasks", Some(&ada.token), json!({"project_id": p})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["title"]);
+    let (status, body) = app.post("/api/tasks", None, json!({"project_id": p, "title": "x"})).await;
+    assert_problem(status, &body, StatusCode::UNAUTHORIZED);
+
+    // A parent from another project, or a missing one, is invalid input.
+    let p2 = project(&app, &ada).await;
+    let (status, body) = app
+        .post("/api/tasks", Some(&ada.token), json!({"project_id": p2, "title": "x", "parent_task_id": id(&high)}))
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["parent_task_id"]);
+    let (status, body) =
+        app.post("/api/tasks", Some(&ada.token), json!({"project_id": uuid::Uuid::new_v4(), "title": "x"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["project_id"]);
+
+    // Listed by priority, then age; keyset pages cover everything once.
+    let (status, page) = app.get("/api/tasks?limit=2", Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let titles: Vec<&str> = page["items"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["high", "sub"]);
+    let cursor = page["next_cursor"].as_str().expect("a next page");
+    let (_, page2) = app.get(&format!("/api/tasks?limit=2&cursor={cursor}"), Some(&ada.token)).await;
+    assert_eq!(page2["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page2["items"][0]["title"], "low");
+    assert!(page2["next_cursor"].is_null());
+
+    // Filters.
+    let (_, page) = app.get(&format!("/api/tasks?parent_task_id={}", id(&high)), Some(&ada.token)).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let (_, page) = app.get("/api/tasks?priority_min=2&priority_max=8", Some(&ada.token)).await;
+    assert_eq!(page["items"][0]["title"], "sub");
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let (_, page) = app.get(&format!("/api/tasks?project_id={p2}"), Some(&ada.token)).await;
+    assert!(page["items"].as_array().unwrap().is_empty());
+    let (_, page) = app.get("/api/tasks?status=in_progress", Some(&ada.token)).await;
+    assert!(page["items"].as_array().unwrap().is_empty());
+    let (status, body) = app.get("/api/tasks?priority_min=11", Some(&ada.token)).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = app.get("/api/tasks?stauts=pending", Some(&ada.token)).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+    let (status, body) = app.get("/api/tasks?cursor=garbage", Some(&ada.token)).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+
+    // One task, with its subtasks and latest execution.
+    let (status, detail) = app.get(&format!("/api/tasks/{}", id(&high)), Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["subtask_count"], 1);
+    assert_eq!(detail["subtasks"][0]["id"], id(&sub));
+    assert!(detail["latest_execution"].is_null());
+    let x = start(&app, &ada, id(&high)).await;
+    let (_, detail) = app.get(&format!("/api/tasks/{}", id(&high)), Some(&ada.token)).await;
+    assert_eq!(detail["latest_execution"]["id"], id(&x));
+    assert_eq!(detail["status"], "in_progress");
+    assert_eq!(detail["assigned_to"], ada.user_id.as_str());
+
+    // Changes.
+    let (status, changed) = app
+        .patch(
+            &format!("/api/tasks/{}", id(&low)),
+            Some(&ada.token),
+            json!({"title": "renamed", "description": null, "priority": 3, "requirements": {"a": 1}, "assigned_to": ada.user_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["title"], "renamed");
+    assert_eq!(changed["priority"], 3);
+    assert_eq!(changed["requirements"], json!({"a": 1}));
+    assert_eq!(changed["assigned_to"], ada.user_id.as_str());
+    let bob = app.register("bob@example.com").await;
+    let (status, body) = app
+        .patch(
+            &format!("/api/tasks/{}", id(&low)),
+            Some(&ada.token),
+            json!({"assigned_to": bob.user_id, "priority": -1}),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["priority", "assigned_to"]);
+    let (status, body) = app.get("/api/tasks/not-a-uuid", Some(&ada.token)).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+    let (status, body) = app.get(&format!("/api/tasks/{}", uuid::Uuid::new_v4()), Some(&ada.token)).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+
+    // Stats.
+    let (status, stats) = app.get("/api/tasks/stats", Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["total"], 3);
+    assert_eq!(stats["by_status"]["pending"], 2);
+    assert_eq!(stats["by_status"]["in_progress"], 1);
+    assert_eq!(stats["by_status"]["completed"], 0);
+    assert_eq!(stats["by_priority"][0], json!({"priority": 9, "count": 1}));
+    assert!(stats["success_rate"].is_null());
+    let (status, done) = app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let (_, stats) = app.get(&format!("/api/tasks/stats?project_id={p}"), Some(&ada.token)).await;
+    assert_eq!(stats["success_rate"], 100.0);
+    assert!(stats["avg_completion_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{stats}");
+    let (_, stats) = app.get("/api/tasks/stats", Some(&bob.token)).await;
+    assert_eq!(stats["total"], 0, "bob sees none of ada's tasks");
+}
+
+#[tokio::test]
+async fn sixteen_claimers_get_each_of_a_hundred_tasks_exactly_once() {
+    let app = Arc::new(TestApp::spawn_with(|c| c.database.pool_max = 16).await);
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada).await;
+    {
+        let client = app.db.client().await;
+        let pid: uuid::Uuid = p.parse().unwrap();
+        client
+            .execute(
+                "INSERT INTO devx.tasks (project_id, title, priority)
+                 SELECT $1, 'task ' || n, n % 11 FROM generate_series(1, 100) n",
+                &[&pid],
+            )
+            .await
+            .unwrap();
+        // Another user's task is not ada's to claim; nor one for another kind of agent.
+        client
+            .execute(
+                "INSERT INTO devx.tasks (project_id, title, requirements) VALUES ($1, 'for codegen', '{\"agent_type\": \"codegen\"}')",
+                &[&pid],
+            )
+            .await
+            .unwrap();
+    }
+    let bob = app.register("bob@example.com").await;
+    let bp = project(&app, &bob).await;
+    let bobs = task(&app, &bob, json!({"project_id": bp, "title": "bob's", "priority": 10})).await;
+
+    let mut claimers = Vec::new();
+    for _ in 0..16 {
+        let app = app.clone();
+        let token = ada.token.clone();
+        claimers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let (status, body) = app.get("/api/tasks/next?agent_type=claude-code", Some(&token)).await;
+                match status {
+                    StatusCode::OK => {
+                        assert_eq!(body["task"]["status"], "in_progress");
+                        assert_eq!(body["execution"]["status"], "running");
+                        assert_eq!(body["execution"]["task_id"], body["task"]["id"]);
+                        got.push((
+                            body["task"]["id"].as_str().unwrap().to_string(),
+                            body["task"]["priority"].as_i64().unwrap(),
+                        ));
+                    }
+                    StatusCode::NO_CONTENT => break got,
+                    other => panic!("claim answered {other}: {body}"),
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for c in claimers {
+        all.extend(c.await.unwrap());
+    }
+    let distinct: BTreeSet<&String> = all.iter().map(|(id, _)| id).collect();
+    assert_eq!(all.len(), 100, "every task claimed");
+    assert_eq!(distinct.len(), 100, "no task claimed twice");
+    assert!(!distinct.contains(&id(&bobs).to_string()));
+
+    let client = app.db.client().await;
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE status = 'in_progress'), count(*) FILTER (WHERE status = 'pending'),
+                    (SELECT count(*) FROM devx.task_executions)
+               FROM devx.tasks",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 100);
+    assert_eq!(row.get::<_, i64>(1), 2, "codegen's task and bob's are left");
+    assert_eq!(row.get::<_, i64>(2), 100, "one execution per claim");
+
+    // The codegen agent gets its task; bob gets his own; then nothing.
+    let (status, body) = app.get("/api/tasks/next?agent_type=codegen", Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["task"]["title"], "for codegen");
+    assert_eq!(body["execution"]["agent_type"], "codegen");
+    let (status, _) = app.get("/api/tasks/next?agent_type=codegen", Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app.get("/api/tasks/next?agent_type=codegen", Some(&bob.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["task"]["id"], id(&bobs));
+    assert_eq!(body["task"]["assigned_to"], bob.user_id.as_str());
+
+    let (status, body) = app.get("/api/tasks/next", Some(&ada.token)).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+    let (status, body) = app.get("/api/tasks/next?agent_type=NOPE", Some(&ada.token)).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn claims_take_the_highest_priority_then_the_oldest() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada).await;
+    let first = task(&app, &ada, json!({"project_id": p, "title": "old 5", "priority": 5})).await;
+    let second = task(&app, &ada, json!({"project_id": p, "title": "new 5", "priority": 5})).await;
+    let top = task(&app, &ada, json!({"project_id": p, "title": "7", "priority": 7})).await;
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        // An admin claims from every user's projects.
+        let (status, body) = app.get("/api/tasks/next?agent_type=claude-code", Some(&admin.token)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["task"]["assigned_to"], admin.user_id.as_str());
+        order.push(body["task"]["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(order, [id(&top), id(&first), id(&second)]);
+}
+
+#[tokio::test]
+async fn transitions_legal_and_illegal() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada).await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "t"})).await;
+    let path = format!("/api/tasks/{}", id(&t));
+
+    // pending -> completed is not a transition.
+    let (status, body) = app.patch(&path, Some(&ada.token), json!({"status": "completed"})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("pending") && detail.contains("in_progress or cancelled"), "{detail}");
+
+    // pending -> in_progress -> pending (released) -> in_progress -> completed.
+    let (status, body) = app.patch(&path, Some(&ada.token), json!({"status": "in_progress"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["assigned_to"], ada.user_id.as_str());
+    let (_, body) = app.patch(&path, Some(&ada.token), json!({"status": "pending"})).await;
+    assert_eq!(body["status"], "pending");
+    assert!(body["assigned_to"].is_null(), "released tasks are unassigned");
+    let (_, body) = app.patch(&path, Some(&ada.token), json!({"status": "pending"})).await;
+    assert_eq!(body["status"], "pending", "the same status is no change");
+
+    // Executions drive the task: start -> in_progress, complete -> completed.
+    let x = start(&app, &ada, id(&t)).await;
+    assert_eq!(x["status"], "running");
+    assert!(x["started_at"].is_string());
+    let (status, body) = app
+        .post(&format!("/api/tasks/{}/executions", id(&t)), Some(&ada.token), json!({"agent_type": "codegen"}))
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(body["detail"].as_str().unwrap().contains(id(&x)), "names the running execution: {body}");
+    let (status, body) = app
+        .post(
+            &format!("/api/tasks/{}/executions", id(&t)),
+            Some(&ada.token),
+            json!({"agent_type": "Bad!", "agent_config": []}),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, out) = app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["execution"]["status"], "completed");
+    assert!(out["execution"]["completed_at"].is_string());
+    assert_eq!(out["task"]["status"], "completed");
+    assert!(out.get("error").is_none());
+
+    // Finished things stay finished.
+    let (status, body) = app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(body["detail"].as_str().unwrap().contains("completed, which is final"), "{body}");
+    let (status, body) = app.post(&format!("/api/executions/{}/fail", id(&x)), Some(&ada.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    let (status, body) = app.patch(&path, Some(&ada.token), json!({"status": "failed"})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(body["detail"].as_str().unwrap().contains("final"));
+    let (status, body) = app.post(&format!("{path}/cancel"), Some(&ada.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    let (status, body) =
+        app.post(&format!("{path}/executions"), Some(&ada.token), json!({"agent_type": "claude-code"})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    let (status, t2) = app.patch(&path, Some(&ada.token), json!({"title": "still editable"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(t2["status"], "completed");
+
+    // A failure with retry puts the task back to pending; without, fails it.
+    let t = task(&app, &ada, json!({"project_id": p, "title": "flaky"})).await;
+    let x1 = start(&app, &ada, id(&t)).await;
+    let (status, out) = app
+        .post(
+            &format!("/api/executions/{}/fail", id(&x1)),
+            Some(&ada.token),
+            json!({"error_details": {"message": "network down", "code": 7}, "error_type": "network", "retry": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["execution"]["status"], "failed");
+    assert_eq!(out["execution"]["error_details"]["code"], 7);
+    assert_eq!(out["task"]["status"], "pending");
+    assert_eq!(out["error"]["error_type"], "network");
+    assert_eq!(out["error"]["message"], "network down");
+    assert_eq!(out["error"]["task_id"], id(&t));
+    assert_eq!(out["error"]["execution_id"], id(&x1));
+    let x2 = start(&app, &ada, id(&t)).await;
+    // No body at all is fine: the defaults apply.
+    let resp = app
+        .request(reqwest::Method::POST, &format!("/api/executions/{}/fail", id(&x2)), Some(&ada.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let out: Value = resp.json().await.unwrap();
+    assert_eq!(out["task"]["status"], "failed");
+    assert_eq!(out["error"]["error_type"], "system");
+    assert_eq!(out["error"]["message"], "execution failed");
+    let (_, list) = app.get(&format!("/api/tasks/{}/executions", id(&t)), Some(&ada.token)).await;
+    let ids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [id(&x2), id(&x1)], "newest first");
+
+    // Leaving in_progress by hand cancels the running execution.
+    let t = task(&app, &ada, json!({"project_id": p, "title": "manual"})).await;
+    let x = start(&app, &ada, id(&t)).await;
+    let (_, body) =
+        app.patch(&format!("/api/tasks/{}", id(&t)), Some(&ada.token), json!({"status": "completed"})).await;
+    assert_eq!(body["status"], "completed");
+    let (_, body) = app.get(&format!("/api/executions/{}", id(&x)), Some(&ada.token)).await;
+    assert_eq!(body["status"], "cancelled");
+
+    // Two concurrent completes: exactly one wins.
+    let t = task(&app, &ada, json!({"project_id": p, "title": "race"})).await;
+    let x = start(&app, &ada, id(&t)).await;
+    let url = format!("/api/executions/{}/complete", id(&x));
+    let (a, b) = tokio::join!(app.post(&url, Some(&ada.token), json!({})), app.post(&url, Some(&ada.token), json!({})));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+
+    // A cancel racing a complete: one wins, the other is a 409 (never a
+    // deadlock), and task and execution agree on who won.
+    for i in 0..8 {
+        let t = task(&app, &ada, json!({"project_id": p, "title": format!("race {i}")})).await;
+        let x = start(&app, &ada, id(&t)).await;
+        let cancel_url = format!("/api/tasks/{}/cancel", id(&t));
+        let complete_url = format!("/api/executions/{}/complete", id(&x));
+        let (cancel, complete) = tokio::join!(
+            app.post(&cancel_url, Some(&ada.token), json!({})),
+            app.post(&complete_url, Some(&ada.token), json!({}))
+        );
+        let (_, task_now) = app.get(&format!("/api/tasks/{}", id(&t)), Some(&ada.token)).await;
+        let (_, x_now) = app.get(&format!("/api/executions/{}", id(&x)), Some(&ada.token)).await;
+        match (cancel.0, complete.0) {
+            (StatusCode::OK, StatusCode::CONFLICT) => {
+                assert_eq!(task_now["status"], "cancelled");
+                assert_eq!(x_now["status"], "cancelled");
+            }
+            (StatusCode::CONFLICT, StatusCode::OK) => {
+                assert_eq!(task_now["status"], "completed");
+                assert_eq!(x_now["status"], "completed");
+            }
+            other => panic!("cancel vs complete answered {other:?}: {} / {}", cancel.1, complete.1),
+        }
+    }
+}
+
+#[tokio::test]
+async fn cancel_cascades_to_pending_subtasks() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada).await;
+    let root = task(&app, &ada, json!({"project_id": p, "title": "root"})).await;
+    let a = task(&app, &ada, json!({"project_id": p, "title": "a", "parent_task_id": id(&root)})).await;
+    let b = task(&app, &ada, json!({"project_id": p, "title": "b", "parent_task_id": id(&root)})).await;
+    let a1 = task(&app, &ada, json!({"project_id": p, "title": "a1", "parent_task_id": id(&a)})).await;
+    let done = task(&app, &ada, json!({"project_id": p, "title": "done", "parent_task_id": id(&root)})).await;
+    let xb = start(&app, &ada, id(&b)).await; // b is in progress
+    let xd = start(&app, &ada, id(&done)).await;
+    app.post(&format!("/api/executions/{}/complete", id(&xd)), Some(&ada.token), json!({})).await;
+    let xr = start(&app, &ada, id(&root)).await;
+    let other = task(&app, &ada, json!({"project_id": p, "title": "unrelated"})).await;
+
+    let (status, out) = app.post(&format!("/api/tasks/{}/cancel", id(&root)), Some(&ada.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["task"]["status"], "cancelled");
+    let cancelled: BTreeSet<&str> =
+        out["cancelled_subtasks"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(cancelled, BTreeSet::from([id(&a), id(&a1)]), "pending ones at any depth");
+    assert_eq!(out["cancelled_executions"], json!([id(&xr)]));
+
+    let status_of = |t: &Value| {
+        let path = format!("/api/tasks/{}", id(t));
+        let app = &app;
+        let token = ada.token.clone();
+        async move { app.get(&path, Some(&token)).await.1["status"].as_str().unwrap().to_string() }
+    };
+    assert_eq!(status_of(&a).await, "cancelled");
+    assert_eq!(status_of(&a1).await, "cancelled");
+    assert_eq!(status_of(&b).await, "in_progress", "running subtasks are left to finish");
+    assert_eq!(status_of(&done).await, "completed");
+    assert_eq!(status_of(&other).await, "pending");
+    let (_, x) = app.get(&format!("/api/executions/{}", id(&xb)), Some(&ada.token)).await;
+    assert_eq!(x["status"], "running");
+    let (_, x) = app.get(&format!("/api/executions/{}", id(&xr)), Some(&ada.token)).await;
+    assert_eq!(x["status"], "cancelled");
+
+    // A cancelled task takes no new subtasks, and cannot be cancelled again.
+    let (status, body) = app
+        .post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": "late", "parent_task_id": id(&root)}))
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    let (status, body) = app.post(&format!("/api/tasks/{}/cancel", id(&root)), Some(&ada.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(body["detail"].as_str().unwrap().contains("cancelled, which is final"), "{body}");
+
+    // Cancelling through PATCH cascades the same way.
+    let r2 = task(&app, &ada, json!({"project_id": p, "title": "r2"})).await;
+    let c2 = task(&app, &ada, json!({"project_id": p, "title": "c2", "parent_task_id": id(&r2)})).await;
+    let (status, body) =
+        app.patch(&format!("/api/tasks/{}", id(&r2)), Some(&ada.token), json!({"status": "cancelled"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status_of(&c2).await, "cancelled");
+}
+
+#[tokio::test]
+async fn log_tails_follow_seq_order_under_concurrent_appends() {
+    let app = Arc::new(TestApp::spawn_with(|c| c.database.pool_max = 16).await);
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada).await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "chatty"})).await;
+    let x = start(&app, &ada, id(&t)).await;
+    let logs = format!("/api/executions/{}/logs", id(&x));
+
+    // Validation: empty batch, too many lines, unknown level, NUL.
+    let (status, body) = app.post(&logs, Some(&ada.token), json!({"lines": []})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let many: Vec<Value> = (0..1001).map(|i| json!({"message": format!("{i}")})).collect();
+    let (status, body) = app.post(&logs, Some(&ada.token), json!({"lines": many})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = app.post(&logs, Some(&ada.token), json!({"lines": [{"message": "x", "level": "loud"}]})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) =
+        app.post(&logs, Some(&ada.token), json!({"lines": [{"message": "ok"}, {"message": "a\u{0}b"}]})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["lines[1].message"]);
+
+    // One batch of the maximum size works.
+    let full: Vec<Value> = (0..1000).map(|i| json!({"message": format!("bulk {i}"), "level": "debug"})).collect();
+    let (status, body) = app.post(&logs, Some(&ada.token), json!({"lines": full})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body, json!({"first_seq": 1, "last_seq": 1000, "count": 1000}));
+
+    // 8 writers x 25 batches x 4 lines, while a reader tails.
+    const WRITERS: usize = 8;
+    const BATCHES: usize = 25;
+    const LINES: usize = 4;
+    let total = 1000 + (WRITERS * BATCHES * LINES) as i64;
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let (app, token, logs) = (app.clone(), ada.token.clone(), logs.clone());
+        writers.push(tokio::spawn(async move {
+            let mut ranges = Vec::new();
+            for b in 0..BATCHES {
+                let lines: Vec<Value> = (0..LINES)
+                    .map(|l| json!({"message": format!("w{w} b{b} l{l}"), "time": "2026-01-01T00:00:00Z"}))
+                    .collect();
+                let (status, body) = app.post(&logs, Some(&token), json!({"lines": lines})).await;
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+                ranges.push((body["first_seq"].as_i64().unwrap(), body["last_seq"].as_i64().unwrap(), w, b));
+            }
+            ranges
+        }));
+    }
+    let reader = {
+        let (app, token, logs) = (app.clone(), ada.token.clone(), logs.clone());
+        tokio::spawn(async move {
+            let mut seen: Vec<(i64, String)> = Vec::new();
+            let mut after = 0i64;
+            while after < total {
+                let (status, page) = app.get(&format!("{logs}?after={after}&limit=200"), Some(&token)).await;
+                assert_eq!(status, StatusCode::OK, "{page}");
+                for line in page["items"].as_array().unwrap() {
+                    let seq = line["seq"].as_i64().unwrap();
+                    assert_eq!(seq, after + 1, "the tail never skips or repeats a line");
+                    after = seq;
+                    seen.push((seq, line["message"].as_str().unwrap().to_string()));
+                }
+            }
+            seen
+        })
+    };
+    let mut ranges = Vec::new();
+    for w in writers {
+        ranges.extend(w.await.unwrap());
+    }
+    let seen = reader.await.unwrap();
+    assert_eq!(seen.len() as i64, total);
+
+    // Each batch got a contiguous range; together they tile 1001..=total.
+    ranges.sort();
+    let mut next = 1001;
+    for (first, last, w, b) in &ranges {
+        assert_eq!(*first, next, "no gap or overlap between batches");
+        assert_eq!(last - first + 1, LINES as i64);
+        for l in 0..LINES {
+            assert_eq!(seen[(*first as usize) - 1 + l].1, format!("w{w} b{b} l{l}"), "a batch keeps its order");
+        }
+        next = last + 1;
+    }
+    assert_eq!(next, total + 1);
+    let (_, xr) = app.get(&format!("/api/executions/{}", id(&x)), Some(&ada.token)).await;
+    assert_eq!(xr["log_lines"], total);
+
+    // after / cursor / limit semantics.
+    let (_, page) = app.get(&format!("{logs}?after=998&limit=3"), Some(&ada.token)).await;
+    let seqs: Vec<i64> = page["items"].as_array().unwrap().iter().map(|l| l["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [999, 1000, 1001]);
+    assert_eq!(page["items"][0]["level"], "debug");
+    assert_eq!(page["items"][0]["message"], "bulk 998");
+    assert_eq!(page["next_cursor"], "1001");
+    let (_, page) = app.get(&format!("{logs}?cursor=1001&limit=1"), Some(&ada.token)).await;
+    assert_eq!(page["items"][0]["seq"], 1002);
+    assert_eq!(page["items"][0]["time"], "2026-01-01T00:00:00Z");
+    let (_, page) = app.get(&format!("{logs}?after={total}"), Some(&ada.token)).await;
+    assert!(page["items"].as_array().unwrap().is_empty());
+    assert!(page["next_cursor"].is_null());
+    let (_, page) = app.get(&logs, Some(&ada.token)).await;
+    assert_eq!(page["items"][0]["seq"], 1);
+    assert_eq!(page["items"].as_array().unwrap().len(), 50, "default limit");
+    for bad in ["after=-1", "after=x", "cursor=abc", "after=1&cursor=2", "limit=0"] {
+        let (status, body) = app.get(&format!("{logs}?{bad}"), Some(&ada.token)).await;
+        assert_problem(status, &body, StatusCode::BAD_REQUEST);
+    }
+
+    // Appending to a finished execution is allowed (late flushes), and costs
+    // one reservation and one insert however long the log is.
+    app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
+    let (status, body) =
+        app.post(&logs, Some(&ada.token), json!({"lines": [{"message": "last words", "level": "warn"}]})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["first_seq"], total + 1);
+
+    // No audit row per append: the seq counter is bookkeeping.
+    let client = app.db.client().await;
+    let audits: i64 = client
+        .query_one(
+            "SELECT count(*) FROM devx.audit_logs WHERE entity_type = 'devx.task_executions' AND entity_id = $1",
+            &[&id(&x)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audits, 2, "created and completed only");
+}
+
+#[tokio::test]
+async fn pr_validation_status_follows_its_checks() {
+    let app = Arc::new(TestApp::spawn().await);
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada).await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "feature"})).await;
+    let x = start(&app, &ada, id(&t)).await;
+
+    let (status, v) = app
+        .post(
+            "/api/pr-validations",
+            Some(&ada.token),
+            json!({"repository": "acme/shop", "pr_number": 42, "branch_name": "feature/auth",
+                   "execution_id": id(&x), "webhook_payload": {"action": "opened"}, "checks": ["tests", "lint"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["status"], "pending");
+    assert_eq!(v["task_id"], id(&t), "implied by the execution");
+    assert_eq!(v["validation_results"]["tests"]["status"], "pending");
+    let check = |name: &str| format!("/api/pr-validations/{}/checks/{name}", id(&v));
+
+    let (status, body) =
+        app.patch(&check("tests"), Some(&ada.token), json!({"status": "passed", "summary": "15 passed"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "running", "lint is still pending");
+    assert_eq!(body["validation_results"]["tests"]["summary"], "15 passed");
+    let (_, body) =
+        app.patch(&check("lint"), Some(&ada.token), json!({"status": "passed", "details": {"warnings": 0}})).await;
+    assert_eq!(body["status"], "passed");
+    assert_eq!(body["validation_results"]["lint"]["details"]["warnings"], 0);
+    let (_, body) = app.patch(&check("tests"), Some(&ada.token), json!({"status": "failed"})).await;
+    assert_eq!(body["status"], "failed", "any failed check fails it");
+    let (_, body) = app.patch(&check("security%20scan"), Some(&ada.token), json!({"status": "skipped"})).await;
+    assert_eq!(body["status"], "failed");
+    assert_eq!(body["validation_results"]["security scan"]["status"], "skipped");
+    let (_, body) = app.patch(&check("tests"), Some(&ada.token), json!({"status": "passed"})).await;
+    assert_eq!(body["status"], "passed", "a re-run that passes; skipped does not hold it back");
+    let (_, body) = app.patch(&check("e2e"), Some(&ada.token), json!({"status": "running"})).await;
+    assert_eq!(body["status"], "running");
+
+    // Concurrent results for many checks all count.
+    let mut handles = Vec::new();
+    for i in 0..10 {
+        let (app, token, url) = (app.clone(), ada.token.clone(), check(&format!("c{i}")));
+        handles.push(tokio::spawn(async move { app.patch(&url, Some(&token), json!({"status": "passed"})).await.0 }));
+    }
+    for h in handles {
+        assert_eq!(h.await.unwrap(), StatusCode::OK);
+    }
+    app.patch(&check("e2e"), Some(&ada.token), json!({"status": "passed"})).await;
+    let (_, body) = app.get(&format!("/api/pr-validations/{}", id(&v)), Some(&ada.token)).await;
+    assert_eq!(body["validation_results"].as_object().unwrap().len(), 14);
+    assert_eq!(body["status"], "passed");
+
+    // Bad input.
+    let (status, body) = app.patch(&check("tests"), Some(&ada.token), json!({"status": "green"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = app
+        .post(
+            "/api/pr-validations",
+            Some(&ada.token),
+            json!({"repository": "no-slash", "pr_number": 0, "checks": [""]}),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["repository", "pr_number", "checks"]);
+    let other = task(&app, &ada, json!({"project_id": p, "title": "other"})).await;
+    let (status, body) = app
+        .post(
+            "/api/pr-validations",
+            Some(&ada.token),
+            json!({"repository": "acme/shop", "pr_number": 1, "task_id": id(&other), "execution_id": id(&x)}),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["execution_id"]);
+
+    // A cancelled validation takes no more results.
+    let (_, v2) =
+        app.post("/api/pr-validations", Some(&ada.token), json!({"repository": "acme/api", "pr_number": 7})).await;
+    assert!(v2["task_id"].is_null());
+    assert_eq!(v2["created_by"], ada.user_id.as_str());
+    let client = app.db.client().await;
+    client
+        .execute(
+            "UPDATE devx.pr_validations SET status = 'cancelled' WHERE id = $1",
+            &[&id(&v2).parse::<uuid::Uuid>().unwrap()],
+        )
+        .await
+        .unwrap();
+    let (status, body) = app
+        .patch(&format!("/api/pr-validations/{}/checks/tests", id(&v2)), Some(&ada.token), json!({"status": "passed"}))
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+
+    // Lists and filters.
+    let (_, list) = app.get("/api/pr-validations?repository=acme/shop", Some(&ada.token)).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (_, list) = app.get("/api/pr-validations?status=cancelled", Some(&ada.token)).await;
+    assert_eq!(list["items"][0]["id"], id(&v2));
+    let (_, list) = app.get("/api/pr-validations?branch_name=feature/auth&pr_number=42", Some(&ada.token)).await;
+    assert_eq!(list["items"][0]["id"], id(&v));
+    let (_, list) = app.get("/api/pr-validations?limit=1", Some(&ada.token)).await;
+    assert_eq!(list["items"][0]["id"], id(&v2), "newest first");
+    let (_, list2) = app
+        .get(&format!("/api/pr-validations?limit=1&cursor={}", list["next_cursor"].as_str().unwrap()), Some(&ada.token))
+        .await;
+    assert_eq!(list2["items"][0]["id"], id(&v));
+
+    // Summary by repository: the user's figures, and the admin's from the view.
+    let (_, summary) = app.get("/api/pr-validations/summary", Some(&ada.token)).await;
+    let shop = summary["items"].as_array().unwrap().iter().find(|r| r["repository"] == "acme/shop").unwrap();
+    assert_eq!(shop["validations"], 1);
+    assert_eq!(shop["passed"], 1);
+    assert_eq!(shop["pass_rate"], 100.0);
+    let bob = app.register("bob@example.com").await;
+    let (_, summary) = app.get("/api/pr-validations/summary", Some(&bob.token)).await;
+    assert_eq!(summary["items"], json!([]));
+    let admin = app.admin("root@example.com").await;
+    let (_, summary) = app.get("/api/pr-validations/summary", Some(&admin.token)).await;
+    assert_eq!(summary["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn error_logs_are_recorded_filtered_resolved_and_recovered() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let admin = app.admin("root@example.com").await;
+    let p = project(&app, &ada).await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "t"})).await;
+
+    let (status, e1) = app
+        .post(
+            "/api/errors",
+            Some(&ada.token),
+            json!({"error_type": "timeout", "message": "took too long", "task_id": id(&t), "context": {"after_ms": 30000}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{e1}");
+    assert_eq!(e1["resolved"], false);
+    assert_eq!(e1["recovery_attempts"], 0);
+    let (_, e2) = app.post("/api/errors", Some(&ada.token), json!({"error_type": "api", "message": "no task"})).await;
+    assert!(e2["task_id"].is_null());
+    let (_, bobs) = app.post("/api/errors", Some(&bob.token), json!({"error_type": "api", "message": "bob's"})).await;
+
+    let (status, body) =
+        app.post("/api/errors", Some(&ada.token), json!({"error_type": "cosmic", "message": "x"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = app.post("/api/errors", Some(&ada.token), json!({"error_type": "api", "message": ""})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = app
+        .post("/api/errors", Some(&bob.token), json!({"error_type": "api", "message": "x", "task_id": id(&t)}))
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["task_id"], "another user's task is no task");
+
+    // Who sees what: task errors by the project owner; others by their creator; admin all.
+    let (_, list) = app.get("/api/errors", Some(&ada.token)).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    let (_, list) = app.get("/api/errors", Some(&bob.token)).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["id"], id(&bobs));
+    let (_, list) = app.get("/api/errors", Some(&admin.token)).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 3);
+    let (status, _) = app.get(&format!("/api/errors/{}", id(&e2)), Some(&admin.token)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Filters.
+    let (_, list) = app.get("/api/errors?error_type=timeout", Some(&ada.token)).await;
+    assert_eq!(list["items"][0]["id"], id(&e1));
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (_, list) = app.get(&format!("/api/errors?task_id={}", id(&t)), Some(&ada.token)).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (_, list) = app.get("/api/errors?since=2999-01-01T00:00:00Z", Some(&ada.token)).await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+    let (_, list) = app.get("/api/errors?since=2000-01-01T00:00:00Z&resolved=false", Some(&ada.token)).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    let (status, body) = app.get("/api/errors?since=yesterday", Some(&ada.token)).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+
+    // Resolve once.
+    let (status, body) = app.post(&format!("/api/errors/{}/resolve", id(&e2)), Some(&ada.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["resolved"], true);
+    assert!(body["resolved_at"].is_string());
+    let (status, body) = app.post(&format!("/api/errors/{}/resolve", id(&e2)), Some(&ada.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    let (_, list) = app.get("/api/errors?resolved=true", Some(&ada.token)).await;
+    assert_eq!(list["items"][0]["id"], id(&e2));
+
+    // Recovery attempts count, record their outcome, and a success resolves.
+    let rec = format!("/api/errors/{}/recovery-attempt", id(&e1));
+    let (status, body) =
+        app.post(&rec, Some(&ada.token), json!({"outcome": "failed", "details": {"tried": "retry"}})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["recovery_attempts"], 1);
+    assert_eq!(body["resolved"], false);
+    assert_eq!(body["recovery_log"][0]["outcome"], "failed");
+    assert_eq!(body["recovery_log"][0]["attempt"], 1);
+    assert_eq!(body["recovery_log"][0]["details"]["tried"], "retry");
+    let (_, body) = app.post(&rec, Some(&ada.token), json!({"outcome": "succeeded", "resolve": false})).await;
+    assert_eq!(body["recovery_attempts"], 2);
+    assert_eq!(body["resolved"], false);
+    let (status, body) = app.post(&rec, Some(&ada.token), json!({"outcome": "maybe"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, body) = app.post(&rec, Some(&ada.token), json!({"outcome": "succeeded"})).await;
+    assert_eq!(body["recovery_attempts"], 3);
+    assert_eq!(body["resolved"], true);
+    let (status, body) = app.post(&rec, Some(&ada.token), json!({"outcome": "failed"})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+
+    // Past errors.max_recovery_attempts (3 by default) an error needs a person.
+    let (_, e3) = app.post("/api/errors", Some(&ada.token), json!({"error_type": "network", "message": "flaky"})).await;
+    let rec = format!("/api/errors/{}/recovery-attempt", id(&e3));
+    for _ in 0..3 {
+        let (status, _) = app.post(&rec, Some(&ada.token), json!({"outcome": "failed"})).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, body) = app.post(&rec, Some(&ada.token), json!({"outcome": "failed"})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(body["detail"].as_str().unwrap().contains("errors.max_recovery_attempts"), "{body}");
+
+    // Summary by type: the user's own figures; the admin's from the view.
+    let (_, summary) = app.get("/api/errors/summary", Some(&ada.token)).await;
+    let by_type: HashMap<&str, &Value> =
+        summary["items"].as_array().unwrap().iter().map(|r| (r["error_type"].as_str().unwrap(), r)).collect();
+    assert_eq!(by_type["api"]["error_count"], 1);
+    assert_eq!(by_type["api"]["resolved"], 1);
+    assert_eq!(by_type["timeout"]["avg_recovery_attempts"], 3.0);
+    assert_eq!(by_type["network"]["unresolved"], 1);
+    assert!(by_type["network"]["last_seen"].is_string());
+    let (_, summary) = app.get("/api/errors/summary", Some(&admin.token)).await;
+    let api = summary["items"].as_array().unwrap().iter().find(|r| r["error_type"] == "api").unwrap();
+    assert_eq!(api["error_count"], 2, "the admin counts bob's too");
+}
+
+#[tokio::test]
+async fn another_users_rows_are_404_on_every_id_route() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let eve = app.register("eve@example.com").await;
+    let p = project(&app, &ada).await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "secret"})).await;
+    let x = start(&app, &ada, id(&t)).await;
+    app.post(&format!("/api/executions/{}/logs", id(&x)), Some(&ada.token), json!({"lines": [{"message": "hi"}]}))
+        .await;
+    let (_, v) = app
+        .post("/api/pr-validations", Some(&ada.token), json!({"repository": "a/b", "pr_number": 1, "task_id": id(&t)}))
+        .await;
+    let (_, v0) = app.post("/api/pr-validations", Some(&ada.token), json!({"repository": "a/b", "pr_number": 2})).await;
+    let (_, e) = app
+        .post("/api/errors", Some(&ada.token), json!({"error_type": "api", "message": "m", "task_id": id(&t)}))
+        .await;
+    let (_, e0) = app.post("/api/errors", Some(&ada.token), json!({"error_type": "api", "message": "m"})).await;
+
+    let (t, x, v, v0, e, e0) = (id(&t), id(&x), id(&v), id(&v0), id(&e), id(&e0));
+    let calls: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", format!("/api/tasks/{t}"), None),
+        ("PATCH", format!("/api/tasks/{t}"), Some(json!({"title": "mine now"}))),
+        ("POST", format!("/api/tasks/{t}/cancel"), Some(json!({}))),
+        ("GET", format!("/api/tasks/{t}/executions"), None),
+        ("POST", format!("/api/tasks/{t}/executions"), Some(json!({"agent_type": "codegen"}))),
+        ("GET", format!("/api/executions/{x}"), None),
+        ("POST", format!("/api/executions/{x}/complete"), Some(json!({}))),
+        ("POST", format!("/api/executions/{x}/fail"), Some(json!({}))),
+        ("GET", format!("/api/executions/{x}/logs"), None),
+        ("POST", format!("/api/executions/{x}/logs"), Some(json!({"lines": [{"message": "pwned"}]}))),
+        ("GET", format!("/api/pr-validations/{v}"), None),
+        ("PATCH", format!("/api/pr-validations/{v}/checks/tests"), Some(json!({"status": "passed"}))),
+        ("GET", format!("/api/pr-validations/{v0}"), None),
+        ("PATCH", format!("/api/pr-validations/{v0}/checks/tests"), Some(json!({"status": "passed"}))),
+        ("GET", format!("/api/errors/{e}"), None),
+        ("POST", format!("/api/errors/{e}/resolve"), Some(json!({}))),
+        ("POST", format!("/api/errors/{e}/recovery-attempt"), Some(json!({"outcome": "failed"}))),
+        ("GET", format!("/api/errors/{e0}"), None),
+        ("POST", format!("/api/errors/{e0}/resolve"), Some(json!({}))),
+    ];
+    for (method, path, body) in &calls {
+        let method: reqwest::Method = method.parse().unwrap();
+        let (status, problem) = app.call(method.clone(), path, Some(&eve.token), body.clone()).await;
+        assert_problem(status, &problem, StatusCode::NOT_FOUND);
+        // Exactly what a missing id answers.
+        let missing = path.replace(&path.split('/').nth(3).unwrap().to_string(), &uuid::Uuid::new_v4().to_string());
+        let (status2, problem2) = app.call(method, &missing, Some(&eve.token), body.clone()).await;
+        assert_eq!(status2, StatusCode::NOT_FOUND, "{missing}");
+        assert_eq!(problem["detail"], problem2["detail"], "{path}");
+    }
+    // Eve's lists and claims show nothing of ada's.
+    for path in ["/api/tasks", "/api/pr-validations", "/api/errors"] {
+        let (_, list) = app.get(path, Some(&eve.token)).await;
+        assert_eq!(list["items"], json!([]), "{path}");
+    }
+    let (status, _) = app.get("/api/tasks/next?agent_type=codegen", Some(&eve.token)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, summary) = app.get("/api/executions/summary", Some(&eve.token)).await;
+    assert_eq!(summary["items"], json!([]));
+
+    // Nothing changed.
+    let (_, task) = app.get(&format!("/api/tasks/{t}"), Some(&ada.token)).await;
+    assert_eq!(task["title"], "secret");
+    assert_eq!(task["status"], "in_progress");
+    let (_, lines) = app.get(&format!("/api/executions/{x}/logs"), Some(&ada.token)).await;
+    assert_eq!(lines["items"].as_array().unwrap().len(), 1);
+
+    // A soft-deleted project takes its tasks out of sight, even an admin's.
+    let admin = app.admin("root@example.com").await;
+    let (status, _) = app.get(&format!("/api/tasks/{t}"), Some(&admin.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let client = app.db.client().await;
+    client
+        .execute("UPDATE devx.projects SET status = 'deleted' WHERE id = $1", &[&p.parse::<uuid::Uuid>().unwrap()])
+        .await
+        .unwrap();
+    for who in [&ada, &admin] {
+        let (status, _) = app.get(&format!("/api/tasks/{t}"), Some(&who.token)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = app.get(&format!("/api/errors/{e}"), Some(&who.token)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn executions_summary_matches_the_view_and_audit_rows_name_the_actor() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let admin = app.admin("root@example.com").await;
+    let p = project(&app, &ada).await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "audited", "priority": 2})).await;
+    let x = start(&app, &ada, id(&t)).await;
+    app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
+    let t2 = task(&app, &ada, json!({"project_id": p, "title": "second"})).await;
+    let (_, claimed) = app.get("/api/tasks/next?agent_type=codegen", Some(&admin.token)).await;
+    assert_eq!(claimed["task"]["id"], id(&t2));
+    app.post(
+        &format!("/api/executions/{}/fail", claimed["execution"]["id"].as_str().unwrap()),
+        Some(&admin.token),
+        json!({}),
+    )
+    .await;
+
+    let (_, mine) = app.get("/api/executions/summary", Some(&ada.token)).await;
+    let (_, all) = app.get("/api/executions/summary", Some(&admin.token)).await;
+    assert_eq!(mine, all, "ada owns every execution, so her figures are the view's");
+    let items = all["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let cc = items.iter().find(|r| r["agent_type"] == "claude-code").unwrap();
+    assert_eq!(cc["runs"], 1);
+    assert_eq!(cc["completed"], 1);
+    assert_eq!(cc["success_rate"], 100.0);
+    assert!(cc["avg_duration_ms"].is_number() && cc["p95_duration_ms"].is_number());
+    let cg = items.iter().find(|r| r["agent_type"] == "codegen").unwrap();
+    assert_eq!(cg["failed"], 1);
+    assert_eq!(cg["success_rate"], 0.0);
+
+    // Every change to the task is in the audit trail under the user who made it.
+    let client = app.db.client().await;
+    let rows = client
+        .query(
+            "SELECT action, actor, new_values ->> 'status' FROM devx.audit_logs
+              WHERE entity_type = 'devx.tasks' AND entity_id = $1 ORDER BY id",
+            &[&id(&t)],
+        )
+        .await
+        .unwrap();
+    let trail: Vec<(String, String, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    let ada_actor = format!("user:{}", ada.user_id);
+    assert_eq!(
+        trail,
+        [
+            ("insert".to_string(), ada_actor.clone(), Some("pending".to_string())),
+            ("update".to_string(), ada_actor.clone(), Some("in_progress".to_string())),
+            ("update".to_string(), ada_actor.clone(), Some("completed".to_string())),
+        ]
+    );
+    let actors: Vec<String> = client
+        .query(
+            "SELECT DISTINCT actor FROM devx.audit_logs WHERE entity_type = 'devx.tasks' AND entity_id = $1",
+            &[&id(&t2)],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut expected = vec![ada_actor, format!("user:{}", admin.user_id)];
+    expected.sort();
+    let mut actors = actors;
+    actors.sort();
+    assert_eq!(actors, expected, "the admin's claim and failure are the admin's");
+    let pr_audits: i64 = client
+        .query_one(
+            "SELECT count(*) FROM devx.audit_logs WHERE entity_type = 'devx.task_executions' AND actor = $1",
+            &[&format!("user:{}", admin.user_id)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pr_audits, 2, "the admin's claim started an execution and failed it");
+}

@@ -6,6 +6,7 @@
 //! holds one module per command group. See docs/ARCHITECTURE.md for the map.
 
 pub mod accounts;
+pub mod admin;
 pub mod catalog;
 pub mod cli;
 pub mod config;
@@ -14,3 +15,4 @@ pub mod health;
 pub mod http;
 pub mod migrate;
 pub mod projects;
+pub mod retention;

@@ -1,15 +1,266 @@
-//! `devx migrate ...` (placeholder: being written).
+//! `devx migrate ...`: the migration engine (`crate::migrate`) from the
+//! terminal. Every command but `create` works on the configured database.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
-use crate::config::Config;
+use super::{EXIT_CHECK_FAILED, with_database};
+use crate::config::{Config, masked_target};
+use crate::migrate::{self, AppliedMigration, DownSource, MigrationSet, Migrator, Status};
 
 #[derive(Args)]
-#[command(about = "Apply, revert and inspect schema migrations")]
-pub struct MigrateArgs {}
+#[command(
+    about = "Apply, revert and inspect schema migrations",
+    long_about = "Apply, revert and inspect schema migrations.\n\n\
+        Migrations are the files migrations/<14-digit id>_<name>.up.sql and .down.sql, embedded in devx\n\
+        at build time (or read from --dir). Each runs in its own transaction together with its ledger\n\
+        row in devx_meta.schema_migrations, unless its first line is `-- devx:no-transaction`.\n\
+        An advisory lock makes concurrent runs wait (DEVX_MIGRATION_WAIT) instead of racing.",
+    after_help = "Examples:\n  devx migrate status\n  devx migrate up\n  devx migrate down --steps 2\n  \
+        devx migrate create add_project_tags\n  devx migrate check && echo up to date\n  \
+        devx migrate --dir ./migrations status"
+)]
+pub struct MigrateArgs {
+    /// Read migrations from this directory instead of the set embedded in
+    /// devx (for `create`: where to write, default ./migrations).
+    #[arg(long, global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: MigrateCommand,
+}
 
-pub async fn run(_config: &Config, _args: MigrateArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("devx migrate is not built yet")
+#[derive(Subcommand)]
+enum MigrateCommand {
+    /// Show applied and pending migrations, and problems (changed or unknown applied ones)
+    #[command(after_help = "Example:\n  devx migrate status")]
+    Status,
+    /// Apply pending migrations (all, or up to and including --to)
+    #[command(after_help = "Examples:\n  devx migrate up\n  devx migrate up --to 20261124000100")]
+    Up {
+        /// Stop after this migration id.
+        #[arg(long, value_name = "ID")]
+        to: Option<String>,
+    },
+    /// Revert the last applied migrations with their down scripts
+    #[command(after_help = "Examples:\n  devx migrate down\n  devx migrate down --steps 3")]
+    Down {
+        /// How many to revert, newest first.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        steps: usize,
+    },
+    /// Write a new pair of migration files with the next id (no database needed)
+    #[command(after_help = "Examples:\n  devx migrate create add_project_tags\n  \
+        devx migrate create \"index chat by session\" --dir ./migrations")]
+    Create {
+        /// What the migration does, in snake_case (other characters become `_`).
+        name: String,
+    },
+    /// List applied migrations with when, by whom and how long they took
+    #[command(after_help = "Example:\n  devx migrate history")]
+    History,
+    /// Print the last applied migration
+    #[command(after_help = "Example:\n  devx migrate current")]
+    Current,
+    /// Record migrations up to and including ID as applied, without running them
+    #[command(
+        long_about = "Record every pending migration up to and including ID as applied, without running it:\n\
+            for a database whose schema already has those changes (restored from a dump, built by hand).",
+        after_help = "Example:\n  devx migrate stamp 20261124000100"
+    )]
+    Stamp {
+        /// The last migration id to record.
+        id: String,
+    },
+    /// Exit 3 when migrations are pending or the database does not match (for CI and readiness)
+    #[command(after_help = "Example:\n  devx migrate check || echo \"run devx migrate up\"")]
+    Check,
+}
+
+pub async fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode> {
+    if let MigrateCommand::Create { name } = &args.command {
+        let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("migrations"));
+        let created = migrate::create(&dir, name)?;
+        println!("Created {}", created.up_path.display());
+        println!("Created {}", created.down_path.display());
+        if args.dir.is_none() {
+            println!("Rebuild devx to embed it, or run with --dir {} meanwhile.", dir.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let set = load_set(args.dir.as_deref())?;
+    with_database(config, async |database| {
+        let mut migrator = Migrator::connect(config, &database.target, set).await?;
+        let target = config.database.migration_source.as_deref().unwrap_or(&database.target);
+        let header = format!("Database:   {}\nMigrations: {}", masked_target(target), migrator.set().origin());
+        match args.command {
+            MigrateCommand::Status => {
+                let status = migrator.status().await?;
+                println!("{header}\n");
+                print_status(migrator.set(), &status);
+                Ok(ExitCode::SUCCESS)
+            }
+            MigrateCommand::Check => {
+                let status = migrator.status().await?;
+                if status.is_clean() {
+                    println!("Up to date: {} migration(s) applied, none pending.", status.applied.len());
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    print_status(migrator.set(), &status);
+                    Ok(ExitCode::from(EXIT_CHECK_FAILED))
+                }
+            }
+            MigrateCommand::Up { to } => {
+                let report = migrator.up(to.as_deref()).await?;
+                if report.applied.is_empty() {
+                    println!("Nothing to apply: the database is up to date.");
+                } else {
+                    let rows = report
+                        .applied
+                        .iter()
+                        .map(|s| vec![s.id.clone(), s.name.clone(), format!("{} ms", s.execution_ms)])
+                        .collect();
+                    print_table(&["APPLIED", "NAME", "TIME"], rows);
+                    println!("\n{} migration(s) applied.", report.applied.len());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            MigrateCommand::Down { steps } => {
+                let report = migrator.down(steps).await?;
+                if report.reverted.is_empty() {
+                    println!("Nothing to revert: no migration is applied.");
+                } else {
+                    let rows = report
+                        .reverted
+                        .iter()
+                        .map(|r| {
+                            let source = match r.source {
+                                DownSource::File => "down file",
+                                DownSource::Ledger => "stored in ledger",
+                            };
+                            vec![r.id.clone(), r.name.clone(), format!("{} ms", r.execution_ms), source.into()]
+                        })
+                        .collect();
+                    print_table(&["REVERTED", "NAME", "TIME", "DOWN SCRIPT"], rows);
+                    println!("\n{} migration(s) reverted.", report.reverted.len());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            MigrateCommand::Stamp { id } => {
+                let stamped = migrator.stamp(&id).await?;
+                if stamped.is_empty() {
+                    println!("Nothing to stamp: every migration up to {id} is applied already.");
+                } else {
+                    let rows = stamped.iter().map(|s| vec![s.id.clone(), s.name.clone()]).collect();
+                    print_table(&["STAMPED", "NAME"], rows);
+                    println!("\n{} migration(s) recorded as applied without running them.", stamped.len());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            MigrateCommand::History => {
+                let history = migrator.history().await?;
+                if history.is_empty() {
+                    println!("No migration applied yet.");
+                } else {
+                    print_table(&["ID", "NAME", "APPLIED AT", "TIME", "BY"], history.iter().map(history_row).collect());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            MigrateCommand::Current => {
+                match migrator.current().await? {
+                    Some(m) => println!("{}_{} (applied {})", m.id, m.name, when(&m)),
+                    None => println!("No migration applied yet."),
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            MigrateCommand::Create { .. } => unreachable!("handled above"),
+        }
+    })
+    .await
+}
+
+fn load_set(dir: Option<&Path>) -> anyhow::Result<MigrationSet> {
+    Ok(match dir {
+        Some(dir) => MigrationSet::from_dir(dir)?,
+        None => MigrationSet::embedded()?,
+    })
+}
+
+fn when(m: &AppliedMigration) -> String {
+    m.applied_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn history_row(m: &AppliedMigration) -> Vec<String> {
+    let time = match m.execution_ms {
+        Some(ms) => format!("{ms} ms"),
+        None => "stamped".into(),
+    };
+    vec![m.id.clone(), m.name.clone(), when(m), time, m.applied_by.clone()]
+}
+
+/// One table: every known migration in id order, then applied ones this
+/// devx does not know; then the problems.
+fn print_status(set: &MigrationSet, status: &Status) {
+    let applied: std::collections::HashMap<&str, &AppliedMigration> =
+        status.applied.iter().map(|a| (a.id.as_str(), a)).collect();
+    let problem = |id: &str| status.problems.iter().find(|p| p.id() == id);
+    let mut rows = Vec::new();
+    for m in set.migrations() {
+        let row = match (applied.get(m.id.as_str()), problem(&m.id)) {
+            (Some(a), Some(_)) => vec![m.id.clone(), m.name.clone(), "MODIFIED".into(), when(a)],
+            (Some(a), None) => vec![m.id.clone(), m.name.clone(), "applied".into(), when(a)],
+            (None, _) => {
+                let state = if m.no_transaction { "pending (no transaction)" } else { "pending" };
+                vec![m.id.clone(), m.name.clone(), state.into(), String::new()]
+            }
+        };
+        rows.push(row);
+    }
+    for a in &status.applied {
+        if set.get(&a.id).is_none() {
+            rows.push(vec![a.id.clone(), a.name.clone(), "UNKNOWN (newer)".into(), when(a)]);
+        }
+    }
+    if rows.is_empty() {
+        println!("No migrations.");
+    } else {
+        print_table(&["ID", "NAME", "STATE", "APPLIED AT"], rows);
+    }
+    println!(
+        "\n{} applied, {} pending, {} problem(s).",
+        status.applied.len(),
+        status.pending.len(),
+        status.problems.len()
+    );
+    if !status.pending.is_empty() && status.problems.is_empty() {
+        println!("Run `devx migrate up` to apply the pending ones.");
+    }
+    for p in &status.problems {
+        println!("  - {p}");
+    }
+}
+
+fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(headers.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
 }

@@ -103,6 +103,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::health::routes())
         .merge(crate::accounts::routes())
         .merge(crate::catalog::routes())
+        .merge(crate::projects::routes())
         .merge(crate::admin::routes())
         .split_for_parts()
 }

@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use crate::db::Queryable;
+use crate::db::{DbError, Queryable};
 use crate::http::ApiError;
 use crate::http::auth::Principal;
 
@@ -24,14 +24,25 @@ pub async fn project_for(
     id: Uuid,
     lock: bool,
 ) -> Result<ProjectAccess, ApiError> {
+    find_project(db, principal, id, lock).await?.ok_or(ApiError::NotFound("project"))
+}
+
+/// [`project_for`] with the database's own error, for reads inside
+/// `db_read!` (which retries on a transient `DbError`): `None` is the 404.
+pub async fn find_project(
+    db: &impl Queryable,
+    principal: &Principal,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<ProjectAccess>, DbError> {
     let sql = if lock {
         "SELECT owner_id FROM devx.projects WHERE id = $1 AND status <> 'deleted' FOR UPDATE"
     } else {
         "SELECT owner_id FROM devx.projects WHERE id = $1 AND status <> 'deleted'"
     };
     let row = db.query_opt(sql, &[&id]).await?;
-    match row.map(|r| r.get::<_, Uuid>(0)) {
-        Some(owner_id) if principal.can_see(owner_id) => Ok(ProjectAccess { project_id: id, owner_id }),
-        _ => Err(ApiError::NotFound("project")),
-    }
+    Ok(match row.map(|r| r.get::<_, Uuid>(0)) {
+        Some(owner_id) if principal.can_see(owner_id) => Some(ProjectAccess { project_id: id, owner_id }),
+        _ => None,
+    })
 }

@@ -55,6 +55,10 @@ pub struct Rule {
     /// Which rows are aged, `$1` being the cutoff (`now() - period`).
     /// Static SQL: never built from input.
     pub condition: &'static str,
+    /// The indexed column batches take the oldest rows by, so that each
+    /// batch starts where the previous one ended instead of scanning past
+    /// the rows it deleted. `None` where the index cannot give that order.
+    pub oldest_first: Option<&'static str>,
     /// The rows it removes, in words.
     pub what: &'static str,
 }
@@ -70,6 +74,7 @@ pub const RULES: &[Rule] = &[
         setting: "retention.chat_messages",
         default_period: "6 months",
         condition: "created_at < $1",
+        oldest_first: Some("created_at"),
         what: "chat messages written before the cutoff",
     },
     Rule {
@@ -78,6 +83,7 @@ pub const RULES: &[Rule] = &[
         setting: "retention.file_records",
         default_period: "1 year",
         condition: "is_deleted AND updated_at < $1",
+        oldest_first: Some("updated_at"),
         what: "records of deleted files, deleted before the cutoff",
     },
     Rule {
@@ -86,6 +92,7 @@ pub const RULES: &[Rule] = &[
         setting: "retention.container_metadata",
         default_period: "1 year",
         condition: "status IN ('stopped', 'deleted') AND updated_at < $1",
+        oldest_first: None,
         what: "stopped or deleted containers, last changed before the cutoff",
     },
     Rule {
@@ -94,6 +101,7 @@ pub const RULES: &[Rule] = &[
         setting: "retention.execution_logs",
         default_period: "90 days",
         condition: "logged_at < $1",
+        oldest_first: Some("logged_at"),
         what: "task execution log lines logged before the cutoff",
     },
     Rule {
@@ -102,6 +110,7 @@ pub const RULES: &[Rule] = &[
         setting: "retention.user_data",
         default_period: "7 years",
         condition: "deleted_at < $1",
+        oldest_first: Some("deleted_at"),
         what: "accounts closed before the cutoff, with everything they own (cascade)",
     },
     Rule {
@@ -110,6 +119,7 @@ pub const RULES: &[Rule] = &[
         setting: "retention.audit_logs",
         default_period: "1 year",
         condition: "created_at < $1",
+        oldest_first: Some("created_at"),
         what: "audit trail rows written before the cutoff",
     },
 ];

@@ -46,14 +46,15 @@ pub async fn count_aged(db: &impl Queryable, rule: &Rule, cutoff: DateTime<Utc>)
 
 /// Deletes at most `limit` rows of the rule's table older than `cutoff`.
 ///
-/// The rows are picked by `ctid` (a TID scan, whatever the primary key) and
-/// the condition is checked again on delete, so a row changed since it was
-/// picked (a container started again) is left alone.
+/// The rows are picked oldest first by `ctid` (a TID scan, whatever the
+/// primary key) and the condition is checked again on delete, so a row
+/// changed since it was picked (a container started again) is left alone.
 pub async fn delete_batch(db: &impl Queryable, rule: &Rule, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, DbError> {
     let (table, condition) = (rule.table, rule.condition);
+    let order = rule.oldest_first.map(|column| format!("ORDER BY {column}")).unwrap_or_default();
     let sql = format!(
         "DELETE FROM {table}
-          WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {condition} LIMIT $2))
+          WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {condition} {order} LIMIT $2))
             AND {condition}"
     );
     db.execute(&sql, &[&cutoff, &limit]).await

@@ -17,8 +17,9 @@ async fn register_login_me_logout() {
     assert_eq!(me["role"], "user");
     assert!(me.get("password_hash").is_none(), "the hash never leaves the server");
 
-    let (status, login) =
-        app.post("/api/auth/login", None, json!({"email": "ADA@example.com", "password": "correct horse battery"})).await;
+    let (status, login) = app
+        .post("/api/auth/login", None, json!({"email": "ADA@example.com", "password": "correct horse battery"}))
+        .await;
     assert_eq!(status, StatusCode::OK, "email matches without case: {login}");
     let token = login["token"].as_str().unwrap();
     assert_ne!(token, ada.token);
@@ -39,7 +40,10 @@ async fn register_login_me_logout() {
         .get(0);
     assert_eq!(stored, 1);
     let plain: i64 = client
-        .query_one("SELECT count(*) FROM devx.sessions WHERE encode(token_hash, 'escape') LIKE '%' || $1 || '%'", &[&ada.token])
+        .query_one(
+            "SELECT count(*) FROM devx.sessions WHERE encode(token_hash, 'escape') LIKE '%' || $1 || '%'",
+            &[&ada.token],
+        )
         .await
         .unwrap()
         .get(0);
@@ -51,8 +55,9 @@ async fn registration_errors_change_nothing() {
     let app = TestApp::spawn().await;
     app.register("taken@example.com").await;
 
-    let (status, body) =
-        app.post("/api/auth/register", None, json!({"email": "Taken@Example.com", "password": "another password"})).await;
+    let (status, body) = app
+        .post("/api/auth/register", None, json!({"email": "Taken@Example.com", "password": "another password"}))
+        .await;
     assert_problem(status, &body, StatusCode::CONFLICT);
     assert_eq!(body["errors"][0]["field"], "email");
 
@@ -67,8 +72,13 @@ async fn registration_errors_change_nothing() {
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["field"], "role", "no mass assignment: {body}");
 
-    let (status, body) =
-        app.post("/api/auth/register", None, json!({"email": "nul@example.com", "password": "long enough", "name": "a\u{0}b"})).await;
+    let (status, body) = app
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"email": "nul@example.com", "password": "long enough", "name": "a\u{0}b"}),
+        )
+        .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
 
     let count: i64 = app.db.client().await.query_one("SELECT count(*) FROM devx.users", &[]).await.unwrap().get(0);
@@ -80,8 +90,10 @@ async fn wrong_password_and_unknown_email_look_the_same_and_get_rate_limited() {
     let app = TestApp::spawn_with(|c| c.http.login_max_failures = 3).await;
     app.register("bob@example.com").await;
 
-    let (s1, wrong) = app.post("/api/auth/login", None, json!({"email": "bob@example.com", "password": "wrong password"})).await;
-    let (s2, unknown) = app.post("/api/auth/login", None, json!({"email": "who@example.com", "password": "wrong password"})).await;
+    let (s1, wrong) =
+        app.post("/api/auth/login", None, json!({"email": "bob@example.com", "password": "wrong password"})).await;
+    let (s2, unknown) =
+        app.post("/api/auth/login", None, json!({"email": "who@example.com", "password": "wrong password"})).await;
     assert_problem(s1, &wrong, StatusCode::UNAUTHORIZED);
     assert_problem(s2, &unknown, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong["detail"], unknown["detail"]);
@@ -103,10 +115,13 @@ async fn wrong_password_and_unknown_email_look_the_same_and_get_rate_limited() {
 async fn profile_and_password_change_revokes_other_sessions() {
     let app = TestApp::spawn().await;
     let s1 = app.register("cy@example.com").await;
-    let (_, s2) = app.post("/api/auth/login", None, json!({"email": "cy@example.com", "password": "correct horse battery"})).await;
+    let (_, s2) = app
+        .post("/api/auth/login", None, json!({"email": "cy@example.com", "password": "correct horse battery"}))
+        .await;
     let s2 = s2["token"].as_str().unwrap().to_string();
 
-    let (status, body) = app.patch("/api/auth/me", Some(&s1.token), json!({"name": "Cy", "avatar_url": "ftp://x"})).await;
+    let (status, body) =
+        app.patch("/api/auth/me", Some(&s1.token), json!({"name": "Cy", "avatar_url": "ftp://x"})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, body) = app.patch("/api/auth/me", Some(&s1.token), json!({"name": "Cy", "avatar_url": null})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -119,12 +134,17 @@ async fn profile_and_password_change_revokes_other_sessions() {
     assert_eq!(body["errors"][0]["field"], "password.current");
 
     let (status, _) = app
-        .patch("/api/auth/me", Some(&s1.token), json!({"password": {"current": "correct horse battery", "new": "brand new password"}}))
+        .patch(
+            "/api/auth/me",
+            Some(&s1.token),
+            json!({"password": {"current": "correct horse battery", "new": "brand new password"}}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(app.get("/api/auth/me", Some(&s1.token)).await.0, StatusCode::OK, "the session that changed it stays");
     assert_eq!(app.get("/api/auth/me", Some(&s2)).await.0, StatusCode::UNAUTHORIZED, "others are revoked");
-    let (status, _) = app.post("/api/auth/login", None, json!({"email": "cy@example.com", "password": "brand new password"})).await;
+    let (status, _) =
+        app.post("/api/auth/login", None, json!({"email": "cy@example.com", "password": "brand new password"})).await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -139,9 +159,12 @@ async fn closing_an_account_revokes_everything() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(app.get("/api/auth/me", Some(&dee.token)).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(app.get("/api/auth/me", Some(&key)).await.0, StatusCode::UNAUTHORIZED);
-    let (status, _) = app.post("/api/auth/login", None, json!({"email": "dee@example.com", "password": "correct horse battery"})).await;
+    let (status, _) = app
+        .post("/api/auth/login", None, json!({"email": "dee@example.com", "password": "correct horse battery"}))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let row = app.db.client().await.query_one("SELECT is_active, deleted_at IS NOT NULL FROM devx.users", &[]).await.unwrap();
+    let row =
+        app.db.client().await.query_one("SELECT is_active, deleted_at IS NOT NULL FROM devx.users", &[]).await.unwrap();
     assert!(!row.get::<_, bool>(0) && row.get::<_, bool>(1), "kept for retention, marked closed");
 }
 
@@ -151,7 +174,8 @@ async fn api_keys_are_shown_once_scoped_and_private() {
     let eve = app.register("eve@example.com").await;
     let fay = app.register("fay@example.com").await;
 
-    let (status, created) = app.post("/api/api-keys", Some(&eve.token), json!({"name": "ci", "scopes": ["read"]})).await;
+    let (status, created) =
+        app.post("/api/api-keys", Some(&eve.token), json!({"name": "ci", "scopes": ["read"]})).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let key = created["key"].as_str().unwrap().to_string();
     assert!(key.starts_with("devx_") && key.starts_with(created["prefix"].as_str().unwrap()));
@@ -165,7 +189,8 @@ async fn api_keys_are_shown_once_scoped_and_private() {
     assert_eq!(app.get("/api/auth/me", Some(&key)).await.0, StatusCode::OK);
     let (status, body) = app.patch("/api/auth/me", Some(&key), json!({"name": "x"})).await;
     assert_problem(status, &body, StatusCode::FORBIDDEN);
-    let (status, body) = app.post("/api/api-keys", Some(&eve.token), json!({"name": "root", "scopes": ["admin"]})).await;
+    let (status, body) =
+        app.post("/api/api-keys", Some(&eve.token), json!({"name": "root", "scopes": ["admin"]})).await;
     assert_problem(status, &body, StatusCode::FORBIDDEN);
 
     let last_used: Option<chrono::DateTime<chrono::Utc>> =
@@ -248,10 +273,12 @@ async fn admins_manage_users_and_others_cannot() {
     assert_eq!(body["plan_type"], "team");
     assert_eq!(app.get("/api/auth/me", Some(&ivy.token)).await.0, StatusCode::UNAUTHORIZED, "deactivated: revoked");
 
-    let (status, body) = app.patch(&format!("/api/admin/users/{}", root.user_id), Some(&root.token), json!({"role": "user"})).await;
+    let (status, body) =
+        app.patch(&format!("/api/admin/users/{}", root.user_id), Some(&root.token), json!({"role": "user"})).await;
     assert_problem(status, &body, StatusCode::CONFLICT);
 
-    let (status, body) = app.patch("/api/admin/users/7f1c0c6e-2f4e-4a8b-9a51-1c7b1d2e3f40", Some(&root.token), json!({})).await;
+    let (status, body) =
+        app.patch("/api/admin/users/7f1c0c6e-2f4e-4a8b-9a51-1c7b1d2e3f40", Some(&root.token), json!({})).await;
     assert_problem(status, &body, StatusCode::NOT_FOUND);
 }
 
@@ -269,7 +296,7 @@ async fn audit_rows_name_the_actor() {
         .await
         .query(
             "SELECT action, actor, old_values, new_values FROM devx.audit_logs
-              WHERE entity_type = 'users' AND entity_id = $1 ORDER BY id",
+              WHERE entity_type = 'devx.users' AND entity_id = $1 ORDER BY id",
             &[&jo.user_id],
         )
         .await

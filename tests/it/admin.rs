@@ -25,7 +25,10 @@ async fn count(client: &Client, sql: &str) -> i64 {
 }
 
 fn field_names(problem: &Value) -> Vec<String> {
-    problem["errors"].as_array().map(|e| e.iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    problem["errors"]
+        .as_array()
+        .map(|e| e.iter().map(|e| e["field"].as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
 }
 
 /// Follows `next_cursor` from `path` (which has a query string) to the end.
@@ -217,7 +220,8 @@ async fn the_audit_trail_filters_and_pages_every_row_exactly_once() {
     let now = Utc::now();
     let since = rfc3339(now - TimeDelta::hours(60));
     let until = rfc3339(now - TimeDelta::hours(12));
-    let window = all_pages(&app, token, &format!("/api/admin/audit?entity_type=test.window&since={since}&until={until}")).await;
+    let window =
+        all_pages(&app, token, &format!("/api/admin/audit?entity_type=test.window&since={since}&until={until}")).await;
     let got: Vec<&str> = window.iter().map(|i| i["entity_id"].as_str().unwrap()).collect();
     assert_eq!(got, ["c", "b"]);
 
@@ -283,8 +287,14 @@ async fn stats_count_by_status_and_size_the_database() {
         )
         .await
         .unwrap();
-    client.execute("INSERT INTO devx.deployments (project_id, status) VALUES ($1, 'failed')", &[&project]).await.unwrap();
-    client.execute("INSERT INTO devx.tasks (project_id, title) VALUES ($1, 't1'), ($1, 't2')", &[&project]).await.unwrap();
+    client
+        .execute("INSERT INTO devx.deployments (project_id, status) VALUES ($1, 'failed')", &[&project])
+        .await
+        .unwrap();
+    client
+        .execute("INSERT INTO devx.tasks (project_id, title) VALUES ($1, 't1'), ($1, 't2')", &[&project])
+        .await
+        .unwrap();
 
     let (status, stats) = app.get("/api/admin/stats", Some(&admin.token)).await;
     assert_eq!(status, StatusCode::OK, "{stats}");
@@ -314,8 +324,11 @@ struct Fixture {
 /// months, files and containers 1 year, execution logs 90 days, closed
 /// accounts 7 years, audit 1 year).
 async fn backdated_rows(client: &Client) -> Fixture {
-    let owner: Uuid =
-        client.query_one("INSERT INTO devx.users (email) VALUES ('owner@example.com') RETURNING id", &[]).await.unwrap().get(0);
+    let owner: Uuid = client
+        .query_one("INSERT INTO devx.users (email) VALUES ('owner@example.com') RETURNING id", &[])
+        .await
+        .unwrap()
+        .get(0);
     let project: Uuid = client
         .query_one("INSERT INTO devx.projects (owner_id, name) VALUES ($1, 'demo') RETURNING id", &[&owner])
         .await
@@ -325,11 +338,11 @@ async fn backdated_rows(client: &Client) -> Fixture {
     client
         .execute(
             "INSERT INTO devx.chat_messages (project_id, session_id, role, content, created_at)
-             SELECT $1, 's1', 'user', 'old ' || g, now() - interval '7 months' FROM generate_series(1, 5) g
-             UNION ALL SELECT $1, 's1', 'user', 'just old', now() - interval '6 months 1 hour'
-             UNION ALL SELECT $1, 's1', 'user', 'young ' || g, now() - interval '5 months' FROM generate_series(1, 2) g
-             UNION ALL SELECT $1, 's1', 'user', 'just young', now() - interval '6 months' + interval '1 hour'
-             UNION ALL SELECT $1, 's1', 'user', 'new', now()",
+             SELECT $1::uuid, 's1', 'user', 'old ' || g, now() - interval '7 months' FROM generate_series(1, 5) g
+             UNION ALL SELECT $1::uuid, 's1', 'user', 'just old', now() - interval '6 months 1 hour'
+             UNION ALL SELECT $1::uuid, 's1', 'user', 'young ' || g, now() - interval '5 months' FROM generate_series(1, 2) g
+             UNION ALL SELECT $1::uuid, 's1', 'user', 'just young', now() - interval '6 months' + interval '1 hour'
+             UNION ALL SELECT $1::uuid, 's1', 'user', 'new', now()",
             &[&project],
         )
         .await
@@ -338,10 +351,10 @@ async fn backdated_rows(client: &Client) -> Fixture {
     client
         .execute(
             "INSERT INTO devx.file_storage (project_id, file_path, file_name, is_deleted, created_at, updated_at)
-             SELECT $1, '/gone/' || g, 'f', true, now() - interval '3 years', now() - interval '2 years'
+             SELECT $1::uuid, '/gone/' || g, 'f', true, now() - interval '3 years', now() - interval '2 years'
                FROM generate_series(1, 3) g
-             UNION ALL SELECT $1, '/recently-deleted', 'f', true, now() - interval '3 years', now() - interval '6 months'
-             UNION ALL SELECT $1, '/live/' || g, 'f', false, now() - interval '3 years', now() - interval '2 years'
+             UNION ALL SELECT $1::uuid, '/recently-deleted', 'f', true, now() - interval '3 years', now() - interval '6 months'
+             UNION ALL SELECT $1::uuid, '/live/' || g, 'f', false, now() - interval '3 years', now() - interval '2 years'
                FROM generate_series(1, 2) g",
             &[&project],
         )
@@ -352,11 +365,11 @@ async fn backdated_rows(client: &Client) -> Fixture {
     client
         .execute(
             "INSERT INTO devx.containers (container_id, project_id, owner_id, name, status, created_at, updated_at)
-             SELECT 'old-stopped-' || g, $1, $2, 'c', 'stopped', now() - interval '3 years', now() - interval '2 years'
+             SELECT 'old-stopped-' || g, $1::uuid, $2::uuid, 'c', 'stopped', now() - interval '3 years', now() - interval '2 years'
                FROM generate_series(1, 3) g
-             UNION ALL SELECT 'old-deleted', $1, $2, 'c', 'deleted', now() - interval '3 years', now() - interval '2 years'
-             UNION ALL SELECT 'old-running', $1, $2, 'c', 'running', now() - interval '3 years', now() - interval '2 years'
-             UNION ALL SELECT 'new-stopped', $1, $2, 'c', 'stopped', now() - interval '2 months', now() - interval '1 month'",
+             UNION ALL SELECT 'old-deleted', $1::uuid, $2::uuid, 'c', 'deleted', now() - interval '3 years', now() - interval '2 years'
+             UNION ALL SELECT 'old-running', $1::uuid, $2::uuid, 'c', 'running', now() - interval '3 years', now() - interval '2 years'
+             UNION ALL SELECT 'new-stopped', $1::uuid, $2::uuid, 'c', 'stopped', now() - interval '2 months', now() - interval '1 month'",
             &[&project, &owner],
         )
         .await
@@ -368,7 +381,10 @@ async fn backdated_rows(client: &Client) -> Fixture {
         .unwrap()
         .get(0);
     let execution: Uuid = client
-        .query_one("INSERT INTO devx.task_executions (task_id, agent_type) VALUES ($1, 'codegen') RETURNING id", &[&task])
+        .query_one(
+            "INSERT INTO devx.task_executions (task_id, agent_type) VALUES ($1, 'codegen') RETURNING id",
+            &[&task],
+        )
         .await
         .unwrap()
         .get(0);
@@ -492,7 +508,10 @@ async fn retention_removes_exactly_the_aged_rows_in_batches_and_a_dry_run_nothin
 
     // Exactly the aged rows went; everything younger stayed.
     let remaining = |sql: &'static str| count(&client, sql);
-    assert_eq!(remaining("SELECT count(*) FROM devx.chat_messages WHERE created_at < now() - interval '6 months'").await, 0);
+    assert_eq!(
+        remaining("SELECT count(*) FROM devx.chat_messages WHERE created_at < now() - interval '6 months'").await,
+        0
+    );
     let chat: Vec<String> = client
         .query("SELECT content FROM devx.chat_messages ORDER BY created_at, content", &[])
         .await
@@ -517,8 +536,13 @@ async fn retention_removes_exactly_the_aged_rows_in_batches_and_a_dry_run_nothin
         .map(|r| r.get(0))
         .collect();
     assert_eq!(containers, ["new-stopped", "old-running"]);
-    let seqs: Vec<i64> =
-        client.query("SELECT seq FROM devx.execution_logs ORDER BY seq", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let seqs: Vec<i64> = client
+        .query("SELECT seq FROM devx.execution_logs ORDER BY seq", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert_eq!(seqs, [4, 5]);
     assert_eq!(remaining("SELECT count(*) FROM devx.audit_logs WHERE entity_type = 'test.ancient'").await, 0);
     assert_eq!(remaining("SELECT count(*) FROM devx.audit_logs WHERE entity_type = 'test.recent'").await, 1);
@@ -531,7 +555,10 @@ async fn retention_removes_exactly_the_aged_rows_in_batches_and_a_dry_run_nothin
     assert!(!user_exists(fixture.purged_user).await);
     assert!(user_exists(fixture.kept_user).await);
     let purged_projects: i64 = client
-        .query_one("SELECT count(*) FROM devx.projects WHERE id = $1 OR owner_id = $2", &[&fixture.purged_project, &fixture.purged_user])
+        .query_one(
+            "SELECT count(*) FROM devx.projects WHERE id = $1 OR owner_id = $2",
+            &[&fixture.purged_project, &fixture.purged_user],
+        )
         .await
         .unwrap()
         .get(0);
@@ -626,7 +653,8 @@ async fn the_cli_prints_what_it_would_remove_and_then_removes_it() {
         ("closed_accounts", "1 row "),
         ("audit_logs", "3 rows"),
     ] {
-        let line = stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} line in:\n{stdout}"));
+        let line =
+            stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} line in:\n{stdout}"));
         assert!(line.contains(&format!("would remove {rows}")), "{line}");
     }
     assert!(stdout.contains("total: would remove 20 rows"), "{stdout}");

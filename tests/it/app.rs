@@ -67,15 +67,7 @@ impl TestApp {
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        TestApp {
-            addr,
-            http: reqwest::Client::new(),
-            db,
-            pool,
-            config,
-            shutdown: Some(tx),
-            server: Some(server),
-        }
+        TestApp { addr, http: reqwest::Client::new(), db, pool, config, shutdown: Some(tx), server: Some(server) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -92,7 +84,13 @@ impl TestApp {
 
     /// Sends a JSON request and returns the status and the JSON body (or
     /// `Value::Null` when there is none).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.request(method, path, token);
         if let Some(body) = body {
             req = req.json(&body);
@@ -100,7 +98,8 @@ impl TestApp {
         let resp = req.send().await.expect("request sent");
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, value)
     }
 
@@ -122,7 +121,11 @@ impl TestApp {
 
     pub async fn register(&self, email: &str) -> Session {
         let (status, body) = self
-            .post("/api/auth/register", None, json!({"email": email, "password": "correct horse battery", "name": "Test"}))
+            .post(
+                "/api/auth/register",
+                None,
+                json!({"email": email, "password": "correct horse battery", "name": "Test"}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "register {email}: {body}");
         Session {

@@ -42,13 +42,19 @@ async fn the_catalog_is_public_filterable_and_paged() {
     // Filters agree with the built-in data.
     let first = &builtin.templates[0].summary;
     let (_, by_category) = app.get(&format!("/api/templates?category={}", first.category), None).await;
-    let want: Vec<String> =
-        builtin.templates.iter().filter(|t| t.summary.category == first.category).map(|t| t.summary.slug.clone()).collect();
+    let want: Vec<String> = builtin
+        .templates
+        .iter()
+        .filter(|t| t.summary.category == first.category)
+        .map(|t| t.summary.slug.clone())
+        .collect();
     assert_eq!(slugs(&by_category), want);
     let tech = &first.tech_stack[0];
     let (_, by_tech) = app.get(&format!("/api/templates?technology={tech}"), None).await;
     assert!(slugs(&by_tech).contains(&first.slug));
-    assert!(by_tech["items"].as_array().unwrap().iter().all(|t| t["tech_stack"].as_array().unwrap().contains(&json!(tech))));
+    assert!(
+        by_tech["items"].as_array().unwrap().iter().all(|t| t["tech_stack"].as_array().unwrap().contains(&json!(tech)))
+    );
     let (_, by_q) = app.get(&format!("/api/templates?q={}", &first.name[..4].to_uppercase()), None).await;
     assert!(slugs(&by_q).contains(&first.slug), "q matches without case");
     let (_, simple) = app.get("/api/templates?complexity=simple", None).await;
@@ -101,7 +107,8 @@ async fn admins_write_templates_and_users_cannot() {
     let (status, body) = app.post("/api/templates", Some(&admin.token), bad).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let (status, body) = app.patch("/api/templates/hello-rust", Some(&admin.token), json!({"tags": ["starter", "cli"]})).await;
+    let (status, body) =
+        app.patch("/api/templates/hello-rust", Some(&admin.token), json!({"tags": ["starter", "cli"]})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["tags"], json!(["starter", "cli"]));
     assert_eq!(body["name"], "Hello Rust", "untouched fields stay");
@@ -114,7 +121,7 @@ async fn admins_write_templates_and_users_cannot() {
         .db
         .client()
         .await
-        .query("SELECT actor FROM devx.audit_logs WHERE entity_type = 'templates' AND actor LIKE 'user:%' ORDER BY id", &[])
+        .query("SELECT actor FROM devx.audit_logs WHERE entity_type = 'templates.templates' AND actor LIKE 'user:%' ORDER BY id", &[])
         .await
         .unwrap()
         .iter()
@@ -144,7 +151,13 @@ async fn the_catalog_is_served_from_the_binary_when_the_database_is_down() {
     assert_eq!(resp.headers()["x-devx-source"], "builtin-fallback");
 
     // Everything else says the database is unavailable, at once, with Retry-After.
-    let resp = app.http.post(app.url("/api/auth/login")).json(&json!({"email": "a@b.co", "password": "whatever1"})).send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"email": "a@b.co", "password": "whatever1"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(resp.headers().contains_key("retry-after"));
     let body: Value = resp.json().await.unwrap();

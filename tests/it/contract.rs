@@ -21,7 +21,8 @@ async fn bad_input_gets_the_documented_answer_and_changes_nothing() {
     let before = user_count(&app).await;
 
     // Malformed JSON: 400.
-    let resp = app.request(Method::POST, "/api/auth/register", None)
+    let resp = app
+        .request(Method::POST, "/api/auth/register", None)
         .header("content-type", "application/json")
         .body("{\"email\": ")
         .send()
@@ -107,7 +108,9 @@ async fn every_documented_route_exists() {
             assert!(doc["paths"][path][method]["responses"].is_object(), "{method} {path} documents its responses");
         }
     }
-    for expected in ["/health", "/api/auth/login", "/api/templates", "/api/templates/categories", "/api/database/status"] {
+    for expected in
+        ["/health", "/api/auth/login", "/api/templates", "/api/templates/categories", "/api/database/status"]
+    {
         assert!(paths.contains_key(expected), "{expected} is documented");
     }
 }
@@ -208,10 +211,8 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let oli = app.register("oli@example.com").await;
     let blocker = lock_user_row(&app, &oli.user_id).await;
 
-    let request = app
-        .request(Method::PATCH, "/api/auth/me", Some(&oli.token))
-        .json(&json!({"name": "Finished"}))
-        .send();
+    let request =
+        app.request(Method::PATCH, "/api/auth/me", Some(&oli.token)).json(&json!({"name": "Finished"})).send();
     let in_flight = tokio::spawn(request);
     // Wait until the PATCH is blocked on the row lock inside the server.
     let admin = crate::harness::admin_client().await;

@@ -1,1 +1,15 @@
+//! The one integration-test binary: a module per capability. Every test gets
+//! its own database (see `harness`), and API tests a real server on port 0
+//! (see `app`).
+
+mod accounts;
+mod admin;
+mod app;
+mod catalog;
+mod contract;
 mod embedded;
+mod harness;
+mod migrate;
+mod outage;
+mod projects;
+mod schema;

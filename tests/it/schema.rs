@@ -14,8 +14,11 @@ async fn rejected_by(client: &Client, sql: &str) -> String {
 }
 
 async fn seed_owner(client: &Client) -> (Uuid, Uuid) {
-    let user: Uuid =
-        client.query_one("INSERT INTO devx.users (email) VALUES ('owner@example.com') RETURNING id", &[]).await.unwrap().get(0);
+    let user: Uuid = client
+        .query_one("INSERT INTO devx.users (email) VALUES ('owner@example.com') RETURNING id", &[])
+        .await
+        .unwrap()
+        .get(0);
     let project: Uuid = client
         .query_one("INSERT INTO devx.projects (owner_id, name) VALUES ($1, 'demo') RETURNING id", &[&user])
         .await
@@ -37,10 +40,11 @@ async fn the_migrated_schema_has_no_structural_findings() {
 async fn every_foreign_key_to_projects_and_users_has_a_deliberate_on_delete() {
     let db = TestDb::migrated().await;
     let client = db.client().await;
-    // Everything that belongs to a project goes with it.
+    // Everything that belongs to a project goes with it; only history that
+    // must outlive it (what was generated, and when) is unlinked instead.
     let not_cascading: Vec<String> = client
         .query(
-            "SELECT conrelid::regclass::text || '.' || conname FROM pg_constraint
+            "SELECT conrelid::regclass::text || '.' || conname || ' ' || confdeltype::text FROM pg_constraint
               WHERE contype = 'f' AND confrelid = 'devx.projects'::regclass AND confdeltype <> 'c'",
             &[],
         )
@@ -49,7 +53,11 @@ async fn every_foreign_key_to_projects_and_users_has_a_deliberate_on_delete() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert!(not_cascading.is_empty(), "foreign keys to projects that do not cascade: {not_cascading:?}");
+    assert_eq!(
+        not_cascading,
+        ["devx.generation_history.generation_history_project_id_fkey n"],
+        "foreign keys to projects that neither cascade nor keep history"
+    );
     // No foreign key anywhere is left at the default NO ACTION by accident.
     let defaulted: Vec<String> = client
         .query(
@@ -73,11 +81,23 @@ async fn check_unique_and_foreign_key_rules_reject_bad_rows() {
     let (user, project) = seed_owner(&client).await;
     let cases: Vec<(String, &str)> = vec![
         ("INSERT INTO devx.users (email) VALUES ('OWNER@example.com')".into(), "users_email_lower_key"),
-        ("INSERT INTO devx.users (email, plan_type) VALUES ('p@example.com', 'platinum')".into(), "users_plan_type_check"),
+        (
+            "INSERT INTO devx.users (email, plan_type) VALUES ('p@example.com', 'platinum')".into(),
+            "users_plan_type_check",
+        ),
         ("INSERT INTO devx.users (email, role) VALUES ('r@example.com', 'root')".into(), "users_role_check"),
-        (format!("INSERT INTO devx.projects (owner_id, name, status) VALUES ('{user}', 'x', 'paused')"), "projects_status_check"),
-        (format!("INSERT INTO devx.projects (owner_id, name) VALUES ('{}', 'x')", Uuid::new_v4()), "projects_owner_id_fkey"),
-        (format!("INSERT INTO devx.tasks (project_id, title, priority) VALUES ('{project}', 't', 11)"), "tasks_priority_check"),
+        (
+            format!("INSERT INTO devx.projects (owner_id, name, status) VALUES ('{user}', 'x', 'paused')"),
+            "projects_status_check",
+        ),
+        (
+            format!("INSERT INTO devx.projects (owner_id, name) VALUES ('{}', 'x')", Uuid::new_v4()),
+            "projects_owner_id_fkey",
+        ),
+        (
+            format!("INSERT INTO devx.tasks (project_id, title, priority) VALUES ('{project}', 't', 11)"),
+            "tasks_priority_check",
+        ),
         (
             format!("INSERT INTO devx.project_contexts (project_id, security_score) VALUES ('{project}', 101)"),
             "project_contexts_security_score_check",
@@ -96,11 +116,15 @@ async fn check_unique_and_foreign_key_rules_reject_bad_rows() {
             "containers_status_check",
         ),
         (
-            format!("INSERT INTO devx.api_keys (user_id, name, prefix, key_hash, scopes) VALUES ('{user}', 'k', 'devx_ab', decode(repeat('ab', 32), 'hex'), '{{root}}')"),
+            format!(
+                "INSERT INTO devx.api_keys (user_id, name, prefix, key_hash, scopes) VALUES ('{user}', 'k', 'devx_ab', decode(repeat('ab', 32), 'hex'), '{{root}}')"
+            ),
             "api_keys_scopes_check",
         ),
         (
-            format!("INSERT INTO devx.file_storage (project_id, file_path, file_name, file_size) VALUES ('{project}', 'a.txt', 'a.txt', -1)"),
+            format!(
+                "INSERT INTO devx.file_storage (project_id, file_path, file_name, file_size) VALUES ('{project}', 'a.txt', 'a.txt', -1)"
+            ),
             "file_storage_file_size_check",
         ),
     ];
@@ -134,7 +158,8 @@ async fn check_unique_and_foreign_key_rules_reject_bad_rows() {
         .await
         .unwrap()
         .get(0);
-    let cross = format!("INSERT INTO devx.tasks (project_id, parent_task_id, title) VALUES ('{other}', '{parent}', 'child')");
+    let cross =
+        format!("INSERT INTO devx.tasks (project_id, parent_task_id, title) VALUES ('{other}', '{parent}', 'child')");
     assert_eq!(rejected_by(&client, &cross).await, "tasks_parent_task_id_project_id_fkey");
 
     // One live record per path; a deleted one frees the path.
@@ -144,7 +169,9 @@ async fn check_unique_and_foreign_key_rules_reject_bad_rows() {
         ))
         .await
         .unwrap();
-    let again = format!("INSERT INTO devx.file_storage (project_id, file_path, file_name) VALUES ('{project}', 'src/a.rs', 'a.rs')");
+    let again = format!(
+        "INSERT INTO devx.file_storage (project_id, file_path, file_name) VALUES ('{project}', 'src/a.rs', 'a.rs')"
+    );
     assert_eq!(rejected_by(&client, &again).await, "file_storage_live_path_key");
     client.batch_execute("UPDATE devx.file_storage SET is_deleted = true").await.unwrap();
     client.batch_execute(&again).await.unwrap();
@@ -159,7 +186,7 @@ async fn deleting_a_project_leaves_no_orphans_and_history_survives_its_user() {
         .batch_execute(&format!(
             "INSERT INTO devx.project_contexts (project_id) VALUES ('{project}');
              INSERT INTO devx.containers (container_id, project_id, owner_id, name) VALUES ('c1', '{project}', '{user}', 'web');
-             INSERT INTO devx.chat_messages (project_id, role, content) VALUES ('{project}', 'user', 'hi');
+             INSERT INTO devx.chat_messages (project_id, session_id, role, content) VALUES ('{project}', 's1', 'user', 'hi');
              INSERT INTO devx.tasks (project_id, title) VALUES ('{project}', 't');
              INSERT INTO devx.generation_history (user_id, project_id, generation_type, status)
                   VALUES ('{user}', '{project}', 'project', 'completed');"
@@ -250,7 +277,10 @@ async fn containment_and_array_queries_use_their_gin_indexes() {
             "SELECT project_id FROM devx.project_contexts WHERE codebase @> '{\"framework\": \"react\"}'",
             "project_contexts_codebase_idx",
         ),
-        ("SELECT project_id FROM devx.project_contexts WHERE dependencies ? 'react'", "project_contexts_dependencies_idx"),
+        (
+            "SELECT project_id FROM devx.project_contexts WHERE dependencies @> ARRAY['react']",
+            "project_contexts_dependencies_idx",
+        ),
         ("SELECT id FROM devx.tasks WHERE requirements @> '{\"language\": \"rust\"}'", "tasks_requirements_idx"),
         ("SELECT id FROM devx.containers WHERE labels @> '{\"tier\": \"web\"}'", "containers_labels_idx"),
     ];
@@ -309,7 +339,8 @@ async fn retention_settings_are_seeded() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    for key in ["retention.chat_messages", "retention.container_metadata", "retention.file_records", "retention.user_data"]
+    for key in
+        ["retention.chat_messages", "retention.container_metadata", "retention.file_records", "retention.user_data"]
     {
         assert!(keys.iter().any(|k| k == key), "{key} missing from system_config: {keys:?}");
     }

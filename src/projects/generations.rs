@@ -1,0 +1,303 @@
+//! Generation history over HTTP: what generators ran, for whom, from which
+//! template, with what result and how long it took. A generation starts
+//! `pending` or `running` and ends once (`completed`, `failed` or
+//! `cancelled`); ending it again is a 409. Users see their own, admins all.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::access;
+use super::model::{Generation, GenerationStats, GenerationStatus};
+use super::queries::{self, GenerationFilter, GenerationOutcome, NewGeneration};
+use super::routes::TimeKey;
+use crate::http::auth::Principal;
+use crate::http::error::Problem;
+use crate::http::pagination::{self, Page};
+use crate::http::validate::Validator;
+use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_generations, start_generation))
+        .routes(routes!(generation_stats))
+        .routes(routes!(get_generation, finish_generation))
+}
+
+const PARAMS_MAX: usize = 256 * 1024;
+
+fn generation_type_ok(t: &str) -> bool {
+    let mut chars = t.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && t.len() <= 50
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+const TYPE_MESSAGE: &str = "must be 1-50 lowercase letters, digits, `_` or `-`, starting with a letter (e.g. project)";
+
+fn can_see(principal: &Principal, g: &Generation) -> bool {
+    principal.is_admin() || g.user_id.is_some_and(|u| u == principal.user_id)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GenerationListParams {
+    /// Also accepted as `type`.
+    #[serde(alias = "type")]
+    pub generation_type: Option<String>,
+    pub status: Option<GenerationStatus>,
+    /// Template slug.
+    pub template: Option<String>,
+    /// Also accepted as `project`.
+    #[serde(alias = "project")]
+    pub project_id: Option<Uuid>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The caller's generations (an admin's: everyone's), newest first.
+#[utoipa::path(
+    get, path = "/api/generations", tag = "generations", security(("bearer" = [])),
+    params(GenerationListParams),
+    responses(
+        (status = 200, body = Page<Generation>),
+        (status = 400, description = "Unknown filter, bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter value", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_generations(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(p): Query<GenerationListParams>,
+) -> ApiResult<Json<Page<Generation>>> {
+    let limit = pagination::limit(p.limit)?;
+    let mut v = Validator::new();
+    if let Some(t) = &p.generation_type {
+        v.check(generation_type_ok(t), "generation_type", TYPE_MESSAGE);
+    }
+    v.opt_text("template", p.template.as_deref(), 1, 100);
+    v.finish()?;
+    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let filter = GenerationFilter {
+        user: (!principal.is_admin()).then_some(principal.user_id),
+        generation_type: p.generation_type,
+        status: p.status,
+        template: p.template,
+        project: p.project_id,
+        after,
+        limit,
+    };
+    let rows = crate::db_read!(state.db, |c| queries::list_generations(c, &filter))?;
+    Ok(Json(Page::from_rows(rows, limit, |g| (g.created_at, g.id))))
+}
+
+/// Counts, success rate and average time of the caller's generations (an
+/// admin's: everyone's), in total and per generation type.
+#[utoipa::path(
+    get, path = "/api/generations/stats", tag = "generations", security(("bearer" = [])),
+    responses(
+        (status = 200, body = GenerationStats),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn generation_stats(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<GenerationStats>> {
+    let user = (!principal.is_admin()).then_some(principal.user_id);
+    let stats = crate::db_read!(state.db, |c| queries::generation_stats(c, user))?;
+    Ok(Json(stats))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartGeneration {
+    #[schema(example = "service")]
+    pub generation_type: String,
+    /// Template slug.
+    pub template: Option<String>,
+    /// A project of the caller's.
+    pub project_id: Option<Uuid>,
+    /// A service of the caller's.
+    pub service_id: Option<Uuid>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub input_params: Map<String, Value>,
+    /// `pending` (default) or `running`.
+    pub status: Option<GenerationStatus>,
+}
+
+/// Record that a generation started.
+#[utoipa::path(
+    post, path = "/api/generations", tag = "generations", security(("bearer" = [])),
+    request_body = StartGeneration,
+    responses(
+        (status = 201, body = Generation),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or a template, project or service that is not there for you", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn start_generation(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<StartGeneration>,
+) -> ApiResult<(StatusCode, Json<Generation>)> {
+    let status = req.status.unwrap_or(GenerationStatus::Pending);
+    let input_params = Value::Object(req.input_params);
+    let mut v = Validator::new();
+    v.check(generation_type_ok(&req.generation_type), "generation_type", TYPE_MESSAGE);
+    v.check(
+        matches!(status, GenerationStatus::Pending | GenerationStatus::Running),
+        "status",
+        "a generation starts pending or running; finish it with PATCH /api/generations/{id}",
+    );
+    v.opt_text("template", req.template.as_deref(), 1, 100);
+    v.json_object("input_params", &input_params, PARAMS_MAX);
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let mut template_id = None;
+    if let Some(slug) = &req.template {
+        template_id = queries::usable_template_id(&tx, slug, principal.user_id, principal.is_admin()).await?;
+        v.check(template_id.is_some(), "template", "no such template; see GET /api/templates");
+    }
+    if let Some(project) = req.project_id {
+        let found = access::find_project(&tx, &principal, project, false).await?;
+        v.check(found.is_some(), "project_id", "no such project of yours");
+    }
+    if let Some(service) = req.service_id {
+        let owner = queries::service_owner(&tx, service).await?;
+        v.check(owner.is_some_and(|o| principal.can_see(o)), "service_id", "no such service of yours");
+    }
+    v.finish()?;
+
+    let empty = Value::Array(Vec::new());
+    let g = queries::insert_generation(
+        &tx,
+        &NewGeneration {
+            user_id: principal.user_id,
+            template_id,
+            project_id: req.project_id,
+            service_id: req.service_id,
+            generation_type: &req.generation_type,
+            input_params: &input_params,
+            output_files: &empty,
+            status,
+            error_message: None,
+            execution_time_ms: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(g)))
+}
+
+/// One generation.
+#[utoipa::path(
+    get, path = "/api/generations/{id}", tag = "generations", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Generation id")),
+    responses(
+        (status = 200, body = Generation),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such generation of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_generation(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Generation>> {
+    let g = crate::db_read!(state.db, |c| queries::get_generation(c, id))?;
+    g.filter(|g| can_see(&principal, g)).map(Json).ok_or(ApiError::NotFound("generation"))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FinishGeneration {
+    /// `completed`, `failed` or `cancelled` (final: sets `completed_at`), or
+    /// `running` for a pending one.
+    pub status: GenerationStatus,
+    /// Why it failed or was cancelled.
+    pub error_message: Option<String>,
+    /// What was produced.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub output_files: Option<Vec<Value>>,
+    /// Measured by the generator; by default the time since it was recorded.
+    pub execution_time_ms: Option<i32>,
+}
+
+/// Record how a generation ended (or that it is running now).
+#[utoipa::path(
+    patch, path = "/api/generations/{id}", tag = "generations", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Generation id")),
+    request_body = FinishGeneration,
+    responses(
+        (status = 200, body = Generation),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such generation of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already finished (or not pending, to start running)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn finish_generation(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<FinishGeneration>,
+) -> ApiResult<Json<Generation>> {
+    let output_files = req.output_files.map(Value::Array);
+    let mut v = Validator::new();
+    v.check(req.status != GenerationStatus::Pending, "status", "must be running, completed, failed or cancelled");
+    if req.error_message.is_some() {
+        v.check(
+            matches!(req.status, GenerationStatus::Failed | GenerationStatus::Cancelled),
+            "error_message",
+            "only a failed or cancelled generation has one",
+        );
+    }
+    v.opt_text("error_message", req.error_message.as_deref(), 1, 20_000);
+    if let Some(files) = &output_files {
+        v.json_array("output_files", files, PARAMS_MAX);
+    }
+    v.check(req.execution_time_ms.is_none_or(|ms| ms >= 0), "execution_time_ms", "must be 0 or more");
+    v.finish()?;
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let current = queries::get_generation(&tx, id)
+        .await?
+        .filter(|g| can_see(&principal, g))
+        .ok_or(ApiError::NotFound("generation"))?;
+    let refusal = |now: GenerationStatus| {
+        let detail = if now.is_final() {
+            format!("the generation is {}, which is final: it cannot become {}", now.as_str(), req.status.as_str())
+        } else {
+            format!("the generation is {}; it cannot become {}", now.as_str(), req.status.as_str())
+        };
+        ApiError::Conflict { detail, field: None }
+    };
+    if !req.status.sources().contains(&current.status) {
+        return Err(refusal(current.status));
+    }
+    let outcome = GenerationOutcome {
+        status: req.status,
+        error_message: req.error_message.as_deref(),
+        output_files: output_files.as_ref(),
+        execution_time_ms: req.execution_time_ms,
+    };
+    match queries::finish_generation(&tx, id, &outcome).await? {
+        Some(g) => {
+            tx.commit().await?;
+            Ok(Json(g))
+        }
+        None => {
+            let now = queries::get_generation(&tx, id).await?.ok_or(ApiError::NotFound("generation"))?;
+            Err(refusal(now.status))
+        }
+    }
+}

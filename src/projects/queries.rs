@@ -1,0 +1,717 @@
+//! The SQL of projects, code contexts, modifications and generation history.
+//! Small functions taking `&impl Queryable` so that handlers compose them in
+//! one transaction. Lists whose filters are optional and index-backed are
+//! built from only the filters given ([`Statement`]), so that every prepared
+//! plan can use the index of each filter it has (a `$1 IS NULL OR ...`
+//! predicate cannot use one in a generic plan).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::model::{
+    CONTEXT_COLUMNS, GENERATION_COLUMNS, Generation, GenerationCounts, GenerationStats, GenerationStatus,
+    GenerationTypeStats, MODIFICATION_COLUMNS, Modification, ModificationStatus, PROJECT_COLUMNS, Project,
+    ProjectContext, ProjectCounts, ProjectDetail, TemplateSource, UserSummary,
+};
+use crate::accounts::queries::escape_like;
+use crate::catalog::model::OptionalVar;
+use crate::db::{DbError, Queryable};
+
+/// Keyset position in a newest-first list: (created_at, id) of the last row seen.
+pub type After = Option<(DateTime<Utc>, Uuid)>;
+
+/// A statement assembled from the filters a request gives, with its parameters.
+#[derive(Default)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Statement {
+    /// Adds a parameter and returns its placeholder (`$n`).
+    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
+    }
+
+    pub fn param_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+
+    async fn query(&self, db: &impl Queryable) -> Result<Vec<tokio_postgres::Row>, DbError> {
+        db.query(&self.sql, &self.param_refs()).await
+    }
+}
+
+// ---------------------------------------------------------------- projects
+
+#[derive(Debug, Default, Clone)]
+pub struct ProjectFilter {
+    /// Only this owner's projects (`None`: everyone's, for admins).
+    pub owner: Option<Uuid>,
+    pub status: Option<String>,
+    pub project_type: Option<String>,
+    /// Template slug.
+    pub template: Option<String>,
+    /// Part of the name, any case.
+    pub q: Option<String>,
+    /// Projects whose code context's codebase contains this JSON object
+    /// (`@>`, answered by the GIN index on `project_contexts.codebase`).
+    pub codebase_contains: Option<Value>,
+    /// Projects whose dependencies include this one (`@> ARRAY[..]`, GIN).
+    pub dependency: Option<String>,
+    pub after: After,
+    pub limit: i64,
+}
+
+/// The statement `list_projects` runs (public so that its plan can be
+/// inspected): newest first, `limit + 1` rows, deleted projects never.
+pub fn list_projects_statement(f: &ProjectFilter) -> Statement {
+    let mut s = Statement::default();
+    let mut conditions = vec!["p.status <> 'deleted'".to_string()];
+    if let Some(owner) = f.owner {
+        conditions.push(format!("p.owner_id = {}", s.bind(owner)));
+    }
+    if let Some(status) = &f.status {
+        conditions.push(format!("p.status = {}", s.bind(status.clone())));
+    }
+    if let Some(t) = &f.project_type {
+        conditions.push(format!("p.type = {}", s.bind(t.clone())));
+    }
+    if let Some(slug) = &f.template {
+        conditions.push(format!(
+            "p.template_id = (SELECT id FROM templates.templates WHERE slug = {})",
+            s.bind(slug.clone())
+        ));
+    }
+    if let Some(q) = &f.q {
+        conditions.push(format!("p.name ILIKE '%' || {}::text || '%'", s.bind(escape_like(q))));
+    }
+    let mut context = Vec::new();
+    if let Some(doc) = &f.codebase_contains {
+        context.push(format!("pc.codebase @> {}::jsonb", s.bind(doc.clone())));
+    }
+    if let Some(dep) = &f.dependency {
+        context.push(format!("pc.dependencies @> ARRAY[{}::text]", s.bind(dep.clone())));
+    }
+    if !context.is_empty() {
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM devx.project_contexts pc WHERE pc.project_id = p.id AND {})",
+            context.join(" AND ")
+        ));
+    }
+    if let Some((at, id)) = f.after {
+        let (at, id) = (s.bind(at), s.bind(id));
+        conditions.push(format!("(p.created_at, p.id) < ({at}, {id})"));
+    }
+    let limit = s.bind(f.limit + 1);
+    s.sql = format!(
+        "SELECT {PROJECT_COLUMNS}
+           FROM devx.projects p LEFT JOIN templates.templates t ON t.id = p.template_id
+          WHERE {}
+          ORDER BY p.created_at DESC, p.id DESC
+          LIMIT {limit}",
+        conditions.join("\n            AND ")
+    );
+    s
+}
+
+pub async fn list_projects(db: &impl Queryable, f: &ProjectFilter) -> Result<Vec<Project>, DbError> {
+    let rows = list_projects_statement(f).query(db).await?;
+    Ok(rows.iter().map(Project::from_row).collect())
+}
+
+pub struct NewProject<'a> {
+    pub owner_id: Uuid,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub project_type: Option<&'a str>,
+    pub template_id: Option<Uuid>,
+    pub metadata: &'a Value,
+    pub settings: &'a Value,
+}
+
+pub async fn insert_project(db: &impl Queryable, p: &NewProject<'_>) -> Result<Project, DbError> {
+    let sql = format!(
+        "WITH p AS (
+            INSERT INTO devx.projects (owner_id, name, description, type, template_id, metadata, settings)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            RETURNING *)
+         SELECT {PROJECT_COLUMNS} FROM p LEFT JOIN templates.templates t ON t.id = p.template_id"
+    );
+    let row = db
+        .query_one(
+            &sql,
+            &[&p.owner_id, &p.name, &p.description, &p.project_type, &p.template_id, &p.metadata, &p.settings],
+        )
+        .await?;
+    Ok(Project::from_row(&row))
+}
+
+/// The project with the counts of what belongs to it.
+pub async fn project_detail(db: &impl Queryable, id: Uuid) -> Result<Option<ProjectDetail>, DbError> {
+    let sql = format!(
+        "SELECT {PROJECT_COLUMNS},
+                (SELECT count(*) FROM devx.services s WHERE s.project_id = p.id),
+                c.created, c.running, c.stopped, c.deleted,
+                (SELECT count(*) FROM devx.deployments d WHERE d.project_id = p.id),
+                (SELECT count(*) FROM devx.chat_messages m WHERE m.project_id = p.id),
+                (SELECT count(*) FROM devx.file_storage f WHERE f.project_id = p.id AND NOT f.is_deleted),
+                (SELECT count(*) FROM devx.modifications x
+                  WHERE x.project_id = p.id AND x.status IN ('pending', 'approved'))
+           FROM devx.projects p
+           LEFT JOIN templates.templates t ON t.id = p.template_id
+          CROSS JOIN LATERAL (
+                SELECT count(*) FILTER (WHERE k.status = 'created') AS created,
+                       count(*) FILTER (WHERE k.status = 'running') AS running,
+                       count(*) FILTER (WHERE k.status = 'stopped') AS stopped,
+                       count(*) FILTER (WHERE k.status = 'deleted') AS deleted
+                  FROM devx.containers k WHERE k.project_id = p.id) c
+          WHERE p.id = $1 AND p.status <> 'deleted'"
+    );
+    let Some(row) = db.query_opt(&sql, &[&id]).await? else { return Ok(None) };
+    let counts = ProjectCounts {
+        services: row.get(12),
+        containers: super::model::ContainerCounts {
+            created: row.get(13),
+            running: row.get(14),
+            stopped: row.get(15),
+            deleted: row.get(16),
+        },
+        deployments: row.get(17),
+        messages: row.get(18),
+        files: row.get(19),
+        open_modifications: row.get(20),
+    };
+    Ok(Some(ProjectDetail { project: Project::from_row(&row), counts }))
+}
+
+/// Changes to a project: `None` leaves a field as it is; for the clearable
+/// ones `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct ProjectChange<'a> {
+    pub name: Option<&'a str>,
+    pub description: Option<Option<&'a str>>,
+    pub project_type: Option<Option<&'a str>>,
+    pub status: Option<&'a str>,
+    pub metadata: Option<&'a Value>,
+    pub settings: Option<&'a Value>,
+}
+
+pub async fn update_project(db: &impl Queryable, id: Uuid, c: &ProjectChange<'_>) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE devx.projects x
+            SET name = coalesce($2, x.name),
+                description = CASE WHEN $3 THEN $4 ELSE x.description END,
+                type = CASE WHEN $5 THEN $6 ELSE x.type END,
+                status = coalesce($7, x.status),
+                metadata = coalesce($8, x.metadata),
+                settings = coalesce($9, x.settings)
+          WHERE x.id = $1",
+        &[
+            &id,
+            &c.name,
+            &c.description.is_some(),
+            &c.description.flatten(),
+            &c.project_type.is_some(),
+            &c.project_type.flatten(),
+            &c.status,
+            &c.metadata,
+            &c.settings,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes the project; everything that belongs to it goes with it (the
+/// foreign keys cascade), history rows lose the link.
+pub async fn delete_project(db: &impl Queryable, id: Uuid) -> Result<bool, DbError> {
+    Ok(db.execute("DELETE FROM devx.projects WHERE id = $1", &[&id]).await? > 0)
+}
+
+pub async fn user_summary(db: &impl Queryable, user_id: Uuid) -> Result<Option<UserSummary>, DbError> {
+    let row = db
+        .query_opt(
+            "SELECT user_id, email, name, project_count, active_containers, last_activity
+               FROM devx.user_projects WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await?;
+    Ok(row.map(|r| UserSummary {
+        user_id: r.get(0),
+        email: r.get(1),
+        name: r.get(2),
+        project_count: r.get(3),
+        active_containers: r.get(4),
+        last_activity: r.get(5),
+    }))
+}
+
+// ---------------------------------------------------------------- templates
+
+/// A template the caller may use: public ones, the caller's own, or any for
+/// an admin.
+pub async fn usable_template(
+    db: &impl Queryable,
+    slug: &str,
+    user_id: Uuid,
+    is_admin: bool,
+) -> Result<Option<TemplateSource>, DbError> {
+    let row = db
+        .query_opt(
+            "SELECT id, slug, files, required_vars, optional_vars FROM templates.templates
+              WHERE slug = $1 AND (is_public OR $2 OR created_by = $3)",
+            &[&slug, &is_admin, &user_id],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let files: Value = row.get(2);
+    let optional: Value = row.get(4);
+    let optional: Vec<OptionalVar> = serde_json::from_value(optional).unwrap_or_default();
+    Ok(Some(TemplateSource {
+        id: row.get(0),
+        slug: row.get(1),
+        files: serde_json::from_value(files).map_err(|e| DbError::InvalidValue(format!("template files: {e}")))?,
+        required_vars: row.get(3),
+        optional_vars: optional.into_iter().map(|v| (v.name, v.default)).collect(),
+    }))
+}
+
+pub async fn count_template_use(db: &impl Queryable, template_id: Uuid) -> Result<(), DbError> {
+    db.execute("UPDATE templates.templates SET usage_count = usage_count + 1 WHERE id = $1", &[&template_id]).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- code context
+
+pub async fn get_context(db: &impl Queryable, project_id: Uuid) -> Result<Option<ProjectContext>, DbError> {
+    let sql = format!("SELECT {CONTEXT_COLUMNS} FROM devx.project_contexts c WHERE c.project_id = $1");
+    Ok(db.query_opt(&sql, &[&project_id]).await?.as_ref().map(ProjectContext::from_row))
+}
+
+/// The code context of a new project: its files, nothing else yet.
+pub async fn insert_context(db: &impl Queryable, project_id: Uuid, codebase: &Value) -> Result<(), DbError> {
+    db.execute("INSERT INTO devx.project_contexts (project_id, codebase) VALUES ($1, $2)", &[&project_id, codebase])
+        .await?;
+    Ok(())
+}
+
+/// A whole code context, as `PUT` writes it.
+#[derive(Debug, Clone)]
+pub struct ContextWrite {
+    pub codebase: Value,
+    pub dependencies: Vec<String>,
+    pub environment_vars: Value,
+    pub deployment_config: Value,
+    pub test_coverage: Option<f64>,
+    pub security_score: Option<f64>,
+    pub performance_score: Option<f64>,
+}
+
+/// Creates or replaces the project's code context.
+pub async fn put_context(db: &impl Queryable, project_id: Uuid, c: &ContextWrite) -> Result<ProjectContext, DbError> {
+    let sql = format!(
+        "INSERT INTO devx.project_contexts AS c
+                (project_id, codebase, dependencies, environment_vars, deployment_config,
+                 test_coverage, security_score, performance_score)
+         VALUES ($1, $2, $3, $4, $5, $6::float8, $7::float8, $8::float8)
+         ON CONFLICT (project_id) DO UPDATE
+            SET codebase = EXCLUDED.codebase, dependencies = EXCLUDED.dependencies,
+                environment_vars = EXCLUDED.environment_vars, deployment_config = EXCLUDED.deployment_config,
+                test_coverage = EXCLUDED.test_coverage, security_score = EXCLUDED.security_score,
+                performance_score = EXCLUDED.performance_score
+         RETURNING {CONTEXT_COLUMNS}"
+    );
+    let row = db
+        .query_one(
+            &sql,
+            &[
+                &project_id,
+                &c.codebase,
+                &c.dependencies,
+                &c.environment_vars,
+                &c.deployment_config,
+                &c.test_coverage,
+                &c.security_score,
+                &c.performance_score,
+            ],
+        )
+        .await?;
+    Ok(ProjectContext::from_row(&row))
+}
+
+/// A JSON merge of one object column: `set`'s keys are written over the
+/// stored ones, `remove`'s keys are dropped.
+#[derive(Debug, Clone)]
+pub struct ObjectMerge {
+    pub set: Value,
+    pub remove: Vec<String>,
+}
+
+impl Default for ObjectMerge {
+    fn default() -> Self {
+        ObjectMerge { set: Value::Object(Default::default()), remove: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContextPatch {
+    pub codebase: ObjectMerge,
+    pub environment_vars: ObjectMerge,
+    pub deployment_config: ObjectMerge,
+    /// Replaces the list (a merge patch replaces arrays).
+    pub dependencies: Option<Vec<String>>,
+    pub test_coverage: Option<Option<f64>>,
+    pub security_score: Option<Option<f64>>,
+    pub performance_score: Option<Option<f64>>,
+}
+
+/// Merges `p` into the project's code context (created empty first if the
+/// project has none), in one statement: concurrent patches of different
+/// keys both land.
+pub async fn patch_context(db: &impl Queryable, project_id: Uuid, p: &ContextPatch) -> Result<ProjectContext, DbError> {
+    db.execute(
+        "INSERT INTO devx.project_contexts (project_id) VALUES ($1) ON CONFLICT (project_id) DO NOTHING",
+        &[&project_id],
+    )
+    .await?;
+    let sql = format!(
+        "UPDATE devx.project_contexts c
+            SET codebase = (c.codebase || $2::jsonb) - $3::text[],
+                environment_vars = (c.environment_vars || $4::jsonb) - $5::text[],
+                deployment_config = (c.deployment_config || $6::jsonb) - $7::text[],
+                dependencies = coalesce($8::text[], c.dependencies),
+                test_coverage = CASE WHEN $9 THEN $10::float8 ELSE c.test_coverage END,
+                security_score = CASE WHEN $11 THEN $12::float8 ELSE c.security_score END,
+                performance_score = CASE WHEN $13 THEN $14::float8 ELSE c.performance_score END
+          WHERE c.project_id = $1
+         RETURNING {CONTEXT_COLUMNS}"
+    );
+    let row = db
+        .query_one(
+            &sql,
+            &[
+                &project_id,
+                &p.codebase.set,
+                &p.codebase.remove,
+                &p.environment_vars.set,
+                &p.environment_vars.remove,
+                &p.deployment_config.set,
+                &p.deployment_config.remove,
+                &p.dependencies,
+                &p.test_coverage.is_some(),
+                &p.test_coverage.flatten(),
+                &p.security_score.is_some(),
+                &p.security_score.flatten(),
+                &p.performance_score.is_some(),
+                &p.performance_score.flatten(),
+            ],
+        )
+        .await?;
+    Ok(ProjectContext::from_row(&row))
+}
+
+// ---------------------------------------------------------------- modifications
+
+pub struct NewModification<'a> {
+    pub project_id: Uuid,
+    pub request: &'a str,
+    pub requested_by: Uuid,
+    pub impact_analysis: &'a Value,
+    pub affected_files: &'a [String],
+}
+
+pub async fn insert_modification(db: &impl Queryable, m: &NewModification<'_>) -> Result<Modification, DbError> {
+    let sql = format!(
+        "INSERT INTO devx.modifications AS m (project_id, request, requested_by, impact_analysis, affected_files)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING {MODIFICATION_COLUMNS}"
+    );
+    let row = db
+        .query_one(&sql, &[&m.project_id, &m.request, &m.requested_by, &m.impact_analysis, &m.affected_files])
+        .await?;
+    Ok(Modification::from_row(&row))
+}
+
+/// A project's modifications, newest first; `limit + 1` rows.
+pub async fn list_modifications(
+    db: &impl Queryable,
+    project_id: Uuid,
+    status: Option<ModificationStatus>,
+    after: After,
+    limit: i64,
+) -> Result<Vec<Modification>, DbError> {
+    let sql = format!(
+        "SELECT {MODIFICATION_COLUMNS} FROM devx.modifications m
+          WHERE m.project_id = $1
+            AND ($2::text IS NULL OR m.status = $2)
+            AND ($3::timestamptz IS NULL OR (m.created_at, m.id) < ($3, $4))
+          ORDER BY m.created_at DESC, m.id DESC
+          LIMIT $5"
+    );
+    let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let rows = db.query(&sql, &[&project_id, &status.map(|s| s.as_str()), &after_at, &after_id, &(limit + 1)]).await?;
+    Ok(rows.iter().map(Modification::from_row).collect())
+}
+
+pub async fn get_modification(db: &impl Queryable, id: Uuid) -> Result<Option<Modification>, DbError> {
+    let sql = format!("SELECT {MODIFICATION_COLUMNS} FROM devx.modifications m WHERE m.id = $1");
+    Ok(db.query_opt(&sql, &[&id]).await?.as_ref().map(Modification::from_row))
+}
+
+/// What a transition writes besides the status.
+#[derive(Debug, Default)]
+pub struct TransitionData {
+    pub modified_files: Option<Value>,
+    pub test_results: Option<Value>,
+}
+
+/// Moves the modification from `from` to `to` if it is still in `from`:
+/// of two concurrent transitions, exactly one finds it there. `None` when it
+/// was not (it moved, or does not exist).
+pub async fn transition_modification(
+    db: &impl Queryable,
+    id: Uuid,
+    from: ModificationStatus,
+    to: ModificationStatus,
+    data: &TransitionData,
+) -> Result<Option<Modification>, DbError> {
+    let sql = format!(
+        "UPDATE devx.modifications m
+            SET status = $3,
+                applied_at = CASE WHEN $3 = 'applied' THEN now() ELSE m.applied_at END,
+                modified_files = coalesce($4, m.modified_files),
+                test_results = coalesce($5, m.test_results)
+          WHERE m.id = $1 AND m.status = $2
+         RETURNING {MODIFICATION_COLUMNS}"
+    );
+    let row =
+        db.query_opt(&sql, &[&id, &from.as_str(), &to.as_str(), &data.modified_files, &data.test_results]).await?;
+    Ok(row.as_ref().map(Modification::from_row))
+}
+
+// ---------------------------------------------------------------- generations
+
+fn generation_select(from: &str) -> String {
+    format!("SELECT {GENERATION_COLUMNS} FROM {from} g LEFT JOIN templates.templates t ON t.id = g.template_id")
+}
+
+pub struct NewGeneration<'a> {
+    pub user_id: Uuid,
+    pub template_id: Option<Uuid>,
+    pub project_id: Option<Uuid>,
+    pub service_id: Option<Uuid>,
+    pub generation_type: &'a str,
+    pub input_params: &'a Value,
+    pub output_files: &'a Value,
+    pub status: GenerationStatus,
+    pub error_message: Option<&'a str>,
+    pub execution_time_ms: Option<i32>,
+}
+
+pub async fn insert_generation(db: &impl Queryable, g: &NewGeneration<'_>) -> Result<Generation, DbError> {
+    let sql = format!(
+        "WITH g AS (
+            INSERT INTO devx.generation_history
+                   (user_id, template_id, project_id, service_id, generation_type, input_params, output_files,
+                    status, error_message, execution_time_ms, completed_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $11 THEN now() END)
+            RETURNING *)
+         {}",
+        generation_select("g")
+    );
+    let row = db
+        .query_one(
+            &sql,
+            &[
+                &g.user_id,
+                &g.template_id,
+                &g.project_id,
+                &g.service_id,
+                &g.generation_type,
+                &g.input_params,
+                &g.output_files,
+                &g.status.as_str(),
+                &g.error_message,
+                &g.execution_time_ms,
+                &g.status.is_final(),
+            ],
+        )
+        .await?;
+    Ok(Generation::from_row(&row))
+}
+
+pub async fn get_generation(db: &impl Queryable, id: Uuid) -> Result<Option<Generation>, DbError> {
+    let sql = format!("{} WHERE g.id = $1", generation_select("devx.generation_history"));
+    Ok(db.query_opt(&sql, &[&id]).await?.as_ref().map(Generation::from_row))
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GenerationFilter {
+    /// Only this user's generations (`None`: everyone's, for admins).
+    pub user: Option<Uuid>,
+    pub generation_type: Option<String>,
+    pub status: Option<GenerationStatus>,
+    /// Template slug.
+    pub template: Option<String>,
+    pub project: Option<Uuid>,
+    pub after: After,
+    pub limit: i64,
+}
+
+pub fn list_generations_statement(f: &GenerationFilter) -> Statement {
+    let mut s = Statement::default();
+    let mut conditions = vec!["true".to_string()];
+    if let Some(user) = f.user {
+        conditions.push(format!("g.user_id = {}", s.bind(user)));
+    }
+    if let Some(t) = &f.generation_type {
+        conditions.push(format!("g.generation_type = {}", s.bind(t.clone())));
+    }
+    if let Some(status) = f.status {
+        conditions.push(format!("g.status = {}", s.bind(status.as_str())));
+    }
+    if let Some(slug) = &f.template {
+        conditions.push(format!(
+            "g.template_id = (SELECT id FROM templates.templates WHERE slug = {})",
+            s.bind(slug.clone())
+        ));
+    }
+    if let Some(project) = f.project {
+        conditions.push(format!("g.project_id = {}", s.bind(project)));
+    }
+    if let Some((at, id)) = f.after {
+        let (at, id) = (s.bind(at), s.bind(id));
+        conditions.push(format!("(g.created_at, g.id) < ({at}, {id})"));
+    }
+    let limit = s.bind(f.limit + 1);
+    s.sql = format!(
+        "{} WHERE {} ORDER BY g.created_at DESC, g.id DESC LIMIT {limit}",
+        generation_select("devx.generation_history"),
+        conditions.join(" AND ")
+    );
+    s
+}
+
+/// Newest first; `limit + 1` rows.
+pub async fn list_generations(db: &impl Queryable, f: &GenerationFilter) -> Result<Vec<Generation>, DbError> {
+    let rows = list_generations_statement(f).query(db).await?;
+    Ok(rows.iter().map(Generation::from_row).collect())
+}
+
+/// How a generation ends (or starts running).
+#[derive(Debug)]
+pub struct GenerationOutcome<'a> {
+    pub status: GenerationStatus,
+    pub error_message: Option<&'a str>,
+    pub output_files: Option<&'a Value>,
+    /// Measured by the caller; without it a final status records the time
+    /// since the generation was created.
+    pub execution_time_ms: Option<i32>,
+}
+
+/// Moves the generation to `o.status` if it is in one of the statuses that
+/// may lead there; `None` otherwise (or when it does not exist).
+pub async fn finish_generation(
+    db: &impl Queryable,
+    id: Uuid,
+    o: &GenerationOutcome<'_>,
+) -> Result<Option<Generation>, DbError> {
+    let sql = format!(
+        "WITH g AS (
+            UPDATE devx.generation_history x
+               SET status = $2,
+                   error_message = coalesce($3, x.error_message),
+                   output_files = coalesce($4, x.output_files),
+                   execution_time_ms = CASE WHEN $5
+                       THEN coalesce($6, least(2147483647, greatest(0, extract(epoch FROM now() - x.created_at) * 1000))::int4)
+                       ELSE coalesce($6, x.execution_time_ms) END,
+                   completed_at = CASE WHEN $5 THEN now() ELSE x.completed_at END
+             WHERE x.id = $1 AND x.status = ANY($7::text[])
+            RETURNING x.*)
+         {}",
+        generation_select("g")
+    );
+    let sources: Vec<&str> = o.status.sources().iter().map(|s| s.as_str()).collect();
+    let row = db
+        .query_opt(
+            &sql,
+            &[
+                &id,
+                &o.status.as_str(),
+                &o.error_message,
+                &o.output_files,
+                &o.status.is_final(),
+                &o.execution_time_ms,
+                &sources,
+            ],
+        )
+        .await?;
+    Ok(row.as_ref().map(Generation::from_row))
+}
+
+/// Totals and per-type figures over the user's generations (everyone's
+/// when `user` is `None`).
+pub async fn generation_stats(db: &impl Queryable, user: Option<Uuid>) -> Result<GenerationStats, DbError> {
+    let filter = if user.is_some() { "WHERE g.user_id = $1" } else { "WHERE $1::uuid IS NULL" };
+    let sql = format!(
+        "SELECT GROUPING(g.generation_type) = 1, g.generation_type,
+                count(*),
+                count(*) FILTER (WHERE g.status = 'completed'),
+                count(*) FILTER (WHERE g.status = 'failed'),
+                count(*) FILTER (WHERE g.status = 'cancelled'),
+                count(*) FILTER (WHERE g.status IN ('pending', 'running')),
+                round(100.0 * count(*) FILTER (WHERE g.status = 'completed')
+                      / nullif(count(*) FILTER (WHERE g.status IN ('completed', 'failed')), 0), 2)::float8,
+                avg(g.execution_time_ms)::float8
+           FROM devx.generation_history g
+          {filter}
+          GROUP BY ROLLUP (g.generation_type)
+          ORDER BY g.generation_type NULLS FIRST"
+    );
+    let rows = db.query(&sql, &[&user]).await?;
+    let mut total = None;
+    let mut by_type = Vec::new();
+    for row in &rows {
+        let counts = GenerationCounts::from_row(row, 2);
+        if row.get::<_, bool>(0) {
+            total = Some(counts);
+        } else {
+            by_type.push(GenerationTypeStats { generation_type: row.get(1), counts });
+        }
+    }
+    let total = total.unwrap_or(GenerationCounts {
+        count: 0,
+        completed: 0,
+        failed: 0,
+        cancelled: 0,
+        in_flight: 0,
+        success_rate: None,
+        avg_execution_time_ms: None,
+    });
+    Ok(GenerationStats { total, by_type })
+}
+
+/// The owner of a service, if it exists.
+pub async fn service_owner(db: &impl Queryable, id: Uuid) -> Result<Option<Uuid>, DbError> {
+    Ok(db.query_opt("SELECT owner_id FROM devx.services WHERE id = $1", &[&id]).await?.map(|r| r.get(0)))
+}
+
+/// The id of a template by slug, if the caller may use it.
+pub async fn usable_template_id(
+    db: &impl Queryable,
+    slug: &str,
+    user_id: Uuid,
+    is_admin: bool,
+) -> Result<Option<Uuid>, DbError> {
+    let row = db
+        .query_opt(
+            "SELECT id FROM templates.templates WHERE slug = $1 AND (is_public OR $2 OR created_by = $3)",
+            &[&slug, &is_admin, &user_id],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}

@@ -1,0 +1,443 @@
+//! Projects over HTTP: list, create (optionally from a template, in one
+//! transaction with its code context, the template's usage count and a
+//! generation record), read with counts, change, delete; and the caller's
+//! summary. Every route on a project asks `access::project_for` first.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::access;
+use super::model::{
+    GenerationStatus, Project, ProjectDetail, ProjectStatus, TemplateSource, UserSummary, is_kebab_case,
+    is_relative_path, render,
+};
+use super::queries::{self, NewGeneration, NewProject, ProjectChange, ProjectFilter};
+use crate::http::auth::Principal;
+use crate::http::error::Problem;
+use crate::http::pagination::{self, Page};
+use crate::http::validate::Validator;
+use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(get_project, update_project, delete_project))
+        .routes(routes!(me_summary))
+        .merge(super::context::routes())
+        .merge(super::modifications::routes())
+        .merge(super::generations::routes())
+}
+
+/// Largest `settings` / `metadata` object, serialized.
+const SMALL_JSON: usize = 64 * 1024;
+/// Largest template variable value.
+const VAR_MAX: usize = 1000;
+
+pub(super) type TimeKey = (chrono::DateTime<chrono::Utc>, Uuid);
+
+pub(super) fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProjectListParams {
+    pub status: Option<ProjectStatus>,
+    /// Project type, e.g. `nextjs`.
+    #[serde(rename = "type")]
+    pub project_type: Option<String>,
+    /// Slug of the template the project was made from.
+    pub template: Option<String>,
+    /// Part of the name, any case.
+    pub q: Option<String>,
+    /// A JSON object the project's codebase must contain, e.g.
+    /// `{"package.json":"..."}` (JSONB containment).
+    pub codebase_contains: Option<String>,
+    /// A dependency the project's code context lists.
+    pub dependency: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The caller's projects (an admin's: everyone's), newest first.
+#[utoipa::path(
+    get, path = "/api/projects", tag = "projects", security(("bearer" = [])),
+    params(ProjectListParams),
+    responses(
+        (status = 200, body = Page<Project>),
+        (status = 400, description = "Unknown filter, bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter value", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_projects(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(p): Query<ProjectListParams>,
+) -> ApiResult<Json<Page<Project>>> {
+    let limit = pagination::limit(p.limit)?;
+    let mut v = Validator::new();
+    v.opt_text("type", p.project_type.as_deref(), 1, 100);
+    v.opt_text("template", p.template.as_deref(), 1, 100);
+    v.opt_text("q", p.q.as_deref(), 1, 200);
+    v.opt_text("dependency", p.dependency.as_deref(), 1, 200);
+    let codebase_contains = match p.codebase_contains.as_deref() {
+        None => None,
+        Some(raw) => match serde_json::from_str::<Value>(raw) {
+            Ok(doc) => {
+                v.json_object("codebase_contains", &doc, SMALL_JSON);
+                Some(doc)
+            }
+            Err(e) => {
+                v.error("codebase_contains", format!("must be a JSON object such as {{\"README.md\":\"...\"}} ({e})"));
+                None
+            }
+        },
+    };
+    v.finish()?;
+    let filter = ProjectFilter {
+        owner: (!principal.is_admin()).then_some(principal.user_id),
+        status: p.status.map(|s| s.as_str().to_string()),
+        project_type: p.project_type,
+        template: p.template,
+        q: p.q,
+        codebase_contains,
+        dependency: p.dependency,
+        after: pagination::decode_cursor(p.cursor.as_deref())?,
+        limit,
+    };
+    let rows = crate::db_read!(state.db, |c| queries::list_projects(c, &filter))?;
+    Ok(Json(Page::from_rows(rows, limit, |p| (p.created_at, p.id))))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    #[schema(example = "My shop")]
+    pub name: String,
+    pub description: Option<String>,
+    /// Kind of project, e.g. `nextjs`, `api`.
+    #[serde(rename = "type")]
+    pub project_type: Option<String>,
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    /// Slug of a template to start from: its files become the codebase.
+    pub template: Option<String>,
+    /// Values for the template's `{{VAR}}` placeholders (strings, numbers or
+    /// booleans). Its required variables must be given; optional ones
+    /// default. `PROJECT_NAME` must be kebab-case.
+    #[schema(value_type = Option<Object>, example = json!({"PROJECT_NAME": "my-shop", "PORT": 8080}))]
+    pub variables: Option<BTreeMap<String, Value>>,
+}
+
+/// A template's files with the variables substituted, and the variables used.
+struct Rendered {
+    files: BTreeMap<String, String>,
+    variables: BTreeMap<String, String>,
+}
+
+/// Checks the given variables against what the template declares and
+/// renders its files; problems go to `v`, named `variables.<NAME>`.
+fn render_template(t: &TemplateSource, given: &BTreeMap<String, Value>, v: &mut Validator) -> Rendered {
+    let declared = || {
+        let mut names: Vec<&str> = t.required_vars.iter().map(String::as_str).collect();
+        names.extend(t.optional_vars.keys().map(String::as_str));
+        names.join(", ")
+    };
+    let mut variables = BTreeMap::new();
+    for (name, value) in given {
+        let field = format!("variables.{name}");
+        if !t.required_vars.contains(name) && !t.optional_vars.contains_key(name) {
+            v.error(&field, format!("is not a variable of template {} (it declares {})", t.slug, declared()));
+            continue;
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                v.error(&field, "must be a string, a number or a boolean");
+                continue;
+            }
+        };
+        if text.contains('\0') || text.chars().count() > VAR_MAX {
+            v.error(&field, format!("must be at most {VAR_MAX} characters without NUL"));
+            continue;
+        }
+        if name == "PROJECT_NAME" && !is_kebab_case(&text) {
+            v.error(&field, "must be kebab-case: lowercase letters and digits joined by dashes, e.g. my-shop");
+            continue;
+        }
+        variables.insert(name.clone(), text);
+    }
+    for name in &t.required_vars {
+        if !given.contains_key(name) {
+            v.error(&format!("variables.{name}"), format!("is required by template {}", t.slug));
+        }
+    }
+    for (name, default) in &t.optional_vars {
+        if !given.contains_key(name) {
+            variables.insert(name.clone(), default.clone());
+        }
+    }
+    let mut files = BTreeMap::new();
+    for (path, content) in &t.files {
+        let path = render(path, &variables);
+        if !is_relative_path(&path) {
+            v.error("variables", format!("make the file path {path:?}, which is not a relative path"));
+        }
+        if files.insert(path.clone(), render(content, &variables)).is_some() {
+            v.error("variables", format!("make two files land at {path:?}"));
+        }
+    }
+    Rendered { files, variables }
+}
+
+/// Create a project, optionally from a template.
+///
+/// From a template, in one transaction: the project, its code context with
+/// the template's files (placeholders substituted), the template's usage
+/// count, and a `project` generation record.
+#[utoipa::path(
+    post, path = "/api/projects", tag = "projects", security(("bearer" = [])),
+    request_body = CreateProject,
+    responses(
+        (status = 201, body = ProjectDetail),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, unknown template, missing or invalid variables", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_project(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<CreateProject>,
+) -> ApiResult<(StatusCode, Json<ProjectDetail>)> {
+    let started = Instant::now();
+    let mut v = Validator::new();
+    v.text("name", &req.name, 1, 200);
+    v.opt_text("description", req.description.as_deref(), 0, 5000);
+    v.opt_text("type", req.project_type.as_deref(), 1, 100);
+    v.json_object("settings", &req.settings, SMALL_JSON);
+    v.json_object("metadata", &req.metadata, SMALL_JSON);
+    if req.variables.is_some() && req.template.is_none() {
+        v.error("variables", "are only used with a template");
+    }
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let mut from_template = None;
+    if let Some(slug) = &req.template {
+        match queries::usable_template(&tx, slug, principal.user_id, principal.is_admin()).await? {
+            None => v.error("template", "no such template; see GET /api/templates"),
+            Some(t) => {
+                let rendered = render_template(&t, req.variables.as_ref().unwrap_or(&BTreeMap::new()), &mut v);
+                from_template = Some((t, rendered));
+            }
+        }
+    }
+    v.finish()?;
+
+    let project = queries::insert_project(
+        &tx,
+        &NewProject {
+            owner_id: principal.user_id,
+            name: req.name.trim(),
+            description: req.description.as_deref().map(str::trim),
+            project_type: req.project_type.as_deref().map(str::trim),
+            template_id: from_template.as_ref().map(|(t, _)| t.id),
+            metadata: &req.metadata,
+            settings: &req.settings,
+        },
+    )
+    .await?;
+    let codebase = match &from_template {
+        Some((_, rendered)) => serde_json::to_value(&rendered.files).map_err(ApiError::internal)?,
+        None => empty_object(),
+    };
+    queries::insert_context(&tx, project.id, &codebase).await?;
+    if let Some((t, rendered)) = &from_template {
+        queries::count_template_use(&tx, t.id).await?;
+        let input_params = json!({"name": project.name, "template": t.slug, "variables": rendered.variables});
+        let output_files = json!(rendered.files.keys().collect::<Vec<_>>());
+        queries::insert_generation(
+            &tx,
+            &NewGeneration {
+                user_id: principal.user_id,
+                template_id: Some(t.id),
+                project_id: Some(project.id),
+                service_id: None,
+                generation_type: "project",
+                input_params: &input_params,
+                output_files: &output_files,
+                status: GenerationStatus::Completed,
+                error_message: None,
+                execution_time_ms: Some(i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX)),
+            },
+        )
+        .await?;
+    }
+    let detail =
+        queries::project_detail(&tx, project.id).await?.ok_or_else(|| ApiError::internal("new project vanished"))?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(detail)))
+}
+
+/// A project with the counts of what belongs to it.
+#[utoipa::path(
+    get, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Project id")),
+    responses(
+        (status = 200, body = ProjectDetail),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_project(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ProjectDetail>> {
+    let detail = crate::db_read!(state.db, |c| async {
+        match access::find_project(c, &principal, id, false).await? {
+            Some(_) => queries::project_detail(c, id).await,
+            None => Ok(None),
+        }
+    })?;
+    detail.map(Json).ok_or(ApiError::NotFound("project"))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    pub name: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// `null` clears it.
+    #[serde(rename = "type", default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub project_type: Option<Option<String>>,
+    pub status: Option<ProjectStatus>,
+    /// Replaces the whole object.
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+    /// Replaces the whole object.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
+
+/// Change a project's name, description, type, status (active or
+/// archived), settings or metadata. Only the fields given change.
+#[utoipa::path(
+    patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Project id")),
+    request_body = UpdateProject,
+    responses(
+        (status = 200, body = ProjectDetail),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_project(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<UpdateProject>,
+) -> ApiResult<Json<ProjectDetail>> {
+    let mut v = Validator::new();
+    v.opt_text("name", req.name.as_deref(), 1, 200);
+    if let Some(Some(d)) = &req.description {
+        v.text("description", d, 0, 5000);
+    }
+    if let Some(Some(t)) = &req.project_type {
+        v.text("type", t, 1, 100);
+    }
+    if let Some(s) = &req.settings {
+        v.json_object("settings", s, SMALL_JSON);
+    }
+    if let Some(m) = &req.metadata {
+        v.json_object("metadata", m, SMALL_JSON);
+    }
+    v.finish()?;
+
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    access::project_for(&tx, &principal, id, true).await?;
+    let change = ProjectChange {
+        name: req.name.as_deref().map(str::trim),
+        description: req.description.as_ref().map(|d| d.as_deref().map(str::trim)),
+        project_type: req.project_type.as_ref().map(|t| t.as_deref().map(str::trim)),
+        status: req.status.map(ProjectStatus::as_str),
+        metadata: req.metadata.as_ref(),
+        settings: req.settings.as_ref(),
+    };
+    let unchanged = change.name.is_none()
+        && change.description.is_none()
+        && change.project_type.is_none()
+        && change.status.is_none()
+        && change.metadata.is_none()
+        && change.settings.is_none();
+    if !unchanged {
+        queries::update_project(&tx, id, &change).await?;
+    }
+    let detail = queries::project_detail(&tx, id).await?.ok_or(ApiError::NotFound("project"))?;
+    tx.commit().await?;
+    Ok(Json(detail))
+}
+
+/// Delete a project and everything that belongs to it (code context,
+/// modifications, services, containers, deployments, chat, files, tasks).
+/// Generation records stay, without the link.
+#[utoipa::path(
+    delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Project id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_project(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    access::project_for(&tx, &principal, id, true).await?;
+    queries::delete_project(&tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's projects and running containers, counted, and their latest
+/// activity (`devx.user_projects`).
+#[utoipa::path(
+    get, path = "/api/me/summary", tag = "projects", security(("bearer" = [])),
+    responses(
+        (status = 200, body = UserSummary),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn me_summary(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<UserSummary>> {
+    let summary = crate::db_read!(state.db, |c| queries::user_summary(c, principal.user_id))?;
+    summary.map(Json).ok_or(ApiError::NotFound("user"))
+}

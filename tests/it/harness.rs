@@ -1,0 +1,343 @@
+//! Test databases on one PostgreSQL server (127.0.0.1:5432 as `postgres`, or
+//! `DEVX_TEST_PG_URL`): every test gets a fresh database, dropped when its
+//! `TestDb` drops.
+//!
+//! `TestDb::migrated()` clones `devx_tpl_<fingerprint>`, a template database
+//! built once per migration set by running the embedded migrations through
+//! the engine, so a test does not pay for the migrations. Processes
+//! coordinate through advisory locks in the `postgres` database:
+//! - `TEMPLATE_LOCK` serializes building templates and cleaning up;
+//! - each process holds a shared lock on the template it uses for its whole
+//!   life (a lease), so a template from an older migration set is dropped
+//!   only once no process uses it.
+//!
+//! Test databases are named `devx_t_<pid>_<n>`; on first use a process drops
+//! those left behind by processes that no longer run (local servers only).
+
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use devx::migrate::{MigrateOptions, MigrationSet, Migrator};
+use tokio::sync::OnceCell;
+use tokio_postgres::Client;
+
+/// Serializes template builds and cleanup across test processes.
+const TEMPLATE_LOCK: i64 = 0x6465_7678_7465_7374; // "devxtest"
+/// First key of a template's lease (two-key advisory lock form); the second
+/// is taken from the template's fingerprint.
+const LEASE_CLASS: i32 = 0x6465_7678; // "devx"
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+static SWEPT: OnceCell<()> = OnceCell::const_new();
+
+/// The server every test uses, without a database name.
+fn server() -> tokio_postgres::Config {
+    match std::env::var("DEVX_TEST_PG_URL") {
+        Ok(url) if !url.trim().is_empty() => url.parse().expect("DEVX_TEST_PG_URL is a PostgreSQL connection URL"),
+        _ => {
+            let mut cfg = tokio_postgres::Config::new();
+            cfg.host("127.0.0.1").port(5432).user("postgres");
+            cfg
+        }
+    }
+}
+
+fn target(dbname: &str) -> tokio_postgres::Config {
+    let mut cfg = server();
+    cfg.dbname(dbname);
+    cfg.application_name("devx-tests");
+    cfg
+}
+
+async fn connect(cfg: &tokio_postgres::Config) -> Client {
+    let (client, connection) = cfg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test server ({:?}): {e}", cfg.get_dbname()));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// A connection to the maintenance database `postgres`.
+pub async fn admin_client() -> Client {
+    connect(&target("postgres")).await
+}
+
+/// The devx binary, with no database configured (`DATABASE_URL` and every
+/// other devx variable removed) and run from the temp directory, so neither
+/// the caller's environment nor a `.env` file leaks in. Set `DATABASE_URL`
+/// (e.g. to [`TestDb::url`]) for commands that need a database.
+pub fn devx_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_devx"));
+    for (name, _, _) in devx::config::VARIABLES {
+        cmd.env_remove(name);
+    }
+    for name in ["POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD", "RUST_LOG"] {
+        cmd.env_remove(name);
+    }
+    cmd.current_dir(std::env::temp_dir());
+    cmd
+}
+
+/// A database of its own for one test, dropped (`WITH (FORCE)`) on drop.
+pub struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    /// A fresh database with the embedded migrations applied (cloned from the template).
+    pub async fn migrated() -> TestDb {
+        sweep_stale().await;
+        let template = TEMPLATE.get_or_init(ensure_template).await;
+        TestDb::create(&format!("TEMPLATE \"{template}\"")).await
+    }
+
+    /// A fresh, empty database (from `template0`).
+    pub async fn empty() -> TestDb {
+        sweep_stale().await;
+        TestDb::create("TEMPLATE template0").await
+    }
+
+    async fn create(options: &str) -> TestDb {
+        let name = format!("devx_t_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let admin = admin_client().await;
+        let sql = format!("CREATE DATABASE \"{name}\" {options}");
+        let mut attempt = 0;
+        loop {
+            match admin.batch_execute(&sql).await {
+                Ok(()) => break,
+                // The template is briefly busy (another session copying it).
+                Err(e) if attempt < 20 && e.code() == Some(&tokio_postgres::error::SqlState::OBJECT_IN_USE) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{sql}: {e}"),
+            }
+        }
+        TestDb { name }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where this database is.
+    pub fn config(&self) -> tokio_postgres::Config {
+        let mut cfg = server();
+        cfg.dbname(&self.name);
+        cfg
+    }
+
+    /// This database as a `DATABASE_URL` value (key/value form) for `devx_command()`.
+    pub fn url(&self) -> String {
+        use tokio_postgres::config::Host;
+        let cfg = self.config();
+        let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+        let mut parts = Vec::new();
+        match cfg.get_hosts().first() {
+            Some(Host::Tcp(h)) => parts.push(format!("host={}", quote(h))),
+            Some(Host::Unix(p)) => parts.push(format!("host={}", quote(&p.to_string_lossy()))),
+            None => {}
+        }
+        if let Some(port) = cfg.get_ports().first() {
+            parts.push(format!("port={port}"));
+        }
+        if let Some(user) = cfg.get_user() {
+            parts.push(format!("user={}", quote(user)));
+        }
+        if let Some(pw) = cfg.get_password() {
+            parts.push(format!("password={}", quote(&String::from_utf8_lossy(pw))));
+        }
+        parts.push(format!("dbname={}", quote(&self.name)));
+        parts.join(" ")
+    }
+
+    /// A direct connection to this database.
+    pub async fn client(&self) -> Client {
+        connect(&target(&self.name)).await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        // Drop may run inside a runtime: use a thread with one of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                admin_client().await.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("warning: could not drop a test database: {e}");
+        }
+    }
+}
+
+fn is_local_server() -> bool {
+    use tokio_postgres::config::Host;
+    server().get_hosts().iter().all(|h| match h {
+        Host::Unix(_) => true,
+        Host::Tcp(name) => name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+    })
+}
+
+/// Drops `devx_t_<pid>_*` databases of processes that are gone (once per process).
+async fn sweep_stale() {
+    SWEPT
+        .get_or_init(|| async {
+            if !is_local_server() {
+                return;
+            }
+            let admin = admin_client().await;
+            let rows = admin
+                .query("SELECT datname FROM pg_database WHERE datname LIKE 'devx\\_t\\_%'", &[])
+                .await
+                .expect("list test databases");
+            for row in rows {
+                let name: String = row.get(0);
+                let Some(pid) = name.split('_').nth(2).and_then(|p| p.parse::<i32>().ok()) else { continue };
+                if pid as u32 == std::process::id() || process_alive(pid) {
+                    continue;
+                }
+                if let Err(e) = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await {
+                    eprintln!("warning: could not drop stale test database {name}: {e}");
+                }
+            }
+        })
+        .await;
+}
+
+fn process_alive(pid: i32) -> bool {
+    use nix::errno::Errno;
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
+    !matches!(kill(Pid::from_raw(pid), None), Err(Errno::ESRCH))
+}
+
+/// The template for the embedded migrations: built if missing (by one
+/// process at a time), leased for this process's life, and older templates
+/// nobody leases dropped. Returns its name.
+async fn ensure_template() -> String {
+    let set = MigrationSet::embedded().expect("the embedded migrations are valid");
+    let fingerprint = set.fingerprint();
+    let name = format!("devx_tpl_{}", &fingerprint[..16]);
+    let admin = admin_client().await;
+    admin.query_one("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK]).await.expect("take the template lock");
+
+    let exists = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .expect("look up the template")
+        .is_some();
+    if !exists {
+        build_template(&admin, &name, set).await;
+    }
+    lease(&name);
+    drop_unused_templates(&admin, &name).await;
+
+    admin.query_one("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK]).await.expect("release the template lock");
+    name
+}
+
+/// Builds under a temporary name and renames at the end, so the template's
+/// name exists only once it is complete.
+async fn build_template(admin: &Client, name: &str, set: MigrationSet) {
+    let building = format!("{name}_build");
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")).await.unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE \"{building}\" TEMPLATE template0")).await.unwrap();
+    {
+        let mut migrator = Migrator::new(connect(&target(&building)).await, set, MigrateOptions::default());
+        if let Err(e) = migrator.up(None).await {
+            panic!("the embedded migrations fail on an empty database:\n{e}");
+        }
+    }
+    // The dropped connection closes asynchronously; RENAME needs it gone.
+    for _ in 0..100 {
+        let busy: i64 = admin
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", &[&building])
+            .await
+            .unwrap()
+            .get(0);
+        if busy == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{building}\" RENAME TO \"{name}\";
+             ALTER DATABASE \"{name}\" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false;
+             COMMENT ON DATABASE \"{name}\" IS 'devx test template (tests/it/harness.rs)'"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("finishing the template {name}: {e}"));
+}
+
+/// The second lease key: the first 8 hex digits of the fingerprint.
+fn lease_key(template: &str) -> Option<i32> {
+    let hex = template.strip_prefix("devx_tpl_")?;
+    (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u32::from_str_radix(&hex[..8], 16).ok().map(|k| k as i32))
+        .flatten()
+}
+
+/// Holds a shared lock on the template for the rest of this process's life,
+/// on a connection owned by a thread of its own (test runtimes come and go).
+fn lease(template: &str) {
+    let key = lease_key(template).expect("template names carry a fingerprint");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async move {
+            let client = admin_client().await;
+            client
+                .query_one("SELECT pg_advisory_lock_shared($1, $2)", &[&LEASE_CLASS, &key])
+                .await
+                .expect("lease the template");
+            let _ = ready_tx.send(());
+            // Keep the session (and its lock) until the process exits.
+            std::future::pending::<()>().await;
+            drop(client);
+        });
+    });
+    ready_rx.recv().expect("the lease thread took its lock");
+}
+
+/// Drops templates of other migration sets that no running process leases,
+/// and unfinished builds (called holding `TEMPLATE_LOCK`).
+async fn drop_unused_templates(admin: &Client, current: &str) {
+    let rows = admin
+        .query("SELECT datname FROM pg_database WHERE datname LIKE 'devx\\_tpl\\_%' AND datname <> $1", &[&current])
+        .await
+        .expect("list templates");
+    for row in rows {
+        let name: String = row.get(0);
+        if name.ends_with("_build") {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            continue;
+        }
+        let Some(key) = lease_key(&name) else { continue };
+        let free: bool =
+            admin.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LEASE_CLASS, &key]).await.unwrap().get(0);
+        if !free {
+            continue;
+        }
+        // Two statements: DROP DATABASE refuses to run in a (multi-statement) transaction.
+        let mut dropped = admin.batch_execute(&format!("ALTER DATABASE \"{name}\" WITH IS_TEMPLATE false")).await;
+        if dropped.is_ok() {
+            dropped = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+        }
+        if let Err(e) = dropped {
+            eprintln!("warning: could not drop the unused template {name}: {e}");
+        }
+        let _ = admin.query_one("SELECT pg_advisory_unlock($1, $2)", &[&LEASE_CLASS, &key]).await;
+    }
+}

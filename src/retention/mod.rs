@@ -388,7 +388,8 @@ pub async fn job(db: Db) {
     }
 }
 
-/// One log line per table that lost rows or failed, and a summary.
+/// One log line per table that lost rows or failed, and a summary (at debug
+/// level when there was nothing to do, so an idle system's log stays quiet).
 pub fn log_report(report: &RetentionReport) {
     for t in &report.tables {
         if let Some(error) = &t.error {
@@ -397,10 +398,11 @@ pub fn log_report(report: &RetentionReport) {
             tracing::info!(table = t.table, removed = t.rows, batches = t.batches, period = %t.period, "retention: removed rows");
         }
     }
-    tracing::info!(
-        removed = report.total_rows(),
-        batches = report.total_batches(),
-        duration_ms = report.duration.as_millis() as u64,
-        "retention run finished"
-    );
+    let (removed, batches) = (report.total_rows(), report.total_batches());
+    let duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX);
+    if removed > 0 || report.failed() {
+        tracing::info!(removed, batches, duration_ms, "retention run finished");
+    } else {
+        tracing::debug!(batches, duration_ms, "retention run finished: nothing to remove");
+    }
 }

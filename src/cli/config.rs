@@ -7,7 +7,10 @@ use clap::{Args, Subcommand};
 use crate::config::Config;
 
 #[derive(Args)]
-#[command(about = "Show the effective configuration", after_help = "Example:\n  DB_POOL_MAX=40 devx config check")]
+#[command(
+    about = "Show the effective configuration",
+    after_help = "Examples:\n  DB_POOL_MAX=40 devx config check\n  devx config example > .env.example"
+)]
 pub struct ConfigArgs {
     #[command(subcommand)]
     command: ConfigCommand,

@@ -10,7 +10,10 @@ use crate::db::introspect::{self, human_bytes};
 use crate::db::{Db, PgClient, seed};
 
 #[derive(Args)]
-#[command(about = "Check and inspect the database")]
+#[command(
+    about = "Check and inspect the database",
+    after_help = "Examples:\n  devx db health\n  devx db check\n  devx db seed\n  devx db stats --exact"
+)]
 pub struct DbArgs {
     #[command(subcommand)]
     command: DbCommand,
@@ -164,10 +167,39 @@ async fn check(config: &Config, target: &tokio_postgres::Config, client: &PgClie
 }
 
 /// The schema the embedded migrations build, read from a scratch database
-/// created next to the checked one and dropped afterwards.
+/// created on the same server and dropped afterwards (the checked database
+/// is never written to).
 async fn expected_schema(
-    _config: &Config,
-    _target: &tokio_postgres::Config,
+    config: &Config,
+    target: &tokio_postgres::Config,
 ) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-    anyhow::bail!("the reference schema needs the migration engine")
+    use anyhow::Context;
+    let set = crate::migrate::MigrationSet::embedded()?;
+    let admin = crate::db::connect_one(&config.database, target).await?;
+    let scratch = format!("devx_check_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {scratch} TEMPLATE template0"))
+        .await
+        .context("the database user may not create a scratch database (CREATEDB) to build the reference schema in")?;
+    let result = async {
+        let mut scratch_target = target.clone();
+        scratch_target.dbname(&scratch);
+        // Never the configured migration URL: that is the checked database.
+        let mut scratch_config = config.clone();
+        scratch_config.database.migration_source = None;
+        let mut migrator = crate::migrate::Migrator::connect(&scratch_config, &scratch_target, set).await?;
+        migrator.up(None).await?;
+        drop(migrator);
+        let mut cfg = config.database.clone();
+        (cfg.pool_min, cfg.pool_max) = (1, 1);
+        let db = Db::connect(&cfg, &scratch_target).await?;
+        let snapshot = introspect::schema_snapshot(&db.client().await?).await?;
+        db.close();
+        anyhow::Ok(snapshot)
+    }
+    .await;
+    if let Err(e) = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")).await {
+        tracing::warn!(database = %scratch, error = %e, "could not drop the scratch database; drop it by hand");
+    }
+    result
 }

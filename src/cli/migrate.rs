@@ -37,18 +37,30 @@ enum MigrateCommand {
     #[command(after_help = "Example:\n  devx migrate status")]
     Status,
     /// Apply pending migrations (all, or up to and including --to)
-    #[command(after_help = "Examples:\n  devx migrate up\n  devx migrate up --to 20261124000100")]
+    #[command(
+        after_help = "Examples:\n  devx migrate up\n  devx migrate up --to 20261124000100\n  devx migrate up --dry-run"
+    )]
     Up {
         /// Stop after this migration id.
         #[arg(long, value_name = "ID")]
         to: Option<String>,
+        /// Print the SQL that would run, in order, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Revert the last applied migrations with their down scripts
-    #[command(after_help = "Examples:\n  devx migrate down\n  devx migrate down --steps 3")]
+    #[command(after_help = "Examples:\n  devx migrate down\n  devx migrate down --steps 3\n  \
+        devx migrate down --to 20261124000200\n  devx migrate down --all")]
     Down {
         /// How many to revert, newest first.
-        #[arg(long, default_value_t = 1, value_name = "N")]
+        #[arg(long, default_value_t = 1, value_name = "N", conflicts_with_all = ["to", "all"])]
         steps: usize,
+        /// Revert every migration applied after ID (ID itself stays applied).
+        #[arg(long, value_name = "ID", conflicts_with = "all")]
+        to: Option<String>,
+        /// Revert every applied migration: the database is left without devx's schema.
+        #[arg(long)]
+        all: bool,
     },
     /// Write a new pair of migration files with the next id (no database needed)
     #[command(after_help = "Examples:\n  devx migrate create add_project_tags\n  \
@@ -111,7 +123,32 @@ pub async fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode>
                     Ok(ExitCode::from(EXIT_CHECK_FAILED))
                 }
             }
-            MigrateCommand::Up { to } => {
+            MigrateCommand::Up { to, dry_run: true } => {
+                let status = migrator.status().await?;
+                if !status.problems.is_empty() {
+                    print_status(migrator.set(), &status);
+                    return Ok(ExitCode::from(EXIT_CHECK_FAILED));
+                }
+                if let Some(to) = &to
+                    && migrator.set().get(to).is_none()
+                {
+                    anyhow::bail!("no migration {to} in {}: see `devx migrate status`", migrator.set().origin());
+                }
+                let mut shown = 0;
+                for pending in &status.pending {
+                    if to.as_deref().is_some_and(|to| pending.id.as_str() > to) {
+                        break;
+                    }
+                    let Some(m) = migrator.set().get(&pending.id) else { continue };
+                    let how =
+                        if m.no_transaction { "statement by statement, no transaction" } else { "in one transaction" };
+                    println!("-- {} ({how})\n{}\n", m.up_file(), m.up.trim_end());
+                    shown += 1;
+                }
+                println!("-- dry run: {shown} migration(s) would be applied; nothing was changed.");
+                Ok(ExitCode::SUCCESS)
+            }
+            MigrateCommand::Up { to, dry_run: false } => {
                 let report = migrator.up(to.as_deref()).await?;
                 if report.applied.is_empty() {
                     println!("Nothing to apply: the database is up to date.");
@@ -126,7 +163,18 @@ pub async fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode>
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            MigrateCommand::Down { steps } => {
+            MigrateCommand::Down { steps, to, all } => {
+                let applied = migrator.history().await?;
+                let steps = if all {
+                    applied.len()
+                } else if let Some(to) = &to {
+                    match applied.iter().position(|m| &m.id == to) {
+                        Some(i) => applied.len() - i - 1,
+                        None => anyhow::bail!("{to} is not applied: `devx migrate history` lists what is"),
+                    }
+                } else {
+                    steps
+                };
                 let report = migrator.down(steps).await?;
                 if report.reverted.is_empty() {
                     println!("Nothing to revert: no migration is applied.");

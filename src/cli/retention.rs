@@ -12,7 +12,10 @@ use crate::db::Db;
 use crate::retention::{self, RetentionError, RetentionReport, RunOptions};
 
 #[derive(Args)]
-#[command(about = "Delete data older than its retention period")]
+#[command(
+    about = "Delete data older than its retention period",
+    after_help = "Examples:\n  devx retention run --dry-run\n  devx retention run"
+)]
 pub struct RetentionArgs {
     #[command(subcommand)]
     command: RetentionCommand,

@@ -15,7 +15,10 @@ use crate::config::Config;
 use crate::db::{Db, DbError};
 
 #[derive(Args)]
-#[command(about = "Manage accounts from the terminal")]
+#[command(
+    about = "Manage accounts from the terminal",
+    after_help = "Example:\n  devx users create --email admin@example.com --name Admin --admin"
+)]
 pub struct UsersArgs {
     #[command(subcommand)]
     command: UsersCommand,

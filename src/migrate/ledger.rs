@@ -28,7 +28,7 @@ COMMENT ON TABLE devx_meta.schema_migrations IS
 const EXISTS: &str = "SELECT to_regclass('devx_meta.schema_migrations') IS NOT NULL";
 
 /// Newest last, in the order they were applied.
-const SELECT: &str = "SELECT id, name, checksum, applied_at, applied_by, execution_ms, down_sql
+const SELECT: &str = "SELECT id, name, checksum, applied_at, applied_by, execution_ms, down_sql, up_sql
                         FROM devx_meta.schema_migrations ORDER BY applied_at, id";
 
 /// One ledger row.
@@ -43,6 +43,8 @@ pub struct AppliedMigration {
     pub execution_ms: Option<i64>,
     /// The down script stored when it was applied.
     pub down_sql: Option<String>,
+    /// The SQL that ran (what a later edit of the file is compared with).
+    pub up_sql: Option<String>,
 }
 
 impl AppliedMigration {
@@ -59,6 +61,7 @@ impl AppliedMigration {
             applied_by: r.get(4),
             execution_ms: r.get(5),
             down_sql: r.get(6),
+            up_sql: r.get(7),
         }
     }
 }

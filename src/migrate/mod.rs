@@ -38,7 +38,14 @@ use crate::db::{DbError, Queryable};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     /// An applied migration's up file differs from what ran.
-    Modified { id: String, name: String, applied_checksum: String, file_checksum: String },
+    Modified {
+        id: String,
+        name: String,
+        applied_checksum: String,
+        file_checksum: String,
+        /// Only whitespace or comments differ from the SQL that ran.
+        cosmetic: bool,
+    },
     /// The database has a migration this devx does not know: it is newer.
     UnknownApplied { id: String, name: String },
 }
@@ -54,14 +61,19 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::Modified { id, name, applied_checksum, file_checksum } => write!(
-                f,
-                "{id}_{name}.up.sql was modified after it was applied (checksum {} when applied, {} now): \
-                 restore the file as it was applied (the SQL that ran is kept in devx_meta.schema_migrations.up_sql) \
-                 and put the change into a new migration (`devx migrate create NAME`)",
-                &applied_checksum[..applied_checksum.len().min(12)],
-                &file_checksum[..file_checksum.len().min(12)],
-            ),
+            Problem::Modified { id, name, applied_checksum, file_checksum, cosmetic } => {
+                write!(
+                    f,
+                    "{id}_{name}.up.sql was modified after it was applied (checksum {applied_checksum} when applied, \
+                     {file_checksum} now): restore the file as it was applied (the SQL that ran is kept in \
+                     devx_meta.schema_migrations.up_sql) and put the change into a new migration \
+                     (`devx migrate create NAME`)"
+                )?;
+                if *cosmetic {
+                    write!(f, ". Note: only whitespace or comments changed, so the schema it builds is the same")?;
+                }
+                Ok(())
+            }
             Problem::UnknownApplied { id, name } => write!(
                 f,
                 "{id}_{name} is applied in the database but unknown to this devx: the database is newer than this \
@@ -70,6 +82,15 @@ impl fmt::Display for Problem {
             ),
         }
     }
+}
+
+/// Whether two scripts hold the same statements once comments between
+/// statements and differences in whitespace are set aside.
+pub fn same_statements(a: &str, b: &str) -> bool {
+    let statements = |sql: &str| {
+        split::split(sql).iter().map(|s| s.sql.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>()
+    };
+    statements(a) == statements(b)
 }
 
 /// A pending migration.
@@ -110,6 +131,7 @@ impl Status {
                     name: m.name.clone(),
                     applied_checksum: row.checksum.clone(),
                     file_checksum: m.checksum.clone(),
+                    cosmetic: row.up_sql.as_deref().is_some_and(|ran| same_statements(ran, &m.up)),
                 }),
                 Some(_) => {}
                 None => problems.push(Problem::UnknownApplied { id: row.id.clone(), name: row.name.clone() }),

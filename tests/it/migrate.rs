@@ -184,6 +184,18 @@ async fn modified_applied_migration_is_reported_and_up_refused() {
     assert!(matches!(err, MigrateError::Problems { .. }), "{err}");
     assert!(err.to_string().contains("nothing was changed"), "{err}");
     assert_eq!(ledger_ids(&db.client().await).await, [WIDGETS, COLOR], "the pending seed was not applied");
+    assert!(
+        matches!(status.problems.as_slice(), [Problem::Modified { cosmetic: false, .. }]),
+        "a renamed column is a real change"
+    );
+
+    // Reformatting and a comment are flagged too, with a note that the SQL is the same.
+    let mut files = sample();
+    files[2].1 = "-- colour of the widget\nALTER TABLE   widgets\n    ADD COLUMN color text;\n".into();
+    let (_dir3, reformatted) = set_of(&files);
+    let status = migrator(&db, &reformatted).await.status().await.unwrap();
+    assert!(matches!(status.problems.as_slice(), [Problem::Modified { cosmetic: true, .. }]), "{:#?}", status.problems);
+    assert!(status.problems[0].to_string().contains("only whitespace or comments changed"));
 }
 
 #[tokio::test]
@@ -515,4 +527,181 @@ fn cli_create_writes_files_without_a_database() {
     assert_eq!(set.len(), 1);
     assert_eq!(set.migrations()[0].name, "add_tags");
     assert!(out.contains("add_tags.up.sql") && out.contains("add_tags.down.sql"), "{out}");
+}
+
+#[tokio::test]
+async fn cli_dry_run_changes_nothing_and_down_all_empties_the_database() {
+    let db = TestDb::empty().await;
+    let devx = |args: &[&str]| {
+        let mut cmd = devx_command();
+        cmd.env("DATABASE_URL", db.url()).arg("migrate").args(args);
+        run(&mut cmd)
+    };
+    let client = db.client().await;
+    let before = schema_snapshot(&client).await;
+
+    let (code, out, err) = devx(&["up", "--dry-run"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("CREATE TABLE devx.users") && out.contains("nothing was changed"), "{out}");
+    assert_eq!(schema_snapshot(&client).await, before, "a dry run changes nothing");
+    let ledger: bool =
+        client.query_one("SELECT to_regclass('devx_meta.schema_migrations') IS NULL", &[]).await.unwrap().get(0);
+    assert!(ledger, "a dry run does not even create the ledger");
+
+    assert_eq!(devx(&["up"]).0, 0);
+    let tables = async || -> i64 {
+        client
+            .query_one("SELECT count(*) FROM pg_tables WHERE schemaname IN ('devx', 'templates')", &[])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    assert!(tables().await > 20);
+
+    let (code, out, err) = devx(&["down", "--to", "20261124000300"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(ledger_ids(&client).await.last().map(String::as_str), Some("20261124000300"), "{out}");
+
+    let (code, out, err) = devx(&["down", "--all"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(tables().await, 0, "down --all leaves no devx tables: {out}");
+    assert!(ledger_ids(&client).await.is_empty());
+
+    assert_eq!(devx(&["up"]).0, 0, "and up works again");
+    assert_eq!(devx(&["check"]).0, 0);
+}
+
+#[tokio::test]
+async fn eight_processes_migrating_at_once_apply_everything_exactly_once() {
+    let db = TestDb::empty().await;
+    let mut files = vec![(
+        "20260101000000_log.up.sql".to_string(),
+        "CREATE TABLE applied_log (id text);\nCREATE TABLE items (id int, tag text);\n\
+         INSERT INTO items SELECT g, 'tag' || g % 10 FROM generate_series(1, 20000) g;\n"
+            .to_string(),
+    )];
+    files.push((
+        "20260101000001_index_items.up.sql".to_string(),
+        "-- devx:no-transaction\nCREATE INDEX CONCURRENTLY items_tag_idx ON items (tag);\n\
+         INSERT INTO applied_log VALUES ('index');\n"
+            .to_string(),
+    ));
+    for n in 2..=5 {
+        files.push((
+            format!("2026010100000{n}_step{n}.up.sql"),
+            format!("SELECT pg_sleep(0.05);\nINSERT INTO applied_log VALUES ('step{n}');\n"),
+        ));
+    }
+    let dir = write_dir(&files);
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            devx_command()
+                .env("DATABASE_URL", db.url())
+                .args(["migrate", "--dir"])
+                .arg(dir.path())
+                .arg("up")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("devx starts")
+        })
+        .collect();
+    let mut applied_reported = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        applied_reported += stdout.lines().filter(|l| l.starts_with("2026010100000")).count();
+    }
+    assert_eq!(applied_reported, 6, "each migration is reported applied by exactly one process");
+    let client = db.client().await;
+    assert_eq!(ledger_ids(&client).await.len(), 6);
+    let effects: i64 = client.query_one("SELECT count(*) FROM applied_log", &[]).await.unwrap().get(0);
+    assert_eq!(effects, 5, "each migration ran once");
+    let valid: bool = client
+        .query_one("SELECT indisvalid FROM pg_index WHERE indexrelid = 'items_tag_idx'::regclass", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(valid, "the concurrently built index is valid");
+}
+
+#[tokio::test]
+async fn db_check_finds_drift_and_seed_fills_every_table_once() {
+    let db = TestDb::migrated().await;
+    let devx = |args: &[&str]| {
+        let mut cmd = devx_command();
+        cmd.env("DATABASE_URL", db.url()).arg("db").args(args);
+        run(&mut cmd)
+    };
+    let (code, out, err) = devx(&["check"]);
+    assert_eq!(code, 0, "a freshly migrated database matches its migrations:\n{out}\n{err}");
+    assert!(out.contains("schema matches the migrations"), "{out}");
+
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "ALTER TABLE devx.users ADD COLUMN nickname text;
+             DROP INDEX devx.projects_status_idx;
+             ALTER TABLE devx.tasks DROP CONSTRAINT tasks_priority_check;",
+        )
+        .await
+        .unwrap();
+    let (code, out, _) = devx(&["check"]);
+    assert_eq!(code, 3, "{out}");
+    for expected in [
+        "unexpected column devx.users.nickname",
+        "missing    index devx.projects_status_idx",
+        "missing    constraint devx.tasks.tasks_priority_check",
+    ] {
+        assert!(out.contains(expected), "`{expected}` not reported:\n{out}");
+    }
+    let leftovers: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM pg_database WHERE datname LIKE 'devx_check_%'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leftovers, 0, "the scratch database is dropped");
+    client
+        .batch_execute(
+            "ALTER TABLE devx.users DROP COLUMN nickname;
+             CREATE INDEX projects_status_idx ON devx.projects (status);
+             ALTER TABLE devx.tasks ADD CONSTRAINT tasks_priority_check CHECK (priority BETWEEN 0 AND 10);",
+        )
+        .await
+        .unwrap();
+
+    let (code, out, err) = devx(&["seed"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let counts = async || -> Vec<(String, i64)> {
+        let tables: Vec<String> = client
+            .query(
+                "SELECT schemaname || '.' || tablename FROM pg_tables
+                  WHERE schemaname IN ('devx', 'templates') ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut out = Vec::new();
+        for t in tables {
+            let n: i64 = client.query_one(&format!("SELECT count(*) FROM {t}"), &[]).await.unwrap().get(0);
+            out.push((t, n));
+        }
+        out
+    };
+    let first = counts().await;
+    let empty: Vec<&String> = first.iter().filter(|(_, n)| *n == 0).map(|(t, _)| t).collect();
+    assert!(empty.is_empty(), "tables the seed left empty: {empty:?}");
+
+    let (code, out, err) = devx(&["seed"]);
+    assert_eq!(code, 2, "a database with data is refused without --force: {out}{err}");
+    assert!(err.contains("--force"), "{err}");
+    let (code, out, err) = devx(&["seed", "--force"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(counts().await, first, "seeding twice changes nothing");
 }

@@ -6,6 +6,7 @@
 //! holds one module per command group. See docs/ARCHITECTURE.md for the map.
 
 pub mod accounts;
+pub mod admin;
 pub mod agents;
 pub mod catalog;
 pub mod chat;
@@ -17,4 +18,5 @@ pub mod health;
 pub mod http;
 pub mod migrate;
 pub mod projects;
+pub mod retention;
 pub mod runtime;

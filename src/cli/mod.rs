@@ -6,6 +6,7 @@
 mod config;
 mod db;
 mod migrate;
+mod retention;
 mod serve;
 mod users;
 
@@ -30,7 +31,7 @@ pub const EXIT_USAGE: u8 = 2;
     long_about = "devx keeps the state of a platform that builds, runs and ships software with AI agents.\n\n\
         With no DATABASE_URL (or DB_*) set it uses a PostgreSQL server on this machine if one answers,\n\
         and otherwise starts a private one from the system's PostgreSQL binaries in .devx/postgres.",
-    after_help = "Examples:\n  devx serve\n  devx migrate status\n  DATABASE_URL=postgres://devx@db/devx devx migrate up\n  devx db health\n  devx users create --email admin@example.com --admin\n  devx config check"
+    after_help = "Examples:\n  devx serve\n  devx migrate status\n  DATABASE_URL=postgres://devx@db/devx devx migrate up\n  devx db health\n  devx users create --email admin@example.com --admin\n  devx config check\n  devx retention run --dry-run"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -44,6 +45,7 @@ enum Command {
     Db(db::DbArgs),
     Config(config::ConfigArgs),
     Users(users::UsersArgs),
+    Retention(retention::RetentionArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -76,6 +78,7 @@ pub fn main() -> ExitCode {
             Command::Db(args) => db::run(&config, args).await,
             Command::Config(args) => config::run(&config, args).await,
             Command::Users(args) => users::run(&config, args).await,
+            Command::Retention(args) => retention::run(&config, args).await,
         }
     });
     match result {

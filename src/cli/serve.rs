@@ -1,5 +1,6 @@
 //! `devx serve`: migrate (or refuse on pending migrations), load the built-in
-//! catalog, then serve the API until SIGINT/SIGTERM.
+//! catalog, then serve the API until SIGINT/SIGTERM, with the retention job
+//! running beside it.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,14 +12,15 @@ use super::with_database;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::{AppState, Application, shutdown_signal};
-use crate::{catalog, migrate};
+use crate::{catalog, migrate, retention};
 
 #[derive(Args)]
 #[command(
     about = "Run the API server and dashboard on DEVX_ADDR (migrates first)",
     long_about = "Run the API server and dashboard on DEVX_ADDR (default 127.0.0.1:8080).\n\n\
         Applies pending migrations first (DEVX_AUTO_MIGRATE=false makes it refuse to start instead),\n\
-        adds missing built-in templates to the catalog, and stops gracefully on SIGINT or SIGTERM.",
+        adds missing built-in templates to the catalog, runs the retention job every retention.interval\n\
+        (unless retention.enabled is false), and stops gracefully on SIGINT or SIGTERM.",
     after_help = "Examples:\n  devx serve\n  DEVX_ADDR=0.0.0.0:8080 DATABASE_URL=postgres://devx@db/devx devx serve"
 )]
 pub struct ServeArgs {}
@@ -40,8 +42,10 @@ pub async fn run(config: &Config, _args: ServeArgs) -> anyhow::Result<ExitCode> 
             .with_context(|| format!("cannot listen on {} (DEVX_ADDR)", config.addr))?;
         let app = Application::build(listener, AppState::new(db.clone(), config.clone()));
         tracing::info!(addr = %app.local_addr()?, version = env!("CARGO_PKG_VERSION"), "devx listening on http://{}", app.local_addr()?);
+        let retention = tokio::spawn(retention::job(db.clone()));
         let reaper = tokio::spawn(reap_idle_connections(db, config.database.idle_timeout, config.database.pool_min));
         let result = app.run_until(shutdown_signal()).await;
+        retention.abort();
         reaper.abort();
         result?;
         tracing::info!("stopped");

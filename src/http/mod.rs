@@ -108,6 +108,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::chat::routes())
         .merge(crate::files::routes())
         .merge(crate::agents::routes())
+        .merge(crate::admin::routes())
         .split_for_parts()
 }
 

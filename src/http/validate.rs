@@ -99,7 +99,8 @@ impl Validator {
         self.json_value(field, value, max_bytes);
     }
 
-    fn json_value(&mut self, field: &str, value: &Value, max_bytes: usize) {
+    /// Any JSON value of at most `max_bytes` serialized, with no NUL characters.
+    pub fn json_value(&mut self, field: &str, value: &Value, max_bytes: usize) {
         if json_has_nul(value) {
             return self.error(field, "must not contain NUL characters");
         }

@@ -3,6 +3,7 @@
 //! (see `app`).
 
 mod accounts;
+mod admin;
 mod agents;
 mod app;
 mod catalog;

@@ -1,0 +1,11 @@
+//! Administration: runtime settings (`devx.system_config`, checked per known
+//! key in `settings`), the audit trail the database's triggers write, recent
+//! activity, and system statistics. `model` is what the API shows, `queries`
+//! the SQL, `routes` the HTTP handlers (admins only).
+
+pub mod model;
+pub mod queries;
+mod routes;
+pub mod settings;
+
+pub use routes::routes;

@@ -1,0 +1,127 @@
+//! What the admin API shows: settings, audit trail entries, system
+//! statistics; and their row mapping.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_postgres::Row;
+
+use crate::db::introspect::TableStats;
+
+/// One runtime setting (`devx.system_config`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConfigEntry {
+    #[schema(example = "retention.chat_messages")]
+    pub key: String,
+    /// Any JSON; retention periods are interval strings such as `"6 months"`.
+    #[schema(value_type = Object, example = json!("6 months"))]
+    pub value: Value,
+    pub description: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub const CONFIG_COLUMNS: &str = "c.key, c.value, c.description, c.updated_at";
+
+impl ConfigEntry {
+    pub fn from_row(row: &Row) -> ConfigEntry {
+        ConfigEntry { key: row.get(0), value: row.get(1), description: row.get(2), updated_at: row.get(3) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditAction {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Insert => "insert",
+            AuditAction::Update => "update",
+            AuditAction::Delete => "delete",
+        }
+    }
+}
+
+/// One change to an audited table, written by the database's audit trigger.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// The table, schema-qualified: `devx.users`, `devx.system_config`.
+    #[schema(example = "devx.projects")]
+    pub entity_type: String,
+    /// The changed row's key (a UUID, or the key of a setting).
+    pub entity_id: String,
+    #[schema(value_type = String, example = "update")]
+    pub action: String,
+    /// Who: `user:<id>`, `user:<id> apikey:<id>`, `system:<job>`, or
+    /// `db:<role>` for changes made outside devx.
+    #[schema(example = "user:7f1c0c6e-2f4e-4a8b-9a51-1c7b1d2e3f40")]
+    pub actor: String,
+    /// Before the change (updates: only the changed columns); secrets redacted.
+    #[schema(value_type = Option<Object>)]
+    pub old_values: Option<Value>,
+    /// After the change (updates: only the changed columns); secrets redacted.
+    #[schema(value_type = Option<Object>)]
+    pub new_values: Option<Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub const AUDIT_COLUMNS: &str =
+    "a.id, a.entity_type, a.entity_id, a.action, a.actor, a.old_values, a.new_values, a.created_at";
+
+impl AuditEntry {
+    pub fn from_row(row: &Row) -> AuditEntry {
+        AuditEntry {
+            id: row.get(0),
+            entity_type: row.get(1),
+            entity_id: row.get(2),
+            action: row.get(3),
+            actor: row.get(4),
+            old_values: row.get(5),
+            new_values: row.get(6),
+            created_at: row.get(7),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserCounts {
+    /// Every account, closed ones included.
+    pub total: i64,
+    /// Not deactivated and not closed.
+    pub active: i64,
+    pub admins: i64,
+    /// Closed, waiting for the retention period before they are purged.
+    pub closed: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DatabaseSize {
+    pub name: String,
+    /// `pg_database_size`.
+    pub size_bytes: i64,
+    #[schema(example = "48.2 MB")]
+    pub size: String,
+}
+
+/// The state of the system at a glance.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SystemStats {
+    pub users: UserCounts,
+    /// Every status, with 0 for those no row has.
+    pub projects_by_status: BTreeMap<String, i64>,
+    pub containers_by_status: BTreeMap<String, i64>,
+    pub deployments_by_status: BTreeMap<String, i64>,
+    pub tasks_by_status: BTreeMap<String, i64>,
+    pub database: DatabaseSize,
+    /// The largest tables (with indexes and TOAST), largest first; row
+    /// counts are PostgreSQL's estimates.
+    pub largest_tables: Vec<TableStats>,
+    pub generated_at: DateTime<Utc>,
+}

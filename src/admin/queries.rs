@@ -1,0 +1,188 @@
+//! The SQL of administration: settings, the audit trail, recent activity and
+//! system statistics. Small functions taking `&impl Queryable`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+
+use super::model::{
+    AUDIT_COLUMNS, AuditAction, AuditEntry, CONFIG_COLUMNS, ConfigEntry, DatabaseSize, SystemStats, UserCounts,
+};
+use crate::db::introspect::{self, human_bytes};
+use crate::db::{DbError, Queryable};
+
+/// Settings in key order, after `after`; fetches `limit + 1` (see `Page::from_rows`).
+pub async fn list_config(db: &impl Queryable, after: Option<&str>, limit: i64) -> Result<Vec<ConfigEntry>, DbError> {
+    let sql = format!(
+        "SELECT {CONFIG_COLUMNS} FROM devx.system_config c
+          WHERE ($1::text IS NULL OR c.key > $1)
+          ORDER BY c.key LIMIT $2"
+    );
+    let rows = db.query(&sql, &[&after, &(limit + 1)]).await?;
+    Ok(rows.iter().map(ConfigEntry::from_row).collect())
+}
+
+pub async fn config_exists(db: &impl Queryable, key: &str) -> Result<bool, DbError> {
+    Ok(db.query_opt("SELECT 1 FROM devx.system_config WHERE key = $1", &[&key]).await?.is_some())
+}
+
+/// Sets a setting, creating it if needed. `description` replaces the stored
+/// one when given; a new row without one gets `default_description`.
+/// Returns the row and whether it was created.
+pub async fn upsert_config(
+    db: &impl Queryable,
+    key: &str,
+    value: &Value,
+    description: Option<&str>,
+    default_description: Option<&str>,
+) -> Result<(ConfigEntry, bool), DbError> {
+    let sql = format!(
+        "INSERT INTO devx.system_config AS c (key, value, description)
+         VALUES ($1, $2, coalesce($3, $4))
+         ON CONFLICT (key) DO UPDATE
+            SET value = EXCLUDED.value, description = coalesce($3, c.description)
+         RETURNING {CONFIG_COLUMNS}, (c.xmax = 0) AS created"
+    );
+    let row = db.query_one(&sql, &[&key, &value, &description, &default_description]).await?;
+    Ok((ConfigEntry::from_row(&row), row.get(4)))
+}
+
+pub struct AuditFilter {
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<AuditAction>,
+    /// `created_at >= since`
+    pub since: Option<DateTime<Utc>>,
+    /// `created_at < until`
+    pub until: Option<DateTime<Utc>>,
+    /// Keyset: (created_at, id) of the last row seen, newest first.
+    pub after: Option<(DateTime<Utc>, i64)>,
+    pub limit: i64,
+}
+
+/// The audit trail, newest first; fetches `limit + 1` rows.
+///
+/// Only the filters given become conditions (the trail is the largest table,
+/// and each combination gets a plan of its own that uses the matching index
+/// rather than one generic plan for all).
+pub async fn list_audit(db: &impl Queryable, f: &AuditFilter) -> Result<Vec<AuditEntry>, DbError> {
+    let action = f.action.map(AuditAction::as_str);
+    let after_at = f.after.map(|(at, _)| at);
+    let after_id = f.after.map(|(_, id)| id);
+    let limit = f.limit + 1;
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let mut conditions: Vec<String> = Vec::new();
+    if let Some(v) = &f.entity_type {
+        conditions.push(format!("a.entity_type = {}", param(&mut params, v)));
+    }
+    if let Some(v) = &f.entity_id {
+        conditions.push(format!("a.entity_id = {}", param(&mut params, v)));
+    }
+    if let Some(v) = &f.actor {
+        conditions.push(format!("a.actor = {}", param(&mut params, v)));
+    }
+    if let Some(v) = &action {
+        conditions.push(format!("a.action = {}", param(&mut params, v)));
+    }
+    if let Some(v) = &f.since {
+        conditions.push(format!("a.created_at >= {}", param(&mut params, v)));
+    }
+    if let Some(v) = &f.until {
+        conditions.push(format!("a.created_at < {}", param(&mut params, v)));
+    }
+    if let (Some(at), Some(id)) = (&after_at, &after_id) {
+        let (at, id) = (param(&mut params, at), param(&mut params, id));
+        conditions.push(format!("(a.created_at, a.id) < ({at}, {id})"));
+    }
+    let where_clause =
+        if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let sql = format!(
+        "SELECT {AUDIT_COLUMNS} FROM devx.audit_logs a {where_clause}
+          ORDER BY a.created_at DESC, a.id DESC LIMIT {}",
+        param(&mut params, &limit)
+    );
+    let rows = db.query(&sql, &params).await?;
+    Ok(rows.iter().map(AuditEntry::from_row).collect())
+}
+
+/// Adds a statement parameter; returns its placeholder (`$n`).
+fn param<'a>(params: &mut Vec<&'a (dyn ToSql + Sync)>, value: &'a (dyn ToSql + Sync)) -> String {
+    params.push(value);
+    format!("${}", params.len())
+}
+
+/// The `devx.recent_activity` view (the last 7 days of the trail), newest
+/// first, keyset on (created_at, id); fetches `limit + 1` rows.
+pub async fn recent_activity(
+    db: &impl Queryable,
+    after: Option<(DateTime<Utc>, i64)>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, DbError> {
+    let sql = format!(
+        "SELECT {AUDIT_COLUMNS} FROM devx.recent_activity a
+          WHERE ($1::timestamptz IS NULL OR (a.created_at, a.id) < ($1, $2))
+          ORDER BY a.created_at DESC, a.id DESC LIMIT $3"
+    );
+    let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let rows = db.query(&sql, &[&after_at, &after_id, &(limit + 1)]).await?;
+    Ok(rows.iter().map(AuditEntry::from_row).collect())
+}
+
+/// Rows per status of a table, every status in `statuses` present (0 when
+/// no row has it). `table` is a fixed name, never input.
+async fn status_counts(
+    db: &impl Queryable,
+    table: &'static str,
+    statuses: &[&str],
+) -> Result<BTreeMap<String, i64>, DbError> {
+    let mut counts: BTreeMap<String, i64> = statuses.iter().map(|s| (s.to_string(), 0)).collect();
+    let sql = format!("SELECT status, count(*) FROM {table} GROUP BY status");
+    for row in db.query(&sql, &[]).await? {
+        counts.insert(row.get(0), row.get(1));
+    }
+    Ok(counts)
+}
+
+/// How many of the largest tables the statistics list.
+const LARGEST_TABLES: usize = 10;
+
+pub async fn system_stats(db: &impl Queryable) -> Result<SystemStats, DbError> {
+    let row = db
+        .query_one(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE is_active AND deleted_at IS NULL),
+                    count(*) FILTER (WHERE role = 'admin' AND is_active AND deleted_at IS NULL),
+                    count(*) FILTER (WHERE deleted_at IS NOT NULL)
+               FROM devx.users",
+            &[],
+        )
+        .await?;
+    let users = UserCounts { total: row.get(0), active: row.get(1), admins: row.get(2), closed: row.get(3) };
+    let projects_by_status = status_counts(db, "devx.projects", &["active", "archived", "deleted"]).await?;
+    let containers_by_status =
+        status_counts(db, "devx.containers", &["created", "running", "stopped", "deleted"]).await?;
+    let deployments_by_status =
+        status_counts(db, "devx.deployments", &["pending", "building", "deploying", "running", "stopped", "failed"])
+            .await?;
+    let tasks_by_status =
+        status_counts(db, "devx.tasks", &["pending", "in_progress", "completed", "failed", "cancelled"]).await?;
+    let row = db.query_one("SELECT current_database(), pg_database_size(current_database()), now()", &[]).await?;
+    let size_bytes: i64 = row.get(1);
+    let database = DatabaseSize { name: row.get(0), size_bytes, size: human_bytes(size_bytes) };
+    let generated_at = row.get(2);
+    let mut largest_tables = introspect::table_stats(db, false).await?;
+    largest_tables.truncate(LARGEST_TABLES);
+    Ok(SystemStats {
+        users,
+        projects_by_status,
+        containers_by_status,
+        deployments_by_status,
+        tasks_by_status,
+        database,
+        largest_tables,
+        generated_at,
+    })
+}

@@ -1,0 +1,217 @@
+//! The settings devx itself reads, and how a new value for a setting is
+//! checked before it is stored. Settings devx does not know may be added
+//! (for tools around it), with a description; the `retention.` namespace is
+//! closed, so that a misspelt period is refused instead of silently unused.
+
+use serde_json::Value;
+
+use crate::http::validate::Validator;
+use crate::retention;
+
+/// What a known setting's value must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A positive PostgreSQL interval as a JSON string (`"6 months"`); the
+    /// database decides whether it is one.
+    Period,
+    /// A JSON integer in `min..=max`.
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    Bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct KnownSetting {
+    pub key: &'static str,
+    pub kind: Kind,
+    /// Given to the row when it is created without one.
+    pub description: &'static str,
+}
+
+pub const KNOWN: &[KnownSetting] = &[
+    KnownSetting { key: "retention.chat_messages", kind: Kind::Period, description: "How long chat messages are kept" },
+    KnownSetting {
+        key: "retention.container_metadata",
+        kind: Kind::Period,
+        description: "How long records of stopped or deleted containers are kept",
+    },
+    KnownSetting {
+        key: "retention.file_records",
+        kind: Kind::Period,
+        description: "How long records of deleted files are kept",
+    },
+    KnownSetting {
+        key: "retention.user_data",
+        kind: Kind::Period,
+        description: "How long user data is kept (closed accounts are purged after this)",
+    },
+    KnownSetting {
+        key: "retention.execution_logs",
+        kind: Kind::Period,
+        description: "How long task execution log lines are kept",
+    },
+    KnownSetting { key: "retention.audit_logs", kind: Kind::Period, description: "How long audit trail rows are kept" },
+    KnownSetting {
+        key: retention::BATCH_SIZE_KEY,
+        kind: Kind::Integer { min: 1, max: retention::MAX_BATCH_SIZE },
+        description: "Rows deleted per retention batch",
+    },
+    KnownSetting {
+        key: retention::INTERVAL_KEY,
+        kind: Kind::Period,
+        description: "How often the retention job inside devx serve runs",
+    },
+    KnownSetting {
+        key: retention::ENABLED_KEY,
+        kind: Kind::Bool,
+        description: "Whether devx serve runs the retention job (devx retention run works either way)",
+    },
+    KnownSetting {
+        key: "agents.max_concurrent_executions",
+        kind: Kind::Integer { min: 1, max: 10_000 },
+        description: "Task executions that may run at the same time",
+    },
+    KnownSetting {
+        key: "agents.execution_timeout_seconds",
+        kind: Kind::Integer { min: 1, max: 31_536_000 },
+        description: "A running task execution older than this is considered failed",
+    },
+    KnownSetting {
+        key: "errors.max_recovery_attempts",
+        kind: Kind::Integer { min: 0, max: 100 },
+        description: "Automatic recovery attempts before an error needs a person",
+    },
+];
+
+/// A namespace in which only the known keys exist.
+const CLOSED_NAMESPACES: &[&str] = &["retention."];
+
+pub const KEY_MAX_LEN: usize = 200;
+/// Serialized size of a setting's value.
+pub const VALUE_MAX_BYTES: usize = 64 * 1024;
+pub const DESCRIPTION_MAX_LEN: usize = 1000;
+
+pub fn known(key: &str) -> Option<&'static KnownSetting> {
+    KNOWN.iter().find(|k| k.key == key)
+}
+
+/// Checks the key's form (the database's `system_config_key_check`) and,
+/// in a closed namespace, that devx knows it.
+pub fn check_key(v: &mut Validator, key: &str) {
+    let well_formed = key.len() <= KEY_MAX_LEN
+        && !key.is_empty()
+        && key.split('.').all(|part| {
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        });
+    if !well_formed {
+        return v.error(
+            "key",
+            format!(
+                "must be dot-separated words of lowercase letters, digits and underscores, at most {KEY_MAX_LEN} characters (e.g. retention.chat_messages)"
+            ),
+        );
+    }
+    if known(key).is_none()
+        && let Some(ns) = CLOSED_NAMESPACES.iter().find(|ns| key.starts_with(**ns))
+    {
+        let names: Vec<&str> = KNOWN.iter().filter(|k| k.key.starts_with(ns)).map(|k| k.key).collect();
+        v.error("key", format!("is not a setting devx knows; the {ns}* settings are {}", names.join(", ")));
+    }
+}
+
+/// Checks a value against what its setting needs. Returns the text of a
+/// period, which the caller still has to have PostgreSQL read (see
+/// `retention::queries::cutoff`).
+pub fn check_value<'a>(v: &mut Validator, key: &str, value: &'a Value) -> Option<&'a str> {
+    let Some(setting) = known(key) else {
+        if value.is_null() {
+            v.error("value", "must not be null");
+        } else {
+            v.json_value("value", value, VALUE_MAX_BYTES);
+        }
+        return None;
+    };
+    match setting.kind {
+        Kind::Period => match value.as_str() {
+            Some(text) if !text.trim().is_empty() && text.len() <= 100 && !text.contains('\0') => Some(text),
+            _ => {
+                v.error("value", "must be a period as a string, e.g. \"6 months\", \"90 days\" or \"1 year\"");
+                None
+            }
+        },
+        Kind::Integer { min, max } => {
+            match value.as_i64() {
+                Some(n) if (min..=max).contains(&n) => {}
+                _ => v.error("value", format!("must be an integer from {min} to {max}")),
+            }
+            None
+        }
+        Kind::Bool => {
+            v.check(value.is_boolean(), "value", "must be true or false");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::http::ApiError;
+
+    fn fields(v: Validator) -> Vec<String> {
+        match v.finish() {
+            Ok(()) => Vec::new(),
+            Err(ApiError::Invalid(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn every_retention_period_is_a_known_setting() {
+        for rule in retention::RULES {
+            assert_eq!(known(rule.setting).map(|k| k.kind), Some(Kind::Period), "{}", rule.setting);
+        }
+    }
+
+    #[test]
+    fn keys_are_checked_for_form_and_closed_namespaces() {
+        for good in ["retention.chat_messages", "ui.theme", "a", "feature_x.rollout_2"] {
+            let mut v = Validator::new();
+            check_key(&mut v, good);
+            assert!(fields(v).is_empty(), "{good}");
+        }
+        for bad in ["", "Retention.x", "a..b", ".a", "a.", "a-b", "retention.chat_mesages"] {
+            let mut v = Validator::new();
+            check_key(&mut v, bad);
+            assert_eq!(fields(v), ["key"], "{bad}");
+        }
+    }
+
+    #[test]
+    fn values_are_checked_per_kind() {
+        let cases = [
+            ("retention.batch_size", json!(500), true),
+            ("retention.batch_size", json!(-1), false),
+            ("retention.batch_size", json!(0), false),
+            ("retention.batch_size", json!(100_001), false),
+            ("retention.batch_size", json!("10"), false),
+            ("retention.batch_size", json!(1.5), false),
+            ("retention.enabled", json!(false), true),
+            ("retention.enabled", json!("yes"), false),
+            ("retention.chat_messages", json!("3 months"), true),
+            ("retention.chat_messages", json!(90), false),
+            ("retention.chat_messages", json!(""), false),
+            ("some.tool_setting", json!({"any": ["json"]}), true),
+            ("some.tool_setting", json!(null), false),
+        ];
+        for (key, value, ok) in cases {
+            let mut v = Validator::new();
+            check_value(&mut v, key, &value);
+            assert_eq!(fields(v).is_empty(), ok, "{key} = {value}");
+        }
+    }
+}

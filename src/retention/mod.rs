@@ -1,0 +1,408 @@
+//! Retention: rows that have outlived their configured period are deleted,
+//! in bounded batches, by `devx retention run` and by a periodic job inside
+//! `devx serve`.
+//!
+//! What goes, and after how long (`devx.system_config`, PostgreSQL interval
+//! strings such as `"6 months"`), is [`RULES`]. Each batch deletes at most
+//! `retention.batch_size` rows in a short transaction of its own, as the
+//! audit actor `system:retention`, so no run holds locks for long or builds
+//! a huge transaction; a table is done when a batch deletes fewer rows than
+//! the batch size. The cutoff of each table is fixed when its turn starts, so
+//! a run removes exactly the rows older than the period at that moment. A dry
+//! run counts and changes nothing.
+//!
+//! Two runs never work at once: a real run holds a session advisory lock, and
+//! a second one (another replica, or the CLI beside `serve`) is told so and
+//! skips.
+
+pub mod queries;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::db::{Db, DbError, PgClient};
+
+/// The audit actor of every deletion retention makes.
+pub const ACTOR: &str = "system:retention";
+/// Rows deleted per batch (JSON integer).
+pub const BATCH_SIZE_KEY: &str = "retention.batch_size";
+/// How often the job inside `serve` runs (JSON interval string).
+pub const INTERVAL_KEY: &str = "retention.interval";
+/// Whether the job inside `serve` runs (JSON boolean).
+pub const ENABLED_KEY: &str = "retention.enabled";
+
+pub const DEFAULT_BATCH_SIZE: i64 = 1000;
+pub const MAX_BATCH_SIZE: i64 = 100_000;
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
+/// The job's shortest interval, whatever the setting says.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One kind of row that ages out.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// The name in reports and logs.
+    pub name: &'static str,
+    /// Schema-qualified table.
+    pub table: &'static str,
+    /// The `system_config` key holding the period.
+    pub setting: &'static str,
+    /// The period when the setting is missing.
+    pub default_period: &'static str,
+    /// Which rows are aged, `$1` being the cutoff (`now() - period`).
+    /// Static SQL: never built from input.
+    pub condition: &'static str,
+    /// The indexed column batches take the oldest rows by, so that each
+    /// batch starts where the previous one ended instead of scanning past
+    /// the rows it deleted. `None` where the index cannot give that order.
+    pub oldest_first: Option<&'static str>,
+    /// The rows it removes, in words.
+    pub what: &'static str,
+}
+
+/// Everything retention removes, in the order it is removed: the tables that
+/// cascades would touch (chat, files, containers) before the accounts whose
+/// deletion cascades, and the audit trail last, after the rows the run's own
+/// deletions added to it.
+pub const RULES: &[Rule] = &[
+    Rule {
+        name: "chat_messages",
+        table: "devx.chat_messages",
+        setting: "retention.chat_messages",
+        default_period: "6 months",
+        condition: "created_at < $1",
+        oldest_first: Some("created_at"),
+        what: "chat messages written before the cutoff",
+    },
+    Rule {
+        name: "file_records",
+        table: "devx.file_storage",
+        setting: "retention.file_records",
+        default_period: "1 year",
+        condition: "is_deleted AND updated_at < $1",
+        oldest_first: Some("updated_at"),
+        what: "records of deleted files, deleted before the cutoff",
+    },
+    Rule {
+        name: "containers",
+        table: "devx.containers",
+        setting: "retention.container_metadata",
+        default_period: "1 year",
+        condition: "status IN ('stopped', 'deleted') AND updated_at < $1",
+        oldest_first: None,
+        what: "stopped or deleted containers, last changed before the cutoff",
+    },
+    Rule {
+        name: "execution_logs",
+        table: "devx.execution_logs",
+        setting: "retention.execution_logs",
+        default_period: "90 days",
+        condition: "logged_at < $1",
+        oldest_first: Some("logged_at"),
+        what: "task execution log lines logged before the cutoff",
+    },
+    Rule {
+        name: "closed_accounts",
+        table: "devx.users",
+        setting: "retention.user_data",
+        default_period: "7 years",
+        condition: "deleted_at < $1",
+        oldest_first: Some("deleted_at"),
+        what: "accounts closed before the cutoff, with everything they own (cascade)",
+    },
+    Rule {
+        name: "audit_logs",
+        table: "devx.audit_logs",
+        setting: "retention.audit_logs",
+        default_period: "1 year",
+        condition: "created_at < $1",
+        oldest_first: Some("created_at"),
+        what: "audit trail rows written before the cutoff",
+    },
+];
+
+/// The rule whose period a setting holds.
+pub fn rule_for_setting(key: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.setting == key)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Count what would go; change nothing.
+    pub dry_run: bool,
+    /// Overrides `retention.batch_size`.
+    pub batch_size: Option<i64>,
+}
+
+/// What a run did to one table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    pub name: &'static str,
+    pub table: &'static str,
+    pub setting: &'static str,
+    /// The period used, as configured.
+    pub period: String,
+    /// Rows older than this were removed (or counted).
+    pub cutoff: Option<DateTime<Utc>>,
+    /// Rows removed; in a dry run, rows that would be.
+    pub rows: u64,
+    /// Delete statements run (each its own transaction); 0 in a dry run.
+    pub batches: u32,
+    /// Why the table was skipped or stopped early (rows removed before the
+    /// failure stay removed).
+    pub error: Option<String>,
+}
+
+/// What a run did, for the CLI, the logs and later metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionReport {
+    pub dry_run: bool,
+    pub batch_size: i64,
+    pub started_at: DateTime<Utc>,
+    pub duration: Duration,
+    pub tables: Vec<TableReport>,
+}
+
+impl RetentionReport {
+    /// Rows removed (or that would be) over every table.
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+
+    pub fn total_batches(&self) -> u32 {
+        self.tables.iter().map(|t| t.batches).sum()
+    }
+
+    pub fn failed(&self) -> bool {
+        self.tables.iter().any(|t| t.error.is_some())
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableReport> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error("another retention run is in progress (it holds the retention lock); this one was skipped")]
+    Busy,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// The `retention.*` settings as stored.
+struct Settings(HashMap<String, Value>);
+
+impl Settings {
+    fn batch_size(&self) -> i64 {
+        self.0.get(BATCH_SIZE_KEY).and_then(Value::as_i64).unwrap_or(DEFAULT_BATCH_SIZE)
+    }
+
+    fn enabled(&self) -> bool {
+        self.0.get(ENABLED_KEY).and_then(Value::as_bool).unwrap_or(true)
+    }
+
+    /// The period text of a rule, or why it cannot be one.
+    fn period(&self, rule: &Rule) -> Result<String, String> {
+        match self.0.get(rule.setting) {
+            None => Ok(rule.default_period.to_string()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(format!("{} is {other}, not an interval string such as \"1 year\"", rule.setting)),
+        }
+    }
+}
+
+/// Runs retention once over every rule. Per-table failures are in the
+/// report (the other tables still run); an error means nothing ran.
+pub async fn run(db: &Db, opts: &RunOptions) -> Result<RetentionReport, RetentionError> {
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let mut client = db.client().await?;
+    let settings = Settings(queries::settings(&client).await?);
+    let batch_size = opts.batch_size.unwrap_or_else(|| settings.batch_size()).clamp(1, MAX_BATCH_SIZE);
+    if !opts.dry_run && !queries::try_lock(&client).await? {
+        return Err(RetentionError::Busy);
+    }
+    let mut tables = Vec::with_capacity(RULES.len());
+    for rule in RULES {
+        tables.push(run_rule(&mut client, rule, &settings, batch_size, opts.dry_run).await);
+    }
+    if !opts.dry_run
+        && let Err(e) = queries::unlock(&client).await
+    {
+        // A broken session has released its lock with it.
+        tracing::debug!(error = %e, "could not release the retention lock");
+    }
+    Ok(RetentionReport { dry_run: opts.dry_run, batch_size, started_at, duration: started.elapsed(), tables })
+}
+
+async fn run_rule(
+    client: &mut PgClient,
+    rule: &Rule,
+    settings: &Settings,
+    batch_size: i64,
+    dry_run: bool,
+) -> TableReport {
+    let mut report = TableReport {
+        name: rule.name,
+        table: rule.table,
+        setting: rule.setting,
+        period: String::new(),
+        cutoff: None,
+        rows: 0,
+        batches: 0,
+        error: None,
+    };
+    let period = match settings.period(rule) {
+        Ok(p) => p,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
+    report.period = period.clone();
+    let cutoff = match queries::cutoff(&*client, &period).await {
+        Ok(Some((cutoff, true))) => cutoff,
+        Ok(Some((_, false))) => {
+            // A zero or negative period would delete every row: refuse.
+            report.error = Some(format!("{} = {period:?} is not a positive period; table skipped", rule.setting));
+            return report;
+        }
+        Ok(None) => {
+            report.error = Some(format!(
+                "{} = {period:?} is not a PostgreSQL interval (e.g. \"6 months\"); table skipped",
+                rule.setting
+            ));
+            return report;
+        }
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return report;
+        }
+    };
+    report.cutoff = Some(cutoff);
+    if dry_run {
+        match queries::count_aged(&*client, rule, cutoff).await {
+            Ok(n) => report.rows = n,
+            Err(e) => report.error = Some(e.to_string()),
+        }
+        return report;
+    }
+    loop {
+        match delete_one_batch(client, rule, cutoff, batch_size).await {
+            Ok(n) => {
+                report.rows += n;
+                report.batches += 1;
+                tracing::debug!(table = rule.table, rows = n, batch = report.batches, "retention batch");
+                if n < batch_size.unsigned_abs() {
+                    break;
+                }
+            }
+            Err(e) => {
+                report.error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    report
+}
+
+async fn delete_one_batch(
+    client: &mut PgClient,
+    rule: &Rule,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> Result<u64, DbError> {
+    let tx = client.transaction_as(ACTOR).await?;
+    queries::set_lock_timeout(&tx).await?;
+    let n = queries::delete_batch(&tx, rule, cutoff, limit).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// When the job inside `serve` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub enabled: bool,
+    pub interval: Duration,
+}
+
+/// The job's schedule from `retention.enabled` and `retention.interval`; a
+/// missing or unreadable interval means the default (an hour).
+pub async fn schedule(db: &Db) -> Result<Schedule, DbError> {
+    let client = db.client().await?;
+    let settings = Settings(queries::settings(&client).await?);
+    let interval = match settings.0.get(INTERVAL_KEY) {
+        Some(Value::String(text)) => match queries::interval_seconds(&client, text).await? {
+            Some(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs).max(MIN_INTERVAL),
+            _ => {
+                tracing::warn!(setting = INTERVAL_KEY, value = %text, "not a positive interval; using 1 hour");
+                DEFAULT_INTERVAL
+            }
+        },
+        _ => DEFAULT_INTERVAL,
+    };
+    Ok(Schedule { enabled: settings.enabled(), interval })
+}
+
+/// How soon after `serve` starts the job first runs.
+const FIRST_RUN_AFTER: Duration = Duration::from_secs(60);
+/// How often the job looks at its settings again, so that a changed
+/// interval or `retention.enabled` takes effect within this.
+const RECHECK: Duration = Duration::from_secs(60);
+
+/// The periodic job inside `serve`: runs retention every
+/// `retention.interval` while `retention.enabled` is true, and logs what it
+/// removed per table. Runs until aborted.
+pub async fn job(db: Db) {
+    let started = Instant::now();
+    let mut last_run: Option<Instant> = None;
+    loop {
+        let schedule = match schedule(&db).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "retention: cannot read the schedule; trying again later");
+                tokio::time::sleep(RECHECK).await;
+                continue;
+            }
+        };
+        let due = match last_run {
+            None => started + FIRST_RUN_AFTER,
+            Some(at) => at + schedule.interval,
+        };
+        let now = Instant::now();
+        if schedule.enabled && now >= due {
+            match run(&db, &RunOptions::default()).await {
+                Ok(report) => log_report(&report),
+                Err(RetentionError::Busy) => tracing::info!("retention: another run is in progress; skipped"),
+                Err(e) => tracing::warn!(error = %e, "retention run failed"),
+            }
+            last_run = Some(Instant::now());
+            continue;
+        }
+        let wait = if schedule.enabled { due.saturating_duration_since(now).min(RECHECK) } else { RECHECK };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One log line per table that lost rows or failed, and a summary (at debug
+/// level when there was nothing to do, so an idle system's log stays quiet).
+pub fn log_report(report: &RetentionReport) {
+    for t in &report.tables {
+        if let Some(error) = &t.error {
+            tracing::warn!(table = t.table, removed = t.rows, batches = t.batches, %error, "retention: table not finished");
+        } else if t.rows > 0 {
+            tracing::info!(table = t.table, removed = t.rows, batches = t.batches, period = %t.period, "retention: removed rows");
+        }
+    }
+    let (removed, batches) = (report.total_rows(), report.total_batches());
+    let duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX);
+    if removed > 0 || report.failed() {
+        tracing::info!(removed, batches, duration_ms, "retention run finished");
+    } else {
+        tracing::debug!(batches, duration_ms, "retention run finished: nothing to remove");
+    }
+}

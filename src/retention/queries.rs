@@ -1,0 +1,77 @@
+//! The SQL of retention: the settings, the cutoff of a period, counting and
+//! deleting one bounded batch of aged rows, and the lock that keeps two runs
+//! (two replicas, or `serve` and the CLI) from doing the same work at once.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::Rule;
+use crate::db::{DbError, Queryable};
+
+/// Every `retention.*` setting, key -> JSON value.
+pub async fn settings(db: &impl Queryable) -> Result<HashMap<String, Value>, DbError> {
+    let rows = db.query("SELECT key, value FROM devx.system_config WHERE key LIKE 'retention.%'", &[]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// What a period means now: `Some((now() - period, period > 0))`, or `None`
+/// when PostgreSQL does not read `period` as an interval (or the cutoff
+/// would fall outside the timestamp range).
+pub async fn cutoff(db: &impl Queryable, period: &str) -> Result<Option<(DateTime<Utc>, bool)>, DbError> {
+    match db.query_one("SELECT now() - ($1::text)::interval, ($1::text)::interval > interval '0'", &[&period]).await {
+        Ok(row) => Ok(Some((row.get(0), row.get(1)))),
+        Err(DbError::InvalidValue(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// An interval in seconds (a month counts 30 days), or `None` when
+/// PostgreSQL does not read `text` as an interval.
+pub async fn interval_seconds(db: &impl Queryable, text: &str) -> Result<Option<f64>, DbError> {
+    match db.query_one("SELECT extract(epoch FROM ($1::text)::interval)::float8", &[&text]).await {
+        Ok(row) => Ok(Some(row.get(0))),
+        Err(DbError::InvalidValue(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Rows of the rule's table older than `cutoff`.
+pub async fn count_aged(db: &impl Queryable, rule: &Rule, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
+    let sql = format!("SELECT count(*) FROM {} WHERE {}", rule.table, rule.condition);
+    let n: i64 = db.query_one(&sql, &[&cutoff]).await?.get(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Deletes at most `limit` rows of the rule's table older than `cutoff`.
+///
+/// The rows are picked oldest first by `ctid` (a TID scan, whatever the
+/// primary key) and the condition is checked again on delete, so a row
+/// changed since it was picked (a container started again) is left alone.
+pub async fn delete_batch(db: &impl Queryable, rule: &Rule, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, DbError> {
+    let (table, condition) = (rule.table, rule.condition);
+    let order = rule.oldest_first.map(|column| format!("ORDER BY {column}")).unwrap_or_default();
+    let sql = format!(
+        "DELETE FROM {table}
+          WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {condition} {order} LIMIT $2))
+            AND {condition}"
+    );
+    db.execute(&sql, &[&cutoff, &limit]).await
+}
+
+/// Bounds how long one batch waits for a row lock held by someone else.
+pub async fn set_lock_timeout(db: &impl Queryable) -> Result<(), DbError> {
+    db.execute("SELECT set_config('lock_timeout', '5s', true)", &[]).await?;
+    Ok(())
+}
+
+/// Takes the session lock of retention runs; false when another session holds it.
+pub async fn try_lock(db: &impl Queryable) -> Result<bool, DbError> {
+    Ok(db.query_one("SELECT pg_try_advisory_lock(hashtext('devx.retention'))", &[]).await?.get(0))
+}
+
+pub async fn unlock(db: &impl Queryable) -> Result<(), DbError> {
+    db.execute("SELECT pg_advisory_unlock(hashtext('devx.retention'))", &[]).await?;
+    Ok(())
+}

@@ -439,9 +439,30 @@ fn start(layout: &Layout, binaries: &Binaries, run_as: Option<&RunAs>) -> Result
 }
 
 fn stop(layout: &Layout, binaries: &Binaries, run_as: Option<&RunAs>) -> Result<(), EmbeddedError> {
+    let postmaster = std::fs::read_to_string(layout.data.join("postmaster.pid"))
+        .ok()
+        .and_then(|f| f.lines().next().and_then(|pid| pid.trim().parse::<u32>().ok()));
     let mut cmd = server_command(binaries.program("pg_ctl"), layout, run_as);
     cmd.arg("stop").arg("-D").arg(&layout.data).args(["-m", "fast", "-w", "-t", PG_CTL_WAIT, "-s"]);
-    run(cmd, "pg_ctl stop (stopping the private PostgreSQL server)")
+    run(cmd, "pg_ctl stop (stopping the private PostgreSQL server)")?;
+    // pg_ctl returns once postmaster.pid is gone, a moment before the
+    // postmaster has exited; "stopped" should mean the process is gone, so
+    // that a caller may start the cluster again or remove its directory.
+    if let Some(pid) = postmaster {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while process_running(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `pid` is a live process (a zombie waiting to be reaped counts as gone).
+fn process_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]

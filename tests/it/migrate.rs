@@ -698,6 +698,25 @@ async fn db_check_finds_drift_and_seed_fills_every_table_once() {
     let empty: Vec<&String> = first.iter().filter(|(_, n)| *n == 0).map(|(t, _)| t).collect();
     assert!(empty.is_empty(), "tables the seed left empty: {empty:?}");
 
+    // The seed wrote to every audited table, so each has audit rows naming it.
+    let unaudited: Vec<String> = client
+        .query(
+            "SELECT n.nspname || '.' || c.relname
+               FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_proc p ON p.oid = g.tgfoid
+              WHERE p.proname = 'audit_row' AND NOT g.tgisinternal AND n.nspname || '.' || c.relname <> 'devx.system_config'
+                AND NOT EXISTS (SELECT 1 FROM devx.audit_logs a
+                                 WHERE a.entity_type = n.nspname || '.' || c.relname AND a.actor = 'system:seed')
+              ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(unaudited.is_empty(), "audited tables without an audit row naming the seed: {unaudited:?}");
+
     let (code, out, err) = devx(&["seed"]);
     assert_eq!(code, 2, "a database with data is refused without --force: {out}{err}");
     assert!(err.contains("--force"), "{err}");

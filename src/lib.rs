@@ -12,5 +12,6 @@ pub mod config;
 pub mod db;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod migrate;
 pub mod projects;

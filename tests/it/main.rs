@@ -8,6 +8,7 @@ mod catalog;
 mod contract;
 mod embedded;
 mod harness;
+mod insights;
 mod migrate;
 mod outage;
 mod projects;

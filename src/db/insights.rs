@@ -380,6 +380,11 @@ fn one_line(text: &str, max: usize) -> String {
     }
 }
 
+/// Warnings first; within a severity, by kind and object (stable output).
+fn sort_findings(findings: &mut [Insight]) {
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(b.kind)).then_with(|| a.object.cmp(&b.object)));
+}
+
 fn sqlstate(e: &DbError) -> Option<&SqlState> {
     match e {
         DbError::Other(e) => e.code(),
@@ -424,10 +429,7 @@ pub async fn report(db: &impl Queryable, limits: &Thresholds) -> Result<Report, 
     cache_hit(db, limits, &mut report, &mut findings).await?;
     sequences(db, limits, &mut findings).await?;
 
-    // Warnings first; within a severity, by kind and object (stable output).
-    findings.sort_by(|a: &Insight, b: &Insight| {
-        b.severity.cmp(&a.severity).then(a.kind.cmp(b.kind)).then_with(|| a.object.cmp(&b.object))
-    });
+    sort_findings(&mut findings);
     report.findings = findings;
     Ok(report)
 }
@@ -468,7 +470,19 @@ async fn statements(
             };
             None
         }
-        (None, loaded) => match db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", &[]).await {
+        (None, None) => {
+            report.statements = StatementsStatus {
+                state: "unknown",
+                available: false,
+                version: None,
+                detail: format!(
+                    "the pg_stat_statements extension is not installed in this database, and this user may not \
+                     see whether its library is loaded: ask a superuser to check; to enable it, {ENABLE_HOWTO}"
+                ),
+            };
+            None
+        }
+        (None, Some(true)) => match db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", &[]).await {
             Ok(_) => {
                 created = true;
                 let row = db
@@ -487,13 +501,12 @@ async fn statements(
                     format!("creating it failed: {e}")
                 };
                 report.statements = StatementsStatus {
-                    state: if loaded == Some(true) { "not-installed" } else { "unknown" },
+                    state: "not-installed",
                     available: false,
                     version: None,
                     detail: format!(
-                        "the pg_stat_statements extension is not installed in this database ({why}): \
-                         if the library is loaded, ask a superuser to run `CREATE EXTENSION pg_stat_statements`; \
-                         otherwise {ENABLE_HOWTO}"
+                        "the pg_stat_statements library is loaded but the extension is not installed in this \
+                         database ({why}): ask a superuser to run `CREATE EXTENSION pg_stat_statements` in it"
                     ),
                 };
                 None
@@ -522,10 +535,9 @@ async fn statements(
                     state: "not-loaded",
                     available: false,
                     version: Some(version),
-                    detail: format!(
-                        "the extension is installed but its library is not loaded: add \
+                    detail: "the extension is installed but its library is not loaded: add \
                          `shared_preload_libraries = 'pg_stat_statements'` to postgresql.conf and restart PostgreSQL"
-                    ),
+                        .into(),
                 };
             }
             Err(e) => return Err(e),
@@ -533,12 +545,28 @@ async fn statements(
     }
 
     if !report.statements.available {
+        let advice = match (report.statements.state, &report.statements.version) {
+            ("not-installed", _) => {
+                "ask a superuser to run `CREATE EXTENSION pg_stat_statements` in this database.".to_string()
+            }
+            ("not-loaded", Some(_)) => "add `shared_preload_libraries = 'pg_stat_statements'` to postgresql.conf and \
+                                       restart PostgreSQL."
+                .to_string(),
+            _ => format!("enable pg_stat_statements: {ENABLE_HOWTO}."),
+        };
         findings.push(Insight {
             kind: "pg-stat-statements-unavailable",
             severity: Severity::Info,
             object: report.database.clone(),
-            detail: format!("slow and frequent queries cannot be shown: {}", report.statements.detail),
-            advice: format!("enable pg_stat_statements: {ENABLE_HOWTO}."),
+            detail: format!(
+                "slow and frequent queries cannot be shown: pg_stat_statements is {}",
+                match report.statements.state {
+                    "not-loaded" => "not in shared_preload_libraries",
+                    "not-installed" => "loaded but not installed in this database",
+                    _ => "not installed in this database (whether its library is loaded is hidden from this user)",
+                }
+            ),
+            advice,
         });
         return Ok(());
     }
@@ -1132,9 +1160,14 @@ mod tests {
             detail: String::new(),
             advice: String::new(),
         };
-        let mut findings = vec![insight("unused-index", Severity::Info), insight("duplicate-index", Severity::Warning)];
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(b.kind)));
-        assert_eq!(findings[0].kind, "duplicate-index");
+        let mut findings = [
+            insight("unused-index", Severity::Info),
+            insight("duplicate-index", Severity::Warning),
+            insight("blocked-query", Severity::Info),
+        ];
+        sort_findings(&mut findings);
+        let kinds: Vec<&str> = findings.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, ["duplicate-index", "blocked-query", "unused-index"]);
         assert_eq!(serde_json::to_value(Severity::Warning).unwrap(), "warning");
     }
 }

@@ -115,6 +115,57 @@ async fn duplicate_and_unused_indexes_and_full_sequences_are_reported_with_advic
     assert!(r.warnings() >= 3);
 }
 
+/// pg_stat_statements where devx manages the server: the embedded private
+/// server preloads it, and insights creates the extension and reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_queries_come_from_pg_stat_statements_on_the_embedded_server() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(binaries) = devx::db::embedded::find_binaries() else {
+        eprintln!("skipped: no PostgreSQL server binaries on this machine");
+        return;
+    };
+    if !binaries.pg_stat_statements_available() {
+        eprintln!("skipped: pg_stat_statements is not installed on this machine");
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("devx-insights-").tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = devx::config::Config::from_lookup(&|_| None).unwrap();
+    config.data_dir = dir.path().to_path_buf();
+    let options = devx::db::embedded::ResolveOptions {
+        probe_targets: vec![devx::db::embedded::ProbeTarget::tcp("127.0.0.1", 1)],
+        ..Default::default()
+    };
+    let server = devx::db::embedded::resolve_with(&config, &options).await.expect("the private server starts");
+    let result = async {
+        let pool = devx::db::Db::connect(&config.database, &server.target).await.expect("pool connects");
+        let client = pool.client().await.unwrap();
+        let limits = Thresholds { slow_query_min_calls: 3, ..Thresholds::default() };
+        let first = insights::report(&client, &limits).await.unwrap();
+        assert_eq!(first.statements.state, "created", "{:?}", first.statements);
+        for _ in 0..3 {
+            devx::db::Queryable::query(&client, "SELECT pg_sleep(0.025)", &[]).await.unwrap();
+        }
+        let r = insights::report(&client, &limits).await.unwrap();
+        assert_eq!(r.statements.state, "enabled");
+        assert!(r.statements.available && r.statements.version.is_some());
+        assert!(!r.findings.iter().any(|f| f.kind == "pg-stat-statements-unavailable"));
+        let sleep = r.slow_queries.iter().find(|q| q.query.contains("pg_sleep")).expect("the slow statement");
+        assert_eq!(sleep.calls, 3);
+        assert!(sleep.mean_ms >= 25.0, "{sleep:?}");
+        assert!(r.frequent_queries.iter().all(|q| q.calls >= 1));
+        let slow = r.findings.iter().find(|f| f.kind == "slow-query").expect("a slow-query finding");
+        assert_eq!(slow.object, format!("queryid {}", sleep.queryid.unwrap()));
+        assert!(slow.advice.contains("EXPLAIN (ANALYZE, BUFFERS)"), "{slow:?}");
+        assert!(r.render_text().contains("slowest by mean time:"));
+        drop(client);
+        pool.close();
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(60), result).await;
+    server.shutdown().await;
+    outcome.expect("in time");
+}
+
 #[tokio::test]
 async fn tables_read_by_sequential_scans_and_bloated_tables_are_reported() {
     let db = TestDb::migrated().await;

@@ -103,6 +103,9 @@ pub struct DatabaseConfig {
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
     pub slow_query_threshold: Duration,
+    /// `devx db insights` and `/api/admin/insights` report statements running
+    /// (and transactions left idle) longer than this.
+    pub long_query_threshold: Duration,
     /// A direct (not pooled through PgBouncer) URL for migrations, whose
     /// session advisory lock needs a real server session.
     pub migration_source: Option<Box<tokio_postgres::Config>>,
@@ -148,6 +151,28 @@ pub struct HttpConfig {
     /// Failed sign-ins allowed per email and per address within `login_window`.
     pub login_max_failures: u32,
     pub login_window: Duration,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
+}
+
+/// A secret string (a token): `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,6 +272,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DB_ACQUIRE_TIMEOUT", "5s", "a request waits this long for a free connection, then gets 503"),
     ("DB_STATEMENT_TIMEOUT", "30s", "cancel a statement that runs longer"),
     ("DB_SLOW_QUERY_THRESHOLD", "1s", "log and count queries slower than this"),
+    ("DB_LONG_QUERY_THRESHOLD", "1m", "db insights reports statements running (or transactions idle) longer than this"),
     ("DATABASE_MIGRATION_URL", "", "direct server URL for migrations when DATABASE_URL goes through PgBouncer"),
     (
         "DEVX_AUTO_MIGRATE",
@@ -263,6 +289,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DEVX_SESSION_IDLE_TIMEOUT", "7d", "a session ends after this long without a request"),
     ("DEVX_LOGIN_MAX_FAILURES", "5", "failed sign-ins per email and per IP address before 429"),
     ("DEVX_LOGIN_WINDOW", "15m", "the window those failures are counted in"),
+    (
+        "DEVX_METRICS_TOKEN",
+        "",
+        "when set, GET /metrics needs `Authorization: Bearer <token>`; unset = open; never printed",
+    ),
     ("DEVX_LOG_FORMAT", "text", "text|json"),
     ("DEVX_LOG", "info", "log filter (tracing EnvFilter syntax; RUST_LOG also works)"),
     ("DEVX_DATA_DIR", ".devx", "devx's own files: the embedded PostgreSQL lives in <dir>/postgres"),
@@ -506,6 +537,11 @@ impl Config {
                 Duration::from_secs(1),
                 "DB_SLOW_QUERY_THRESHOLD=250ms",
             ),
+            long_query_threshold: r.positive_duration(
+                &["DB_LONG_QUERY_THRESHOLD"],
+                Duration::from_secs(60),
+                "DB_LONG_QUERY_THRESHOLD=30s",
+            ),
             migration_source,
         };
 
@@ -552,6 +588,7 @@ impl Config {
                 Duration::from_secs(15 * 60),
                 "DEVX_LOGIN_WINDOW=15m",
             ),
+            metrics_token: r.get(&["DEVX_METRICS_TOKEN"]).map(|(_, v)| Secret(v)),
         };
 
         let default_addr: SocketAddr = ([127, 0, 0, 1], 8080).into();
@@ -629,6 +666,7 @@ impl Config {
         m.insert("DB_ACQUIRE_TIMEOUT", secs(d.acquire_timeout));
         m.insert("DB_STATEMENT_TIMEOUT", secs(d.statement_timeout));
         m.insert("DB_SLOW_QUERY_THRESHOLD", secs(d.slow_query_threshold));
+        m.insert("DB_LONG_QUERY_THRESHOLD", secs(d.long_query_threshold));
         m.insert(
             "DATABASE_MIGRATION_URL",
             d.migration_source.as_deref().map(masked_target).unwrap_or_else(|| "(unset: DATABASE_URL)".into()),
@@ -645,6 +683,10 @@ impl Config {
         m.insert("DEVX_SESSION_IDLE_TIMEOUT", secs(h.session_idle_timeout));
         m.insert("DEVX_LOGIN_MAX_FAILURES", h.login_max_failures.to_string());
         m.insert("DEVX_LOGIN_WINDOW", secs(h.login_window));
+        m.insert(
+            "DEVX_METRICS_TOKEN",
+            if h.metrics_token.is_some() { "(set, hidden)".into() } else { "(unset: /metrics is open)".into() },
+        );
         m.insert("DEVX_LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase());
         m.insert("DEVX_LOG", self.log_filter.clone());
         m.insert("DEVX_DATA_DIR", self.data_dir.display().to_string());
@@ -728,6 +770,16 @@ mod tests {
         let err = config(&[("DATABASE_URL", &format!("postgres://devx:{secret}@host:notaport/devx"))]).unwrap_err();
         assert!(!err.to_string().contains(secret), "{err}");
         assert_eq!(err.problems[0].variable, "DATABASE_URL");
+    }
+
+    #[test]
+    fn the_metrics_token_is_never_shown() {
+        let token = "scrape-me-secret-token";
+        let c = config(&[("DEVX_METRICS_TOKEN", token)]).unwrap();
+        assert_eq!(c.http.metrics_token.as_ref().map(Secret::expose), Some(token));
+        let described = format!("{:?} {:?}", c.describe(), c);
+        assert!(!described.contains(token), "{described}");
+        assert!(config(&[]).unwrap().http.metrics_token.is_none());
     }
 
     #[test]

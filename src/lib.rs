@@ -16,6 +16,7 @@ pub mod db;
 pub mod files;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod migrate;
 pub mod projects;
 pub mod retention;

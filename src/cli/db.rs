@@ -1,4 +1,4 @@
-//! `devx db ...`: health, statistics, schema check and sample data.
+//! `devx db ...`: health, statistics, schema check, sample data and insights.
 
 use std::process::ExitCode;
 
@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 
 use super::{EXIT_CHECK_FAILED, EXIT_USAGE, with_database};
 use crate::config::{Config, masked_target};
+use crate::db::insights;
 use crate::db::introspect::{self, human_bytes};
 use crate::db::{Db, PgClient, seed};
 
@@ -48,6 +49,30 @@ enum DbCommand {
         #[arg(long)]
         exact: bool,
     },
+    /// What PgHero would tell you: slow and frequent queries
+    /// (pg_stat_statements), unused and duplicate indexes, tables read by
+    /// sequential scans, estimated bloat, long-running and blocked queries,
+    /// connections by state, cache hit ratio and sequences near their limit,
+    /// each finding with what to do. Exits 0 when no finding is a warning,
+    /// 3 when any is.
+    #[command(
+        after_help = "Examples:\n  devx db insights\n  devx db insights --json | jq '.findings[] | select(.severity == \"warning\")'\n  devx db insights --long-query 10s"
+    )]
+    Insights {
+        /// Print the report as JSON (the same document as GET /api/admin/insights).
+        #[arg(long)]
+        json: bool,
+        /// Report statements running (or transactions idle) longer than this;
+        /// default DB_LONG_QUERY_THRESHOLD (1m).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        long_query: Option<std::time::Duration>,
+    },
+}
+
+fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(raw)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{raw:?} is not a duration such as 30s or 2m"))
 }
 
 pub async fn run(config: &Config, args: DbArgs) -> anyhow::Result<ExitCode> {
@@ -103,6 +128,18 @@ pub async fn run(config: &Config, args: DbArgs) -> anyhow::Result<ExitCode> {
                         human_bytes(t.index_bytes)
                     );
                 }
+            }
+            DbCommand::Insights { json, long_query } => {
+                let limits = insights::Thresholds::new(long_query.unwrap_or(config.database.long_query_threshold));
+                let report = insights::report(&client, &limits).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    print!("{}", report.render_text());
+                }
+                drop(client);
+                db.close();
+                return Ok(if report.warnings() > 0 { ExitCode::from(EXIT_CHECK_FAILED) } else { ExitCode::SUCCESS });
             }
         }
         drop(client);

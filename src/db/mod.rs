@@ -10,6 +10,7 @@
 mod breaker;
 pub mod embedded;
 mod error;
+pub mod insights;
 pub mod introspect;
 pub mod seed;
 mod stats;
@@ -24,7 +25,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 pub use error::DbError;
-pub use stats::{QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
+pub use stats::{LatencyHistogram, QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
 
 use crate::config::DatabaseConfig;
 
@@ -175,6 +176,11 @@ impl Db {
 
     pub fn stats(&self) -> StatsSnapshot {
         self.ctx.stats.snapshot()
+    }
+
+    /// Statement latencies since the pool was built (for `/metrics`).
+    pub fn latency_histogram(&self) -> LatencyHistogram {
+        self.ctx.stats.histogram()
     }
 
     /// Closes connections idle longer than `idle`, keeping at least `keep`.

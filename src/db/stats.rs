@@ -73,6 +73,15 @@ pub struct StatsSnapshot {
     pub slow_queries: Vec<SlowQuery>,
 }
 
+/// The latency histogram as Prometheus wants it: cumulative counts per
+/// upper bound (seconds; the open-ended last bucket is left to `count`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyHistogram {
+    pub buckets: Vec<(f64, u64)>,
+    pub count: u64,
+    pub sum_seconds: f64,
+}
+
 /// Collapses runs of whitespace so the same statement written on several
 /// lines is one entry.
 pub fn normalize_sql(sql: &str) -> String {
@@ -126,6 +135,20 @@ impl QueryStats {
         0.0
     }
 
+    /// The raw counters, read at scrape time by `crate::metrics` (nothing is
+    /// added to the recording path for it).
+    pub fn histogram(&self) -> LatencyHistogram {
+        let mut cumulative = 0;
+        let mut buckets = Vec::with_capacity(BUCKETS_US.len() - 1);
+        for (bound, counter) in BUCKETS_US.iter().zip(&self.buckets) {
+            cumulative += counter.load(Ordering::Relaxed);
+            if *bound != u64::MAX {
+                buckets.push((*bound as f64 / 1e6, cumulative));
+            }
+        }
+        LatencyHistogram { buckets, count: cumulative, sum_seconds: self.total_us.load(Ordering::Relaxed) as f64 / 1e6 }
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
         let bucket_total: u64 = counts.iter().sum();
@@ -169,6 +192,21 @@ mod tests {
         assert_eq!(s.p95_ms, 0.2, "95th value falls in the 200us bucket");
         assert_eq!(s.p99_ms, 25.6, "99th value falls in the 25.6ms bucket");
         assert!(s.slow_queries.is_empty());
+    }
+
+    #[test]
+    fn the_histogram_is_cumulative_in_seconds() {
+        let stats = QueryStats::default();
+        let never_slow = Duration::from_secs(3600);
+        stats.record("a", Duration::from_micros(40), true, never_slow);
+        stats.record("b", Duration::from_micros(150), true, never_slow);
+        stats.record("c", Duration::from_secs(100), true, never_slow);
+        let h = stats.histogram();
+        assert_eq!(h.count, 3);
+        assert_eq!(h.buckets[0], (0.00005, 1));
+        assert_eq!(h.buckets[2], (0.0002, 2));
+        assert_eq!(h.buckets.last().unwrap().1, 2, "100 s is only in +Inf");
+        assert!((h.sum_seconds - 100.00019).abs() < 1e-9);
     }
 
     #[test]

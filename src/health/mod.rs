@@ -1,6 +1,7 @@
 //! Liveness, readiness and status: `GET /health` (spec 000), `/livez`,
-//! `/readyz`, and the admin's `GET /api/database/status` with pool numbers,
-//! migration state and the instrumented layer's query statistics.
+//! `/readyz`, the admin's `GET /api/database/status` with pool numbers,
+//! migration state and the instrumented layer's query statistics, and the
+//! admin's `GET /api/admin/insights` (`db::insights`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,11 +10,12 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::db::insights;
 use crate::db::introspect::{self, ServerInfo};
 use crate::db::{PoolStatus, StatsSnapshot};
 use crate::http::auth::AdminPrincipal;
 use crate::http::error::Problem;
-use crate::http::{ApiResult, AppState, Json};
+use crate::http::{ApiError, ApiResult, AppState, Json, Query};
 use crate::migrate;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -22,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(livez))
         .routes(routes!(readyz))
         .routes(routes!(database_status))
+        .routes(routes!(insights))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -150,4 +153,43 @@ async fn database_status(State(state): State<AppState>, _admin: AdminPrincipal) 
         migrations: MigrationCounts { applied, pending: pending.len(), pending_ids: pending },
         queries: state.db.stats(),
     }))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InsightsParams {
+    /// Report statements running (and transactions idle) longer than this
+    /// many seconds; default `DB_LONG_QUERY_THRESHOLD`.
+    pub long_query_seconds: Option<f64>,
+}
+
+/// Database insights (admin): slow and frequent queries, unused and duplicate
+/// indexes, sequential scans, estimated bloat, long-running and blocked
+/// queries, connections, cache hit ratio, sequences near their limit; each
+/// finding with what to do.
+#[utoipa::path(
+    get, path = "/api/admin/insights", tag = "health", security(("bearer" = [])),
+    params(InsightsParams),
+    responses(
+        (status = 200, body = insights::Report),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn insights(
+    State(state): State<AppState>,
+    _admin: AdminPrincipal,
+    Query(params): Query<InsightsParams>,
+) -> ApiResult<Json<insights::Report>> {
+    let long_query = match params.long_query_seconds {
+        None => state.config.database.long_query_threshold,
+        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => std::time::Duration::from_secs_f64(s),
+        Some(_) => return Err(ApiError::BadRequest("long_query_seconds must be a number from 0 to 86400".into())),
+    };
+    let client = state.db.client().await?;
+    let report = insights::report(&client, &insights::Thresholds::new(long_query)).await?;
+    Ok(Json(report))
 }

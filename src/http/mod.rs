@@ -49,6 +49,7 @@ pub struct AppInner {
     pub config: Config,
     pub started_at: Instant,
     pub login_limiter: auth::LoginLimiter,
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -65,7 +66,8 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
         let login_limiter = auth::LoginLimiter::new(config.http.login_max_failures, config.http.login_window);
-        AppState(Arc::new(AppInner { db, config, started_at: Instant::now(), login_limiter }))
+        let metrics = crate::metrics::Metrics::new(db.clone());
+        AppState(Arc::new(AppInner { db, config, started_at: Instant::now(), login_limiter, metrics }))
     }
 }
 
@@ -112,7 +114,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The full application: API, OpenAPI document, fallbacks and middleware.
+/// The full application: API, OpenAPI document, `/metrics`, fallbacks and
+/// middleware. `/api/openapi.json` and `/metrics` are not in the OpenAPI
+/// document (the contract test skips them).
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api();
     let openapi = Arc::new(openapi);
@@ -121,6 +125,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.config.http.request_timeout;
 
     api.route("/api/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
+        .route("/metrics", axum::routing::get(crate::metrics::scrape))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.http.body_limit))
@@ -130,6 +135,8 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(make_span).on_response(on_response))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+        // Outermost, so timeouts and panics are counted with their status.
+        .layer(middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         .with_state(state)
 }
 

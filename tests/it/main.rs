@@ -11,6 +11,7 @@ mod chat_files;
 mod contract;
 mod embedded;
 mod harness;
+mod insights;
 mod migrate;
 mod outage;
 mod projects;

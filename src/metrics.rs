@@ -1,0 +1,365 @@
+//! Prometheus metrics, served at `GET /metrics` in the text exposition format.
+//!
+//! Crate: `prometheus` (TiKV's rust-prometheus, 0.14, without its protobuf
+//! feature) rather than `metrics` + `metrics-exporter-prometheus`. The
+//! `metrics` facade records into one global recorder per process, while devx
+//! builds a registry per server ([`Metrics`] lives in `AppState`): the tests
+//! run many servers in one process and each must count its own requests.
+//! `prometheus` also lets a custom `Collector` mirror counters that already
+//! exist (the instrumented query layer's atomics in `db::stats`) at scrape
+//! time, so recording a statement costs nothing more than it did, and it
+//! ships the standard `process_*` collector. Its text encoder is the
+//! reference implementation of the format.
+//!
+//! What is exported:
+//! - `devx_http_requests_total` and `devx_http_request_duration_seconds`, by
+//!   `method`, `route` (the route template, `/api/templates/{slug}`, never the
+//!   raw path; `unmatched` when no route matched) and `status`: [`track`], a
+//!   middleware layer in `http::router`;
+//! - `devx_db_pool_{max_size,size,available,in_use,waiting}`,
+//!   `devx_db_circuit_breaker_open`, `devx_db_queries_total`,
+//!   `devx_db_query_errors_total`, `devx_db_slow_queries_total` and the
+//!   `devx_db_query_duration_seconds` histogram: read from the pool and the
+//!   instrumented layer at each scrape;
+//! - `devx_database_up`, `devx_migrations_pending` and
+//!   `devx_tasks{status}` (task queue depth): queried at each scrape (two
+//!   cheap statements, bounded by a short timeout); when the database does
+//!   not answer the scrape still succeeds, with `devx_database_up 0`;
+//! - `devx_retention_deleted_rows_total{table}`: process-wide, counted by
+//!   [`record_retention_deleted`];
+//! - `devx_build_info{version}` and the `process_*` metrics (memory, CPU,
+//!   file descriptors, start time).
+//!
+//! With `DEVX_METRICS_TOKEN` set, a scrape needs `Authorization: Bearer
+//! <token>` (compared in constant time); otherwise `/metrics` is open. It is
+//! not part of the OpenAPI document: it is for Prometheus, not API clients.
+
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::core::{Collector, Desc};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder, proto,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::db::{Db, DbError, Queryable};
+use crate::http::{ApiError, AppState};
+
+/// Task statuses always exported (at 0 when none), so a dashboard's series
+/// do not come and go.
+const TASK_STATUSES: [&str; 5] = ["pending", "in_progress", "completed", "failed", "cancelled"];
+
+/// How long a scrape waits for the database before answering without it.
+const SCRAPE_DB_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// HTTP latency buckets, in seconds.
+const HTTP_BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+static RETENTION_DELETED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    IntCounterVec::new(
+        Opts::new("devx_retention_deleted_rows_total", "Rows deleted by retention, by table"),
+        &["table"],
+    )
+    .expect("a valid metric definition")
+});
+
+/// Counts rows the retention job deleted from `table` (process-wide, so the
+/// job needs no handle to the server's state).
+pub fn record_retention_deleted(table: &str, rows: u64) {
+    RETENTION_DELETED.with_label_values(&[table]).inc_by(rows);
+}
+
+/// One server's metrics: its registry and the series it records itself.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    database_up: IntGauge,
+    migrations_pending: IntGauge,
+    tasks: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new(db: Db) -> Self {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new("devx_http_requests_total", "HTTP requests answered, by method, route template and status"),
+            &["method", "route", "status"],
+        )
+        .expect("a valid metric definition");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "devx_http_request_duration_seconds",
+                "Time to answer an HTTP request (until the response head), by method, route template and status",
+            )
+            .buckets(HTTP_BUCKETS.to_vec()),
+            &["method", "route", "status"],
+        )
+        .expect("a valid metric definition");
+        let database_up = IntGauge::new("devx_database_up", "1 when the last scrape could query the database, else 0")
+            .expect("a valid metric definition");
+        let migrations_pending = IntGauge::new(
+            "devx_migrations_pending",
+            "Embedded migrations not applied to the database (last value read)",
+        )
+        .expect("a valid metric definition");
+        let tasks =
+            IntGaugeVec::new(Opts::new("devx_tasks", "Tasks in the queue (devx.tasks), by status"), &["status"])
+                .expect("a valid metric definition");
+        let build_info =
+            IntGaugeVec::new(Opts::new("devx_build_info", "Always 1; the version as a label"), &["version"])
+                .expect("a valid metric definition");
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+
+        let collectors: Vec<Box<dyn Collector>> = vec![
+            Box::new(http_requests.clone()),
+            Box::new(http_duration.clone()),
+            Box::new(database_up.clone()),
+            Box::new(migrations_pending.clone()),
+            Box::new(tasks.clone()),
+            Box::new(build_info),
+            Box::new(RETENTION_DELETED.clone()),
+            Box::new(DbCollector::new(db)),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ];
+        for c in collectors {
+            registry.register(c).expect("metric names are unique");
+        }
+        Metrics { registry, http_requests, http_duration, database_up, migrations_pending, tasks }
+    }
+
+    pub fn observe_http(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let status = status.to_string();
+        let labels = [method, route, status.as_str()];
+        self.http_requests.with_label_values(&labels).inc();
+        self.http_duration.with_label_values(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    /// Refreshes what is read from the database, then renders every series.
+    pub async fn render(&self, db: &Db) -> String {
+        self.refresh(db).await;
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "could not encode the metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    async fn refresh(&self, db: &Db) {
+        let probe = async {
+            let client = db.client().await?;
+            let pending = crate::migrate::pending_ids(&client).await?.len();
+            // The tasks table may not exist yet (migrations pending): that
+            // does not make the database down.
+            let tasks = client.query("SELECT status, count(*) FROM devx.tasks GROUP BY status", &[]).await;
+            Ok::<_, DbError>((pending, tasks))
+        };
+        match tokio::time::timeout(SCRAPE_DB_TIMEOUT, probe).await {
+            Ok(Ok((pending, tasks))) => {
+                self.database_up.set(1);
+                self.migrations_pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
+                self.tasks.reset();
+                if let Ok(rows) = tasks {
+                    for status in TASK_STATUSES {
+                        self.tasks.with_label_values(&[status]).set(0);
+                    }
+                    for row in rows {
+                        let status: String = row.get(0);
+                        self.tasks.with_label_values(&[status.as_str()]).set(row.get(1));
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "metrics scrape: database unavailable");
+                self.database_up.set(0);
+            }
+            Err(_) => {
+                tracing::debug!("metrics scrape: the database did not answer in time");
+                self.database_up.set(0);
+            }
+        }
+    }
+}
+
+/// Middleware: counts and times every response by route template.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let method = method_label(request.method());
+    let response = next.run(request).await;
+    state.metrics.observe_http(
+        method,
+        route.as_deref().unwrap_or("unmatched"),
+        response.status().as_u16(),
+        start.elapsed(),
+    );
+    response
+}
+
+/// Standard methods by name; anything else is one label value, so a client
+/// cannot grow the series without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// `GET /metrics`: the text exposition format; behind a bearer token when
+/// `DEVX_METRICS_TOKEN` is set.
+pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.config.http.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
+        if !given.is_some_and(|given| token_matches(given, token.expose())) {
+            let mut response = ApiError::Unauthorized(
+                "/metrics needs `Authorization: Bearer <DEVX_METRICS_TOKEN>`; the token is missing or wrong".into(),
+            )
+            .into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    let body = state.metrics.render(&state.db).await;
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(prometheus::TEXT_FORMAT))], body).into_response()
+}
+
+/// Compares digests in constant time (hashing first hides the length too).
+fn token_matches(given: &str, expected: &str) -> bool {
+    let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(expected.as_bytes()));
+    a.as_slice().ct_eq(b.as_slice()).into()
+}
+
+/// Mirrors the pool and the instrumented query layer at scrape time.
+struct DbCollector {
+    db: Db,
+    descs: Vec<Desc>,
+}
+
+const DB_SERIES: [(&str, &str); 10] = [
+    ("devx_db_pool_max_size", "Most connections the pool opens"),
+    ("devx_db_pool_size", "Connections the pool has open"),
+    ("devx_db_pool_available", "Open connections idle in the pool"),
+    ("devx_db_pool_in_use", "Open connections lent out"),
+    ("devx_db_pool_waiting", "Requests waiting for a connection"),
+    ("devx_db_circuit_breaker_open", "1 while the circuit breaker refuses new connections"),
+    ("devx_db_queries_total", "Statements run through the instrumented layer"),
+    ("devx_db_query_errors_total", "Statements that failed"),
+    ("devx_db_slow_queries_total", "Statements slower than DB_SLOW_QUERY_THRESHOLD"),
+    ("devx_db_query_duration_seconds", "Statement latency"),
+];
+
+impl DbCollector {
+    fn new(db: Db) -> Self {
+        let descs = DB_SERIES
+            .iter()
+            .map(|(name, help)| Desc::new(name.to_string(), help.to_string(), vec![], Default::default()))
+            .collect::<Result<Vec<_>, _>>()
+            .expect("valid metric descriptions");
+        DbCollector { db, descs }
+    }
+}
+
+fn help(name: &str) -> &'static str {
+    DB_SERIES.iter().find(|(n, _)| *n == name).map(|(_, h)| *h).unwrap_or("")
+}
+
+fn family(name: &str, kind: proto::MetricType, metric: proto::Metric) -> proto::MetricFamily {
+    let mut mf = proto::MetricFamily::default();
+    mf.set_name(name.to_string());
+    mf.set_help(help(name).to_string());
+    mf.set_field_type(kind);
+    mf.set_metric(vec![metric]);
+    mf
+}
+
+fn gauge(name: &str, value: f64) -> proto::MetricFamily {
+    let mut g = proto::Gauge::default();
+    g.set_value(value);
+    let mut m = proto::Metric::default();
+    m.set_gauge(g);
+    family(name, proto::MetricType::GAUGE, m)
+}
+
+fn counter(name: &str, value: f64) -> proto::MetricFamily {
+    let mut c = proto::Counter::default();
+    c.set_value(value);
+    let mut m = proto::Metric::default();
+    m.set_counter(c);
+    family(name, proto::MetricType::COUNTER, m)
+}
+
+impl Collector for DbCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<proto::MetricFamily> {
+        let pool = self.db.status();
+        let stats = self.db.stats();
+        let latency = self.db.latency_histogram();
+        let mut histogram = proto::Histogram::default();
+        histogram.set_sample_count(latency.count);
+        histogram.set_sample_sum(latency.sum_seconds);
+        histogram.set_bucket(
+            latency
+                .buckets
+                .iter()
+                .map(|&(bound, cumulative)| {
+                    let mut b = proto::Bucket::default();
+                    b.set_upper_bound(bound);
+                    b.set_cumulative_count(cumulative);
+                    b
+                })
+                .collect(),
+        );
+        let mut m = proto::Metric::default();
+        m.set_histogram(histogram);
+        vec![
+            gauge("devx_db_pool_max_size", pool.max_size as f64),
+            gauge("devx_db_pool_size", pool.size as f64),
+            gauge("devx_db_pool_available", pool.idle as f64),
+            gauge("devx_db_pool_in_use", pool.in_use as f64),
+            gauge("devx_db_pool_waiting", pool.waiting as f64),
+            gauge("devx_db_circuit_breaker_open", if self.db.breaker_open() { 1.0 } else { 0.0 }),
+            counter("devx_db_queries_total", stats.total as f64),
+            counter("devx_db_query_errors_total", stats.errors as f64),
+            counter("devx_db_slow_queries_total", stats.slow as f64),
+            family("devx_db_query_duration_seconds", proto::MetricType::HISTOGRAM, m),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_by_value() {
+        assert!(token_matches("abc", "abc"));
+        assert!(!token_matches("abd", "abc"));
+        assert!(!token_matches("", "abc"));
+    }
+
+    #[test]
+    fn odd_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
+    }
+}

@@ -296,6 +296,7 @@ async fn run_rule(
             Ok(n) => {
                 report.rows += n;
                 report.batches += 1;
+                crate::metrics::record_retention_deleted(rule.table, n);
                 tracing::debug!(table = rule.table, rows = n, batch = report.batches, "retention batch");
                 if n < batch_size.unsigned_abs() {
                     break;

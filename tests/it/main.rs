@@ -13,6 +13,7 @@ mod embedded;
 mod harness;
 mod migrate;
 mod outage;
+mod pgbouncer;
 mod projects;
 mod runtime;
 mod schema;

@@ -787,6 +787,17 @@ mod tests {
     }
 
     #[test]
+    fn statement_mode_defaults_to_prepared_and_names_bad_values() {
+        assert_eq!(config(&[]).unwrap().database.statement_mode, StatementMode::Prepared);
+        let c = config(&[("DB_STATEMENT_MODE", "Unnamed")]).unwrap();
+        assert_eq!(c.database.statement_mode, StatementMode::Unnamed);
+        assert_eq!(c.describe()["DB_STATEMENT_MODE"], "unnamed");
+        let err = config(&[("DB_STATEMENT_MODE", "session")]).unwrap_err();
+        assert_eq!(err.problems[0].variable, "DB_STATEMENT_MODE");
+        assert!(err.problems[0].problem.contains("prepared, unnamed"), "{err}");
+    }
+
+    #[test]
     fn env_example_is_current() {
         assert_eq!(
             include_str!("../.env.example"),

@@ -347,3 +347,36 @@ async fn concurrent_migrate_up_through_pgbouncer_applies_each_migration_once() {
     let (rows, distinct): (i64, i64) = (row.get(0), row.get(1));
     assert_eq!((rows, distinct), (expected, expected), "every migration applied exactly once");
 }
+
+/// Retention's lock is a transaction lock in unnamed mode: it still keeps two
+/// runs apart, and nothing is left on pgbouncer's server connections after.
+#[tokio::test]
+async fn retention_through_pgbouncer_leaves_no_lock_behind() {
+    use devx::retention::{self, RetentionError, RunOptions};
+    let bouncer = PgBouncer::start(4).await;
+    let db = TestDb::migrated().await;
+    let mut config = Config::from_lookup(&|_| None).unwrap();
+    config.database.statement_mode = StatementMode::Unnamed;
+    config.database.pool_max = 4;
+    let pool = Db::connect(&config.database, &bouncer.config(db.name())).await.expect("pool connects");
+
+    let other = db.client().await;
+    other.execute("SELECT pg_advisory_lock(hashtext('devx.retention'))", &[]).await.unwrap();
+    let busy = retention::run(&pool, &RunOptions::default()).await;
+    assert!(matches!(busy, Err(RetentionError::Busy)), "{busy:?}");
+    other.execute("SELECT pg_advisory_unlock(hashtext('devx.retention'))", &[]).await.unwrap();
+
+    let report = retention::run(&pool, &RunOptions::default()).await.expect("retention runs");
+    assert!(!report.failed(), "{report:?}");
+    let locks: i64 = other
+        .query_one(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+              WHERE l.locktype = 'advisory' AND d.datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(locks, 0, "no advisory lock outlives the run on a server connection");
+    pool.close();
+}

@@ -47,6 +47,36 @@ impl SslMode {
     }
 }
 
+/// How the pool runs parameterized statements (`DB_STATEMENT_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementMode {
+    /// Named statements, prepared once per connection and reused: fastest
+    /// against a server or a session-pooling PgBouncer.
+    Prepared,
+    /// Unnamed statements only (prepare, bind and execute in one round trip)
+    /// and no session state kept between transactions: for PgBouncer in
+    /// transaction pooling mode, which hands each transaction a different
+    /// server connection.
+    Unnamed,
+}
+
+impl StatementMode {
+    fn parse(value: &str) -> Option<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "prepared" | "named" => Some(Self::Prepared),
+            "unnamed" | "pgbouncer" => Some(Self::Unnamed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prepared => "prepared",
+            Self::Unnamed => "unnamed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -106,6 +136,7 @@ pub struct DatabaseConfig {
     /// `devx db insights` and `/api/admin/insights` report statements running
     /// (and transactions left idle) longer than this.
     pub long_query_threshold: Duration,
+    pub statement_mode: StatementMode,
     /// A direct (not pooled through PgBouncer) URL for migrations, whose
     /// session advisory lock needs a real server session.
     pub migration_source: Option<Box<tokio_postgres::Config>>,
@@ -273,6 +304,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DB_STATEMENT_TIMEOUT", "30s", "cancel a statement that runs longer"),
     ("DB_SLOW_QUERY_THRESHOLD", "1s", "log and count queries slower than this"),
     ("DB_LONG_QUERY_THRESHOLD", "1m", "db insights reports statements running (or transactions idle) longer than this"),
+    (
+        "DB_STATEMENT_MODE",
+        "prepared",
+        "prepared|unnamed; unnamed = behind PgBouncer in transaction pooling mode: no named prepared statements, no session state, no statement_timeout startup option (set it on the role)",
+    ),
     ("DATABASE_MIGRATION_URL", "", "direct server URL for migrations when DATABASE_URL goes through PgBouncer"),
     (
         "DEVX_AUTO_MIGRATE",
@@ -501,6 +537,14 @@ impl Config {
             None => None,
         };
 
+        let statement_mode = match r.get(&["DB_STATEMENT_MODE"]) {
+            Some((name, raw)) => StatementMode::parse(&raw).unwrap_or_else(|| {
+                r.problem(&name, format!("{raw:?} is not one of prepared, unnamed"), "DB_STATEMENT_MODE=unnamed");
+                StatementMode::Prepared
+            }),
+            None => StatementMode::Prepared,
+        };
+
         let pool_max = r.number(&["DB_POOL_MAX", "DATABASE_POOL_SIZE"], 20, 1..=10_000, "DB_POOL_MAX=20");
         let pool_min = r.number(&["DB_POOL_MIN"], 2.min(pool_max), 0..=10_000, "DB_POOL_MIN=2");
         if pool_min > pool_max {
@@ -542,6 +586,7 @@ impl Config {
                 Duration::from_secs(60),
                 "DB_LONG_QUERY_THRESHOLD=30s",
             ),
+            statement_mode,
             migration_source,
         };
 
@@ -667,6 +712,7 @@ impl Config {
         m.insert("DB_STATEMENT_TIMEOUT", secs(d.statement_timeout));
         m.insert("DB_SLOW_QUERY_THRESHOLD", secs(d.slow_query_threshold));
         m.insert("DB_LONG_QUERY_THRESHOLD", secs(d.long_query_threshold));
+        m.insert("DB_STATEMENT_MODE", d.statement_mode.as_str().into());
         m.insert(
             "DATABASE_MIGRATION_URL",
             d.migration_source.as_deref().map(masked_target).unwrap_or_else(|| "(unset: DATABASE_URL)".into()),
@@ -790,6 +836,17 @@ mod tests {
         let c = config(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/devx"), ("DB_SSL_MODE", "require")]).unwrap();
         let DbSource::Explicit(cfg) = &c.database.source else { panic!() };
         assert_eq!(c.database.effective_ssl_mode(cfg), SslMode::Require);
+    }
+
+    #[test]
+    fn statement_mode_defaults_to_prepared_and_names_bad_values() {
+        assert_eq!(config(&[]).unwrap().database.statement_mode, StatementMode::Prepared);
+        let c = config(&[("DB_STATEMENT_MODE", "Unnamed")]).unwrap();
+        assert_eq!(c.database.statement_mode, StatementMode::Unnamed);
+        assert_eq!(c.describe()["DB_STATEMENT_MODE"], "unnamed");
+        let err = config(&[("DB_STATEMENT_MODE", "session")]).unwrap_err();
+        assert_eq!(err.problems[0].variable, "DB_STATEMENT_MODE");
+        assert!(err.problems[0].problem.contains("prepared, unnamed"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The database layer: the connection pool, the one instrumented path that
-//! every statement takes (prepared once per connection, timed, counted, slow
-//! ones logged), transactions that carry the audit actor, the mapping of
+//! every statement takes (prepared once per connection, or unnamed behind
+//! PgBouncer; timed, counted, slow ones logged), transactions that carry the audit actor, the mapping of
 //! PostgreSQL errors, and where the database is (`embedded`).
 //!
 //! SQL itself lives next to the types it fills, in each capability's
@@ -16,18 +16,19 @@ pub mod seed;
 mod stats;
 mod tls;
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 pub use error::DbError;
 pub use stats::{LatencyHistogram, QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
 
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, StatementMode};
 
 /// Statement parameters, as tokio-postgres takes them.
 pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -36,7 +37,16 @@ struct DbContext {
     stats: QueryStats,
     slow_threshold: Duration,
     breaker: breaker::Breaker,
+    mode: StatementMode,
+    /// Unnamed mode: the parameter types the server inferred for each SQL
+    /// text, learned once per process (see [`param_types`]).
+    param_types: Mutex<HashMap<String, Arc<[Type]>>>,
 }
+
+/// Distinct SQL texts whose parameter types are remembered; past this the
+/// cache starts over (SQL texts are static, so this is never reached in
+/// practice).
+const PARAM_TYPES_CAPACITY: usize = 4096;
 
 /// The pool and its instrumentation. Cheap to clone.
 #[derive(Clone)]
@@ -57,13 +67,17 @@ pub struct PoolStatus {
 }
 
 /// Applies the settings every devx connection gets to a connection target.
-fn session_target(cfg: &DatabaseConfig, target: &tokio_postgres::Config) -> tokio_postgres::Config {
+/// `direct`: the target is a PostgreSQL server, not PgBouncer in transaction
+/// mode, which rejects the `options` startup parameter (unless configured to
+/// ignore it, and then it would not apply anyway): there the statement
+/// timeout belongs on the role (`ALTER ROLE devx SET statement_timeout`).
+fn session_target(cfg: &DatabaseConfig, target: &tokio_postgres::Config, direct: bool) -> tokio_postgres::Config {
     let mut t = target.clone();
     t.connect_timeout(cfg.connect_timeout);
     if t.get_application_name().is_none() {
         t.application_name("devx");
     }
-    if !cfg.statement_timeout.is_zero() {
+    if direct && !cfg.statement_timeout.is_zero() {
         let mut options = t.get_options().map(|o| format!("{o} ")).unwrap_or_default();
         options.push_str(&format!("-c statement_timeout={}", cfg.statement_timeout.as_millis()));
         t.options(options);
@@ -72,12 +86,23 @@ fn session_target(cfg: &DatabaseConfig, target: &tokio_postgres::Config) -> toki
 }
 
 /// Opens one connection outside the pool (migrations need a session of their
-/// own for the advisory lock). The connection task runs until the client drops.
+/// own for the advisory lock) to a server. The connection task runs until the
+/// client drops.
 pub async fn connect_one(
     cfg: &DatabaseConfig,
     target: &tokio_postgres::Config,
 ) -> Result<tokio_postgres::Client, DbError> {
-    let t = session_target(cfg, target);
+    connect_one_via(cfg, target, true).await
+}
+
+/// [`connect_one`], saying whether `target` is a server (`direct`) or may be
+/// PgBouncer (then no startup options are sent).
+pub async fn connect_one_via(
+    cfg: &DatabaseConfig,
+    target: &tokio_postgres::Config,
+    direct: bool,
+) -> Result<tokio_postgres::Client, DbError> {
+    let t = session_target(cfg, target, direct);
     macro_rules! spawn {
         ($connect:expr) => {{
             let (client, connection) = $connect.await?;
@@ -99,7 +124,9 @@ impl Db {
     /// Builds the pool and opens `pool_min` connections, so that a bad target
     /// fails here, at start, and not on the first request.
     pub async fn connect(cfg: &DatabaseConfig, target: &tokio_postgres::Config) -> Result<Db, DbError> {
-        let t = session_target(cfg, target);
+        let t = session_target(cfg, target, cfg.statement_mode == StatementMode::Prepared);
+        // Fast recycling checks only that the connection is open: no query,
+        // nothing that depends on session state.
         let mgr_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
         let manager = match tls::connector(cfg.effective_ssl_mode(target)) {
             None => Manager::from_config(t, tokio_postgres::NoTls, mgr_config),
@@ -120,6 +147,8 @@ impl Db {
                 slow_threshold: cfg.slow_query_threshold,
                 // Five failed connects in a row open it for five seconds.
                 breaker: breaker::Breaker::new(5, Duration::from_secs(5)),
+                mode: cfg.statement_mode,
+                param_types: Mutex::new(HashMap::new()),
             }),
         };
         db.warm(cfg.pool_min.max(1)).await?;
@@ -157,6 +186,10 @@ impl Db {
                 Err(e.into())
             }
         }
+    }
+
+    pub fn statement_mode(&self) -> StatementMode {
+        self.ctx.mode
     }
 
     pub fn breaker_open(&self) -> bool {
@@ -243,6 +276,10 @@ pub struct PgClient {
 }
 
 impl PgClient {
+    pub fn statement_mode(&self) -> StatementMode {
+        self.ctx.mode
+    }
+
     pub async fn transaction(&mut self) -> Result<PgTx<'_>, DbError> {
         let tx = self.obj.transaction().await?;
         Ok(PgTx { tx, ctx: &self.ctx })
@@ -304,20 +341,44 @@ enum Output {
     Count(u64),
 }
 
-/// The one path every parameterized statement takes.
-async fn run<C: GenericClient + Sync>(
+/// The one path every parameterized statement takes. `raw` is the same
+/// connection or transaction as `client`, seen as tokio-postgres's own type;
+/// `in_tx`: it is inside a transaction.
+async fn run<C, R>(
     client: &C,
+    raw: &R,
+    in_tx: bool,
     ctx: &DbContext,
     sql: &str,
     params: Params<'_>,
     op: Op,
-) -> Result<Output, DbError> {
+) -> Result<Output, DbError>
+where
+    C: GenericClient + Sync,
+    R: tokio_postgres::GenericClient + Sync,
+{
     let start = Instant::now();
     let result = async {
-        let statement = client.prepare_cached(sql).await?;
-        match op {
-            Op::Query => client.query(&statement, params).await.map(Output::Rows),
-            Op::Execute => client.execute(&statement, params).await.map(Output::Count),
+        match ctx.mode {
+            StatementMode::Prepared => {
+                let statement = client.prepare_cached(sql).await?;
+                match op {
+                    Op::Query => client.query(&statement, params).await.map(Output::Rows),
+                    Op::Execute => client.execute(&statement, params).await.map(Output::Count),
+                }
+            }
+            StatementMode::Unnamed => {
+                let types = param_types(raw, in_tx, ctx, sql).await?;
+                // Parameters beyond the statement's (a caller's bug) go
+                // untyped, and the server rejects the count as it would a
+                // prepared statement's.
+                let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+                    params.iter().copied().zip(types.iter().cloned().chain(std::iter::repeat(Type::UNKNOWN))).collect();
+                match op {
+                    Op::Query => raw.query_typed(sql, &typed).await.map(Output::Rows),
+                    Op::Execute => raw.execute_typed(sql, &typed).await.map(Output::Count),
+                }
+            }
         }
     }
     .await;
@@ -327,6 +388,50 @@ async fn run<C: GenericClient + Sync>(
         tracing::debug!(sql = %normalize_sql(sql), error = %err, "statement failed");
         err
     })
+}
+
+/// Unnamed mode: the parameter types of `sql` as the server infers them,
+/// exactly what prepared mode would bind with. Learned once per SQL text by
+/// preparing it inside a transaction and closing it before the transaction
+/// ends, so that behind PgBouncer in transaction mode the named statement
+/// lives and dies on one server connection and never outlives it.
+async fn param_types<R: tokio_postgres::GenericClient + Sync>(
+    raw: &R,
+    in_tx: bool,
+    ctx: &DbContext,
+    sql: &str,
+) -> Result<Arc<[Type]>, tokio_postgres::Error> {
+    if let Some(types) = ctx.param_types.lock().expect("param type cache").get(sql) {
+        return Ok(types.clone());
+    }
+    let describe = async {
+        let statement = raw.prepare(sql).await?;
+        let types: Arc<[Type]> = statement.params().into();
+        // Dropping the statement queues its Close before anything sent next.
+        drop(statement);
+        Ok::<_, tokio_postgres::Error>(types)
+    };
+    let types = if in_tx {
+        describe.await?
+    } else {
+        raw.batch_execute("BEGIN").await?;
+        match describe.await {
+            Ok(types) => {
+                raw.batch_execute("COMMIT").await?;
+                types
+            }
+            Err(e) => {
+                let _ = raw.batch_execute("ROLLBACK").await;
+                return Err(e);
+            }
+        }
+    };
+    let mut cache = ctx.param_types.lock().expect("param type cache");
+    if cache.len() >= PARAM_TYPES_CAPACITY {
+        cache.clear();
+    }
+    cache.insert(sql.to_string(), types.clone());
+    Ok(types)
 }
 
 /// Something statements can run on: a pooled connection or a transaction.
@@ -344,11 +449,12 @@ pub trait Queryable: Sync {
 }
 
 macro_rules! impl_queryable {
-    ($ty:ty, $client:ident => $inner:expr) => {
+    ($ty:ty, $raw_ty:ty, $in_tx:expr, $client:ident => $inner:expr) => {
         impl Queryable for $ty {
             async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, DbError> {
                 let $client = self;
-                match run($inner, &$client.ctx, sql, params, Op::Query).await? {
+                let raw: &$raw_ty = $inner;
+                match run($inner, raw, $in_tx, &$client.ctx, sql, params, Op::Query).await? {
                     Output::Rows(rows) => Ok(rows),
                     Output::Count(_) => unreachable!("a query returns rows"),
                 }
@@ -356,7 +462,8 @@ macro_rules! impl_queryable {
 
             async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, DbError> {
                 let $client = self;
-                match run($inner, &$client.ctx, sql, params, Op::Execute).await? {
+                let raw: &$raw_ty = $inner;
+                match run($inner, raw, $in_tx, &$client.ctx, sql, params, Op::Execute).await? {
                     Output::Count(n) => Ok(n),
                     Output::Rows(_) => unreachable!("execute returns a count"),
                 }
@@ -365,5 +472,5 @@ macro_rules! impl_queryable {
     };
 }
 
-impl_queryable!(PgClient, c => &c.obj);
-impl_queryable!(PgTx<'_>, c => &c.tx);
+impl_queryable!(PgClient, tokio_postgres::Client, false, c => &c.obj);
+impl_queryable!(PgTx<'_>, tokio_postgres::Transaction<'_>, true, c => &c.tx);

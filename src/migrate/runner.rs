@@ -110,11 +110,21 @@ impl Migrator {
         target: &tokio_postgres::Config,
         set: MigrationSet,
     ) -> Result<Migrator, MigrateError> {
+        let direct = config.database.migration_source.is_some()
+            || config.database.statement_mode == crate::config::StatementMode::Prepared;
+        if !direct {
+            tracing::warn!(
+                "DB_STATEMENT_MODE=unnamed without DATABASE_MIGRATION_URL: migrating through DATABASE_URL; \
+                 behind PgBouncer in transaction mode the migration lock cannot hold, set DATABASE_MIGRATION_URL \
+                 to the server itself"
+            );
+        }
         let mut target = config.database.migration_source.as_deref().unwrap_or(target).clone();
         if target.get_application_name().is_none() {
             target.application_name("devx migrate");
         }
-        let client = crate::db::connect_one(&config.database, &target).await.map_err(MigrateError::Connect)?;
+        let client =
+            crate::db::connect_one_via(&config.database, &target, direct).await.map_err(MigrateError::Connect)?;
         client.batch_execute("SET statement_timeout = 0").await?;
         Ok(Migrator::new(client, set, MigrateOptions::from_config(&config.migrations)))
     }

@@ -13,7 +13,10 @@
 //!
 //! Two runs never work at once: a real run holds a session advisory lock, and
 //! a second one (another replica, or the CLI beside `serve`) is told so and
-//! skips.
+//! skips. With `DB_STATEMENT_MODE=unnamed` (PgBouncer in transaction mode,
+//! where a session lock would stay on whichever server connection took it)
+//! the same key is held as a transaction lock by a second pooled connection
+//! whose transaction stays open for the run.
 
 pub mod queries;
 
@@ -223,14 +226,30 @@ pub async fn run(db: &Db, opts: &RunOptions) -> Result<RetentionReport, Retentio
     let mut client = db.client().await?;
     let settings = Settings(queries::settings(&client).await?);
     let batch_size = opts.batch_size.unwrap_or_else(|| settings.batch_size()).clamp(1, MAX_BATCH_SIZE);
-    if !opts.dry_run && !queries::try_lock(&client).await? {
+    let unnamed = db.statement_mode() == crate::config::StatementMode::Unnamed;
+    let mut lock_holder = if !opts.dry_run && unnamed { Some(db.client().await?) } else { None };
+    let lock_tx = match lock_holder.as_mut() {
+        Some(holder) => {
+            let tx = holder.transaction().await?;
+            if !queries::try_xact_lock(&tx).await? {
+                return Err(RetentionError::Busy);
+            }
+            Some(tx)
+        }
+        None => None,
+    };
+    if !opts.dry_run && !unnamed && !queries::try_lock(&client).await? {
         return Err(RetentionError::Busy);
     }
     let mut tables = Vec::with_capacity(RULES.len());
     for rule in RULES {
         tables.push(run_rule(&mut client, rule, &settings, batch_size, opts.dry_run).await);
     }
-    if !opts.dry_run
+    if let Some(tx) = lock_tx {
+        if let Err(e) = tx.commit().await {
+            tracing::debug!(error = %e, "could not end the retention lock's transaction");
+        }
+    } else if !opts.dry_run
         && let Err(e) = queries::unlock(&client).await
     {
         // A broken session has released its lock with it.

@@ -71,6 +71,11 @@ pub async fn try_lock(db: &impl Queryable) -> Result<bool, DbError> {
     Ok(db.query_one("SELECT pg_try_advisory_lock(hashtext('devx.retention'))", &[]).await?.get(0))
 }
 
+/// The same lock held until the end of `db`'s transaction (unnamed mode).
+pub async fn try_xact_lock(db: &impl Queryable) -> Result<bool, DbError> {
+    Ok(db.query_one("SELECT pg_try_advisory_xact_lock(hashtext('devx.retention'))", &[]).await?.get(0))
+}
+
 pub async fn unlock(db: &impl Queryable) -> Result<(), DbError> {
     db.execute("SELECT pg_advisory_unlock(hashtext('devx.retention'))", &[]).await?;
     Ok(())

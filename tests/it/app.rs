@@ -53,7 +53,12 @@ impl TestApp {
         let db = TestDb::migrated().await;
         let mut config = default_config(&db);
         tune(&mut config);
-        let pool = Db::connect(&config.database, &db.config()).await.expect("pool connects");
+        // A tuned source (e.g. PgBouncer in front of this database) wins.
+        let target = match &config.database.source {
+            DbSource::Explicit(target) => (**target).clone(),
+            DbSource::EmbeddedDefault => db.config(),
+        };
+        let pool = Db::connect(&config.database, &target).await.expect("pool connects");
         {
             let mut client = pool.client().await.unwrap();
             let tx = client.transaction_as("system:test-seed").await.unwrap();

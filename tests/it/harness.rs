@@ -46,6 +46,12 @@ fn server() -> tokio_postgres::Config {
     }
 }
 
+/// The test server, without a database name (for tests that put something
+/// in front of it).
+pub fn server_config() -> tokio_postgres::Config {
+    server()
+}
+
 fn target(dbname: &str) -> tokio_postgres::Config {
     let mut cfg = server();
     cfg.dbname(dbname);

@@ -14,6 +14,7 @@ mod harness;
 mod insights;
 mod migrate;
 mod outage;
+mod pgbouncer;
 mod projects;
 mod runtime;
 mod schema;

@@ -1,0 +1,36 @@
+-- The SQL devx runs for this endpoint (src/ named below), with the auth
+-- lookup of src/accounts/queries.rs::session_by_token first. Variables:
+-- -D users=N (and for chat: hot=<uuid>, cur_at=<timestamptz>, cur_id=<uuid>).
+-- Ids are computed as bench/load.sql names them (md5('p'||n)::uuid, ...).
+-- GET /api/tasks/next?agent_type=claude-code: agents::queries::tasks::claim_next, executions::start_execution.
+-- The execution insert finds the claimed task by (assigned_to, status, updated_at = now()) because
+-- pgbench cannot carry "no row claimed" into the next statement; it is the same indexed insert.
+\set u random(1, :users)
+SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity
+  FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
+ WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL \gset
+BEGIN;
+SELECT set_config('devx.actor', 'user:' || :user_id, true);
+WITH next AS (
+     SELECT t.id
+       FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
+      WHERE t.status = 'pending'
+        AND p.status <> 'deleted'
+        AND (:user_id::uuid IS NULL OR p.owner_id = :user_id)
+        AND (NOT t.requirements ? 'agent_type' OR t.requirements -> 'agent_type' @> to_jsonb('claude-code'::text))
+      ORDER BY t.priority DESC, t.created_at, t.id
+      LIMIT 1
+      FOR UPDATE OF t SKIP LOCKED
+ )
+ UPDATE devx.tasks t
+    SET status = 'in_progress', assigned_to = :user_id
+   FROM next
+  WHERE t.id = next.id
+ RETURNING t.id, t.project_id, t.parent_task_id, t.title, t.description, t.requirements,
+           t.status, t.priority, t.created_by, t.assigned_to, t.created_at, t.updated_at;
+INSERT INTO devx.task_executions AS x (task_id, agent_type, agent_config, status, started_at)
+SELECT t.id, 'claude-code', '{}', 'running', now() FROM devx.tasks t
+ WHERE t.assigned_to = :user_id AND t.status = 'in_progress' AND t.updated_at = now()
+RETURNING x.id, x.task_id, x.agent_type, x.agent_config, x.status, x.error_details,
+          x.started_at, x.completed_at, x.last_log_seq, x.created_at, x.updated_at;
+COMMIT;

@@ -1,0 +1,36 @@
+-- The SQL devx runs for this endpoint (src/ named below), with the auth
+-- lookup of src/accounts/queries.rs::session_by_token first. Variables:
+-- -D users=N (and for chat: hot=<uuid>, cur_at=<timestamptz>, cur_id=<uuid>).
+-- Ids are computed as bench/load.sql names them (md5('p'||n)::uuid, ...).
+-- POST /api/projects {"name": ...}: projects::queries::insert_project, insert_context, project_detail,
+-- in one transaction that names the actor (db::PgTx::set_actor).
+\set u random(1, :users)
+SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity
+  FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
+ WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL \gset
+BEGIN;
+SELECT set_config('devx.actor', 'user:' || :user_id, true);
+WITH p AS (
+    INSERT INTO devx.projects (owner_id, name, description, type, template_id, metadata, settings)
+    VALUES (:user_id, 'bench project', NULL, NULL, NULL, '{}', '{}')
+    RETURNING *)
+SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at FROM p LEFT JOIN templates.templates t ON t.id = p.template_id \gset new_
+INSERT INTO devx.project_contexts (project_id, codebase) VALUES (:new_id, '{}');
+SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at,
+       (SELECT count(*) FROM devx.services s WHERE s.project_id = p.id),
+       c.created, c.running, c.stopped, c.deleted,
+       (SELECT count(*) FROM devx.deployments d WHERE d.project_id = p.id),
+       (SELECT count(*) FROM devx.chat_messages m WHERE m.project_id = p.id),
+       (SELECT count(*) FROM devx.file_storage f WHERE f.project_id = p.id AND NOT f.is_deleted),
+       (SELECT count(*) FROM devx.modifications x
+         WHERE x.project_id = p.id AND x.status IN ('pending', 'approved'))
+  FROM devx.projects p
+  LEFT JOIN templates.templates t ON t.id = p.template_id
+ CROSS JOIN LATERAL (
+       SELECT count(*) FILTER (WHERE k.status = 'created') AS created,
+              count(*) FILTER (WHERE k.status = 'running') AS running,
+              count(*) FILTER (WHERE k.status = 'stopped') AS stopped,
+              count(*) FILTER (WHERE k.status = 'deleted') AS deleted
+         FROM devx.containers k WHERE k.project_id = p.id) c
+ WHERE p.id = :new_id AND p.status <> 'deleted';
+COMMIT;

@@ -248,13 +248,18 @@ pub async fn claim_next(
     agent_type: &str,
     assignee: Uuid,
 ) -> Result<Option<Task>, DbError> {
+    // Two statements rather than `($1 IS NULL OR p.owner_id = $1)`: once
+    // PostgreSQL settles on a generic plan for a prepared statement, that OR
+    // hides the owner from the planner and every claim walks all pending
+    // tasks (1.3 s on the benchmark data).
+    let owner_filter = if owner.is_some() { "p.owner_id = $1" } else { "$1::uuid IS NULL" };
     let sql = format!(
         "WITH next AS (
              SELECT t.id
                FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
               WHERE t.status = 'pending'
                 AND p.status <> 'deleted'
-                AND ($1::uuid IS NULL OR p.owner_id = $1)
+                AND {owner_filter}
                 AND (NOT t.requirements ? 'agent_type' OR t.requirements -> 'agent_type' @> to_jsonb($2::text))
               ORDER BY t.priority DESC, t.created_at, t.id
               LIMIT 1

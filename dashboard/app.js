@@ -1,6 +1,6 @@
 // The devx admin dashboard: a single-page app over the documented API.
 // Plain JavaScript, no build step. Every piece of data reaches the page as
-// text (textContent / createTextNode); innerHTML is never used.
+// text (textContent / createTextNode); no HTML is ever parsed from data.
 "use strict";
 
 (function () {

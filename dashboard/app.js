@@ -270,7 +270,11 @@
     }
     if (metricsState !== "unavailable") {
       try {
-        const text = await api("/metrics", { text: true });
+        // Fetched directly: a 401 here means DEVX_METRICS_TOKEN, not a dead session.
+        const resp = await fetch("/metrics", { headers: { Authorization: "Bearer " + token() }, cache: "no-store" });
+        if (resp.status === 401 || resp.status === 403) throw new ApiFailure(resp.status, "metrics token");
+        if (!resp.ok) throw new ApiFailure(resp.status, resp.statusText);
+        const text = await resp.text();
         s.httpCount = promSum(text, "devx_http_requests_total");
         s.httpDurSum = promSum(text, "devx_http_request_duration_seconds_sum");
         s.httpDurCount = promSum(text, "devx_http_request_duration_seconds_count");

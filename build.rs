@@ -1,6 +1,7 @@
-//! Rebuild when a migration or a built-in catalog file is added: include_dir
-//! only tracks the files that existed at the last build.
+//! Rebuild when a migration, a built-in catalog file or a dashboard asset is
+//! added: include_dir only tracks the files that existed at the last build.
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-changed=catalog");
+    println!("cargo:rerun-if-changed=dashboard");
 }

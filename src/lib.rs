@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod files;
 pub mod health;

@@ -115,8 +115,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// The full application: API, OpenAPI document, `/metrics`, fallbacks and
-/// middleware. `/api/openapi.json` and `/metrics` are not in the OpenAPI
-/// document (the contract test skips them).
+/// middleware. `/api/openapi.json`, `/metrics` and the dashboard (`/`,
+/// `/dashboard/...`) are not in the OpenAPI document.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api();
     let openapi = Arc::new(openapi);
@@ -124,7 +124,8 @@ pub fn router(state: AppState) -> Router {
     BODY_LIMIT.store(state.config.http.body_limit, Ordering::Relaxed);
     let timeout = state.config.http.request_timeout;
 
-    api.route("/api/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
+    api.merge(crate::dashboard::routes())
+        .route("/api/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
         .route("/metrics", axum::routing::get(crate::metrics::scrape))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)

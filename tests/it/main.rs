@@ -9,6 +9,7 @@ mod app;
 mod catalog;
 mod chat_files;
 mod contract;
+mod dashboard;
 mod embedded;
 mod harness;
 mod insights;

@@ -1,0 +1,908 @@
+// The devx admin dashboard: a single-page app over the documented API.
+// Plain JavaScript, no build step. Every piece of data reaches the page as
+// text (textContent / createTextNode); no HTML is ever parsed from data.
+"use strict";
+
+(function () {
+  const TOKEN_KEY = "devx.token";
+  const SAMPLE_MS = 5000;
+  const HISTORY_MS = 60 * 60 * 1000;
+
+  // ---- DOM helpers -------------------------------------------------------
+
+  // el("div", {class: "x", onclick: f}, "text", child, [children])
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
+      else if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = String(v);
+      else node.setAttribute(k, v === true ? "" : String(v));
+    }
+    append(node, children);
+    return node;
+  }
+
+  function append(node, children) {
+    for (const c of children) {
+      if (c === null || c === undefined || c === false) continue;
+      if (Array.isArray(c)) append(node, c);
+      else if (c instanceof Node) node.appendChild(c);
+      else node.appendChild(document.createTextNode(String(c)));
+    }
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  const $ = (id) => document.getElementById(id);
+
+  function fmtNum(n) {
+    if (n === null || n === undefined || Number.isNaN(n)) return "–";
+    return Number(n).toLocaleString("en-US", { maximumFractionDigits: 2 });
+  }
+
+  function fmtMs(n) {
+    if (n === null || n === undefined || Number.isNaN(n)) return "–";
+    return n < 10 ? n.toFixed(2) + " ms" : Math.round(n).toLocaleString("en-US") + " ms";
+  }
+
+  function fmtBytes(n) {
+    if (n === null || n === undefined) return "–";
+    const units = ["B", "kB", "MB", "GB", "TB"];
+    let i = 0;
+    let v = Number(n);
+    while (v >= 1024 && i < units.length - 1) {
+      v /= 1024;
+      i++;
+    }
+    return (i === 0 ? v : v.toFixed(1)) + " " + units[i];
+  }
+
+  function fmtDuration(s) {
+    s = Math.floor(s);
+    const d = Math.floor(s / 86400);
+    const h = Math.floor((s % 86400) / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    if (d) return d + "d " + h + "h";
+    if (h) return h + "h " + m + "m";
+    if (m) return m + "m " + (s % 60) + "s";
+    return s + "s";
+  }
+
+  function fmtTime(t) {
+    if (!t) return "–";
+    const d = new Date(t);
+    return Number.isNaN(d.getTime()) ? String(t) : d.toLocaleString();
+  }
+
+  function pct(x) {
+    return x === null || x === undefined ? "–" : (x * 100).toFixed(2) + " %";
+  }
+
+  function sum(obj) {
+    return Object.values(obj || {}).reduce((a, b) => a + b, 0);
+  }
+
+  // ---- API ---------------------------------------------------------------
+
+  class ApiFailure extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  function token() {
+    return sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  async function request(path, opts) {
+    opts = opts || {};
+    const headers = { Accept: opts.text ? "text/plain" : "application/json" };
+    const t = opts.token === undefined ? token() : opts.token;
+    if (t) headers.Authorization = "Bearer " + t;
+    let body;
+    if (opts.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(opts.body);
+    }
+    let resp;
+    try {
+      resp = await fetch(path, { method: opts.method || "GET", headers, body, cache: "no-store" });
+    } catch (e) {
+      throw new ApiFailure(0, "devx did not answer (" + e.message + ")");
+    }
+    if (!resp.ok && !(opts.allow || []).includes(resp.status)) {
+      let detail = resp.status + " " + resp.statusText;
+      try {
+        const p = await resp.json();
+        detail = p.detail || p.title || detail;
+      } catch (_) {
+        /* not JSON */
+      }
+      if (resp.status === 401 && opts.token === undefined && t) {
+        signOut("Your session ended; sign in again.");
+      }
+      throw new ApiFailure(resp.status, detail);
+    }
+    return opts.text ? resp.text() : resp.json();
+  }
+
+  const api = (path, opts) => request(path, opts);
+
+  function qs(params) {
+    const u = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== "" && v !== null && v !== undefined) u.set(k, v);
+    const s = u.toString();
+    return s ? "?" + s : "";
+  }
+
+  // ---- page lifecycle ------------------------------------------------------
+
+  // Timers and charts belonging to the page on screen; dropped on navigation.
+  let pageTimers = [];
+  let pageCharts = [];
+  let pageToken = 0;
+
+  function every(ms, fn) {
+    pageTimers.push(setInterval(fn, ms));
+  }
+
+  function leavePage() {
+    pageTimers.forEach(clearInterval);
+    pageTimers = [];
+    pageCharts.forEach((c) => c.destroy());
+    pageCharts = [];
+    pageToken++;
+  }
+
+  function errorBox(err) {
+    return el("p", { class: "error", role: "alert", text: err && err.message ? err.message : String(err) });
+  }
+
+  function card(title, ...children) {
+    return el("section", { class: "card" }, el("h2", { text: title }), children);
+  }
+
+  function stat(label, value, hint) {
+    return el(
+      "div",
+      { class: "stat" },
+      el("div", { class: "stat-value", text: value }),
+      el("div", { class: "stat-label", text: label }),
+      hint ? el("div", { class: "stat-hint", text: hint }) : null,
+    );
+  }
+
+  function table(columns, rows, empty) {
+    if (!rows.length) return el("p", { class: "muted", text: empty || "Nothing here." });
+    return el(
+      "div",
+      { class: "table-wrap" },
+      el(
+        "table",
+        {},
+        el("thead", {}, el("tr", {}, columns.map((c) => el("th", { class: c.num ? "num" : null, text: c.label })))),
+        el(
+          "tbody",
+          {},
+          rows.map((r) =>
+            el(
+              "tr",
+              r.__attrs || {},
+              columns.map((c) => {
+                const v = c.get(r);
+                return el("td", { class: c.num ? "num" : c.code ? "code" : null, "data-label": c.label }, v instanceof Node ? v : String(v ?? "–"));
+              }),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  // Horizontal bars for a {label: count} map.
+  function bars(map, empty) {
+    const entries = Object.entries(map || {}).sort((a, b) => b[1] - a[1]);
+    if (!entries.length) return el("p", { class: "muted", text: empty || "None." });
+    const max = Math.max(1, ...entries.map((e) => e[1]));
+    return el(
+      "div",
+      { class: "bars" },
+      entries.map(([k, v]) => {
+        const fill = el("span", { class: "bar-fill" });
+        fill.style.width = Math.max(1, (v / max) * 100) + "%";
+        return el(
+          "div",
+          { class: "bar-row" },
+          el("span", { class: "bar-label", text: k }),
+          el("span", { class: "bar-track" }, fill),
+          el("span", { class: "bar-value", text: fmtNum(v) }),
+        );
+      }),
+    );
+  }
+
+  function badge(text, kind) {
+    return el("span", { class: "badge badge-" + (kind || String(text).replace(/[^a-z_]/gi, "")), text: text });
+  }
+
+  // ---- sampling (kept in memory for the last hour) ------------------------
+
+  const samples = [];
+  let sampler = null;
+  let metricsState = "unknown"; // "ok" | "unavailable"
+  let lastDbStatus = null;
+  let lastDbStatusAt = 0;
+
+  // Sums of the series named `name` in Prometheus text (labels ignored).
+  function promSum(text, name) {
+    let total = 0;
+    let found = false;
+    for (const line of text.split("\n")) {
+      if (!line.startsWith(name)) continue;
+      const rest = line.slice(name.length);
+      if (rest[0] !== " " && rest[0] !== "{") continue;
+      const v = parseFloat(line.slice(line.lastIndexOf(" ") + 1));
+      if (!Number.isNaN(v)) {
+        total += v;
+        found = true;
+      }
+    }
+    return found ? total : null;
+  }
+
+  async function takeSample() {
+    const at = Date.now();
+    const s = { t: at / 1000 };
+    try {
+      const st = await api("/api/database/status");
+      lastDbStatus = st;
+      lastDbStatusAt = at;
+      s.dbTotal = st.queries.total;
+      s.dbAvg = st.queries.avg_ms;
+      s.pool = st.pool;
+    } catch (_) {
+      /* shown on the page that needs it */
+    }
+    if (metricsState !== "unavailable") {
+      try {
+        // Fetched directly: a 401 here means DEVX_METRICS_TOKEN, not a dead session.
+        const resp = await fetch("/metrics", { headers: { Authorization: "Bearer " + token() }, cache: "no-store" });
+        if (resp.status === 401 || resp.status === 403) throw new ApiFailure(resp.status, "metrics token");
+        if (!resp.ok) throw new ApiFailure(resp.status, resp.statusText);
+        const text = await resp.text();
+        s.httpCount = promSum(text, "devx_http_requests_total");
+        s.httpDurSum = promSum(text, "devx_http_request_duration_seconds_sum");
+        s.httpDurCount = promSum(text, "devx_http_request_duration_seconds_count");
+        metricsState = "ok";
+      } catch (e) {
+        // DEVX_METRICS_TOKEN set: the session token is not accepted there.
+        if (e.status === 401 || e.status === 403) metricsState = "unavailable";
+      }
+    }
+    const prev = samples[samples.length - 1];
+    if (prev) {
+      const dt = s.t - prev.t;
+      if (dt > 0) {
+        if (s.dbTotal !== undefined && prev.dbTotal !== undefined && s.dbTotal >= prev.dbTotal) {
+          const dn = s.dbTotal - prev.dbTotal;
+          s.dbQps = dn / dt;
+          s.dbMs = dn > 0 ? Math.max(0, (s.dbAvg * s.dbTotal - prev.dbAvg * prev.dbTotal) / dn) : null;
+        }
+        if (s.httpCount != null && prev.httpCount != null && s.httpCount >= prev.httpCount) {
+          s.httpRps = (s.httpCount - prev.httpCount) / dt;
+          const dc = s.httpDurCount - prev.httpDurCount;
+          s.httpMs = dc > 0 ? ((s.httpDurSum - prev.httpDurSum) / dc) * 1000 : null;
+        }
+      }
+    }
+    samples.push(s);
+    while (samples.length && samples[0].t < (at - HISTORY_MS) / 1000) samples.shift();
+    document.dispatchEvent(new CustomEvent("devx:sample"));
+  }
+
+  function startSampling() {
+    if (sampler) return;
+    takeSample();
+    sampler = setInterval(takeSample, SAMPLE_MS);
+  }
+
+  function stopSampling() {
+    if (sampler) clearInterval(sampler);
+    sampler = null;
+    samples.length = 0;
+    metricsState = "unknown";
+  }
+
+  // ---- charts --------------------------------------------------------------
+
+  function chartWidth(node) {
+    return Math.max(260, Math.floor(node.getBoundingClientRect().width || node.clientWidth || 600) - 8);
+  }
+
+  function lineChart(node, title, series, pick) {
+    if (typeof window.uPlot !== "function") {
+      node.appendChild(el("p", { class: "muted", text: "Chart library did not load." }));
+      return null;
+    }
+    const data = () => {
+      const rows = samples.filter((s) => s.dbQps !== undefined || s.httpRps !== undefined);
+      return [rows.map((s) => s.t), ...pick.map((f) => rows.map((s) => { const v = f(s); return v === undefined ? null : v; }))];
+    };
+    const opts = {
+      title,
+      width: chartWidth(node),
+      height: 220,
+      series: [{}].concat(series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: true, value: (u, v) => (v == null ? "–" : s.fmt(v)) }))),
+      axes: [{}, { size: 60 }],
+      scales: { x: { time: true } },
+      legend: { live: true },
+    };
+    const chart = new window.uPlot(opts, data(), node);
+    const update = () => chart.setData(data());
+    document.addEventListener("devx:sample", update);
+    const resize = () => chart.setSize({ width: chartWidth(node), height: 220 });
+    window.addEventListener("resize", resize);
+    pageCharts.push({
+      destroy() {
+        document.removeEventListener("devx:sample", update);
+        window.removeEventListener("resize", resize);
+        chart.destroy();
+      },
+    });
+    return chart;
+  }
+
+  // ---- sign-in ---------------------------------------------------------------
+
+  let me = null;
+
+  function showLogin(message) {
+    leavePage();
+    clear($("page"));
+    $("nav").hidden = true;
+    $("who").hidden = true;
+    $("login").hidden = false;
+    $("login-error").textContent = message || "";
+    $("login-email").focus();
+  }
+
+  function signOut(message) {
+    const t = token();
+    sessionStorage.removeItem(TOKEN_KEY);
+    me = null;
+    stopSampling();
+    if (t) request("/api/auth/logout", { method: "POST", token: t, allow: [401, 404] }).catch(() => {});
+    showLogin(message);
+  }
+
+  async function onLogin(ev) {
+    ev.preventDefault();
+    const button = $("login-submit");
+    button.disabled = true;
+    $("login-error").textContent = "";
+    try {
+      const grant = await request("/api/auth/login", {
+        method: "POST",
+        token: null,
+        body: { email: $("login-email").value.trim(), password: $("login-password").value },
+      });
+      if (!grant.user || grant.user.role !== "admin") {
+        request("/api/auth/logout", { method: "POST", token: grant.token, allow: [401] }).catch(() => {});
+        $("login-error").textContent =
+          "Signed in as " + (grant.user ? grant.user.email : "?") + ", which is not an admin. The dashboard is for admins only (devx users create --admin).";
+        return;
+      }
+      sessionStorage.setItem(TOKEN_KEY, grant.token);
+      $("login-password").value = "";
+      enter(grant.user);
+    } catch (e) {
+      $("login-error").textContent = e.status === 401 ? "Wrong email or password." : e.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function enter(user) {
+    me = user;
+    $("login").hidden = true;
+    $("nav").hidden = false;
+    $("who").hidden = false;
+    $("who-email").textContent = user.email;
+    startSampling();
+    if (!location.hash || location.hash === "#" || location.hash === "#/") location.hash = "#/overview";
+    else route();
+  }
+
+  async function boot() {
+    $("login-form").addEventListener("submit", onLogin);
+    $("sign-out").addEventListener("click", () => signOut("Signed out."));
+    window.addEventListener("hashchange", route);
+    if (!token()) return showLogin();
+    try {
+      const user = await api("/api/auth/me");
+      if (user.role !== "admin") return signOut("This account is not an admin.");
+      enter(user);
+    } catch (e) {
+      if (token()) showLogin(e.message);
+    }
+  }
+
+  // ---- router -----------------------------------------------------------------
+
+  const pages = {
+    overview: pageOverview,
+    database: pageDatabase,
+    migrations: pageMigrations,
+    activity: pageActivity,
+    tasks: pageTasks,
+    catalog: pageCatalog,
+  };
+
+  function route() {
+    if (!me) return;
+    const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
+    const page = pages[name] ? name : "overview";
+    for (const a of document.querySelectorAll("#nav a")) {
+      if (a.dataset.page === page) a.setAttribute("aria-current", "page");
+      else a.removeAttribute("aria-current");
+    }
+    leavePage();
+    const root = $("page");
+    clear(root);
+    const mine = pageToken;
+    const alive = () => mine === pageToken;
+    Promise.resolve(pages[page](root, alive, rest.map(decodeURIComponent))).catch((e) => {
+      if (alive()) root.appendChild(errorBox(e));
+    });
+  }
+
+  // ---- Overview ---------------------------------------------------------------------
+
+  async function pageOverview(root, alive) {
+    root.appendChild(el("h1", { text: "Overview" }));
+    const statsBox = el("div", { class: "stats", id: "overview-stats" }, el("p", { class: "muted", text: "Loading…" }));
+    const charts = el("div", { class: "grid2" });
+    const breakdown = el("div", { class: "grid2" });
+    root.append(statsBox, charts, breakdown);
+
+    const latency = el("div", { class: "card chart", id: "chart-latency" });
+    const rate = el("div", { class: "card chart", id: "chart-rate" });
+    charts.append(latency, rate);
+    const note =
+      metricsState === "unavailable"
+        ? "HTTP series need /metrics, which is behind DEVX_METRICS_TOKEN here; database series only."
+        : null;
+    lineChart(latency, "Latency (mean per " + SAMPLE_MS / 1000 + " s)", [
+      { label: "HTTP", color: "#2b6cb0", fmt: fmtMs },
+      { label: "DB statement", color: "#c05621", fmt: fmtMs },
+    ], [(s) => s.httpMs, (s) => s.dbMs]);
+    lineChart(rate, "Throughput", [
+      { label: "HTTP req/s", color: "#2b6cb0", fmt: (v) => v.toFixed(1) },
+      { label: "DB queries/s", color: "#c05621", fmt: (v) => v.toFixed(1) },
+    ], [(s) => s.httpRps, (s) => s.dbQps]);
+    if (note) charts.appendChild(el("p", { class: "muted", text: note }));
+    charts.appendChild(el("p", { class: "muted small", text: "Sampled every " + SAMPLE_MS / 1000 + " s while this tab is open; the last hour is kept in memory." }));
+
+    async function load() {
+      const [health, status, stats, errors] = await Promise.allSettled([
+        api("/health", { allow: [503] }),
+        api("/api/database/status"),
+        api("/api/admin/stats"),
+        api("/api/errors/summary"),
+      ]);
+      if (!alive()) return;
+      clear(statsBox);
+      clear(breakdown);
+      const h = health.value;
+      if (h) {
+        statsBox.append(
+          stat("Health", h.status, h.database.connected ? "database " + fmtMs(h.database.latency_ms) : "database unreachable"),
+          stat("Version", h.version),
+          stat("Uptime", fmtDuration(h.uptime_seconds)),
+        );
+      } else statsBox.appendChild(errorBox(health.reason));
+      const st = status.value;
+      if (st) {
+        statsBox.append(
+          stat("Pool in use", fmtNum(st.pool.in_use), "of " + st.pool.max_size + " max"),
+          stat("Pool idle", fmtNum(st.pool.idle)),
+          stat("Pool waiting", fmtNum(st.pool.waiting)),
+          stat("Migrations applied", fmtNum(st.migrations.applied)),
+          stat("Migrations pending", fmtNum(st.migrations.pending), st.migrations.pending ? "run devx migrate up" : "up to date"),
+        );
+      } else statsBox.appendChild(errorBox(status.reason));
+      const s = stats.value;
+      if (s) {
+        const openTasks = (s.tasks_by_status.pending || 0) + (s.tasks_by_status.in_progress || 0);
+        statsBox.append(
+          stat("Users", fmtNum(s.users.total), s.users.active + " active, " + s.users.admins + " admin"),
+          stat("Projects", fmtNum(sum(s.projects_by_status))),
+          stat("Running containers", fmtNum(s.containers_by_status.running || 0)),
+          stat("Deployments", fmtNum(sum(s.deployments_by_status)), (s.deployments_by_status.running || 0) + " running"),
+          stat("Open tasks", fmtNum(openTasks), "pending or in progress"),
+        );
+        breakdown.appendChild(card("Tasks by status", bars(s.tasks_by_status, "No tasks.")));
+      } else statsBox.appendChild(errorBox(stats.reason));
+      const e = errors.value;
+      if (e) {
+        const unresolved = e.items.reduce((a, x) => a + x.unresolved, 0);
+        statsBox.append(stat("Unresolved errors", fmtNum(unresolved)));
+        const byType = {};
+        for (const x of e.items) byType[x.error_type] = x.error_count;
+        breakdown.appendChild(card("Errors by type", bars(byType, "No errors logged.")));
+      } else statsBox.appendChild(errorBox(errors.reason));
+    }
+    await load();
+    every(15000, () => load().catch(() => {}));
+  }
+
+  // ---- Database ---------------------------------------------------------------------
+
+  async function pageDatabase(root, alive) {
+    root.appendChild(el("h1", { text: "Database" }));
+    const top = el("div", { class: "stats" }, el("p", { class: "muted", text: "Loading…" }));
+    const body = el("div", {});
+    root.append(top, body);
+    const [stats, status, insights] = await Promise.allSettled([
+      api("/api/admin/stats"),
+      api("/api/database/status"),
+      api("/api/admin/insights"),
+    ]);
+    if (!alive()) return;
+    clear(top);
+    const s = stats.value;
+    const st = status.value;
+    const ins = insights.value;
+    if (st) top.append(stat("Server", "PostgreSQL " + st.server.version.split(" ")[0], st.server.database), stat("Round trip", fmtMs(st.server.round_trip)));
+    if (s) top.append(stat("Database size", s.database.size));
+    if (ins) {
+      top.append(
+        stat("Cache hit (tables)", pct(ins.cache_hit.heap)),
+        stat("Cache hit (indexes)", pct(ins.cache_hit.index)),
+        stat("Connections", fmtNum(ins.connections.server_total), "of " + ins.connections.server_max + " usable"),
+      );
+    }
+    if (st) top.append(stat("Statements (this process)", fmtNum(st.queries.total), "p95 " + fmtMs(st.queries.p95_ms) + ", p99 " + fmtMs(st.queries.p99_ms)));
+
+    if (ins) {
+      body.appendChild(
+        card(
+          "Findings",
+          ins.findings.length
+            ? el(
+                "ul",
+                { class: "findings", id: "findings" },
+                ins.findings.map((f) =>
+                  el(
+                    "li",
+                    { class: "finding finding-" + f.severity },
+                    el("div", {}, badge(f.severity), " ", el("strong", { text: f.kind }), " ", el("code", { text: f.object })),
+                    el("p", { text: f.detail }),
+                    el("p", { class: "advice" }, el("strong", { text: "What to do: " }), f.advice),
+                  ),
+                ),
+              )
+            : el("p", { class: "ok", text: "No findings: nothing to act on." }),
+        ),
+      );
+      const q = (label) => ({ label, code: true, get: (r) => el("span", { class: "sql", title: r.query, text: r.query }) });
+      body.appendChild(
+        card(
+          "Slow queries (pg_stat_statements)",
+          ins.statements.available
+            ? table(
+                [q("Query"), { label: "Calls", num: true, get: (r) => fmtNum(r.calls) }, { label: "Mean", num: true, get: (r) => fmtMs(r.mean_ms) }, { label: "Total", num: true, get: (r) => fmtMs(r.total_ms) }, { label: "Share", num: true, get: (r) => pct(r.share) }],
+                ins.slow_queries,
+                "No statement is slow enough to report.",
+              )
+            : el("p", { class: "muted", text: "pg_stat_statements is not available (" + ins.statements.state + "). " + (ins.statements.detail || "") }),
+          ins.statements.available && ins.frequent_queries.length
+            ? [el("h3", { text: "Most frequent" }), table([q("Query"), { label: "Calls", num: true, get: (r) => fmtNum(r.calls) }, { label: "Mean", num: true, get: (r) => fmtMs(r.mean_ms) }], ins.frequent_queries)]
+            : null,
+        ),
+      );
+      if (ins.long_running.length || ins.blocked.length) {
+        body.appendChild(
+          card(
+            "Long-running and blocked",
+            table([{ label: "pid", get: (r) => r.pid }, { label: "State", get: (r) => r.state || "blocked" }, { label: "Seconds", num: true, get: (r) => fmtNum(r.seconds) }, { label: "Query", code: true, get: (r) => r.query }], ins.long_running.concat(ins.blocked)),
+          ),
+        );
+      }
+      const conn = {};
+      for (const c of ins.connections.by_state) conn[c.state || "unknown"] = c.count;
+      body.appendChild(card("Connections by state", bars(conn)));
+    } else body.appendChild(errorBox(insights.reason));
+
+    if (st) {
+      body.appendChild(
+        card(
+          "Slow statements seen by devx",
+          table(
+            [{ label: "SQL", code: true, get: (r) => el("span", { class: "sql", title: r.sql, text: r.sql }) }, { label: "Count", num: true, get: (r) => fmtNum(r.count) }, { label: "Max", num: true, get: (r) => fmtMs(r.max_ms) }, { label: "Last seen", get: (r) => fmtTime(r.last_seen) }],
+            st.queries.slow_queries,
+            "No statement passed DB_SLOW_QUERY_THRESHOLD since this process started.",
+          ),
+        ),
+      );
+    }
+    if (s) {
+      body.appendChild(
+        card(
+          "Largest tables",
+          table(
+            [{ label: "Table", get: (r) => r.schema + "." + r.table }, { label: "Rows", num: true, get: (r) => (r.exact ? "" : "~") + fmtNum(r.rows) }, { label: "Total", num: true, get: (r) => fmtBytes(r.total_bytes) }, { label: "Indexes", num: true, get: (r) => fmtBytes(r.index_bytes) }],
+            s.largest_tables,
+          ),
+        ),
+      );
+    } else body.appendChild(errorBox(stats.reason));
+  }
+
+  // ---- Migrations -------------------------------------------------------------------
+
+  async function pageMigrations(root, alive) {
+    root.appendChild(el("h1", { text: "Migrations" }));
+    const st = await api("/api/database/status");
+    if (!alive()) return;
+    const m = st.migrations;
+    root.append(
+      el("div", { class: "stats" }, stat("Applied", fmtNum(m.applied)), stat("Pending", fmtNum(m.pending), m.pending ? "devx migrate up" : "up to date")),
+      card(
+        "Pending",
+        m.pending_ids.length ? el("ul", { class: "plain" }, m.pending_ids.map((id) => el("li", {}, el("code", { text: id })))) : el("p", { class: "ok", text: "None: the schema is up to date." }),
+      ),
+      card("History", el("p", { class: "muted", text: "The API does not expose the migration ledger yet; run devx migrate status for each migration with when, who and how long." })),
+    );
+  }
+
+  // ---- Activity ----------------------------------------------------------------------
+
+  function auditTable(items) {
+    return table(
+      [
+        { label: "When", get: (r) => fmtTime(r.created_at) },
+        { label: "Action", get: (r) => badge(r.action) },
+        { label: "Entity", get: (r) => el("span", {}, r.entity_type, " ", el("code", { text: r.entity_id })) },
+        { label: "Actor", get: (r) => r.actor },
+        {
+          label: "Change",
+          get: (r) =>
+            el(
+              "details",
+              {},
+              el("summary", { text: "values" }),
+              r.old_values ? el("pre", { text: "old: " + JSON.stringify(r.old_values, null, 1) }) : null,
+              r.new_values ? el("pre", { text: "new: " + JSON.stringify(r.new_values, null, 1) }) : null,
+            ),
+        },
+      ],
+      items,
+      "No entries.",
+    );
+  }
+
+  function pagedList(path, params, render) {
+    const box = el("div", {});
+    const list = el("div", {});
+    const more = el("button", { type: "button", class: "secondary", text: "Load more", hidden: true });
+    box.append(list, more);
+    let cursor = null;
+    async function load() {
+      more.disabled = true;
+      try {
+        const page = await api(path + qs(Object.assign({}, params, { limit: 50, cursor })));
+        list.appendChild(render(page.items));
+        cursor = page.next_cursor;
+        more.hidden = !cursor;
+      } catch (e) {
+        list.appendChild(errorBox(e));
+      } finally {
+        more.disabled = false;
+      }
+    }
+    more.addEventListener("click", load);
+    load();
+    return box;
+  }
+
+  async function pageActivity(root) {
+    root.appendChild(el("h1", { text: "Activity" }));
+    root.appendChild(card("Recent activity (last 7 days)", pagedList("/api/admin/activity", {}, auditTable)));
+
+    const results = el("div", {});
+    const field = (name, label, type, placeholder) =>
+      el("label", {}, label, el("input", { name, type: type || "text", placeholder: placeholder || "" }));
+    const form = el(
+      "form",
+      { class: "filters", id: "audit-filters" },
+      field("entity_type", "Table", "text", "devx.users"),
+      field("entity_id", "Row id"),
+      field("actor", "Actor", "text", "user:<id>"),
+      el("label", {}, "Action", el("select", { name: "action" }, ["", "insert", "update", "delete"].map((a) => el("option", { value: a, text: a || "any" })))),
+      field("since", "Since", "datetime-local"),
+      field("until", "Until", "datetime-local"),
+      el("button", { type: "submit", text: "Filter" }),
+    );
+    function run() {
+      const fd = new FormData(form);
+      const params = {};
+      for (const [k, v] of fd.entries()) {
+        if (!v) continue;
+        params[k] = k === "since" || k === "until" ? new Date(v).toISOString() : v.trim();
+      }
+      clear(results);
+      results.appendChild(pagedList("/api/admin/audit", params, auditTable));
+    }
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      run();
+    });
+    root.appendChild(card("Audit log", form, results));
+    run();
+  }
+
+  // ---- Tasks ---------------------------------------------------------------------------
+
+  const FINAL = ["completed", "failed", "cancelled"];
+
+  async function pageTasks(root, alive, args) {
+    root.appendChild(el("h1", { text: "Tasks" }));
+    if (args[0] === "execution" && args[1]) return executionTail(root, alive, args[1]);
+    const select = el("select", { name: "status", id: "task-status" }, ["", "pending", "in_progress", "completed", "failed", "cancelled"].map((s) => el("option", { value: s, text: s || "any status" })));
+    const results = el("div", {});
+    const form = el("form", { class: "filters" }, el("label", {}, "Status", select));
+    select.addEventListener("change", run);
+    function run() {
+      clear(results);
+      results.appendChild(pagedList("/api/tasks", { status: select.value }, taskTable));
+    }
+    root.appendChild(card("Tasks", form, results));
+    run();
+  }
+
+  function taskTable(items) {
+    return table(
+      [
+        { label: "Title", get: (r) => r.title },
+        { label: "Status", get: (r) => badge(r.status) },
+        { label: "Priority", num: true, get: (r) => r.priority },
+        { label: "Updated", get: (r) => fmtTime(r.updated_at) },
+        { label: "Executions", get: (r) => executionsToggle(r.id) },
+      ],
+      items,
+      "No tasks.",
+    );
+  }
+
+  function executionsToggle(taskId) {
+    const box = el("div", {});
+    const button = el("button", { type: "button", class: "link", text: "show" });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const page = await api("/api/tasks/" + encodeURIComponent(taskId) + "/executions" + qs({ limit: 20 }));
+        box.removeChild(button);
+        if (!page.items.length) box.appendChild(el("span", { class: "muted", text: "none" }));
+        box.appendChild(
+          el(
+            "ul",
+            { class: "plain" },
+            page.items.map((x) =>
+              el("li", {}, el("a", { href: "#/tasks/execution/" + encodeURIComponent(x.id), text: x.agent_type }), " ", badge(x.status), " ", el("span", { class: "muted", text: x.log_lines + " lines" })),
+            ),
+          ),
+        );
+      } catch (e) {
+        box.appendChild(errorBox(e));
+        button.disabled = false;
+      }
+    });
+    box.appendChild(button);
+    return box;
+  }
+
+  async function executionTail(root, alive, id) {
+    const head = el("div", { class: "stats" });
+    const log = el("pre", { class: "log", id: "log-tail" });
+    const state = el("p", { class: "muted", id: "tail-state", text: "Loading…" });
+    const follow = el("input", { type: "checkbox", checked: true });
+    root.append(
+      el("p", {}, el("a", { href: "#/tasks", text: "← Tasks" })),
+      head,
+      card("Log", el("label", { class: "inline" }, follow, " follow"), state, log),
+    );
+    let after = 0;
+    let x = null;
+    let polls = 0;
+    let busy = false;
+    async function refreshExecution() {
+      x = await api("/api/executions/" + encodeURIComponent(id));
+      clear(head);
+      head.append(
+        stat("Agent", x.agent_type),
+        el("div", { class: "stat" }, el("div", { class: "stat-value" }, badge(x.status)), el("div", { class: "stat-label", text: "Status" })),
+        stat("Started", fmtTime(x.started_at)),
+        stat("Lines", fmtNum(x.log_lines)),
+      );
+    }
+    async function poll() {
+      if (busy || !alive()) return;
+      busy = true;
+      try {
+        if (!x || polls % 5 === 0) await refreshExecution();
+        polls++;
+        let more = true;
+        while (more && alive()) {
+          const page = await api("/api/executions/" + encodeURIComponent(id) + "/logs" + qs({ after, limit: 200 }));
+          for (const l of page.items) {
+            after = l.seq;
+            log.appendChild(el("span", { class: "log-line log-" + l.level.replace(/[^a-z]/gi, "") }, el("span", { class: "log-meta", text: l.seq + " " + new Date(l.time).toLocaleTimeString() + " " + l.level + " " }), l.message, "\n"));
+          }
+          more = !!page.next_cursor;
+        }
+        if (follow.checked) log.scrollTop = log.scrollHeight;
+        const done = x && FINAL.includes(x.status) && after >= x.log_lines;
+        state.textContent = done ? "Execution " + x.status + "; " + after + " lines." : "Tailing live (every 2 s) after line " + after + "…";
+        if (done) leavePageTimersOnly();
+      } catch (e) {
+        state.textContent = e.message;
+      } finally {
+        busy = false;
+      }
+    }
+    function leavePageTimersOnly() {
+      pageTimers.forEach(clearInterval);
+      pageTimers = [];
+    }
+    await poll();
+    if (!(x && FINAL.includes(x.status) && after >= x.log_lines)) every(2000, poll);
+  }
+
+  // ---- Catalog --------------------------------------------------------------------------
+
+  async function pageCatalog(root) {
+    root.appendChild(el("h1", { text: "Template catalog" }));
+    const results = el("div", { class: "cards" });
+    const q = el("input", { type: "search", name: "q", placeholder: "Search name or description" });
+    const form = el("form", { class: "filters" }, el("label", {}, "Search", q), el("button", { type: "submit", text: "Search" }));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      run();
+    });
+    root.append(form, results);
+    function render(items) {
+      if (!items.length) return el("p", { class: "muted", text: "No templates." });
+      return el(
+        "div",
+        { class: "cards-inner" },
+        items.map((t) =>
+          el(
+            "article",
+            { class: "card template" },
+            el("h3", { text: t.name }),
+            el("p", { class: "muted small" }, el("code", { text: t.slug }), " · ", t.category, " · ", t.complexity, " · ~", t.estimated_setup_time, " min"),
+            el("p", { text: t.description }),
+            el("p", { class: "tags" }, t.tech_stack.map((x) => el("span", { class: "tag", text: x }))),
+            el("p", { class: "muted small", text: t.file_count + " files · used " + t.usage_count + " times" + (t.is_builtin ? " · built-in" : "") + (t.is_public ? "" : " · private") }),
+          ),
+        ),
+      );
+    }
+    function run() {
+      clear(results);
+      results.appendChild(pagedList("/api/templates", { q: q.value.trim() }, render));
+    }
+    run();
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+  else boot();
+})();

@@ -145,7 +145,7 @@ pub async fn list_users(db: &impl Queryable, f: &UserFilter) -> Result<Vec<User>
           ORDER BY u.created_at DESC, u.id DESC
           LIMIT $7"
     );
-    let (after_at, after_id) = f.after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let (after_at, after_id) = crate::http::pagination::split_key(f.after);
     let q = f.q.as_deref().map(escape_like);
     let rows = db
         .query(&sql, &[&f.role.map(Role::as_str), &f.plan_type, &f.is_active, &q, &after_at, &after_id, &(f.limit + 1)])
@@ -254,7 +254,7 @@ pub async fn list_api_keys(
           WHERE k.user_id = $1 AND ($2::timestamptz IS NULL OR (k.created_at, k.id) < ($2, $3))
           ORDER BY k.created_at DESC, k.id DESC LIMIT $4"
     );
-    let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let (after_at, after_id) = crate::http::pagination::split_key(after);
     let rows = db.query(&sql, &[&user_id, &after_at, &after_id, &(limit + 1)]).await?;
     Ok(rows.iter().map(ApiKey::from_row).collect())
 }

@@ -315,7 +315,7 @@ async fn close_me(State(state): State<AppState>, principal: Principal) -> ApiRes
     Ok(StatusCode::NO_CONTENT)
 }
 
-type TimeKey = (DateTime<Utc>, Uuid);
+use crate::http::pagination::TimeKey;
 
 /// The caller's API keys, newest first (keys themselves are never shown again).
 #[utoipa::path(

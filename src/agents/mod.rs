@@ -54,7 +54,7 @@ pub struct Items<T> {
 }
 
 /// Keyset of lists ordered newest first.
-type TimeKey = (chrono::DateTime<chrono::Utc>, Uuid);
+use crate::http::pagination::TimeKey;
 
 /// Largest JSON object accepted in a field (requirements, context, details...).
 const JSON_MAX: usize = 256 * 1024;

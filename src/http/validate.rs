@@ -72,6 +72,11 @@ impl Validator {
         self.check(ok, field, "must be an http:// or https:// URL of at most 2048 characters");
     }
 
+    /// A TCP port, 1..65535.
+    pub fn port(&mut self, field: &str, port: i32) {
+        self.check((1..=65535).contains(&port), field, format!("must be a port from 1 to 65535 (got {port})"));
+    }
+
     /// A lowercase slug: letters, digits and dashes, starting with a letter or digit.
     pub fn slug(&mut self, field: &str, value: &str) {
         let ok = (1..=63).contains(&value.len())

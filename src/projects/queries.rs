@@ -452,7 +452,7 @@ pub async fn list_modifications(
           ORDER BY m.created_at DESC, m.id DESC
           LIMIT $5"
     );
-    let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let (after_at, after_id) = crate::http::pagination::split_key(after);
     let rows = db.query(&sql, &[&project_id, &status.map(|s| s.as_str()), &after_at, &after_id, &(limit + 1)]).await?;
     Ok(rows.iter().map(Modification::from_row).collect())
 }

@@ -41,7 +41,7 @@ const SMALL_JSON: usize = 64 * 1024;
 /// Largest template variable value.
 const VAR_MAX: usize = 1000;
 
-pub(super) type TimeKey = (chrono::DateTime<chrono::Utc>, Uuid);
+pub(super) use crate::http::pagination::TimeKey;
 
 pub(super) fn empty_object() -> Value {
     Value::Object(Default::default())

@@ -12,7 +12,6 @@ pub mod deployments;
 pub mod secrets;
 pub mod services;
 
-use chrono::{DateTime, Utc};
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
@@ -23,8 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().merge(services::routes()).merge(containers::routes()).merge(deployments::routes())
 }
 
-/// The keyset of lists sorted by creation time.
-pub type TimeKey = (DateTime<Utc>, Uuid);
+pub use crate::http::pagination::{TimeKey, split_key};
 
 /// A row loaded with its owner, if the caller may see it; otherwise 404, the
 /// same answer as for an id that does not exist.
@@ -33,11 +31,6 @@ pub fn visible<T>(found: Option<(T, Uuid)>, principal: &Principal, what: &'stati
         Some((row, owner)) if principal.can_see(owner) => Ok(row),
         _ => Err(ApiError::NotFound(what)),
     }
-}
-
-/// Splits an optional keyset into the two nullable statement parameters.
-pub fn split_key(key: Option<TimeKey>) -> (Option<DateTime<Utc>>, Option<Uuid>) {
-    key.map_or((None, None), |(at, id)| (Some(at), Some(id)))
 }
 
 /// Largest JSON object accepted for configs, labels and metadata.

@@ -77,7 +77,7 @@ pub async fn list_errors(db: &impl Queryable, f: &ErrorFilter) -> Result<Vec<Err
           ORDER BY l.created_at DESC, l.id DESC
           LIMIT $9"
     );
-    let (at, id) = f.after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let (at, id) = crate::http::pagination::split_key(f.after);
     let rows = db
         .query(
             &sql,

@@ -70,7 +70,7 @@ pub async fn list_executions(
           ORDER BY x.created_at DESC, x.id DESC
           LIMIT $4"
     );
-    let (at, id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let (at, id) = crate::http::pagination::split_key(after);
     let rows = db.query(&sql, &[&task_id, &at, &id, &(limit + 1)]).await?;
     Ok(rows.iter().map(Execution::from_row).collect())
 }

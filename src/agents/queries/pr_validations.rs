@@ -89,7 +89,7 @@ pub async fn list_validations(db: &impl Queryable, f: &ValidationFilter) -> Resu
           ORDER BY v.created_at DESC, v.id DESC
           LIMIT $9"
     );
-    let (at, id) = f.after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let (at, id) = crate::http::pagination::split_key(f.after);
     let rows = db
         .query(
             &sql,

@@ -60,10 +60,6 @@ fn illegal(action: Action, current: ContainerStatus) -> ApiError {
     )
 }
 
-fn check_port(v: &mut Validator, port: i32) {
-    v.check((1..=65535).contains(&port), "assigned_port", format!("must be a port from 1 to 65535 (got {port})"));
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -182,7 +178,7 @@ async fn create_container(
     v.text("name", &req.name, 1, 255);
     v.opt_text("image_name", req.image_name.as_deref(), 1, 255);
     if let Some(port) = req.assigned_port {
-        check_port(&mut v, port);
+        v.port("assigned_port", port);
     }
     if let Some(url) = &req.url {
         v.url("url", url);
@@ -285,7 +281,7 @@ async fn update_container(
         v.text("image_name", image, 1, 255);
     }
     if let Some(Some(port)) = req.assigned_port {
-        check_port(&mut v, port);
+        v.port("assigned_port", port);
     }
     if let Some(Some(url)) = &req.url {
         v.url("url", url);

@@ -57,10 +57,6 @@ fn check_service_type(v: &mut Validator, t: &str) {
     );
 }
 
-fn check_port(v: &mut Validator, field: &str, port: i32) {
-    v.check((1..=65535).contains(&port), field, format!("must be a port from 1 to 65535 (got {port})"));
-}
-
 /// An http(s) URL or an absolute path such as `/health`.
 fn check_health_url(v: &mut Validator, url: &str) {
     if url.starts_with('/') {
@@ -163,7 +159,7 @@ async fn create_service(
         check_service_type(&mut v, t);
     }
     if let Some(port) = req.port {
-        check_port(&mut v, "port", port);
+        v.port("port", port);
     }
     if let Some(url) = &req.health_check_url {
         check_health_url(&mut v, url);
@@ -286,7 +282,7 @@ async fn update_service(
         check_service_type(&mut v, t);
     }
     if let Some(Some(port)) = req.port {
-        check_port(&mut v, "port", port);
+        v.port("port", port);
     }
     if let Some(Some(url)) = &req.health_check_url {
         check_health_url(&mut v, url);

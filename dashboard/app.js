@@ -648,16 +648,38 @@
 
   async function pageMigrations(root, alive) {
     root.appendChild(el("h1", { text: "Migrations" }));
-    const st = await api("/api/database/status");
+    const r = await api("/api/database/migrations");
     if (!alive()) return;
-    const m = st.migrations;
+    const problems = r.migrations.filter((m) => m.problem);
     root.append(
-      el("div", { class: "stats" }, stat("Applied", fmtNum(m.applied)), stat("Pending", fmtNum(m.pending), m.pending ? "devx migrate up" : "up to date")),
-      card(
-        "Pending",
-        m.pending_ids.length ? el("ul", { class: "plain" }, m.pending_ids.map((id) => el("li", {}, el("code", { text: id })))) : el("p", { class: "ok", text: "None: the schema is up to date." }),
+      el(
+        "div",
+        { class: "stats" },
+        stat("Applied", fmtNum(r.applied)),
+        stat("Pending", fmtNum(r.pending), r.pending ? "devx migrate up" : "up to date"),
+        stat("Problems", fmtNum(problems.length), problems.length ? "see below" : "none"),
       ),
-      card("History", el("p", { class: "muted", text: "The API does not expose the migration ledger yet; run devx migrate status for each migration with when, who and how long." })),
+      problems.length ? card("Problems", el("ul", { class: "plain" }, problems.map((m) => el("li", { class: "error", text: m.problem })))) : null,
+      card(
+        "History",
+        table(
+          [
+            { label: "ID", get: (m) => el("code", { text: m.id }) },
+            { label: "Name", get: (m) => m.name },
+            { label: "State", get: (m) => badge(m.state) },
+            { label: "Applied at", get: (m) => fmtTime(m.applied_at) },
+            { label: "By", get: (m) => m.applied_by || "–" },
+            {
+              label: "Took",
+              num: true,
+              get: (m) => (m.stamped ? "stamped" : m.execution_ms === null ? "–" : fmtMs(m.execution_ms)),
+            },
+            { label: "Transaction", get: (m) => (m.no_transaction ? "none (runs statement by statement)" : "one") },
+          ],
+          r.migrations,
+          "This devx has no migrations.",
+        ),
+      ),
     );
   }
 
@@ -828,8 +850,13 @@
         stat("Agent", x.agent_type),
         el("div", { class: "stat" }, el("div", { class: "stat-value" }, badge(x.status)), el("div", { class: "stat-label", text: "Status" })),
         stat("Started", fmtTime(x.started_at)),
-        stat("Lines", fmtNum(x.log_lines)),
+        stat("Lines", fmtNum(Math.max(x.log_lines, after))),
       );
+    }
+    // The execution is re-read every fifth poll; the count follows the tail in between.
+    function showLineCount() {
+      const value = head.querySelector(".stat:last-child .stat-value");
+      if (value && x) value.textContent = fmtNum(Math.max(x.log_lines, after));
     }
     async function poll() {
       if (busy || !alive()) return;
@@ -846,6 +873,7 @@
           }
           more = !!page.next_cursor;
         }
+        showLineCount();
         if (follow.checked) log.scrollTop = log.scrollHeight;
         const done = x && FINAL.includes(x.status) && after >= x.log_lines;
         state.textContent = done ? "Execution " + x.status + "; " + after + " lines." : "Tailing live (every 2 s) after line " + after + "…";

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::{EXIT_CHECK_FAILED, with_database};
 use crate::config::{Config, masked_target};
-use crate::migrate::{self, AppliedMigration, DownSource, MigrationSet, Migrator, Status};
+use crate::migrate::{self, AppliedMigration, DownSource, EntryState, MigrationSet, Migrator, Status};
 
 #[derive(Args)]
 #[command(
@@ -250,26 +250,20 @@ fn history_row(m: &AppliedMigration) -> Vec<String> {
 /// One table: every known migration in id order, then applied ones this
 /// devx does not know; then the problems.
 fn print_status(set: &MigrationSet, status: &Status) {
-    let applied: std::collections::HashMap<&str, &AppliedMigration> =
-        status.applied.iter().map(|a| (a.id.as_str(), a)).collect();
-    let problem = |id: &str| status.problems.iter().find(|p| p.id() == id);
-    let mut rows = Vec::new();
-    for m in set.migrations() {
-        let row = match (applied.get(m.id.as_str()), problem(&m.id)) {
-            (Some(a), Some(_)) => vec![m.id.clone(), m.name.clone(), "MODIFIED".into(), when(a)],
-            (Some(a), None) => vec![m.id.clone(), m.name.clone(), "applied".into(), when(a)],
-            (None, _) => {
-                let state = if m.no_transaction { "pending (no transaction)" } else { "pending" };
-                vec![m.id.clone(), m.name.clone(), state.into(), String::new()]
-            }
-        };
-        rows.push(row);
-    }
-    for a in &status.applied {
-        if set.get(&a.id).is_none() {
-            rows.push(vec![a.id.clone(), a.name.clone(), "UNKNOWN (newer)".into(), when(a)]);
-        }
-    }
+    let rows: Vec<Vec<String>> = status
+        .entries(set)
+        .into_iter()
+        .map(|e| {
+            let state = match e.state {
+                EntryState::Applied => "applied",
+                EntryState::Modified => "MODIFIED",
+                EntryState::Pending if e.no_transaction => "pending (no transaction)",
+                EntryState::Pending => "pending",
+                EntryState::Unknown => "UNKNOWN (newer)",
+            };
+            vec![e.id.to_string(), e.name.to_string(), state.into(), e.applied.map(when).unwrap_or_default()]
+        })
+        .collect();
     if rows.is_empty() {
         println!("No migrations.");
     } else {

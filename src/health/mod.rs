@@ -16,7 +16,7 @@ use crate::db::{PoolStatus, StatsSnapshot};
 use crate::http::auth::AdminPrincipal;
 use crate::http::error::Problem;
 use crate::http::{ApiError, ApiResult, AppState, Json, Query};
-use crate::migrate;
+use crate::migrate::{self, AppliedMigration};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(livez))
         .routes(routes!(readyz))
         .routes(routes!(database_status))
+        .routes(routes!(database_migrations))
         .routes(routes!(insights))
 }
 
@@ -152,6 +153,76 @@ async fn database_status(State(state): State<AppState>, _admin: AdminPrincipal) 
         circuit_breaker_open: state.db.breaker_open(),
         migrations: MigrationCounts { applied, pending: pending.len(), pending_ids: pending },
         queries: state.db.stats(),
+    }))
+}
+
+/// One migration: of this binary, of the database, or both.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MigrationEntry {
+    /// 14-digit timestamp id.
+    pub id: String,
+    pub name: String,
+    pub state: migrate::EntryState,
+    pub applied_at: Option<DateTime<Utc>>,
+    /// The database role that applied it.
+    pub applied_by: Option<String>,
+    /// How long it ran; null when pending or stamped.
+    pub execution_ms: Option<i64>,
+    /// Recorded as applied without running (`devx migrate stamp`).
+    pub stamped: bool,
+    /// Runs outside a transaction (e.g. `CREATE INDEX CONCURRENTLY`).
+    pub no_transaction: bool,
+    /// What is wrong and what to do, for `modified` and `unknown`.
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MigrationsReport {
+    pub applied: usize,
+    pub pending: usize,
+    /// Nothing pending and nothing wrong.
+    pub up_to_date: bool,
+    /// Every migration this devx has, in id order, then any applied one it
+    /// does not have.
+    pub migrations: Vec<MigrationEntry>,
+}
+
+/// Migration status and history (admin): each migration with its state and,
+/// when applied, when, by whom and how long it took (`devx migrate status`).
+#[utoipa::path(
+    get, path = "/api/database/migrations", tag = "health", security(("bearer" = [])),
+    responses(
+        (status = 200, body = MigrationsReport),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn database_migrations(
+    State(state): State<AppState>,
+    _admin: AdminPrincipal,
+) -> ApiResult<Json<MigrationsReport>> {
+    let (set, status) = crate::db_read!(state.db, |c| migrate::embedded_status(c))?;
+    let migrations = status
+        .entries(set)
+        .into_iter()
+        .map(|e| MigrationEntry {
+            id: e.id.to_string(),
+            name: e.name.to_string(),
+            state: e.state,
+            applied_at: e.applied.map(|a| a.applied_at),
+            applied_by: e.applied.map(|a| a.applied_by.clone()),
+            execution_ms: e.applied.and_then(|a| a.execution_ms),
+            stamped: e.applied.is_some_and(AppliedMigration::stamped),
+            no_transaction: e.no_transaction,
+            problem: e.problem.map(ToString::to_string),
+        })
+        .collect();
+    Ok(Json(MigrationsReport {
+        applied: status.applied.len(),
+        pending: status.pending.len(),
+        up_to_date: status.is_clean(),
+        migrations,
     }))
 }
 

@@ -83,6 +83,15 @@ pub async fn read(client: &impl GenericClient) -> Result<Vec<AppliedMigration>, 
     Ok(client.query(SELECT, &[]).await?.iter().map(AppliedMigration::from_row).collect())
 }
 
+/// [`read`] through the instrumented pool path (the admin API).
+pub async fn read_pooled(db: &impl Queryable) -> Result<Vec<AppliedMigration>, DbError> {
+    let exists: bool = db.query_one(EXISTS, &[]).await?.get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    Ok(db.query(SELECT, &[]).await?.iter().map(AppliedMigration::from_row).collect())
+}
+
 /// What is recorded for a migration.
 pub struct Record<'a> {
     pub id: &'a str,

@@ -148,6 +148,64 @@ impl Status {
     }
 }
 
+/// What a migration is, seen from both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    Applied,
+    /// Applied, but its file changed since (a [`Problem::Modified`]).
+    Modified,
+    Pending,
+    /// Applied by a newer devx: this binary does not have it.
+    Unknown,
+}
+
+/// One row of the combined view: a migration of the set or of the ledger.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub state: EntryState,
+    /// The ledger row, when applied.
+    pub applied: Option<&'a AppliedMigration>,
+    /// Of the set's file; false for [`EntryState::Unknown`].
+    pub no_transaction: bool,
+    pub problem: Option<&'a Problem>,
+}
+
+impl Status {
+    /// Every migration of `set` in id order, then the applied ones `set` does
+    /// not know: what `devx migrate status` prints and the dashboard shows.
+    pub fn entries<'a>(&'a self, set: &'a MigrationSet) -> Vec<Entry<'a>> {
+        let applied: std::collections::HashMap<&str, &AppliedMigration> =
+            self.applied.iter().map(|a| (a.id.as_str(), a)).collect();
+        let problem = |id: &str| self.problems.iter().find(|p| p.id() == id);
+        let mut entries: Vec<Entry<'a>> = set
+            .migrations()
+            .iter()
+            .map(|m| {
+                let row = applied.get(m.id.as_str()).copied();
+                let problem = problem(&m.id);
+                let state = match (row, problem) {
+                    (Some(_), Some(_)) => EntryState::Modified,
+                    (Some(_), None) => EntryState::Applied,
+                    (None, _) => EntryState::Pending,
+                };
+                Entry { id: &m.id, name: &m.name, state, applied: row, no_transaction: m.no_transaction, problem }
+            })
+            .collect();
+        entries.extend(self.applied.iter().filter(|a| set.get(&a.id).is_none()).map(|a| Entry {
+            id: &a.id,
+            name: &a.name,
+            state: EntryState::Unknown,
+            applied: Some(a),
+            no_transaction: false,
+            problem: problem(&a.id),
+        }));
+        entries
+    }
+}
+
 /// Where a failing statement is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -317,6 +375,13 @@ pub async fn pending_ids(db: &impl Queryable) -> Result<Vec<String>, DbError> {
     let applied = ledger::applied_ids(db).await?;
     let applied: std::collections::HashSet<&str> = applied.iter().map(String::as_str).collect();
     Ok(embedded_cached().ids().filter(|id| !applied.contains(id)).map(str::to_string).collect())
+}
+
+/// The embedded set compared with the database, read through the pool
+/// (the admin API; the CLI reads it through [`Migrator::status`]).
+pub async fn embedded_status(db: &impl Queryable) -> Result<(&'static MigrationSet, Status), DbError> {
+    let set = embedded_cached();
+    Ok((set, Status::compute(set, ledger::read_pooled(db).await?)))
 }
 
 /// How many migrations the ledger records.

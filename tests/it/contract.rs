@@ -108,9 +108,14 @@ async fn every_documented_route_exists() {
             assert!(doc["paths"][path][method]["responses"].is_object(), "{method} {path} documents its responses");
         }
     }
-    for expected in
-        ["/health", "/api/auth/login", "/api/templates", "/api/templates/categories", "/api/database/status"]
-    {
+    for expected in [
+        "/health",
+        "/api/auth/login",
+        "/api/templates",
+        "/api/templates/categories",
+        "/api/database/status",
+        "/api/database/migrations",
+    ] {
         assert!(paths.contains_key(expected), "{expected} is documented");
     }
 }
@@ -138,6 +143,62 @@ async fn health_and_readiness() {
     assert!(st["migrations"]["applied"].as_u64().unwrap() > 0);
     assert!(st["queries"]["total"].as_u64().unwrap() > 0, "the instrumented layer counts: {st}");
     assert!(st["pool"]["max_size"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn migration_history_shows_every_migration_and_what_is_wrong() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("ops@example.com").await;
+    let user = app.register("dev@example.com").await;
+    let (status, body) = app.get("/api/database/migrations", None).await;
+    assert_problem(status, &body, StatusCode::UNAUTHORIZED);
+    let (status, body) = app.get("/api/database/migrations", Some(&user.token)).await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN);
+
+    let set = devx::migrate::MigrationSet::embedded().unwrap();
+    let (status, report) = app.get("/api/database/migrations", Some(&admin.token)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["up_to_date"], true);
+    assert_eq!((report["applied"].as_u64(), report["pending"].as_u64()), (Some(set.len() as u64), Some(0)));
+    let rows = report["migrations"].as_array().unwrap();
+    let ids: Vec<&str> = rows.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, set.ids().collect::<Vec<_>>(), "every migration of the binary, in id order");
+    for m in rows {
+        assert_eq!(m["state"], "applied", "{m}");
+        assert!(m["applied_at"].is_string() && m["applied_by"].is_string(), "when and who: {m}");
+        assert!(m["execution_ms"].is_i64() && m["stamped"] == false, "how long: {m}");
+        assert!(m["problem"].is_null());
+    }
+    let concurrent = set.migrations().iter().find(|m| m.no_transaction).expect("a no-transaction migration");
+    assert!(rows.iter().any(|m| m["id"] == concurrent.id.as_str() && m["no_transaction"] == true));
+
+    // The ledger disagrees with the binary in all three ways.
+    let (first, last) = (set.migrations().first().unwrap(), set.migrations().last().unwrap());
+    let ledger = app.db.client().await;
+    ledger
+        .batch_execute(&format!(
+            "UPDATE devx_meta.schema_migrations SET checksum = 'edited' WHERE id = '{}';
+             DELETE FROM devx_meta.schema_migrations WHERE id = '{}';
+             INSERT INTO devx_meta.schema_migrations (id, name, checksum, up_sql)
+                  VALUES ('29991231000000', 'from_the_future', 'x', 'SELECT 1');",
+            first.id, last.id
+        ))
+        .await
+        .unwrap();
+    let (status, report) = app.get("/api/database/migrations", Some(&admin.token)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["up_to_date"], false);
+    assert_eq!(report["pending"], 1);
+    let rows = report["migrations"].as_array().unwrap();
+    let row = |id: &str| rows.iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("{id} in {report}"));
+    assert_eq!(row(&first.id)["state"], "modified");
+    assert!(row(&first.id)["problem"].as_str().unwrap().contains("was modified after it was applied"));
+    assert_eq!(row(&last.id)["state"], "pending");
+    assert!(row(&last.id)["applied_at"].is_null() && row(&last.id)["execution_ms"].is_null());
+    let future = rows.last().unwrap();
+    assert_eq!((future["id"].as_str(), future["state"].as_str()), (Some("29991231000000"), Some("unknown")));
+    assert!(future["problem"].as_str().unwrap().contains("newer than this devx"));
+    assert!(future["stamped"] == true, "no execution time was recorded: {future}");
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod agents;
 mod app;
+mod browser;
 mod catalog;
 mod chat_files;
 mod contract;

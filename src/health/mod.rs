@@ -31,7 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DatabaseHealth {
     pub connected: bool,
-    /// Round trip of `SELECT`, in milliseconds, when connected.
+    /// Round trip of `SELECT`, in milliseconds to the microsecond, when connected.
     pub latency_ms: Option<f64>,
     pub error: Option<String>,
 }
@@ -63,7 +63,11 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         Ok(info) => (
             StatusCode::OK,
             "ok",
-            DatabaseHealth { connected: true, latency_ms: Some(info.round_trip.as_secs_f64() * 1000.0), error: None },
+            DatabaseHealth {
+                connected: true,
+                latency_ms: Some(whole_microseconds_in_ms(info.round_trip)),
+                error: None,
+            },
         ),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -79,6 +83,11 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         database,
     };
     (code, Json(body))
+}
+
+/// Milliseconds to the microsecond: a clock reading finer than that is noise.
+fn whole_microseconds_in_ms(d: std::time::Duration) -> f64 {
+    d.as_micros() as f64 / 1000.0
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -127,6 +127,8 @@ async fn health_and_readiness() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["status"], "ok");
     assert_eq!(health["database"]["connected"], true);
+    let ms = health["database"]["latency_ms"].as_f64().unwrap();
+    assert!(ms > 0.0 && ((ms * 1000.0).round() - ms * 1000.0).abs() < 1e-6, "milliseconds to the microsecond: {ms}");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(app.get("/livez", None).await.0, StatusCode::OK);
     let (status, ready) = app.get("/readyz", None).await;

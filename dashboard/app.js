@@ -558,7 +558,7 @@
     const s = stats.value;
     const st = status.value;
     const ins = insights.value;
-    if (st) top.append(stat("Server", "PostgreSQL " + st.server.version.split(" ")[0], st.server.database), stat("Round trip", fmtMs(st.server.round_trip)));
+    if (st) top.append(stat("PostgreSQL", st.server.version.split(" ")[0], "database " + st.server.database), stat("Round trip", fmtMs(st.server.round_trip)));
     if (s) top.append(stat("Database size", s.database.size));
     if (ins) {
       top.append(
@@ -570,22 +570,35 @@
     if (st) top.append(stat("Statements (this process)", fmtNum(st.queries.total), "p95 " + fmtMs(st.queries.p95_ms) + ", p99 " + fmtMs(st.queries.p99_ms)));
 
     if (ins) {
+      const finding = (f) =>
+        el(
+          "li",
+          { class: "finding finding-" + f.severity },
+          el("div", {}, badge(f.severity), " ", el("strong", { text: f.kind }), " ", el("code", { text: f.object })),
+          el("p", { text: f.detail }),
+          el("p", { class: "advice" }, el("strong", { text: "What to do: " }), f.advice),
+        );
+      // Warnings first and open; informational findings folded away so they never bury one.
+      const warnings = ins.findings.filter((f) => f.severity === "warning");
+      const infos = ins.findings.filter((f) => f.severity !== "warning");
       body.appendChild(
         card(
           "Findings",
           ins.findings.length
             ? el(
-                "ul",
-                { class: "findings", id: "findings" },
-                ins.findings.map((f) =>
-                  el(
-                    "li",
-                    { class: "finding finding-" + f.severity },
-                    el("div", {}, badge(f.severity), " ", el("strong", { text: f.kind }), " ", el("code", { text: f.object })),
-                    el("p", { text: f.detail }),
-                    el("p", { class: "advice" }, el("strong", { text: "What to do: " }), f.advice),
-                  ),
-                ),
+                "div",
+                { id: "findings" },
+                warnings.length
+                  ? el("ul", { class: "findings" }, warnings.map(finding))
+                  : el("p", { class: "ok", text: "No warnings." }),
+                infos.length
+                  ? el(
+                      "details",
+                      { class: "findings-info" },
+                      el("summary", { text: infos.length + " informational finding" + (infos.length === 1 ? "" : "s") }),
+                      el("ul", { class: "findings" }, infos.map(finding)),
+                    )
+                  : null,
               )
             : el("p", { class: "ok", text: "No findings: nothing to act on." }),
         ),

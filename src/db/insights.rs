@@ -663,9 +663,15 @@ async fn query_statements(
     Ok((slow, frequent))
 }
 
-/// Indexes never scanned since the statistics began that enforce nothing:
-/// not unique, not a primary key, not behind a constraint, and not the index
-/// a foreign key needs (deleting a parent row would scan the table without it).
+/// Below this an unused index costs writes too little to be worth a
+/// migration, and on a young database nearly every index is still unscanned:
+/// reporting them all would bury the findings that matter.
+const UNUSED_INDEX_MIN_BYTES: i64 = 1024 * 1024;
+
+/// Indexes of at least [`UNUSED_INDEX_MIN_BYTES`] never scanned since the
+/// statistics began that enforce nothing: not unique, not a primary key, not
+/// behind a constraint, and not the index a foreign key needs (deleting a
+/// parent row would scan the table without it).
 async fn unused_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> Result<(), DbError> {
     let rows = db
         .query(
@@ -675,6 +681,7 @@ async fn unused_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> Res
                    FROM pg_stat_user_indexes s
                    JOIN pg_index i ON i.indexrelid = s.indexrelid
                   WHERE s.schemaname IN {SCHEMAS} AND s.idx_scan = 0
+                    AND pg_relation_size(s.indexrelid) >= $1
                     AND NOT i.indisunique AND NOT i.indisprimary
                     AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
                     AND NOT EXISTS (
@@ -684,7 +691,7 @@ async fn unused_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> Res
                            AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)
                   ORDER BY pg_relation_size(s.indexrelid) DESC, 1"
             ),
-            &[],
+            &[&UNUSED_INDEX_MIN_BYTES],
         )
         .await?;
     for r in rows {

@@ -268,7 +268,13 @@ async fn the_dashboard_works_in_a_real_browser() {
     let headings =
         b.client.execute("return Array.from(document.querySelectorAll('#page h2')).map(h => h.textContent);", vec![]);
     let headings = headings.await.unwrap().to_string();
-    for expected in ["Findings", "Slow queries (pg_stat_statements)", "Connections by state", "Largest tables"] {
+    for expected in [
+        "Findings",
+        "Slow queries (pg_stat_statements)",
+        "Slow statements seen by devx",
+        "Connections by state",
+        "Largest tables",
+    ] {
         assert!(headings.contains(expected), "{expected} on the database page: {headings}");
     }
     b.screenshot("database").await;

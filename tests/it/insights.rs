@@ -58,6 +58,9 @@ async fn duplicate_and_unused_indexes_and_full_sequences_are_reported_with_advic
              CREATE INDEX insight_probe_c_idx ON devx.insight_probe (c);
              CREATE INDEX insight_probe_c_again_idx ON devx.insight_probe (c);
              CREATE INDEX insight_probe_b_idx ON devx.insight_probe (b);
+             CREATE INDEX insight_probe_small_idx ON devx.insight_probe (a) WHERE a < 0;
+             -- Big enough (over 1 MB) for an unused index to be worth reporting.
+             INSERT INTO devx.insight_probe SELECT g, g % 1000, g, g % 7 FROM generate_series(1, 60000) g;
              CREATE SEQUENCE devx.insight_probe_seq MAXVALUE 100;
              SELECT setval('devx.insight_probe_seq', 80);
              CREATE TABLE devx.insight_serial (id serial PRIMARY KEY);
@@ -84,7 +87,8 @@ async fn duplicate_and_unused_indexes_and_full_sequences_are_reported_with_advic
     );
 
     let unused = find(&r, "unused-index", "devx.insight_probe_b_idx").expect("an index never scanned");
-    assert!(unused.detail.contains("never scanned") && unused.detail.contains("kB"), "{unused:?}");
+    assert!(unused.detail.contains("never scanned") && unused.detail.contains("MB"), "{unused:?}");
+    assert!(find(&r, "unused-index", "devx.insight_probe_small_idx").is_none(), "too small to matter");
     assert!(unused.advice.contains("DROP INDEX CONCURRENTLY devx.insight_probe_b_idx"), "{unused:?}");
     assert!(find(&r, "unused-index", "devx.insight_probe_pkey").is_none(), "primary keys enforce something");
     assert!(

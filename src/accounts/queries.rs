@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{API_KEY_COLUMNS, ApiKey, CredentialRow, Role, Scope, USER_COLUMNS, User};
 use super::secrets::TokenHash;
-use crate::db::{DbError, Queryable};
+use crate::db::{DbError, Queryable, Statement};
 
 pub struct NewUser<'a> {
     pub id: Uuid,
@@ -135,21 +135,13 @@ pub struct UserFilter {
 
 /// Newest first; fetches `limit + 1` rows (see `Page::from_rows`).
 pub async fn list_users(db: &impl Queryable, f: &UserFilter) -> Result<Vec<User>, DbError> {
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM devx.users u
-          WHERE ($1::text IS NULL OR u.role = $1)
-            AND ($2::text IS NULL OR u.plan_type = $2)
-            AND ($3::bool IS NULL OR u.is_active = $3)
-            AND ($4::text IS NULL OR u.email ILIKE '%' || $4 || '%')
-            AND ($5::timestamptz IS NULL OR (u.created_at, u.id) < ($5, $6))
-          ORDER BY u.created_at DESC, u.id DESC
-          LIMIT $7"
-    );
-    let (after_at, after_id) = crate::http::pagination::split_key(f.after);
-    let q = f.q.as_deref().map(escape_like);
-    let rows = db
-        .query(&sql, &[&f.role.map(Role::as_str), &f.plan_type, &f.is_active, &q, &after_at, &after_id, &(f.limit + 1)])
-        .await?;
+    let mut s = Statement::default();
+    s.and_some(f.role.map(Role::as_str), |role| format!("u.role = {role}"));
+    s.and_some(f.plan_type.as_deref(), |plan| format!("u.plan_type = {plan}"));
+    s.and_some(f.is_active, |active| format!("u.is_active = {active}"));
+    s.and_some(f.q.as_deref().map(escape_like), |q| format!("u.email ILIKE '%' || {q}::text || '%'"));
+    s.newest_first(&format!("SELECT {USER_COLUMNS} FROM devx.users u"), "u", f.after, f.limit);
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(User::from_row).collect())
 }
 
@@ -214,12 +206,12 @@ pub async fn revoke_session(db: &impl Queryable, id: Uuid) -> Result<(), DbError
 
 /// Revokes every live session of a user except `keep`.
 pub async fn revoke_sessions_of(db: &impl Queryable, user_id: Uuid, keep: Option<Uuid>) -> Result<u64, DbError> {
-    db.execute(
-        "UPDATE devx.sessions SET is_active = false, revoked_at = now()
-          WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
-        &[&user_id, &keep],
-    )
-    .await
+    let mut s = Statement::default();
+    let user_id = s.bind(user_id);
+    s.and(format!("user_id = {user_id} AND revoked_at IS NULL"));
+    s.and_some(keep, |keep| format!("id <> {keep}"));
+    s.sql = format!("UPDATE devx.sessions SET is_active = false, revoked_at = now() {}", s.where_clause());
+    s.execute(db).await
 }
 
 pub struct NewApiKey<'a> {
@@ -249,13 +241,11 @@ pub async fn list_api_keys(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<ApiKey>, DbError> {
-    let sql = format!(
-        "SELECT {API_KEY_COLUMNS} FROM devx.api_keys k
-          WHERE k.user_id = $1 AND ($2::timestamptz IS NULL OR (k.created_at, k.id) < ($2, $3))
-          ORDER BY k.created_at DESC, k.id DESC LIMIT $4"
-    );
-    let (after_at, after_id) = crate::http::pagination::split_key(after);
-    let rows = db.query(&sql, &[&user_id, &after_at, &after_id, &(limit + 1)]).await?;
+    let mut s = Statement::default();
+    let user_id = s.bind(user_id);
+    s.and(format!("k.user_id = {user_id}"));
+    s.newest_first(&format!("SELECT {API_KEY_COLUMNS} FROM devx.api_keys k"), "k", after, limit);
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(ApiKey::from_row).collect())
 }
 

@@ -5,22 +5,21 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio_postgres::types::ToSql;
 
 use super::model::{
     AUDIT_COLUMNS, AuditAction, AuditEntry, CONFIG_COLUMNS, ConfigEntry, DatabaseSize, SystemStats, UserCounts,
 };
 use crate::db::introspect::{self, human_bytes};
-use crate::db::{DbError, Queryable};
+use crate::db::{DbError, Queryable, Statement};
 
 /// Settings in key order, after `after`; fetches `limit + 1` (see `Page::from_rows`).
 pub async fn list_config(db: &impl Queryable, after: Option<&str>, limit: i64) -> Result<Vec<ConfigEntry>, DbError> {
-    let sql = format!(
-        "SELECT {CONFIG_COLUMNS} FROM devx.system_config c
-          WHERE ($1::text IS NULL OR c.key > $1)
-          ORDER BY c.key LIMIT $2"
-    );
-    let rows = db.query(&sql, &[&after, &(limit + 1)]).await?;
+    let mut s = Statement::default();
+    s.and_some(after, |after| format!("c.key > {after}"));
+    let limit = s.bind(limit + 1);
+    s.sql =
+        format!("SELECT {CONFIG_COLUMNS} FROM devx.system_config c {} ORDER BY c.key LIMIT {limit}", s.where_clause());
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(ConfigEntry::from_row).collect())
 }
 
@@ -69,49 +68,16 @@ pub struct AuditFilter {
 /// and each combination gets a plan of its own that uses the matching index
 /// rather than one generic plan for all).
 pub async fn list_audit(db: &impl Queryable, f: &AuditFilter) -> Result<Vec<AuditEntry>, DbError> {
-    let action = f.action.map(AuditAction::as_str);
-    let after_at = f.after.map(|(at, _)| at);
-    let after_id = f.after.map(|(_, id)| id);
-    let limit = f.limit + 1;
-    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
-    let mut conditions: Vec<String> = Vec::new();
-    if let Some(v) = &f.entity_type {
-        conditions.push(format!("a.entity_type = {}", param(&mut params, v)));
-    }
-    if let Some(v) = &f.entity_id {
-        conditions.push(format!("a.entity_id = {}", param(&mut params, v)));
-    }
-    if let Some(v) = &f.actor {
-        conditions.push(format!("a.actor = {}", param(&mut params, v)));
-    }
-    if let Some(v) = &action {
-        conditions.push(format!("a.action = {}", param(&mut params, v)));
-    }
-    if let Some(v) = &f.since {
-        conditions.push(format!("a.created_at >= {}", param(&mut params, v)));
-    }
-    if let Some(v) = &f.until {
-        conditions.push(format!("a.created_at < {}", param(&mut params, v)));
-    }
-    if let (Some(at), Some(id)) = (&after_at, &after_id) {
-        let (at, id) = (param(&mut params, at), param(&mut params, id));
-        conditions.push(format!("(a.created_at, a.id) < ({at}, {id})"));
-    }
-    let where_clause =
-        if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
-    let sql = format!(
-        "SELECT {AUDIT_COLUMNS} FROM devx.audit_logs a {where_clause}
-          ORDER BY a.created_at DESC, a.id DESC LIMIT {}",
-        param(&mut params, &limit)
-    );
-    let rows = db.query(&sql, &params).await?;
+    let mut s = Statement::default();
+    s.and_some(f.entity_type.as_deref(), |v| format!("a.entity_type = {v}"));
+    s.and_some(f.entity_id.as_deref(), |v| format!("a.entity_id = {v}"));
+    s.and_some(f.actor.as_deref(), |v| format!("a.actor = {v}"));
+    s.and_some(f.action.map(AuditAction::as_str), |v| format!("a.action = {v}"));
+    s.and_some(f.since, |v| format!("a.created_at >= {v}"));
+    s.and_some(f.until, |v| format!("a.created_at < {v}"));
+    s.newest_first(&format!("SELECT {AUDIT_COLUMNS} FROM devx.audit_logs a"), "a", f.after, f.limit);
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(AuditEntry::from_row).collect())
-}
-
-/// Adds a statement parameter; returns its placeholder (`$n`).
-fn param<'a>(params: &mut Vec<&'a (dyn ToSql + Sync)>, value: &'a (dyn ToSql + Sync)) -> String {
-    params.push(value);
-    format!("${}", params.len())
 }
 
 /// The `devx.recent_activity` view (the last 7 days of the trail), newest
@@ -121,13 +87,9 @@ pub async fn recent_activity(
     after: Option<(DateTime<Utc>, i64)>,
     limit: i64,
 ) -> Result<Vec<AuditEntry>, DbError> {
-    let sql = format!(
-        "SELECT {AUDIT_COLUMNS} FROM devx.recent_activity a
-          WHERE ($1::timestamptz IS NULL OR (a.created_at, a.id) < ($1, $2))
-          ORDER BY a.created_at DESC, a.id DESC LIMIT $3"
-    );
-    let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
-    let rows = db.query(&sql, &[&after_at, &after_id, &(limit + 1)]).await?;
+    let mut s = Statement::default();
+    s.newest_first(&format!("SELECT {AUDIT_COLUMNS} FROM devx.recent_activity a"), "a", after, limit);
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(AuditEntry::from_row).collect())
 }
 

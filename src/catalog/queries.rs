@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::model::{Category, Complexity, OptionalVar, SUMMARY_COLUMNS, Technology, Template, TemplateSummary};
 use crate::accounts::queries::escape_like;
-use crate::db::{DbError, Queryable};
+use crate::db::{DbError, Queryable, Statement};
 
 #[derive(Debug, Default)]
 pub struct TemplateFilter {
@@ -21,26 +21,26 @@ pub struct TemplateFilter {
 
 /// Public templates in slug order; fetches `limit + 1` rows.
 pub async fn list_templates(db: &impl Queryable, f: &TemplateFilter) -> Result<Vec<TemplateSummary>, DbError> {
-    let sql = format!(
+    let mut s = Statement::default();
+    s.and("t.is_public");
+    s.and_some(f.category.as_deref(), |slug| format!("c.slug = {slug}"));
+    s.and_some(f.technology.as_deref(), |tech| format!("t.tech_stack @> ARRAY[{tech}::text]"));
+    s.and_some(f.tag.as_deref(), |tag| format!("t.tags @> ARRAY[{tag}::text]"));
+    s.and_some(f.complexity.map(Complexity::as_str), |c| format!("t.complexity = {c}"));
+    s.and_some(f.q.as_deref().map(escape_like), |q| {
+        format!("(t.name ILIKE '%' || {q}::text || '%' OR t.description ILIKE '%' || {q}::text || '%')")
+    });
+    s.and_some(f.after.as_deref(), |after| format!("t.slug > {after}"));
+    let limit = s.bind(f.limit + 1);
+    s.sql = format!(
         "SELECT {SUMMARY_COLUMNS}
            FROM templates.templates t JOIN templates.categories c ON c.id = t.category_id
-          WHERE t.is_public
-            AND ($1::text IS NULL OR c.slug = $1)
-            AND ($2::text IS NULL OR t.tech_stack @> ARRAY[$2::text])
-            AND ($3::text IS NULL OR t.tags @> ARRAY[$3::text])
-            AND ($4::text IS NULL OR t.complexity = $4)
-            AND ($5::text IS NULL OR t.name ILIKE '%' || $5 || '%' OR t.description ILIKE '%' || $5 || '%')
-            AND ($6::text IS NULL OR t.slug > $6)
+          {}
           ORDER BY t.slug
-          LIMIT $7"
+          LIMIT {limit}",
+        s.where_clause()
     );
-    let q = f.q.as_deref().map(escape_like);
-    let rows = db
-        .query(
-            &sql,
-            &[&f.category, &f.technology, &f.tag, &f.complexity.map(Complexity::as_str), &q, &f.after, &(f.limit + 1)],
-        )
-        .await?;
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(TemplateSummary::from_row).collect())
 }
 

@@ -1,12 +1,11 @@
 //! The SQL of chat messages.
 
 use serde_json::Value;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::model::{ChatMessage, MESSAGE_COLUMNS, Order};
-use crate::db::{DbError, Queryable};
-use crate::runtime::{TimeKey, split_key};
+use crate::db::{DbError, Queryable, Statement};
+use crate::runtime::TimeKey;
 
 pub struct NewMessage<'a> {
     pub project_id: Uuid,
@@ -36,8 +35,8 @@ pub async fn insert_message(db: &impl Queryable, m: &NewMessage<'_>) -> Result<C
 /// A page of a project's messages (of one conversation with `session_id`),
 /// after the keyset `after` in the list's order; fetches `limit + 1` rows.
 ///
-/// The statement holds only the conditions in use (no `$n IS NULL OR ...`),
-/// so that even a cached generic plan seeks straight to the cursor: a range
+/// The statement holds only the conditions in use ([`Statement`]), so that
+/// even a cached generic plan seeks straight to the cursor: a range
 /// scan on `chat_messages (project_id, created_at, id)` for a project, or on
 /// `(session_id, created_at)` for a conversation, that stops after
 /// `limit + 1` rows wherever the page is.
@@ -53,24 +52,18 @@ pub async fn list_messages(
         Order::Asc => (">", "ASC"),
         Order::Desc => ("<", "DESC"),
     };
-    let limit = limit + 1;
-    let (at, id) = split_key(after);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&project_id, &limit];
-    let mut conditions = String::new();
-    if let Some(session_id) = &session_id {
-        params.push(session_id);
-        conditions.push_str(&format!(" AND m.session_id = ${}", params.len()));
-    }
-    if let (Some(at), Some(id)) = (&at, &id) {
-        params.push(at);
-        params.push(id);
-        conditions.push_str(&format!(" AND (m.created_at, m.id) {keyset} (${}, ${})", params.len() - 1, params.len()));
-    }
-    let sql = format!(
+    let mut s = Statement::default();
+    let project_id = s.bind(project_id);
+    s.and(format!("m.project_id = {project_id}"));
+    s.and_some(session_id, |session_id| format!("m.session_id = {session_id}"));
+    s.and_key(after, |at, id| format!("(m.created_at, m.id) {keyset} ({at}, {id})"));
+    let limit = s.bind(limit + 1);
+    s.sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM devx.chat_messages m
-          WHERE m.project_id = $1{conditions}
-          ORDER BY m.created_at {direction}, m.id {direction} LIMIT $2"
+          {}
+          ORDER BY m.created_at {direction}, m.id {direction} LIMIT {limit}",
+        s.where_clause()
     );
-    let rows = db.query(&sql, &params).await?;
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(ChatMessage::from_row).collect())
 }

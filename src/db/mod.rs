@@ -5,7 +5,8 @@
 //!
 //! SQL itself lives next to the types it fills, in each capability's
 //! `queries` module, as small functions taking `&impl Queryable` so that a
-//! handler can run several of them in one transaction.
+//! handler can run several of them in one transaction. A list with optional
+//! filters builds its statement from the filters given ([`Statement`]).
 
 mod breaker;
 pub mod embedded;
@@ -13,6 +14,7 @@ mod error;
 pub mod insights;
 pub mod introspect;
 pub mod seed;
+mod statement;
 mod stats;
 mod tls;
 
@@ -26,6 +28,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
 pub use error::DbError;
+pub use statement::Statement;
 pub use stats::{LatencyHistogram, QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
 
 use crate::config::{DatabaseConfig, StatementMode};
@@ -44,8 +47,9 @@ struct DbContext {
 }
 
 /// Distinct SQL texts whose parameter types are remembered; past this the
-/// cache starts over (SQL texts are static, so this is never reached in
-/// practice).
+/// cache starts over (SQL texts are static, or built from a few optional
+/// filters by [`Statement`]: some hundreds in all, so this is never reached
+/// in practice).
 const PARAM_TYPES_CAPACITY: usize = 4096;
 
 /// The pool and its instrumentation. Cheap to clone.

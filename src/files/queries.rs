@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::model::{FILE_COLUMNS, FileRecord};
-use crate::db::{DbError, Queryable};
+use crate::db::{DbError, Queryable, Statement};
 
 pub struct NewFile<'a> {
     pub project_id: Uuid,
@@ -81,14 +81,17 @@ pub struct FileFilter<'a> {
 /// A project's live records by path; fetches `limit + 1` rows. Walks the
 /// unique live-path index `(project_id, file_path) WHERE NOT is_deleted`.
 pub async fn list_files(db: &impl Queryable, f: &FileFilter<'_>) -> Result<Vec<FileRecord>, DbError> {
-    let sql = format!(
-        "SELECT {FILE_COLUMNS} FROM devx.file_storage f
-          WHERE f.project_id = $1 AND NOT f.is_deleted
-            AND ($2::text IS NULL OR starts_with(f.file_path, $2))
-            AND ($3::text IS NULL OR f.mime_type = $3)
-            AND ($4::text IS NULL OR f.file_path > $4)
-          ORDER BY f.file_path LIMIT $5"
+    let mut s = Statement::default();
+    let project_id = s.bind(f.project_id);
+    s.and(format!("f.project_id = {project_id} AND NOT f.is_deleted"));
+    s.and_some(f.path_prefix, |prefix| format!("starts_with(f.file_path, {prefix})"));
+    s.and_some(f.mime_type, |mime| format!("f.mime_type = {mime}"));
+    s.and_some(f.after, |after| format!("f.file_path > {after}"));
+    let limit = s.bind(f.limit + 1);
+    s.sql = format!(
+        "SELECT {FILE_COLUMNS} FROM devx.file_storage f {} ORDER BY f.file_path LIMIT {limit}",
+        s.where_clause()
     );
-    let rows = db.query(&sql, &[&f.project_id, &f.path_prefix, &f.mime_type, &f.after, &(f.limit + 1)]).await?;
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(FileRecord::from_row).collect())
 }

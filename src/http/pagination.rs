@@ -25,11 +25,6 @@ pub struct Page<T> {
 /// The keyset of lists sorted by creation time: `(created_at, id)`.
 pub type TimeKey = (chrono::DateTime<chrono::Utc>, uuid::Uuid);
 
-/// A keyset as the two nullable SQL parameters of `($n::timestamptz IS NULL OR (created_at, id) < ($n, $m))`.
-pub fn split_key(key: Option<TimeKey>) -> (Option<chrono::DateTime<chrono::Utc>>, Option<uuid::Uuid>) {
-    key.map_or((None, None), |(at, id)| (Some(at), Some(id)))
-}
-
 /// The validated limit: `None` means the default.
 pub fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
     match raw {

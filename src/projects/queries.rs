@@ -1,13 +1,11 @@
 //! The SQL of projects, code contexts, modifications and generation history.
 //! Small functions taking `&impl Queryable` so that handlers compose them in
-//! one transaction. Lists whose filters are optional and index-backed are
-//! built from only the filters given ([`Statement`]), so that every prepared
-//! plan can use the index of each filter it has (a `$1 IS NULL OR ...`
-//! predicate cannot use one in a generic plan).
+//! one transaction. Lists whose filters are optional are built from only the
+//! filters given ([`Statement`]), so that every prepared plan can use the
+//! index of each filter it has.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::model::{
@@ -17,33 +15,10 @@ use super::model::{
 };
 use crate::accounts::queries::escape_like;
 use crate::catalog::model::OptionalVar;
-use crate::db::{DbError, Queryable};
+use crate::db::{DbError, Queryable, Statement};
 
 /// Keyset position in a newest-first list: (created_at, id) of the last row seen.
 pub type After = Option<(DateTime<Utc>, Uuid)>;
-
-/// A statement assembled from the filters a request gives, with its parameters.
-#[derive(Default)]
-pub struct Statement {
-    pub sql: String,
-    pub params: Vec<Box<dyn ToSql + Sync + Send>>,
-}
-
-impl Statement {
-    /// Adds a parameter and returns its placeholder (`$n`).
-    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
-        self.params.push(Box::new(value));
-        format!("${}", self.params.len())
-    }
-
-    pub fn param_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
-    }
-
-    async fn query(&self, db: &impl Queryable) -> Result<Vec<tokio_postgres::Row>, DbError> {
-        db.query(&self.sql, &self.param_refs()).await
-    }
-}
 
 // ---------------------------------------------------------------- projects
 
@@ -68,53 +43,33 @@ pub struct ProjectFilter {
 
 /// The statement `list_projects` runs (public so that its plan can be
 /// inspected): newest first, `limit + 1` rows, deleted projects never.
-pub fn list_projects_statement(f: &ProjectFilter) -> Statement {
+pub fn list_projects_statement(f: &ProjectFilter) -> Statement<'_> {
     let mut s = Statement::default();
-    let mut conditions = vec!["p.status <> 'deleted'".to_string()];
-    if let Some(owner) = f.owner {
-        conditions.push(format!("p.owner_id = {}", s.bind(owner)));
-    }
-    if let Some(status) = &f.status {
-        conditions.push(format!("p.status = {}", s.bind(status.clone())));
-    }
-    if let Some(t) = &f.project_type {
-        conditions.push(format!("p.type = {}", s.bind(t.clone())));
-    }
-    if let Some(slug) = &f.template {
-        conditions.push(format!(
-            "p.template_id = (SELECT id FROM templates.templates WHERE slug = {})",
-            s.bind(slug.clone())
-        ));
-    }
-    if let Some(q) = &f.q {
-        conditions.push(format!("p.name ILIKE '%' || {}::text || '%'", s.bind(escape_like(q))));
-    }
+    s.and("p.status <> 'deleted'");
+    s.and_some(f.owner, |owner| format!("p.owner_id = {owner}"));
+    s.and_some(f.status.as_deref(), |status| format!("p.status = {status}"));
+    s.and_some(f.project_type.as_deref(), |t| format!("p.type = {t}"));
+    s.and_some(f.template.as_deref(), |slug| {
+        format!("p.template_id = (SELECT id FROM templates.templates WHERE slug = {slug})")
+    });
+    s.and_some(f.q.as_deref().map(escape_like), |q| format!("p.name ILIKE '%' || {q}::text || '%'"));
     let mut context = Vec::new();
     if let Some(doc) = &f.codebase_contains {
-        context.push(format!("pc.codebase @> {}::jsonb", s.bind(doc.clone())));
+        context.push(format!("pc.codebase @> {}::jsonb", s.bind(doc)));
     }
     if let Some(dep) = &f.dependency {
-        context.push(format!("pc.dependencies @> ARRAY[{}::text]", s.bind(dep.clone())));
+        context.push(format!("pc.dependencies @> ARRAY[{}::text]", s.bind(dep)));
     }
     if !context.is_empty() {
-        conditions.push(format!(
+        s.and(format!(
             "EXISTS (SELECT 1 FROM devx.project_contexts pc WHERE pc.project_id = p.id AND {})",
             context.join(" AND ")
         ));
     }
-    if let Some((at, id)) = f.after {
-        let (at, id) = (s.bind(at), s.bind(id));
-        conditions.push(format!("(p.created_at, p.id) < ({at}, {id})"));
-    }
-    let limit = s.bind(f.limit + 1);
-    s.sql = format!(
-        "SELECT {PROJECT_COLUMNS}
-           FROM devx.projects p LEFT JOIN templates.templates t ON t.id = p.template_id
-          WHERE {}
-          ORDER BY p.created_at DESC, p.id DESC
-          LIMIT {limit}",
-        conditions.join("\n            AND ")
+    let select = format!(
+        "SELECT {PROJECT_COLUMNS} FROM devx.projects p LEFT JOIN templates.templates t ON t.id = p.template_id"
     );
+    s.newest_first(&select, "p", f.after, f.limit);
     s
 }
 
@@ -444,16 +399,12 @@ pub async fn list_modifications(
     after: After,
     limit: i64,
 ) -> Result<Vec<Modification>, DbError> {
-    let sql = format!(
-        "SELECT {MODIFICATION_COLUMNS} FROM devx.modifications m
-          WHERE m.project_id = $1
-            AND ($2::text IS NULL OR m.status = $2)
-            AND ($3::timestamptz IS NULL OR (m.created_at, m.id) < ($3, $4))
-          ORDER BY m.created_at DESC, m.id DESC
-          LIMIT $5"
-    );
-    let (after_at, after_id) = crate::http::pagination::split_key(after);
-    let rows = db.query(&sql, &[&project_id, &status.map(|s| s.as_str()), &after_at, &after_id, &(limit + 1)]).await?;
+    let mut s = Statement::default();
+    let project_id = s.bind(project_id);
+    s.and(format!("m.project_id = {project_id}"));
+    s.and_some(status.map(ModificationStatus::as_str), |status| format!("m.status = {status}"));
+    s.newest_first(&format!("SELECT {MODIFICATION_COLUMNS} FROM devx.modifications m"), "m", after, limit);
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(Modification::from_row).collect())
 }
 
@@ -562,37 +513,16 @@ pub struct GenerationFilter {
     pub limit: i64,
 }
 
-pub fn list_generations_statement(f: &GenerationFilter) -> Statement {
+pub fn list_generations_statement(f: &GenerationFilter) -> Statement<'_> {
     let mut s = Statement::default();
-    let mut conditions = vec!["true".to_string()];
-    if let Some(user) = f.user {
-        conditions.push(format!("g.user_id = {}", s.bind(user)));
-    }
-    if let Some(t) = &f.generation_type {
-        conditions.push(format!("g.generation_type = {}", s.bind(t.clone())));
-    }
-    if let Some(status) = f.status {
-        conditions.push(format!("g.status = {}", s.bind(status.as_str())));
-    }
-    if let Some(slug) = &f.template {
-        conditions.push(format!(
-            "g.template_id = (SELECT id FROM templates.templates WHERE slug = {})",
-            s.bind(slug.clone())
-        ));
-    }
-    if let Some(project) = f.project {
-        conditions.push(format!("g.project_id = {}", s.bind(project)));
-    }
-    if let Some((at, id)) = f.after {
-        let (at, id) = (s.bind(at), s.bind(id));
-        conditions.push(format!("(g.created_at, g.id) < ({at}, {id})"));
-    }
-    let limit = s.bind(f.limit + 1);
-    s.sql = format!(
-        "{} WHERE {} ORDER BY g.created_at DESC, g.id DESC LIMIT {limit}",
-        generation_select("devx.generation_history"),
-        conditions.join(" AND ")
-    );
+    s.and_some(f.user, |user| format!("g.user_id = {user}"));
+    s.and_some(f.generation_type.as_deref(), |t| format!("g.generation_type = {t}"));
+    s.and_some(f.status.map(GenerationStatus::as_str), |status| format!("g.status = {status}"));
+    s.and_some(f.template.as_deref(), |slug| {
+        format!("g.template_id = (SELECT id FROM templates.templates WHERE slug = {slug})")
+    });
+    s.and_some(f.project, |project| format!("g.project_id = {project}"));
+    s.newest_first(&generation_select("devx.generation_history"), "g", f.after, f.limit);
     s
 }
 

@@ -22,7 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().merge(services::routes()).merge(containers::routes()).merge(deployments::routes())
 }
 
-pub use crate::http::pagination::{TimeKey, split_key};
+pub use crate::http::pagination::TimeKey;
 
 /// A row loaded with its owner, if the caller may see it; otherwise 404, the
 /// same answer as for an id that does not exist.

@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::agents::model::{ERROR_LOG_COLUMNS, ErrorLog, ErrorSummary, ErrorType};
-use crate::db::{DbError, Queryable};
+use crate::db::{DbError, Queryable, Statement};
 
 /// Who may see an error log: the owner of its task's project, or when it has
 /// no task, whoever recorded it (`NULL` once that user is gone: admins
@@ -64,36 +64,16 @@ pub struct ErrorFilter {
 
 /// Newest first; fetches `limit + 1` rows.
 pub async fn list_errors(db: &impl Queryable, f: &ErrorFilter) -> Result<Vec<ErrorLog>, DbError> {
-    let sql = format!(
-        "SELECT {ERROR_LOG_COLUMNS} FROM devx.error_logs l {JOINS}
-          WHERE ($1::uuid IS NULL OR {OWNER} = $1)
-            AND (l.task_id IS NULL OR p.id IS NOT NULL)
-            AND ($2::text IS NULL OR l.error_type = $2)
-            AND ($3::bool IS NULL OR l.resolved = $3)
-            AND ($4::uuid IS NULL OR l.task_id = $4)
-            AND ($5::uuid IS NULL OR l.execution_id = $5)
-            AND ($6::timestamptz IS NULL OR l.created_at >= $6)
-            AND ($7::timestamptz IS NULL OR (l.created_at, l.id) < ($7, $8))
-          ORDER BY l.created_at DESC, l.id DESC
-          LIMIT $9"
-    );
-    let (at, id) = crate::http::pagination::split_key(f.after);
-    let rows = db
-        .query(
-            &sql,
-            &[
-                &f.owner,
-                &f.error_type.map(ErrorType::as_str),
-                &f.resolved,
-                &f.task_id,
-                &f.execution_id,
-                &f.since,
-                &at,
-                &id,
-                &(f.limit + 1),
-            ],
-        )
-        .await?;
+    let mut s = Statement::default();
+    s.and_some(f.owner, |owner| format!("{OWNER} = {owner}"));
+    s.and("(l.task_id IS NULL OR p.id IS NOT NULL)");
+    s.and_some(f.error_type.map(ErrorType::as_str), |t| format!("l.error_type = {t}"));
+    s.and_some(f.resolved, |resolved| format!("l.resolved = {resolved}"));
+    s.and_some(f.task_id, |task| format!("l.task_id = {task}"));
+    s.and_some(f.execution_id, |execution| format!("l.execution_id = {execution}"));
+    s.and_some(f.since, |since| format!("l.created_at >= {since}"));
+    s.newest_first(&format!("SELECT {ERROR_LOG_COLUMNS} FROM devx.error_logs l {JOINS}"), "l", f.after, f.limit);
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(ErrorLog::from_row).collect())
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::agents::model::{EXECUTION_COLUMNS, Execution, ExecutionStatus, ExecutionSummary};
-use crate::db::{DbError, Queryable};
+use crate::db::{DbError, Queryable, Statement};
 
 /// Inserts an execution that is running from now.
 pub async fn start_execution(
@@ -63,15 +63,11 @@ pub async fn list_executions(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<Execution>, DbError> {
-    let sql = format!(
-        "SELECT {EXECUTION_COLUMNS} FROM devx.task_executions x
-          WHERE x.task_id = $1
-            AND ($2::timestamptz IS NULL OR (x.created_at, x.id) < ($2, $3))
-          ORDER BY x.created_at DESC, x.id DESC
-          LIMIT $4"
-    );
-    let (at, id) = crate::http::pagination::split_key(after);
-    let rows = db.query(&sql, &[&task_id, &at, &id, &(limit + 1)]).await?;
+    let mut s = Statement::default();
+    let task_id = s.bind(task_id);
+    s.and(format!("x.task_id = {task_id}"));
+    s.newest_first(&format!("SELECT {EXECUTION_COLUMNS} FROM devx.task_executions x"), "x", after, limit);
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(Execution::from_row).collect())
 }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::agents::model::LogLine;
-use crate::db::{DbError, Queryable};
+use crate::db::{DbError, Queryable, Statement};
 
 /// Reserves `count` seqs on an execution the caller may see (`owner` `None`:
 /// any, for an admin); returns the last one reserved, or `None` when the
@@ -21,17 +21,20 @@ pub async fn reserve_seqs(
     owner: Option<Uuid>,
     count: i64,
 ) -> Result<Option<i64>, DbError> {
-    let row = db
-        .query_opt(
-            "UPDATE devx.task_executions x
-                SET last_log_seq = x.last_log_seq + $3
-               FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
-              WHERE x.id = $1 AND t.id = x.task_id AND p.status <> 'deleted'
-                AND ($2::uuid IS NULL OR p.owner_id = $2)
-             RETURNING x.last_log_seq",
-            &[&execution_id, &owner, &count],
-        )
-        .await?;
+    let mut s = Statement::default();
+    let count = s.bind(count);
+    let execution_id = s.bind(execution_id);
+    s.and(format!("x.id = {execution_id} AND t.id = x.task_id AND p.status <> 'deleted'"));
+    s.and_some(owner, |owner| format!("p.owner_id = {owner}"));
+    s.sql = format!(
+        "UPDATE devx.task_executions x
+            SET last_log_seq = x.last_log_seq + {count}
+           FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
+          {}
+         RETURNING x.last_log_seq",
+        s.where_clause()
+    );
+    let row = s.query_opt(db).await?;
     Ok(row.map(|r| r.get(0)))
 }
 

@@ -4,9 +4,11 @@
 //! Who sees what is decided in two ways, both from [`super::Viewer`]:
 //! single rows are loaded with their owner (the owner of the task's project,
 //! or for a PR validation or error log tied to no task, the user who filed
-//! it) and the handler compares; lists filter in SQL with
-//! `($n::uuid IS NULL OR owner = $n)`, where `NULL` means an admin. Rows of
-//! soft-deleted projects are seen by no one.
+//! it) and the handler compares; lists filter in SQL on the owner only when
+//! there is one (`None` means an admin): the statement is built with
+//! [`crate::db::Statement`], which adds `owner = $n` for a user and nothing
+//! for an admin, like every other optional filter. Rows of soft-deleted
+//! projects are seen by no one.
 
 pub mod errors;
 pub mod executions;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::agents::model::{PR_VALIDATION_COLUMNS, PrValidation, PrValidationSummary, ValidationStatus};
-use crate::db::{DbError, Queryable};
+use crate::db::{DbError, Queryable, Statement};
 
 /// Who may see a validation: the owner of its task's project, or when it has
 /// no task, whoever filed it (`NULL` once that user is gone: admins only).
@@ -76,36 +76,17 @@ pub struct ValidationFilter {
 
 /// Newest first; fetches `limit + 1` rows.
 pub async fn list_validations(db: &impl Queryable, f: &ValidationFilter) -> Result<Vec<PrValidation>, DbError> {
-    let sql = format!(
-        "SELECT {PR_VALIDATION_COLUMNS} FROM devx.pr_validations v {JOINS}
-          WHERE ($1::uuid IS NULL OR {OWNER} = $1)
-            AND (v.task_id IS NULL OR p.id IS NOT NULL)
-            AND ($2::text IS NULL OR v.repository = $2)
-            AND ($3::text IS NULL OR v.status = $3)
-            AND ($4::text IS NULL OR v.branch_name = $4)
-            AND ($5::int IS NULL OR v.pr_number = $5)
-            AND ($6::uuid IS NULL OR v.task_id = $6)
-            AND ($7::timestamptz IS NULL OR (v.created_at, v.id) < ($7, $8))
-          ORDER BY v.created_at DESC, v.id DESC
-          LIMIT $9"
-    );
-    let (at, id) = crate::http::pagination::split_key(f.after);
-    let rows = db
-        .query(
-            &sql,
-            &[
-                &f.owner,
-                &f.repository,
-                &f.status.map(ValidationStatus::as_str),
-                &f.branch_name,
-                &f.pr_number,
-                &f.task_id,
-                &at,
-                &id,
-                &(f.limit + 1),
-            ],
-        )
-        .await?;
+    let mut s = Statement::default();
+    s.and_some(f.owner, |owner| format!("{OWNER} = {owner}"));
+    s.and("(v.task_id IS NULL OR p.id IS NOT NULL)");
+    s.and_some(f.repository.as_deref(), |repository| format!("v.repository = {repository}"));
+    s.and_some(f.status.map(ValidationStatus::as_str), |status| format!("v.status = {status}"));
+    s.and_some(f.branch_name.as_deref(), |branch| format!("v.branch_name = {branch}"));
+    s.and_some(f.pr_number, |number| format!("v.pr_number = {number}"));
+    s.and_some(f.task_id, |task| format!("v.task_id = {task}"));
+    let select = format!("SELECT {PR_VALIDATION_COLUMNS} FROM devx.pr_validations v {JOINS}");
+    s.newest_first(&select, "v", f.after, f.limit);
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(PrValidation::from_row).collect())
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::agents::model::{TASK_COLUMNS, Task, TaskStatus};
-use crate::db::{DbError, Queryable};
+use crate::db::{DbError, Queryable, Statement};
 
 pub struct NewTask<'a> {
     pub project_id: Uuid,
@@ -92,44 +92,38 @@ pub struct TaskFilter {
 
 /// Highest priority first, then oldest; fetches `limit + 1` rows.
 pub async fn list_tasks(db: &impl Queryable, f: &TaskFilter) -> Result<Vec<Task>, DbError> {
-    let sql = format!(
+    let mut s = Statement::default();
+    visible_tasks(&mut s, f.owner, f.project_id);
+    s.and_some(f.status.map(TaskStatus::as_str), |status| format!("t.status = {status}"));
+    s.and_some(f.priority_min, |min| format!("t.priority >= {min}"));
+    s.and_some(f.priority_max, |max| format!("t.priority <= {max}"));
+    s.and_some(f.assigned_to, |assignee| format!("t.assigned_to = {assignee}"));
+    s.and_some(f.parent_task_id, |parent| format!("t.parent_task_id = {parent}"));
+    if let Some((priority, at, id)) = f.after {
+        let (priority, at, id) = (s.bind(priority), s.bind(at), s.bind(id));
+        s.and(format!(
+            "(t.priority < {priority} OR (t.priority = {priority} AND (t.created_at, t.id) > ({at}, {id})))"
+        ));
+    }
+    let limit = s.bind(f.limit + 1);
+    s.sql = format!(
         "SELECT {TASK_COLUMNS}
            FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
-          WHERE p.status <> 'deleted'
-            AND ($1::uuid IS NULL OR p.owner_id = $1)
-            AND ($2::uuid IS NULL OR t.project_id = $2)
-            AND ($3::text IS NULL OR t.status = $3)
-            AND ($4::int IS NULL OR t.priority >= $4)
-            AND ($5::int IS NULL OR t.priority <= $5)
-            AND ($6::uuid IS NULL OR t.assigned_to = $6)
-            AND ($7::uuid IS NULL OR t.parent_task_id = $7)
-            AND ($8::int IS NULL OR t.priority < $8 OR (t.priority = $8 AND (t.created_at, t.id) > ($9, $10)))
+          {}
           ORDER BY t.priority DESC, t.created_at, t.id
-          LIMIT $11"
+          LIMIT {limit}",
+        s.where_clause()
     );
-    let (after_p, after_at, after_id) = match f.after {
-        Some((p, at, id)) => (Some(p), Some(at), Some(id)),
-        None => (None, None, None),
-    };
-    let rows = db
-        .query(
-            &sql,
-            &[
-                &f.owner,
-                &f.project_id,
-                &f.status.map(TaskStatus::as_str),
-                &f.priority_min,
-                &f.priority_max,
-                &f.assigned_to,
-                &f.parent_task_id,
-                &after_p,
-                &after_at,
-                &after_id,
-                &(f.limit + 1),
-            ],
-        )
-        .await?;
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(Task::from_row).collect())
+}
+
+/// The conditions of the tasks a caller sees (`owner` `None`: an admin,
+/// every live project's), optionally of one project.
+fn visible_tasks(s: &mut Statement<'_>, owner: Option<Uuid>, project_id: Option<Uuid>) {
+    s.and("p.status <> 'deleted'");
+    s.and_some(owner, |owner| format!("p.owner_id = {owner}"));
+    s.and_some(project_id, |project| format!("t.project_id = {project}"));
 }
 
 /// Up to `limit` direct subtasks, highest priority then oldest, and how many there are.
@@ -248,30 +242,35 @@ pub async fn claim_next(
     agent_type: &str,
     assignee: Uuid,
 ) -> Result<Option<Task>, DbError> {
-    // Two statements rather than `($1 IS NULL OR p.owner_id = $1)`: once
-    // PostgreSQL settles on a generic plan for a prepared statement, that OR
-    // hides the owner from the planner and every claim walks all pending
-    // tasks (1.3 s on the benchmark data).
-    let owner_filter = if owner.is_some() { "p.owner_id = $1" } else { "$1::uuid IS NULL" };
-    let sql = format!(
+    // The owner filter only when there is an owner (see `db::Statement`):
+    // written `($n IS NULL OR p.owner_id = $n)`, a generic plan hid the owner
+    // from the planner and every claim walked all pending tasks (1.3 s on
+    // the benchmark data).
+    let mut s = Statement::default();
+    s.and("t.status = 'pending'");
+    visible_tasks(&mut s, owner, None);
+    let agent_type = s.bind(agent_type);
+    s.and(format!(
+        "(NOT t.requirements ? 'agent_type' OR t.requirements -> 'agent_type' @> to_jsonb({agent_type}::text))"
+    ));
+    let assignee = s.bind(assignee);
+    s.sql = format!(
         "WITH next AS (
              SELECT t.id
                FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
-              WHERE t.status = 'pending'
-                AND p.status <> 'deleted'
-                AND {owner_filter}
-                AND (NOT t.requirements ? 'agent_type' OR t.requirements -> 'agent_type' @> to_jsonb($2::text))
+              {}
               ORDER BY t.priority DESC, t.created_at, t.id
               LIMIT 1
               FOR UPDATE OF t SKIP LOCKED
          )
          UPDATE devx.tasks t
-            SET status = 'in_progress', assigned_to = $3
+            SET status = 'in_progress', assigned_to = {assignee}
            FROM next
           WHERE t.id = next.id
-         RETURNING {TASK_COLUMNS}"
+         RETURNING {TASK_COLUMNS}",
+        s.where_clause()
     );
-    let row = db.query_opt(&sql, &[&owner, &agent_type, &assignee]).await?;
+    let row = s.query_opt(db).await?;
     Ok(row.as_ref().map(Task::from_row))
 }
 
@@ -299,17 +298,16 @@ pub async fn task_counts(
     owner: Option<Uuid>,
     project_id: Option<Uuid>,
 ) -> Result<Vec<(String, i32, i64)>, DbError> {
-    let rows = db
-        .query(
-            "SELECT t.status, t.priority, count(*)
-               FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
-              WHERE p.status <> 'deleted'
-                AND ($1::uuid IS NULL OR p.owner_id = $1)
-                AND ($2::uuid IS NULL OR t.project_id = $2)
-              GROUP BY t.status, t.priority",
-            &[&owner, &project_id],
-        )
-        .await?;
+    let mut s = Statement::default();
+    visible_tasks(&mut s, owner, project_id);
+    s.sql = format!(
+        "SELECT t.status, t.priority, count(*)
+           FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
+          {}
+          GROUP BY t.status, t.priority",
+        s.where_clause()
+    );
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
@@ -319,18 +317,17 @@ pub async fn avg_completion_seconds(
     owner: Option<Uuid>,
     project_id: Option<Uuid>,
 ) -> Result<Option<f64>, DbError> {
-    let row = db
-        .query_one(
-            "SELECT avg(extract(epoch FROM x.completed_at - x.started_at))::float8
-               FROM devx.task_executions x
-               JOIN devx.tasks t ON t.id = x.task_id
-               JOIN devx.projects p ON p.id = t.project_id
-              WHERE x.status = 'completed' AND x.started_at IS NOT NULL
-                AND p.status <> 'deleted'
-                AND ($1::uuid IS NULL OR p.owner_id = $1)
-                AND ($2::uuid IS NULL OR t.project_id = $2)",
-            &[&owner, &project_id],
-        )
-        .await?;
+    let mut s = Statement::default();
+    s.and("x.status = 'completed' AND x.started_at IS NOT NULL");
+    visible_tasks(&mut s, owner, project_id);
+    s.sql = format!(
+        "SELECT avg(extract(epoch FROM x.completed_at - x.started_at))::float8
+           FROM devx.task_executions x
+           JOIN devx.tasks t ON t.id = x.task_id
+           JOIN devx.projects p ON p.id = t.project_id
+          {}",
+        s.where_clause()
+    );
+    let row = s.query_one(db).await?;
     Ok(row.get(0))
 }

@@ -4,8 +4,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::model::{Action, CONTAINER_COLUMNS, Container};
-use crate::db::{DbError, Queryable};
-use crate::runtime::{TimeKey, split_key};
+use crate::db::{DbError, Queryable, Statement};
+use crate::runtime::TimeKey;
 
 pub struct NewContainer<'a> {
     pub project_id: Uuid,
@@ -71,14 +71,10 @@ pub async fn list_project_containers(
     after: Option<TimeKey>,
     limit: i64,
 ) -> Result<Vec<Container>, DbError> {
-    let sql = format!(
-        "SELECT {CONTAINER_COLUMNS} FROM devx.containers c
-          WHERE c.project_id = $1 AND coalesce(c.status = $2, c.status <> 'deleted')
-            AND ($3::timestamptz IS NULL OR (c.created_at, c.id) < ($3, $4))
-          ORDER BY c.created_at DESC, c.id DESC LIMIT $5"
-    );
-    let (at, id) = split_key(after);
-    let rows = db.query(&sql, &[&project_id, &status, &at, &id, &(limit + 1)]).await?;
+    let mut s = Statement::default();
+    let project_id = s.bind(project_id);
+    s.and(format!("c.project_id = {project_id}"));
+    let rows = list_containers(s, "devx.containers c", status, after, limit).query(db).await?;
     Ok(rows.iter().map(Container::from_row).collect())
 }
 
@@ -91,15 +87,32 @@ pub async fn list_owner_containers(
     after: Option<TimeKey>,
     limit: i64,
 ) -> Result<Vec<Container>, DbError> {
-    let sql = format!(
-        "SELECT {CONTAINER_COLUMNS} FROM devx.containers c JOIN devx.projects p ON p.id = c.project_id
-          WHERE c.owner_id = $1 AND p.status <> 'deleted' AND coalesce(c.status = $2, c.status <> 'deleted')
-            AND ($3::timestamptz IS NULL OR (c.created_at, c.id) < ($3, $4))
-          ORDER BY c.created_at DESC, c.id DESC LIMIT $5"
-    );
-    let (at, id) = split_key(after);
-    let rows = db.query(&sql, &[&owner_id, &status, &at, &id, &(limit + 1)]).await?;
+    let mut s = Statement::default();
+    let owner_id = s.bind(owner_id);
+    s.and(format!("c.owner_id = {owner_id} AND p.status <> 'deleted'"));
+    let from = "devx.containers c JOIN devx.projects p ON p.id = c.project_id";
+    let rows = list_containers(s, from, status, after, limit).query(db).await?;
     Ok(rows.iter().map(Container::from_row).collect())
+}
+
+/// Completes a container list whose own conditions are in `s`: the status
+/// (all but deleted ones without one), the keyset, newest first, `limit + 1`.
+fn list_containers<'a>(
+    mut s: Statement<'a>,
+    from: &str,
+    status: Option<&'a str>,
+    after: Option<TimeKey>,
+    limit: i64,
+) -> Statement<'a> {
+    match status {
+        Some(status) => {
+            let status = s.bind(status);
+            s.and(format!("c.status = {status}"));
+        }
+        None => s.and("c.status <> 'deleted'"),
+    }
+    s.newest_first(&format!("SELECT {CONTAINER_COLUMNS} FROM {from}"), "c", after, limit);
+    s
 }
 
 /// `owner`'s active containers as the `devx.active_containers` view defines
@@ -110,17 +123,17 @@ pub async fn list_active_containers(
     after: Option<TimeKey>,
     limit: i64,
 ) -> Result<Vec<Container>, DbError> {
-    let sql = format!(
+    let mut s = Statement::default();
+    let owner_id = s.bind(owner_id);
+    s.and(format!("a.owner_id = {owner_id} AND p.status <> 'deleted'"));
+    let select = format!(
         "SELECT {CONTAINER_COLUMNS}, a.project_name
            FROM devx.active_containers a
            JOIN devx.containers c ON c.id = a.id
-           JOIN devx.projects p ON p.id = a.project_id
-          WHERE a.owner_id = $1 AND p.status <> 'deleted'
-            AND ($2::timestamptz IS NULL OR (a.created_at, a.id) < ($2, $3))
-          ORDER BY a.created_at DESC, a.id DESC LIMIT $4"
+           JOIN devx.projects p ON p.id = a.project_id"
     );
-    let (at, id) = split_key(after);
-    let rows = db.query(&sql, &[&owner_id, &at, &id, &(limit + 1)]).await?;
+    s.newest_first(&select, "a", after, limit);
+    let rows = s.query(db).await?;
     Ok(rows
         .iter()
         .map(|r| {

@@ -3,8 +3,8 @@
 use uuid::Uuid;
 
 use super::model::{DEPLOYMENT_COLUMNS, DEPLOYMENT_COLUMNS_SEALED, DeploymentRow};
-use crate::db::{DbError, Queryable};
-use crate::runtime::{TimeKey, split_key};
+use crate::db::{DbError, Queryable, Statement};
+use crate::runtime::TimeKey;
 
 pub struct NewDeployment<'a> {
     /// Chosen before the insert: sealed values are bound to it.
@@ -72,14 +72,10 @@ pub async fn list_project_deployments(
     after: Option<TimeKey>,
     limit: i64,
 ) -> Result<Vec<DeploymentRow>, DbError> {
-    let sql = format!(
-        "SELECT {DEPLOYMENT_COLUMNS} FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
-          WHERE d.project_id = $1 AND ($2::text IS NULL OR d.status = $2)
-            AND ($3::timestamptz IS NULL OR (d.created_at, d.id) < ($3, $4))
-          ORDER BY d.created_at DESC, d.id DESC LIMIT $5"
-    );
-    let (at, id) = split_key(after);
-    let rows = db.query(&sql, &[&project_id, &status, &at, &id, &(limit + 1)]).await?;
+    let mut s = Statement::default();
+    let project_id = s.bind(project_id);
+    s.and(format!("d.project_id = {project_id}"));
+    let rows = list_deployments(s, status, after, limit).query(db).await?;
     Ok(rows.iter().map(DeploymentRow::from_row).collect())
 }
 
@@ -100,15 +96,26 @@ pub async fn list_owner_deployments(
     after: Option<TimeKey>,
     limit: i64,
 ) -> Result<Vec<DeploymentRow>, DbError> {
-    let sql = format!(
-        "SELECT {DEPLOYMENT_COLUMNS} FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
-          WHERE p.owner_id = $1 AND p.status <> 'deleted' AND ($2::text IS NULL OR d.status = $2)
-            AND ($3::timestamptz IS NULL OR (d.created_at, d.id) < ($3, $4))
-          ORDER BY d.created_at DESC, d.id DESC LIMIT $5"
-    );
-    let (at, id) = split_key(after);
-    let rows = db.query(&sql, &[&owner_id, &status, &at, &id, &(limit + 1)]).await?;
+    let mut s = Statement::default();
+    let owner_id = s.bind(owner_id);
+    s.and(format!("p.owner_id = {owner_id} AND p.status <> 'deleted'"));
+    let rows = list_deployments(s, status, after, limit).query(db).await?;
     Ok(rows.iter().map(DeploymentRow::from_row).collect())
+}
+
+/// Completes a deployment list whose own conditions are in `s`: the status
+/// if given, the keyset, newest first, `limit + 1` rows.
+fn list_deployments<'a>(
+    mut s: Statement<'a>,
+    status: Option<&'a str>,
+    after: Option<TimeKey>,
+    limit: i64,
+) -> Statement<'a> {
+    s.and_some(status, |status| format!("d.status = {status}"));
+    let select =
+        format!("SELECT {DEPLOYMENT_COLUMNS} FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id");
+    s.newest_first(&select, "d", after, limit);
+    s
 }
 
 /// `(status, count)` over `owner`'s live projects.

@@ -4,8 +4,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::model::{SERVICE_COLUMNS, Service};
-use crate::db::{DbError, Queryable};
-use crate::runtime::{TimeKey, split_key};
+use crate::db::{DbError, Queryable, Statement};
+use crate::runtime::TimeKey;
 
 pub struct NewService<'a> {
     pub project_id: Uuid,
@@ -76,14 +76,12 @@ pub async fn list_project_services(
     after: Option<TimeKey>,
     limit: i64,
 ) -> Result<Vec<Service>, DbError> {
-    let sql = format!(
-        "SELECT {SERVICE_COLUMNS} FROM devx.services s
-          WHERE s.project_id = $1 AND ($2::text IS NULL OR s.status = $2)
-            AND ($3::timestamptz IS NULL OR (s.created_at, s.id) < ($3, $4))
-          ORDER BY s.created_at DESC, s.id DESC LIMIT $5"
-    );
-    let (at, id) = split_key(after);
-    let rows = db.query(&sql, &[&project_id, &status, &at, &id, &(limit + 1)]).await?;
+    let mut s = Statement::default();
+    let project_id = s.bind(project_id);
+    s.and(format!("s.project_id = {project_id}"));
+    s.and_some(status, |status| format!("s.status = {status}"));
+    s.newest_first(&format!("SELECT {SERVICE_COLUMNS} FROM devx.services s"), "s", after, limit);
+    let rows = s.query(db).await?;
     Ok(rows.iter().map(Service::from_row).collect())
 }
 

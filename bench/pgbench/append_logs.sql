@@ -1,7 +1,7 @@
 -- The SQL devx runs for this endpoint (src/ named below), with the auth
 -- lookup of src/accounts/queries.rs::session_by_token first. Variables:
 -- -D users=N (and for chat: hot=<uuid>, cur_at=<timestamptz>, cur_id=<uuid>).
--- Ids are computed as bench/load.sql names them (md5('p'||n)::uuid, ...).
+-- Ids are computed as bench/load/prelude.sql names them (md5('p'||n)::uuid, ...).
 -- POST /api/executions/{id}/logs with 100 lines: agents::queries::logs::reserve_seqs, insert_lines.
 -- devx sends the four arrays as parameters; here the server builds them (same shape, same insert).
 \set u random(1, :users)

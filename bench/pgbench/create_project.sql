@@ -1,7 +1,7 @@
 -- The SQL devx runs for this endpoint (src/ named below), with the auth
 -- lookup of src/accounts/queries.rs::session_by_token first. Variables:
 -- -D users=N (and for chat: hot=<uuid>, cur_at=<timestamptz>, cur_id=<uuid>).
--- Ids are computed as bench/load.sql names them (md5('p'||n)::uuid, ...).
+-- Ids are computed as bench/load/prelude.sql names them (md5('p'||n)::uuid, ...).
 -- POST /api/projects {"name": ...}: projects::queries::insert_project, insert_context, project_detail,
 -- in one transaction that names the actor (db::PgTx::set_actor).
 \set u random(1, :users)

@@ -1,7 +1,7 @@
 -- The SQL devx runs for this endpoint (src/ named below), with the auth
 -- lookup of src/accounts/queries.rs::session_by_token first. Variables:
 -- -D users=N (and for chat: hot=<uuid>, cur_at=<timestamptz>, cur_id=<uuid>).
--- Ids are computed as bench/load.sql names them (md5('p'||n)::uuid, ...).
+-- Ids are computed as bench/load/prelude.sql names them (md5('p'||n)::uuid, ...).
 -- GET /api/projects?limit=20: projects::queries::list_projects_statement (owner filter, limit + 1).
 \set u random(1, :users)
 SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity

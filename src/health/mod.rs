@@ -153,8 +153,7 @@ pub struct DatabaseStatus {
 async fn database_status(State(state): State<AppState>, _admin: AdminPrincipal) -> ApiResult<Json<DatabaseStatus>> {
     let client = state.db.client().await?;
     let server = introspect::server_info(&client).await?;
-    let pending = migrate::pending_ids(&client).await?;
-    let applied = migrate::applied_count(&client).await?;
+    let (applied, pending) = migrate::ledger_counts(&client).await?;
     drop(client);
     Ok(Json(DatabaseStatus {
         server,

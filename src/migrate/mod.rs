@@ -372,9 +372,16 @@ pub async fn prepare_for_serve(config: &Config, target: &tokio_postgres::Config)
 
 /// Ids of embedded migrations the database has not applied (readiness).
 pub async fn pending_ids(db: &impl Queryable) -> Result<Vec<String>, DbError> {
+    Ok(ledger_counts(db).await?.1)
+}
+
+/// How many migrations the ledger records, and the ids of the embedded ones
+/// it lacks, from one read of the ledger's ids (cheap enough to poll).
+pub async fn ledger_counts(db: &impl Queryable) -> Result<(usize, Vec<String>), DbError> {
     let applied = ledger::applied_ids(db).await?;
-    let applied: std::collections::HashSet<&str> = applied.iter().map(String::as_str).collect();
-    Ok(embedded_cached().ids().filter(|id| !applied.contains(id)).map(str::to_string).collect())
+    let applied_set: std::collections::HashSet<&str> = applied.iter().map(String::as_str).collect();
+    let pending = embedded_cached().ids().filter(|id| !applied_set.contains(id)).map(str::to_string).collect();
+    Ok((applied.len(), pending))
 }
 
 /// The embedded set compared with the database, read through the pool
@@ -382,9 +389,4 @@ pub async fn pending_ids(db: &impl Queryable) -> Result<Vec<String>, DbError> {
 pub async fn embedded_status(db: &impl Queryable) -> Result<(&'static MigrationSet, Status), DbError> {
     let set = embedded_cached();
     Ok((set, Status::compute(set, ledger::read_pooled(db).await?)))
-}
-
-/// How many migrations the ledger records.
-pub async fn applied_count(db: &impl Queryable) -> Result<usize, DbError> {
-    Ok(ledger::applied_ids(db).await?.len())
 }

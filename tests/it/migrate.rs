@@ -426,13 +426,13 @@ async fn migrated_test_database_is_up_to_date_for_health_checks() {
     let pool = devx::db::Db::connect(&config.database, &db.config()).await.unwrap();
     let client = pool.client().await.unwrap();
     assert!(devx::migrate::pending_ids(&client).await.unwrap().is_empty());
-    assert_eq!(devx::migrate::applied_count(&client).await.unwrap(), MigrationSet::embedded().unwrap().len());
+    assert_eq!(devx::migrate::ledger_counts(&client).await.unwrap().0, MigrationSet::embedded().unwrap().len());
 
     let empty = TestDb::empty().await;
     let pool = devx::db::Db::connect(&config.database, &empty.config()).await.unwrap();
     let client = pool.client().await.unwrap();
     assert_eq!(devx::migrate::pending_ids(&client).await.unwrap().len(), MigrationSet::embedded().unwrap().len());
-    assert_eq!(devx::migrate::applied_count(&client).await.unwrap(), 0);
+    assert_eq!(devx::migrate::ledger_counts(&client).await.unwrap().0, 0);
 }
 
 #[tokio::test]

@@ -21,8 +21,21 @@ fn refusal(what: &str, from: &str, next: &[&str], to: &str) -> String {
 
 /// pending -> in_progress -> completed | failed; in_progress -> pending (released
 /// or retried); any open status -> cancelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum TaskStatus {
     Pending,
     InProgress,
@@ -30,25 +43,9 @@ pub enum TaskStatus {
     Failed,
     Cancelled,
 }
+crate::text_enum!(TaskStatus);
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 5] =
-        [TaskStatus::Pending, TaskStatus::InProgress, TaskStatus::Completed, TaskStatus::Failed, TaskStatus::Cancelled];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Pending => "pending",
-            TaskStatus::InProgress => "in_progress",
-            TaskStatus::Completed => "completed",
-            TaskStatus::Failed => "failed",
-            TaskStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TaskStatus> {
-        TaskStatus::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
     /// The statuses a task in this status may move to.
     pub fn next(self) -> &'static [TaskStatus] {
         use TaskStatus::*;
@@ -61,7 +58,7 @@ impl TaskStatus {
 
     /// The statuses from which `self` can be reached.
     pub fn sources(self) -> Vec<TaskStatus> {
-        TaskStatus::ALL.into_iter().filter(|s| s.next().contains(&self)).collect()
+        TaskStatus::ALL.iter().copied().filter(|s| s.next().contains(&self)).collect()
     }
 
     pub fn is_open(self) -> bool {
@@ -117,7 +114,7 @@ impl ExecutionStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct Task {
     pub id: Uuid,
     pub project_id: Uuid,
@@ -136,28 +133,9 @@ pub struct Task {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The columns `Task::from_row` reads, in order (the table is aliased `t`).
+/// The columns a [`Task`] is read from (the table is aliased `t`).
 pub const TASK_COLUMNS: &str = "t.id, t.project_id, t.parent_task_id, t.title, t.description, t.requirements, \
      t.status, t.priority, t.created_by, t.assigned_to, t.created_at, t.updated_at";
-
-impl Task {
-    pub fn from_row(row: &Row) -> Task {
-        Task {
-            id: row.get(0),
-            project_id: row.get(1),
-            parent_task_id: row.get(2),
-            title: row.get(3),
-            description: row.get(4),
-            requirements: row.get(5),
-            status: TaskStatus::parse(row.get(6)).unwrap_or(TaskStatus::Pending),
-            priority: row.get(7),
-            created_by: row.get(8),
-            assigned_to: row.get(9),
-            created_at: row.get(10),
-            updated_at: row.get(11),
-        }
-    }
-}
 
 /// One task with its direct subtasks and its latest execution.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

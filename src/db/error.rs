@@ -31,6 +31,11 @@ pub enum DbError {
     /// `query_one` found no row.
     #[error("expected a row, found none")]
     NoRow,
+    /// A row did not fit the type it was read into: a column missing from
+    /// the statement, or a stored value the type cannot hold (an unknown
+    /// status, a number past f64). The text names the column.
+    #[error("cannot read the row: {0}")]
+    Decode(String),
     #[error(transparent)]
     Other(tokio_postgres::Error),
 }
@@ -39,6 +44,12 @@ impl DbError {
     /// Whether running the same idempotent read again may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, DbError::Unavailable(_) | DbError::Conflict)
+    }
+
+    /// A row that could not be read into its type, with the column named.
+    pub fn decode(e: tokio_postgres::Error) -> DbError {
+        let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
+        DbError::Decode(format!("{e}{cause}"))
     }
 
     /// The constraint a violation names, if this is one.

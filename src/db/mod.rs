@@ -13,6 +13,7 @@ pub mod embedded;
 mod error;
 pub mod insights;
 pub mod introspect;
+pub mod row;
 pub mod seed;
 mod statement;
 mod stats;
@@ -28,6 +29,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
 pub use error::DbError;
+pub use row::{FromRow, column};
 pub use statement::Statement;
 pub use stats::{LatencyHistogram, QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
 
@@ -449,6 +451,52 @@ pub trait Queryable: Sync {
 
     fn query_one(&self, sql: &str, params: Params<'_>) -> impl Future<Output = Result<Row, DbError>> + Send {
         async move { self.query_opt(sql, params).await?.ok_or(DbError::NoRow) }
+    }
+
+    /// Every row, read into `T` by column name.
+    fn query_as<T: FromRow + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<Vec<T>, DbError>> + Send {
+        async move { row::decode_all(&self.query(sql, params).await?) }
+    }
+
+    /// The first row, if any, read into `T` by column name.
+    fn query_opt_as<T: FromRow + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<Option<T>, DbError>> + Send {
+        async move { self.query_opt(sql, params).await?.as_ref().map(row::decode).transpose() }
+    }
+
+    /// The one row, read into `T` by column name; no row is [`DbError::NoRow`].
+    fn query_one_as<T: FromRow + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<T, DbError>> + Send {
+        async move { row::decode(&self.query_one(sql, params).await?) }
+    }
+
+    /// The single column of the one row (`SELECT count(*) ...`,
+    /// `... RETURNING id`): a statement of one column, so nothing can shift.
+    fn query_scalar<T: for<'a> tokio_postgres::types::FromSql<'a> + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<T, DbError>> + Send {
+        async move { row::single(&self.query_one(sql, params).await?) }
+    }
+
+    /// The single column of the first row, if there is a row.
+    fn query_scalar_opt<T: for<'a> tokio_postgres::types::FromSql<'a> + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<Option<T>, DbError>> + Send {
+        async move { self.query_opt(sql, params).await?.as_ref().map(row::single).transpose() }
     }
 }
 

@@ -18,7 +18,7 @@
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::{DbError, Queryable};
+use super::{DbError, FromRow, Queryable};
 
 /// SQL and its parameters, built up condition by condition:
 ///
@@ -124,6 +124,24 @@ impl<'a> Statement<'a> {
 
     pub async fn execute(&self, db: &impl Queryable) -> Result<u64, DbError> {
         db.execute(&self.sql, &self.param_refs()).await
+    }
+
+    /// Every row, read into `T` by column name.
+    pub async fn query_as<T: FromRow + Send>(&self, db: &impl Queryable) -> Result<Vec<T>, DbError> {
+        db.query_as(&self.sql, &self.param_refs()).await
+    }
+
+    /// The first row, if any, read into `T` by column name.
+    pub async fn query_opt_as<T: FromRow + Send>(&self, db: &impl Queryable) -> Result<Option<T>, DbError> {
+        db.query_opt_as(&self.sql, &self.param_refs()).await
+    }
+
+    /// The single column of the one row.
+    pub async fn query_scalar<T: for<'b> tokio_postgres::types::FromSql<'b> + Send>(
+        &self,
+        db: &impl Queryable,
+    ) -> Result<T, DbError> {
+        db.query_scalar(&self.sql, &self.param_refs()).await
     }
 }
 

@@ -276,7 +276,7 @@ impl From<DbError> for ApiError {
                 detail: "the change conflicted with a concurrent one; retry".into(),
                 retry_after_secs: 1,
             },
-            DbError::NoRow | DbError::Other(_) => ApiError::Internal(e.to_string()),
+            DbError::NoRow | DbError::Decode(_) | DbError::Other(_) => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -6,6 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::agents::model::{TASK_COLUMNS, Task, TaskStatus};
+use crate::db::row::WithOwner;
 use crate::db::{DbError, Queryable, Statement};
 
 pub struct NewTask<'a> {
@@ -26,22 +27,20 @@ pub async fn insert_task(db: &impl Queryable, t: &NewTask<'_>) -> Result<Task, D
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          RETURNING {TASK_COLUMNS}"
     );
-    let row = db
-        .query_one(
-            &sql,
-            &[
-                &t.project_id,
-                &t.parent_task_id,
-                &t.title,
-                &t.description,
-                &t.requirements,
-                &t.priority,
-                &t.created_by,
-                &t.assigned_to,
-            ],
-        )
-        .await?;
-    Ok(Task::from_row(&row))
+    db.query_one_as(
+        &sql,
+        &[
+            &t.project_id,
+            &t.parent_task_id,
+            &t.title,
+            &t.description,
+            &t.requirements,
+            &t.priority,
+            &t.created_by,
+            &t.assigned_to,
+        ],
+    )
+    .await
 }
 
 /// The status of a would-be parent in `project_id`, share-locked so that a
@@ -52,13 +51,11 @@ pub async fn lock_parent_status(
     parent_id: Uuid,
     project_id: Uuid,
 ) -> Result<Option<TaskStatus>, DbError> {
-    let row = db
-        .query_opt(
-            "SELECT status FROM devx.tasks WHERE id = $1 AND project_id = $2 FOR SHARE",
-            &[&parent_id, &project_id],
-        )
-        .await?;
-    Ok(row.and_then(|r| TaskStatus::parse(r.get(0))))
+    db.query_scalar_opt(
+        "SELECT status FROM devx.tasks WHERE id = $1 AND project_id = $2 FOR SHARE",
+        &[&parent_id, &project_id],
+    )
+    .await
 }
 
 /// A task (of a live project) and its project's owner. With `lock`, the task
@@ -70,7 +67,7 @@ pub async fn get_task(db: &impl Queryable, id: Uuid, lock: bool) -> Result<Optio
           WHERE t.id = $1 AND p.status <> 'deleted'{}",
         if lock { " FOR UPDATE OF t" } else { "" }
     );
-    Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (Task::from_row(&r), r.get(12))))
+    Ok(db.query_opt_as::<WithOwner<Task>>(&sql, &[&id]).await?.map(|r| (r.row, r.owner_id)))
 }
 
 /// Keyset of the task list: (priority, created_at, id) of the last row seen.
@@ -114,8 +111,7 @@ pub async fn list_tasks(db: &impl Queryable, f: &TaskFilter) -> Result<Vec<Task>
           LIMIT {limit}",
         s.where_clause()
     );
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(Task::from_row).collect())
+    s.query_as(db).await
 }
 
 /// The conditions of the tasks a caller sees (`owner` `None`: an admin,
@@ -132,9 +128,9 @@ pub async fn subtasks(db: &impl Queryable, id: Uuid, limit: i64) -> Result<(Vec<
         "SELECT {TASK_COLUMNS} FROM devx.tasks t WHERE t.parent_task_id = $1
           ORDER BY t.priority DESC, t.created_at, t.id LIMIT $2"
     );
-    let rows = db.query(&sql, &[&id, &limit]).await?;
-    let count: i64 = db.query_one("SELECT count(*) FROM devx.tasks WHERE parent_task_id = $1", &[&id]).await?.get(0);
-    Ok((rows.iter().map(Task::from_row).collect(), count))
+    let tasks = db.query_as(&sql, &[&id, &limit]).await?;
+    let count = db.query_scalar("SELECT count(*) FROM devx.tasks WHERE parent_task_id = $1", &[&id]).await?;
+    Ok((tasks, count))
 }
 
 /// Field changes: `None` leaves a field; `Some(None)` clears a nullable one.
@@ -168,8 +164,8 @@ pub async fn update_task(db: &impl Queryable, id: Uuid, c: &TaskChange<'_>) -> R
           WHERE t.id = $1
          RETURNING {TASK_COLUMNS}"
     );
-    let row = db
-        .query_opt(
+    let row: Option<Task> = db
+        .query_opt_as(
             &sql,
             &[
                 &id,
@@ -183,7 +179,7 @@ pub async fn update_task(db: &impl Queryable, id: Uuid, c: &TaskChange<'_>) -> R
             ],
         )
         .await?;
-    Ok(row.as_ref().map(Task::from_row))
+    Ok(row)
 }
 
 /// Moves the task to `to` if it is in one of the statuses `to` may be
@@ -207,8 +203,7 @@ pub async fn transition_task(
           WHERE t.id = $1 AND t.status = ANY($3)
          RETURNING {TASK_COLUMNS}"
     );
-    let row = db.query_opt(&sql, &[&id, &to.as_str(), &sources, &assignee]).await?;
-    Ok(row.as_ref().map(Task::from_row))
+    db.query_opt_as(&sql, &[&id, &to.as_str(), &sources, &assignee]).await
 }
 
 /// Cancels the pending tasks below `id`, at any depth; returns their ids.
@@ -270,8 +265,7 @@ pub async fn claim_next(
          RETURNING {TASK_COLUMNS}",
         s.where_clause()
     );
-    let row = s.query_opt(db).await?;
-    Ok(row.as_ref().map(Task::from_row))
+    s.query_opt_as(db).await
 }
 
 /// Moves a task from `from` to `to` at the end of an execution (unassigning
@@ -288,8 +282,7 @@ pub async fn finish_task(
           WHERE t.id = $1 AND t.status = $2
          RETURNING {TASK_COLUMNS}"
     );
-    let row = db.query_opt(&sql, &[&id, &from.as_str(), &to.as_str()]).await?;
-    Ok(row.as_ref().map(Task::from_row))
+    db.query_opt_as(&sql, &[&id, &from.as_str(), &to.as_str()]).await
 }
 
 /// (status, priority, count) over the visible tasks, optionally of one project.

@@ -8,12 +8,15 @@
 pub mod accounts;
 pub mod admin;
 pub mod agents;
+pub mod app;
 pub mod catalog;
 pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod db;
+pub mod diagnostics;
+pub mod embedded;
 pub mod files;
 pub mod health;
 pub mod http;
@@ -22,3 +25,6 @@ pub mod migrate;
 pub mod projects;
 pub mod retention;
 pub mod runtime;
+
+#[cfg(test)]
+mod layering;

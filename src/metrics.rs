@@ -15,7 +15,7 @@
 //! - `devx_http_requests_total` and `devx_http_request_duration_seconds`, by
 //!   `method`, `route` (the route template, `/api/templates/{slug}`, never the
 //!   raw path; `unmatched` when no route matched) and `status`: [`track`], a
-//!   middleware layer in `http::router`;
+//!   middleware layer in `http::middleware`;
 //! - `devx_db_pool_{max_size,size,available,in_use,waiting}`,
 //!   `devx_db_circuit_breaker_open`, `devx_db_queries_total`,
 //!   `devx_db_query_errors_total`, `devx_db_slow_queries_total` and the
@@ -30,26 +30,18 @@
 //! - `devx_build_info{version}` and the `process_*` metrics (memory, CPU,
 //!   file descriptors, start time).
 //!
-//! With `DEVX_METRICS_TOKEN` set, a scrape needs `Authorization: Bearer
-//! <token>` (compared in constant time); otherwise `/metrics` is open. It is
-//! not part of the OpenAPI document: it is for Prometheus, not API clients.
+//! The route itself (`GET /metrics`, with its `DEVX_METRICS_TOKEN` check)
+//! is `health::scrape`; this module only records and renders.
 
 use std::sync::LazyLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use prometheus::core::{Collector, Desc};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder, proto,
 };
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::db::{Db, DbError, Queryable};
-use crate::http::{ApiError, AppState};
 
 /// Task statuses always exported (at 0 when none), so a dashboard's series
 /// do not come and go.
@@ -187,65 +179,6 @@ impl Metrics {
     }
 }
 
-/// Middleware: counts and times every response by route template.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let method = method_label(request.method());
-    let response = next.run(request).await;
-    state.metrics.observe_http(
-        method,
-        route.as_deref().unwrap_or("unmatched"),
-        response.status().as_u16(),
-        start.elapsed(),
-    );
-    response
-}
-
-/// Standard methods by name; anything else is one label value, so a client
-/// cannot grow the series without bound.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        _ => "OTHER",
-    }
-}
-
-/// `GET /metrics`: the text exposition format; behind a bearer token when
-/// `DEVX_METRICS_TOKEN` is set.
-pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = &state.config.http.metrics_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim());
-        if !given.is_some_and(|given| token_matches(given, token.expose())) {
-            let mut response = ApiError::Unauthorized(
-                "/metrics needs `Authorization: Bearer <DEVX_METRICS_TOKEN>`; the token is missing or wrong".into(),
-            )
-            .into_response();
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
-    }
-    let body = state.metrics.render(&state.db).await;
-    ([(header::CONTENT_TYPE, HeaderValue::from_static(prometheus::TEXT_FORMAT))], body).into_response()
-}
-
-/// Compares digests in constant time (hashing first hides the length too).
-fn token_matches(given: &str, expected: &str) -> bool {
-    let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(expected.as_bytes()));
-    a.as_slice().ct_eq(b.as_slice()).into()
-}
-
 /// Mirrors the pool and the instrumented query layer at scrape time.
 struct DbCollector {
     db: Db,
@@ -343,23 +276,5 @@ impl Collector for DbCollector {
             counter("devx_db_slow_queries_total", stats.slow as f64),
             family("devx_db_query_duration_seconds", proto::MetricType::HISTOGRAM, m),
         ]
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_compare_by_value() {
-        assert!(token_matches("abc", "abc"));
-        assert!(!token_matches("abd", "abc"));
-        assert!(!token_matches("", "abc"));
-    }
-
-    #[test]
-    fn odd_methods_share_one_label() {
-        assert_eq!(method_label(&Method::GET), "GET");
-        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
     }
 }

@@ -1,11 +1,13 @@
 //! Accounts and access: users, sessions, API keys, and their administration.
 //! `secrets` makes and checks credentials, `model` is what the API shows,
-//! `queries` is the SQL, `routes` the HTTP handlers. The bearer extractor
-//! that uses them lives in `http::auth`.
+//! `queries` is the SQL, `routes` the HTTP handlers, and `identity` the
+//! bearer extractor every other capability uses to know who is calling.
 
+mod identity;
 pub mod model;
 pub mod queries;
 mod routes;
 pub mod secrets;
 
+pub use identity::{AdminPrincipal, Credential, Principal};
 pub use routes::routes;

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{API_KEY_COLUMNS, ApiKey, CredentialRow, Role, Scope, USER_COLUMNS, User};
 use super::secrets::TokenHash;
-use crate::db::{DbError, Queryable, Statement};
+use crate::db::{DbError, Queryable, Statement, escape_like};
 
 pub struct NewUser<'a> {
     pub id: Uuid,
@@ -143,11 +143,6 @@ pub async fn list_users(db: &impl Queryable, f: &UserFilter) -> Result<Vec<User>
     s.newest_first(&format!("SELECT {USER_COLUMNS} FROM devx.users u"), "u", f.after, f.limit);
     let rows = s.query(db).await?;
     Ok(rows.iter().map(User::from_row).collect())
-}
-
-/// Escapes LIKE wildcards so a search for `50%` means the text `50%`.
-pub fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 pub struct NewSession<'a> {

@@ -10,10 +10,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::identity::{AdminPrincipal, Credential, Principal};
 use super::model::{ApiKey, CreatedApiKey, PlanType, Role, Scope, SessionGrant, User};
 use super::queries::{self, AdminUserChange, NewApiKey, NewSession, NewUser, UserFilter};
 use super::secrets;
-use crate::http::auth::{AdminPrincipal, ClientIp, Credential, Principal, user_agent};
+use crate::http::client::{ClientIp, user_agent};
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;

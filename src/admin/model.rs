@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_postgres::Row;
 
-use crate::db::introspect::TableStats;
+use crate::diagnostics::introspect::TableStats;
 
 /// One runtime setting (`devx.system_config`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

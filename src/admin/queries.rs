@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::model::{
     AUDIT_COLUMNS, AuditAction, AuditEntry, CONFIG_COLUMNS, ConfigEntry, DatabaseSize, SystemStats, UserCounts,
 };
-use crate::db::introspect::{self, human_bytes};
 use crate::db::{DbError, Queryable, Statement};
+use crate::diagnostics::introspect::{self, human_bytes};
 
 /// Settings in key order, after `after`; fetches `limit + 1` (see `Page::from_rows`).
 pub async fn list_config(db: &impl Queryable, after: Option<&str>, limit: i64) -> Result<Vec<ConfigEntry>, DbError> {

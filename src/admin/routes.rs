@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::model::{AuditAction, AuditEntry, ConfigEntry, SystemStats};
 use super::queries::{self, AuditFilter};
 use super::settings;
-use crate::http::auth::AdminPrincipal;
+use crate::accounts::AdminPrincipal;
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;

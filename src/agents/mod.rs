@@ -24,8 +24,8 @@ use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
+use crate::accounts::Principal;
 use crate::http::AppState;
-use crate::http::auth::Principal;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -20,8 +20,8 @@ use super::model::{CheckStatus, PrValidation, PrValidationSummary, ValidationSta
 use super::queries::pr_validations::{self as q, NewValidation, ValidationFilter};
 use super::tasks::visible_task;
 use super::{Items, JSON_MAX, TimeKey, list_owner, sees};
+use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
-use crate::http::auth::Principal;
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;

@@ -19,8 +19,8 @@ use super::model::{CancelledTask, ClaimedTask, PriorityCount, Task, TaskDetail, 
 use super::queries::executions as xq;
 use super::queries::tasks::{self as q, NewTask, TaskChange, TaskFilter, TaskKey};
 use super::{AGENT_TYPE_RULE, JSON_MAX, is_agent_type, list_owner};
+use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
-use crate::http::auth::Principal;
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;

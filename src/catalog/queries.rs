@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::model::{Category, Complexity, OptionalVar, SUMMARY_COLUMNS, Technology, Template, TemplateSummary};
-use crate::accounts::queries::escape_like;
+use crate::db::escape_like;
 use crate::db::{DbError, Queryable, Statement};
 
 #[derive(Debug, Default)]

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::model::{CONTENT_MAX_CHARS, ChatMessage, Order, Role};
 use super::queries::{self, NewMessage};
-use crate::http::auth::Principal;
+use crate::accounts::Principal;
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;

@@ -4,11 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use super::seed;
 use super::{EXIT_CHECK_FAILED, EXIT_USAGE, with_database};
 use crate::config::{Config, masked_target};
-use crate::db::insights;
-use crate::db::introspect::{self, human_bytes};
-use crate::db::{Db, PgClient, seed};
+use crate::db::{Db, PgClient};
+use crate::diagnostics::insights;
+use crate::diagnostics::introspect::{self, human_bytes};
 
 #[derive(Args)]
 #[command(

@@ -7,6 +7,7 @@ mod config;
 mod db;
 mod migrate;
 mod retention;
+mod seed;
 mod serve;
 mod users;
 
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, LogFormat};
-use crate::db::embedded::{self, ResolvedDatabase};
+use crate::embedded::{self, ResolvedDatabase};
 
 /// Exit code of a check (`migrate check`, `db check`, `db health`) that ran
 /// and found problems.

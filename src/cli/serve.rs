@@ -9,9 +9,10 @@ use anyhow::Context;
 use clap::Args;
 
 use super::with_database;
+use crate::app::{Application, shutdown_signal};
 use crate::config::Config;
 use crate::db::Db;
-use crate::http::{AppState, Application, shutdown_signal};
+use crate::http::AppState;
 use crate::{catalog, migrate, retention};
 
 #[derive(Args)]

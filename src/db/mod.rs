@@ -9,12 +9,8 @@
 //! filters builds its statement from the filters given ([`Statement`]).
 
 mod breaker;
-pub mod embedded;
 mod error;
-pub mod insights;
-pub mod introspect;
 pub mod row;
-pub mod seed;
 mod statement;
 mod stats;
 mod tls;
@@ -30,7 +26,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 pub use error::DbError;
 pub use row::{FromRow, column};
-pub use statement::Statement;
+pub use statement::{Statement, escape_like};
 pub use stats::{LatencyHistogram, QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
 
 use crate::config::{DatabaseConfig, StatementMode};

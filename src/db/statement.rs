@@ -145,6 +145,11 @@ impl<'a> Statement<'a> {
     }
 }
 
+/// Escapes LIKE wildcards so a search for `50%` means the text `50%`.
+pub fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;

@@ -1,19 +1,25 @@
-//! Liveness, readiness and status: `GET /health` (spec 000), `/livez`,
-//! `/readyz`, the admin's `GET /api/database/status` with pool numbers,
-//! migration state and the instrumented layer's query statistics, and the
-//! admin's `GET /api/admin/insights` (`db::insights`).
+//! Liveness, readiness and status: `GET /health`, `/livez`, `/readyz`, the
+//! admin's `GET /api/database/status` with pool numbers, migration state and
+//! the instrumented layer's query statistics, the admin's
+//! `GET /api/admin/insights` (`diagnostics::insights`), and `GET /metrics`
+//! for Prometheus ([`scrape`]: behind `Authorization: Bearer
+//! <DEVX_METRICS_TOKEN>` when that is set, compared in constant time; not in
+//! the OpenAPI document, since it is for Prometheus, not API clients).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::db::insights;
-use crate::db::introspect::{self, ServerInfo};
+use crate::accounts::AdminPrincipal;
 use crate::db::{PoolStatus, StatsSnapshot};
-use crate::http::auth::AdminPrincipal;
+use crate::diagnostics::insights;
+use crate::diagnostics::introspect::{self, ServerInfo};
 use crate::http::error::Problem;
 use crate::http::{ApiError, ApiResult, AppState, Json, Query};
 use crate::migrate::{self, AppliedMigration};
@@ -271,4 +277,45 @@ async fn insights(
     let client = state.db.client().await?;
     let report = insights::report(&client, &insights::Thresholds::new(long_query)).await?;
     Ok(Json(report))
+}
+
+/// `GET /metrics`: the text exposition format; behind a bearer token when
+/// `DEVX_METRICS_TOKEN` is set.
+pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.config.http.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
+        if !given.is_some_and(|given| token_matches(given, token.expose())) {
+            let mut response = ApiError::Unauthorized(
+                "/metrics needs `Authorization: Bearer <DEVX_METRICS_TOKEN>`; the token is missing or wrong".into(),
+            )
+            .into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    let body = state.metrics.render(&state.db).await;
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(prometheus::TEXT_FORMAT))], body).into_response()
+}
+
+/// Compares digests in constant time (hashing first hides the length too).
+fn token_matches(given: &str, expected: &str) -> bool {
+    let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(expected.as_bytes()));
+    a.as_slice().ct_eq(b.as_slice()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_by_value() {
+        assert!(token_matches("abc", "abc"));
+        assert!(!token_matches("abd", "abc"));
+        assert!(!token_matches("", "abc"));
+    }
 }

@@ -4,9 +4,9 @@
 
 use uuid::Uuid;
 
+use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::ApiError;
-use crate::http::auth::Principal;
 
 /// A project the caller may act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use super::access;
 use super::model::ProjectContext;
 use super::queries::{self, ContextPatch, ContextWrite, ObjectMerge};
 use super::routes::empty_object;
-use crate::http::auth::Principal;
+use crate::accounts::Principal;
 use crate::http::error::Problem;
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path};

@@ -15,7 +15,7 @@ use super::access;
 use super::model::{Generation, GenerationStats, GenerationStatus};
 use super::queries::{self, GenerationFilter, GenerationOutcome, NewGeneration};
 use super::routes::TimeKey;
-use crate::http::auth::Principal;
+use crate::accounts::Principal;
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;

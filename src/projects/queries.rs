@@ -13,8 +13,8 @@ use super::model::{
     GenerationTypeStats, MODIFICATION_COLUMNS, Modification, ModificationStatus, PROJECT_COLUMNS, Project,
     ProjectContext, ProjectCounts, ProjectDetail, TemplateSource, UserSummary,
 };
-use crate::accounts::queries::escape_like;
 use crate::catalog::model::OptionalVar;
+use crate::db::escape_like;
 use crate::db::{DbError, Queryable, Statement};
 
 /// Keyset position in a newest-first list: (created_at, id) of the last row seen.

@@ -20,7 +20,7 @@ use super::model::{
     is_relative_path, render,
 };
 use super::queries::{self, NewGeneration, NewProject, ProjectChange, ProjectFilter};
-use crate::http::auth::Principal;
+use crate::accounts::Principal;
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;

@@ -15,7 +15,7 @@ pub mod services;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
-use crate::http::auth::Principal;
+use crate::accounts::Principal;
 use crate::http::{ApiError, ApiResult, AppState};
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 
+use devx::app::Application;
 use devx::config::{Config, DbSource};
 use devx::db::Db;
-use devx::http::{AppState, Application};
+use devx::http::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;

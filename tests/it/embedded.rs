@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use devx::config::{Config, DbSource};
-use devx::db::embedded::{self, ProbeTarget, ResolveOptions};
+use devx::embedded::{self, ProbeTarget, ResolveOptions};
 use tokio_postgres::config::Host;
 
 fn config_in(dir: &Path) -> Config {

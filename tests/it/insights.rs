@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use devx::config::Secret;
-use devx::db::insights::{self, Insight, Report, Severity, Thresholds};
+use devx::diagnostics::insights::{self, Insight, Report, Severity, Thresholds};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -124,7 +124,7 @@ async fn duplicate_and_unused_indexes_and_full_sequences_are_reported_with_advic
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_queries_come_from_pg_stat_statements_on_the_embedded_server() {
     use std::os::unix::fs::PermissionsExt;
-    let Some(binaries) = devx::db::embedded::find_binaries() else {
+    let Some(binaries) = devx::embedded::find_binaries() else {
         eprintln!("skipped: no PostgreSQL server binaries on this machine");
         return;
     };
@@ -136,11 +136,11 @@ async fn slow_queries_come_from_pg_stat_statements_on_the_embedded_server() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut config = devx::config::Config::from_lookup(&|_| None).unwrap();
     config.data_dir = dir.path().to_path_buf();
-    let options = devx::db::embedded::ResolveOptions {
-        probe_targets: vec![devx::db::embedded::ProbeTarget::tcp("127.0.0.1", 1)],
+    let options = devx::embedded::ResolveOptions {
+        probe_targets: vec![devx::embedded::ProbeTarget::tcp("127.0.0.1", 1)],
         ..Default::default()
     };
-    let server = devx::db::embedded::resolve_with(&config, &options).await.expect("the private server starts");
+    let server = devx::embedded::resolve_with(&config, &options).await.expect("the private server starts");
     let result = async {
         let pool = devx::db::Db::connect(&config.database, &server.target).await.expect("pool connects");
         let client = pool.client().await.unwrap();

@@ -32,7 +32,7 @@ async fn the_migrated_schema_has_no_structural_findings() {
     let db = TestDb::migrated().await;
     let pool = crate::app::pool(&db).await;
     let client = pool.client().await.unwrap();
-    let findings = devx::db::introspect::schema_findings(&client).await.unwrap();
+    let findings = devx::diagnostics::introspect::schema_findings(&client).await.unwrap();
     assert!(findings.is_empty(), "schema findings on a fresh database: {findings:#?}");
 }
 

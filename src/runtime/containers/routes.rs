@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::model::{Action, Container, ContainerStatus};
 use super::queries::{self, ContainerChange, NewContainer};
+use crate::accounts::Principal;
 use crate::db::DbError;
-use crate::http::auth::Principal;
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::model::{Deployment, DeploymentRow, DeploymentStatus, DeploymentSummary};
 use super::queries::{self, DeploymentChange, NewDeployment};
+use crate::accounts::Principal;
 use crate::config::SecretKey;
-use crate::http::auth::Principal;
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;

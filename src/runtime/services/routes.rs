@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::model::{Service, ServiceStatus};
 use super::queries::{self, NewService, ServiceChange};
-use crate::http::auth::Principal;
+use crate::accounts::Principal;
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;

@@ -4,7 +4,7 @@
 //! it runs in one transaction after the built-in catalog, whose templates it
 //! refers to by slug.
 
-use super::{DbError, PgTx, Queryable};
+use crate::db::{DbError, PgTx, Queryable};
 
 const SEED_SQL: &str = include_str!("seed.sql");
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{DbError, Queryable};
+use crate::db::{DbError, Queryable};
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ServerInfo {

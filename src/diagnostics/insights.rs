@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio_postgres::error::SqlState;
 
 use super::introspect::human_bytes;
-use super::{DbError, Queryable};
+use crate::db::{DbError, Queryable};
 
 /// The schemas whose tables and indexes devx owns.
 const SCHEMAS: &str = "('devx', 'templates')";

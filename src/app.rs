@@ -1,0 +1,115 @@
+//! The composition root: the only module that knows every capability. It
+//! assembles their routes into one router and one OpenAPI document, wraps
+//! them in the HTTP kit's middleware, and runs the server
+//! ([`Application`]). Nothing but the CLI and the tests imports it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::http::AppState;
+use crate::http::openapi::ApiDoc;
+
+/// Every capability's routes, and the OpenAPI document they describe.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::health::routes())
+        .merge(crate::accounts::routes())
+        .merge(crate::catalog::routes())
+        .merge(crate::projects::routes())
+        .merge(crate::runtime::routes())
+        .merge(crate::chat::routes())
+        .merge(crate::files::routes())
+        .merge(crate::agents::routes())
+        .merge(crate::admin::routes())
+        .split_for_parts()
+}
+
+/// The full application: API, OpenAPI document, `/metrics`, fallbacks and
+/// middleware. `/api/openapi.json`, `/metrics` and the dashboard (`/`,
+/// `/dashboard/...`) are not in the OpenAPI document.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api();
+    let openapi = Arc::new(openapi);
+    let routes = api
+        .merge(crate::dashboard::routes())
+        .route("/api/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
+        .route("/metrics", axum::routing::get(crate::health::scrape));
+    crate::http::middleware::wrap(routes, state)
+}
+
+/// A bound, running server.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds nothing itself: the caller passes the listener, so tests bind
+    /// port 0 and run in parallel.
+    pub fn build(listener: tokio::net::TcpListener, state: AppState) -> Self {
+        Application { listener, state }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, gives in-flight
+    /// requests the configured grace period, and closes the pool.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let grace = self.state.config.http.shutdown_grace;
+        let db = self.state.db.clone();
+        let app = router(self.state);
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let server = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!(grace = ?grace, "shutting down: no new connections; finishing in-flight requests");
+                let _ = stop_tx.send(true);
+            });
+        let deadline = async move {
+            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+            tokio::time::sleep(grace).await;
+        };
+        let result = tokio::select! {
+            result = server.into_future() => result,
+            _ = deadline => {
+                tracing::warn!("grace period over; abandoning requests still in flight");
+                Ok(())
+            }
+        };
+        db.close();
+        result
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -132,6 +132,10 @@ pub struct DatabaseConfig {
     /// database is unavailable.
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
+    /// A statement waiting this long for a lock fails (and its request gets 503 or 409).
+    pub lock_timeout: Duration,
+    /// A transaction left idle this long is ended by the server.
+    pub idle_in_transaction_timeout: Duration,
     pub slow_query_threshold: Duration,
     /// `devx db insights` and `/api/admin/insights` report statements running
     /// (and transactions left idle) longer than this.
@@ -302,12 +306,14 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DB_CONNECT_TIMEOUT", "2s", "give up connecting to the server after this"),
     ("DB_ACQUIRE_TIMEOUT", "5s", "a request waits this long for a free connection, then gets 503"),
     ("DB_STATEMENT_TIMEOUT", "30s", "cancel a statement that runs longer"),
+    ("DB_LOCK_TIMEOUT", "5s", "a statement waiting longer than this for a lock fails instead of queueing"),
+    ("DB_IDLE_IN_TRANSACTION_TIMEOUT", "30s", "the server ends a transaction left idle this long"),
     ("DB_SLOW_QUERY_THRESHOLD", "1s", "log and count queries slower than this"),
     ("DB_LONG_QUERY_THRESHOLD", "1m", "db insights reports statements running (or transactions idle) longer than this"),
     (
         "DB_STATEMENT_MODE",
         "prepared",
-        "prepared|unnamed; unnamed = behind PgBouncer in transaction pooling mode: no named prepared statements, no session state, no statement_timeout startup option (set it on the role)",
+        "prepared|unnamed; unnamed = behind PgBouncer in transaction pooling mode: no named prepared statements, no session state; the session timeouts are set per transaction (SET LOCAL)",
     ),
     ("DATABASE_MIGRATION_URL", "", "direct server URL for migrations when DATABASE_URL goes through PgBouncer"),
     (
@@ -576,6 +582,12 @@ impl Config {
                 Duration::from_secs(30),
                 "DB_STATEMENT_TIMEOUT=30s",
             ),
+            lock_timeout: r.duration(&["DB_LOCK_TIMEOUT"], Duration::from_secs(5), "DB_LOCK_TIMEOUT=5s"),
+            idle_in_transaction_timeout: r.duration(
+                &["DB_IDLE_IN_TRANSACTION_TIMEOUT"],
+                Duration::from_secs(30),
+                "DB_IDLE_IN_TRANSACTION_TIMEOUT=30s",
+            ),
             slow_query_threshold: r.duration(
                 &["DB_SLOW_QUERY_THRESHOLD"],
                 Duration::from_secs(1),
@@ -710,6 +722,8 @@ impl Config {
         m.insert("DB_CONNECT_TIMEOUT", secs(d.connect_timeout));
         m.insert("DB_ACQUIRE_TIMEOUT", secs(d.acquire_timeout));
         m.insert("DB_STATEMENT_TIMEOUT", secs(d.statement_timeout));
+        m.insert("DB_LOCK_TIMEOUT", secs(d.lock_timeout));
+        m.insert("DB_IDLE_IN_TRANSACTION_TIMEOUT", secs(d.idle_in_transaction_timeout));
         m.insert("DB_SLOW_QUERY_THRESHOLD", secs(d.slow_query_threshold));
         m.insert("DB_LONG_QUERY_THRESHOLD", secs(d.long_query_threshold));
         m.insert("DB_STATEMENT_MODE", d.statement_mode.as_str().into());

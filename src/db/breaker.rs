@@ -1,7 +1,10 @@
 //! A circuit breaker in front of the pool: after repeated failures to reach
 //! the server, requests are answered "unavailable" at once instead of each
-//! waiting out a connect timeout; after a cool-down one request probes, and
-//! its success closes the breaker.
+//! waiting out a connect timeout. It probes soon (a quarter second after it
+//! opens), and backs off, doubling the wait up to a ceiling, while the server
+//! stays down; a probe's success closes it. So a short restart costs about
+//! as long as the restart, and a long outage costs one connect attempt per
+//! few seconds.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -11,23 +14,34 @@ enum State {
     Closed {
         failures: u32,
     },
+    /// Refusing until `until`; `wait` is the wait that led here, doubled on
+    /// the next failed probe.
     Open {
         until: Instant,
+        wait: Duration,
     },
     /// One probe is in flight; everyone else is refused until it reports.
-    HalfOpen,
+    HalfOpen {
+        wait: Duration,
+    },
 }
 
 #[derive(Debug)]
 pub struct Breaker {
     state: Mutex<State>,
     threshold: u32,
-    cooldown: Duration,
+    first_wait: Duration,
+    max_wait: Duration,
 }
 
 impl Breaker {
-    pub fn new(threshold: u32, cooldown: Duration) -> Self {
-        Breaker { state: Mutex::new(State::Closed { failures: 0 }), threshold: threshold.max(1), cooldown }
+    pub fn new(threshold: u32, first_wait: Duration, max_wait: Duration) -> Self {
+        Breaker {
+            state: Mutex::new(State::Closed { failures: 0 }),
+            threshold: threshold.max(1),
+            first_wait,
+            max_wait: max_wait.max(first_wait),
+        }
     }
 
     /// Whether a caller may try the database now.
@@ -35,18 +49,18 @@ impl Breaker {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match *state {
             State::Closed { .. } => true,
-            State::Open { until } if Instant::now() >= until => {
-                *state = State::HalfOpen;
+            State::Open { until, wait } if Instant::now() >= until => {
+                *state = State::HalfOpen { wait };
                 true
             }
-            State::Open { .. } | State::HalfOpen => false,
+            State::Open { .. } | State::HalfOpen { .. } => false,
         }
     }
 
     pub fn success(&self) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if *state != (State::Closed { failures: 0 }) {
-            if matches!(*state, State::HalfOpen) {
+            if matches!(*state, State::HalfOpen { .. }) {
                 tracing::info!("database reachable again; circuit breaker closed");
             }
             *state = State::Closed { failures: 0 };
@@ -57,21 +71,21 @@ impl Breaker {
     /// pool was busy) must not leave the breaker half-open forever.
     pub fn success_if_probing(&self) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if matches!(*state, State::HalfOpen) {
+        if matches!(*state, State::HalfOpen { .. }) {
             *state = State::Closed { failures: 0 };
         }
     }
 
     pub fn failure(&self) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let open = State::Open { until: Instant::now() + self.cooldown };
+        let open = |wait: Duration| State::Open { until: Instant::now() + wait, wait };
         *state = match *state {
             State::Closed { failures } if failures + 1 >= self.threshold => {
-                tracing::warn!(failures = failures + 1, cooldown = ?self.cooldown, "database unreachable; circuit breaker open");
-                open
+                tracing::warn!(failures = failures + 1, retry_in = ?self.first_wait, "database unreachable; circuit breaker open");
+                open(self.first_wait)
             }
             State::Closed { failures } => State::Closed { failures: failures + 1 },
-            State::HalfOpen | State::Open { .. } => open,
+            State::HalfOpen { wait } | State::Open { wait, .. } => open((wait * 2).min(self.max_wait)),
         };
     }
 
@@ -85,27 +99,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn opens_after_the_threshold_and_probes_after_the_cooldown() {
-        let b = Breaker::new(3, Duration::from_millis(30));
+    fn opens_after_the_threshold_and_probes_after_the_first_wait() {
+        let b = Breaker::new(3, Duration::from_millis(30), Duration::from_secs(5));
         b.failure();
         b.failure();
         assert!(b.allow(), "two failures keep it closed");
         b.failure();
         assert!(!b.allow(), "the third opens it");
         std::thread::sleep(Duration::from_millis(40));
-        assert!(b.allow(), "after the cooldown one probe passes");
+        assert!(b.allow(), "after the first wait one probe passes");
         assert!(!b.allow(), "but only one");
         b.success();
         assert!(b.allow() && !b.is_open());
     }
 
     #[test]
-    fn a_failed_probe_reopens() {
-        let b = Breaker::new(1, Duration::from_millis(10));
+    fn failed_probes_back_off_up_to_the_ceiling() {
+        let b = Breaker::new(1, Duration::from_millis(10), Duration::from_millis(40));
         b.failure();
-        std::thread::sleep(Duration::from_millis(15));
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            let State::Open { wait, .. } = *b.state.lock().unwrap() else { panic!("open") };
+            waits.push(wait.as_millis());
+            std::thread::sleep(wait + Duration::from_millis(5));
+            assert!(b.allow(), "a probe passes once the wait is over");
+            b.failure();
+            assert!(!b.allow(), "a failed probe reopens");
+        }
+        assert_eq!(waits, [10, 20, 40, 40]);
+        std::thread::sleep(Duration::from_millis(45));
         assert!(b.allow());
+        b.success();
         b.failure();
-        assert!(!b.allow());
+        let State::Open { wait, .. } = *b.state.lock().unwrap() else { panic!("open") };
+        assert_eq!(wait.as_millis(), 10, "a success resets the backoff");
     }
 }

@@ -17,6 +17,7 @@ mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,9 +37,15 @@ pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 struct DbContext {
     stats: QueryStats,
+    /// How a cancel request reaches the server (the pool's TLS setting).
+    cancel_tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     slow_threshold: Duration,
     breaker: breaker::Breaker,
     mode: StatementMode,
+    /// Unnamed mode (behind PgBouncer, where startup options cannot carry
+    /// them): the session timeouts as `SET LOCAL`s run at the start of every
+    /// transaction.
+    local_settings: Option<String>,
     /// Unnamed mode: the parameter types the server inferred for each SQL
     /// text, learned once per process (see [`param_types`]).
     param_types: Mutex<HashMap<String, Arc<[Type]>>>,
@@ -79,12 +86,33 @@ fn session_target(cfg: &DatabaseConfig, target: &tokio_postgres::Config, direct:
     if t.get_application_name().is_none() {
         t.application_name("devx");
     }
-    if direct && !cfg.statement_timeout.is_zero() {
-        let mut options = t.get_options().map(|o| format!("{o} ")).unwrap_or_default();
-        options.push_str(&format!("-c statement_timeout={}", cfg.statement_timeout.as_millis()));
-        t.options(options);
+    if direct {
+        let settings = session_settings(cfg);
+        if !settings.is_empty() {
+            let mut options = t.get_options().map(|o| format!("{o} ")).unwrap_or_default();
+            let settings: Vec<String> = settings.iter().map(|(name, ms)| format!("-c {name}={ms}")).collect();
+            options.push_str(&settings.join(" "));
+            t.options(options);
+        }
     }
     t
+}
+
+/// The timeouts every devx session runs with, in milliseconds (zero: off,
+/// left to the server's or the role's setting). A statement never waits on
+/// a lock for longer than `lock_timeout`, never runs longer than
+/// `statement_timeout`, and a transaction left open by a stuck caller ends
+/// after `idle_in_transaction_session_timeout`.
+fn session_settings(cfg: &DatabaseConfig) -> Vec<(&'static str, u128)> {
+    [
+        ("statement_timeout", cfg.statement_timeout),
+        ("lock_timeout", cfg.lock_timeout),
+        ("idle_in_transaction_session_timeout", cfg.idle_in_transaction_timeout),
+    ]
+    .into_iter()
+    .filter(|(_, d)| !d.is_zero())
+    .map(|(name, d)| (name, d.as_millis()))
+    .collect()
 }
 
 /// Opens one connection outside the pool (migrations need a session of their
@@ -130,7 +158,8 @@ impl Db {
         // Fast recycling checks only that the connection is open: no query,
         // nothing that depends on session state.
         let mgr_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-        let manager = match tls::connector(cfg.effective_ssl_mode(target)) {
+        let cancel_tls = tls::connector(cfg.effective_ssl_mode(target));
+        let manager = match cancel_tls.clone() {
             None => Manager::from_config(t, tokio_postgres::NoTls, mgr_config),
             Some(tls) => Manager::from_config(t, tls, mgr_config),
         };
@@ -146,10 +175,23 @@ impl Db {
             pool,
             ctx: Arc::new(DbContext {
                 stats: QueryStats::default(),
+                cancel_tls,
                 slow_threshold: cfg.slow_query_threshold,
-                // Five failed connects in a row open it for five seconds.
-                breaker: breaker::Breaker::new(5, Duration::from_secs(5)),
+                // Five failed connects in a row open it; it probes after a
+                // quarter second, backing off to one probe per five seconds.
+                breaker: breaker::Breaker::new(5, Duration::from_millis(250), Duration::from_secs(5)),
                 mode: cfg.statement_mode,
+                local_settings: match cfg.statement_mode {
+                    StatementMode::Prepared => None,
+                    StatementMode::Unnamed => Some(
+                        session_settings(cfg)
+                            .iter()
+                            .map(|(name, ms)| format!("SET LOCAL {name} = {ms}"))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    )
+                    .filter(|sql| !sql.is_empty()),
+                },
                 param_types: Mutex::new(HashMap::new()),
             }),
         };
@@ -176,7 +218,7 @@ impl Db {
         match self.pool.get().await {
             Ok(obj) => {
                 breaker.success();
-                Ok(PgClient { obj, ctx: self.ctx.clone() })
+                Ok(PgClient { obj: Some(obj), ctx: self.ctx.clone(), abandoned: AtomicBool::new(false) })
             }
             // Waiting for a busy pool says nothing about the server's health.
             Err(deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait)) => {
@@ -272,19 +314,40 @@ macro_rules! db_read {
 }
 
 /// A pooled connection whose statements go through the instrumented path.
+///
+/// If a statement is still running when its caller gives up (the request
+/// timed out, or its client went away, and the future was dropped), the
+/// statement is cancelled on the server and the connection leaves the pool
+/// instead of going back to it busy: the next request must not queue behind
+/// abandoned work.
 pub struct PgClient {
-    obj: deadpool_postgres::Object,
+    /// Always `Some` until dropped.
+    obj: Option<deadpool_postgres::Object>,
     ctx: Arc<DbContext>,
+    /// Set when a statement was abandoned in flight.
+    abandoned: AtomicBool,
 }
 
 impl PgClient {
+    fn conn(&self) -> &deadpool_postgres::Object {
+        self.obj.as_ref().expect("a PgClient holds its connection until dropped")
+    }
+
     pub fn statement_mode(&self) -> StatementMode {
         self.ctx.mode
     }
 
     pub async fn transaction(&mut self) -> Result<PgTx<'_>, DbError> {
-        let tx = self.obj.transaction().await?;
-        Ok(PgTx { tx, ctx: &self.ctx })
+        let PgClient { obj, ctx, abandoned } = self;
+        let obj = obj.as_mut().expect("a PgClient holds its connection until dropped");
+        let guard = InFlight::with_token(obj.cancel_token(), abandoned, ctx);
+        let tx = obj.transaction().await;
+        guard.done();
+        let tx = PgTx { tx: tx?, ctx, abandoned };
+        if let Some(settings) = &ctx.local_settings {
+            tx.batch_execute(settings).await?;
+        }
+        Ok(tx)
     }
 
     /// A transaction whose changes the audit triggers attribute to `actor`
@@ -298,9 +361,97 @@ impl PgClient {
     /// Runs a script of statements without parameters (simple protocol).
     pub async fn batch_execute(&self, sql: &str) -> Result<(), DbError> {
         let start = Instant::now();
-        let result = self.obj.batch_execute(sql).await;
+        let guard = InFlight::new(&***self.conn(), &self.abandoned, &self.ctx);
+        let result = self.conn().batch_execute(sql).await;
+        guard.done();
         self.ctx.stats.record(sql, start.elapsed(), result.is_ok(), self.ctx.slow_threshold);
         Ok(result?)
+    }
+}
+
+impl Drop for PgClient {
+    fn drop(&mut self) {
+        if self.abandoned.load(Ordering::Relaxed)
+            && let Some(obj) = self.obj.take()
+        {
+            // Out of the pool; the connection closes once the cancelled
+            // statement has answered.
+            drop(deadpool_postgres::Object::take(obj));
+        }
+    }
+}
+
+/// What can cancel the statement running on its connection.
+trait Cancellable: Sync {
+    fn cancel_token(&self) -> tokio_postgres::CancelToken;
+}
+
+impl Cancellable for tokio_postgres::Client {
+    fn cancel_token(&self) -> tokio_postgres::CancelToken {
+        tokio_postgres::Client::cancel_token(self)
+    }
+}
+
+impl Cancellable for tokio_postgres::Transaction<'_> {
+    fn cancel_token(&self) -> tokio_postgres::CancelToken {
+        tokio_postgres::Transaction::cancel_token(self)
+    }
+}
+
+/// Where the cancel token comes from: taken from the connection only when
+/// needed, since a token copies the connection's settings.
+enum CancelSource<'a> {
+    Connection(&'a dyn Cancellable),
+    Token(tokio_postgres::CancelToken),
+}
+
+/// Armed while a statement is on its way; dropped armed (its future was
+/// dropped before the answer came), it cancels the statement and marks the
+/// connection abandoned.
+struct InFlight<'a> {
+    conn: CancelSource<'a>,
+    abandoned: &'a AtomicBool,
+    ctx: &'a DbContext,
+    armed: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(conn: &'a dyn Cancellable, abandoned: &'a AtomicBool, ctx: &'a DbContext) -> Self {
+        InFlight { conn: CancelSource::Connection(conn), abandoned, ctx, armed: true }
+    }
+
+    /// For a statement that consumes its connection handle (commit, rollback).
+    fn with_token(token: tokio_postgres::CancelToken, abandoned: &'a AtomicBool, ctx: &'a DbContext) -> Self {
+        InFlight { conn: CancelSource::Token(token), abandoned, ctx, armed: true }
+    }
+
+    fn done(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.abandoned.store(true, Ordering::Relaxed);
+        let token = match &self.conn {
+            CancelSource::Connection(conn) => conn.cancel_token(),
+            CancelSource::Token(token) => token.clone(),
+        };
+        let tls = self.ctx.cancel_tls.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let sent = match tls {
+                None => token.cancel_query(tokio_postgres::NoTls).await,
+                Some(tls) => token.cancel_query(tls).await,
+            };
+            match sent {
+                Ok(()) => tracing::debug!("cancelled a statement whose caller gave up"),
+                Err(e) => tracing::warn!(error = %e, "could not cancel a statement whose caller gave up"),
+            }
+        });
     }
 }
 
@@ -308,6 +459,7 @@ impl PgClient {
 pub struct PgTx<'a> {
     tx: deadpool_postgres::Transaction<'a>,
     ctx: &'a DbContext,
+    abandoned: &'a AtomicBool,
 }
 
 impl PgTx<'_> {
@@ -319,17 +471,25 @@ impl PgTx<'_> {
     /// Runs a script of statements without parameters (simple protocol).
     pub async fn batch_execute(&self, sql: &str) -> Result<(), DbError> {
         let start = Instant::now();
+        let guard = InFlight::new(&*self.tx, self.abandoned, self.ctx);
         let result = self.tx.batch_execute(sql).await;
+        guard.done();
         self.ctx.stats.record(sql, start.elapsed(), result.is_ok(), self.ctx.slow_threshold);
         Ok(result?)
     }
 
     pub async fn commit(self) -> Result<(), DbError> {
-        Ok(self.tx.commit().await?)
+        let guard = InFlight::with_token(self.tx.cancel_token(), self.abandoned, self.ctx);
+        let result = self.tx.commit().await;
+        guard.done();
+        Ok(result?)
     }
 
     pub async fn rollback(self) -> Result<(), DbError> {
-        Ok(self.tx.rollback().await?)
+        let guard = InFlight::with_token(self.tx.cancel_token(), self.abandoned, self.ctx);
+        let result = self.tx.rollback().await;
+        guard.done();
+        Ok(result?)
     }
 }
 
@@ -346,20 +506,23 @@ enum Output {
 /// The one path every parameterized statement takes. `raw` is the same
 /// connection or transaction as `client`, seen as tokio-postgres's own type;
 /// `in_tx`: it is inside a transaction.
+#[allow(clippy::too_many_arguments)]
 async fn run<C, R>(
     client: &C,
     raw: &R,
     in_tx: bool,
     ctx: &DbContext,
+    abandoned: &AtomicBool,
     sql: &str,
     params: Params<'_>,
     op: Op,
 ) -> Result<Output, DbError>
 where
     C: GenericClient + Sync,
-    R: tokio_postgres::GenericClient + Sync,
+    R: tokio_postgres::GenericClient + Cancellable + Sync,
 {
     let start = Instant::now();
+    let guard = InFlight::new(raw, abandoned, ctx);
     let result = async {
         match ctx.mode {
             StatementMode::Prepared => {
@@ -384,6 +547,7 @@ where
         }
     }
     .await;
+    guard.done();
     ctx.stats.record(sql, start.elapsed(), result.is_ok(), ctx.slow_threshold);
     result.map_err(|e| {
         let err = DbError::from(e);
@@ -502,7 +666,7 @@ macro_rules! impl_queryable {
             async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, DbError> {
                 let $client = self;
                 let raw: &$raw_ty = $inner;
-                match run($inner, raw, $in_tx, &$client.ctx, sql, params, Op::Query).await? {
+                match run($inner, raw, $in_tx, &$client.ctx, &$client.abandoned, sql, params, Op::Query).await? {
                     Output::Rows(rows) => Ok(rows),
                     Output::Count(_) => unreachable!("a query returns rows"),
                 }
@@ -511,7 +675,7 @@ macro_rules! impl_queryable {
             async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, DbError> {
                 let $client = self;
                 let raw: &$raw_ty = $inner;
-                match run($inner, raw, $in_tx, &$client.ctx, sql, params, Op::Execute).await? {
+                match run($inner, raw, $in_tx, &$client.ctx, &$client.abandoned, sql, params, Op::Execute).await? {
                     Output::Count(n) => Ok(n),
                     Output::Rows(_) => unreachable!("execute returns a count"),
                 }
@@ -520,5 +684,5 @@ macro_rules! impl_queryable {
     };
 }
 
-impl_queryable!(PgClient, tokio_postgres::Client, false, c => &c.obj);
+impl_queryable!(PgClient, tokio_postgres::Client, false, c => c.conn());
 impl_queryable!(PgTx<'_>, tokio_postgres::Transaction<'_>, true, c => &c.tx);

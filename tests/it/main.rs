@@ -12,6 +12,7 @@ mod chat_files;
 mod contract;
 mod dashboard;
 mod embedded;
+mod hardening;
 mod harness;
 mod insights;
 mod migrate;

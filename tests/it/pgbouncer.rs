@@ -257,10 +257,12 @@ async fn one_connection_pool(bouncer: &PgBouncer, db: &TestDb, mode: StatementMo
     config.database.statement_mode = mode;
     config.database.pool_min = 1;
     config.database.pool_max = 1;
-    // Prepared mode sends statement_timeout as a startup option, which this
-    // pgbouncer (rightly) refuses: leave it out to see the statements fail.
+    // Prepared mode sends the session timeouts as startup options, which
+    // this pgbouncer (rightly) refuses: leave them out to see the statements fail.
     if mode == StatementMode::Prepared {
         config.database.statement_timeout = Duration::ZERO;
+        config.database.lock_timeout = Duration::ZERO;
+        config.database.idle_in_transaction_timeout = Duration::ZERO;
     }
     Db::connect(&config.database, &bouncer.config(db.name())).await.expect("pool connects through pgbouncer")
 }
@@ -299,6 +301,10 @@ async fn prepared_statements_break_under_transaction_pooling_and_unnamed_ones_do
             let tx = client.transaction_as("system:test").await.unwrap();
             let actor: String = tx.query_one("SELECT current_setting('devx.actor')", &[]).await.unwrap().get(0);
             assert_eq!(actor, "system:test");
+            // The session timeouts, which cannot travel as startup options
+            // through pgbouncer, hold inside every transaction.
+            let lock: String = tx.query_one("SHOW lock_timeout", &[]).await.unwrap().get(0);
+            assert_eq!(lock, "5s");
             tx.commit().await.unwrap();
         }
         other.batch_execute("COMMIT").await.unwrap();

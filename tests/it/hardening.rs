@@ -1,0 +1,114 @@
+//! Holding up under faults and abuse: abandoned statements are cancelled,
+//! sessions carry their timeouts.
+
+use std::time::Duration;
+
+use devx::db::Queryable;
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::app::TestApp;
+use crate::harness;
+
+/// Backends of `database` waiting on a lock (the abandoned UPDATE, until it is cancelled).
+async fn lock_waiters(database: &str) -> i64 {
+    let admin = harness::admin_client().await;
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+            &[&database],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn until_no_lock_waiters(database: &str) {
+    for _ in 0..100 {
+        if lock_waiters(database).await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the abandoned statement is still waiting for its lock");
+}
+
+/// A request that gives up (here: the server's request timeout) must not
+/// leave its statement running and its connection busy in the pool: with a
+/// pool of one, the next request would queue behind it.
+#[tokio::test]
+async fn a_statement_abandoned_by_its_request_is_cancelled_and_the_pool_stays_usable() {
+    let app = TestApp::spawn_with(|c| {
+        c.database.pool_max = 1;
+        c.database.pool_min = 1;
+        // Only the cancellation may end the blocked statement.
+        c.database.lock_timeout = Duration::ZERO;
+        c.database.statement_timeout = Duration::ZERO;
+        c.http.request_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let dev = app.register("dev@example.com").await;
+    let user_id: Uuid = dev.user_id.parse().unwrap();
+
+    let mut locker = app.db.client().await;
+    let tx = locker.transaction().await.unwrap();
+    tx.execute("SELECT 1 FROM devx.users WHERE id = $1 FOR UPDATE", &[&user_id]).await.unwrap();
+
+    // Blocked behind the row lock until the request timeout gives up on it.
+    let (status, body) = app.patch("/api/auth/me", Some(&dev.token), json!({"name": "Renamed"})).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    until_no_lock_waiters(app.db.name()).await;
+
+    // The lock is still held, yet the pool's one connection serves at once.
+    let (status, me) = app.get("/api/auth/me", Some(&dev.token)).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["name"], "Test", "the abandoned rename did not happen");
+    tx.rollback().await.unwrap();
+
+    // And the rename works once nobody holds the row.
+    let (status, me) = app.patch("/api/auth/me", Some(&dev.token), json!({"name": "Renamed"})).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+}
+
+/// The same when the client hangs up instead of the server timing out.
+#[tokio::test]
+async fn a_statement_abandoned_by_a_client_that_hangs_up_is_cancelled() {
+    let app = TestApp::spawn_with(|c| {
+        c.database.pool_max = 1;
+        c.database.pool_min = 1;
+        c.database.lock_timeout = Duration::ZERO;
+        c.database.statement_timeout = Duration::ZERO;
+    })
+    .await;
+    let dev = app.register("dev@example.com").await;
+    let user_id: Uuid = dev.user_id.parse().unwrap();
+
+    let mut locker = app.db.client().await;
+    let tx = locker.transaction().await.unwrap();
+    tx.execute("SELECT 1 FROM devx.users WHERE id = $1 FOR UPDATE", &[&user_id]).await.unwrap();
+
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+    let gave_up =
+        impatient.patch(app.url("/api/auth/me")).bearer_auth(&dev.token).json(&json!({"name": "Renamed"})).send().await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()), "the client gives up while the statement waits");
+    until_no_lock_waiters(app.db.name()).await;
+
+    let (status, me) = app.get("/api/auth/me", Some(&dev.token)).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    tx.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_session_carries_its_lock_and_idle_transaction_timeouts() {
+    let app = TestApp::spawn_with(|c| {
+        c.database.lock_timeout = Duration::from_millis(1500);
+        c.database.idle_in_transaction_timeout = Duration::from_secs(20);
+    })
+    .await;
+    let client = app.pool.client().await.unwrap();
+    let lock: String = client.query_scalar("SHOW lock_timeout", &[]).await.unwrap();
+    let idle: String = client.query_scalar("SHOW idle_in_transaction_session_timeout", &[]).await.unwrap();
+    let statement: String = client.query_scalar("SHOW statement_timeout", &[]).await.unwrap();
+    assert_eq!((lock.as_str(), idle.as_str(), statement.as_str()), ("1500ms", "20s", "30s"));
+}

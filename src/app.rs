@@ -38,7 +38,11 @@ pub fn router(state: AppState) -> Router {
     let routes = api
         .merge(crate::dashboard::routes())
         .route("/api/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
-        .route("/metrics", axum::routing::get(crate::health::scrape));
+        .route("/metrics", axum::routing::get(crate::health::scrape))
+        .layer(axum::Extension(crate::accounts::Hasher::new(
+            state.config.http.hash_threads(),
+            state.config.http.hash_queue,
+        )));
     crate::http::middleware::wrap(routes, state)
 }
 

@@ -186,8 +186,24 @@ pub struct HttpConfig {
     /// Failed sign-ins allowed per email and per address within `login_window`.
     pub login_max_failures: u32,
     pub login_window: Duration,
+    /// Threads that hash passwords (each holds 19 MiB while in use); 0: one per CPU.
+    pub hash_concurrency: usize,
+    /// Sign-ins and registrations that may wait for a hashing thread; past
+    /// this they get 503 at once.
+    pub hash_queue: usize,
     /// When set, `GET /metrics` needs `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
+}
+
+impl HttpConfig {
+    /// Password-hashing threads: as configured, or one per CPU.
+    pub fn hash_threads(&self) -> usize {
+        if self.hash_concurrency > 0 {
+            self.hash_concurrency
+        } else {
+            std::thread::available_parallelism().map(usize::from).unwrap_or(2)
+        }
+    }
 }
 
 /// A secret string (a token): `Debug` never shows it.
@@ -331,6 +347,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DEVX_SESSION_IDLE_TIMEOUT", "7d", "a session ends after this long without a request"),
     ("DEVX_LOGIN_MAX_FAILURES", "5", "failed sign-ins per email and per IP address before 429"),
     ("DEVX_LOGIN_WINDOW", "15m", "the window those failures are counted in"),
+    (
+        "DEVX_HASH_CONCURRENCY",
+        "0",
+        "threads that hash passwords, 19 MiB each; 0 = one per CPU. Bounds the memory sign-ins can take",
+    ),
+    ("DEVX_HASH_QUEUE", "64", "sign-ins that may wait for a hashing thread; past this they get 503 with Retry-After"),
     (
         "DEVX_METRICS_TOKEN",
         "",
@@ -645,6 +667,8 @@ impl Config {
                 Duration::from_secs(15 * 60),
                 "DEVX_LOGIN_WINDOW=15m",
             ),
+            hash_concurrency: r.number(&["DEVX_HASH_CONCURRENCY"], 0, 0..=256, "DEVX_HASH_CONCURRENCY=2"),
+            hash_queue: r.number(&["DEVX_HASH_QUEUE"], 64, 0..=100_000, "DEVX_HASH_QUEUE=64"),
             metrics_token: r.get(&["DEVX_METRICS_TOKEN"]).map(|(_, v)| Secret(v)),
         };
 
@@ -742,6 +766,8 @@ impl Config {
         m.insert("DEVX_SESSION_TTL", secs(h.session_ttl));
         m.insert("DEVX_SESSION_IDLE_TIMEOUT", secs(h.session_idle_timeout));
         m.insert("DEVX_LOGIN_MAX_FAILURES", h.login_max_failures.to_string());
+        m.insert("DEVX_HASH_CONCURRENCY", h.hash_concurrency.to_string());
+        m.insert("DEVX_HASH_QUEUE", h.hash_queue.to_string());
         m.insert("DEVX_LOGIN_WINDOW", secs(h.login_window));
         m.insert(
             "DEVX_METRICS_TOKEN",

@@ -3,11 +3,13 @@
 //! `queries` is the SQL, `routes` the HTTP handlers, and `identity` the
 //! bearer extractor every other capability uses to know who is calling.
 
+pub mod hasher;
 mod identity;
 pub mod model;
 pub mod queries;
 mod routes;
 pub mod secrets;
 
+pub use hasher::Hasher;
 pub use identity::{AdminPrincipal, Credential, Principal};
 pub use routes::routes;

@@ -2,6 +2,7 @@
 //! API keys, and user administration. Handlers validate, then run the
 //! queries in one transaction that names the audit actor.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::hasher::{HashError, Hasher};
 use super::identity::{AdminPrincipal, Credential, Principal};
 use super::model::{ApiKey, CreatedApiKey, PlanType, Role, Scope, SessionGrant, User};
 use super::queries::{self, AdminUserChange, NewApiKey, NewSession, NewUser, UserFilter};
@@ -33,8 +35,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Runs argon2 off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => ApiError::Overloaded(e.to_string()),
+            HashError::Failed(_) => ApiError::internal(e),
+        }
+    }
 }
 
 fn email_key(email: &str) -> String {
@@ -81,6 +88,7 @@ pub struct RegisterRequest {
 )]
 async fn register(
     State(state): State<AppState>,
+    Extension(hasher): Extension<Hasher>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Json(req): Json<RegisterRequest>,
@@ -93,8 +101,7 @@ async fn register(
     v.opt_text("name", req.name.as_deref(), 1, 200);
     v.finish()?;
 
-    let password = req.password.clone();
-    let hash = blocking(move || secrets::hash_password(&password)).await?.map_err(ApiError::internal)?;
+    let hash = hasher.hash(req.password.clone()).await?;
     let id = Uuid::new_v4();
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&format!("user:{id}")).await?;
@@ -137,6 +144,7 @@ pub struct LoginRequest {
 )]
 async fn login(
     State(state): State<AppState>,
+    Extension(hasher): Extension<Hasher>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
@@ -161,8 +169,7 @@ async fn login(
         Some((user, hash)) if user.is_active => (Some(user), hash),
         _ => (None, None),
     };
-    let password = req.password.clone();
-    let verified = blocking(move || secrets::verify_password(&password, hash.as_deref())).await?;
+    let verified = hasher.verify(req.password.clone(), hash).await?;
     let user = match (verified, user) {
         (true, Some(user)) => user,
         _ => {
@@ -248,6 +255,7 @@ pub struct PasswordChange {
 )]
 async fn update_me(
     State(state): State<AppState>,
+    Extension(hasher): Extension<Hasher>,
     principal: Principal,
     Json(req): Json<UpdateMeRequest>,
 ) -> ApiResult<Json<User>> {
@@ -271,14 +279,9 @@ async fn update_me(
             let client = state.db.client().await?;
             let current_hash = queries::password_hash(&client, principal.user_id).await?;
             drop(client);
-            let (current, new) = (change.current.clone(), change.new.clone());
-            let hashed = blocking(move || {
-                secrets::verify_password(&current, current_hash.as_deref()).then(|| secrets::hash_password(&new))
-            })
-            .await?;
-            match hashed {
+            match hasher.change(change.current.clone(), current_hash, change.new.clone()).await? {
                 None => return Err(ApiError::invalid("password.current", "is not your current password")),
-                Some(result) => Some(result.map_err(ApiError::internal)?),
+                Some(hash) => Some(hash),
             }
         }
     };

@@ -19,9 +19,19 @@ pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_BYTES: usize = 1024;
 
 /// OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
+pub fn argon2_params() -> Params {
+    Params::new(19_456, 2, 1, None).expect("valid argon2 parameters")
+}
+
 fn argon2() -> Argon2<'static> {
-    let params = Params::new(19_456, 2, 1, None).expect("valid argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params())
+}
+
+/// A hash of nothing anyone knows, checked when an account has no hash so
+/// that unknown accounts cost the same time as known ones.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("dummy password for timing").unwrap_or_default())
 }
 
 /// Why a password is not acceptable, if it is not.
@@ -47,11 +57,9 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
 /// without a password) it checks against a fixed dummy hash and fails, so that
 /// both cases cost the same time and look the same.
 pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_password("dummy password for timing").unwrap_or_default());
     let (candidate, real) = match hash {
         Some(h) => (h, true),
-        None => (dummy.as_str(), false),
+        None => (dummy_hash(), false),
     };
     let Ok(parsed) = PasswordHash::new(candidate) else { return false };
     argon2().verify_password(password.as_bytes(), &parsed).is_ok() && real

@@ -69,6 +69,10 @@ pub enum ApiError {
     /// The database cannot be reached (or the circuit breaker is open).
     #[error("{detail}")]
     Unavailable { detail: String, retry_after_secs: u64 },
+    /// The server is at capacity for this kind of work (e.g. every
+    /// password-hashing thread busy and the queue full): 503, retry soon.
+    #[error("{0}")]
+    Overloaded(String),
     /// A feature the request needs is not configured on this server (e.g.
     /// `DEVX_SECRET_KEY` for secrets at rest): 503, and the detail says what to set.
     #[error("{0}")]
@@ -104,7 +108,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable { .. } | ApiError::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::Overloaded(_) | ApiError::NotConfigured(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -124,6 +130,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::TooManyRequests { .. } => "rate-limited",
             ApiError::Unavailable { .. } => "database-unavailable",
+            ApiError::Overloaded(_) => "overloaded",
             ApiError::NotConfigured(_) => "not-configured",
             ApiError::Timeout(_) => "timeout",
             ApiError::Internal(_) => "internal",
@@ -171,6 +178,7 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests { retry_after_secs, .. } | ApiError::Unavailable { retry_after_secs, .. } => {
                 Some(*retry_after_secs)
             }
+            ApiError::Overloaded(_) => Some(1),
             _ => None,
         };
         if let Some(secs) = retry_after {

@@ -112,3 +112,39 @@ async fn every_session_carries_its_lock_and_idle_transaction_timeouts() {
     let statement: String = client.query_scalar("SHOW statement_timeout", &[]).await.unwrap();
     assert_eq!((lock.as_str(), idle.as_str(), statement.as_str()), ("1500ms", "20s", "30s"));
 }
+
+/// Hashing is bounded: with one hashing thread and room for one waiter, a
+/// burst of sign-ins gets some 503s with `Retry-After` at once, never a
+/// 500, and the ones admitted sign in.
+#[tokio::test]
+async fn a_burst_of_sign_ins_past_the_hashing_queue_gets_503_with_retry_after() {
+    let app = TestApp::spawn_with(|c| {
+        c.http.hash_concurrency = 1;
+        c.http.hash_queue = 1;
+    })
+    .await;
+    app.register("dev@example.com").await;
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let request = app
+            .http
+            .post(app.url("/api/auth/login"))
+            .json(&json!({"email": "dev@example.com", "password": "correct horse battery"}));
+        burst.spawn(async move {
+            let response = request.send().await.unwrap();
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, retry_after, body)
+        });
+    }
+    let answers = burst.join_all().await;
+    let overloaded: Vec<_> = answers.iter().filter(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE).collect();
+    let signed_in = answers.iter().filter(|(s, _, _)| *s == StatusCode::OK).count();
+    assert_eq!(overloaded.len() + signed_in, answers.len(), "only 200 and 503: {answers:?}");
+    assert!(!overloaded.is_empty() && signed_in >= 1, "{answers:?}");
+    for (_, retry_after, body) in overloaded {
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(body["type"], "/problems/overloaded", "{body}");
+    }
+}

@@ -71,12 +71,22 @@ impl Application {
     /// requests the configured grace period, and closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let grace = self.state.config.http.shutdown_grace;
+        let drain = self.state.config.http.shutdown_drain;
         let db = self.state.db.clone();
+        let state = self.state.clone();
         let app = router(self.state);
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let server = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown.await;
+                if !drain.is_zero() {
+                    state.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(drain = ?drain, "draining: /readyz answers 503 while requests are still served");
+                    tokio::select! {
+                        _ = tokio::time::sleep(drain) => {}
+                        _ = shutdown_signal() => tracing::info!("second signal: draining cut short"),
+                    }
+                }
                 tracing::info!(grace = ?grace, "shutting down: no new connections; finishing in-flight requests");
                 let _ = stop_tx.send(true);
             });

@@ -179,6 +179,9 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// After SIGTERM, in-flight requests get this long to finish.
     pub shutdown_grace: Duration,
+    /// After SIGTERM and before the listener closes, `/readyz` answers 503
+    /// for this long while requests are still served.
+    pub shutdown_drain: Duration,
     /// A session ends this long after sign-in, however active.
     pub session_ttl: Duration,
     /// A session ends after this long without a request.
@@ -342,7 +345,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DEVX_ADDR", "127.0.0.1:8080", "address the API server listens on"),
     ("DEVX_BODY_LIMIT", "1048576", "largest request body in bytes (larger gets 413)"),
     ("DEVX_REQUEST_TIMEOUT", "30s", "a request running longer is answered 504"),
-    ("DEVX_SHUTDOWN_GRACE", "20s", "on SIGTERM/SIGINT, in-flight requests get this long to finish"),
+    (
+        "DEVX_SHUTDOWN_DRAIN",
+        "5s",
+        "on SIGTERM/SIGINT, /readyz answers 503 this long while requests are still served (a second signal skips it), so a load balancer stops sending first",
+    ),
+    ("DEVX_SHUTDOWN_GRACE", "20s", "then in-flight requests get this long to finish"),
     ("DEVX_SESSION_TTL", "30d", "a session ends this long after sign-in"),
     ("DEVX_SESSION_IDLE_TIMEOUT", "7d", "a session ends after this long without a request"),
     ("DEVX_LOGIN_MAX_FAILURES", "5", "failed sign-ins per email and per IP address before 429"),
@@ -651,6 +659,7 @@ impl Config {
                 "DEVX_REQUEST_TIMEOUT=30s",
             ),
             shutdown_grace: r.duration(&["DEVX_SHUTDOWN_GRACE"], Duration::from_secs(20), "DEVX_SHUTDOWN_GRACE=20s"),
+            shutdown_drain: r.duration(&["DEVX_SHUTDOWN_DRAIN"], Duration::from_secs(5), "DEVX_SHUTDOWN_DRAIN=5s"),
             session_ttl: r.positive_duration(
                 &["DEVX_SESSION_TTL"],
                 Duration::from_secs(30 * 86400),
@@ -763,6 +772,7 @@ impl Config {
         m.insert("DEVX_BODY_LIMIT", h.body_limit.to_string());
         m.insert("DEVX_REQUEST_TIMEOUT", secs(h.request_timeout));
         m.insert("DEVX_SHUTDOWN_GRACE", secs(h.shutdown_grace));
+        m.insert("DEVX_SHUTDOWN_DRAIN", secs(h.shutdown_drain));
         m.insert("DEVX_SESSION_TTL", secs(h.session_ttl));
         m.insert("DEVX_SESSION_IDLE_TIMEOUT", secs(h.session_idle_timeout));
         m.insert("DEVX_LOGIN_MAX_FAILURES", h.login_max_failures.to_string());

@@ -101,12 +101,11 @@ impl FromRequestParts<AppState> for Principal {
         let hash = hash_token(token);
         let now = Utc::now();
         let is_key = token.starts_with(API_KEY_PREFIX);
-        let client = state.db.client().await?;
-        let found = if is_key {
-            queries::api_key_by_hash(&client, &hash).await?
-        } else {
-            queries::session_by_token(&client, &hash).await?
-        };
+        // An idempotent read, retried once on a fresh connection like any
+        // other: every authenticated request takes this path.
+        let found = crate::db_read!(state.db, |c| async {
+            if is_key { queries::api_key_by_hash(c, &hash).await } else { queries::session_by_token(c, &hash).await }
+        })?;
         let what = if is_key { "API key" } else { "session" };
         let row = found.ok_or_else(|| {
             ApiError::Unauthorized(format!("the {what} is not valid or was revoked; sign in again or use another key"))
@@ -129,7 +128,7 @@ impl FromRequestParts<AppState> for Principal {
                 )));
             }
             if row.last_seen.is_none_or(|at| now - at > TOUCH_EVERY) {
-                queries::touch_api_key(&client, row.id).await?;
+                queries::touch_api_key(&state.db.client().await?, row.id).await?;
             }
             Principal {
                 user_id: row.user_id,
@@ -143,7 +142,7 @@ impl FromRequestParts<AppState> for Principal {
                 return Err(ApiError::Unauthorized("the session expired after inactivity; sign in again".into()));
             }
             if row.last_seen.is_none_or(|at| now - at > TOUCH_EVERY) {
-                queries::touch_session(&client, row.id).await?;
+                queries::touch_session(&state.db.client().await?, row.id).await?;
             }
             Principal { user_id: row.user_id, role: row.role, credential: Credential::Session(row.id) }
         };

@@ -46,6 +46,8 @@ struct DbContext {
     /// them): the session timeouts as `SET LOCAL`s run at the start of every
     /// transaction.
     local_settings: Option<String>,
+    /// What the pool was built from, for [`Db::probe_pool`].
+    settings: Box<(DatabaseConfig, tokio_postgres::Config)>,
     /// Unnamed mode: the parameter types the server inferred for each SQL
     /// text, learned once per process (see [`param_types`]).
     param_types: Mutex<HashMap<String, Arc<[Type]>>>,
@@ -154,7 +156,21 @@ impl Db {
     /// Builds the pool and opens `pool_min` connections, so that a bad target
     /// fails here, at start, and not on the first request.
     pub async fn connect(cfg: &DatabaseConfig, target: &tokio_postgres::Config) -> Result<Db, DbError> {
-        let t = session_target(cfg, target, cfg.statement_mode == StatementMode::Prepared);
+        let db = Db::build(cfg, target, cfg.pool_max, cfg.acquire_timeout, cfg.connect_timeout)?;
+        db.warm(cfg.pool_min.max(1)).await?;
+        Ok(db)
+    }
+
+    fn build(
+        cfg: &DatabaseConfig,
+        target: &tokio_postgres::Config,
+        max_size: usize,
+        wait: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Db, DbError> {
+        let mut cfg = cfg.clone();
+        cfg.connect_timeout = connect_timeout;
+        let t = session_target(&cfg, target, cfg.statement_mode == StatementMode::Prepared);
         // Fast recycling checks only that the connection is open: no query,
         // nothing that depends on session state.
         let mgr_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
@@ -164,14 +180,14 @@ impl Db {
             Some(tls) => Manager::from_config(t, tls, mgr_config),
         };
         let pool = Pool::builder(manager)
-            .max_size(cfg.pool_max)
-            .wait_timeout(Some(cfg.acquire_timeout))
-            .create_timeout(Some(cfg.connect_timeout))
-            .recycle_timeout(Some(cfg.connect_timeout))
+            .max_size(max_size)
+            .wait_timeout(Some(wait))
+            .create_timeout(Some(connect_timeout))
+            .recycle_timeout(Some(connect_timeout))
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
-        let db = Db {
+        Ok(Db {
             pool,
             ctx: Arc::new(DbContext {
                 stats: QueryStats::default(),
@@ -184,7 +200,7 @@ impl Db {
                 local_settings: match cfg.statement_mode {
                     StatementMode::Prepared => None,
                     StatementMode::Unnamed => Some(
-                        session_settings(cfg)
+                        session_settings(&cfg)
                             .iter()
                             .map(|(name, ms)| format!("SET LOCAL {name} = {ms}"))
                             .collect::<Vec<_>>()
@@ -193,10 +209,19 @@ impl Db {
                     .filter(|sql| !sql.is_empty()),
                 },
                 param_types: Mutex::new(HashMap::new()),
+                settings: Box::new((cfg, target.clone())),
             }),
-        };
-        db.warm(cfg.pool_min.max(1)).await?;
-        Ok(db)
+        })
+    }
+
+    /// A pool of one connection to the same database, for the probes
+    /// (`/readyz`, `/health`, the metrics scrape): they never wait behind
+    /// requests for a connection from the main pool, and give up after
+    /// `wait` rather than the request pool's acquire timeout. Its connection
+    /// opens on first use.
+    pub fn probe_pool(&self, wait: Duration) -> Result<Db, DbError> {
+        let (cfg, target) = &*self.ctx.settings;
+        Db::build(cfg, target, 1, wait, cfg.connect_timeout.min(wait.max(Duration::from_millis(250))))
     }
 
     /// Opens up to `n` connections (fewer if some are open already).
@@ -260,6 +285,13 @@ impl Db {
         self.ctx.stats.histogram()
     }
 
+    /// Closes every idle connection: after one was found broken, the others
+    /// opened before the same event are likely broken too, and the retry
+    /// must get a new one.
+    pub fn forget_idle(&self) {
+        self.pool.retain(|_, _| false);
+    }
+
     /// Closes connections idle longer than `idle`, keeping at least `keep`.
     pub fn reap_idle(&self, idle: Duration, keep: usize) {
         let mut kept = 0usize;
@@ -305,6 +337,12 @@ macro_rules! db_read {
             match result {
                 Err(e) if first && $crate::db::DbError::is_transient(&e) => {
                     ::tracing::debug!(error = %e, "retrying a read on a fresh connection");
+                    if matches!(e, $crate::db::DbError::Unavailable(_)) {
+                        // What killed this connection (a restart, a failover,
+                        // pg_terminate_backend) killed its idle siblings too.
+                        client.discard();
+                        db.forget_idle();
+                    }
                     first = false;
                 }
                 other => break other,
@@ -335,6 +373,12 @@ impl PgClient {
 
     pub fn statement_mode(&self) -> StatementMode {
         self.ctx.mode
+    }
+
+    /// Closes this connection instead of returning it to the pool (it was
+    /// found broken, and may not know it yet).
+    pub fn discard(self) {
+        self.abandoned.store(true, Ordering::Relaxed);
     }
 
     pub async fn transaction(&mut self) -> Result<PgTx<'_>, DbError> {

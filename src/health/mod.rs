@@ -53,7 +53,7 @@ pub struct Health {
 }
 
 async fn probe(state: &AppState) -> Result<ServerInfo, String> {
-    match state.db.client().await {
+    match state.probes.client().await {
         Ok(client) => introspect::server_info(&client).await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     }
@@ -118,7 +118,10 @@ async fn livez() -> Json<Probe> {
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {
     let not_ready =
         |reason: String| (StatusCode::SERVICE_UNAVAILABLE, Json(Probe { status: "not ready", reason: Some(reason) }));
-    let client = match state.db.client().await {
+    if state.is_draining() {
+        return not_ready("shutting down: finishing in-flight requests".into());
+    }
+    let client = match state.probes.client().await {
         Ok(c) => c,
         Err(_) => return not_ready("database unreachable".into()),
     };
@@ -298,7 +301,7 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
             return response;
         }
     }
-    let body = state.metrics.render(&state.db).await;
+    let body = state.metrics.render(&state.probes).await;
     ([(header::CONTENT_TYPE, HeaderValue::from_static(prometheus::TEXT_FORMAT))], body).into_response()
 }
 

@@ -18,8 +18,8 @@ pub mod pagination;
 pub mod validate;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 pub use error::{ApiError, ApiResult, FieldError};
 pub use extract::{Json, Path, Query};
@@ -27,6 +27,9 @@ pub use extract::{Json, Path, Query};
 use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
+
+/// How long a probe waits for the probes' connection (another probe using it).
+const PROBE_WAIT: Duration = Duration::from_millis(250);
 
 static BODY_LIMIT: AtomicUsize = AtomicUsize::new(1024 * 1024);
 
@@ -37,7 +40,13 @@ pub fn body_limit() -> usize {
 
 pub struct AppInner {
     pub db: Db,
+    /// One connection of its own for the probes and the metrics scrape, so
+    /// they answer while every request connection is busy.
+    pub probes: Db,
     pub config: Config,
+    /// Set on SIGTERM: `/readyz` answers 503 while in-flight and new
+    /// requests are still served, so a load balancer stops sending first.
+    pub draining: AtomicBool,
     pub started_at: Instant,
     pub login_limiter: limit::LoginLimiter,
     pub metrics: Metrics,
@@ -58,7 +67,20 @@ impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
         let login_limiter = limit::LoginLimiter::new(config.http.login_max_failures, config.http.login_window);
         let metrics = Metrics::new(db.clone());
+        let probes = db.probe_pool(PROBE_WAIT).unwrap_or_else(|_| db.clone());
         BODY_LIMIT.store(config.http.body_limit, Ordering::Relaxed);
-        AppState(Arc::new(AppInner { db, config, started_at: Instant::now(), login_limiter, metrics }))
+        AppState(Arc::new(AppInner {
+            db,
+            probes,
+            config,
+            draining: AtomicBool::new(false),
+            started_at: Instant::now(),
+            login_limiter,
+            metrics,
+        }))
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 }

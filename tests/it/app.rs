@@ -37,6 +37,8 @@ pub fn default_config(db: &TestDb) -> Config {
     config.database.source = DbSource::Explicit(Box::new(db.config()));
     config.database.pool_max = 8;
     config.database.acquire_timeout = std::time::Duration::from_secs(2);
+    // Tests stop servers often; the drain period is tested on its own.
+    config.http.shutdown_drain = std::time::Duration::ZERO;
     config
 }
 

@@ -148,3 +148,64 @@ async fn a_burst_of_sign_ins_past_the_hashing_queue_gets_503_with_retry_after() 
         assert_eq!(body["type"], "/problems/overloaded", "{body}");
     }
 }
+
+/// On SIGTERM (here: the shutdown future), `/readyz` turns 503 at once
+/// while requests are still answered, for the drain period.
+#[tokio::test]
+async fn draining_turns_readiness_off_while_requests_are_still_served() {
+    let mut app = TestApp::spawn_with(|c| c.http.shutdown_drain = Duration::from_secs(3)).await;
+    assert_eq!(app.get("/readyz", None).await.0, StatusCode::OK);
+    app.begin_shutdown();
+    let mut status = StatusCode::OK;
+    for _ in 0..100 {
+        status = app.get("/readyz", None).await.0;
+        if status != StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_, probe) = app.get("/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{probe}");
+    assert!(probe["reason"].as_str().unwrap().contains("shutting down"), "{probe}");
+    let (status, page) = app.get("/api/templates?limit=1", None).await;
+    assert_eq!(status, StatusCode::OK, "still serving while draining: {page}");
+    assert_eq!(app.get("/livez", None).await.0, StatusCode::OK);
+}
+
+/// With every request connection taken, the probes and the scrape still
+/// answer from their own connection, and report the database as up.
+#[tokio::test]
+async fn probes_and_metrics_answer_while_the_request_pool_is_exhausted() {
+    let app = TestApp::spawn_with(|c| {
+        c.database.pool_min = 1;
+        c.database.pool_max = 2;
+    })
+    .await;
+    let held = [app.pool.client().await.unwrap(), app.pool.client().await.unwrap()];
+    let (status, body) = app.get("/api/templates/no-such/x", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    assert_eq!(app.get("/livez", None).await.0, StatusCode::OK);
+    let (status, probe) = app.get("/readyz", None).await;
+    assert_eq!(status, StatusCode::OK, "{probe}");
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "devx_database_up 1"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "devx_db_pool_in_use 2"), "{metrics}");
+    let (status, health) = app.get("/health", None).await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    drop(held);
+}
+
+/// Every authenticated request looks its credential up first; a connection
+/// killed under it (failover, `pg_terminate_backend`) costs no request.
+#[tokio::test]
+async fn authenticated_reads_survive_killed_connections_every_time() {
+    let _ = tracing_subscriber::fmt().with_env_filter("devx=debug").with_test_writer().try_init();
+    let app = TestApp::spawn().await;
+    let dev = app.register("dev@example.com").await;
+    for round in 0..25 {
+        crate::outage::kill_connections(app.db.name()).await;
+        let (status, body) = app.get("/api/auth/me", Some(&dev.token)).await;
+        assert_eq!(status, StatusCode::OK, "round {round}: {body}");
+    }
+}

@@ -20,3 +20,4 @@ mod pgbouncer;
 mod projects;
 mod runtime;
 mod schema;
+mod support;

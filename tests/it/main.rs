@@ -15,6 +15,7 @@ mod embedded;
 mod harness;
 mod insights;
 mod migrate;
+mod openapi;
 mod outage;
 mod pgbouncer;
 mod projects;

@@ -2,7 +2,7 @@
 //! once, every problem reported together in one message.
 //!
 //! Nothing else in devx reads environment variables. A value is looked up under
-//! its devx name first and then under the aliases the specs use (`POSTGRES_*`),
+//! its devx name first and then under the source products' aliases (`POSTGRES_*`),
 //! so a deployment written for any of the five source products keeps working.
 //! Secrets (the database password) are never printed: [`Config::describe`]
 //! masks them, and the error messages never echo a password's value.
@@ -467,8 +467,8 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
     }
 }
 
-/// `30s`, `500ms`, `2m`, `1h 30m`; a bare number is milliseconds (the specs'
-/// `DB_IDLE_TIMEOUT=30000` style).
+/// `30s`, `500ms`, `2m`, `1h 30m`; a bare number is milliseconds (the
+/// `DB_IDLE_TIMEOUT=30000` style of the source products' deployments).
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     if let Ok(ms) = raw.parse::<u64>() {
@@ -509,7 +509,7 @@ impl Config {
         let source = if let Some((name, raw)) = r.get(&["DATABASE_URL"]) {
             match parse_url(&raw) {
                 Ok(mut cfg) => {
-                    // Explicit parts refine the URL (the specs set both).
+                    // Explicit parts refine the URL (the source products' deployments set both).
                     if let Some((_, pw)) = r.get(part_names[4])
                         && cfg.get_password().is_none()
                     {

@@ -14,7 +14,7 @@
 //! What is exported:
 //! - `devx_http_requests_total` and `devx_http_request_duration_seconds`, by
 //!   `method`, `route` (the route template, `/api/templates/{slug}`, never the
-//!   raw path; `unmatched` when no route matched) and `status`: [`track`], a
+//!   raw path; `unmatched` when no route matched) and `status`: `track`, a
 //!   middleware layer in `http::middleware`;
 //! - `devx_db_pool_{max_size,size,available,in_use,waiting}`,
 //!   `devx_db_circuit_breaker_open`, `devx_db_queries_total`,

@@ -1,4 +1,4 @@
-//! The template catalog (schema `templates`, spec 000): categories,
+//! The template catalog (schema `templates`): categories,
 //! technologies and project templates with their starter files. `builtin`
 //! is the catalog shipped in the binary, `queries` the SQL, `routes` the
 //! HTTP handlers (public reads, admin writes, built-in fallback).

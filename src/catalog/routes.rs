@@ -1,6 +1,7 @@
 //! The catalog over HTTP. Reading is public; writing is for admins. When the
 //! database cannot be reached, reads are answered from the built-in catalog
-//! with the header `X-Devx-Source: builtin-fallback` (spec 000's fallback).
+//! with the header `X-Devx-Source: builtin-fallback`, so that clients can
+//! still offer templates during an outage and know the list may be stale.
 
 use std::collections::BTreeMap;
 

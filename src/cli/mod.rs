@@ -112,3 +112,18 @@ pub(crate) async fn with_database<T>(
     database.shutdown().await;
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap's own consistency checks over every command and argument
+    /// (duplicate names, conflicting flags, bad defaults...), which it
+    /// otherwise runs only when a command is parsed in a debug build.
+    #[test]
+    fn the_command_line_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

@@ -10,7 +10,7 @@
 //!
 //! Statuses and other closed sets are `text` columns with a named CHECK
 //! constraint. Their Rust enums derive their strings with `strum` and get
-//! `FromSql`/`ToSql` from [`text_enum!`]: a value the enum does not know is
+//! `FromSql`/`ToSql` from [`text_enum!`](crate::text_enum): a value the enum does not know is
 //! a decode error, never a silent default. A schema test compares every such
 //! enum with the CHECK constraint of its column, both ways.
 
@@ -52,7 +52,7 @@ pub fn single<T: for<'a> tokio_postgres::types::FromSql<'a>>(row: &Row) -> Resul
     }
 }
 
-/// The error a [`text_enum!`] type gives for a value it does not know.
+/// The error a [`text_enum!`](crate::text_enum) type gives for a value it does not know.
 #[derive(Debug)]
 pub struct UnknownVariant {
     pub type_name: &'static str,

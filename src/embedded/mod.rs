@@ -23,7 +23,7 @@
 //!
 //! Once a private cluster exists it is preferred to a local server, so that a
 //! user's data does not seem to vanish when a system server appears later. The
-//! choice is the pure function [`decide`].
+//! choice is the pure function `decide`.
 //!
 //! When devx runs as root, PostgreSQL refuses to run; the private server then
 //! runs as the owner of the existing cluster, else as `postgres`, else as

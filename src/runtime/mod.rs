@@ -1,6 +1,6 @@
 //! What runs a project: its services, the containers the runtime started for
-//! it, and its deployments (spec 002's DatabaseService), whose connection info
-//! and environment are sealed at rest (`secrets`).
+//! it, and its deployments (its builds and rollouts, tracked by status),
+//! whose connection info and environment are sealed at rest (`secrets`).
 //!
 //! Routes on a project (`/api/projects/{id}/...`) ask `projects::access`;
 //! routes on a row (`/api/containers/{id}`) load the row with its project's

@@ -5,6 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::app::{TestApp, assert_problem};
+use crate::support::fields;
 
 #[tokio::test]
 async fn register_login_me_logout() {
@@ -63,8 +64,7 @@ async fn registration_errors_change_nothing() {
 
     let (status, body) = app.post("/api/auth/register", None, json!({"email": "nope", "password": "short"})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["email", "password"], "every problem reported at once");
+    assert_eq!(fields(&body), ["email", "password"], "every problem reported at once");
 
     let (status, body) = app
         .post("/api/auth/register", None, json!({"email": "x@example.com", "password": "long enough", "role": "admin"}))

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::app::{TestApp, assert_problem};
 use crate::harness::{self, TestDb};
+use crate::support::{all_pages, column, count, fields, one, seed_owner};
 
 async fn put_config(app: &TestApp, token: Option<&str>, key: &str, body: Value) -> (StatusCode, Value) {
     app.call(Method::PUT, &format!("/api/admin/config/{key}"), token, Some(body)).await
@@ -18,37 +19,6 @@ async fn put_config(app: &TestApp, token: Option<&str>, key: &str, body: Value) 
 
 async fn stored_value(client: &Client, key: &str) -> Option<Value> {
     client.query_opt("SELECT value FROM devx.system_config WHERE key = $1", &[&key]).await.unwrap().map(|r| r.get(0))
-}
-
-async fn count(client: &Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
-}
-
-fn field_names(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|e| e.iter().map(|e| e["field"].as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
-}
-
-/// Follows `next_cursor` from `path` (which has a query string) to the end.
-async fn all_pages(app: &TestApp, token: &str, path: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..1000 {
-        let url = match &cursor {
-            Some(c) => format!("{path}&cursor={c}"),
-            None => path.to_string(),
-        };
-        let (status, page) = app.get(&url, Some(token)).await;
-        assert_eq!(status, StatusCode::OK, "{url}: {page}");
-        items.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return items,
-        }
-    }
-    panic!("paging {path} never ended");
 }
 
 fn rfc3339(at: chrono::DateTime<Utc>) -> String {
@@ -107,10 +77,10 @@ async fn settings_are_listed_and_changed_and_bad_values_change_nothing() {
         ("ui.theme", json!({"value": "dark", "description": "x", "extra": 1}), vec!["extra"]),
         ("ui.theme", json!({"description": "x"}), vec!["value"]),
     ];
-    for (key, body, fields) in refused {
+    for (key, body, expected) in refused {
         let (status, problem) = put_config(&app, token, key, body.clone()).await;
         assert_problem(status, &problem, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(field_names(&problem), fields, "PUT {key} {body}: {problem}");
+        assert_eq!(fields(&problem), expected, "PUT {key} {body}: {problem}");
     }
     assert_eq!(stored_value(&client, "retention.chat_messages").await, Some(json!("3 months")));
     assert_eq!(stored_value(&client, "retention.batch_size").await, Some(json!(500)));
@@ -181,13 +151,8 @@ async fn the_audit_trail_filters_and_pages_every_row_exactly_once() {
         .await
         .unwrap();
 
-    let expected: Vec<i64> = client
-        .query("SELECT id FROM devx.audit_logs ORDER BY created_at DESC, id DESC", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let expected: Vec<i64> =
+        column(&client, "SELECT id FROM devx.audit_logs ORDER BY created_at DESC, id DESC", &[]).await;
     assert!(expected.len() > 12);
     let ids = |items: &[Value]| items.iter().map(|i| i["id"].as_i64().unwrap()).collect::<Vec<_>>();
     let items = all_pages(&app, token, "/api/admin/audit?limit=3").await;
@@ -247,13 +212,12 @@ async fn activity_is_the_last_seven_days_of_the_trail() {
         .await
         .unwrap();
     let items = all_pages(&app, &admin.token, "/api/admin/activity?limit=2").await;
-    let expected: Vec<i64> = client
-        .query("SELECT id FROM devx.audit_logs WHERE created_at > now() - interval '7 days' ORDER BY created_at DESC, id DESC", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let expected: Vec<i64> = column(
+        &client,
+        "SELECT id FROM devx.audit_logs WHERE created_at > now() - interval '7 days' ORDER BY created_at DESC, id DESC",
+        &[],
+    )
+    .await;
     let got: Vec<i64> = items.iter().map(|i| i["id"].as_i64().unwrap()).collect();
     assert_eq!(got, expected);
     assert!(items.iter().any(|i| i["entity_type"] == "test.new"));
@@ -324,16 +288,7 @@ struct Fixture {
 /// months, files and containers 1 year, execution logs 90 days, closed
 /// accounts 7 years, audit 1 year).
 async fn backdated_rows(client: &Client) -> Fixture {
-    let owner: Uuid = client
-        .query_one("INSERT INTO devx.users (email) VALUES ('owner@example.com') RETURNING id", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let project: Uuid = client
-        .query_one("INSERT INTO devx.projects (owner_id, name) VALUES ($1, 'demo') RETURNING id", &[&owner])
-        .await
-        .unwrap()
-        .get(0);
+    let (owner, project) = seed_owner(client).await;
     // Chat: 6 older than 6 months (one just over), 4 younger (one just under).
     client
         .execute(
@@ -375,19 +330,14 @@ async fn backdated_rows(client: &Client) -> Fixture {
         .await
         .unwrap();
     // Execution logs: 3 lines older than 90 days go, 2 stay.
-    let task: Uuid = client
-        .query_one("INSERT INTO devx.tasks (project_id, title) VALUES ($1, 'build') RETURNING id", &[&project])
-        .await
-        .unwrap()
-        .get(0);
-    let execution: Uuid = client
-        .query_one(
-            "INSERT INTO devx.task_executions (task_id, agent_type) VALUES ($1, 'codegen') RETURNING id",
-            &[&task],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let task: Uuid =
+        one(client, "INSERT INTO devx.tasks (project_id, title) VALUES ($1, 'build') RETURNING id", &[&project]).await;
+    let execution: Uuid = one(
+        client,
+        "INSERT INTO devx.task_executions (task_id, agent_type) VALUES ($1, 'codegen') RETURNING id",
+        &[&task],
+    )
+    .await;
     client
         .execute(
             "INSERT INTO devx.execution_logs (execution_id, seq, message, logged_at)
@@ -407,20 +357,16 @@ async fn backdated_rows(client: &Client) -> Fixture {
         .await
         .unwrap();
     // Closed accounts: one closed 8 years ago is purged with its data, one closed a year ago stays.
-    let purged_user: Uuid = client
-        .query_one(
-            "INSERT INTO devx.users (email, is_active, deleted_at, created_at)
+    let purged_user: Uuid = one(
+        client,
+        "INSERT INTO devx.users (email, is_active, deleted_at, created_at)
              VALUES ('gone@example.com', false, now() - interval '8 years', now() - interval '9 years') RETURNING id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let purged_project: Uuid = client
-        .query_one("INSERT INTO devx.projects (owner_id, name) VALUES ($1, 'theirs') RETURNING id", &[&purged_user])
-        .await
-        .unwrap()
-        .get(0);
+        &[],
+    )
+    .await;
+    let purged_project: Uuid =
+        one(client, "INSERT INTO devx.projects (owner_id, name) VALUES ($1, 'theirs') RETURNING id", &[&purged_user])
+            .await;
     client
         .execute(
             "INSERT INTO devx.chat_messages (project_id, session_id, role, content) VALUES ($1, 's2', 'user', 'theirs')",
@@ -436,15 +382,9 @@ async fn backdated_rows(client: &Client) -> Fixture {
         )
         .await
         .unwrap();
-    let kept_user: Uuid = client
-        .query_one(
-            "INSERT INTO devx.users (email, is_active, deleted_at) VALUES ('closed@example.com', false, now() - interval '1 year')
+    let kept_user: Uuid = one(client, "INSERT INTO devx.users (email, is_active, deleted_at) VALUES ('closed@example.com', false, now() - interval '1 year')
              RETURNING id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+            &[]).await;
     client.execute("INSERT INTO devx.projects (owner_id, name) VALUES ($1, 'kept')", &[&kept_user]).await.unwrap();
     Fixture { purged_user, purged_project, kept_user }
 }
@@ -512,37 +452,15 @@ async fn retention_removes_exactly_the_aged_rows_in_batches_and_a_dry_run_nothin
         remaining("SELECT count(*) FROM devx.chat_messages WHERE created_at < now() - interval '6 months'").await,
         0
     );
-    let chat: Vec<String> = client
-        .query("SELECT content FROM devx.chat_messages ORDER BY created_at, content", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let chat: Vec<String> =
+        column(&client, "SELECT content FROM devx.chat_messages ORDER BY created_at, content", &[]).await;
     assert_eq!(chat, ["just young", "young 1", "young 2", "new"], "the purged account's message went with it");
-    let files: Vec<String> = client
-        .query("SELECT file_path FROM devx.file_storage ORDER BY file_path", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let files: Vec<String> = column(&client, "SELECT file_path FROM devx.file_storage ORDER BY file_path", &[]).await;
     assert_eq!(files, ["/live/1", "/live/2", "/recently-deleted"]);
-    let containers: Vec<String> = client
-        .query("SELECT container_id FROM devx.containers ORDER BY container_id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let containers: Vec<String> =
+        column(&client, "SELECT container_id FROM devx.containers ORDER BY container_id", &[]).await;
     assert_eq!(containers, ["new-stopped", "old-running"]);
-    let seqs: Vec<i64> = client
-        .query("SELECT seq FROM devx.execution_logs ORDER BY seq", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let seqs: Vec<i64> = column(&client, "SELECT seq FROM devx.execution_logs ORDER BY seq", &[]).await;
     assert_eq!(seqs, [4, 5]);
     assert_eq!(remaining("SELECT count(*) FROM devx.audit_logs WHERE entity_type = 'test.ancient'").await, 0);
     assert_eq!(remaining("SELECT count(*) FROM devx.audit_logs WHERE entity_type = 'test.recent'").await, 1);

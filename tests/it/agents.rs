@@ -10,31 +10,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::app::{Session, TestApp, assert_problem};
-
-/// A project owned by `owner`, inserted directly (the projects API is another slice).
-async fn project(app: &TestApp, owner: &Session) -> String {
-    let owner_id: uuid::Uuid = owner.user_id.parse().unwrap();
-    let client = app.db.client().await;
-    let id: uuid::Uuid = client
-        .query_one("INSERT INTO devx.projects (owner_id, name) VALUES ($1, 'demo') RETURNING id", &[&owner_id])
-        .await
-        .unwrap()
-        .get(0);
-    id.to_string()
-}
+use crate::support::{column, fields, id, project};
 
 async fn task(app: &TestApp, who: &Session, body: Value) -> Value {
     let (status, task) = app.post("/api/tasks", Some(&who.token), body).await;
     assert_eq!(status, StatusCode::CREATED, "create task: {task}");
     task
-}
-
-fn id(v: &Value) -> &str {
-    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}"))
-}
-
-fn fields(problem: &Value) -> Vec<&str> {
-    problem["errors"].as_array().map(|e| e.iter().map(|f| f["field"].as_str().unwrap()).collect()).unwrap_or_default()
 }
 
 /// Starts an execution on a task; returns it.
@@ -50,7 +31,7 @@ async fn start(app: &TestApp, who: &Session, task_id: &str) -> Value {
 async fn tasks_are_created_listed_read_and_changed() {
     let app = TestApp::spawn().await;
     let ada = app.register("ada@example.com").await;
-    let p = project(&app, &ada).await;
+    let p = project(&app, &ada, "demo").await;
 
     let low = task(&app, &ada, json!({"project_id": p, "title": "low", "priority": 1})).await;
     assert_eq!(low["status"], "pending");
@@ -95,7 +76,7 @@ async fn tasks_are_created_listed_read_and_changed() {
     assert_problem(status, &body, StatusCode::UNAUTHORIZED);
 
     // A parent from another project, or a missing one, is invalid input.
-    let p2 = project(&app, &ada).await;
+    let p2 = project(&app, &ada, "demo").await;
     let (status, body) = app
         .post("/api/tasks", Some(&ada.token), json!({"project_id": p2, "title": "x", "parent_task_id": id(&high)}))
         .await;
@@ -140,7 +121,7 @@ async fn tasks_are_created_listed_read_and_changed() {
     assert_eq!(detail["subtask_count"], 1);
     assert_eq!(detail["subtasks"][0]["id"], id(&sub));
     assert!(detail["latest_execution"].is_null());
-    let x = start(&app, &ada, id(&high)).await;
+    let x = start(&app, &ada, &id(&high)).await;
     let (_, detail) = app.get(&format!("/api/tasks/{}", id(&high)), Some(&ada.token)).await;
     assert_eq!(detail["latest_execution"]["id"], id(&x));
     assert_eq!(detail["status"], "in_progress");
@@ -196,7 +177,7 @@ async fn tasks_are_created_listed_read_and_changed() {
 async fn sixteen_claimers_get_each_of_a_hundred_tasks_exactly_once() {
     let app = Arc::new(TestApp::spawn_with(|c| c.database.pool_max = 16).await);
     let ada = app.register("ada@example.com").await;
-    let p = project(&app, &ada).await;
+    let p = project(&app, &ada, "demo").await;
     {
         let client = app.db.client().await;
         let pid: uuid::Uuid = p.parse().unwrap();
@@ -218,7 +199,7 @@ async fn sixteen_claimers_get_each_of_a_hundred_tasks_exactly_once() {
             .unwrap();
     }
     let bob = app.register("bob@example.com").await;
-    let bp = project(&app, &bob).await;
+    let bp = project(&app, &bob, "demo").await;
     let bobs = task(&app, &bob, json!({"project_id": bp, "title": "bob's", "priority": 10})).await;
 
     let mut claimers = Vec::new();
@@ -291,7 +272,7 @@ async fn claims_take_the_highest_priority_then_the_oldest() {
     let app = TestApp::spawn().await;
     let admin = app.admin("root@example.com").await;
     let ada = app.register("ada@example.com").await;
-    let p = project(&app, &ada).await;
+    let p = project(&app, &ada, "demo").await;
     let first = task(&app, &ada, json!({"project_id": p, "title": "old 5", "priority": 5})).await;
     let second = task(&app, &ada, json!({"project_id": p, "title": "new 5", "priority": 5})).await;
     let top = task(&app, &ada, json!({"project_id": p, "title": "7", "priority": 7})).await;
@@ -310,7 +291,7 @@ async fn claims_take_the_highest_priority_then_the_oldest() {
 async fn transitions_legal_and_illegal() {
     let app = TestApp::spawn().await;
     let ada = app.register("ada@example.com").await;
-    let p = project(&app, &ada).await;
+    let p = project(&app, &ada, "demo").await;
     let t = task(&app, &ada, json!({"project_id": p, "title": "t"})).await;
     let path = format!("/api/tasks/{}", id(&t));
 
@@ -331,14 +312,14 @@ async fn transitions_legal_and_illegal() {
     assert_eq!(body["status"], "pending", "the same status is no change");
 
     // Executions drive the task: start -> in_progress, complete -> completed.
-    let x = start(&app, &ada, id(&t)).await;
+    let x = start(&app, &ada, &id(&t)).await;
     assert_eq!(x["status"], "running");
     assert!(x["started_at"].is_string());
     let (status, body) = app
         .post(&format!("/api/tasks/{}/executions", id(&t)), Some(&ada.token), json!({"agent_type": "codegen"}))
         .await;
     assert_problem(status, &body, StatusCode::CONFLICT);
-    assert!(body["detail"].as_str().unwrap().contains(id(&x)), "names the running execution: {body}");
+    assert!(body["detail"].as_str().unwrap().contains(&id(&x)), "names the running execution: {body}");
     let (status, body) = app
         .post(
             &format!("/api/tasks/{}/executions", id(&t)),
@@ -374,7 +355,7 @@ async fn transitions_legal_and_illegal() {
 
     // A failure with retry puts the task back to pending; without, fails it.
     let t = task(&app, &ada, json!({"project_id": p, "title": "flaky"})).await;
-    let x1 = start(&app, &ada, id(&t)).await;
+    let x1 = start(&app, &ada, &id(&t)).await;
     let (status, out) = app
         .post(
             &format!("/api/executions/{}/fail", id(&x1)),
@@ -390,7 +371,7 @@ async fn transitions_legal_and_illegal() {
     assert_eq!(out["error"]["message"], "network down");
     assert_eq!(out["error"]["task_id"], id(&t));
     assert_eq!(out["error"]["execution_id"], id(&x1));
-    let x2 = start(&app, &ada, id(&t)).await;
+    let x2 = start(&app, &ada, &id(&t)).await;
     // No body at all is fine: the defaults apply.
     let resp = app
         .request(reqwest::Method::POST, &format!("/api/executions/{}/fail", id(&x2)), Some(&ada.token))
@@ -408,7 +389,7 @@ async fn transitions_legal_and_illegal() {
 
     // Leaving in_progress by hand cancels the running execution.
     let t = task(&app, &ada, json!({"project_id": p, "title": "manual"})).await;
-    let x = start(&app, &ada, id(&t)).await;
+    let x = start(&app, &ada, &id(&t)).await;
     let (_, body) =
         app.patch(&format!("/api/tasks/{}", id(&t)), Some(&ada.token), json!({"status": "completed"})).await;
     assert_eq!(body["status"], "completed");
@@ -417,7 +398,7 @@ async fn transitions_legal_and_illegal() {
 
     // Two concurrent completes: exactly one wins.
     let t = task(&app, &ada, json!({"project_id": p, "title": "race"})).await;
-    let x = start(&app, &ada, id(&t)).await;
+    let x = start(&app, &ada, &id(&t)).await;
     let url = format!("/api/executions/{}/complete", id(&x));
     let (a, b) = tokio::join!(app.post(&url, Some(&ada.token), json!({})), app.post(&url, Some(&ada.token), json!({})));
     let mut statuses = [a.0, b.0];
@@ -428,7 +409,7 @@ async fn transitions_legal_and_illegal() {
     // deadlock), and task and execution agree on who won.
     for i in 0..8 {
         let t = task(&app, &ada, json!({"project_id": p, "title": format!("race {i}")})).await;
-        let x = start(&app, &ada, id(&t)).await;
+        let x = start(&app, &ada, &id(&t)).await;
         let cancel_url = format!("/api/tasks/{}/cancel", id(&t));
         let complete_url = format!("/api/executions/{}/complete", id(&x));
         let (cancel, complete) = tokio::join!(
@@ -455,23 +436,23 @@ async fn transitions_legal_and_illegal() {
 async fn cancel_cascades_to_pending_subtasks() {
     let app = TestApp::spawn().await;
     let ada = app.register("ada@example.com").await;
-    let p = project(&app, &ada).await;
+    let p = project(&app, &ada, "demo").await;
     let root = task(&app, &ada, json!({"project_id": p, "title": "root"})).await;
     let a = task(&app, &ada, json!({"project_id": p, "title": "a", "parent_task_id": id(&root)})).await;
     let b = task(&app, &ada, json!({"project_id": p, "title": "b", "parent_task_id": id(&root)})).await;
     let a1 = task(&app, &ada, json!({"project_id": p, "title": "a1", "parent_task_id": id(&a)})).await;
     let done = task(&app, &ada, json!({"project_id": p, "title": "done", "parent_task_id": id(&root)})).await;
-    let xb = start(&app, &ada, id(&b)).await; // b is in progress
-    let xd = start(&app, &ada, id(&done)).await;
+    let xb = start(&app, &ada, &id(&b)).await; // b is in progress
+    let xd = start(&app, &ada, &id(&done)).await;
     app.post(&format!("/api/executions/{}/complete", id(&xd)), Some(&ada.token), json!({})).await;
-    let xr = start(&app, &ada, id(&root)).await;
+    let xr = start(&app, &ada, &id(&root)).await;
     let other = task(&app, &ada, json!({"project_id": p, "title": "unrelated"})).await;
 
     let (status, out) = app.post(&format!("/api/tasks/{}/cancel", id(&root)), Some(&ada.token), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["task"]["status"], "cancelled");
-    let cancelled: BTreeSet<&str> =
-        out["cancelled_subtasks"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let cancelled: BTreeSet<String> =
+        out["cancelled_subtasks"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
     assert_eq!(cancelled, BTreeSet::from([id(&a), id(&a1)]), "pending ones at any depth");
     assert_eq!(out["cancelled_executions"], json!([id(&xr)]));
 
@@ -513,9 +494,9 @@ async fn cancel_cascades_to_pending_subtasks() {
 async fn log_tails_follow_seq_order_under_concurrent_appends() {
     let app = Arc::new(TestApp::spawn_with(|c| c.database.pool_max = 16).await);
     let ada = app.register("ada@example.com").await;
-    let p = project(&app, &ada).await;
+    let p = project(&app, &ada, "demo").await;
     let t = task(&app, &ada, json!({"project_id": p, "title": "chatty"})).await;
-    let x = start(&app, &ada, id(&t)).await;
+    let x = start(&app, &ada, &id(&t)).await;
     let logs = format!("/api/executions/{}/logs", id(&x));
 
     // Validation: empty batch, too many lines, unknown level, NUL.
@@ -644,9 +625,9 @@ async fn log_tails_follow_seq_order_under_concurrent_appends() {
 async fn pr_validation_status_follows_its_checks() {
     let app = Arc::new(TestApp::spawn().await);
     let ada = app.register("ada@example.com").await;
-    let p = project(&app, &ada).await;
+    let p = project(&app, &ada, "demo").await;
     let t = task(&app, &ada, json!({"project_id": p, "title": "feature"})).await;
-    let x = start(&app, &ada, id(&t)).await;
+    let x = start(&app, &ada, &id(&t)).await;
 
     let (status, v) = app
         .post(
@@ -770,7 +751,7 @@ async fn error_logs_are_recorded_filtered_resolved_and_recovered() {
     let ada = app.register("ada@example.com").await;
     let bob = app.register("bob@example.com").await;
     let admin = app.admin("root@example.com").await;
-    let p = project(&app, &ada).await;
+    let p = project(&app, &ada, "demo").await;
     let t = task(&app, &ada, json!({"project_id": p, "title": "t"})).await;
 
     let (status, e1) = app
@@ -883,9 +864,9 @@ async fn another_users_rows_are_404_on_every_id_route() {
     let app = TestApp::spawn().await;
     let ada = app.register("ada@example.com").await;
     let eve = app.register("eve@example.com").await;
-    let p = project(&app, &ada).await;
+    let p = project(&app, &ada, "demo").await;
     let t = task(&app, &ada, json!({"project_id": p, "title": "secret"})).await;
-    let x = start(&app, &ada, id(&t)).await;
+    let x = start(&app, &ada, &id(&t)).await;
     app.post(&format!("/api/executions/{}/logs", id(&x)), Some(&ada.token), json!({"lines": [{"message": "hi"}]}))
         .await;
     let (_, v) = app
@@ -968,9 +949,9 @@ async fn executions_summary_matches_the_view_and_audit_rows_name_the_actor() {
     let app = TestApp::spawn().await;
     let ada = app.register("ada@example.com").await;
     let admin = app.admin("root@example.com").await;
-    let p = project(&app, &ada).await;
+    let p = project(&app, &ada, "demo").await;
     let t = task(&app, &ada, json!({"project_id": p, "title": "audited", "priority": 2})).await;
-    let x = start(&app, &ada, id(&t)).await;
+    let x = start(&app, &ada, &id(&t)).await;
     app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
     let t2 = task(&app, &ada, json!({"project_id": p, "title": "second"})).await;
     let (_, claimed) = app.get("/api/tasks/next?agent_type=codegen", Some(&admin.token)).await;
@@ -1016,16 +997,12 @@ async fn executions_summary_matches_the_view_and_audit_rows_name_the_actor() {
             ("update".to_string(), ada_actor.clone(), Some("completed".to_string())),
         ]
     );
-    let actors: Vec<String> = client
-        .query(
-            "SELECT DISTINCT actor FROM devx.audit_logs WHERE entity_type = 'devx.tasks' AND entity_id = $1",
-            &[&id(&t2)],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let actors: Vec<String> = column(
+        &client,
+        "SELECT DISTINCT actor FROM devx.audit_logs WHERE entity_type = 'devx.tasks' AND entity_id = $1",
+        &[&id(&t2)],
+    )
+    .await;
     let mut expected = vec![ada_actor, format!("user:{}", admin.user_id)];
     expected.sort();
     let mut actors = actors;

@@ -15,6 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::app::{Session, TestApp};
+use crate::support::id;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -180,10 +181,6 @@ impl Browser {
         std::fs::write(&path, png).unwrap();
         path
     }
-}
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_string()
 }
 
 /// What the dashboard has to show: a user's project with a task whose

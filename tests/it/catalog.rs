@@ -5,6 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::app::{TestApp, assert_problem};
+use crate::support::{column, pages};
 
 fn slugs(page: &Value) -> Vec<String> {
     page["items"].as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap().to_string()).collect()
@@ -21,20 +22,7 @@ async fn the_catalog_is_public_filterable_and_paged() {
     assert!(page["items"][0].get("files").is_none(), "lists leave the files out");
 
     // Walk the pages: every template exactly once.
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/templates?limit=5&cursor={c}"),
-            None => "/api/templates?limit=5".to_string(),
-        };
-        let (_, page) = app.get(&path, None).await;
-        seen.extend(slugs(&page));
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-    }
+    let seen: Vec<String> = pages(&app, None, "/api/templates?limit=5").await.iter().flat_map(slugs).collect();
     let mut expected: Vec<String> = builtin.templates.iter().map(|t| t.summary.slug.clone()).collect();
     expected.sort();
     assert_eq!(seen, expected);
@@ -117,16 +105,12 @@ async fn admins_write_templates_and_users_cannot() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(app.get("/api/templates/hello-rust", None).await.0, StatusCode::NOT_FOUND);
 
-    let actors: Vec<String> = app
-        .db
-        .client()
-        .await
-        .query("SELECT actor FROM devx.audit_logs WHERE entity_type = 'templates.templates' AND actor LIKE 'user:%' ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let actors: Vec<String> = column(
+        &app.db.client().await,
+        "SELECT actor FROM devx.audit_logs WHERE entity_type = 'templates.templates' AND actor LIKE 'user:%' ORDER BY id",
+        &[],
+    )
+    .await;
     assert_eq!(actors.len(), 3, "insert, update, delete audited: {actors:?}");
     assert!(actors.iter().all(|a| a == &format!("user:{}", admin.user_id)));
 }

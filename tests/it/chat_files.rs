@@ -7,42 +7,8 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::app::{Session, TestApp, assert_problem};
-use crate::runtime::project;
-
-fn ids(page: &Value) -> Vec<String> {
-    page["items"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
-}
-
-/// Every page of a list from `path` (which already has a `?`), following
-/// `next_cursor` to the end.
-async fn walk(app: &TestApp, s: &Session, path: &str, limit: usize) -> Vec<String> {
-    let mut all = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..1000 {
-        let url = match &cursor {
-            Some(c) => format!("{path}&limit={limit}&cursor={c}"),
-            None => format!("{path}&limit={limit}"),
-        };
-        let (status, page) = app.get(&url, Some(&s.token)).await;
-        assert_eq!(status, StatusCode::OK, "{url}: {page}");
-        let items = ids(&page);
-        assert!(items.len() <= limit);
-        all.extend(items);
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return all,
-        }
-    }
-    panic!("paging did not end");
-}
-
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|e| e.iter().map(|x| x["field"].as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
-}
+use crate::app::{TestApp, assert_problem};
+use crate::support::{column, fields, pages, project, walk};
 
 #[tokio::test]
 async fn chat_paging_returns_every_message_once_in_order_both_ways() {
@@ -68,19 +34,15 @@ async fn chat_paging_returns_every_message_once_in_order_both_ways() {
     }
     // ...and 60 more at one instant, so that ties on created_at are broken by id.
     let client = app.db.client().await;
-    let tied: Vec<String> = client
-        .query(
-            "INSERT INTO devx.chat_messages (project_id, session_id, role, content, created_at)
+    let tied: Vec<String> = column(
+        &client,
+        "INSERT INTO devx.chat_messages (project_id, session_id, role, content, created_at)
              SELECT $1::text::uuid, 's-two', 'assistant', 'tied ' || g, now() + interval '1 hour'
                FROM generate_series(1, 60) g
              RETURNING id::text",
-            &[&p],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        &[&p],
+    )
+    .await;
     let mut tied_sorted = tied.clone();
     tied_sorted.sort();
     // Another project's messages never show.
@@ -96,13 +58,13 @@ async fn chat_paging_returns_every_message_once_in_order_both_ways() {
     expected.extend(tied_sorted.iter().cloned());
 
     for limit in [1, 37, 200] {
-        let forward = walk(&app, &ada, &format!("/api/projects/{p}/messages?order=asc"), limit).await;
+        let forward = walk(&app, &ada.token, &format!("/api/projects/{p}/messages?order=asc"), limit).await;
         assert_eq!(forward.len(), 300, "limit {limit}");
         assert_eq!(forward, expected, "oldest first, every row once (limit {limit})");
     }
-    let default = walk(&app, &ada, &format!("/api/projects/{p}/messages?"), 50).await;
+    let default = walk(&app, &ada.token, &format!("/api/projects/{p}/messages?"), 50).await;
     assert_eq!(default, expected, "asc is the default");
-    let backward = walk(&app, &ada, &format!("/api/projects/{p}/messages?order=desc"), 37).await;
+    let backward = walk(&app, &ada.token, &format!("/api/projects/{p}/messages?order=desc"), 37).await;
     let mut reversed = expected.clone();
     reversed.reverse();
     assert_eq!(backward, reversed, "newest first with order=desc");
@@ -111,11 +73,11 @@ async fn chat_paging_returns_every_message_once_in_order_both_ways() {
 
     // One conversation, both ways.
     let one: Vec<String> = posted.iter().filter(|(_, s)| *s == "s-one").map(|(id, _)| id.clone()).collect();
-    let got = walk(&app, &ada, &format!("/api/projects/{p}/messages?session_id=s-one"), 7).await;
+    let got = walk(&app, &ada.token, &format!("/api/projects/{p}/messages?session_id=s-one"), 7).await;
     assert_eq!(got, one);
     let mut two: Vec<String> = posted.iter().filter(|(_, s)| *s == "s-two").map(|(id, _)| id.clone()).collect();
     two.extend(tied_sorted.iter().cloned());
-    let got = walk(&app, &ada, &format!("/api/projects/{p}/messages?session_id=s-two&order=desc"), 23).await;
+    let got = walk(&app, &ada.token, &format!("/api/projects/{p}/messages?session_id=s-two&order=desc"), 23).await;
     two.reverse();
     assert_eq!(got, two);
 
@@ -382,17 +344,7 @@ async fn reposting_a_path_replaces_its_record() {
     assert_eq!(paths(&md), ["docs/a.md", "docs/b.md"]);
     let (_, pct) = app.get(&format!("{url}?path_prefix=%25"), t).await;
     assert_eq!(paths(&pct).len(), 0, "the prefix is text, not a pattern");
-    let mut seen = Vec::new();
-    let mut next = format!("{url}?limit=2");
-    loop {
-        let (status, page) = app.get(&next, t).await;
-        assert_eq!(status, StatusCode::OK);
-        seen.extend(paths(&page));
-        match page["next_cursor"].as_str() {
-            Some(c) => next = format!("{url}?limit=2&cursor={c}"),
-            None => break,
-        }
-    }
+    let seen: Vec<String> = pages(&app, t, &format!("{url}?limit=2")).await.iter().flat_map(paths).collect();
     assert_eq!(seen, ["docs/a.md", "docs/b.md", "race.txt", "src/lib.rs", "src/main.rs"]);
 
     // Deleting marks the record; it leaves the list, and the path is free again.

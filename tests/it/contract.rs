@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 
 use crate::app::{TestApp, assert_problem};
 use crate::outage;
+use crate::support::count;
 
 async fn user_count(app: &TestApp) -> i64 {
-    app.db.client().await.query_one("SELECT count(*) FROM devx.users", &[]).await.unwrap().get(0)
+    count(&app.db.client().await, "SELECT count(*) FROM devx.users").await
 }
 
 #[tokio::test]

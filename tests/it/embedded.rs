@@ -10,6 +10,8 @@ use devx::config::{Config, DbSource};
 use devx::embedded::{self, ProbeTarget, ResolveOptions};
 use tokio_postgres::config::Host;
 
+use crate::harness::connect;
+
 fn config_in(dir: &Path) -> Config {
     let mut config = Config::from_lookup(&|_| None).expect("default configuration is valid");
     assert_eq!(config.database.source, DbSource::EmbeddedDefault);
@@ -28,12 +30,6 @@ fn data_dir() -> tempfile::TempDir {
     let dir = tempfile::Builder::new().prefix("devx-embedded-").tempdir_in("/tmp").unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
-}
-
-async fn connect(target: &tokio_postgres::Config) -> tokio_postgres::Client {
-    let (client, connection) = target.connect(tokio_postgres::NoTls).await.expect("connects");
-    tokio::spawn(connection);
-    client
 }
 
 fn postmaster_pid(data_dir: &Path) -> Option<i32> {

@@ -59,7 +59,8 @@ fn target(dbname: &str) -> tokio_postgres::Config {
     cfg
 }
 
-async fn connect(cfg: &tokio_postgres::Config) -> Client {
+/// A connection to `cfg` (no TLS), driven by a task of its own.
+pub async fn connect(cfg: &tokio_postgres::Config) -> Client {
     let (client, connection) = cfg
         .connect(tokio_postgres::NoTls)
         .await

@@ -8,6 +8,7 @@ use tempfile::TempDir;
 use tokio_postgres::Client;
 
 use crate::harness::{TestDb, devx_command};
+use crate::support::{column, count, one};
 
 const WIDGETS: &str = "20260101000000";
 const COLOR: &str = "20260102000000";
@@ -55,17 +56,11 @@ async fn migrator(db: &TestDb, set: &MigrationSet) -> Migrator {
 }
 
 async fn ledger_ids(client: &Client) -> Vec<String> {
-    client
-        .query("SELECT id FROM devx_meta.schema_migrations ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    column(client, "SELECT id FROM devx_meta.schema_migrations ORDER BY id", &[]).await
 }
 
 async fn relation_exists(client: &Client, name: &str) -> bool {
-    client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&name]).await.unwrap().get(0)
+    one(client, "SELECT to_regclass($1) IS NOT NULL", &[&name]).await
 }
 
 async fn column_exists(client: &Client, table: &str, column: &str) -> bool {
@@ -372,9 +367,9 @@ async fn waiting_for_the_lock_times_out_naming_the_holder() {
 
 /// Everything a migration could leave behind, outside the ledger.
 async fn schema_snapshot(client: &Client) -> Vec<String> {
-    client
-        .query(
-            "SELECT 'schema ' || nspname FROM pg_namespace
+    column(
+        client,
+        "SELECT 'schema ' || nspname FROM pg_namespace
               WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'devx_meta') AND nspname NOT LIKE 'pg\\_%'
              UNION ALL
              SELECT 'relation ' || c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -388,13 +383,9 @@ async fn schema_snapshot(client: &Client) -> Vec<String> {
              UNION ALL
              SELECT 'extension ' || extname FROM pg_extension
              ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+        &[],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -676,20 +667,16 @@ async fn db_check_finds_drift_and_seed_fills_every_table_once() {
     let (code, out, err) = devx(&["seed"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let counts = async || -> Vec<(String, i64)> {
-        let tables: Vec<String> = client
-            .query(
-                "SELECT schemaname || '.' || tablename FROM pg_tables
+        let tables: Vec<String> = column(
+            &client,
+            "SELECT schemaname || '.' || tablename FROM pg_tables
                   WHERE schemaname IN ('devx', 'templates') ORDER BY 1",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+            &[],
+        )
+        .await;
         let mut out = Vec::new();
         for t in tables {
-            let n: i64 = client.query_one(&format!("SELECT count(*) FROM {t}"), &[]).await.unwrap().get(0);
+            let n = count(&client, &format!("SELECT count(*) FROM {t}")).await;
             out.push((t, n));
         }
         out
@@ -699,22 +686,18 @@ async fn db_check_finds_drift_and_seed_fills_every_table_once() {
     assert!(empty.is_empty(), "tables the seed left empty: {empty:?}");
 
     // The seed wrote to every audited table, so each has audit rows naming it.
-    let unaudited: Vec<String> = client
-        .query(
-            "SELECT n.nspname || '.' || c.relname
+    let unaudited: Vec<String> = column(
+        &client,
+        "SELECT n.nspname || '.' || c.relname
                FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                JOIN pg_proc p ON p.oid = g.tgfoid
               WHERE p.proname = 'audit_row' AND NOT g.tgisinternal AND n.nspname || '.' || c.relname <> 'devx.system_config'
                 AND NOT EXISTS (SELECT 1 FROM devx.audit_logs a
                                  WHERE a.entity_type = n.nspname || '.' || c.relname AND a.actor = 'system:seed')
               ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        &[],
+    )
+    .await;
     assert!(unaudited.is_empty(), "audited tables without an audit row naming the seed: {unaudited:?}");
 
     let (code, out, err) = devx(&["seed"]);

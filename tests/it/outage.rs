@@ -3,6 +3,7 @@
 
 use crate::app::TestApp;
 use crate::harness;
+use crate::support::one;
 
 pub async fn take_database_down(app: &TestApp) {
     let admin = harness::admin_client().await;
@@ -19,13 +20,10 @@ pub async fn bring_database_back(app: &TestApp) {
 /// Terminates every session connected to `database` (what a failover or an
 /// operator's `pg_terminate_backend` does to devx's pool).
 pub async fn kill_connections(database: &str) -> i64 {
-    let admin = harness::admin_client().await;
-    let row = admin
-        .query_one(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-            &[&database],
-        )
-        .await
-        .unwrap();
-    row.get(0)
+    one(
+        &harness::admin_client().await,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        &[&database],
+    )
+    .await
 }

@@ -15,7 +15,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::app::TestApp;
-use crate::harness::{TestDb, admin_client, devx_command, server_config};
+use crate::harness::{TestDb, admin_client, connect, devx_command, server_config};
+use crate::support::one;
 
 const PGBOUNCER: &str = "/usr/sbin/pgbouncer";
 
@@ -147,15 +148,12 @@ fn dbname(cfg: &tokio_postgres::Config) -> String {
 
 /// Server connections open to `dbname` (every one of them is pgbouncer's).
 async fn server_connections(dbname: &str) -> i64 {
-    admin_client()
-        .await
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
-            &[&dbname],
-        )
-        .await
-        .unwrap()
-        .get(0)
+    one(
+        &admin_client().await,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
+        &[&dbname],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -283,8 +281,7 @@ async fn prepared_statements_break_under_transaction_pooling_and_unnamed_ones_do
         assert_eq!(first, 2);
 
         // Another client takes the (only, most recently used) server connection.
-        let (other, connection) = bouncer.config(db.name()).connect(tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(connection);
+        let other = connect(&bouncer.config(db.name())).await;
         other.batch_execute("BEGIN; SELECT 1").await.unwrap();
 
         let second = client.query_one(sql, &[&2i32]).await;

@@ -10,49 +10,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::app::{Session, TestApp, assert_problem};
+use crate::support::{count, fields, id, ids, one, walk};
 
 async fn create(app: &TestApp, s: &Session, body: Value) -> Value {
     let (status, project) = app.post("/api/projects", Some(&s.token), body).await;
     assert_eq!(status, StatusCode::CREATED, "{project}");
     project
-}
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_string()
-}
-
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|e| e.iter().map(|x| x["field"].as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
-}
-
-fn ids(page: &Value) -> Vec<String> {
-    page["items"].as_array().unwrap_or_else(|| panic!("not a page: {page}")).iter().map(id).collect()
-}
-
-/// Every id of a list, walking its pages.
-async fn walk(app: &TestApp, token: &str, path: &str, limit: usize) -> Vec<String> {
-    let sep = if path.contains('?') { '&' } else { '?' };
-    let mut all = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let url = match &cursor {
-            Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
-            None => format!("{path}{sep}limit={limit}"),
-        };
-        let (status, page) = app.get(&url, Some(token)).await;
-        assert_eq!(status, StatusCode::OK, "{url}: {page}");
-        let got = ids(&page);
-        assert!(got.len() <= limit);
-        all.extend(got);
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-    }
-    all
 }
 
 #[tokio::test]
@@ -249,27 +212,19 @@ async fn the_summary_counts_the_callers_projects() {
 }
 
 async fn template_usage(app: &TestApp) -> i32 {
-    let client = app.db.client().await;
-    client
-        .query_one("SELECT usage_count FROM templates.templates WHERE slug = 'express-api'", &[])
-        .await
-        .unwrap()
-        .get(0)
+    one(&app.db.client().await, "SELECT usage_count FROM templates.templates WHERE slug = 'express-api'", &[]).await
 }
 
 async fn project_count(app: &TestApp) -> i64 {
-    app.db.client().await.query_one("SELECT count(*) FROM devx.projects", &[]).await.unwrap().get(0)
+    count(&app.db.client().await, "SELECT count(*) FROM devx.projects").await
 }
 
 /// Rows in any of `refs` (table, column, on delete) that refer to `pid`.
 async fn count_refs(client: &tokio_postgres::Client, pid: &str, refs: &[(String, String, String)]) -> i64 {
     let mut total = 0;
     for (table, column, _) in refs {
-        let n: i64 = client
-            .query_one(&format!("SELECT count(*) FROM {table} WHERE {column} = $1::text::uuid"), &[&pid])
-            .await
-            .unwrap()
-            .get(0);
+        let n: i64 =
+            one(client, &format!("SELECT count(*) FROM {table} WHERE {column} = $1::text::uuid"), &[&pid]).await;
         total += n;
     }
     total

@@ -5,9 +5,10 @@
 
 use devx::config::SecretKey;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::app::{Session, TestApp, assert_problem};
+use crate::support::{fields, id as id_of, project};
 
 /// A key for tests (any 32 bytes).
 pub fn test_key() -> SecretKey {
@@ -16,31 +17,6 @@ pub fn test_key() -> SecretKey {
 
 pub async fn spawn_with_key() -> TestApp {
     TestApp::spawn_with(|c| c.secret_key = Some(test_key())).await
-}
-
-/// A project of `owner`, inserted directly (the projects routes are another
-/// slice's); its id.
-pub async fn project(app: &TestApp, owner: &Session, name: &str) -> String {
-    let client = app.db.client().await;
-    client
-        .query_one(
-            "INSERT INTO devx.projects (owner_id, name) VALUES ($1::text::uuid, $2) RETURNING id::text",
-            &[&owner.user_id, &name],
-        )
-        .await
-        .expect("insert project")
-        .get(0)
-}
-
-fn id_of(body: &Value) -> String {
-    body["id"].as_str().unwrap_or_else(|| panic!("no id in {body}")).to_string()
-}
-
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|e| e.iter().map(|x| x["field"].as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
 }
 
 async fn container(app: &TestApp, s: &Session, project: &str, runtime_id: &str, port: Option<i32>) -> String {

@@ -5,26 +5,13 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::harness::TestDb;
+use crate::support::{column, seed_owner};
 
 /// The constraint PostgreSQL names when it rejects `sql`.
 async fn rejected_by(client: &Client, sql: &str) -> String {
     let err = client.batch_execute(sql).await.expect_err(&format!("should be rejected: {sql}"));
     let db = err.as_db_error().unwrap_or_else(|| panic!("not a database error: {err}"));
     db.constraint().unwrap_or_else(|| panic!("no constraint named for {sql}: {}", db.message())).to_string()
-}
-
-async fn seed_owner(client: &Client) -> (Uuid, Uuid) {
-    let user: Uuid = client
-        .query_one("INSERT INTO devx.users (email) VALUES ('owner@example.com') RETURNING id", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let project: Uuid = client
-        .query_one("INSERT INTO devx.projects (owner_id, name) VALUES ($1, 'demo') RETURNING id", &[&user])
-        .await
-        .unwrap()
-        .get(0);
-    (user, project)
 }
 
 #[tokio::test]
@@ -42,35 +29,27 @@ async fn every_foreign_key_to_projects_and_users_has_a_deliberate_on_delete() {
     let client = db.client().await;
     // Everything that belongs to a project goes with it; only history that
     // must outlive it (what was generated, and when) is unlinked instead.
-    let not_cascading: Vec<String> = client
-        .query(
-            "SELECT conrelid::regclass::text || '.' || conname || ' ' || confdeltype::text FROM pg_constraint
+    let not_cascading: Vec<String> = column(
+        &client,
+        "SELECT conrelid::regclass::text || '.' || conname || ' ' || confdeltype::text FROM pg_constraint
               WHERE contype = 'f' AND confrelid = 'devx.projects'::regclass AND confdeltype <> 'c'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        &[],
+    )
+    .await;
     assert_eq!(
         not_cascading,
         ["devx.generation_history.generation_history_project_id_fkey n"],
         "foreign keys to projects that neither cascade nor keep history"
     );
     // No foreign key anywhere is left at the default NO ACTION by accident.
-    let defaulted: Vec<String> = client
-        .query(
-            "SELECT conrelid::regclass::text || '.' || conname FROM pg_constraint c
+    let defaulted: Vec<String> = column(
+        &client,
+        "SELECT conrelid::regclass::text || '.' || conname FROM pg_constraint c
                JOIN pg_namespace n ON n.oid = c.connamespace
               WHERE contype = 'f' AND n.nspname IN ('devx', 'templates') AND confdeltype = 'a'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        &[],
+    )
+    .await;
     assert!(defaulted.is_empty(), "foreign keys without an explicit ON DELETE: {defaulted:?}");
 }
 
@@ -285,8 +264,7 @@ async fn containment_and_array_queries_use_their_gin_indexes() {
         ("SELECT id FROM devx.containers WHERE labels @> '{\"tier\": \"web\"}'", "containers_labels_idx"),
     ];
     for (sql, index) in cases {
-        let plan: Vec<String> =
-            client.query(&format!("EXPLAIN {sql}"), &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        let plan: Vec<String> = column(&client, &format!("EXPLAIN {sql}"), &[]).await;
         let plan = plan.join("\n");
         assert!(plan.contains(index), "{sql} should use {index}:\n{plan}");
     }
@@ -296,13 +274,12 @@ async fn containment_and_array_queries_use_their_gin_indexes() {
 async fn every_view_of_the_design_answers() {
     let db = TestDb::migrated().await;
     let client = db.client().await;
-    let views: Vec<String> = client
-        .query("SELECT table_name::text FROM information_schema.views WHERE table_schema = 'devx' ORDER BY 1", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let views: Vec<String> = column(
+        &client,
+        "SELECT table_name::text FROM information_schema.views WHERE table_schema = 'devx' ORDER BY 1",
+        &[],
+    )
+    .await;
     let expected = [
         "active_containers",
         "active_tasks",
@@ -332,13 +309,8 @@ async fn every_view_of_the_design_answers() {
 async fn retention_settings_are_seeded() {
     let db = TestDb::migrated().await;
     let client = db.client().await;
-    let keys: Vec<String> = client
-        .query("SELECT key FROM devx.system_config WHERE key LIKE 'retention.%' ORDER BY key", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let keys: Vec<String> =
+        column(&client, "SELECT key FROM devx.system_config WHERE key LIKE 'retention.%' ORDER BY key", &[]).await;
     for key in
         ["retention.chat_messages", "retention.container_metadata", "retention.file_records", "retention.user_data"]
     {

@@ -1,4 +1,4 @@
-//! Deployments: spec 002's DatabaseService operations over HTTP. A deployment
+//! Deployments, a project's builds and rollouts, over HTTP. A deployment
 //! moves forward through `pending -> building -> deploying -> running ->
 //! stopped` (steps may be skipped, never retraced) and any status that is not
 //! final may become `failed`; `stopped` and `failed` are final. Its

@@ -156,8 +156,8 @@ impl DeploymentRow {
     }
 }
 
-/// The caller's deployments by status (spec 002's `getSystemStats` and
-/// `getRunningDeploymentCountByUser`, for one user).
+/// The caller's deployments by status: the total, and a count for every
+/// status (`by_status.running`: how many of theirs run now).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeploymentSummary {
     pub total: i64,

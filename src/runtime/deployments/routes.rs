@@ -1,4 +1,4 @@
-//! Deployments over HTTP (spec 002's DatabaseService): create, list, latest,
+//! Deployments over HTTP: create, list, latest,
 //! get (the one place secrets are revealed), update with the status machine
 //! enforced, delete, the caller's deployments by status, and a summary.
 

@@ -229,12 +229,26 @@ async fn resolve_error(
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum RecoveryOutcome {
     Succeeded,
     Failed,
 }
+crate::text_enum!(RecoveryOutcome);
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -274,10 +288,7 @@ async fn recovery_attempt(
     let mut v = Validator::new();
     v.json_object("details", &details, JSON_MAX);
     v.finish()?;
-    let outcome = match req.outcome {
-        RecoveryOutcome::Succeeded => "succeeded",
-        RecoveryOutcome::Failed => "failed",
-    };
+    let outcome = req.outcome.as_str();
     let resolve = req.resolve.unwrap_or(req.outcome == RecoveryOutcome::Succeeded);
 
     let mut client = state.db.client().await?;

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 /// Lists the allowed next statuses of `from` for a 409 detail.
@@ -73,8 +72,21 @@ impl TaskStatus {
 }
 
 /// pending -> running -> completed | failed; pending | running -> cancelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ExecutionStatus {
     Pending,
     Running,
@@ -82,23 +94,9 @@ pub enum ExecutionStatus {
     Failed,
     Cancelled,
 }
+crate::text_enum!(ExecutionStatus);
 
 impl ExecutionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExecutionStatus::Pending => "pending",
-            ExecutionStatus::Running => "running",
-            ExecutionStatus::Completed => "completed",
-            ExecutionStatus::Failed => "failed",
-            ExecutionStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ExecutionStatus> {
-        use ExecutionStatus::*;
-        [Pending, Running, Completed, Failed, Cancelled].into_iter().find(|e| e.as_str() == s)
-    }
-
     pub fn next(self) -> &'static [ExecutionStatus] {
         use ExecutionStatus::*;
         match self {
@@ -187,7 +185,7 @@ pub struct TaskStats {
     pub avg_completion_seconds: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct Execution {
     pub id: Uuid,
     pub task_id: Uuid,
@@ -201,32 +199,15 @@ pub struct Execution {
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     /// Lines logged so far; also the `seq` of the last one.
+    #[from_row(rename = "last_log_seq")]
     pub log_lines: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-/// The columns `Execution::from_row` reads (the table is aliased `x`).
+/// The columns an [`Execution`] is read from (the table is aliased `x`).
 pub const EXECUTION_COLUMNS: &str = "x.id, x.task_id, x.agent_type, x.agent_config, x.status, x.error_details, \
      x.started_at, x.completed_at, x.last_log_seq, x.created_at, x.updated_at";
-
-impl Execution {
-    pub fn from_row(row: &Row) -> Execution {
-        Execution {
-            id: row.get(0),
-            task_id: row.get(1),
-            agent_type: row.get(2),
-            agent_config: row.get(3),
-            status: ExecutionStatus::parse(row.get(4)).unwrap_or(ExecutionStatus::Pending),
-            error_details: row.get(5),
-            started_at: row.get(6),
-            completed_at: row.get(7),
-            log_lines: row.get(8),
-            created_at: row.get(9),
-            updated_at: row.get(10),
-        }
-    }
-}
 
 /// The end of an execution and what it did to its task.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -239,7 +220,7 @@ pub struct ExecutionOutcome {
 }
 
 /// Per agent type, over the caller's executions (all for an admin).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ExecutionSummary {
     pub agent_type: String,
     pub runs: i64,
@@ -255,25 +236,22 @@ pub struct ExecutionSummary {
     pub last_run_at: Option<DateTime<Utc>>,
 }
 
-impl ExecutionSummary {
-    pub fn from_row(row: &Row) -> ExecutionSummary {
-        ExecutionSummary {
-            agent_type: row.get(0),
-            runs: row.get(1),
-            completed: row.get(2),
-            failed: row.get(3),
-            cancelled: row.get(4),
-            in_flight: row.get(5),
-            success_rate: row.get(6),
-            avg_duration_ms: row.get(7),
-            p95_duration_ms: row.get(8),
-            last_run_at: row.get(9),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum LogLevel {
     Trace,
     Debug,
@@ -282,34 +260,18 @@ pub enum LogLevel {
     Warn,
     Error,
 }
-
-impl LogLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Trace => "trace",
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        }
-    }
-}
+crate::text_enum!(LogLevel);
 
 /// One line of an execution's log.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct LogLine {
     /// 1, 2, 3... in append order, without gaps.
     pub seq: i64,
     #[schema(value_type = String, example = "info")]
     pub level: String,
     pub message: String,
+    #[from_row(rename = "logged_at")]
     pub time: DateTime<Utc>,
-}
-
-impl LogLine {
-    pub fn from_row(row: &Row) -> LogLine {
-        LogLine { seq: row.get(0), level: row.get(1), message: row.get(2), time: row.get(3) }
-    }
 }
 
 /// Where an appended batch landed.
@@ -320,8 +282,21 @@ pub struct AppendedLogs {
     pub count: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ValidationStatus {
     Pending,
     Running,
@@ -329,27 +304,24 @@ pub enum ValidationStatus {
     Failed,
     Cancelled,
 }
-
-impl ValidationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ValidationStatus::Pending => "pending",
-            ValidationStatus::Running => "running",
-            ValidationStatus::Passed => "passed",
-            ValidationStatus::Failed => "failed",
-            ValidationStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ValidationStatus> {
-        use ValidationStatus::*;
-        [Pending, Running, Passed, Failed, Cancelled].into_iter().find(|v| v.as_str() == s)
-    }
-}
+crate::text_enum!(ValidationStatus);
 
 /// The result of one check of a PR validation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum CheckStatus {
     Pending,
     Running,
@@ -358,20 +330,9 @@ pub enum CheckStatus {
     /// Counts as passing: it does not hold the validation back.
     Skipped,
 }
+crate::text_enum!(CheckStatus);
 
-impl CheckStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckStatus::Pending => "pending",
-            CheckStatus::Running => "running",
-            CheckStatus::Passed => "passed",
-            CheckStatus::Failed => "failed",
-            CheckStatus::Skipped => "skipped",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct PrValidation {
     pub id: Uuid,
     pub task_id: Option<Uuid>,
@@ -391,31 +352,12 @@ pub struct PrValidation {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The columns `PrValidation::from_row` reads (the table is aliased `v`).
+/// The columns a [`PrValidation`] is read from (the table is aliased `v`).
 pub const PR_VALIDATION_COLUMNS: &str = "v.id, v.task_id, v.execution_id, v.pr_number, v.repository, v.branch_name, \
      v.status, v.validation_results, v.webhook_payload, v.created_by, v.created_at, v.updated_at";
 
-impl PrValidation {
-    pub fn from_row(row: &Row) -> PrValidation {
-        PrValidation {
-            id: row.get(0),
-            task_id: row.get(1),
-            execution_id: row.get(2),
-            pr_number: row.get(3),
-            repository: row.get(4),
-            branch_name: row.get(5),
-            status: ValidationStatus::parse(row.get(6)).unwrap_or(ValidationStatus::Pending),
-            validation_results: row.get(7),
-            webhook_payload: row.get(8),
-            created_by: row.get(9),
-            created_at: row.get(10),
-            updated_at: row.get(11),
-        }
-    }
-}
-
 /// Per repository, over the validations the caller may see.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct PrValidationSummary {
     pub repository: String,
     pub validations: i64,
@@ -429,24 +371,22 @@ pub struct PrValidationSummary {
     pub last_validation_at: Option<DateTime<Utc>>,
 }
 
-impl PrValidationSummary {
-    pub fn from_row(row: &Row) -> PrValidationSummary {
-        PrValidationSummary {
-            repository: row.get(0),
-            validations: row.get(1),
-            pending: row.get(2),
-            running: row.get(3),
-            passed: row.get(4),
-            failed: row.get(5),
-            cancelled: row.get(6),
-            pass_rate: row.get(7),
-            last_validation_at: row.get(8),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ErrorType {
     Database,
     Api,
@@ -458,23 +398,9 @@ pub enum ErrorType {
     #[default]
     System,
 }
+crate::text_enum!(ErrorType);
 
-impl ErrorType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorType::Database => "database",
-            ErrorType::Api => "api",
-            ErrorType::Validation => "validation",
-            ErrorType::Network => "network",
-            ErrorType::Timeout => "timeout",
-            ErrorType::Authentication => "authentication",
-            ErrorType::Authorization => "authorization",
-            ErrorType::System => "system",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ErrorLog {
     pub id: Uuid,
     pub task_id: Option<Uuid>,
@@ -495,32 +421,12 @@ pub struct ErrorLog {
     pub created_at: DateTime<Utc>,
 }
 
-/// The columns `ErrorLog::from_row` reads (the table is aliased `l`).
+/// The columns an [`ErrorLog`] is read from (the table is aliased `l`).
 pub const ERROR_LOG_COLUMNS: &str = "l.id, l.task_id, l.execution_id, l.error_type, l.message, l.stack, l.context, \
      l.recovery_attempts, l.recovery_log, l.resolved, l.resolved_at, l.created_by, l.created_at";
 
-impl ErrorLog {
-    pub fn from_row(row: &Row) -> ErrorLog {
-        ErrorLog {
-            id: row.get(0),
-            task_id: row.get(1),
-            execution_id: row.get(2),
-            error_type: row.get(3),
-            message: row.get(4),
-            stack: row.get(5),
-            context: row.get(6),
-            recovery_attempts: row.get(7),
-            recovery_log: row.get(8),
-            resolved: row.get(9),
-            resolved_at: row.get(10),
-            created_by: row.get(11),
-            created_at: row.get(12),
-        }
-    }
-}
-
 /// Per error type, over the error logs the caller may see.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ErrorSummary {
     pub error_type: String,
     pub error_count: i64,
@@ -528,19 +434,6 @@ pub struct ErrorSummary {
     pub resolved: i64,
     pub avg_recovery_attempts: Option<f64>,
     pub last_seen: Option<DateTime<Utc>>,
-}
-
-impl ErrorSummary {
-    pub fn from_row(row: &Row) -> ErrorSummary {
-        ErrorSummary {
-            error_type: row.get(0),
-            error_count: row.get(1),
-            unresolved: row.get(2),
-            resolved: row.get(3),
-            avg_recovery_attempts: row.get(4),
-            last_seen: row.get(5),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -557,5 +450,42 @@ mod tests {
         assert!(Completed.refusal(Cancelled).contains("final"));
         let detail = Pending.refusal(Completed);
         assert!(detail.contains("pending") && detail.contains("in_progress or cancelled"), "{detail}");
+    }
+
+    /// Every value's stored string, checked against its JSON (serde) string.
+    fn strings<T: Copy + Serialize>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<&'static str> {
+        all.iter()
+            .map(|&v| {
+                assert_eq!(serde_json::to_value(v).unwrap(), as_str(v));
+                as_str(v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stored_strings_are_the_check_constraints_and_the_api_strings() {
+        // tasks_status_check
+        let task = strings(TaskStatus::ALL, TaskStatus::as_str);
+        assert_eq!(task, ["pending", "in_progress", "completed", "failed", "cancelled"]);
+        // task_executions_status_check
+        let execution = strings(ExecutionStatus::ALL, ExecutionStatus::as_str);
+        assert_eq!(execution, ["pending", "running", "completed", "failed", "cancelled"]);
+        // execution_logs_level_check
+        assert_eq!(strings(LogLevel::ALL, LogLevel::as_str), ["trace", "debug", "info", "warn", "error"]);
+        // pr_validations_status_check
+        let validation = strings(ValidationStatus::ALL, ValidationStatus::as_str);
+        assert_eq!(validation, ["pending", "running", "passed", "failed", "cancelled"]);
+        // The checks in pr_validations.validation_results (jsonb, no constraint).
+        let check = strings(CheckStatus::ALL, CheckStatus::as_str);
+        assert_eq!(check, ["pending", "running", "passed", "failed", "skipped"]);
+        // error_logs_error_type_check
+        let error = strings(ErrorType::ALL, ErrorType::as_str);
+        assert_eq!(
+            error,
+            ["database", "api", "validation", "network", "timeout", "authentication", "authorization", "system"]
+        );
+        assert_eq!(ExecutionStatus::parse("running"), Some(ExecutionStatus::Running));
+        assert_eq!(ValidationStatus::parse("Passed"), None);
+        assert_eq!(ErrorType::parse("other"), None);
     }
 }

@@ -284,15 +284,15 @@ async fn task_stats(
     let mut by_status: std::collections::BTreeMap<String, i64> =
         TaskStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
     let mut by_priority: std::collections::BTreeMap<i32, i64> = Default::default();
-    for (status, priority, count) in &counts {
-        *by_status.entry(status.clone()).or_default() += count;
-        *by_priority.entry(*priority).or_default() += count;
+    for c in &counts {
+        *by_status.entry(c.status.clone()).or_default() += c.count;
+        *by_priority.entry(c.priority).or_default() += c.count;
     }
     let completed = by_status["completed"];
     let finished = completed + by_status["failed"];
     let success_rate = (finished > 0).then(|| (10_000.0 * completed as f64 / finished as f64).round() / 100.0);
     Ok(Json(TaskStats {
-        total: counts.iter().map(|c| c.2).sum(),
+        total: counts.iter().map(|c| c.count).sum(),
         by_status,
         by_priority: by_priority.into_iter().rev().map(|(priority, count)| PriorityCount { priority, count }).collect(),
         success_rate,

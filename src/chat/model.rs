@@ -3,38 +3,32 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 /// Longest message content, in characters.
 pub const CONTENT_MAX_CHARS: usize = 100_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Role {
     User,
     Assistant,
     System,
 }
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::System => "system",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "user" => Role::User,
-            "assistant" => Role::Assistant,
-            "system" => Role::System,
-            _ => return None,
-        })
-    }
-}
+crate::text_enum!(Role);
 
 /// Which way a list runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -47,7 +41,7 @@ pub enum Order {
     Desc,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ChatMessage {
     pub id: Uuid,
     pub project_id: Uuid,
@@ -64,21 +58,23 @@ pub struct ChatMessage {
     pub created_at: DateTime<Utc>,
 }
 
+/// The columns a [`ChatMessage`] is read from (the table is aliased `m`).
 pub const MESSAGE_COLUMNS: &str =
     "m.id, m.project_id, m.container_id, m.session_id, m.role, m.content, m.attachments, m.metadata, m.created_at";
 
-impl ChatMessage {
-    pub fn from_row(row: &Row) -> ChatMessage {
-        ChatMessage {
-            id: row.get(0),
-            project_id: row.get(1),
-            container_id: row.get(2),
-            session_id: row.get(3),
-            role: Role::parse(row.get(4)).unwrap_or(Role::System),
-            content: row.get(5),
-            attachments: row.get(6),
-            metadata: row.get(7),
-            created_at: row.get(8),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_the_check_constraint_and_the_api_strings() {
+        // chat_messages_role_check
+        let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(roles, ["user", "assistant", "system"]);
+        for &role in Role::ALL {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+            assert_eq!(Role::parse(role.as_str()), Some(role));
         }
+        assert_eq!(Role::parse("tool"), None);
     }
 }

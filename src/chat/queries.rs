@@ -23,13 +23,11 @@ pub async fn insert_message(db: &impl Queryable, m: &NewMessage<'_>) -> Result<C
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          RETURNING {MESSAGE_COLUMNS}"
     );
-    let row = db
-        .query_one(
-            &sql,
-            &[&m.project_id, &m.container_id, &m.session_id, &m.role, &m.content, &m.attachments, &m.metadata],
-        )
-        .await?;
-    Ok(ChatMessage::from_row(&row))
+    db.query_one_as(
+        &sql,
+        &[&m.project_id, &m.container_id, &m.session_id, &m.role, &m.content, &m.attachments, &m.metadata],
+    )
+    .await
 }
 
 /// A page of a project's messages (of one conversation with `session_id`),
@@ -64,6 +62,5 @@ pub async fn list_messages(
           ORDER BY m.created_at {direction}, m.id {direction} LIMIT {limit}",
         s.where_clause()
     );
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(ChatMessage::from_row).collect())
+    s.query_as(db).await
 }

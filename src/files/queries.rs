@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use super::model::{FILE_COLUMNS, FileRecord};
+use crate::db::row::WithOwner;
 use crate::db::{DbError, Queryable, Statement};
 
 pub struct NewFile<'a> {
@@ -28,15 +29,13 @@ pub async fn lock_path(db: &impl Queryable, project_id: Uuid, path: &str) -> Res
 
 /// Marks the live record at a path deleted; its id if there was one.
 pub async fn retire_path(db: &impl Queryable, project_id: Uuid, path: &str) -> Result<Option<Uuid>, DbError> {
-    let row = db
-        .query_opt(
-            "UPDATE devx.file_storage SET is_deleted = true
-              WHERE project_id = $1 AND file_path = $2 AND NOT is_deleted
-             RETURNING id",
-            &[&project_id, &path],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
+    db.query_scalar_opt(
+        "UPDATE devx.file_storage SET is_deleted = true
+          WHERE project_id = $1 AND file_path = $2 AND NOT is_deleted
+         RETURNING id",
+        &[&project_id, &path],
+    )
+    .await
 }
 
 pub async fn insert_file(db: &impl Queryable, f: &NewFile<'_>) -> Result<FileRecord, DbError> {
@@ -45,10 +44,8 @@ pub async fn insert_file(db: &impl Queryable, f: &NewFile<'_>) -> Result<FileRec
          VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING {FILE_COLUMNS}"
     );
-    let row = db
-        .query_one(&sql, &[&f.project_id, &f.container_id, &f.file_path, &f.file_name, &f.file_size, &f.mime_type])
-        .await?;
-    Ok(FileRecord::from_row(&row))
+    db.query_one_as(&sql, &[&f.project_id, &f.container_id, &f.file_path, &f.file_name, &f.file_size, &f.mime_type])
+        .await
 }
 
 /// The live record and its project's owner (not found if deleted, or if the
@@ -60,7 +57,7 @@ pub async fn get_file(db: &impl Queryable, id: Uuid, lock: bool) -> Result<Optio
           WHERE f.id = $1 AND NOT f.is_deleted AND p.status <> 'deleted'{}",
         if lock { " FOR UPDATE OF f" } else { "" }
     );
-    Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (FileRecord::from_row(&r), r.get(10))))
+    Ok(db.query_opt_as::<WithOwner<FileRecord>>(&sql, &[&id]).await?.map(|r| (r.row, r.owner_id)))
 }
 
 pub async fn delete_file(db: &impl Queryable, id: Uuid) -> Result<(), DbError> {
@@ -92,6 +89,5 @@ pub async fn list_files(db: &impl Queryable, f: &FileFilter<'_>) -> Result<Vec<F
         "SELECT {FILE_COLUMNS} FROM devx.file_storage f {} ORDER BY f.file_path LIMIT {limit}",
         s.where_clause()
     );
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(FileRecord::from_row).collect())
+    s.query_as(db).await
 }

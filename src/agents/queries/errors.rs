@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::agents::model::{ERROR_LOG_COLUMNS, ErrorLog, ErrorSummary, ErrorType};
-use crate::db::{DbError, Queryable, Statement};
+use crate::db::{DbError, FromRow, Queryable, Statement};
 
 /// Who may see an error log: the owner of its task's project, or when it has
 /// no task, whoever recorded it (`NULL` once that user is gone: admins
@@ -14,6 +14,15 @@ use crate::db::{DbError, Queryable, Statement};
 const OWNER: &str = "CASE WHEN l.task_id IS NULL THEN l.created_by ELSE p.owner_id END";
 const JOINS: &str = "LEFT JOIN devx.tasks t ON t.id = l.task_id
      LEFT JOIN devx.projects p ON p.id = t.project_id AND p.status <> 'deleted'";
+
+/// An error log and its owner ([`OWNER`] read as `owner_id`; `NULL`: only
+/// admins see it).
+#[derive(FromRow)]
+struct OwnedError {
+    #[from_row(flatten)]
+    error: ErrorLog,
+    owner_id: Option<Uuid>,
+}
 
 pub struct NewError<'a> {
     pub task_id: Option<Uuid>,
@@ -31,22 +40,20 @@ pub async fn insert_error(db: &impl Queryable, e: &NewError<'_>) -> Result<Error
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          RETURNING {ERROR_LOG_COLUMNS}"
     );
-    let row = db
-        .query_one(
-            &sql,
-            &[&e.task_id, &e.execution_id, &e.error_type.as_str(), &e.message, &e.stack, &e.context, &e.created_by],
-        )
-        .await?;
-    Ok(ErrorLog::from_row(&row))
+    db.query_one_as(
+        &sql,
+        &[&e.task_id, &e.execution_id, &e.error_type.as_str(), &e.message, &e.stack, &e.context, &e.created_by],
+    )
+    .await
 }
 
 /// An error log and who owns it (`None`: only admins see it).
 pub async fn get_error(db: &impl Queryable, id: Uuid) -> Result<Option<(ErrorLog, Option<Uuid>)>, DbError> {
     let sql = format!(
-        "SELECT {ERROR_LOG_COLUMNS}, {OWNER} FROM devx.error_logs l {JOINS}
+        "SELECT {ERROR_LOG_COLUMNS}, {OWNER} AS owner_id FROM devx.error_logs l {JOINS}
           WHERE l.id = $1 AND (l.task_id IS NULL OR p.id IS NOT NULL)"
     );
-    Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (ErrorLog::from_row(&r), r.get(13))))
+    Ok(db.query_opt_as::<OwnedError>(&sql, &[&id]).await?.map(|r| (r.error, r.owner_id)))
 }
 
 #[derive(Debug, Default)]
@@ -73,8 +80,7 @@ pub async fn list_errors(db: &impl Queryable, f: &ErrorFilter) -> Result<Vec<Err
     s.and_some(f.execution_id, |execution| format!("l.execution_id = {execution}"));
     s.and_some(f.since, |since| format!("l.created_at >= {since}"));
     s.newest_first(&format!("SELECT {ERROR_LOG_COLUMNS} FROM devx.error_logs l {JOINS}"), "l", f.after, f.limit);
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(ErrorLog::from_row).collect())
+    s.query_as(db).await
 }
 
 /// Marks an unresolved error resolved. `None` if it was resolved already.
@@ -84,20 +90,18 @@ pub async fn resolve_error(db: &impl Queryable, id: Uuid) -> Result<Option<Error
           WHERE l.id = $1 AND NOT l.resolved
          RETURNING {ERROR_LOG_COLUMNS}"
     );
-    Ok(db.query_opt(&sql, &[&id]).await?.as_ref().map(ErrorLog::from_row))
+    db.query_opt_as(&sql, &[&id]).await
 }
 
 /// The `errors.max_recovery_attempts` setting (3 when unset or not a number).
 pub async fn max_recovery_attempts(db: &impl Queryable) -> Result<i32, DbError> {
-    let row = db
-        .query_one(
-            "SELECT coalesce((SELECT CASE WHEN jsonb_typeof(value) = 'number'
-                                          THEN least(floor((value #>> '{}')::numeric), 1000000)::int END
-                                FROM devx.system_config WHERE key = 'errors.max_recovery_attempts'), 3)",
-            &[],
-        )
-        .await?;
-    Ok(row.get(0))
+    db.query_scalar(
+        "SELECT coalesce((SELECT CASE WHEN jsonb_typeof(value) = 'number'
+                                      THEN least(floor((value #>> '{}')::numeric), 1000000)::int END
+                            FROM devx.system_config WHERE key = 'errors.max_recovery_attempts'), 3)",
+        &[],
+    )
+    .await
 }
 
 /// Counts one recovery attempt on an unresolved error that has had fewer
@@ -122,19 +126,19 @@ pub async fn record_recovery_attempt(
           WHERE l.id = $1 AND NOT l.resolved AND l.recovery_attempts < $5
          RETURNING {ERROR_LOG_COLUMNS}"
     );
-    let row = db.query_opt(&sql, &[&id, &outcome, &details, &resolve, &max_attempts]).await?;
-    Ok(row.as_ref().map(ErrorLog::from_row))
+    db.query_opt_as(&sql, &[&id, &outcome, &details, &resolve, &max_attempts]).await
 }
 
-const SUMMARY_COLUMNS: &str = "error_type, error_count, unresolved, resolved, avg_recovery_attempts::float8, last_seen";
+const SUMMARY_COLUMNS: &str = "error_type, error_count, unresolved, resolved, \
+     avg_recovery_attempts::float8 AS avg_recovery_attempts, last_seen";
 
 /// By error type. An admin (`owner` `None`) reads the `devx.error_summary`
 /// view; a user gets the same figures over the error logs they may see.
 pub async fn summary(db: &impl Queryable, owner: Option<Uuid>) -> Result<Vec<ErrorSummary>, DbError> {
-    let rows = match owner {
+    match owner {
         None => {
             let sql = format!("SELECT {SUMMARY_COLUMNS} FROM devx.error_summary ORDER BY error_type");
-            db.query(&sql, &[]).await?
+            db.query_as(&sql, &[]).await
         }
         Some(owner) => {
             let sql = format!(
@@ -150,8 +154,7 @@ pub async fn summary(db: &impl Queryable, owner: Option<Uuid>) -> Result<Vec<Err
                       GROUP BY l.error_type
                  ) s ORDER BY error_type"
             );
-            db.query(&sql, &[&owner]).await?
+            db.query_as(&sql, &[&owner]).await
         }
-    };
-    Ok(rows.iter().map(ErrorSummary::from_row).collect())
+    }
 }

@@ -6,6 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::agents::model::{EXECUTION_COLUMNS, Execution, ExecutionStatus, ExecutionSummary};
+use crate::db::row::{self, WithOwner};
 use crate::db::{DbError, Queryable, Statement};
 
 /// Inserts an execution that is running from now.
@@ -20,8 +21,7 @@ pub async fn start_execution(
          VALUES ($1, $2, $3, 'running', now())
          RETURNING {EXECUTION_COLUMNS}"
     );
-    let row = db.query_one(&sql, &[&task_id, &agent_type, &agent_config]).await?;
-    Ok(Execution::from_row(&row))
+    db.query_one_as(&sql, &[&task_id, &agent_type, &agent_config]).await
 }
 
 /// An execution (of a task in a live project) and its project's owner.
@@ -33,7 +33,7 @@ pub async fn get_execution(db: &impl Queryable, id: Uuid) -> Result<Option<(Exec
            JOIN devx.projects p ON p.id = t.project_id
           WHERE x.id = $1 AND p.status <> 'deleted'"
     );
-    Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (Execution::from_row(&r), r.get(11))))
+    Ok(db.query_opt_as::<WithOwner<Execution>>(&sql, &[&id]).await?.map(|r| (r.row, r.owner_id)))
 }
 
 /// The task's most recent execution.
@@ -42,18 +42,16 @@ pub async fn latest_execution(db: &impl Queryable, task_id: Uuid) -> Result<Opti
         "SELECT {EXECUTION_COLUMNS} FROM devx.task_executions x
           WHERE x.task_id = $1 ORDER BY x.created_at DESC, x.id DESC LIMIT 1"
     );
-    Ok(db.query_opt(&sql, &[&task_id]).await?.as_ref().map(Execution::from_row))
+    db.query_opt_as(&sql, &[&task_id]).await
 }
 
 /// A running (or pending) execution of the task, if any.
 pub async fn open_execution(db: &impl Queryable, task_id: Uuid) -> Result<Option<Uuid>, DbError> {
-    let row = db
-        .query_opt(
-            "SELECT id FROM devx.task_executions WHERE task_id = $1 AND status IN ('pending', 'running') LIMIT 1",
-            &[&task_id],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
+    db.query_scalar_opt(
+        "SELECT id FROM devx.task_executions WHERE task_id = $1 AND status IN ('pending', 'running') LIMIT 1",
+        &[&task_id],
+    )
+    .await
 }
 
 /// A task's executions, newest first, keyset on (created_at, id); fetches `limit + 1`.
@@ -67,8 +65,7 @@ pub async fn list_executions(
     let task_id = s.bind(task_id);
     s.and(format!("x.task_id = {task_id}"));
     s.newest_first(&format!("SELECT {EXECUTION_COLUMNS} FROM devx.task_executions x"), "x", after, limit);
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(Execution::from_row).collect())
+    s.query_as(db).await
 }
 
 /// Ends a running execution as `to` (completed or failed), recording the
@@ -86,8 +83,7 @@ pub async fn finish_execution(
           WHERE x.id = $1 AND x.status = 'running'
          RETURNING {EXECUTION_COLUMNS}"
     );
-    let row = db.query_opt(&sql, &[&id, &to.as_str(), &error_details]).await?;
-    Ok(row.as_ref().map(Execution::from_row))
+    db.query_opt_as(&sql, &[&id, &to.as_str(), &error_details]).await
 }
 
 /// Cancels the pending and running executions of these tasks; returns their ids.
@@ -101,20 +97,20 @@ pub async fn cancel_open_executions(db: &impl Queryable, task_ids: &[Uuid]) -> R
             &[&task_ids],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    rows.iter().map(row::single).collect()
 }
 
-const SUMMARY_COLUMNS: &str = "agent_type, runs, completed, failed, cancelled, in_flight, success_rate::float8, \
-     avg_duration_ms, p95_duration_ms, last_run_at";
+const SUMMARY_COLUMNS: &str = "agent_type, runs, completed, failed, cancelled, in_flight, \
+     success_rate::float8 AS success_rate, avg_duration_ms, p95_duration_ms, last_run_at";
 
 /// By agent type. An admin (`owner` `None`) reads the
 /// `devx.task_execution_summary` view; a user gets the same figures over the
 /// executions of their own projects.
 pub async fn summary(db: &impl Queryable, owner: Option<Uuid>) -> Result<Vec<ExecutionSummary>, DbError> {
-    let rows = match owner {
+    match owner {
         None => {
             let sql = format!("SELECT {SUMMARY_COLUMNS} FROM devx.task_execution_summary ORDER BY agent_type");
-            db.query(&sql, &[]).await?
+            db.query_as(&sql, &[]).await
         }
         Some(owner) => {
             // The view's definition, over the owner's live projects.
@@ -142,8 +138,7 @@ pub async fn summary(db: &impl Queryable, owner: Option<Uuid>) -> Result<Vec<Exe
                       GROUP BY x.agent_type
                  ) s ORDER BY agent_type"
             );
-            db.query(&sql, &[&owner]).await?
+            db.query_as(&sql, &[&owner]).await
         }
-    };
-    Ok(rows.iter().map(ExecutionSummary::from_row).collect())
+    }
 }

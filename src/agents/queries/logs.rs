@@ -34,8 +34,7 @@ pub async fn reserve_seqs(
          RETURNING x.last_log_seq",
         s.where_clause()
     );
-    let row = s.query_opt(db).await?;
-    Ok(row.map(|r| r.get(0)))
+    db.query_scalar_opt(&s.sql, &s.param_refs()).await
 }
 
 /// Lines to insert, as parallel arrays (a missing time means now).
@@ -58,14 +57,12 @@ pub async fn insert_lines(db: &impl Queryable, execution_id: Uuid, lines: &NewLi
 
 /// Up to `limit` lines after `after`, in seq order.
 pub async fn tail(db: &impl Queryable, execution_id: Uuid, after: i64, limit: i64) -> Result<Vec<LogLine>, DbError> {
-    let rows = db
-        .query(
-            "SELECT seq, level, message, logged_at FROM devx.execution_logs
-              WHERE execution_id = $1 AND seq > $2
-              ORDER BY seq
-              LIMIT $3",
-            &[&execution_id, &after, &limit],
-        )
-        .await?;
-    Ok(rows.iter().map(LogLine::from_row).collect())
+    db.query_as(
+        "SELECT seq, level, message, logged_at FROM devx.execution_logs
+          WHERE execution_id = $1 AND seq > $2
+          ORDER BY seq
+          LIMIT $3",
+        &[&execution_id, &after, &limit],
+    )
+    .await
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::agents::model::{PR_VALIDATION_COLUMNS, PrValidation, PrValidationSummary, ValidationStatus};
-use crate::db::{DbError, Queryable, Statement};
+use crate::db::{DbError, FromRow, Queryable, Statement};
 
 /// Who may see a validation: the owner of its task's project, or when it has
 /// no task, whoever filed it (`NULL` once that user is gone: admins only).
@@ -15,6 +15,15 @@ use crate::db::{DbError, Queryable, Statement};
 const OWNER: &str = "CASE WHEN v.task_id IS NULL THEN v.created_by ELSE p.owner_id END";
 const JOINS: &str = "LEFT JOIN devx.tasks t ON t.id = v.task_id
      LEFT JOIN devx.projects p ON p.id = t.project_id AND p.status <> 'deleted'";
+
+/// A validation and its owner ([`OWNER`] read as `owner_id`; `NULL`: only
+/// admins see it).
+#[derive(FromRow)]
+struct OwnedValidation {
+    #[from_row(flatten)]
+    validation: PrValidation,
+    owner_id: Option<Uuid>,
+}
 
 pub struct NewValidation<'a> {
     pub task_id: Option<Uuid>,
@@ -34,31 +43,29 @@ pub async fn insert_validation(db: &impl Queryable, n: &NewValidation<'_>) -> Re
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          RETURNING {PR_VALIDATION_COLUMNS}"
     );
-    let row = db
-        .query_one(
-            &sql,
-            &[
-                &n.task_id,
-                &n.execution_id,
-                &n.pr_number,
-                &n.repository,
-                &n.branch_name,
-                &n.validation_results,
-                &n.webhook_payload,
-                &n.created_by,
-            ],
-        )
-        .await?;
-    Ok(PrValidation::from_row(&row))
+    db.query_one_as(
+        &sql,
+        &[
+            &n.task_id,
+            &n.execution_id,
+            &n.pr_number,
+            &n.repository,
+            &n.branch_name,
+            &n.validation_results,
+            &n.webhook_payload,
+            &n.created_by,
+        ],
+    )
+    .await
 }
 
 /// A validation and who owns it (`None`: only admins see it).
 pub async fn get_validation(db: &impl Queryable, id: Uuid) -> Result<Option<(PrValidation, Option<Uuid>)>, DbError> {
     let sql = format!(
-        "SELECT {PR_VALIDATION_COLUMNS}, {OWNER} FROM devx.pr_validations v {JOINS}
+        "SELECT {PR_VALIDATION_COLUMNS}, {OWNER} AS owner_id FROM devx.pr_validations v {JOINS}
           WHERE v.id = $1 AND (v.task_id IS NULL OR p.id IS NOT NULL)"
     );
-    Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (PrValidation::from_row(&r), r.get(12))))
+    Ok(db.query_opt_as::<OwnedValidation>(&sql, &[&id]).await?.map(|r| (r.validation, r.owner_id)))
 }
 
 #[derive(Debug, Default)]
@@ -86,8 +93,7 @@ pub async fn list_validations(db: &impl Queryable, f: &ValidationFilter) -> Resu
     s.and_some(f.task_id, |task| format!("v.task_id = {task}"));
     let select = format!("SELECT {PR_VALIDATION_COLUMNS} FROM devx.pr_validations v {JOINS}");
     s.newest_first(&select, "v", f.after, f.limit);
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(PrValidation::from_row).collect())
+    s.query_as(db).await
 }
 
 /// Sets the result of check `name` and recomputes the validation's status
@@ -113,21 +119,20 @@ pub async fn record_check(
           WHERE v.id = $1 AND v.status <> 'cancelled'
          RETURNING {PR_VALIDATION_COLUMNS}"
     );
-    let row = db.query_opt(&sql, &[&id, &name, &result]).await?;
-    Ok(row.as_ref().map(PrValidation::from_row))
+    db.query_opt_as(&sql, &[&id, &name, &result]).await
 }
 
-const SUMMARY_COLUMNS: &str =
-    "repository, validations, pending, running, passed, failed, cancelled, pass_rate::float8, last_validation_at";
+const SUMMARY_COLUMNS: &str = "repository, validations, pending, running, passed, failed, cancelled, \
+     pass_rate::float8 AS pass_rate, last_validation_at";
 
 /// By repository. An admin (`owner` `None`) reads the
 /// `devx.pr_validation_summary` view; a user gets the same figures over the
 /// validations they may see.
 pub async fn summary(db: &impl Queryable, owner: Option<Uuid>) -> Result<Vec<PrValidationSummary>, DbError> {
-    let rows = match owner {
+    match owner {
         None => {
             let sql = format!("SELECT {SUMMARY_COLUMNS} FROM devx.pr_validation_summary ORDER BY repository");
-            db.query(&sql, &[]).await?
+            db.query_as(&sql, &[]).await
         }
         Some(owner) => {
             let sql = format!(
@@ -148,8 +153,7 @@ pub async fn summary(db: &impl Queryable, owner: Option<Uuid>) -> Result<Vec<PrV
                       GROUP BY v.repository
                  ) s ORDER BY repository"
             );
-            db.query(&sql, &[&owner]).await?
+            db.query_as(&sql, &[&owner]).await
         }
-    };
-    Ok(rows.iter().map(PrValidationSummary::from_row).collect())
+    }
 }

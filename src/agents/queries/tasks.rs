@@ -6,8 +6,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::agents::model::{TASK_COLUMNS, Task, TaskStatus};
-use crate::db::row::WithOwner;
-use crate::db::{DbError, Queryable, Statement};
+use crate::db::row::{self, WithOwner};
+use crate::db::{DbError, FromRow, Queryable, Statement};
 
 pub struct NewTask<'a> {
     pub project_id: Uuid,
@@ -222,7 +222,7 @@ pub async fn cancel_pending_descendants(db: &impl Queryable, id: Uuid) -> Result
             &[&id],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    rows.iter().map(row::single).collect()
 }
 
 /// Claims the next pending task for an agent of `agent_type`: the highest
@@ -285,23 +285,30 @@ pub async fn finish_task(
     db.query_opt_as(&sql, &[&id, &from.as_str(), &to.as_str()]).await
 }
 
-/// (status, priority, count) over the visible tasks, optionally of one project.
+/// How many visible tasks have one status and priority.
+#[derive(Debug, FromRow)]
+pub struct TaskCount {
+    pub status: String,
+    pub priority: i32,
+    pub count: i64,
+}
+
+/// Counts by status and priority over the visible tasks, optionally of one project.
 pub async fn task_counts(
     db: &impl Queryable,
     owner: Option<Uuid>,
     project_id: Option<Uuid>,
-) -> Result<Vec<(String, i32, i64)>, DbError> {
+) -> Result<Vec<TaskCount>, DbError> {
     let mut s = Statement::default();
     visible_tasks(&mut s, owner, project_id);
     s.sql = format!(
-        "SELECT t.status, t.priority, count(*)
+        "SELECT t.status, t.priority, count(*) AS count
            FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
           {}
           GROUP BY t.status, t.priority",
         s.where_clause()
     );
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    s.query_as(db).await
 }
 
 /// Mean seconds from start to end of the completed executions of the visible tasks.
@@ -321,6 +328,5 @@ pub async fn avg_completion_seconds(
           {}",
         s.where_clause()
     );
-    let row = s.query_one(db).await?;
-    Ok(row.get(0))
+    s.query_scalar(db).await
 }

@@ -40,8 +40,7 @@ pub async fn find_project(
     } else {
         "SELECT owner_id FROM devx.projects WHERE id = $1 AND status <> 'deleted'"
     };
-    let row = db.query_opt(sql, &[&id]).await?;
-    Ok(match row.map(|r| r.get::<_, Uuid>(0)) {
+    Ok(match db.query_scalar_opt::<Uuid>(sql, &[&id]).await? {
         Some(owner_id) if principal.can_see(owner_id) => Some(ProjectAccess { project_id: id, owner_id }),
         _ => None,
     })

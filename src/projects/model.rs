@@ -7,28 +7,32 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 /// The statuses a project can have. `deleted` exists in the schema for rows
 /// written by other tools; the API never shows such projects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ProjectStatus {
     Active,
     Archived,
 }
+crate::text_enum!(ProjectStatus);
 
-impl ProjectStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProjectStatus::Active => "active",
-            ProjectStatus::Archived => "archived",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct Project {
     pub id: Uuid,
     pub owner_id: Uuid,
@@ -36,6 +40,7 @@ pub struct Project {
     pub description: Option<String>,
     /// Kind of project: nextjs, react, api, web_app, ...
     #[serde(rename = "type")]
+    #[from_row(rename = "type")]
     pub project_type: Option<String>,
     #[schema(value_type = String, example = "active")]
     pub status: String,
@@ -50,32 +55,13 @@ pub struct Project {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Columns `Project::from_row` reads: `p` is the project, `t` its template
-/// (LEFT JOIN templates.templates t ON t.id = p.template_id).
-pub const PROJECT_COLUMNS: &str = "p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.metadata, \
-    p.settings, p.last_deployed_at, p.created_at, p.updated_at";
-
-impl Project {
-    pub fn from_row(row: &Row) -> Project {
-        Project {
-            id: row.get(0),
-            owner_id: row.get(1),
-            name: row.get(2),
-            description: row.get(3),
-            project_type: row.get(4),
-            status: row.get(5),
-            template: row.get(6),
-            metadata: row.get(7),
-            settings: row.get(8),
-            last_deployed_at: row.get(9),
-            created_at: row.get(10),
-            updated_at: row.get(11),
-        }
-    }
-}
+/// The columns a [`Project`] is read from: `p` is the project, `t` its
+/// template (LEFT JOIN templates.templates t ON t.id = p.template_id).
+pub const PROJECT_COLUMNS: &str = "p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug AS template, \
+    p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at";
 
 /// Containers of a project by status.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ContainerCounts {
     pub created: i64,
     pub running: i64,
@@ -84,9 +70,10 @@ pub struct ContainerCounts {
 }
 
 /// What belongs to a project, counted.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ProjectCounts {
     pub services: i64,
+    #[from_row(flatten)]
     pub containers: ContainerCounts,
     pub deployments: i64,
     /// Chat messages.
@@ -98,15 +85,17 @@ pub struct ProjectCounts {
 }
 
 /// A project with the counts of what belongs to it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ProjectDetail {
     #[serde(flatten)]
+    #[from_row(flatten)]
     pub project: Project,
+    #[from_row(flatten)]
     pub counts: ProjectCounts,
 }
 
 /// `devx.user_projects` for one user.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct UserSummary {
     pub user_id: Uuid,
     pub email: String,
@@ -120,7 +109,7 @@ pub struct UserSummary {
 }
 
 /// The code context of a project (1:1).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ProjectContext {
     pub project_id: Uuid,
     /// Path -> file content.
@@ -143,31 +132,28 @@ pub struct ProjectContext {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The columns a [`ProjectContext`] is read from (`c` is the context; the
+/// scores are `numeric`, read as float8).
 pub const CONTEXT_COLUMNS: &str = "c.project_id, c.codebase, c.dependencies, c.environment_vars, \
-    c.deployment_config, c.test_coverage::float8, c.security_score::float8, c.performance_score::float8, \
-    c.last_deployed_at, c.created_at, c.updated_at";
-
-impl ProjectContext {
-    pub fn from_row(row: &Row) -> ProjectContext {
-        ProjectContext {
-            project_id: row.get(0),
-            codebase: row.get(1),
-            dependencies: row.get(2),
-            environment_vars: row.get(3),
-            deployment_config: row.get(4),
-            test_coverage: row.get(5),
-            security_score: row.get(6),
-            performance_score: row.get(7),
-            last_deployed_at: row.get(8),
-            created_at: row.get(9),
-            updated_at: row.get(10),
-        }
-    }
-}
+    c.deployment_config, c.test_coverage::float8 AS test_coverage, c.security_score::float8 AS security_score, \
+    c.performance_score::float8 AS performance_score, c.last_deployed_at, c.created_at, c.updated_at";
 
 /// pending -> approved | rejected; approved -> applied | failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ModificationStatus {
     Pending,
     Approved,
@@ -175,29 +161,9 @@ pub enum ModificationStatus {
     Applied,
     Failed,
 }
+crate::text_enum!(ModificationStatus);
 
 impl ModificationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModificationStatus::Pending => "pending",
-            ModificationStatus::Approved => "approved",
-            ModificationStatus::Rejected => "rejected",
-            ModificationStatus::Applied => "applied",
-            ModificationStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ModificationStatus> {
-        Some(match s {
-            "pending" => ModificationStatus::Pending,
-            "approved" => ModificationStatus::Approved,
-            "rejected" => ModificationStatus::Rejected,
-            "applied" => ModificationStatus::Applied,
-            "failed" => ModificationStatus::Failed,
-            _ => return None,
-        })
-    }
-
     /// The statuses a modification in this status may move to.
     pub fn next(self) -> &'static [ModificationStatus] {
         use ModificationStatus::*;
@@ -239,7 +205,7 @@ impl ModificationStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct Modification {
     pub id: Uuid,
     pub project_id: Uuid,
@@ -261,30 +227,25 @@ pub struct Modification {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The columns a [`Modification`] is read from (`m` is the modification).
 pub const MODIFICATION_COLUMNS: &str = "m.id, m.project_id, m.request, m.requested_by, m.impact_analysis, \
     m.affected_files, m.status, m.applied_at, m.modified_files, m.test_results, m.created_at, m.updated_at";
 
-impl Modification {
-    pub fn from_row(row: &Row) -> Modification {
-        Modification {
-            id: row.get(0),
-            project_id: row.get(1),
-            request: row.get(2),
-            requested_by: row.get(3),
-            impact_analysis: row.get(4),
-            affected_files: row.get(5),
-            status: ModificationStatus::parse(row.get(6)).unwrap_or(ModificationStatus::Pending),
-            applied_at: row.get(7),
-            modified_files: row.get(8),
-            test_results: row.get(9),
-            created_at: row.get(10),
-            updated_at: row.get(11),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum GenerationStatus {
     Pending,
     Running,
@@ -292,29 +253,9 @@ pub enum GenerationStatus {
     Failed,
     Cancelled,
 }
+crate::text_enum!(GenerationStatus);
 
 impl GenerationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GenerationStatus::Pending => "pending",
-            GenerationStatus::Running => "running",
-            GenerationStatus::Completed => "completed",
-            GenerationStatus::Failed => "failed",
-            GenerationStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<GenerationStatus> {
-        Some(match s {
-            "pending" => GenerationStatus::Pending,
-            "running" => GenerationStatus::Running,
-            "completed" => GenerationStatus::Completed,
-            "failed" => GenerationStatus::Failed,
-            "cancelled" => GenerationStatus::Cancelled,
-            _ => return None,
-        })
-    }
-
     pub fn is_final(self) -> bool {
         matches!(self, GenerationStatus::Completed | GenerationStatus::Failed | GenerationStatus::Cancelled)
     }
@@ -332,7 +273,7 @@ impl GenerationStatus {
 
 /// One run of a generator: a project or service made from a template, code
 /// generated by an agent...
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct Generation {
     pub id: Uuid,
     pub user_id: Option<Uuid>,
@@ -354,33 +295,13 @@ pub struct Generation {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-/// Columns `Generation::from_row` reads: `g` is the generation, `t` its
+/// The columns a [`Generation`] is read from: `g` is the generation, `t` its
 /// template (LEFT JOIN).
-pub const GENERATION_COLUMNS: &str = "g.id, g.user_id, t.slug, g.project_id, g.service_id, g.generation_type, \
+pub const GENERATION_COLUMNS: &str = "g.id, g.user_id, t.slug AS template, g.project_id, g.service_id, g.generation_type, \
     g.input_params, g.output_files, g.status, g.error_message, g.execution_time_ms, g.created_at, g.completed_at";
 
-impl Generation {
-    pub fn from_row(row: &Row) -> Generation {
-        Generation {
-            id: row.get(0),
-            user_id: row.get(1),
-            template: row.get(2),
-            project_id: row.get(3),
-            service_id: row.get(4),
-            generation_type: row.get(5),
-            input_params: row.get(6),
-            output_files: row.get(7),
-            status: GenerationStatus::parse(row.get(8)).unwrap_or(GenerationStatus::Pending),
-            error_message: row.get(9),
-            execution_time_ms: row.get(10),
-            created_at: row.get(11),
-            completed_at: row.get(12),
-        }
-    }
-}
-
 /// Counts and timings of generations.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct GenerationCounts {
     pub count: i64,
     pub completed: i64,
@@ -408,22 +329,6 @@ pub struct GenerationStats {
     pub total: GenerationCounts,
     /// Per generation type, by type.
     pub by_type: Vec<GenerationTypeStats>,
-}
-
-impl GenerationCounts {
-    /// Reads `count, completed, failed, cancelled, in_flight, success_rate,
-    /// avg_execution_time_ms` starting at column `at`.
-    pub fn from_row(row: &Row, at: usize) -> GenerationCounts {
-        GenerationCounts {
-            count: row.get(at),
-            completed: row.get(at + 1),
-            failed: row.get(at + 2),
-            cancelled: row.get(at + 3),
-            in_flight: row.get(at + 4),
-            success_rate: row.get(at + 5),
-            avg_execution_time_ms: row.get(at + 6),
-        }
-    }
 }
 
 /// What a template needs to make a project.

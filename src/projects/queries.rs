@@ -11,11 +11,10 @@ use uuid::Uuid;
 use super::model::{
     CONTEXT_COLUMNS, GENERATION_COLUMNS, Generation, GenerationCounts, GenerationStats, GenerationStatus,
     GenerationTypeStats, MODIFICATION_COLUMNS, Modification, ModificationStatus, PROJECT_COLUMNS, Project,
-    ProjectContext, ProjectCounts, ProjectDetail, TemplateSource, UserSummary,
+    ProjectContext, ProjectDetail, TemplateSource, UserSummary,
 };
 use crate::catalog::model::OptionalVar;
-use crate::db::escape_like;
-use crate::db::{DbError, Queryable, Statement};
+use crate::db::{DbError, FromRow, Queryable, Statement, escape_like};
 
 /// Keyset position in a newest-first list: (created_at, id) of the last row seen.
 pub type After = Option<(DateTime<Utc>, Uuid)>;
@@ -74,8 +73,7 @@ pub fn list_projects_statement(f: &ProjectFilter) -> Statement<'_> {
 }
 
 pub async fn list_projects(db: &impl Queryable, f: &ProjectFilter) -> Result<Vec<Project>, DbError> {
-    let rows = list_projects_statement(f).query(db).await?;
-    Ok(rows.iter().map(Project::from_row).collect())
+    list_projects_statement(f).query_as(db).await
 }
 
 pub struct NewProject<'a> {
@@ -96,26 +94,24 @@ pub async fn insert_project(db: &impl Queryable, p: &NewProject<'_>) -> Result<P
             RETURNING *)
          SELECT {PROJECT_COLUMNS} FROM p LEFT JOIN templates.templates t ON t.id = p.template_id"
     );
-    let row = db
-        .query_one(
-            &sql,
-            &[&p.owner_id, &p.name, &p.description, &p.project_type, &p.template_id, &p.metadata, &p.settings],
-        )
-        .await?;
-    Ok(Project::from_row(&row))
+    db.query_one_as(
+        &sql,
+        &[&p.owner_id, &p.name, &p.description, &p.project_type, &p.template_id, &p.metadata, &p.settings],
+    )
+    .await
 }
 
 /// The project with the counts of what belongs to it.
 pub async fn project_detail(db: &impl Queryable, id: Uuid) -> Result<Option<ProjectDetail>, DbError> {
     let sql = format!(
         "SELECT {PROJECT_COLUMNS},
-                (SELECT count(*) FROM devx.services s WHERE s.project_id = p.id),
+                (SELECT count(*) FROM devx.services s WHERE s.project_id = p.id) AS services,
                 c.created, c.running, c.stopped, c.deleted,
-                (SELECT count(*) FROM devx.deployments d WHERE d.project_id = p.id),
-                (SELECT count(*) FROM devx.chat_messages m WHERE m.project_id = p.id),
-                (SELECT count(*) FROM devx.file_storage f WHERE f.project_id = p.id AND NOT f.is_deleted),
+                (SELECT count(*) FROM devx.deployments d WHERE d.project_id = p.id) AS deployments,
+                (SELECT count(*) FROM devx.chat_messages m WHERE m.project_id = p.id) AS messages,
+                (SELECT count(*) FROM devx.file_storage f WHERE f.project_id = p.id AND NOT f.is_deleted) AS files,
                 (SELECT count(*) FROM devx.modifications x
-                  WHERE x.project_id = p.id AND x.status IN ('pending', 'approved'))
+                  WHERE x.project_id = p.id AND x.status IN ('pending', 'approved')) AS open_modifications
            FROM devx.projects p
            LEFT JOIN templates.templates t ON t.id = p.template_id
           CROSS JOIN LATERAL (
@@ -126,21 +122,7 @@ pub async fn project_detail(db: &impl Queryable, id: Uuid) -> Result<Option<Proj
                   FROM devx.containers k WHERE k.project_id = p.id) c
           WHERE p.id = $1 AND p.status <> 'deleted'"
     );
-    let Some(row) = db.query_opt(&sql, &[&id]).await? else { return Ok(None) };
-    let counts = ProjectCounts {
-        services: row.get(12),
-        containers: super::model::ContainerCounts {
-            created: row.get(13),
-            running: row.get(14),
-            stopped: row.get(15),
-            deleted: row.get(16),
-        },
-        deployments: row.get(17),
-        messages: row.get(18),
-        files: row.get(19),
-        open_modifications: row.get(20),
-    };
-    Ok(Some(ProjectDetail { project: Project::from_row(&row), counts }))
+    db.query_opt_as(&sql, &[&id]).await
 }
 
 /// Changes to a project: `None` leaves a field as it is; for the clearable
@@ -188,24 +170,25 @@ pub async fn delete_project(db: &impl Queryable, id: Uuid) -> Result<bool, DbErr
 }
 
 pub async fn user_summary(db: &impl Queryable, user_id: Uuid) -> Result<Option<UserSummary>, DbError> {
-    let row = db
-        .query_opt(
-            "SELECT user_id, email, name, project_count, active_containers, last_activity
-               FROM devx.user_projects WHERE user_id = $1",
-            &[&user_id],
-        )
-        .await?;
-    Ok(row.map(|r| UserSummary {
-        user_id: r.get(0),
-        email: r.get(1),
-        name: r.get(2),
-        project_count: r.get(3),
-        active_containers: r.get(4),
-        last_activity: r.get(5),
-    }))
+    db.query_opt_as(
+        "SELECT user_id, email, name, project_count, active_containers, last_activity
+           FROM devx.user_projects WHERE user_id = $1",
+        &[&user_id],
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- templates
+
+/// A template's row, before its JSON is read into a [`TemplateSource`].
+#[derive(FromRow)]
+struct TemplateRow {
+    id: Uuid,
+    slug: String,
+    files: Value,
+    required_vars: Vec<String>,
+    optional_vars: Value,
+}
 
 /// A template the caller may use: public ones, the caller's own, or any for
 /// an admin.
@@ -215,22 +198,20 @@ pub async fn usable_template(
     user_id: Uuid,
     is_admin: bool,
 ) -> Result<Option<TemplateSource>, DbError> {
-    let row = db
-        .query_opt(
+    let row: Option<TemplateRow> = db
+        .query_opt_as(
             "SELECT id, slug, files, required_vars, optional_vars FROM templates.templates
               WHERE slug = $1 AND (is_public OR $2 OR created_by = $3)",
             &[&slug, &is_admin, &user_id],
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let files: Value = row.get(2);
-    let optional: Value = row.get(4);
-    let optional: Vec<OptionalVar> = serde_json::from_value(optional).unwrap_or_default();
+    let optional: Vec<OptionalVar> = serde_json::from_value(row.optional_vars).unwrap_or_default();
     Ok(Some(TemplateSource {
-        id: row.get(0),
-        slug: row.get(1),
-        files: serde_json::from_value(files).map_err(|e| DbError::InvalidValue(format!("template files: {e}")))?,
-        required_vars: row.get(3),
+        id: row.id,
+        slug: row.slug,
+        files: serde_json::from_value(row.files).map_err(|e| DbError::InvalidValue(format!("template files: {e}")))?,
+        required_vars: row.required_vars,
         optional_vars: optional.into_iter().map(|v| (v.name, v.default)).collect(),
     }))
 }
@@ -244,7 +225,7 @@ pub async fn count_template_use(db: &impl Queryable, template_id: Uuid) -> Resul
 
 pub async fn get_context(db: &impl Queryable, project_id: Uuid) -> Result<Option<ProjectContext>, DbError> {
     let sql = format!("SELECT {CONTEXT_COLUMNS} FROM devx.project_contexts c WHERE c.project_id = $1");
-    Ok(db.query_opt(&sql, &[&project_id]).await?.as_ref().map(ProjectContext::from_row))
+    db.query_opt_as(&sql, &[&project_id]).await
 }
 
 /// The code context of a new project: its files, nothing else yet.
@@ -280,22 +261,20 @@ pub async fn put_context(db: &impl Queryable, project_id: Uuid, c: &ContextWrite
                 performance_score = EXCLUDED.performance_score
          RETURNING {CONTEXT_COLUMNS}"
     );
-    let row = db
-        .query_one(
-            &sql,
-            &[
-                &project_id,
-                &c.codebase,
-                &c.dependencies,
-                &c.environment_vars,
-                &c.deployment_config,
-                &c.test_coverage,
-                &c.security_score,
-                &c.performance_score,
-            ],
-        )
-        .await?;
-    Ok(ProjectContext::from_row(&row))
+    db.query_one_as(
+        &sql,
+        &[
+            &project_id,
+            &c.codebase,
+            &c.dependencies,
+            &c.environment_vars,
+            &c.deployment_config,
+            &c.test_coverage,
+            &c.security_score,
+            &c.performance_score,
+        ],
+    )
+    .await
 }
 
 /// A JSON merge of one object column: `set`'s keys are written over the
@@ -345,28 +324,26 @@ pub async fn patch_context(db: &impl Queryable, project_id: Uuid, p: &ContextPat
           WHERE c.project_id = $1
          RETURNING {CONTEXT_COLUMNS}"
     );
-    let row = db
-        .query_one(
-            &sql,
-            &[
-                &project_id,
-                &p.codebase.set,
-                &p.codebase.remove,
-                &p.environment_vars.set,
-                &p.environment_vars.remove,
-                &p.deployment_config.set,
-                &p.deployment_config.remove,
-                &p.dependencies,
-                &p.test_coverage.is_some(),
-                &p.test_coverage.flatten(),
-                &p.security_score.is_some(),
-                &p.security_score.flatten(),
-                &p.performance_score.is_some(),
-                &p.performance_score.flatten(),
-            ],
-        )
-        .await?;
-    Ok(ProjectContext::from_row(&row))
+    db.query_one_as(
+        &sql,
+        &[
+            &project_id,
+            &p.codebase.set,
+            &p.codebase.remove,
+            &p.environment_vars.set,
+            &p.environment_vars.remove,
+            &p.deployment_config.set,
+            &p.deployment_config.remove,
+            &p.dependencies,
+            &p.test_coverage.is_some(),
+            &p.test_coverage.flatten(),
+            &p.security_score.is_some(),
+            &p.security_score.flatten(),
+            &p.performance_score.is_some(),
+            &p.performance_score.flatten(),
+        ],
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- modifications
@@ -385,10 +362,7 @@ pub async fn insert_modification(db: &impl Queryable, m: &NewModification<'_>) -
          VALUES ($1, $2, $3, $4, $5)
          RETURNING {MODIFICATION_COLUMNS}"
     );
-    let row = db
-        .query_one(&sql, &[&m.project_id, &m.request, &m.requested_by, &m.impact_analysis, &m.affected_files])
-        .await?;
-    Ok(Modification::from_row(&row))
+    db.query_one_as(&sql, &[&m.project_id, &m.request, &m.requested_by, &m.impact_analysis, &m.affected_files]).await
 }
 
 /// A project's modifications, newest first; `limit + 1` rows.
@@ -404,13 +378,12 @@ pub async fn list_modifications(
     s.and(format!("m.project_id = {project_id}"));
     s.and_some(status.map(ModificationStatus::as_str), |status| format!("m.status = {status}"));
     s.newest_first(&format!("SELECT {MODIFICATION_COLUMNS} FROM devx.modifications m"), "m", after, limit);
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(Modification::from_row).collect())
+    s.query_as(db).await
 }
 
 pub async fn get_modification(db: &impl Queryable, id: Uuid) -> Result<Option<Modification>, DbError> {
     let sql = format!("SELECT {MODIFICATION_COLUMNS} FROM devx.modifications m WHERE m.id = $1");
-    Ok(db.query_opt(&sql, &[&id]).await?.as_ref().map(Modification::from_row))
+    db.query_opt_as(&sql, &[&id]).await
 }
 
 /// What a transition writes besides the status.
@@ -439,9 +412,7 @@ pub async fn transition_modification(
           WHERE m.id = $1 AND m.status = $2
          RETURNING {MODIFICATION_COLUMNS}"
     );
-    let row =
-        db.query_opt(&sql, &[&id, &from.as_str(), &to.as_str(), &data.modified_files, &data.test_results]).await?;
-    Ok(row.as_ref().map(Modification::from_row))
+    db.query_opt_as(&sql, &[&id, &from.as_str(), &to.as_str(), &data.modified_files, &data.test_results]).await
 }
 
 // ---------------------------------------------------------------- generations
@@ -474,30 +445,28 @@ pub async fn insert_generation(db: &impl Queryable, g: &NewGeneration<'_>) -> Re
          {}",
         generation_select("g")
     );
-    let row = db
-        .query_one(
-            &sql,
-            &[
-                &g.user_id,
-                &g.template_id,
-                &g.project_id,
-                &g.service_id,
-                &g.generation_type,
-                &g.input_params,
-                &g.output_files,
-                &g.status.as_str(),
-                &g.error_message,
-                &g.execution_time_ms,
-                &g.status.is_final(),
-            ],
-        )
-        .await?;
-    Ok(Generation::from_row(&row))
+    db.query_one_as(
+        &sql,
+        &[
+            &g.user_id,
+            &g.template_id,
+            &g.project_id,
+            &g.service_id,
+            &g.generation_type,
+            &g.input_params,
+            &g.output_files,
+            &g.status.as_str(),
+            &g.error_message,
+            &g.execution_time_ms,
+            &g.status.is_final(),
+        ],
+    )
+    .await
 }
 
 pub async fn get_generation(db: &impl Queryable, id: Uuid) -> Result<Option<Generation>, DbError> {
     let sql = format!("{} WHERE g.id = $1", generation_select("devx.generation_history"));
-    Ok(db.query_opt(&sql, &[&id]).await?.as_ref().map(Generation::from_row))
+    db.query_opt_as(&sql, &[&id]).await
 }
 
 #[derive(Debug, Default, Clone)]
@@ -528,8 +497,7 @@ pub fn list_generations_statement(f: &GenerationFilter) -> Statement<'_> {
 
 /// Newest first; `limit + 1` rows.
 pub async fn list_generations(db: &impl Queryable, f: &GenerationFilter) -> Result<Vec<Generation>, DbError> {
-    let rows = list_generations_statement(f).query(db).await?;
-    Ok(rows.iter().map(Generation::from_row).collect())
+    list_generations_statement(f).query_as(db).await
 }
 
 /// How a generation ends (or starts running).
@@ -566,21 +534,29 @@ pub async fn finish_generation(
         generation_select("g")
     );
     let sources: Vec<&str> = o.status.sources().iter().map(|s| s.as_str()).collect();
-    let row = db
-        .query_opt(
-            &sql,
-            &[
-                &id,
-                &o.status.as_str(),
-                &o.error_message,
-                &o.output_files,
-                &o.status.is_final(),
-                &o.execution_time_ms,
-                &sources,
-            ],
-        )
-        .await?;
-    Ok(row.as_ref().map(Generation::from_row))
+    db.query_opt_as(
+        &sql,
+        &[
+            &id,
+            &o.status.as_str(),
+            &o.error_message,
+            &o.output_files,
+            &o.status.is_final(),
+            &o.execution_time_ms,
+            &sources,
+        ],
+    )
+    .await
+}
+
+/// One row of [`generation_stats`]: the total (`is_total`, no type) or one
+/// generation type's figures.
+#[derive(FromRow)]
+struct GenerationStatsRow {
+    is_total: bool,
+    generation_type: Option<String>,
+    #[from_row(flatten)]
+    counts: GenerationCounts,
 }
 
 /// Totals and per-type figures over the user's generations (everyone's
@@ -588,29 +564,33 @@ pub async fn finish_generation(
 pub async fn generation_stats(db: &impl Queryable, user: Option<Uuid>) -> Result<GenerationStats, DbError> {
     let filter = if user.is_some() { "WHERE g.user_id = $1" } else { "WHERE $1::uuid IS NULL" };
     let sql = format!(
-        "SELECT GROUPING(g.generation_type) = 1, g.generation_type,
-                count(*),
-                count(*) FILTER (WHERE g.status = 'completed'),
-                count(*) FILTER (WHERE g.status = 'failed'),
-                count(*) FILTER (WHERE g.status = 'cancelled'),
-                count(*) FILTER (WHERE g.status IN ('pending', 'running')),
+        "SELECT GROUPING(g.generation_type) = 1 AS is_total, g.generation_type,
+                count(*) AS count,
+                count(*) FILTER (WHERE g.status = 'completed') AS completed,
+                count(*) FILTER (WHERE g.status = 'failed') AS failed,
+                count(*) FILTER (WHERE g.status = 'cancelled') AS cancelled,
+                count(*) FILTER (WHERE g.status IN ('pending', 'running')) AS in_flight,
                 round(100.0 * count(*) FILTER (WHERE g.status = 'completed')
-                      / nullif(count(*) FILTER (WHERE g.status IN ('completed', 'failed')), 0), 2)::float8,
-                avg(g.execution_time_ms)::float8
+                      / nullif(count(*) FILTER (WHERE g.status IN ('completed', 'failed')), 0), 2)::float8
+                    AS success_rate,
+                avg(g.execution_time_ms)::float8 AS avg_execution_time_ms
            FROM devx.generation_history g
           {filter}
           GROUP BY ROLLUP (g.generation_type)
           ORDER BY g.generation_type NULLS FIRST"
     );
-    let rows = db.query(&sql, &[&user]).await?;
+    let rows: Vec<GenerationStatsRow> = db.query_as(&sql, &[&user]).await?;
     let mut total = None;
     let mut by_type = Vec::new();
-    for row in &rows {
-        let counts = GenerationCounts::from_row(row, 2);
-        if row.get::<_, bool>(0) {
-            total = Some(counts);
+    for row in rows {
+        if row.is_total {
+            total = Some(row.counts);
         } else {
-            by_type.push(GenerationTypeStats { generation_type: row.get(1), counts });
+            // The column is NOT NULL; only the ROLLUP total has no type.
+            let generation_type = row
+                .generation_type
+                .ok_or_else(|| DbError::Decode("generation_type is null in a per-type row".into()))?;
+            by_type.push(GenerationTypeStats { generation_type, counts: row.counts });
         }
     }
     let total = total.unwrap_or(GenerationCounts {
@@ -627,7 +607,7 @@ pub async fn generation_stats(db: &impl Queryable, user: Option<Uuid>) -> Result
 
 /// The owner of a service, if it exists.
 pub async fn service_owner(db: &impl Queryable, id: Uuid) -> Result<Option<Uuid>, DbError> {
-    Ok(db.query_opt("SELECT owner_id FROM devx.services WHERE id = $1", &[&id]).await?.map(|r| r.get(0)))
+    db.query_scalar_opt("SELECT owner_id FROM devx.services WHERE id = $1", &[&id]).await
 }
 
 /// The id of a template by slug, if the caller may use it.
@@ -637,11 +617,9 @@ pub async fn usable_template_id(
     user_id: Uuid,
     is_admin: bool,
 ) -> Result<Option<Uuid>, DbError> {
-    let row = db
-        .query_opt(
-            "SELECT id FROM templates.templates WHERE slug = $1 AND (is_public OR $2 OR created_by = $3)",
-            &[&slug, &is_admin, &user_id],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
+    db.query_scalar_opt(
+        "SELECT id FROM templates.templates WHERE slug = $1 AND (is_public OR $2 OR created_by = $3)",
+        &[&slug, &is_admin, &user_id],
+    )
+    .await
 }

@@ -3,38 +3,30 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ContainerStatus {
     Created,
     Running,
     Stopped,
     Deleted,
 }
-
-impl ContainerStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContainerStatus::Created => "created",
-            ContainerStatus::Running => "running",
-            ContainerStatus::Stopped => "stopped",
-            ContainerStatus::Deleted => "deleted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "created" => ContainerStatus::Created,
-            "running" => ContainerStatus::Running,
-            "stopped" => ContainerStatus::Stopped,
-            "deleted" => ContainerStatus::Deleted,
-            _ => return None,
-        })
-    }
-}
+crate::text_enum!(ContainerStatus);
 
 /// A lifecycle action and the statuses it may start from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,29 +93,73 @@ pub struct Container {
     pub project_name: Option<String>,
 }
 
-/// The columns `Container::from_row` reads, in order.
+/// The columns a [`ContainerRow`] is read from (`c` is the container).
 pub const CONTAINER_COLUMNS: &str = "c.id, c.container_id, c.project_id, c.owner_id, c.name, c.status, c.image_name, \
      c.assigned_port, c.url, c.started_at, c.stopped_at, c.labels, c.metadata, c.created_at, c.updated_at";
 
-impl Container {
-    pub fn from_row(row: &Row) -> Container {
+/// A container as stored: [`Container`] without the project name, which
+/// only the list of active containers reads.
+#[derive(crate::db::FromRow)]
+pub(super) struct ContainerRow {
+    id: Uuid,
+    container_id: String,
+    project_id: Uuid,
+    owner_id: Uuid,
+    name: String,
+    status: ContainerStatus,
+    image_name: Option<String>,
+    assigned_port: Option<i32>,
+    url: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    stopped_at: Option<DateTime<Utc>>,
+    labels: Value,
+    metadata: Value,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl ContainerRow {
+    pub(super) fn with_project_name(self, project_name: Option<String>) -> Container {
+        let ContainerRow {
+            id,
+            container_id,
+            project_id,
+            owner_id,
+            name,
+            status,
+            image_name,
+            assigned_port,
+            url,
+            started_at,
+            stopped_at,
+            labels,
+            metadata,
+            created_at,
+            updated_at,
+        } = self;
         Container {
-            id: row.get(0),
-            container_id: row.get(1),
-            project_id: row.get(2),
-            owner_id: row.get(3),
-            name: row.get(4),
-            status: ContainerStatus::parse(row.get(5)).unwrap_or(ContainerStatus::Deleted),
-            image_name: row.get(6),
-            assigned_port: row.get(7),
-            url: row.get(8),
-            started_at: row.get(9),
-            stopped_at: row.get(10),
-            labels: row.get(11),
-            metadata: row.get(12),
-            created_at: row.get(13),
-            updated_at: row.get(14),
-            project_name: None,
+            id,
+            container_id,
+            project_id,
+            owner_id,
+            name,
+            status,
+            image_name,
+            assigned_port,
+            url,
+            started_at,
+            stopped_at,
+            labels,
+            metadata,
+            created_at,
+            updated_at,
+            project_name,
         }
+    }
+}
+
+impl From<ContainerRow> for Container {
+    fn from(row: ContainerRow) -> Container {
+        row.with_project_name(None)
     }
 }

@@ -3,8 +3,8 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::model::{Action, CONTAINER_COLUMNS, Container};
-use crate::db::{DbError, Queryable, Statement};
+use super::model::{Action, CONTAINER_COLUMNS, Container, ContainerRow};
+use crate::db::{DbError, FromRow, Queryable, Statement};
 use crate::runtime::TimeKey;
 
 pub struct NewContainer<'a> {
@@ -26,8 +26,8 @@ pub async fn insert_container(db: &impl Queryable, c: &NewContainer<'_>) -> Resu
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          RETURNING {CONTAINER_COLUMNS}"
     );
-    let row = db
-        .query_one(
+    let row: ContainerRow = db
+        .query_one_as(
             &sql,
             &[
                 &c.project_id,
@@ -42,17 +42,27 @@ pub async fn insert_container(db: &impl Queryable, c: &NewContainer<'_>) -> Resu
             ],
         )
         .await?;
-    Ok(Container::from_row(&row))
+    Ok(row.into())
+}
+
+/// A container and its project's owner (who may differ from the
+/// container's own `owner_id`).
+#[derive(FromRow)]
+struct ContainerWithProjectOwner {
+    #[from_row(flatten)]
+    row: ContainerRow,
+    project_owner_id: Uuid,
 }
 
 /// The container and its project's owner (not found if the project is deleted).
 pub async fn get_container(db: &impl Queryable, id: Uuid) -> Result<Option<(Container, Uuid)>, DbError> {
     let sql = format!(
-        "SELECT {CONTAINER_COLUMNS}, p.owner_id
+        "SELECT {CONTAINER_COLUMNS}, p.owner_id AS project_owner_id
            FROM devx.containers c JOIN devx.projects p ON p.id = c.project_id
           WHERE c.id = $1 AND p.status <> 'deleted'"
     );
-    Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (Container::from_row(&r), r.get(15))))
+    let found: Option<ContainerWithProjectOwner> = db.query_opt_as(&sql, &[&id]).await?;
+    Ok(found.map(|r| (r.row.into(), r.project_owner_id)))
 }
 
 /// Whether `id` is a container of `project_id` (any status).
@@ -74,8 +84,8 @@ pub async fn list_project_containers(
     let mut s = Statement::default();
     let project_id = s.bind(project_id);
     s.and(format!("c.project_id = {project_id}"));
-    let rows = list_containers(s, "devx.containers c", status, after, limit).query(db).await?;
-    Ok(rows.iter().map(Container::from_row).collect())
+    let rows: Vec<ContainerRow> = list_containers(s, "devx.containers c", status, after, limit).query_as(db).await?;
+    Ok(rows.into_iter().map(Container::from).collect())
 }
 
 /// The containers of `owner`'s live projects, newest first; with no
@@ -91,8 +101,8 @@ pub async fn list_owner_containers(
     let owner_id = s.bind(owner_id);
     s.and(format!("c.owner_id = {owner_id} AND p.status <> 'deleted'"));
     let from = "devx.containers c JOIN devx.projects p ON p.id = c.project_id";
-    let rows = list_containers(s, from, status, after, limit).query(db).await?;
-    Ok(rows.iter().map(Container::from_row).collect())
+    let rows: Vec<ContainerRow> = list_containers(s, from, status, after, limit).query_as(db).await?;
+    Ok(rows.into_iter().map(Container::from).collect())
 }
 
 /// Completes a container list whose own conditions are in `s`: the status
@@ -115,6 +125,14 @@ fn list_containers<'a>(
     s
 }
 
+/// A container with its project's name, as the active list shows it.
+#[derive(FromRow)]
+struct ActiveContainer {
+    #[from_row(flatten)]
+    row: ContainerRow,
+    project_name: Option<String>,
+}
+
 /// `owner`'s active containers as the `devx.active_containers` view defines
 /// them (running), with their project's name, newest first.
 pub async fn list_active_containers(
@@ -133,15 +151,8 @@ pub async fn list_active_containers(
            JOIN devx.projects p ON p.id = a.project_id"
     );
     s.newest_first(&select, "a", after, limit);
-    let rows = s.query(db).await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let mut c = Container::from_row(r);
-            c.project_name = r.get(15);
-            c
-        })
-        .collect())
+    let rows: Vec<ActiveContainer> = s.query_as(db).await?;
+    Ok(rows.into_iter().map(|r| r.row.with_project_name(r.project_name)).collect())
 }
 
 /// Applies `action` if the container is still in a status it may start from
@@ -158,8 +169,8 @@ pub async fn transition(db: &impl Queryable, id: Uuid, action: Action) -> Result
          RETURNING {CONTAINER_COLUMNS}"
     );
     let from: Vec<&str> = action.allowed_from().iter().map(|s| s.as_str()).collect();
-    let row = db.query_opt(&sql, &[&id, &action.target().as_str(), &from]).await?;
-    Ok(row.as_ref().map(Container::from_row))
+    let row: Option<ContainerRow> = db.query_opt_as(&sql, &[&id, &action.target().as_str(), &from]).await?;
+    Ok(row.map(Container::from))
 }
 
 #[derive(Default)]
@@ -189,8 +200,8 @@ pub async fn update_container(
           WHERE c.id = $1 AND c.status <> 'deleted'
          RETURNING {CONTAINER_COLUMNS}"
     );
-    let row = db
-        .query_opt(
+    let row: Option<ContainerRow> = db
+        .query_opt_as(
             &sql,
             &[
                 &id,
@@ -206,5 +217,5 @@ pub async fn update_container(
             ],
         )
         .await?;
-    Ok(row.as_ref().map(Container::from_row))
+    Ok(row.map(Container::from))
 }

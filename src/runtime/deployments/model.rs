@@ -7,14 +7,26 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 /// What a secret looks like wherever it is not revealed.
 pub const MASK: &str = "****";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum DeploymentStatus {
     Pending,
     Building,
@@ -23,32 +35,9 @@ pub enum DeploymentStatus {
     Stopped,
     Failed,
 }
+crate::text_enum!(DeploymentStatus);
 
 impl DeploymentStatus {
-    pub const ALL: [DeploymentStatus; 6] = [
-        DeploymentStatus::Pending,
-        DeploymentStatus::Building,
-        DeploymentStatus::Deploying,
-        DeploymentStatus::Running,
-        DeploymentStatus::Stopped,
-        DeploymentStatus::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeploymentStatus::Pending => "pending",
-            DeploymentStatus::Building => "building",
-            DeploymentStatus::Deploying => "deploying",
-            DeploymentStatus::Running => "running",
-            DeploymentStatus::Stopped => "stopped",
-            DeploymentStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
     pub fn is_final(self) -> bool {
         matches!(self, DeploymentStatus::Stopped | DeploymentStatus::Failed)
     }
@@ -80,7 +69,7 @@ impl DeploymentStatus {
     }
 
     pub fn next(self) -> Vec<DeploymentStatus> {
-        Self::ALL.into_iter().filter(|to| self.can_move_to(*to)).collect()
+        Self::ALL.iter().copied().filter(|to| self.can_move_to(*to)).collect()
     }
 }
 
@@ -111,16 +100,17 @@ pub struct Deployment {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The columns `DeploymentRow::from_row` reads, in order, with secrets
-/// reduced to whether they are set (`d` is a deployment, `p` its project).
-pub const DEPLOYMENT_COLUMNS: &str = "d.id, d.project_id, p.name, p.owner_id, d.service_id, d.app_sandbox_id, \
-     d.public_url, d.db_sandbox_id, d.status, d.runtime_type, d.created_at, d.updated_at, \
-     d.db_connection_info IS NOT NULL, d.environment_vars IS NOT NULL";
+/// The columns a [`MaskedRow`] is read from, with secrets reduced to
+/// whether they are set (`d` is a deployment, `p` its project).
+pub const DEPLOYMENT_COLUMNS: &str = "d.id, d.project_id, p.name AS project_name, p.owner_id, d.service_id, \
+     d.app_sandbox_id, d.public_url, d.db_sandbox_id, d.status, d.runtime_type, d.created_at, d.updated_at, \
+     d.db_connection_info IS NOT NULL AS has_connection_info, d.environment_vars IS NOT NULL AS has_environment_vars";
 
-/// [`DEPLOYMENT_COLUMNS`] and the sealed secrets.
-pub const DEPLOYMENT_COLUMNS_SEALED: &str = "d.id, d.project_id, p.name, p.owner_id, d.service_id, d.app_sandbox_id, \
-     d.public_url, d.db_sandbox_id, d.status, d.runtime_type, d.created_at, d.updated_at, \
-     d.db_connection_info IS NOT NULL, d.environment_vars IS NOT NULL, d.db_connection_info, d.environment_vars";
+/// [`DEPLOYMENT_COLUMNS`] and the sealed secrets (a [`SealedRow`]).
+pub const DEPLOYMENT_COLUMNS_SEALED: &str = "d.id, d.project_id, p.name AS project_name, p.owner_id, d.service_id, \
+     d.app_sandbox_id, d.public_url, d.db_sandbox_id, d.status, d.runtime_type, d.created_at, d.updated_at, \
+     d.db_connection_info IS NOT NULL AS has_connection_info, d.environment_vars IS NOT NULL AS has_environment_vars, \
+     d.db_connection_info AS sealed_connection_info, d.environment_vars AS sealed_environment_vars";
 
 /// A deployment as loaded: masked, with the sealed secrets when asked for.
 pub struct DeploymentRow {
@@ -129,29 +119,67 @@ pub struct DeploymentRow {
     pub sealed_environment_vars: Option<Vec<u8>>,
 }
 
-impl DeploymentRow {
-    pub fn from_row(row: &Row) -> DeploymentRow {
+/// The stored deployment with its secrets reduced to whether they are set
+/// ([`DEPLOYMENT_COLUMNS`]).
+#[derive(crate::db::FromRow)]
+pub(super) struct MaskedRow {
+    id: Uuid,
+    project_id: Uuid,
+    project_name: String,
+    owner_id: Uuid,
+    service_id: Option<Uuid>,
+    app_sandbox_id: Option<String>,
+    public_url: Option<String>,
+    db_sandbox_id: Option<String>,
+    status: DeploymentStatus,
+    runtime_type: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    has_connection_info: bool,
+    has_environment_vars: bool,
+}
+
+/// [`MaskedRow`] and the sealed secrets ([`DEPLOYMENT_COLUMNS_SEALED`]).
+#[derive(crate::db::FromRow)]
+pub(super) struct SealedRow {
+    #[from_row(flatten)]
+    masked: MaskedRow,
+    sealed_connection_info: Option<Vec<u8>>,
+    sealed_environment_vars: Option<Vec<u8>>,
+}
+
+impl From<MaskedRow> for DeploymentRow {
+    fn from(r: MaskedRow) -> DeploymentRow {
         let mask = |set: bool| set.then(|| Value::String(MASK.into()));
-        let sealed = row.len() > 14;
         DeploymentRow {
             deployment: Deployment {
-                id: row.get(0),
-                project_id: row.get(1),
-                project_name: row.get(2),
-                owner_id: row.get(3),
-                service_id: row.get(4),
-                app_sandbox_id: row.get(5),
-                public_url: row.get(6),
-                db_sandbox_id: row.get(7),
-                status: DeploymentStatus::parse(row.get(8)).unwrap_or(DeploymentStatus::Failed),
-                runtime_type: row.get(9),
-                created_at: row.get(10),
-                updated_at: row.get(11),
-                db_connection_info: mask(row.get(12)),
-                environment_vars: mask(row.get(13)),
+                id: r.id,
+                project_id: r.project_id,
+                project_name: r.project_name,
+                owner_id: r.owner_id,
+                service_id: r.service_id,
+                app_sandbox_id: r.app_sandbox_id,
+                public_url: r.public_url,
+                db_sandbox_id: r.db_sandbox_id,
+                status: r.status,
+                runtime_type: r.runtime_type,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                db_connection_info: mask(r.has_connection_info),
+                environment_vars: mask(r.has_environment_vars),
             },
-            sealed_connection_info: if sealed { row.get(14) } else { None },
-            sealed_environment_vars: if sealed { row.get(15) } else { None },
+            sealed_connection_info: None,
+            sealed_environment_vars: None,
+        }
+    }
+}
+
+impl From<SealedRow> for DeploymentRow {
+    fn from(r: SealedRow) -> DeploymentRow {
+        DeploymentRow {
+            sealed_connection_info: r.sealed_connection_info,
+            sealed_environment_vars: r.sealed_environment_vars,
+            ..DeploymentRow::from(r.masked)
         }
     }
 }

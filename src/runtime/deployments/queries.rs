@@ -2,8 +2,10 @@
 
 use uuid::Uuid;
 
-use super::model::{DEPLOYMENT_COLUMNS, DEPLOYMENT_COLUMNS_SEALED, DeploymentRow};
-use crate::db::{DbError, Queryable, Statement};
+use super::model::{
+    DEPLOYMENT_COLUMNS, DEPLOYMENT_COLUMNS_SEALED, DeploymentRow, DeploymentStatus, MaskedRow, SealedRow,
+};
+use crate::db::{DbError, FromRow, Queryable, Statement};
 use crate::runtime::TimeKey;
 
 pub struct NewDeployment<'a> {
@@ -28,8 +30,8 @@ pub async fn insert_deployment(db: &impl Queryable, n: &NewDeployment<'_>) -> Re
             RETURNING *)
          SELECT {DEPLOYMENT_COLUMNS} FROM d JOIN devx.projects p ON p.id = d.project_id"
     );
-    let row = db
-        .query_one(
+    let row: MaskedRow = db
+        .query_one_as(
             &sql,
             &[
                 &n.id,
@@ -44,7 +46,7 @@ pub async fn insert_deployment(db: &impl Queryable, n: &NewDeployment<'_>) -> Re
             ],
         )
         .await?;
-    Ok(DeploymentRow::from_row(&row))
+    Ok(row.into())
 }
 
 /// The deployment with its project (not found if the project is deleted);
@@ -61,7 +63,11 @@ pub async fn get_deployment(
         if sealed { DEPLOYMENT_COLUMNS_SEALED } else { DEPLOYMENT_COLUMNS },
         if lock { " FOR UPDATE OF d" } else { "" }
     );
-    Ok(db.query_opt(&sql, &[&id]).await?.as_ref().map(DeploymentRow::from_row))
+    Ok(if sealed {
+        db.query_opt_as::<SealedRow>(&sql, &[&id]).await?.map(DeploymentRow::from)
+    } else {
+        db.query_opt_as::<MaskedRow>(&sql, &[&id]).await?.map(DeploymentRow::from)
+    })
 }
 
 /// A project's deployments, newest first; fetches `limit + 1` rows.
@@ -75,8 +81,8 @@ pub async fn list_project_deployments(
     let mut s = Statement::default();
     let project_id = s.bind(project_id);
     s.and(format!("d.project_id = {project_id}"));
-    let rows = list_deployments(s, status, after, limit).query(db).await?;
-    Ok(rows.iter().map(DeploymentRow::from_row).collect())
+    let rows: Vec<MaskedRow> = list_deployments(s, status, after, limit).query_as(db).await?;
+    Ok(rows.into_iter().map(DeploymentRow::from).collect())
 }
 
 /// The newest deployment of a project.
@@ -85,7 +91,7 @@ pub async fn latest_deployment(db: &impl Queryable, project_id: Uuid) -> Result<
         "SELECT {DEPLOYMENT_COLUMNS} FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
           WHERE d.project_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT 1"
     );
-    Ok(db.query_opt(&sql, &[&project_id]).await?.as_ref().map(DeploymentRow::from_row))
+    Ok(db.query_opt_as::<MaskedRow>(&sql, &[&project_id]).await?.map(DeploymentRow::from))
 }
 
 /// The deployments of `owner`'s live projects, newest first.
@@ -99,8 +105,8 @@ pub async fn list_owner_deployments(
     let mut s = Statement::default();
     let owner_id = s.bind(owner_id);
     s.and(format!("p.owner_id = {owner_id} AND p.status <> 'deleted'"));
-    let rows = list_deployments(s, status, after, limit).query(db).await?;
-    Ok(rows.iter().map(DeploymentRow::from_row).collect())
+    let rows: Vec<MaskedRow> = list_deployments(s, status, after, limit).query_as(db).await?;
+    Ok(rows.into_iter().map(DeploymentRow::from).collect())
 }
 
 /// Completes a deployment list whose own conditions are in `s`: the status
@@ -118,17 +124,22 @@ fn list_deployments<'a>(
     s
 }
 
+/// How many deployments have one status.
+#[derive(Debug, FromRow)]
+pub struct StatusCount {
+    pub status: DeploymentStatus,
+    pub count: i64,
+}
+
 /// `(status, count)` over `owner`'s live projects.
-pub async fn count_owner_deployments(db: &impl Queryable, owner_id: Uuid) -> Result<Vec<(String, i64)>, DbError> {
-    let rows = db
-        .query(
-            "SELECT d.status, count(*) FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
-              WHERE p.owner_id = $1 AND p.status <> 'deleted'
-              GROUP BY d.status",
-            &[&owner_id],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+pub async fn count_owner_deployments(db: &impl Queryable, owner_id: Uuid) -> Result<Vec<StatusCount>, DbError> {
+    db.query_as(
+        "SELECT d.status, count(*) AS count FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
+          WHERE p.owner_id = $1 AND p.status <> 'deleted'
+          GROUP BY d.status",
+        &[&owner_id],
+    )
+    .await
 }
 
 /// Whether `service_id` is a service of `project_id`.
@@ -171,8 +182,8 @@ pub async fn update_deployment(
             RETURNING *)
          SELECT {DEPLOYMENT_COLUMNS} FROM d JOIN devx.projects p ON p.id = d.project_id"
     );
-    let row = db
-        .query_opt(
+    let row: Option<MaskedRow> = db
+        .query_opt_as(
             &sql,
             &[
                 &id,
@@ -192,7 +203,7 @@ pub async fn update_deployment(
             ],
         )
         .await?;
-    Ok(row.as_ref().map(DeploymentRow::from_row))
+    Ok(row.map(DeploymentRow::from))
 }
 
 /// Records that a deployment of the project (and of the service, if any)

@@ -270,8 +270,8 @@ async fn deployment_summary(State(state): State<AppState>, principal: Principal)
     let counts = crate::db_read!(state.db, |c| queries::count_owner_deployments(c, owner))?;
     let mut by_status: BTreeMap<String, i64> =
         DeploymentStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
-    for (status, n) in counts {
-        *by_status.entry(status).or_default() += n;
+    for c in counts {
+        *by_status.entry(c.status.as_str().to_string()).or_default() += c.count;
     }
     Ok(Json(DeploymentSummary { total: by_status.values().sum(), by_status }))
 }

@@ -4,7 +4,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::model::{SERVICE_COLUMNS, Service};
-use crate::db::{DbError, Queryable, Statement};
+use crate::db::{DbError, FromRow, Queryable, Statement};
 use crate::runtime::TimeKey;
 
 pub struct NewService<'a> {
@@ -32,27 +32,34 @@ pub async fn insert_service(db: &impl Queryable, s: &NewService<'_>) -> Result<S
                  CASE WHEN $10 = 'running' THEN now() END)
          RETURNING {SERVICE_COLUMNS}"
     );
-    let row = db
-        .query_one(
-            &sql,
-            &[
-                &s.project_id,
-                &s.owner_id,
-                &s.template_id,
-                &s.name,
-                &s.slug,
-                &s.description,
-                &s.service_type,
-                &s.port,
-                &s.health_check_url,
-                &s.status,
-                &s.deployment_config,
-                &s.environment_vars,
-                &s.resource_limits,
-            ],
-        )
-        .await?;
-    Ok(Service::from_row(&row))
+    db.query_one_as(
+        &sql,
+        &[
+            &s.project_id,
+            &s.owner_id,
+            &s.template_id,
+            &s.name,
+            &s.slug,
+            &s.description,
+            &s.service_type,
+            &s.port,
+            &s.health_check_url,
+            &s.status,
+            &s.deployment_config,
+            &s.environment_vars,
+            &s.resource_limits,
+        ],
+    )
+    .await
+}
+
+/// A service and the owner who decides who may see it (beside the
+/// service's own `owner_id`, hence not [`crate::db::row::WithOwner`]).
+#[derive(FromRow)]
+struct ServiceWithAccessOwner {
+    #[from_row(flatten)]
+    service: Service,
+    access_owner_id: Uuid,
 }
 
 /// The service and the owner who decides who may see it (its project's
@@ -60,12 +67,13 @@ pub async fn insert_service(db: &impl Queryable, s: &NewService<'_>) -> Result<S
 /// are not found. With `lock`, the row is locked for the transaction.
 pub async fn get_service(db: &impl Queryable, id: Uuid, lock: bool) -> Result<Option<(Service, Uuid)>, DbError> {
     let sql = format!(
-        "SELECT {SERVICE_COLUMNS}, coalesce(p.owner_id, s.owner_id)
+        "SELECT {SERVICE_COLUMNS}, coalesce(p.owner_id, s.owner_id) AS access_owner_id
            FROM devx.services s LEFT JOIN devx.projects p ON p.id = s.project_id
           WHERE s.id = $1 AND (s.project_id IS NULL OR p.status <> 'deleted'){}",
         if lock { " FOR UPDATE OF s" } else { "" }
     );
-    Ok(db.query_opt(&sql, &[&id]).await?.map(|r| (Service::from_row(&r), r.get(17))))
+    let found: Option<ServiceWithAccessOwner> = db.query_opt_as(&sql, &[&id]).await?;
+    Ok(found.map(|r| (r.service, r.access_owner_id)))
 }
 
 /// A project's services, newest first; fetches `limit + 1` rows.
@@ -81,8 +89,7 @@ pub async fn list_project_services(
     s.and(format!("s.project_id = {project_id}"));
     s.and_some(status, |status| format!("s.status = {status}"));
     s.newest_first(&format!("SELECT {SERVICE_COLUMNS} FROM devx.services s"), "s", after, limit);
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(Service::from_row).collect())
+    s.query_as(db).await
 }
 
 /// A change to a service: `None` leaves a field; `Some(None)` clears a
@@ -118,28 +125,26 @@ pub async fn update_service(db: &impl Queryable, id: Uuid, c: &ServiceChange<'_>
           WHERE s.id = $1
          RETURNING {SERVICE_COLUMNS}"
     );
-    let row = db
-        .query_opt(
-            &sql,
-            &[
-                &id,
-                &c.name,
-                &c.slug,
-                &c.description.is_some(),
-                &c.description.flatten(),
-                &c.service_type,
-                &c.port.is_some(),
-                &c.port.flatten(),
-                &c.health_check_url.is_some(),
-                &c.health_check_url.flatten(),
-                &c.status,
-                &c.deployment_config,
-                &c.environment_vars,
-                &c.resource_limits,
-            ],
-        )
-        .await?;
-    Ok(row.as_ref().map(Service::from_row))
+    db.query_opt_as(
+        &sql,
+        &[
+            &id,
+            &c.name,
+            &c.slug,
+            &c.description.is_some(),
+            &c.description.flatten(),
+            &c.service_type,
+            &c.port.is_some(),
+            &c.port.flatten(),
+            &c.health_check_url.is_some(),
+            &c.health_check_url.flatten(),
+            &c.status,
+            &c.deployment_config,
+            &c.environment_vars,
+            &c.resource_limits,
+        ],
+    )
+    .await
 }
 
 pub async fn delete_service(db: &impl Queryable, id: Uuid) -> Result<bool, DbError> {

@@ -209,3 +209,105 @@ async fn authenticated_reads_survive_killed_connections_every_time() {
         assert_eq!(status, StatusCode::OK, "round {round}: {body}");
     }
 }
+
+/// Numbers JSON allows but f64 cannot hold exactly (or at all).
+const EXTREME_NUMBERS: [&str; 7] = [
+    "1.7976931348623157e308",
+    "-1.7976931348623157e308",
+    "1e-400",
+    "-0",
+    "18446744073709551616",
+    "123456789012345678901234567890",
+    "0.1",
+];
+
+/// Whether two JSON numbers are the same number (PostgreSQL keeps the
+/// value, not the spelling: `1e-400` comes back as `0.000…1`).
+fn same_number(sent: &str, got: &serde_json::Value) -> bool {
+    let got = got.to_string();
+    // Big integers must keep every digit; the others are compared as numbers
+    // (the same parser reads both spellings; -0 and 0 are equal).
+    if !sent.contains(['e', '.', '-']) {
+        got == sent
+    } else {
+        got.parse::<f64>().is_ok_and(|g| sent.parse::<f64>().is_ok_and(|s| s == g))
+    }
+}
+
+/// Stored JSON numbers are read back without loss and without a panic, in
+/// every kind of free-form field (project settings and metadata, task
+/// requirements, error context, chat metadata, container labels).
+#[tokio::test]
+async fn extreme_json_numbers_are_stored_and_read_back_in_free_form_fields() {
+    let app = TestApp::spawn().await;
+    let dev = app.register("dev@example.com").await;
+    for (i, n) in EXTREME_NUMBERS.iter().enumerate() {
+        let value: serde_json::Value = serde_json::from_str(&format!("{{\"n\": {n}}}")).unwrap();
+        let (status, project) = app
+            .post(
+                "/api/projects",
+                Some(&dev.token),
+                json!({"name": format!("numbers {i}"), "settings": value, "metadata": value}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{n}: {project}");
+        let id = project["id"].as_str().unwrap();
+        let (status, back) = app.get(&format!("/api/projects/{id}"), Some(&dev.token)).await;
+        assert_eq!(status, StatusCode::OK, "{n}: {back}");
+        assert!(same_number(n, &back["settings"]["n"]), "{n} came back as {}", back["settings"]["n"]);
+        assert!(same_number(n, &back["metadata"]["n"]), "{n} came back as {}", back["metadata"]["n"]);
+
+        let (status, task) = app
+            .post("/api/tasks", Some(&dev.token), json!({"project_id": id, "title": "t", "requirements": value}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{n}: {task}");
+        let (_, task) = app.get(&format!("/api/tasks/{}", task["id"].as_str().unwrap()), Some(&dev.token)).await;
+        assert!(same_number(n, &task["requirements"]["n"]), "{n}: {task}");
+
+        let (status, error) = app
+            .post("/api/errors", Some(&dev.token), json!({"error_type": "api", "message": "m", "context": value}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{n}: {error}");
+        let (_, error) = app.get(&format!("/api/errors/{}", error["id"].as_str().unwrap()), Some(&dev.token)).await;
+        assert!(same_number(n, &error["context"]["n"]), "{n}: {error}");
+
+        let (status, message) = app
+            .post(
+                &format!("/api/projects/{id}/messages"),
+                Some(&dev.token),
+                json!({"session_id": "s", "role": "user", "content": "hi", "metadata": value}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{n}: {message}");
+        let (_, page) = app.get(&format!("/api/projects/{id}/messages"), Some(&dev.token)).await;
+        assert!(same_number(n, &page["items"][0]["metadata"]["n"]), "{n}: {page}");
+
+        let (status, container) = app
+            .post(
+                &format!("/api/projects/{id}/containers"),
+                Some(&dev.token),
+                json!({"container_id": format!("c-{i}"), "name": "c", "labels": value, "metadata": value}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{n}: {container}");
+        let (_, container) =
+            app.get(&format!("/api/containers/{}", container["id"].as_str().unwrap()), Some(&dev.token)).await;
+        assert!(same_number(n, &container["labels"]["n"]), "{n}: {container}");
+    }
+}
+
+/// The decoding path every jsonb column shares, at the database: values
+/// PostgreSQL stores as exact numerics read back into `serde_json::Value`.
+#[tokio::test]
+async fn jsonb_numbers_round_trip_through_the_statement_layer() {
+    let app = TestApp::spawn().await;
+    let client = app.pool.client().await.unwrap();
+    for n in EXTREME_NUMBERS {
+        let sent: serde_json::Value = serde_json::from_str(n).unwrap();
+        let got: serde_json::Value = client.query_scalar("SELECT $1::jsonb", &[&sent]).await.unwrap();
+        assert!(same_number(n, &got), "{n} came back as {got}");
+        let got: serde_json::Value =
+            client.query_scalar(&format!("SELECT '{n}'::jsonb"), &[]).await.unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert!(same_number(n, &got), "{n} written by SQL came back as {got}");
+    }
+}

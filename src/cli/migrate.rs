@@ -278,6 +278,11 @@ fn print_status(set: &MigrationSet, status: &Status) {
     if !status.pending.is_empty() && status.problems.is_empty() {
         println!("Run `devx migrate up` to apply the pending ones.");
     }
+    for index in &status.invalid_indexes {
+        println!(
+            "  - index {index} is invalid (an interrupted CREATE INDEX CONCURRENTLY): `devx migrate up` rebuilds it"
+        );
+    }
     for p in &status.problems {
         println!("  - {p}");
     }

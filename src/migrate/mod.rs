@@ -109,12 +109,16 @@ pub struct Status {
     /// In id order.
     pub pending: Vec<Pending>,
     pub problems: Vec<Problem>,
+    /// Indexes in devx's schemas left invalid by an interrupted concurrent
+    /// build (`schema.index`); `devx migrate up` rebuilds them.
+    pub invalid_indexes: Vec<String>,
 }
 
 impl Status {
-    /// Nothing pending, nothing wrong: what `devx migrate check` wants.
+    /// Nothing pending, nothing wrong, no index left half-built: what
+    /// `devx migrate check` wants.
     pub fn is_clean(&self) -> bool {
-        self.pending.is_empty() && self.problems.is_empty()
+        self.pending.is_empty() && self.problems.is_empty() && self.invalid_indexes.is_empty()
     }
 
     pub fn pending_ids(&self) -> Vec<String> {
@@ -144,7 +148,7 @@ impl Status {
             .filter(|m| !applied_ids.contains(m.id.as_str()))
             .map(|m| Pending { id: m.id.clone(), name: m.name.clone(), no_transaction: m.no_transaction })
             .collect();
-        Status { applied, pending, problems }
+        Status { applied, pending, problems, invalid_indexes: Vec::new() }
     }
 }
 
@@ -316,6 +320,12 @@ pub enum MigrateError {
     LockTimeout { waited: Duration, holder: Option<LockHolder> },
     #[error("{0}")]
     Failed(Box<ScriptFailure>),
+    #[error(
+        "{file} ran, but left invalid index(es) {}: a concurrent index build failed. It was not recorded as \
+         applied; run `devx migrate up` again, which rebuilds invalid indexes first",
+        .indexes.join(", ")
+    )]
+    InvalidIndexes { file: String, indexes: Vec<String> },
     #[error("cannot connect to the database to migrate it: {0}")]
     Connect(#[source] DbError),
     #[error("migration bookkeeping failed: {0}")]
@@ -373,6 +383,22 @@ pub async fn prepare_for_serve(config: &Config, target: &tokio_postgres::Config)
 /// Ids of embedded migrations the database has not applied (readiness).
 pub async fn pending_ids(db: &impl Queryable) -> Result<Vec<String>, DbError> {
     Ok(ledger_counts(db).await?.1)
+}
+
+/// Indexes in devx's schemas that are not valid (`schema.index`, quoted
+/// where needed): an interrupted `CREATE INDEX CONCURRENTLY` leaves one
+/// behind, maintained on every write but never used by a plan.
+pub async fn invalid_indexes(db: &impl tokio_postgres::GenericClient) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = db
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) AS index
+               FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE NOT i.indisvalid AND n.nspname IN ('devx', 'templates', 'devx_meta')
+              ORDER BY 1",
+            &[],
+        )
+        .await?;
+    rows.iter().map(|r| r.try_get("index")).collect()
 }
 
 /// How many migrations the ledger records, and the ids of the embedded ones

@@ -143,7 +143,9 @@ impl Migrator {
 
     /// Applied, pending and problems. Reads only; takes no lock.
     pub async fn status(&self) -> Result<Status, MigrateError> {
-        Ok(Status::compute(&self.set, ledger::read(&self.client).await?))
+        let mut status = Status::compute(&self.set, ledger::read(&self.client).await?);
+        status.invalid_indexes = super::invalid_indexes(&self.client).await?;
+        Ok(status)
     }
 
     /// The ledger, oldest first.
@@ -201,6 +203,27 @@ impl Migrator {
         result
     }
 
+    /// Rebuilds the indexes an interrupted `CREATE INDEX CONCURRENTLY` (a
+    /// killed `migrate up`) left invalid, before anything else runs: an
+    /// invalid index is kept up to date but never used, and `IF NOT EXISTS`
+    /// would skip it. `REINDEX ... CONCURRENTLY` rebuilds it under its own
+    /// name, whether or not its migration was recorded; the `_ccnew` and
+    /// `_ccold` leftovers of an interrupted reindex are dropped. Under the
+    /// migration lock, so no other devx is building one right now.
+    async fn repair_invalid_indexes(&self) -> Result<(), MigrateError> {
+        for index in super::invalid_indexes(&self.client).await? {
+            let leftover = index.trim_end_matches(|c: char| c.is_ascii_digit() || c == '"');
+            let statement = if leftover.ends_with("_ccnew") || leftover.ends_with("_ccold") {
+                format!("DROP INDEX CONCURRENTLY IF EXISTS {index}")
+            } else {
+                format!("REINDEX INDEX CONCURRENTLY {index}")
+            };
+            tracing::warn!(%index, %statement, "an interrupted index build left this index invalid; repairing it");
+            self.client.batch_execute(&statement).await?;
+        }
+        Ok(())
+    }
+
     /// Checked under the lock: what another process did while we waited counts.
     async fn checked_status(&self) -> Result<Status, MigrateError> {
         ledger::ensure(&self.client).await?;
@@ -213,6 +236,7 @@ impl Migrator {
 
     async fn up_locked(&mut self, to: Option<&str>) -> Result<UpReport, MigrateError> {
         let status = self.checked_status().await?;
+        self.repair_invalid_indexes().await?;
         let applied_by = self.applied_by("").await?;
         let mut report = UpReport::default();
         for pending in status.pending.iter().filter(|p| to.is_none_or(|to| p.id.as_str() <= to)) {
@@ -360,6 +384,13 @@ impl Migrator {
         }
         let ms = start.elapsed().as_millis() as u64;
         self.client.batch_execute("RESET lock_timeout").await?;
+        // A concurrent index build that failed without an error reaching us
+        // (or one skipped by IF NOT EXISTS because an earlier, killed run
+        // left it invalid) must not be recorded as done.
+        let invalid = super::invalid_indexes(&self.client).await?;
+        if !invalid.is_empty() {
+            return Err(MigrateError::InvalidIndexes { file: file.to_string(), indexes: invalid });
+        }
         match bookkeeping {
             Bookkeeping::Insert(record) => {
                 ledger::insert(&self.client, &Record { execution_ms: Some(ms as i64), ..record }).await?;

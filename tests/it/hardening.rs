@@ -311,3 +311,133 @@ async fn jsonb_numbers_round_trip_through_the_statement_layer() {
         assert!(same_number(n, &got), "{n} written by SQL came back as {got}");
     }
 }
+
+/// A private PostgreSQL server in a temporary directory (devx's embedded
+/// default), for tests that kill or terminate things; a devx child process
+/// given the same `DEVX_DATA_DIR` uses it too.
+struct PrivateServer {
+    dir: tempfile::TempDir,
+    server: devx::embedded::ResolvedDatabase,
+}
+
+impl PrivateServer {
+    async fn start() -> Option<PrivateServer> {
+        use std::os::unix::fs::PermissionsExt;
+        devx::embedded::find_binaries()?;
+        let dir = tempfile::Builder::new().prefix("devx-fault-").tempdir_in("/tmp").unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut config = devx::config::Config::from_lookup(&|_| None).unwrap();
+        config.data_dir = dir.path().to_path_buf();
+        let options = devx::embedded::ResolveOptions {
+            probe_targets: vec![devx::embedded::ProbeTarget::tcp("127.0.0.1", 1)],
+            ..Default::default()
+        };
+        let server = devx::embedded::resolve_with(&config, &options).await.expect("the private server starts");
+        Some(PrivateServer { dir, server })
+    }
+
+    async fn client(&self) -> tokio_postgres::Client {
+        crate::harness::connect(&self.server.target).await
+    }
+
+    /// `devx` on this server (through its data directory).
+    fn devx(&self) -> std::process::Command {
+        let mut cmd = crate::harness::devx_command();
+        cmd.env("DEVX_DATA_DIR", self.dir.path()).env("DEVX_LOG", "warn");
+        cmd
+    }
+
+    async fn stop(self) {
+        self.server.shutdown().await;
+    }
+}
+
+/// `devx migrate up` killed during `CREATE INDEX CONCURRENTLY` leaves an
+/// invalid index; `migrate check` reports it, and the next `up` rebuilds it
+/// before recording the migration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_killed_during_a_concurrent_index_build_leaves_no_invalid_index_behind() {
+    let Some(server) = PrivateServer::start().await else {
+        eprintln!("skipped: no PostgreSQL server binaries on this machine");
+        return;
+    };
+    let migrations = tempfile::tempdir().unwrap();
+    let write = |name: &str, sql: &str| std::fs::write(migrations.path().join(name), sql).unwrap();
+    write(
+        "20260101000000_big.up.sql",
+        "CREATE SCHEMA IF NOT EXISTS devx; CREATE TABLE devx.big (x int);
+         INSERT INTO devx.big SELECT g FROM generate_series(1, 4000000) g;",
+    );
+    write("20260101000000_big.down.sql", "DROP TABLE devx.big;");
+    write(
+        "20260101000001_big_index.up.sql",
+        "-- devx:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS big_x_idx ON devx.big (x);\n",
+    );
+    write(
+        "20260101000001_big_index.down.sql",
+        "-- devx:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS devx.big_x_idx;\n",
+    );
+    let migrate = |args: &[&str]| {
+        let mut cmd = server.devx();
+        cmd.arg("migrate").arg("--dir").arg(migrations.path()).args(args);
+        cmd
+    };
+
+    let mut child =
+        migrate(&["up"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let watcher = server.client().await;
+    let mut builder = None;
+    for _ in 0..600 {
+        let row = watcher
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity
+                  WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' AND state = 'active' AND backend_type = 'client backend'
+                  LIMIT 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        if let Some(row) = row {
+            builder = Some(row.get::<_, i32>(0));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let builder = builder.expect("the index build starts");
+    // Kill the migrator, and its session with it, mid-build.
+    child.kill().unwrap();
+    let _ = child.wait();
+    watcher.execute("SELECT pg_terminate_backend($1)", &[&builder]).await.unwrap();
+    let valid = || async {
+        watcher
+            .query_opt(
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'big_x_idx'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .map(|r| r.get::<_, bool>(0))
+    };
+    let mut state = valid().await;
+    for _ in 0..100 {
+        if state == Some(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        state = valid().await;
+    }
+    assert_eq!(state, Some(false), "the killed build left the index behind, invalid");
+
+    let check = migrate(&["check"]).output().unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(3), "{said}");
+    assert!(said.contains("devx.big_x_idx is invalid"), "{said}");
+
+    let up = migrate(&["up"]).output().unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    assert_eq!(valid().await, Some(true), "rebuilt");
+    let check = migrate(&["check"]).output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
+    drop(watcher);
+    server.stop().await;
+}

@@ -750,9 +750,11 @@ async fn duplicate_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> 
     let rows: Vec<DuplicateIndex> = db
         .query_as(
             &format!(
-                "SELECT format('%I.%I', n.nspname, ca.relname) AS index, format('%I.%I', n.nspname, cb.relname) AS covering,
+                "SELECT format('%I.%I', n.nspname, ca.relname) AS index,
+                        format('%I.%I', n.nspname, cb.relname) AS covering,
                         format('%I.%I', n.nspname, t.relname) AS \"table\", pg_relation_size(a.indexrelid) AS bytes,
-                        pg_get_indexdef(a.indexrelid) AS definition, pg_get_indexdef(b.indexrelid) AS covering_definition
+                        pg_get_indexdef(a.indexrelid) AS definition,
+                        pg_get_indexdef(b.indexrelid) AS covering_definition
                    FROM pg_index a
                    JOIN pg_index b ON b.indrelid = a.indrelid AND b.indexrelid <> a.indexrelid
                    JOIN pg_class ca ON ca.oid = a.indexrelid
@@ -1070,8 +1072,10 @@ async fn cache_hit(
 ) -> Result<(), DbError> {
     let BlockReads { heap_hit, heap_read, idx_hit, idx_read, shared_buffers } = db
         .query_one_as(
-            "SELECT coalesce(sum(heap_blks_hit), 0)::int8 AS heap_hit, coalesce(sum(heap_blks_read), 0)::int8 AS heap_read,
-                    coalesce(sum(idx_blks_hit), 0)::int8 AS idx_hit, coalesce(sum(idx_blks_read), 0)::int8 AS idx_read,
+            "SELECT coalesce(sum(heap_blks_hit), 0)::int8 AS heap_hit,
+                    coalesce(sum(heap_blks_read), 0)::int8 AS heap_read,
+                    coalesce(sum(idx_blks_hit), 0)::int8 AS idx_hit,
+                    coalesce(sum(idx_blks_read), 0)::int8 AS idx_read,
                     current_setting('shared_buffers') AS shared_buffers
                FROM pg_statio_user_tables",
             &[],

@@ -18,64 +18,40 @@ use std::time::Duration;
 /// `prefer` and `require` encrypt without verifying the server certificate
 /// (as libpq does); `verify-full` checks the chain against the web PKI roots
 /// and the host name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// `parse` takes any case and libpq's and the specs' other spellings
+/// (`true`/`on`, `allow`, `verify-ca`, ...); `as_str` gives the first name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(ascii_case_insensitive)]
 pub enum SslMode {
+    #[strum(to_string = "disable", serialize = "false", serialize = "off")]
     Disable,
+    #[strum(to_string = "prefer", serialize = "allow")]
     Prefer,
+    #[strum(to_string = "require", serialize = "true", serialize = "on")]
     Require,
+    #[strum(to_string = "verify-full", serialize = "verify_full", serialize = "verify-ca")]
     VerifyFull,
 }
-
-impl SslMode {
-    fn parse(value: &str) -> Option<Self> {
-        match value.to_ascii_lowercase().as_str() {
-            "disable" | "false" | "off" => Some(Self::Disable),
-            "prefer" | "allow" => Some(Self::Prefer),
-            "require" | "true" | "on" => Some(Self::Require),
-            "verify-full" | "verify_full" | "verify-ca" => Some(Self::VerifyFull),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Disable => "disable",
-            Self::Prefer => "prefer",
-            Self::Require => "require",
-            Self::VerifyFull => "verify-full",
-        }
-    }
-}
+crate::text_enum!(SslMode);
 
 /// How the pool runs parameterized statements (`DB_STATEMENT_MODE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `parse` takes any case and the other names (`named`, `pgbouncer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(ascii_case_insensitive)]
 pub enum StatementMode {
     /// Named statements, prepared once per connection and reused: fastest
     /// against a server or a session-pooling PgBouncer.
+    #[strum(to_string = "prepared", serialize = "named")]
     Prepared,
     /// Unnamed statements only (prepare, bind and execute in one round trip)
     /// and no session state kept between transactions: for PgBouncer in
     /// transaction pooling mode, which hands each transaction a different
     /// server connection.
+    #[strum(to_string = "unnamed", serialize = "pgbouncer")]
     Unnamed,
 }
-
-impl StatementMode {
-    fn parse(value: &str) -> Option<Self> {
-        match value.to_ascii_lowercase().as_str() {
-            "prepared" | "named" => Some(Self::Prepared),
-            "unnamed" | "pgbouncer" => Some(Self::Unnamed),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Prepared => "prepared",
-            Self::Unnamed => "unnamed",
-        }
-    }
-}
+crate::text_enum!(StatementMode);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -897,6 +873,33 @@ mod tests {
         let err = config(&[("DB_STATEMENT_MODE", "session")]).unwrap_err();
         assert_eq!(err.problems[0].variable, "DB_STATEMENT_MODE");
         assert!(err.problems[0].problem.contains("prepared, unnamed"), "{err}");
+    }
+
+    #[test]
+    fn modes_take_every_spelling_in_any_case_and_show_their_first_name() {
+        let ssl = [
+            ("disable", SslMode::Disable),
+            ("FALSE", SslMode::Disable),
+            ("off", SslMode::Disable),
+            ("Prefer", SslMode::Prefer),
+            ("allow", SslMode::Prefer),
+            ("require", SslMode::Require),
+            ("true", SslMode::Require),
+            ("ON", SslMode::Require),
+            ("verify-full", SslMode::VerifyFull),
+            ("verify_full", SslMode::VerifyFull),
+            ("Verify-CA", SslMode::VerifyFull),
+        ];
+        for (text, mode) in ssl {
+            assert_eq!(SslMode::parse(text), Some(mode), "{text}");
+        }
+        assert_eq!(SslMode::parse("verify"), None);
+        let names: Vec<&str> = SslMode::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(names, ["disable", "prefer", "require", "verify-full"]);
+        assert_eq!(StatementMode::parse("PgBouncer"), Some(StatementMode::Unnamed));
+        assert_eq!(StatementMode::parse("named"), Some(StatementMode::Prepared));
+        let names: Vec<&str> = StatementMode::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(names, ["prepared", "unnamed"]);
     }
 
     #[test]

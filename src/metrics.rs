@@ -41,7 +41,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder, proto,
 };
 
-use crate::db::{Db, DbError, Queryable};
+use crate::db::{Db, DbError, FromRow, Queryable};
 
 /// Task statuses always exported (at 0 when none), so a dashboard's series
 /// do not come and go.
@@ -149,7 +149,9 @@ impl Metrics {
             let pending = crate::migrate::pending_ids(&client).await?.len();
             // The tasks table may not exist yet (migrations pending): that
             // does not make the database down.
-            let tasks = client.query("SELECT status, count(*) FROM devx.tasks GROUP BY status", &[]).await;
+            let tasks = client
+                .query_as::<TaskCount>("SELECT status, count(*) AS count FROM devx.tasks GROUP BY status", &[])
+                .await;
             Ok::<_, DbError>((pending, tasks))
         };
         match tokio::time::timeout(SCRAPE_DB_TIMEOUT, probe).await {
@@ -162,8 +164,7 @@ impl Metrics {
                         self.tasks.with_label_values(&[status]).set(0);
                     }
                     for row in rows {
-                        let status: String = row.get(0);
-                        self.tasks.with_label_values(&[status.as_str()]).set(row.get(1));
+                        self.tasks.with_label_values(&[row.status.as_str()]).set(row.count);
                     }
                 }
             }
@@ -177,6 +178,13 @@ impl Metrics {
             }
         }
     }
+}
+
+/// One row of the tasks-by-status gauge's query.
+#[derive(FromRow)]
+struct TaskCount {
+    status: String,
+    count: i64,
 }
 
 /// Mirrors the pool and the instrumented query layer at scrape time.

@@ -2,83 +2,79 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::Row;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Role {
     User,
     Admin,
 }
+crate::text_enum!(Role);
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "user" => Some(Role::User),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum PlanType {
     Free,
     Personal,
     Team,
     Enterprise,
 }
-
-impl PlanType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlanType::Free => "free",
-            PlanType::Personal => "personal",
-            PlanType::Team => "team",
-            PlanType::Enterprise => "enterprise",
-        }
-    }
-}
+crate::text_enum!(PlanType);
 
 /// What an API key may do. Each scope includes the ones before it:
 /// `admin` > `write` > `read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Scope {
     Read,
     Write,
     Admin,
 }
+crate::text_enum!(Scope);
 
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::Write => "write",
-            Scope::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Scope> {
-        match s {
-            "read" => Some(Scope::Read),
-            "write" => Some(Scope::Write),
-            "admin" => Some(Scope::Admin),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -93,28 +89,11 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The columns `User::from_row` reads, in order.
+/// The columns a [`User`] is read from (the table is aliased `u`).
 pub const USER_COLUMNS: &str =
     "u.id, u.email, u.name, u.avatar_url, u.plan_type, u.role, u.is_active, u.last_login, u.created_at, u.updated_at";
 
-impl User {
-    pub fn from_row(row: &Row) -> User {
-        User {
-            id: row.get(0),
-            email: row.get(1),
-            name: row.get(2),
-            avatar_url: row.get(3),
-            plan_type: row.get(4),
-            role: Role::parse(row.get(5)).unwrap_or(Role::User),
-            is_active: row.get(6),
-            last_login: row.get(7),
-            created_at: row.get(8),
-            updated_at: row.get(9),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
@@ -127,24 +106,9 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
 }
 
+/// The columns an [`ApiKey`] is read from (the table is aliased `k`).
 pub const API_KEY_COLUMNS: &str =
     "k.id, k.name, k.prefix, k.scopes, k.last_used_at, k.expires_at, k.revoked_at, k.created_at";
-
-impl ApiKey {
-    pub fn from_row(row: &Row) -> ApiKey {
-        let scopes: Vec<String> = row.get(3);
-        ApiKey {
-            id: row.get(0),
-            name: row.get(1),
-            prefix: row.get(2),
-            scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
-            last_used_at: row.get(4),
-            expires_at: row.get(5),
-            revoked_at: row.get(6),
-            created_at: row.get(7),
-        }
-    }
-}
 
 /// The answer to a sign-in or registration.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -165,7 +129,7 @@ pub struct CreatedApiKey {
 }
 
 /// Who a bearer credential belongs to, as looked up for a request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, crate::db::FromRow)]
 pub struct CredentialRow {
     /// The session or API key id.
     pub id: Uuid,

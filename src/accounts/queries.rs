@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{API_KEY_COLUMNS, ApiKey, CredentialRow, Role, Scope, USER_COLUMNS, User};
 use super::secrets::TokenHash;
-use crate::db::{DbError, Queryable, Statement, escape_like};
+use crate::db::{DbError, FromRow, Queryable, Statement, escape_like};
 
 pub struct NewUser<'a> {
     pub id: Uuid,
@@ -23,24 +23,32 @@ pub async fn insert_user(db: &impl Queryable, user: &NewUser<'_>) -> Result<User
          VALUES ($1, $2, $3, $4, $5)
          RETURNING {USER_COLUMNS}"
     );
-    let row =
-        db.query_one(&sql, &[&user.id, &user.email, &user.name, &user.password_hash, &user.role.as_str()]).await?;
-    Ok(User::from_row(&row))
+    db.query_one_as(&sql, &[&user.id, &user.email, &user.name, &user.password_hash, &user.role]).await
 }
 
 pub async fn get_user(db: &impl Queryable, id: Uuid) -> Result<Option<User>, DbError> {
     let sql = format!("SELECT {USER_COLUMNS} FROM devx.users u WHERE u.id = $1");
-    Ok(db.query_opt(&sql, &[&id]).await?.as_ref().map(User::from_row))
+    db.query_opt_as(&sql, &[&id]).await
+}
+
+/// A user and the password hash read beside it.
+#[derive(FromRow)]
+struct Login {
+    #[from_row(flatten)]
+    user: User,
+    password_hash: Option<String>,
 }
 
 /// The user and password hash for a sign-in attempt (matched without case).
 pub async fn find_login(db: &impl Queryable, email: &str) -> Result<Option<(User, Option<String>)>, DbError> {
     let sql = format!("SELECT {USER_COLUMNS}, u.password_hash FROM devx.users u WHERE lower(u.email) = lower($1)");
-    Ok(db.query_opt(&sql, &[&email]).await?.map(|row| (User::from_row(&row), row.get(10))))
+    Ok(db.query_opt_as::<Login>(&sql, &[&email]).await?.map(|l| (l.user, l.password_hash)))
 }
 
 pub async fn password_hash(db: &impl Queryable, user_id: Uuid) -> Result<Option<String>, DbError> {
-    Ok(db.query_opt("SELECT password_hash FROM devx.users WHERE id = $1", &[&user_id]).await?.and_then(|r| r.get(0)))
+    let hash: Option<Option<String>> =
+        db.query_scalar_opt("SELECT password_hash FROM devx.users WHERE id = $1", &[&user_id]).await?;
+    Ok(hash.flatten())
 }
 
 pub async fn record_login(db: &impl Queryable, user_id: Uuid) -> Result<(), DbError> {
@@ -62,10 +70,8 @@ pub async fn update_profile(
           WHERE u.id = $1
          RETURNING {USER_COLUMNS}"
     );
-    let row = db
-        .query_opt(&sql, &[&user_id, &name.is_some(), &name.flatten(), &avatar_url.is_some(), &avatar_url.flatten()])
-        .await?;
-    Ok(row.as_ref().map(User::from_row))
+    db.query_opt_as(&sql, &[&user_id, &name.is_some(), &name.flatten(), &avatar_url.is_some(), &avatar_url.flatten()])
+        .await
 }
 
 pub async fn set_password_hash(db: &impl Queryable, user_id: Uuid, hash: &str) -> Result<(), DbError> {
@@ -98,14 +104,13 @@ pub async fn admin_update_user(
           WHERE u.id = $1
          RETURNING {USER_COLUMNS}"
     );
-    let row = db.query_opt(&sql, &[&id, &change.role.map(Role::as_str), &change.plan_type, &change.is_active]).await?;
-    Ok(row.as_ref().map(User::from_row))
+    db.query_opt_as(&sql, &[&id, &change.role.map(Role::as_str), &change.plan_type, &change.is_active]).await
 }
 
 /// The user, row-locked until the transaction ends.
 pub async fn lock_user(db: &impl Queryable, id: Uuid) -> Result<Option<User>, DbError> {
     let sql = format!("SELECT {USER_COLUMNS} FROM devx.users u WHERE u.id = $1 FOR UPDATE");
-    Ok(db.query_opt(&sql, &[&id]).await?.as_ref().map(User::from_row))
+    db.query_opt_as(&sql, &[&id]).await
 }
 
 /// Serializes changes that could remove an administrator.
@@ -116,10 +121,7 @@ pub async fn lock_admin_roles(db: &impl Queryable) -> Result<(), DbError> {
 
 /// Active admins other than `except`: an admin may not remove the last one.
 pub async fn other_active_admins(db: &impl Queryable, except: Uuid) -> Result<i64, DbError> {
-    let row = db
-        .query_one("SELECT count(*) FROM devx.users WHERE role = 'admin' AND is_active AND id <> $1", &[&except])
-        .await?;
-    Ok(row.get(0))
+    db.query_scalar("SELECT count(*) FROM devx.users WHERE role = 'admin' AND is_active AND id <> $1", &[&except]).await
 }
 
 pub struct UserFilter {
@@ -141,8 +143,7 @@ pub async fn list_users(db: &impl Queryable, f: &UserFilter) -> Result<Vec<User>
     s.and_some(f.is_active, |active| format!("u.is_active = {active}"));
     s.and_some(f.q.as_deref().map(escape_like), |q| format!("u.email ILIKE '%' || {q}::text || '%'"));
     s.newest_first(&format!("SELECT {USER_COLUMNS} FROM devx.users u"), "u", f.after, f.limit);
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(User::from_row).collect())
+    s.query_as(db).await
 }
 
 pub struct NewSession<'a> {
@@ -154,33 +155,42 @@ pub struct NewSession<'a> {
 }
 
 pub async fn insert_session(db: &impl Queryable, s: &NewSession<'_>) -> Result<Uuid, DbError> {
-    let row = db
-        .query_one(
-            "INSERT INTO devx.sessions (user_id, token_hash, expires_at, ip_address, user_agent)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            &[&s.user_id, &s.token_hash.as_slice(), &s.expires_at, &s.ip_address, &s.user_agent],
-        )
-        .await?;
-    Ok(row.get(0))
+    db.query_scalar(
+        "INSERT INTO devx.sessions (user_id, token_hash, expires_at, ip_address, user_agent)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        &[&s.user_id, &s.token_hash.as_slice(), &s.expires_at, &s.ip_address, &s.user_agent],
+    )
+    .await
+}
+
+/// A session as [`session_by_token`] reads it (a session has no scopes).
+#[derive(FromRow)]
+struct SessionCredential {
+    id: Uuid,
+    user_id: Uuid,
+    role: Role,
+    user_active: bool,
+    expires_at: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
 }
 
 /// The live session behind a token hash, with its user.
 pub async fn session_by_token(db: &impl Queryable, hash: &TokenHash) -> Result<Option<CredentialRow>, DbError> {
-    let row = db
-        .query_opt(
-            "SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity
+    let row: Option<SessionCredential> = db
+        .query_opt_as(
+            "SELECT s.id, s.user_id, u.role, u.is_active AS user_active, s.expires_at, s.last_activity AS last_seen
                FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
               WHERE s.token_hash = $1 AND s.is_active AND s.revoked_at IS NULL",
             &[&hash.as_slice()],
         )
         .await?;
-    Ok(row.map(|r| CredentialRow {
-        id: r.get(0),
-        user_id: r.get(1),
-        role: Role::parse(r.get(2)).unwrap_or(Role::User),
-        user_active: r.get(3),
-        expires_at: Some(r.get(4)),
-        last_seen: Some(r.get(5)),
+    Ok(row.map(|s| CredentialRow {
+        id: s.id,
+        user_id: s.user_id,
+        role: s.role,
+        user_active: s.user_active,
+        expires_at: Some(s.expires_at),
+        last_seen: Some(s.last_seen),
         scopes: Vec::new(),
     }))
 }
@@ -219,14 +229,11 @@ pub struct NewApiKey<'a> {
 }
 
 pub async fn insert_api_key(db: &impl Queryable, k: &NewApiKey<'_>) -> Result<ApiKey, DbError> {
-    let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
     let sql = format!(
         "INSERT INTO devx.api_keys AS k (user_id, name, prefix, key_hash, scopes, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {API_KEY_COLUMNS}"
     );
-    let row =
-        db.query_one(&sql, &[&k.user_id, &k.name, &k.prefix, &k.key_hash.as_slice(), &scopes, &k.expires_at]).await?;
-    Ok(ApiKey::from_row(&row))
+    db.query_one_as(&sql, &[&k.user_id, &k.name, &k.prefix, &k.key_hash.as_slice(), &k.scopes, &k.expires_at]).await
 }
 
 /// A user's keys, newest first, keyset on (created_at, id).
@@ -240,8 +247,7 @@ pub async fn list_api_keys(
     let user_id = s.bind(user_id);
     s.and(format!("k.user_id = {user_id}"));
     s.newest_first(&format!("SELECT {API_KEY_COLUMNS} FROM devx.api_keys k"), "k", after, limit);
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(ApiKey::from_row).collect())
+    s.query_as(db).await
 }
 
 /// Revokes one of the user's keys; false when the user has no such key.
@@ -263,26 +269,14 @@ pub async fn revoke_api_keys_of(db: &impl Queryable, user_id: Uuid) -> Result<u6
 
 /// The unrevoked key behind a key hash, with its user.
 pub async fn api_key_by_hash(db: &impl Queryable, hash: &TokenHash) -> Result<Option<CredentialRow>, DbError> {
-    let row = db
-        .query_opt(
-            "SELECT k.id, k.user_id, u.role, u.is_active, k.expires_at, k.last_used_at, k.scopes
-               FROM devx.api_keys k JOIN devx.users u ON u.id = k.user_id
-              WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-            &[&hash.as_slice()],
-        )
-        .await?;
-    Ok(row.map(|r| {
-        let scopes: Vec<String> = r.get(6);
-        CredentialRow {
-            id: r.get(0),
-            user_id: r.get(1),
-            role: Role::parse(r.get(2)).unwrap_or(Role::User),
-            user_active: r.get(3),
-            expires_at: r.get(4),
-            last_seen: r.get(5),
-            scopes: scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
-        }
-    }))
+    db.query_opt_as(
+        "SELECT k.id, k.user_id, u.role, u.is_active AS user_active, k.expires_at, k.last_used_at AS last_seen,
+                k.scopes
+           FROM devx.api_keys k JOIN devx.users u ON u.id = k.user_id
+          WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        &[&hash.as_slice()],
+    )
+    .await
 }
 
 pub async fn touch_api_key(db: &impl Queryable, id: Uuid) -> Result<(), DbError> {

@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio_postgres::Row;
 
 use crate::diagnostics::introspect::TableStats;
 
 /// One runtime setting (`devx.system_config`).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ConfigEntry {
     #[schema(example = "retention.chat_messages")]
     pub key: String,
@@ -22,34 +21,33 @@ pub struct ConfigEntry {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The columns a [`ConfigEntry`] is read from (the table is aliased `c`).
 pub const CONFIG_COLUMNS: &str = "c.key, c.value, c.description, c.updated_at";
 
-impl ConfigEntry {
-    pub fn from_row(row: &Row) -> ConfigEntry {
-        ConfigEntry { key: row.get(0), value: row.get(1), description: row.get(2), updated_at: row.get(3) }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum AuditAction {
     Insert,
     Update,
     Delete,
 }
-
-impl AuditAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditAction::Insert => "insert",
-            AuditAction::Update => "update",
-            AuditAction::Delete => "delete",
-        }
-    }
-}
+crate::text_enum!(AuditAction);
 
 /// One change to an audited table, written by the database's audit trigger.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct AuditEntry {
     pub id: i64,
     /// The table, schema-qualified: `devx.users`, `devx.system_config`.
@@ -72,25 +70,12 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
+/// The columns an [`AuditEntry`] is read from (`a` is `devx.audit_logs` or
+/// the `devx.recent_activity` view).
 pub const AUDIT_COLUMNS: &str =
     "a.id, a.entity_type, a.entity_id, a.action, a.actor, a.old_values, a.new_values, a.created_at";
 
-impl AuditEntry {
-    pub fn from_row(row: &Row) -> AuditEntry {
-        AuditEntry {
-            id: row.get(0),
-            entity_type: row.get(1),
-            entity_id: row.get(2),
-            action: row.get(3),
-            actor: row.get(4),
-            old_values: row.get(5),
-            new_values: row.get(6),
-            created_at: row.get(7),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct UserCounts {
     /// Every account, closed ones included.
     pub total: i64,

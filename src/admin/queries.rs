@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::model::{
     AUDIT_COLUMNS, AuditAction, AuditEntry, CONFIG_COLUMNS, ConfigEntry, DatabaseSize, SystemStats, UserCounts,
 };
-use crate::db::{DbError, Queryable, Statement};
+use crate::db::{DbError, FromRow, Queryable, Statement};
 use crate::diagnostics::introspect::{self, human_bytes};
 
 /// Settings in key order, after `after`; fetches `limit + 1` (see `Page::from_rows`).
@@ -19,8 +19,7 @@ pub async fn list_config(db: &impl Queryable, after: Option<&str>, limit: i64) -
     let limit = s.bind(limit + 1);
     s.sql =
         format!("SELECT {CONFIG_COLUMNS} FROM devx.system_config c {} ORDER BY c.key LIMIT {limit}", s.where_clause());
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(ConfigEntry::from_row).collect())
+    s.query_as(db).await
 }
 
 pub async fn config_exists(db: &impl Queryable, key: &str) -> Result<bool, DbError> {
@@ -44,8 +43,16 @@ pub async fn upsert_config(
             SET value = EXCLUDED.value, description = coalesce($3, c.description)
          RETURNING {CONFIG_COLUMNS}, (c.xmax = 0) AS created"
     );
-    let row = db.query_one(&sql, &[&key, &value, &description, &default_description]).await?;
-    Ok((ConfigEntry::from_row(&row), row.get(4)))
+    let row: Upserted = db.query_one_as(&sql, &[&key, &value, &description, &default_description]).await?;
+    Ok((row.entry, row.created))
+}
+
+/// A setting as [`upsert_config`] returns it, and whether the row is new.
+#[derive(FromRow)]
+struct Upserted {
+    #[from_row(flatten)]
+    entry: ConfigEntry,
+    created: bool,
 }
 
 pub struct AuditFilter {
@@ -76,8 +83,7 @@ pub async fn list_audit(db: &impl Queryable, f: &AuditFilter) -> Result<Vec<Audi
     s.and_some(f.since, |v| format!("a.created_at >= {v}"));
     s.and_some(f.until, |v| format!("a.created_at < {v}"));
     s.newest_first(&format!("SELECT {AUDIT_COLUMNS} FROM devx.audit_logs a"), "a", f.after, f.limit);
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(AuditEntry::from_row).collect())
+    s.query_as(db).await
 }
 
 /// The `devx.recent_activity` view (the last 7 days of the trail), newest
@@ -89,8 +95,7 @@ pub async fn recent_activity(
 ) -> Result<Vec<AuditEntry>, DbError> {
     let mut s = Statement::default();
     s.newest_first(&format!("SELECT {AUDIT_COLUMNS} FROM devx.recent_activity a"), "a", after, limit);
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(AuditEntry::from_row).collect())
+    s.query_as(db).await
 }
 
 /// Rows per status of a table, every status in `statuses` present (0 when
@@ -101,28 +106,40 @@ async fn status_counts(
     statuses: &[&str],
 ) -> Result<BTreeMap<String, i64>, DbError> {
     let mut counts: BTreeMap<String, i64> = statuses.iter().map(|s| (s.to_string(), 0)).collect();
-    let sql = format!("SELECT status, count(*) FROM {table} GROUP BY status");
-    for row in db.query(&sql, &[]).await? {
-        counts.insert(row.get(0), row.get(1));
+    let sql = format!("SELECT status, count(*) AS count FROM {table} GROUP BY status");
+    for row in db.query_as::<StatusCount>(&sql, &[]).await? {
+        counts.insert(row.status, row.count);
     }
     Ok(counts)
+}
+
+#[derive(FromRow)]
+struct StatusCount {
+    status: String,
+    count: i64,
+}
+
+#[derive(FromRow)]
+struct DatabaseRow {
+    name: String,
+    size_bytes: i64,
+    generated_at: DateTime<Utc>,
 }
 
 /// How many of the largest tables the statistics list.
 const LARGEST_TABLES: usize = 10;
 
 pub async fn system_stats(db: &impl Queryable) -> Result<SystemStats, DbError> {
-    let row = db
-        .query_one(
-            "SELECT count(*),
-                    count(*) FILTER (WHERE is_active AND deleted_at IS NULL),
-                    count(*) FILTER (WHERE role = 'admin' AND is_active AND deleted_at IS NULL),
-                    count(*) FILTER (WHERE deleted_at IS NOT NULL)
+    let users: UserCounts = db
+        .query_one_as(
+            "SELECT count(*) AS total,
+                    count(*) FILTER (WHERE is_active AND deleted_at IS NULL) AS active,
+                    count(*) FILTER (WHERE role = 'admin' AND is_active AND deleted_at IS NULL) AS admins,
+                    count(*) FILTER (WHERE deleted_at IS NOT NULL) AS closed
                FROM devx.users",
             &[],
         )
         .await?;
-    let users = UserCounts { total: row.get(0), active: row.get(1), admins: row.get(2), closed: row.get(3) };
     let projects_by_status = status_counts(db, "devx.projects", &["active", "archived", "deleted"]).await?;
     let containers_by_status =
         status_counts(db, "devx.containers", &["created", "running", "stopped", "deleted"]).await?;
@@ -131,10 +148,15 @@ pub async fn system_stats(db: &impl Queryable) -> Result<SystemStats, DbError> {
             .await?;
     let tasks_by_status =
         status_counts(db, "devx.tasks", &["pending", "in_progress", "completed", "failed", "cancelled"]).await?;
-    let row = db.query_one("SELECT current_database(), pg_database_size(current_database()), now()", &[]).await?;
-    let size_bytes: i64 = row.get(1);
-    let database = DatabaseSize { name: row.get(0), size_bytes, size: human_bytes(size_bytes) };
-    let generated_at = row.get(2);
+    let row: DatabaseRow = db
+        .query_one_as(
+            "SELECT current_database() AS name, pg_database_size(current_database()) AS size_bytes,
+                    now() AS generated_at",
+            &[],
+        )
+        .await?;
+    let database = DatabaseSize { name: row.name, size_bytes: row.size_bytes, size: human_bytes(row.size_bytes) };
+    let generated_at = row.generated_at;
     let mut largest_tables = introspect::table_stats(db, false).await?;
     largest_tables.truncate(LARGEST_TABLES);
     Ok(SystemStats {

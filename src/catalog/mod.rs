@@ -23,7 +23,7 @@ pub async fn seed_builtin(db: &impl Queryable) -> Result<usize, DbError> {
     for technology in &catalog.technologies {
         queries::upsert_technology(db, technology).await?;
     }
-    let before: i64 = db.query_one("SELECT count(*) FROM templates.templates", &[]).await?.get(0);
+    let before: i64 = db.query_scalar("SELECT count(*) FROM templates.templates", &[]).await?;
     for t in &catalog.templates {
         let s = &t.summary;
         let write = queries::TemplateWrite {
@@ -45,6 +45,6 @@ pub async fn seed_builtin(db: &impl Queryable) -> Result<usize, DbError> {
         };
         queries::insert_template(db, &write, true).await?;
     }
-    let after: i64 = db.query_one("SELECT count(*) FROM templates.templates", &[]).await?.get(0);
+    let after: i64 = db.query_scalar("SELECT count(*) FROM templates.templates", &[]).await?;
     Ok(usize::try_from(after - before).unwrap_or(0))
 }

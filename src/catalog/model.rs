@@ -3,34 +3,31 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tokio_postgres::Row;
+use tokio_postgres::{Error, Row};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+use crate::db::FromRow;
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Complexity {
     Simple,
     Medium,
     Complex,
 }
-
-impl Complexity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Complexity::Simple => "simple",
-            Complexity::Medium => "medium",
-            Complexity::Complex => "complex",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Complexity> {
-        match s {
-            "simple" => Some(Complexity::Simple),
-            "medium" => Some(Complexity::Medium),
-            "complex" => Some(Complexity::Complex),
-            _ => None,
-        }
-    }
-}
+crate::text_enum!(Complexity);
 
 /// A variable the user may set when generating from a template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -74,36 +71,66 @@ pub struct Template {
     pub files: BTreeMap<String, String>,
 }
 
-/// Columns `TemplateSummary::from_row` reads (alias `t` for templates, `c`
-/// for categories).
-pub const SUMMARY_COLUMNS: &str = "t.slug, t.name, coalesce(t.description, ''), c.slug, t.tech_stack, t.tags, \
-    t.required_vars, t.optional_vars, t.estimated_setup_time, t.complexity, t.is_public, t.is_builtin, t.author, \
-    t.usage_count, (SELECT count(*) FROM jsonb_object_keys(t.files))::int4";
+/// The columns a [`TemplateSummary`] is read from (alias `t` for templates,
+/// `c` for categories).
+pub const SUMMARY_COLUMNS: &str = "t.slug, t.name, coalesce(t.description, '') AS description, c.slug AS category, \
+    t.tech_stack, t.tags, t.required_vars, t.optional_vars, t.estimated_setup_time, t.complexity, t.is_public, \
+    t.is_builtin, t.author, t.usage_count, (SELECT count(*) FROM jsonb_object_keys(t.files))::int4 AS file_count";
 
-impl TemplateSummary {
-    pub fn from_row(row: &Row) -> TemplateSummary {
-        let optional_vars: serde_json::Value = row.get(7);
+/// A [`TemplateSummary`] as stored: `optional_vars` still JSON.
+#[derive(FromRow)]
+struct SummaryRow {
+    slug: String,
+    name: String,
+    description: String,
+    category: String,
+    tech_stack: Vec<String>,
+    tags: Vec<String>,
+    required_vars: Vec<String>,
+    optional_vars: serde_json::Value,
+    estimated_setup_time: i32,
+    complexity: Complexity,
+    is_public: bool,
+    is_builtin: bool,
+    author: Option<String>,
+    usage_count: i32,
+    file_count: i32,
+}
+
+impl From<SummaryRow> for TemplateSummary {
+    fn from(r: SummaryRow) -> TemplateSummary {
         TemplateSummary {
-            slug: row.get(0),
-            name: row.get(1),
-            description: row.get(2),
-            category: row.get(3),
-            tech_stack: row.get(4),
-            tags: row.get(5),
-            required_vars: row.get(6),
-            optional_vars: serde_json::from_value(optional_vars).unwrap_or_default(),
-            estimated_setup_time: row.get(8),
-            complexity: Complexity::parse(row.get(9)).unwrap_or(Complexity::Medium),
-            is_public: row.get(10),
-            is_builtin: row.get(11),
-            author: row.get(12),
-            usage_count: row.get(13),
-            file_count: row.get(14),
+            slug: r.slug,
+            name: r.name,
+            description: r.description,
+            category: r.category,
+            tech_stack: r.tech_stack,
+            tags: r.tags,
+            required_vars: r.required_vars,
+            optional_vars: serde_json::from_value(r.optional_vars).unwrap_or_default(),
+            estimated_setup_time: r.estimated_setup_time,
+            complexity: r.complexity,
+            is_public: r.is_public,
+            is_builtin: r.is_builtin,
+            author: r.author,
+            usage_count: r.usage_count,
+            file_count: r.file_count,
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+/// Reads [`SUMMARY_COLUMNS`] by name.
+impl FromRow for TemplateSummary {
+    fn from_row(row: &Row) -> TemplateSummary {
+        SummaryRow::from_row(row).into()
+    }
+
+    fn try_from_row(row: &Row) -> Result<TemplateSummary, Error> {
+        SummaryRow::try_from_row(row).map(Into::into)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct Category {
     pub slug: String,
     pub name: String,
@@ -114,7 +141,7 @@ pub struct Category {
     pub template_count: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct Technology {
     pub slug: String,
     pub name: String,

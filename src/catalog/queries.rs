@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::model::{Category, Complexity, OptionalVar, SUMMARY_COLUMNS, Technology, Template, TemplateSummary};
-use crate::db::escape_like;
-use crate::db::{DbError, Queryable, Statement};
+use crate::db::{DbError, FromRow, Queryable, Statement, escape_like};
 
 #[derive(Debug, Default)]
 pub struct TemplateFilter {
@@ -40,8 +39,15 @@ pub async fn list_templates(db: &impl Queryable, f: &TemplateFilter) -> Result<V
           LIMIT {limit}",
         s.where_clause()
     );
-    let rows = s.query(db).await?;
-    Ok(rows.iter().map(TemplateSummary::from_row).collect())
+    s.query_as(db).await
+}
+
+/// A template's summary and its files, still JSON.
+#[derive(FromRow)]
+struct TemplateRow {
+    #[from_row(flatten)]
+    summary: TemplateSummary,
+    files: serde_json::Value,
 }
 
 pub async fn get_template(db: &impl Queryable, slug: &str) -> Result<Option<Template>, DbError> {
@@ -50,50 +56,32 @@ pub async fn get_template(db: &impl Queryable, slug: &str) -> Result<Option<Temp
            FROM templates.templates t JOIN templates.categories c ON c.id = t.category_id
           WHERE t.slug = $1"
     );
-    let Some(row) = db.query_opt(&sql, &[&slug]).await? else { return Ok(None) };
-    let files: serde_json::Value = row.get(15);
-    Ok(Some(Template {
-        summary: TemplateSummary::from_row(&row),
-        files: serde_json::from_value(files).unwrap_or_default(),
-    }))
+    let Some(row) = db.query_opt_as::<TemplateRow>(&sql, &[&slug]).await? else { return Ok(None) };
+    Ok(Some(Template { summary: row.summary, files: serde_json::from_value(row.files).unwrap_or_default() }))
 }
 
 pub async fn list_categories(db: &impl Queryable) -> Result<Vec<Category>, DbError> {
-    let rows = db
-        .query(
-            "SELECT c.slug, c.name, coalesce(c.description, ''), c.sort_order,
-                    (SELECT count(*) FROM templates.templates t WHERE t.category_id = c.id AND t.is_public)
-               FROM templates.categories c
-              ORDER BY c.sort_order, c.slug",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Category {
-            slug: r.get(0),
-            name: r.get(1),
-            description: r.get(2),
-            sort_order: r.get(3),
-            template_count: r.get(4),
-        })
-        .collect())
+    db.query_as(
+        "SELECT c.slug, c.name, coalesce(c.description, '') AS description, c.sort_order,
+                (SELECT count(*) FROM templates.templates t WHERE t.category_id = c.id AND t.is_public)
+                    AS template_count
+           FROM templates.categories c
+          ORDER BY c.sort_order, c.slug",
+        &[],
+    )
+    .await
 }
 
 pub async fn list_technologies(db: &impl Queryable) -> Result<Vec<Technology>, DbError> {
-    let rows = db
-        .query(
-            "SELECT g.slug, g.name, g.kind,
-                    (SELECT count(*) FROM templates.templates t WHERE t.tech_stack @> ARRAY[g.slug] AND t.is_public)
-               FROM templates.technologies g
-              ORDER BY g.kind, g.slug",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Technology { slug: r.get(0), name: r.get(1), kind: r.get(2), template_count: r.get(3) })
-        .collect())
+    db.query_as(
+        "SELECT g.slug, g.name, g.kind,
+                (SELECT count(*) FROM templates.templates t WHERE t.tech_stack @> ARRAY[g.slug] AND t.is_public)
+                    AS template_count
+           FROM templates.technologies g
+          ORDER BY g.kind, g.slug",
+        &[],
+    )
+    .await
 }
 
 /// A template as written by an admin or the built-in seed.

@@ -11,10 +11,8 @@ const SEED_SQL: &str = include_str!("seed.sql");
 /// Whether the database holds no user data yet (the catalog and the settings
 /// the migrations seed do not count).
 pub async fn is_empty(db: &impl Queryable) -> Result<bool, DbError> {
-    let row = db
-        .query_one("SELECT NOT EXISTS (SELECT 1 FROM devx.users) AND NOT EXISTS (SELECT 1 FROM devx.projects)", &[])
-        .await?;
-    Ok(row.get(0))
+    db.query_scalar("SELECT NOT EXISTS (SELECT 1 FROM devx.users) AND NOT EXISTS (SELECT 1 FROM devx.projects)", &[])
+        .await
 }
 
 /// Loads the built-in catalog and the sample data in `tx`; returns the

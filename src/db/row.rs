@@ -132,6 +132,41 @@ mod tests {
     }
     crate::text_enum!(Sample);
 
+    /// `Row::get` panics on a missing column or a value the type cannot
+    /// hold, and a position breaks silently when a column list changes:
+    /// rows are read through `FromRow`, `query_scalar` or `column` only.
+    #[test]
+    fn no_code_reads_a_row_with_the_panicking_or_positional_get() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![src];
+        let mut found = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (n, line) in text.lines().enumerate() {
+                        let positional = line.match_indices(".get(").any(|(at, _)| {
+                            line[at + 5..].starts_with(|c: char| c.is_ascii_digit())
+                                && (line[..at].ends_with("row")
+                                    || line[..at].ends_with(')')
+                                    || line[..at].ends_with(" r"))
+                        });
+                        if line.contains(concat!("row", ".get("))
+                            || line.contains(concat!(".get", "::<_,"))
+                            || positional
+                        {
+                            found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(found.is_empty(), "read rows by name with FromRow / query_scalar / db::column:\n{}", found.join("\n"));
+    }
+
     #[test]
     fn a_text_enum_round_trips_its_strings_and_refuses_others() {
         use tokio_postgres::types::{FromSql, Type};

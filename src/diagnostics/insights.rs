@@ -24,28 +24,34 @@ use serde::Serialize;
 use tokio_postgres::error::SqlState;
 
 use super::introspect::human_bytes;
-use crate::db::{DbError, Queryable};
+use crate::db::{DbError, FromRow, Queryable};
 
 /// The schemas whose tables and indexes devx owns.
 const SCHEMAS: &str = "('devx', 'templates')";
 /// Statement texts are cut to this many characters in a report.
 const QUERY_TEXT_MAX: i32 = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Severity {
     Info,
     Warning,
 }
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-        }
-    }
-}
+crate::text_enum!(Severity);
 
 /// One thing the checks found, and what to do about it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -143,7 +149,7 @@ pub struct StatementsStatus {
 }
 
 /// One normalized statement from `pg_stat_statements`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, FromRow)]
 pub struct QueryStat {
     pub queryid: Option<i64>,
     /// As `pg_stat_statements` normalized it (constants replaced by `$n`),
@@ -157,7 +163,7 @@ pub struct QueryStat {
     pub share: f64,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, FromRow)]
 pub struct StateCount {
     /// `active`, `idle`, `idle in transaction`, ... (`unknown` when the
     /// user may not see it).
@@ -188,7 +194,7 @@ pub struct CacheHit {
 }
 
 /// A backend running a statement (or idle in a transaction) for long.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, FromRow)]
 pub struct ActiveQuery {
     pub pid: i32,
     pub user: Option<String>,
@@ -201,7 +207,7 @@ pub struct ActiveQuery {
 }
 
 /// A backend waiting for a lock that other backends hold.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, FromRow)]
 pub struct BlockedQuery {
     pub pid: i32,
     /// The backends it waits for (`pg_blocking_pids`).
@@ -392,20 +398,30 @@ fn sqlstate(e: &DbError) -> Option<&SqlState> {
     }
 }
 
+/// What a [`Report`] says about the database before the checks.
+#[derive(FromRow)]
+struct ReportHeader {
+    database: String,
+    server_version: String,
+    generated_at: DateTime<Utc>,
+    stats_reset: Option<DateTime<Utc>>,
+}
+
 /// Runs every check against the database `db` is connected to.
 pub async fn report(db: &impl Queryable, limits: &Thresholds) -> Result<Report, DbError> {
-    let row = db
-        .query_one(
-            "SELECT current_database(), current_setting('server_version'), now(),
-                    (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database())",
+    let header: ReportHeader = db
+        .query_one_as(
+            "SELECT current_database() AS database, current_setting('server_version') AS server_version,
+                    now() AS generated_at,
+                    (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()) AS stats_reset",
             &[],
         )
         .await?;
     let mut report = Report {
-        database: row.get(0),
-        server_version: row.get(1),
-        generated_at: row.get(2),
-        stats_reset: row.get(3),
+        database: header.database,
+        server_version: header.server_version,
+        generated_at: header.generated_at,
+        stats_reset: header.stats_reset,
         long_query_seconds: limits.long_query.as_secs_f64(),
         statements: StatementsStatus { state: "unknown", available: false, version: None, detail: String::new() },
         slow_queries: Vec::new(),
@@ -438,29 +454,35 @@ const ENABLE_HOWTO: &str = "add `shared_preload_libraries = 'pg_stat_statements'
      PostgreSQL, then run `CREATE EXTENSION pg_stat_statements` in this database as a superuser \
      (devx's embedded private server preloads it already)";
 
+/// Where the `pg_stat_statements` extension is installed, and its version.
+#[derive(FromRow)]
+struct Extension {
+    schema: String,
+    version: String,
+}
+
 async fn statements(
     db: &impl Queryable,
     limits: &Thresholds,
     report: &mut Report,
     findings: &mut Vec<Insight>,
 ) -> Result<(), DbError> {
-    let installed = db
-        .query_opt(
-            "SELECT n.nspname, e.extversion FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+    let installed: Option<Extension> = db
+        .query_opt_as(
+            "SELECT n.nspname AS schema, e.extversion AS version
+               FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
               WHERE e.extname = 'pg_stat_statements'",
             &[],
         )
         .await?;
     // Only superusers and pg_read_all_settings see this setting (no row otherwise).
-    let preload: Option<String> = db
-        .query_opt("SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'", &[])
-        .await?
-        .map(|r| r.get(0));
+    let preload: Option<String> =
+        db.query_scalar_opt("SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'", &[]).await?;
     let loaded = preload.map(|p| p.split(',').any(|l| l.trim().trim_matches('"') == "pg_stat_statements"));
 
     let mut created = false;
     let installed = match (installed, loaded) {
-        (Some(row), _) => Some((row.get::<_, String>(0), row.get::<_, String>(1))),
+        (Some(ext), _) => Some((ext.schema, ext.version)),
         (None, Some(false)) => {
             report.statements = StatementsStatus {
                 state: "not-loaded",
@@ -485,14 +507,14 @@ async fn statements(
         (None, Some(true)) => match db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", &[]).await {
             Ok(_) => {
                 created = true;
-                let row = db
-                    .query_one(
-                        "SELECT n.nspname, e.extversion FROM pg_extension e
+                let ext: Extension = db
+                    .query_one_as(
+                        "SELECT n.nspname AS schema, e.extversion AS version FROM pg_extension e
                            JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements'",
                         &[],
                     )
                     .await?;
-                Some((row.get(0), row.get(1)))
+                Some((ext.schema, ext.version))
             }
             Err(e) => {
                 let why = if sqlstate(&e) == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
@@ -637,29 +659,16 @@ async fn query_statements(
     // The window sum runs before LIMIT, so `share` is against every statement.
     let select = |order: &str| {
         format!(
-            "SELECT queryid, left(query, {QUERY_TEXT_MAX}), calls, {total}, {mean}, rows,
-                    coalesce({total} / nullif(sum({total}) OVER (), 0), 0)
+            "SELECT queryid, left(query, {QUERY_TEXT_MAX}) AS query, calls, {total} AS total_ms, {mean} AS mean_ms,
+                    rows, coalesce({total} / nullif(sum({total}) OVER (), 0), 0) AS share
                FROM {view}
               WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
               ORDER BY {order} DESC
               LIMIT $1"
         )
     };
-    let map = |rows: Vec<tokio_postgres::Row>| -> Vec<QueryStat> {
-        rows.iter()
-            .map(|r| QueryStat {
-                queryid: r.get(0),
-                query: r.get(1),
-                calls: r.get(2),
-                total_ms: r.get(3),
-                mean_ms: r.get(4),
-                rows: r.get(5),
-                share: r.get(6),
-            })
-            .collect()
-    };
-    let slow = map(db.query(&select(mean), &[&limits.top]).await?);
-    let frequent = map(db.query(&select("calls"), &[&limits.top]).await?);
+    let slow = db.query_as(&select(mean), &[&limits.top]).await?;
+    let frequent = db.query_as(&select("calls"), &[&limits.top]).await?;
     Ok((slow, frequent))
 }
 
@@ -672,12 +681,21 @@ const UNUSED_INDEX_MIN_BYTES: i64 = 1024 * 1024;
 /// statistics began that enforce nothing: not unique, not a primary key, not
 /// behind a constraint, and not the index a foreign key needs (deleting a
 /// parent row would scan the table without it).
+#[derive(FromRow)]
+struct UnusedIndex {
+    index: String,
+    table: String,
+    bytes: i64,
+    definition: String,
+}
+
 async fn unused_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> Result<(), DbError> {
-    let rows = db
-        .query(
+    let rows: Vec<UnusedIndex> = db
+        .query_as(
             &format!(
-                "SELECT format('%I.%I', s.schemaname, s.indexrelname), format('%I.%I', s.schemaname, s.relname),
-                        pg_relation_size(s.indexrelid), pg_get_indexdef(s.indexrelid)
+                "SELECT format('%I.%I', s.schemaname, s.indexrelname) AS index,
+                        format('%I.%I', s.schemaname, s.relname) AS \"table\",
+                        pg_relation_size(s.indexrelid) AS bytes, pg_get_indexdef(s.indexrelid) AS definition
                    FROM pg_stat_user_indexes s
                    JOIN pg_index i ON i.indexrelid = s.indexrelid
                   WHERE s.schemaname IN {SCHEMAS} AND s.idx_scan = 0
@@ -694,19 +712,15 @@ async fn unused_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> Res
             &[&UNUSED_INDEX_MIN_BYTES],
         )
         .await?;
-    for r in rows {
-        let index: String = r.get(0);
-        let table: String = r.get(1);
-        let bytes: i64 = r.get(2);
+    for UnusedIndex { index, table, bytes, definition } in rows {
         findings.push(Insight {
             kind: "unused-index",
             // Small unused indexes cost little; large ones slow every write.
             severity: if bytes >= 10 * 1024 * 1024 { Severity::Warning } else { Severity::Info },
             object: index.clone(),
             detail: format!(
-                "on {table}, {}, never scanned since the statistics began: {}",
+                "on {table}, {}, never scanned since the statistics began: {definition}",
                 human_bytes(bytes),
-                r.get::<_, String>(3)
             ),
             advice: format!(
                 "if the statistics cover a representative period (and read replicas do not use it either), \
@@ -722,13 +736,25 @@ async fn unused_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> Res
 /// b-trees, a leading prefix of the other's keys. Indexes behind a
 /// constraint are never the redundant one; of two identical plain indexes
 /// the newer is.
+#[derive(FromRow)]
+struct DuplicateIndex {
+    index: String,
+    covering: String,
+    table: String,
+    bytes: i64,
+    definition: String,
+    covering_definition: String,
+}
+
 async fn duplicate_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> Result<(), DbError> {
-    let rows = db
-        .query(
+    let rows: Vec<DuplicateIndex> = db
+        .query_as(
             &format!(
-                "SELECT format('%I.%I', n.nspname, ca.relname), format('%I.%I', n.nspname, cb.relname),
-                        format('%I.%I', n.nspname, t.relname), pg_relation_size(a.indexrelid),
-                        pg_get_indexdef(a.indexrelid), pg_get_indexdef(b.indexrelid)
+                "SELECT format('%I.%I', n.nspname, ca.relname) AS index,
+                        format('%I.%I', n.nspname, cb.relname) AS covering,
+                        format('%I.%I', n.nspname, t.relname) AS \"table\", pg_relation_size(a.indexrelid) AS bytes,
+                        pg_get_indexdef(a.indexrelid) AS definition,
+                        pg_get_indexdef(b.indexrelid) AS covering_definition
                    FROM pg_index a
                    JOIN pg_index b ON b.indrelid = a.indrelid AND b.indexrelid <> a.indexrelid
                    JOIN pg_class ca ON ca.oid = a.indexrelid
@@ -760,23 +786,18 @@ async fn duplicate_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> 
         )
         .await?;
     let mut seen = std::collections::HashSet::new();
-    for r in rows {
-        let index: String = r.get(0);
+    for DuplicateIndex { index, covering, table, bytes, definition, covering_definition } in rows {
         // An index covered by several others is reported once, against the first.
         if !seen.insert(index.clone()) {
             continue;
         }
-        let covering: String = r.get(1);
         findings.push(Insight {
             kind: "duplicate-index",
             severity: Severity::Warning,
             object: index.clone(),
             detail: format!(
-                "on {}, {}, is covered by {covering}: `{}` is redundant with `{}`",
-                r.get::<_, String>(2),
-                human_bytes(r.get(3)),
-                r.get::<_, String>(4),
-                r.get::<_, String>(5)
+                "on {table}, {}, is covered by {covering}: `{definition}` is redundant with `{covering_definition}`",
+                human_bytes(bytes),
             ),
             advice: format!(
                 "drop it in a migration with `DROP INDEX CONCURRENTLY {index};`: {covering} serves the same \
@@ -788,11 +809,21 @@ async fn duplicate_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> 
 }
 
 /// Tables with enough rows to matter that are mostly read by sequential scans.
+#[derive(FromRow)]
+struct ScannedTable {
+    table: String,
+    seq_scan: i64,
+    seq_tup_read: i64,
+    idx_scan: i64,
+    n_live_tup: i64,
+}
+
 async fn seq_scans(db: &impl Queryable, limits: &Thresholds, findings: &mut Vec<Insight>) -> Result<(), DbError> {
-    let rows = db
-        .query(
+    let rows: Vec<ScannedTable> = db
+        .query_as(
             &format!(
-                "SELECT format('%I.%I', schemaname, relname), seq_scan, seq_tup_read, coalesce(idx_scan, 0), n_live_tup
+                "SELECT format('%I.%I', schemaname, relname) AS \"table\", seq_scan, seq_tup_read,
+                        coalesce(idx_scan, 0) AS idx_scan, n_live_tup
                    FROM pg_stat_user_tables
                   WHERE schemaname IN {SCHEMAS} AND seq_scan >= $1 AND n_live_tup >= $2
                     AND coalesce(idx_scan, 0)::float8 / (seq_scan + coalesce(idx_scan, 0)) < $3
@@ -802,8 +833,7 @@ async fn seq_scans(db: &impl Queryable, limits: &Thresholds, findings: &mut Vec<
         )
         .await?;
     for r in rows {
-        let table: String = r.get(0);
-        let (seq, read, idx, live): (i64, i64, i64, i64) = (r.get(1), r.get(2), r.get(3), r.get(4));
+        let (table, seq, read, idx, live) = (r.table, r.seq_scan, r.seq_tup_read, r.idx_scan, r.n_live_tup);
         findings.push(Insight {
             kind: "seq-scans",
             severity: Severity::Warning,
@@ -822,12 +852,21 @@ async fn seq_scans(db: &impl Queryable, limits: &Thresholds, findings: &mut Vec<
 
 /// Dead tuples as a share of all tuples: an estimate of bloat, from
 /// `pg_stat_user_tables` (no page-level measurement).
+#[derive(FromRow)]
+struct DeadTuples {
+    table: String,
+    n_live_tup: i64,
+    n_dead_tup: i64,
+    bytes: i64,
+    vacuumed: Option<DateTime<Utc>>,
+}
+
 async fn bloat(db: &impl Queryable, limits: &Thresholds, findings: &mut Vec<Insight>) -> Result<(), DbError> {
-    let rows = db
-        .query(
+    let rows: Vec<DeadTuples> = db
+        .query_as(
             &format!(
-                "SELECT format('%I.%I', schemaname, relname), n_live_tup, n_dead_tup, pg_table_size(relid),
-                        greatest(last_vacuum, last_autovacuum)
+                "SELECT format('%I.%I', schemaname, relname) AS \"table\", n_live_tup, n_dead_tup,
+                        pg_table_size(relid) AS bytes, greatest(last_vacuum, last_autovacuum) AS vacuumed
                    FROM pg_stat_user_tables
                   WHERE schemaname IN {SCHEMAS} AND n_dead_tup >= $1
                     AND n_dead_tup::float8 / nullif(n_live_tup + n_dead_tup, 0) >= $2
@@ -836,10 +875,7 @@ async fn bloat(db: &impl Queryable, limits: &Thresholds, findings: &mut Vec<Insi
             &[&limits.bloat_min_dead, &limits.bloat_dead_share],
         )
         .await?;
-    for r in rows {
-        let table: String = r.get(0);
-        let (live, dead, bytes): (i64, i64, i64) = (r.get(1), r.get(2), r.get(3));
-        let vacuumed: Option<DateTime<Utc>> = r.get(4);
+    for DeadTuples { table, n_live_tup: live, n_dead_tup: dead, bytes, vacuumed } in rows {
         let share = dead as f64 / (live + dead) as f64;
         findings.push(Insight {
             kind: "table-bloat",
@@ -867,12 +903,14 @@ async fn long_running(
     report: &mut Report,
     findings: &mut Vec<Insight>,
 ) -> Result<(), DbError> {
-    let rows = db
-        .query(
+    let rows: Vec<ActiveQuery> = db
+        .query_as(
             &format!(
-                "SELECT pid, usename::text, application_name, coalesce(state, 'unknown'),
-                        extract(epoch FROM now() - CASE WHEN state = 'active' THEN query_start ELSE state_change END)::float8,
-                        left(coalesce(query, ''), {QUERY_TEXT_MAX})
+                "SELECT pid, usename::text AS \"user\", application_name AS application,
+                        coalesce(state, 'unknown') AS state,
+                        extract(epoch FROM now() - CASE WHEN state = 'active' THEN query_start ELSE state_change END)::float8
+                            AS seconds,
+                        left(coalesce(query, ''), {QUERY_TEXT_MAX}) AS query
                    FROM pg_stat_activity
                   WHERE datname = current_database() AND pid <> pg_backend_pid()
                     AND backend_type = 'client backend'
@@ -883,15 +921,7 @@ async fn long_running(
             &[&limits.long_query.as_secs_f64()],
         )
         .await?;
-    for r in rows {
-        let q = ActiveQuery {
-            pid: r.get(0),
-            user: r.get(1),
-            application: r.get(2),
-            state: r.get(3),
-            seconds: r.get(4),
-            query: r.get(5),
-        };
+    for q in rows {
         let idle = q.state != "active";
         let by = match (&q.user, &q.application) {
             (Some(u), Some(a)) if !a.is_empty() => format!(" (user {u}, application {a})"),
@@ -932,14 +962,15 @@ async fn long_running(
 }
 
 async fn blocked(db: &impl Queryable, report: &mut Report, findings: &mut Vec<Insight>) -> Result<(), DbError> {
-    let rows = db
-        .query(
+    let rows: Vec<BlockedQuery> = db
+        .query_as(
             &format!(
-                "SELECT w.pid, w.blockers, a.usename::text, a.application_name,
-                        coalesce(extract(epoch FROM now() - a.query_start)::float8, 0),
-                        CASE WHEN a.wait_event IS NULL THEN NULL ELSE a.wait_event_type || ':' || a.wait_event END,
-                        left(coalesce(a.query, ''), {QUERY_TEXT_MAX}),
-                        b.state, left(b.query, {QUERY_TEXT_MAX})
+                "SELECT w.pid, w.blockers AS blocked_by, a.usename::text AS \"user\", a.application_name AS application,
+                        coalesce(extract(epoch FROM now() - a.query_start)::float8, 0) AS seconds,
+                        CASE WHEN a.wait_event IS NULL THEN NULL ELSE a.wait_event_type || ':' || a.wait_event END
+                            AS wait_event,
+                        left(coalesce(a.query, ''), {QUERY_TEXT_MAX}) AS query,
+                        b.state AS blocker_state, left(b.query, {QUERY_TEXT_MAX}) AS blocker_query
                    FROM (SELECT pid, pg_blocking_pids(pid) AS blockers
                            FROM pg_stat_activity
                           WHERE datname = current_database() AND pid <> pg_backend_pid()) w
@@ -951,18 +982,7 @@ async fn blocked(db: &impl Queryable, report: &mut Report, findings: &mut Vec<In
             &[],
         )
         .await?;
-    for r in rows {
-        let b = BlockedQuery {
-            pid: r.get(0),
-            blocked_by: r.get(1),
-            user: r.get(2),
-            application: r.get(3),
-            seconds: r.get(4),
-            wait_event: r.get(5),
-            query: r.get(6),
-            blocker_state: r.get(7),
-            blocker_query: r.get(8),
-        };
+    for b in rows {
         let blockers: Vec<String> = b.blocked_by.iter().map(i32::to_string).collect();
         let first = b.blocked_by.first().copied().unwrap_or_default();
         findings.push(Insight {
@@ -989,31 +1009,36 @@ async fn blocked(db: &impl Queryable, report: &mut Report, findings: &mut Vec<In
     Ok(())
 }
 
+#[derive(FromRow)]
+struct ServerConnections {
+    total: i64,
+    max: i64,
+}
+
 async fn connections(
     db: &impl Queryable,
     limits: &Thresholds,
     report: &mut Report,
     findings: &mut Vec<Insight>,
 ) -> Result<(), DbError> {
-    let rows = db
-        .query(
-            "SELECT coalesce(state, 'unknown'), count(*)::int8
+    report.connections.by_state = db
+        .query_as(
+            "SELECT coalesce(state, 'unknown') AS state, count(*)::int8 AS count
                FROM pg_stat_activity
               WHERE datname = current_database() AND backend_type = 'client backend'
               GROUP BY 1 ORDER BY 2 DESC, 1",
             &[],
         )
         .await?;
-    report.connections.by_state =
-        rows.iter().map(|r| StateCount { state: r.get(0), count: r.get(1) }).collect::<Vec<_>>();
-    let row = db
-        .query_one(
-            "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int8,
-                    (current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int)::int8",
+    let row: ServerConnections = db
+        .query_one_as(
+            "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int8 AS total,
+                    (current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int)::int8
+                        AS max",
             &[],
         )
         .await?;
-    let (total, max): (i64, i64) = (row.get(0), row.get(1));
+    let (total, max) = (row.total, row.max);
     report.connections.server_total = total;
     report.connections.server_max = max;
     if max > 0 && total as f64 >= max as f64 * limits.connections_share {
@@ -1030,30 +1055,39 @@ async fn connections(
     Ok(())
 }
 
+#[derive(FromRow)]
+struct BlockReads {
+    heap_hit: i64,
+    heap_read: i64,
+    idx_hit: i64,
+    idx_read: i64,
+    shared_buffers: String,
+}
+
 async fn cache_hit(
     db: &impl Queryable,
     limits: &Thresholds,
     report: &mut Report,
     findings: &mut Vec<Insight>,
 ) -> Result<(), DbError> {
-    let row = db
-        .query_one(
-            "SELECT coalesce(sum(heap_blks_hit), 0)::int8, coalesce(sum(heap_blks_read), 0)::int8,
-                    coalesce(sum(idx_blks_hit), 0)::int8, coalesce(sum(idx_blks_read), 0)::int8,
-                    current_setting('shared_buffers')
+    let BlockReads { heap_hit, heap_read, idx_hit, idx_read, shared_buffers } = db
+        .query_one_as(
+            "SELECT coalesce(sum(heap_blks_hit), 0)::int8 AS heap_hit,
+                    coalesce(sum(heap_blks_read), 0)::int8 AS heap_read,
+                    coalesce(sum(idx_blks_hit), 0)::int8 AS idx_hit,
+                    coalesce(sum(idx_blks_read), 0)::int8 AS idx_read,
+                    current_setting('shared_buffers') AS shared_buffers
                FROM pg_statio_user_tables",
             &[],
         )
         .await?;
-    let (heap_hit, heap_read, idx_hit, idx_read): (i64, i64, i64, i64) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
     let ratio = |hit: i64, read: i64| (hit + read > 0).then(|| hit as f64 / (hit + read) as f64);
     report.cache_hit = CacheHit {
         heap: ratio(heap_hit, heap_read),
         index: ratio(idx_hit, idx_read),
         heap_blocks: heap_hit + heap_read,
         index_blocks: idx_hit + idx_read,
-        shared_buffers: row.get(4),
+        shared_buffers,
     };
     for (what, r, blocks) in [
         ("tables", report.cache_hit.heap, report.cache_hit.heap_blocks),
@@ -1085,11 +1119,21 @@ async fn cache_hit(
 
 /// Sequences past a share of their range, where the range is the smaller of
 /// the sequence's own maximum and the maximum of the column it feeds.
+#[derive(FromRow)]
+struct SequenceUse {
+    seq: String,
+    last_value: i64,
+    max_value: i64,
+    col: Option<String>,
+    col_max: Option<i64>,
+    used: f64,
+}
+
 async fn sequences(db: &impl Queryable, limits: &Thresholds, findings: &mut Vec<Insight>) -> Result<(), DbError> {
-    let rows = db
-        .query(
+    let rows: Vec<SequenceUse> = db
+        .query_as(
             "SELECT seq, last_value, max_value, col, col_max,
-                    last_value::float8 / least(max_value, coalesce(col_max, max_value))
+                    last_value::float8 / least(max_value, coalesce(col_max, max_value)) AS used
                FROM (SELECT format('%I.%I', s.schemaname, s.sequencename) AS seq, s.last_value, s.max_value,
                             c.col, c.col_max
                        FROM pg_sequences s
@@ -1112,12 +1156,7 @@ async fn sequences(db: &impl Queryable, limits: &Thresholds, findings: &mut Vec<
             &[&limits.sequence_used_share],
         )
         .await?;
-    for r in rows {
-        let seq: String = r.get(0);
-        let (last, max): (i64, i64) = (r.get(1), r.get(2));
-        let col: Option<String> = r.get(3);
-        let col_max: Option<i64> = r.get(4);
-        let used: f64 = r.get(5);
+    for SequenceUse { seq, last_value: last, max_value: max, col, col_max, used } in rows {
         let column_limits = col_max.is_some_and(|c| c < max);
         findings.push(Insight {
             kind: "sequence-near-limit",

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::db::{DbError, Queryable};
+use crate::db::row::single;
+use crate::db::{DbError, FromRow, Queryable};
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ServerInfo {
@@ -21,10 +22,18 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
 
+#[derive(FromRow)]
+struct ServerRow {
+    version: String,
+    database: String,
+}
+
 pub async fn server_info(db: &impl Queryable) -> Result<ServerInfo, DbError> {
     let start = Instant::now();
-    let row = db.query_one("SELECT current_setting('server_version'), current_database()", &[]).await?;
-    Ok(ServerInfo { version: row.get(0), database: row.get(1), round_trip: start.elapsed() })
+    let row: ServerRow = db
+        .query_one_as("SELECT current_setting('server_version') AS version, current_database() AS database", &[])
+        .await?;
+    Ok(ServerInfo { version: row.version, database: row.database, round_trip: start.elapsed() })
 }
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -39,12 +48,22 @@ pub struct TableStats {
     pub index_bytes: i64,
 }
 
+/// A [`TableStats`] as the catalog query reads it (`rows` is the estimate).
+#[derive(FromRow)]
+struct TableRow {
+    schema: String,
+    table: String,
+    rows: i64,
+    total_bytes: i64,
+    index_bytes: i64,
+}
+
 /// Every devx table, largest first.
 pub async fn table_stats(db: &impl Queryable, exact: bool) -> Result<Vec<TableStats>, DbError> {
-    let rows = db
-        .query(
-            "SELECT n.nspname, c.relname, coalesce(s.n_live_tup, 0)::int8,
-                    pg_total_relation_size(c.oid), pg_indexes_size(c.oid)
+    let rows: Vec<TableRow> = db
+        .query_as(
+            "SELECT n.nspname AS schema, c.relname AS \"table\", coalesce(s.n_live_tup, 0)::int8 AS rows,
+                    pg_total_relation_size(c.oid) AS total_bytes, pg_indexes_size(c.oid) AS index_bytes
                FROM pg_class c
                JOIN pg_namespace n ON n.oid = c.relnamespace
                LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
@@ -55,16 +74,21 @@ pub async fn table_stats(db: &impl Queryable, exact: bool) -> Result<Vec<TableSt
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let schema: String = row.get(0);
-        let table: String = row.get(1);
         let rows = if exact {
             // Identifiers come from pg_class, quoted by PostgreSQL itself.
-            let sql = format!("SELECT count(*) FROM {}", quote_qualified(&schema, &table));
-            db.query_one(&sql, &[]).await?.get::<_, i64>(0)
+            let sql = format!("SELECT count(*) FROM {}", quote_qualified(&row.schema, &row.table));
+            db.query_scalar(&sql, &[]).await?
         } else {
-            row.get(2)
+            row.rows
         };
-        out.push(TableStats { schema, table, rows, exact, total_bytes: row.get(3), index_bytes: row.get(4) });
+        out.push(TableStats {
+            schema: row.schema,
+            table: row.table,
+            rows,
+            exact,
+            total_bytes: row.total_bytes,
+            index_bytes: row.index_bytes,
+        });
     }
     Ok(out)
 }
@@ -97,6 +121,26 @@ pub struct Finding {
     pub detail: String,
 }
 
+/// A constraint and its table, as the checks of [`schema_findings`] read it.
+#[derive(FromRow)]
+struct ConstraintRow {
+    table_name: String,
+    constraint_name: String,
+}
+
+/// A foreign key without an index, and its columns.
+#[derive(FromRow)]
+struct ForeignKeyRow {
+    table_name: String,
+    constraint_name: String,
+    columns: String,
+}
+
+/// The strings of a statement's one column, one per row.
+fn strings(rows: &[tokio_postgres::Row]) -> Result<Vec<String>, DbError> {
+    rows.iter().map(single).collect()
+}
+
 /// Structural checks of the devx schemas: the invariants the migrations
 /// promise (an index behind every foreign key, a primary key on every table,
 /// an `updated_at` trigger wherever the column exists) and the leftovers of
@@ -105,12 +149,12 @@ pub struct Finding {
 /// validated). An empty list means the schema is sound.
 pub async fn schema_findings(db: &impl Queryable) -> Result<Vec<Finding>, DbError> {
     let mut findings = Vec::new();
-    let fk_without_index = db
-        .query(
-            "SELECT format('%I.%I', n.nspname, t.relname), c.conname,
+    let fk_without_index: Vec<ForeignKeyRow> = db
+        .query_as(
+            "SELECT format('%I.%I', n.nspname, t.relname) AS table_name, c.conname AS constraint_name,
                     (SELECT string_agg(a.attname, ', ' ORDER BY k.ord)
                        FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord)
-                       JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum)
+                       JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) AS columns
                FROM pg_constraint c
                JOIN pg_class t ON t.oid = c.conrelid
                JOIN pg_namespace n ON n.oid = t.relnamespace
@@ -124,28 +168,26 @@ pub async fn schema_findings(db: &impl Queryable) -> Result<Vec<Finding>, DbErro
             &[],
         )
         .await?;
-    for row in fk_without_index {
-        let table: String = row.get(0);
-        let columns: String = row.get(2);
+    for ForeignKeyRow { table_name: table, constraint_name, columns } in fk_without_index {
         findings.push(Finding {
             kind: "fk-without-index",
-            object: format!("{table} ({})", row.get::<_, String>(1)),
+            object: format!("{table} ({constraint_name})"),
             detail: format!(
                 "no index starts with ({columns}): deleting a parent row scans {table}; add one in a migration"
             ),
         });
     }
-    let invalid_indexes = db
-        .query(
+    let invalid_indexes = strings(
+        &db.query(
             "SELECT format('%I.%I', n.nspname, c.relname)
                FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE NOT i.indisvalid AND n.nspname IN ('devx', 'templates', 'devx_meta')
               ORDER BY 1",
             &[],
         )
-        .await?;
-    for row in invalid_indexes {
-        let index: String = row.get(0);
+        .await?,
+    )?;
+    for index in invalid_indexes {
         findings.push(Finding {
             kind: "invalid-index",
             detail: format!(
@@ -154,26 +196,24 @@ pub async fn schema_findings(db: &impl Queryable) -> Result<Vec<Finding>, DbErro
             object: index,
         });
     }
-    let unvalidated = db
-        .query(
-            "SELECT format('%I.%I', n.nspname, t.relname), c.conname
+    let unvalidated: Vec<ConstraintRow> = db
+        .query_as(
+            "SELECT format('%I.%I', n.nspname, t.relname) AS table_name, c.conname AS constraint_name
                FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
               WHERE NOT c.convalidated AND n.nspname IN ('devx', 'templates')
               ORDER BY 1, 2",
             &[],
         )
         .await?;
-    for row in unvalidated {
-        let table: String = row.get(0);
-        let name: String = row.get(1);
+    for ConstraintRow { table_name: table, constraint_name: name } in unvalidated {
         findings.push(Finding {
             kind: "unvalidated-constraint",
             detail: format!("added NOT VALID and never checked: `ALTER TABLE {table} VALIDATE CONSTRAINT {name};`"),
             object: format!("{table} ({name})"),
         });
     }
-    let no_primary_key = db
-        .query(
+    let no_primary_key = strings(
+        &db.query(
             "SELECT format('%I.%I', n.nspname, c.relname)
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('devx', 'templates')
@@ -181,17 +221,18 @@ pub async fn schema_findings(db: &impl Queryable) -> Result<Vec<Finding>, DbErro
               ORDER BY 1",
             &[],
         )
-        .await?;
-    for row in no_primary_key {
+        .await?,
+    )?;
+    for table in no_primary_key {
         findings.push(Finding {
             kind: "missing-primary-key",
-            object: row.get(0),
+            object: table,
             detail: "every table needs a primary key (replication, keyset pagination and the audit trail rely on it)"
                 .into(),
         });
     }
-    let no_updated_at_trigger = db
-        .query(
+    let no_updated_at_trigger = strings(
+        &db.query(
             "SELECT format('%I.%I', n.nspname, c.relname)
                FROM pg_class c
                JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -203,11 +244,12 @@ pub async fn schema_findings(db: &impl Queryable) -> Result<Vec<Finding>, DbErro
               ORDER BY 1",
             &[],
         )
-        .await?;
-    for row in no_updated_at_trigger {
+        .await?,
+    )?;
+    for table in no_updated_at_trigger {
         findings.push(Finding {
             kind: "missing-updated-at-trigger",
-            object: row.get(0),
+            object: table,
             detail: "has updated_at but no devx.set_updated_at() trigger, so the column goes stale".into(),
         });
     }
@@ -223,16 +265,16 @@ pub async fn schema_snapshot(db: &impl Queryable) -> Result<BTreeMap<String, Str
     const SCHEMAS: &str = "ARRAY['devx', 'templates']";
     let queries = [
         format!(
-            "SELECT 'table ' || n.nspname || '.' || c.relname, c.relkind::text
+            "SELECT 'table ' || n.nspname || '.' || c.relname AS object, c.relkind::text AS definition
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname = ANY({SCHEMAS})"
         ),
         format!(
-            "SELECT 'column ' || n.nspname || '.' || c.relname || '.' || a.attname,
+            "SELECT 'column ' || n.nspname || '.' || c.relname || '.' || a.attname AS object,
                     format_type(a.atttypid, a.atttypmod)
                     || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
                     || coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
-                    || CASE WHEN a.attidentity <> '' THEN ' IDENTITY' ELSE '' END
+                    || CASE WHEN a.attidentity <> '' THEN ' IDENTITY' ELSE '' END AS definition
                FROM pg_attribute a
                JOIN pg_class c ON c.oid = a.attrelid
                JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -241,39 +283,49 @@ pub async fn schema_snapshot(db: &impl Queryable) -> Result<BTreeMap<String, Str
                 AND n.nspname = ANY({SCHEMAS})"
         ),
         format!(
-            "SELECT 'index ' || n.nspname || '.' || c.relname, pg_get_indexdef(c.oid)
+            "SELECT 'index ' || n.nspname || '.' || c.relname AS object, pg_get_indexdef(c.oid) AS definition
                FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE n.nspname = ANY({SCHEMAS})"
         ),
         format!(
-            "SELECT 'constraint ' || n.nspname || '.' || t.relname || '.' || c.conname, pg_get_constraintdef(c.oid)
+            "SELECT 'constraint ' || n.nspname || '.' || t.relname || '.' || c.conname AS object,
+                    pg_get_constraintdef(c.oid) AS definition
                FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
               WHERE n.nspname = ANY({SCHEMAS})"
         ),
         format!(
-            "SELECT 'trigger ' || n.nspname || '.' || t.relname || '.' || g.tgname, pg_get_triggerdef(g.oid)
+            "SELECT 'trigger ' || n.nspname || '.' || t.relname || '.' || g.tgname AS object,
+                    pg_get_triggerdef(g.oid) AS definition
                FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid JOIN pg_namespace n ON n.oid = t.relnamespace
               WHERE NOT g.tgisinternal AND n.nspname = ANY({SCHEMAS})"
         ),
         format!(
-            "SELECT 'view ' || n.nspname || '.' || c.relname, pg_get_viewdef(c.oid)
+            "SELECT 'view ' || n.nspname || '.' || c.relname AS object, pg_get_viewdef(c.oid) AS definition
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE c.relkind IN ('v', 'm') AND n.nspname = ANY({SCHEMAS})"
         ),
         format!(
-            "SELECT 'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-                    md5(pg_get_functiondef(p.oid))
+            "SELECT 'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+                        AS object,
+                    md5(pg_get_functiondef(p.oid)) AS definition
                FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
               WHERE p.prokind IN ('f', 'p') AND n.nspname = ANY({SCHEMAS})"
         ),
     ];
     let mut snapshot = BTreeMap::new();
     for sql in &queries {
-        for row in db.query(sql, &[]).await? {
-            snapshot.insert(row.get::<_, String>(0), row.get::<_, String>(1));
+        for row in db.query_as::<SnapshotRow>(sql, &[]).await? {
+            snapshot.insert(row.object, row.definition);
         }
     }
     Ok(snapshot)
+}
+
+/// One entry of [`schema_snapshot`].
+#[derive(FromRow)]
+struct SnapshotRow {
+    object: String,
+    definition: String,
 }
 
 /// One difference between the live schema and the one the migrations build.

@@ -169,16 +169,18 @@ async fn try_user(target: &ProbeTarget, user: &str, dbname: &str, timeout: Durat
         }
     }
     let Some(client) = client else { return Attempt::Refused("no postgres or template1 database".into()) };
-    let row = client
+    let usable = client
         .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1), \
-                    COALESCE((SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user), false)",
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS database_exists, \
+                    COALESCE((SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user), false) \
+                        AS may_create",
             &[&dbname],
         )
-        .await;
-    match row {
-        Ok(row) if row.get::<_, bool>(0) || row.get::<_, bool>(1) => Attempt::Usable(admin.to_string()),
-        Ok(_) => Attempt::Refused(format!("database {dbname} does not exist and the user may not create it")),
+        .await
+        .and_then(|row| Ok(row.try_get::<_, bool>("database_exists")? || row.try_get::<_, bool>("may_create")?));
+    match usable {
+        Ok(true) => Attempt::Usable(admin.to_string()),
+        Ok(false) => Attempt::Refused(format!("database {dbname} does not exist and the user may not create it")),
         Err(e) => Attempt::Refused(short_error(&e)),
     }
 }
@@ -212,8 +214,10 @@ fn short_error(e: &tokio_postgres::Error) -> String {
 /// database of the same server) unless it exists.
 pub async fn ensure_database(admin: &tokio_postgres::Config, dbname: &str) -> Result<bool, tokio_postgres::Error> {
     let client = connect(admin).await?;
-    let exists: bool =
-        client.query_one("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", &[&dbname]).await?.get(0);
+    let exists: bool = client
+        .query_one("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS database_exists", &[&dbname])
+        .await?
+        .try_get("database_exists")?;
     if exists {
         return Ok(false);
     }

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
 
-use crate::db::{DbError, Queryable};
+use crate::db::row::{decode_all, single};
+use crate::db::{DbError, FromRow, Queryable};
 
 pub const LEDGER_TABLE: &str = "devx_meta.schema_migrations";
 
@@ -32,7 +33,7 @@ const SELECT: &str = "SELECT id, name, checksum, applied_at, applied_by, executi
                         FROM devx_meta.schema_migrations ORDER BY applied_at, id";
 
 /// One ledger row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct AppliedMigration {
     pub id: String,
     pub name: String,
@@ -51,19 +52,6 @@ impl AppliedMigration {
     pub fn stamped(&self) -> bool {
         self.execution_ms.is_none()
     }
-
-    fn from_row(r: &tokio_postgres::Row) -> Self {
-        AppliedMigration {
-            id: r.get(0),
-            name: r.get(1),
-            checksum: r.get(2),
-            applied_at: r.get(3),
-            applied_by: r.get(4),
-            execution_ms: r.get(5),
-            down_sql: r.get(6),
-            up_sql: r.get(7),
-        }
-    }
 }
 
 /// Creates the ledger if missing (call under the migration lock).
@@ -72,7 +60,7 @@ pub async fn ensure(client: &impl GenericClient) -> Result<(), DbError> {
 }
 
 pub async fn exists(client: &impl GenericClient) -> Result<bool, DbError> {
-    Ok(client.query_one(EXISTS, &[]).await?.get(0))
+    single(&client.query_one(EXISTS, &[]).await?)
 }
 
 /// Every row, oldest first; empty when the ledger does not exist yet.
@@ -80,16 +68,16 @@ pub async fn read(client: &impl GenericClient) -> Result<Vec<AppliedMigration>, 
     if !exists(client).await? {
         return Ok(Vec::new());
     }
-    Ok(client.query(SELECT, &[]).await?.iter().map(AppliedMigration::from_row).collect())
+    decode_all(&client.query(SELECT, &[]).await?)
 }
 
 /// [`read`] through the instrumented pool path (the admin API).
 pub async fn read_pooled(db: &impl Queryable) -> Result<Vec<AppliedMigration>, DbError> {
-    let exists: bool = db.query_one(EXISTS, &[]).await?.get(0);
+    let exists: bool = db.query_scalar(EXISTS, &[]).await?;
     if !exists {
         return Ok(Vec::new());
     }
-    Ok(db.query(SELECT, &[]).await?.iter().map(AppliedMigration::from_row).collect())
+    db.query_as(SELECT, &[]).await
 }
 
 /// What is recorded for a migration.
@@ -120,9 +108,9 @@ pub async fn delete(client: &impl GenericClient, id: &str) -> Result<u64, DbErro
 
 /// Applied ids through the instrumented pool path (health checks).
 pub async fn applied_ids(db: &impl Queryable) -> Result<Vec<String>, DbError> {
-    let exists: bool = db.query_one(EXISTS, &[]).await?.get(0);
+    let exists: bool = db.query_scalar(EXISTS, &[]).await?;
     if !exists {
         return Ok(Vec::new());
     }
-    Ok(db.query("SELECT id FROM devx_meta.schema_migrations", &[]).await?.iter().map(|r| r.get(0)).collect())
+    db.query("SELECT id FROM devx_meta.schema_migrations", &[]).await?.iter().map(single).collect()
 }

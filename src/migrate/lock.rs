@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 use super::MigrateError;
-use crate::db::DbError;
+use crate::db::row::{decode, single};
+use crate::db::{DbError, FromRow};
 
 /// The advisory lock key (`devxmigr` in ASCII).
 pub const MIGRATION_LOCK_KEY: i64 = 0x6465_7678_6d69_6772;
 
 /// The session that holds the migration lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct LockHolder {
     pub pid: i32,
     pub application_name: String,
@@ -47,7 +48,8 @@ pub async fn holder(client: &Client) -> Result<Option<LockHolder>, DbError> {
     // low half in objid, and 1 in objsubid.
     let row = client
         .query_opt(
-            "SELECT l.pid, coalesce(a.application_name, ''), host(a.client_addr), a.state
+            "SELECT l.pid, coalesce(a.application_name, '') AS application_name, host(a.client_addr) AS client_addr,
+                    a.state
                FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
               WHERE l.locktype = 'advisory' AND l.granted
                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -57,11 +59,11 @@ pub async fn holder(client: &Client) -> Result<Option<LockHolder>, DbError> {
             &[&MIGRATION_LOCK_KEY],
         )
         .await?;
-    Ok(row.map(|r| LockHolder { pid: r.get(0), application_name: r.get(1), client_addr: r.get(2), state: r.get(3) }))
+    row.as_ref().map(decode).transpose()
 }
 
 async fn try_lock(client: &Client) -> Result<bool, DbError> {
-    Ok(client.query_one("SELECT pg_try_advisory_lock($1)", &[&MIGRATION_LOCK_KEY]).await?.get(0))
+    single(&client.query_one("SELECT pg_try_advisory_lock($1)", &[&MIGRATION_LOCK_KEY]).await?)
 }
 
 /// Takes the lock, polling every `poll` until `wait` has passed.

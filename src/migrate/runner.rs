@@ -11,6 +11,7 @@ use super::source::is_no_transaction;
 use super::split::{self, char_position_to_line_col};
 use super::{Location, MigrateError, Migration, MigrationSet, ScriptFailure, Status, lock};
 use crate::config::{Config, MigrationConfig};
+use crate::db::row::single;
 
 /// How the migrator waits and how long its statements may wait for locks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,7 +325,7 @@ impl Migrator {
 
     /// `user@host (devx 0.1.0, pid 42)`.
     async fn applied_by(&self, what: &str) -> Result<String, MigrateError> {
-        let user: String = self.client.query_one("SELECT current_user::text", &[]).await?.get(0);
+        let user: String = single(&self.client.query_one("SELECT current_user::text", &[]).await?)?;
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .or_else(|| std::env::var("HOSTNAME").ok())

@@ -8,20 +8,34 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::Rule;
-use crate::db::{DbError, Queryable};
+use crate::db::{DbError, FromRow, Queryable};
 
 /// Every `retention.*` setting, key -> JSON value.
 pub async fn settings(db: &impl Queryable) -> Result<HashMap<String, Value>, DbError> {
-    let rows = db.query("SELECT key, value FROM devx.system_config WHERE key LIKE 'retention.%'", &[]).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    let rows: Vec<Setting> =
+        db.query_as("SELECT key, value FROM devx.system_config WHERE key LIKE 'retention.%'", &[]).await?;
+    Ok(rows.into_iter().map(|s| (s.key, s.value)).collect())
+}
+
+#[derive(FromRow)]
+struct Setting {
+    key: String,
+    value: Value,
+}
+
+#[derive(FromRow)]
+struct Cutoff {
+    cutoff: DateTime<Utc>,
+    positive: bool,
 }
 
 /// What a period means now: `Some((now() - period, period > 0))`, or `None`
 /// when PostgreSQL does not read `period` as an interval (or the cutoff
 /// would fall outside the timestamp range).
 pub async fn cutoff(db: &impl Queryable, period: &str) -> Result<Option<(DateTime<Utc>, bool)>, DbError> {
-    match db.query_one("SELECT now() - ($1::text)::interval, ($1::text)::interval > interval '0'", &[&period]).await {
-        Ok(row) => Ok(Some((row.get(0), row.get(1)))),
+    let sql = "SELECT now() - ($1::text)::interval AS cutoff, ($1::text)::interval > interval '0' AS positive";
+    match db.query_one_as::<Cutoff>(sql, &[&period]).await {
+        Ok(row) => Ok(Some((row.cutoff, row.positive))),
         Err(DbError::InvalidValue(_)) => Ok(None),
         Err(e) => Err(e),
     }
@@ -30,8 +44,8 @@ pub async fn cutoff(db: &impl Queryable, period: &str) -> Result<Option<(DateTim
 /// An interval in seconds (a month counts 30 days), or `None` when
 /// PostgreSQL does not read `text` as an interval.
 pub async fn interval_seconds(db: &impl Queryable, text: &str) -> Result<Option<f64>, DbError> {
-    match db.query_one("SELECT extract(epoch FROM ($1::text)::interval)::float8", &[&text]).await {
-        Ok(row) => Ok(Some(row.get(0))),
+    match db.query_scalar("SELECT extract(epoch FROM ($1::text)::interval)::float8", &[&text]).await {
+        Ok(seconds) => Ok(Some(seconds)),
         Err(DbError::InvalidValue(_)) => Ok(None),
         Err(e) => Err(e),
     }
@@ -40,7 +54,7 @@ pub async fn interval_seconds(db: &impl Queryable, text: &str) -> Result<Option<
 /// Rows of the rule's table older than `cutoff`.
 pub async fn count_aged(db: &impl Queryable, rule: &Rule, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
     let sql = format!("SELECT count(*) FROM {} WHERE {}", rule.table, rule.condition);
-    let n: i64 = db.query_one(&sql, &[&cutoff]).await?.get(0);
+    let n: i64 = db.query_scalar(&sql, &[&cutoff]).await?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
@@ -68,12 +82,12 @@ pub async fn set_lock_timeout(db: &impl Queryable) -> Result<(), DbError> {
 
 /// Takes the session lock of retention runs; false when another session holds it.
 pub async fn try_lock(db: &impl Queryable) -> Result<bool, DbError> {
-    Ok(db.query_one("SELECT pg_try_advisory_lock(hashtext('devx.retention'))", &[]).await?.get(0))
+    db.query_scalar("SELECT pg_try_advisory_lock(hashtext('devx.retention'))", &[]).await
 }
 
 /// The same lock held until the end of `db`'s transaction (unnamed mode).
 pub async fn try_xact_lock(db: &impl Queryable) -> Result<bool, DbError> {
-    Ok(db.query_one("SELECT pg_try_advisory_xact_lock(hashtext('devx.retention'))", &[]).await?.get(0))
+    db.query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('devx.retention'))", &[]).await
 }
 
 pub async fn unlock(db: &impl Queryable) -> Result<(), DbError> {

@@ -1,6 +1,8 @@
 //! Invariants of the schema the migrations build: the database guards its own
 //! integrity, so these tests talk SQL to a freshly migrated database.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -316,4 +318,262 @@ async fn retention_settings_are_seeded() {
     {
         assert!(keys.iter().any(|k| k == key), "{key} missing from system_config: {keys:?}");
     }
+}
+
+/// Every Rust text enum of devx, with the `schema.table.column` it is stored
+/// in (`text`, or `text[]` for a set of them).
+fn stored_text_enums() -> Vec<(&'static str, &'static str, BTreeSet<&'static str>)> {
+    use devx::agents::model::{ErrorType, ExecutionStatus, LogLevel, TaskStatus, ValidationStatus};
+    use devx::projects::model::{GenerationStatus, ModificationStatus, ProjectStatus};
+    use devx::runtime::containers::model::ContainerStatus;
+    use devx::runtime::deployments::model::DeploymentStatus;
+    use devx::runtime::services::model::ServiceStatus;
+    use devx::{accounts, admin, catalog, chat};
+
+    macro_rules! stored {
+        ($column:literal, $first:ident $(:: $rest:ident)*) => {
+            (
+                $column,
+                concat!(stringify!($first) $(, "::", stringify!($rest))*),
+                $first $(:: $rest)*::ALL.iter().map(|v| v.as_str()).collect::<BTreeSet<&'static str>>(),
+            )
+        };
+    }
+    vec![
+        stored!("devx.users.role", accounts::model::Role),
+        stored!("devx.users.plan_type", accounts::model::PlanType),
+        stored!("devx.api_keys.scopes", accounts::model::Scope),
+        stored!("devx.audit_logs.action", admin::model::AuditAction),
+        stored!("templates.templates.complexity", catalog::model::Complexity),
+        stored!("devx.projects.status", ProjectStatus),
+        stored!("devx.modifications.status", ModificationStatus),
+        stored!("devx.generation_history.status", GenerationStatus),
+        stored!("devx.chat_messages.role", chat::model::Role),
+        stored!("devx.services.status", ServiceStatus),
+        stored!("devx.containers.status", ContainerStatus),
+        stored!("devx.deployments.status", DeploymentStatus),
+        stored!("devx.tasks.status", TaskStatus),
+        stored!("devx.task_executions.status", ExecutionStatus),
+        stored!("devx.execution_logs.level", LogLevel),
+        stored!("devx.pr_validations.status", ValidationStatus),
+        stored!("devx.error_logs.error_type", ErrorType),
+    ]
+}
+
+/// Values a column's CHECK allows that its enum deliberately lacks.
+const ONLY_IN_THE_DATABASE: &[(&str, &[&str], &str)] = &[(
+    "devx.projects.status",
+    &["deleted"],
+    "rows soft-deleted by other tools; ProjectStatus is what the API shows, and it never shows them",
+)];
+
+/// Value-set columns with no Rust enum, and why.
+const WITHOUT_AN_ENUM: &[(&str, &str)] = &[(
+    "templates.technologies.kind",
+    "Technology::kind is a String passed through from the catalog files to the API; the CHECK is its only gate",
+)];
+
+/// CHECKs over several columns that name some values of one of them: not a
+/// column's value set, but their values must still be the enum's.
+const CONDITIONAL: &[(&str, &str)] = &[(
+    "devx.modifications.modifications_applied_at_check",
+    "applied_at is set only in these statuses; the column's value set is modifications_status_check",
+)];
+
+/// The value lists of a CHECK as PostgreSQL prints it, each with its column:
+/// `col = ANY (ARRAY['a'::text, ...])` (what `col IN ('a', ...)` becomes)
+/// and `col <@ ARRAY[...]` (every element of an array column).
+fn value_lists(definition: &str) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut rest = definition;
+    while let Some(at) = rest.find("ARRAY[") {
+        let before = rest[..at].trim_end();
+        let before = before
+            .strip_suffix("= ANY (")
+            .or_else(|| before.strip_suffix("<@"))
+            .unwrap_or_else(|| panic!("a value list this test does not read (teach it): {definition}"))
+            .trim_end();
+        let start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+        let column = &before[start..];
+        assert!(!column.is_empty(), "no column before a value list in {definition}");
+        let (values, after) = array_literals(&rest[at + "ARRAY[".len()..], definition);
+        out.push((column.to_string(), values));
+        rest = after;
+    }
+    out
+}
+
+/// The quoted literals of an `ARRAY[...]` body up to its `]`, and the rest.
+fn array_literals<'a>(body: &'a str, definition: &str) -> (Vec<String>, &'a str) {
+    let mut values = Vec::new();
+    let mut value: Option<String> = None;
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (&mut value, c) {
+            (Some(v), '\'') if chars.peek().is_some_and(|&(_, n)| n == '\'') => {
+                v.push('\'');
+                chars.next();
+            }
+            (Some(_), '\'') => values.push(value.take().expect("inside a literal")),
+            (Some(v), c) => v.push(c),
+            (None, '\'') => value = Some(String::new()),
+            (None, ']') => return (values, &body[i + 1..]),
+            (None, _) => {}
+        }
+    }
+    panic!("unterminated ARRAY in {definition}");
+}
+
+#[test]
+fn value_lists_read_what_postgres_prints() {
+    assert_eq!(
+        value_lists("CHECK ((status = ANY (ARRAY['pending'::text, 'in_progress'::text])))"),
+        [("status".to_string(), vec!["pending".to_string(), "in_progress".to_string()])]
+    );
+    assert_eq!(
+        value_lists("CHECK (((scopes <@ ARRAY['read'::text, 'it''s'::text]) AND (cardinality(scopes) > 0)))"),
+        [("scopes".to_string(), vec!["read".to_string(), "it's".to_string()])]
+    );
+    assert_eq!(
+        value_lists("CHECK (((applied_at IS NULL) OR (status = ANY (ARRAY['applied'::text, 'failed'::text]))))"),
+        [("status".to_string(), vec!["applied".to_string(), "failed".to_string()])]
+    );
+    assert!(value_lists("CHECK ((char_length(name) > 0))").is_empty());
+}
+
+#[tokio::test]
+async fn every_text_enum_matches_its_check_constraint() {
+    let db = TestDb::migrated().await;
+    let client = db.client().await;
+    // Every CHECK of the devx schemas that lists values, with the columns
+    // it constrains and their types.
+    let rows = client
+        .query(
+            "SELECT n.nspname || '.' || t.relname AS table_name, c.conname::text AS constraint_name,
+                    pg_get_constraintdef(c.oid) AS definition,
+                    ARRAY(SELECT a.attname::text FROM pg_attribute a
+                           WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) ORDER BY a.attnum) AS columns,
+                    ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                           WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) ORDER BY a.attnum) AS types
+               FROM pg_constraint c
+               JOIN pg_class t ON t.oid = c.conrelid
+               JOIN pg_namespace n ON n.oid = t.relnamespace
+              WHERE c.contype = 'c' AND n.nspname IN ('devx', 'templates')
+                AND pg_get_constraintdef(c.oid) LIKE '%ARRAY[%'
+              ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut problems: Vec<String> = Vec::new();
+    // `schema.table.column` -> (constraint, type, allowed values) for the
+    // single-column value sets; `schema.table.constraint` -> (column, values)
+    // for the others.
+    let mut value_sets: BTreeMap<String, (String, String, BTreeSet<String>)> = BTreeMap::new();
+    let mut conditional: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
+    for row in &rows {
+        let table: String = row.get("table_name");
+        let constraint: String = row.get("constraint_name");
+        let definition: String = row.get("definition");
+        let columns: Vec<String> = row.get("columns");
+        let types: Vec<String> = row.get("types");
+        let lists = value_lists(&definition);
+        match (columns.as_slice(), lists.as_slice()) {
+            ([column], [(listed, values)]) if listed == column => {
+                let key = format!("{table}.{column}");
+                let set = values.iter().cloned().collect();
+                if let Some((other, ..)) = value_sets.insert(key.clone(), (constraint.clone(), types[0].clone(), set)) {
+                    problems.push(format!("{key} has two value lists, {other} and {constraint}"));
+                }
+            }
+            ([_], _) => {
+                problems.push(format!("{table}.{constraint} is not one value list of its column: {definition}"))
+            }
+            _ => {
+                conditional.insert(format!("{table}.{constraint}"), lists);
+            }
+        }
+    }
+
+    let enums = stored_text_enums();
+    let enum_values = |column: &str| -> Option<BTreeSet<&str>> {
+        let (_, _, values) = enums.iter().find(|(c, ..)| *c == column)?;
+        let db_only = ONLY_IN_THE_DATABASE.iter().filter(|(c, ..)| *c == column).flat_map(|(_, v, _)| v.iter());
+        Some(values.iter().copied().chain(db_only.copied()).collect())
+    };
+
+    // Each enum against its column's CHECK, both ways.
+    for (column, name, values) in &enums {
+        let Some((constraint, ty, allowed)) = value_sets.get(*column) else {
+            problems.push(format!("{name} is stored in {column}, which has no CHECK listing its values"));
+            continue;
+        };
+        if ty != "text" && ty != "text[]" {
+            problems.push(format!("{column} ({name}) is {ty}, not text"));
+        }
+        let db_only: BTreeSet<&str> = ONLY_IN_THE_DATABASE
+            .iter()
+            .filter(|(c, ..)| c == column)
+            .flat_map(|(_, values, _)| values.iter().copied())
+            .collect();
+        let not_allowed: Vec<&str> = values.iter().copied().filter(|v| !allowed.contains(*v)).collect();
+        if !not_allowed.is_empty() {
+            problems.push(format!("{name} has {not_allowed:?}, which {constraint} on {column} refuses"));
+        }
+        let unknown: Vec<&String> =
+            allowed.iter().filter(|v| !values.contains(v.as_str()) && !db_only.contains(v.as_str())).collect();
+        if !unknown.is_empty() {
+            problems.push(format!("{constraint} allows {unknown:?} in {column}, which {name} cannot read"));
+        }
+        for v in &db_only {
+            if !allowed.contains(*v) || values.contains(v) {
+                problems.push(format!(
+                    "ONLY_IN_THE_DATABASE lists {v:?} for {column}, but {constraint} does not allow it or {name} has it"
+                ));
+            }
+        }
+    }
+
+    // Every value-set column of the schema is known to this test.
+    for (column, (constraint, ..)) in &value_sets {
+        let with_enum = enums.iter().any(|(c, ..)| c == column);
+        let without = WITHOUT_AN_ENUM.iter().any(|(c, _)| c == column);
+        match (with_enum, without) {
+            (false, false) => problems.push(format!(
+                "{column} is a value set ({constraint}) with no Rust enum in stored_text_enums(): add its enum \
+                 (or list it in WITHOUT_AN_ENUM with the reason)"
+            )),
+            (true, true) => problems.push(format!("{column} is both in stored_text_enums() and in WITHOUT_AN_ENUM")),
+            _ => {}
+        }
+    }
+    for (column, _) in WITHOUT_AN_ENUM {
+        if !value_sets.contains_key(*column) {
+            problems.push(format!("WITHOUT_AN_ENUM lists {column}, which has no value-set CHECK"));
+        }
+    }
+
+    // The CHECKs over several columns are known, and name only values the enum has.
+    for (constraint, lists) in &conditional {
+        if !CONDITIONAL.iter().any(|(c, _)| c == constraint) {
+            problems.push(format!("{constraint} lists values over several columns: add it to CONDITIONAL"));
+        }
+        let table = constraint.rsplit_once('.').map_or("", |(table, _)| table);
+        for (column, values) in lists {
+            let key = format!("{table}.{column}");
+            if let Some(known) = enum_values(&key) {
+                let unknown: Vec<&String> = values.iter().filter(|v| !known.contains(v.as_str())).collect();
+                if !unknown.is_empty() {
+                    problems.push(format!("{constraint} names {unknown:?} for {key}, which its enum cannot read"));
+                }
+            }
+        }
+    }
+    for (constraint, _) in CONDITIONAL {
+        if !conditional.contains_key(*constraint) {
+            problems.push(format!("CONDITIONAL lists {constraint}, which the schema does not have"));
+        }
+    }
+
+    assert!(problems.is_empty(), "text enums and CHECK constraints disagree:\n{}", problems.join("\n"));
 }

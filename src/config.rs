@@ -162,9 +162,17 @@ pub struct HttpConfig {
     pub session_ttl: Duration,
     /// A session ends after this long without a request.
     pub session_idle_timeout: Duration,
-    /// Failed sign-ins allowed per email and per address within `login_window`.
+    /// Failed sign-ins allowed per account within `login_window`.
     pub login_max_failures: u32,
+    /// Failed sign-ins allowed per client address within `login_window`.
+    pub login_max_failures_per_address: u32,
+    /// Registrations allowed per client address within `login_window`.
+    pub register_max_per_address: u32,
     pub login_window: Duration,
+    /// The first lockout's length; each lockout in a row doubles it (up to an hour).
+    pub login_lockout: Duration,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Threads that hash passwords (each holds 19 MiB while in use); 0: one per CPU.
     pub hash_concurrency: usize,
     /// Sign-ins and registrations that may wait for a hashing thread; past
@@ -328,9 +336,25 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ),
     ("DEVX_SHUTDOWN_GRACE", "20s", "then in-flight requests get this long to finish"),
     ("DEVX_SESSION_TTL", "30d", "a session ends this long after sign-in"),
-    ("DEVX_SESSION_IDLE_TIMEOUT", "7d", "a session ends after this long without a request"),
-    ("DEVX_LOGIN_MAX_FAILURES", "5", "failed sign-ins per email and per IP address before 429"),
-    ("DEVX_LOGIN_WINDOW", "15m", "the window those failures are counted in"),
+    (
+        "DEVX_SESSION_IDLE_TIMEOUT",
+        "7d",
+        "a session ends after this long without a request (activity is recorded at most once a minute, so to the minute)",
+    ),
+    ("DEVX_LOGIN_MAX_FAILURES", "5", "failed sign-ins per account before it is locked (429 with Retry-After)"),
+    (
+        "DEVX_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        "100",
+        "failed sign-ins per client address before it is locked; high, so one attacked account does not lock its neighbours",
+    ),
+    ("DEVX_REGISTER_MAX_PER_ADDRESS", "20", "registrations per client address within DEVX_LOGIN_WINDOW"),
+    ("DEVX_LOGIN_WINDOW", "15m", "the window failures are counted in; a quiet window forgets them"),
+    ("DEVX_LOGIN_LOCKOUT", "1m", "the first lockout; each one in a row doubles it, up to an hour"),
+    (
+        "DEVX_TRUSTED_PROXIES",
+        "",
+        "comma-separated CIDRs of proxies whose X-Forwarded-For/Forwarded name the client; unset: the peer address is the client",
+    ),
     (
         "DEVX_HASH_CONCURRENCY",
         "0",
@@ -428,6 +452,19 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                 default
             }
         }
+    }
+
+    /// A comma-separated list of CIDR networks or single addresses.
+    fn networks(&mut self, names: &[&str], example: &str) -> Vec<ipnet::IpNet> {
+        let Some((name, raw)) = self.get(names) else { return Vec::new() };
+        let mut networks = Vec::new();
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.parse::<ipnet::IpNet>().or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)) {
+                Ok(net) => networks.push(net),
+                Err(_) => self.problem(&name, format!("{part:?} is not an IP address or CIDR network"), example),
+            }
+        }
+        networks
     }
 
     fn boolean(&mut self, names: &[&str], default: bool, example: &str) -> bool {
@@ -647,6 +684,24 @@ impl Config {
                 "DEVX_SESSION_IDLE_TIMEOUT=7d",
             ),
             login_max_failures: r.number(&["DEVX_LOGIN_MAX_FAILURES"], 5, 1..=1000, "DEVX_LOGIN_MAX_FAILURES=5") as u32,
+            login_max_failures_per_address: r.number(
+                &["DEVX_LOGIN_MAX_FAILURES_PER_ADDRESS"],
+                100,
+                1..=1_000_000,
+                "DEVX_LOGIN_MAX_FAILURES_PER_ADDRESS=100",
+            ) as u32,
+            register_max_per_address: r.number(
+                &["DEVX_REGISTER_MAX_PER_ADDRESS"],
+                20,
+                1..=1_000_000,
+                "DEVX_REGISTER_MAX_PER_ADDRESS=20",
+            ) as u32,
+            login_lockout: r.positive_duration(
+                &["DEVX_LOGIN_LOCKOUT"],
+                Duration::from_secs(60),
+                "DEVX_LOGIN_LOCKOUT=1m",
+            ),
+            trusted_proxies: r.networks(&["DEVX_TRUSTED_PROXIES"], "DEVX_TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1"),
             login_window: r.positive_duration(
                 &["DEVX_LOGIN_WINDOW"],
                 Duration::from_secs(15 * 60),
@@ -752,6 +807,13 @@ impl Config {
         m.insert("DEVX_SESSION_TTL", secs(h.session_ttl));
         m.insert("DEVX_SESSION_IDLE_TIMEOUT", secs(h.session_idle_timeout));
         m.insert("DEVX_LOGIN_MAX_FAILURES", h.login_max_failures.to_string());
+        m.insert("DEVX_LOGIN_MAX_FAILURES_PER_ADDRESS", h.login_max_failures_per_address.to_string());
+        m.insert("DEVX_REGISTER_MAX_PER_ADDRESS", h.register_max_per_address.to_string());
+        m.insert("DEVX_LOGIN_LOCKOUT", secs(h.login_lockout));
+        m.insert(
+            "DEVX_TRUSTED_PROXIES",
+            h.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+        );
         m.insert("DEVX_HASH_CONCURRENCY", h.hash_concurrency.to_string());
         m.insert("DEVX_HASH_QUEUE", h.hash_queue.to_string());
         m.insert("DEVX_LOGIN_WINDOW", secs(h.login_window));

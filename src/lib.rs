@@ -25,6 +25,7 @@ pub mod migrate;
 pub mod projects;
 pub mod retention;
 pub mod runtime;
+pub mod text_enum;
 
 #[cfg(test)]
 mod layering;

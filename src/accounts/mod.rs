@@ -9,6 +9,7 @@ pub mod model;
 pub mod queries;
 mod routes;
 pub mod secrets;
+pub mod throttle;
 
 pub use hasher::Hasher;
 pub use identity::{AdminPrincipal, Credential, Principal};

@@ -45,10 +45,15 @@ pub async fn find_login(db: &impl Queryable, email: &str) -> Result<Option<(User
     Ok(db.query_opt_as::<Login>(&sql, &[&email]).await?.map(|l| (l.user, l.password_hash)))
 }
 
-pub async fn password_hash(db: &impl Queryable, user_id: Uuid) -> Result<Option<String>, DbError> {
-    let hash: Option<Option<String>> =
-        db.query_scalar_opt("SELECT password_hash FROM devx.users WHERE id = $1", &[&user_id]).await?;
-    Ok(hash.flatten())
+/// The account's email and password hash (for a password change).
+pub async fn login_secret(db: &impl Queryable, user_id: Uuid) -> Result<(String, Option<String>), DbError> {
+    #[derive(FromRow)]
+    struct Secret {
+        email: String,
+        password_hash: Option<String>,
+    }
+    let row: Secret = db.query_one_as("SELECT email, password_hash FROM devx.users WHERE id = $1", &[&user_id]).await?;
+    Ok((row.email, row.password_hash))
 }
 
 pub async fn record_login(db: &impl Queryable, user_id: Uuid) -> Result<(), DbError> {

@@ -16,6 +16,7 @@ use super::identity::{AdminPrincipal, Credential, Principal};
 use super::model::{ApiKey, CreatedApiKey, PlanType, Role, Scope, SessionGrant, User};
 use super::queries::{self, AdminUserChange, NewApiKey, NewSession, NewUser, UserFilter};
 use super::secrets;
+use super::throttle;
 use crate::http::client::{ClientIp, user_agent};
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page};
@@ -42,10 +43,6 @@ impl From<HashError> for ApiError {
             HashError::Failed(_) => ApiError::internal(e),
         }
     }
-}
-
-fn email_key(email: &str) -> String {
-    format!("email:{}", email.trim().to_lowercase())
 }
 
 async fn open_session(
@@ -101,6 +98,14 @@ async fn register(
     v.opt_text("name", req.name.as_deref(), 1, 200);
     v.finish()?;
 
+    // Every attempt counts, including those answered 409 (which tell that
+    // an email has an account), before any work is done for it.
+    if let Some(ip) = ip {
+        let key = [throttle::Key::registration(ip, &state.config.http)];
+        let client = state.db.client().await?;
+        throttle::check(&client, &key, "registrations from this address").await?;
+        throttle::record_failure(&client, &key, &state.config.http).await?;
+    }
     let hash = hasher.hash(req.password.clone()).await?;
     let id = Uuid::new_v4();
     let mut client = state.db.client().await?;
@@ -149,22 +154,18 @@ async fn login(
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<SessionGrant>> {
-    let mut keys = vec![email_key(&req.email)];
-    if let Some(ip) = ip {
-        keys.push(format!("ip:{ip}"));
-    }
-    if let Err(retry_after_secs) = state.login_limiter.check(&keys) {
-        return Err(ApiError::TooManyRequests {
-            detail: format!("too many failed sign-ins; try again in {retry_after_secs} seconds"),
-            retry_after_secs,
-        });
+    let http = &state.config.http;
+    let account = throttle::Key::account(&req.email, http);
+    let mut keys = vec![account.clone()];
+    keys.extend(ip.map(|ip| throttle::Key::address(ip, http)));
+    {
+        let client = state.db.client().await?;
+        throttle::check(&client, &keys, "failed sign-ins").await?;
     }
     if req.password.len() > secrets::PASSWORD_MAX_BYTES || req.email.len() > 254 {
         return Err(ApiError::Unauthorized("wrong email or password".into()));
     }
-    let client = state.db.client().await?;
-    let found = queries::find_login(&client, req.email.trim()).await?;
-    drop(client);
+    let found = crate::db_read!(state.db, |c| queries::find_login(c, req.email.trim()))?;
     let (user, hash) = match found {
         Some((user, hash)) if user.is_active => (Some(user), hash),
         _ => (None, None),
@@ -173,13 +174,13 @@ async fn login(
     let user = match (verified, user) {
         (true, Some(user)) => user,
         _ => {
-            state.login_limiter.record_failure(&keys);
+            throttle::record_failure(&state.db.client().await?, &keys, http).await?;
             return Err(ApiError::Unauthorized("wrong email or password".into()));
         }
     };
-    state.login_limiter.clear(&keys[0]);
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&format!("user:{}", user.id)).await?;
+    throttle::clear(&tx, &account).await?;
     queries::record_login(&tx, user.id).await?;
     let grant = open_session(&tx, &state, user, ip, user_agent(&headers).as_deref()).await?;
     tx.commit().await?;
@@ -276,11 +277,18 @@ async fn update_me(
     let new_hash = match &req.password {
         None => None,
         Some(change) => {
+            // A wrong current password is a failed sign-in for this account:
+            // a stolen session must not become a way to guess the password.
             let client = state.db.client().await?;
-            let current_hash = queries::password_hash(&client, principal.user_id).await?;
+            let (email, current_hash) = queries::login_secret(&client, principal.user_id).await?;
+            let account = [throttle::Key::account(&email, &state.config.http)];
+            throttle::check(&client, &account, "failed password checks").await?;
             drop(client);
             match hasher.change(change.current.clone(), current_hash, change.new.clone()).await? {
-                None => return Err(ApiError::invalid("password.current", "is not your current password")),
+                None => {
+                    throttle::record_failure(&state.db.client().await?, &account, &state.config.http).await?;
+                    return Err(ApiError::invalid("password.current", "is not your current password"));
+                }
                 Some(hash) => Some(hash),
             }
         }

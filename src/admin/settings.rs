@@ -54,6 +54,11 @@ pub const KNOWN: &[KnownSetting] = &[
     },
     KnownSetting { key: "retention.audit_logs", kind: Kind::Period, description: "How long audit trail rows are kept" },
     KnownSetting {
+        key: "retention.sign_in_throttle",
+        kind: Kind::Period,
+        description: "How long failed sign-in counters are kept after the last failure",
+    },
+    KnownSetting {
         key: retention::BATCH_SIZE_KEY,
         kind: Kind::Integer { min: 1, max: retention::MAX_BATCH_SIZE },
         description: "Rows deleted per retention batch",

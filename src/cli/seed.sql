@@ -675,3 +675,9 @@ VALUES
      '{"repository": "linus/edge-proxy", "delivery": "7f1c9e2a-seed", "header": "X-Hub-Signature-256"}', 0, false, NULL,
      now() - interval '6 hours')
 ON CONFLICT DO NOTHING;
+
+-- Someone guessing passwords from one address, locked out for now.
+INSERT INTO devx.sign_in_throttle (key, failures, window_started_at, last_failure_at, locked_until, lockouts) VALUES
+    ('address:198.51.100.23', 0, now() - interval '4 minutes', now() - interval '1 minute',
+     now() + interval '10 minutes', 1)
+ON CONFLICT DO NOTHING;

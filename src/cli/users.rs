@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::with_database;
 use crate::accounts::model::Role;
 use crate::accounts::queries::{self, NewUser};
-use crate::accounts::secrets;
+use crate::accounts::{secrets, throttle};
 use crate::config::Config;
 use crate::db::{Db, DbError};
 
@@ -40,6 +40,13 @@ enum UsersCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Lift a sign-in lockout: forgets the failed sign-ins counted against
+    /// an account (the audit trail records the unlock).
+    #[command(after_help = "Example:\n  devx users unlock --email alice@example.com")]
+    Unlock {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -59,7 +66,32 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 pub async fn run(config: &Config, args: UsersArgs) -> anyhow::Result<ExitCode> {
-    let UsersCommand::Create { email, name, admin } = args.command;
+    match args.command {
+        UsersCommand::Create { email, name, admin } => create(config, email, name, admin).await,
+        UsersCommand::Unlock { email } => unlock(config, email).await,
+    }
+}
+
+async fn unlock(config: &Config, email: String) -> anyhow::Result<ExitCode> {
+    with_database(config, async |database| {
+        let db = Db::connect(&config.database, &database.target).await?;
+        let mut client = db.client().await?;
+        let tx = client.transaction_as(&format!("system:cli {}", whoami())).await?;
+        let cleared = throttle::clear(&tx, &throttle::Key::account(&email, &config.http)).await?;
+        tx.commit().await?;
+        drop(client);
+        db.close();
+        if cleared {
+            println!("unlocked {}: its failed sign-ins are forgotten", email.trim());
+        } else {
+            println!("{} had no failed sign-ins counted; nothing to unlock", email.trim());
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+    .await
+}
+
+async fn create(config: &Config, email: String, name: Option<String>, admin: bool) -> anyhow::Result<ExitCode> {
     let email = email.trim().to_string();
     let mut v = crate::http::validate::Validator::new();
     v.email("--email", &email);

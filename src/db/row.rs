@@ -9,10 +9,7 @@
 //! the column in the log, not a panic.
 //!
 //! Statuses and other closed sets are `text` columns with a named CHECK
-//! constraint. Their Rust enums derive their strings with `strum` and get
-//! `FromSql`/`ToSql` from [`text_enum!`](crate::text_enum): a value the enum does not know is
-//! a decode error, never a silent default. A schema test compares every such
-//! enum with the CHECK constraint of its column, both ways.
+//! constraint; their enums get `FromSql`/`ToSql` from `crate::text_enum!`.
 
 pub use postgres_from_row::FromRow;
 use tokio_postgres::Row;
@@ -52,86 +49,8 @@ pub fn single<T: for<'a> tokio_postgres::types::FromSql<'a>>(row: &Row) -> Resul
     }
 }
 
-/// The error a [`text_enum!`](crate::text_enum) type gives for a value it does not know.
-#[derive(Debug)]
-pub struct UnknownVariant {
-    pub type_name: &'static str,
-    pub value: String,
-}
-
-impl std::fmt::Display for UnknownVariant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?} is not a known {} (the CHECK constraint and the enum disagree)", self.value, self.type_name)
-    }
-}
-
-impl std::error::Error for UnknownVariant {}
-
-/// Gives a strum-derived enum (`EnumString`, `IntoStaticStr`, `VariantArray`)
-/// `as_str`, `parse`, `ALL`, and `FromSql`/`ToSql` for `text` columns.
-#[macro_export]
-macro_rules! text_enum {
-    ($($ty:ident),+ $(,)?) => {$(
-        impl $ty {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$ty] = <$ty as ::strum::VariantArray>::VARIANTS;
-
-            /// The value as stored in the database and shown in the API.
-            pub fn as_str(self) -> &'static str {
-                self.into()
-            }
-
-            /// The value for its stored string, if there is one.
-            pub fn parse(s: &str) -> Option<$ty> {
-                s.parse().ok()
-            }
-        }
-
-        impl<'a> ::tokio_postgres::types::FromSql<'a> for $ty {
-            fn from_sql(
-                ty: &::tokio_postgres::types::Type,
-                raw: &'a [u8],
-            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-                let s = <&str as ::tokio_postgres::types::FromSql>::from_sql(ty, raw)?;
-                s.parse::<$ty>().map_err(|_| {
-                    Box::new($crate::db::row::UnknownVariant { type_name: stringify!($ty), value: s.to_owned() })
-                        as Box<dyn std::error::Error + Sync + Send>
-                })
-            }
-
-            fn accepts(ty: &::tokio_postgres::types::Type) -> bool {
-                <&str as ::tokio_postgres::types::FromSql>::accepts(ty)
-            }
-        }
-
-        impl ::tokio_postgres::types::ToSql for $ty {
-            fn to_sql(
-                &self,
-                ty: &::tokio_postgres::types::Type,
-                out: &mut ::tokio_postgres::types::private::BytesMut,
-            ) -> Result<::tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-                self.as_str().to_sql(ty, out)
-            }
-
-            fn accepts(ty: &::tokio_postgres::types::Type) -> bool {
-                <&str as ::tokio_postgres::types::ToSql>::accepts(ty)
-            }
-
-            ::tokio_postgres::types::to_sql_checked!();
-        }
-    )+};
-}
-
 #[cfg(test)]
 mod tests {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
-    #[strum(serialize_all = "snake_case")]
-    enum Sample {
-        Pending,
-        InProgress,
-    }
-    crate::text_enum!(Sample);
-
     /// `Row::get` panics on a missing column or a value the type cannot
     /// hold, and a position breaks silently when a column list changes:
     /// rows are read through `FromRow`, `query_scalar` or `column` only.
@@ -165,17 +84,5 @@ mod tests {
             }
         }
         assert!(found.is_empty(), "read rows by name with FromRow / query_scalar / db::column:\n{}", found.join("\n"));
-    }
-
-    #[test]
-    fn a_text_enum_round_trips_its_strings_and_refuses_others() {
-        use tokio_postgres::types::{FromSql, Type};
-        assert_eq!(Sample::ALL, &[Sample::Pending, Sample::InProgress]);
-        assert_eq!(Sample::InProgress.as_str(), "in_progress");
-        assert_eq!(Sample::parse("pending"), Some(Sample::Pending));
-        assert_eq!(Sample::parse("Pending"), None);
-        assert_eq!(Sample::from_sql(&Type::TEXT, b"in_progress").unwrap(), Sample::InProgress);
-        let err = Sample::from_sql(&Type::TEXT, b"paused").unwrap_err().to_string();
-        assert!(err.contains("\"paused\" is not a known Sample"), "{err}");
     }
 }

@@ -11,7 +11,6 @@
 pub mod client;
 pub mod error;
 pub mod extract;
-pub mod limit;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;
@@ -48,7 +47,6 @@ pub struct AppInner {
     /// requests are still served, so a load balancer stops sending first.
     pub draining: AtomicBool,
     pub started_at: Instant,
-    pub login_limiter: limit::LoginLimiter,
     pub metrics: Metrics,
 }
 
@@ -65,7 +63,6 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
-        let login_limiter = limit::LoginLimiter::new(config.http.login_max_failures, config.http.login_window);
         let metrics = Metrics::new(db.clone());
         let probes = db.probe_pool(PROBE_WAIT).unwrap_or_else(|_| db.clone());
         BODY_LIMIT.store(config.http.body_limit, Ordering::Relaxed);
@@ -75,7 +72,6 @@ impl AppState {
             config,
             draining: AtomicBool::new(false),
             started_at: Instant::now(),
-            login_limiter,
             metrics,
         }))
     }

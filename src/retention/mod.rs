@@ -125,6 +125,15 @@ pub const RULES: &[Rule] = &[
         oldest_first: Some("created_at"),
         what: "audit trail rows written before the cutoff",
     },
+    Rule {
+        name: "sign_in_throttle",
+        table: "devx.sign_in_throttle",
+        setting: "retention.sign_in_throttle",
+        default_period: "1 day",
+        condition: "last_failure_at < $1 AND (locked_until IS NULL OR locked_until < now())",
+        oldest_first: Some("last_failure_at"),
+        what: "failed sign-in counters with no failure since the cutoff and no lockout running",
+    },
 ];
 
 /// The rule whose period a setting holds.

@@ -23,3 +23,4 @@ mod projects;
 mod runtime;
 mod schema;
 mod support;
+mod throttle;

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use super::seed;
 use super::{EXIT_CHECK_FAILED, EXIT_USAGE, with_database};
 use crate::config::{Config, masked_target};
-use crate::db::{Db, PgClient};
+use crate::db::{Db, PgClient, Queryable};
 use crate::diagnostics::insights;
 use crate::diagnostics::introspect::{self, human_bytes};
 
@@ -42,6 +42,21 @@ enum DbCommand {
         /// sample ids are left as they are).
         #[arg(long)]
         force: bool,
+    },
+    /// The least privileges `devx serve` needs, for a role that only reads
+    /// and writes data while migrations run as the schema's owner
+    /// (`DATABASE_MIGRATION_URL`): prints the GRANT statements, or runs them
+    /// with --apply. Run it as the owner of the devx schemas, after
+    /// `devx migrate up`; default privileges cover tables later migrations add.
+    #[command(after_help = "Examples:\n  devx db grants --role devx_app\n  devx db grants --role devx_app --apply\n\n\
+        Then serve with DATABASE_URL naming devx_app and DATABASE_MIGRATION_URL naming the owner.")]
+    Grants {
+        /// The role `devx serve` connects as (it must exist: CREATE ROLE devx_app LOGIN PASSWORD '...').
+        #[arg(long)]
+        role: String,
+        /// Run the statements (in one transaction) instead of printing them.
+        #[arg(long)]
+        apply: bool,
     },
     /// Row counts and sizes of every devx table, largest first.
     #[command(after_help = "Examples:\n  devx db stats\n  devx db stats --exact")]
@@ -130,6 +145,12 @@ pub async fn run(config: &Config, args: DbArgs) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+            DbCommand::Grants { role, apply } => {
+                drop(client);
+                let code = grants(&db, &role, apply).await?;
+                db.close();
+                return Ok(code);
+            }
             DbCommand::Insights { json, long_query } => {
                 let limits = insights::Thresholds::new(long_query.unwrap_or(config.database.long_query_threshold));
                 let report = insights::report(&client, &limits).await?;
@@ -148,6 +169,93 @@ pub async fn run(config: &Config, args: DbArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })
     .await
+}
+
+/// `"name"`, with embedded quotes doubled, as PostgreSQL's `quote_ident` does.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The statements that let `role` run `devx serve` and nothing more: use the
+/// schemas, read and write rows (retention deletes, the audit trail is
+/// written by triggers running as the table owner's functions), read the
+/// migration ledger (`/readyz`), and the same on tables that migrations run
+/// by `owner` create later.
+pub fn grant_statements(role: &str, owner: &str, database: &str) -> Vec<String> {
+    let (role, owner, database) = (quote_ident(role), quote_ident(owner), quote_ident(database));
+    vec![
+        format!("GRANT CONNECT ON DATABASE {database} TO {role}"),
+        format!("GRANT USAGE ON SCHEMA devx, templates, devx_meta TO {role}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA devx, templates TO {role}"),
+        format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA devx, templates TO {role}"),
+        format!("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA devx, templates TO {role}"),
+        format!("GRANT SELECT ON ALL TABLES IN SCHEMA devx_meta TO {role}"),
+        format!(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA devx, templates \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"
+        ),
+        format!(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA devx, templates GRANT USAGE, SELECT ON SEQUENCES TO {role}"
+        ),
+        format!(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA devx, templates GRANT EXECUTE ON FUNCTIONS TO {role}"
+        ),
+        format!("ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA devx_meta GRANT SELECT ON TABLES TO {role}"),
+    ]
+}
+
+async fn grants(db: &Db, role: &str, apply: bool) -> anyhow::Result<ExitCode> {
+    if role.is_empty() || role.len() > 63 {
+        eprintln!("--role must name a PostgreSQL role (1 to 63 characters)");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let mut client = db.client().await?;
+    #[derive(crate::db::FromRow)]
+    struct Here {
+        owner: String,
+        database: String,
+        role_exists: bool,
+        migrated: bool,
+    }
+    let here: Here = client
+        .query_one_as(
+            "SELECT current_user::text AS owner, current_database()::text AS database,
+                    EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS role_exists,
+                    to_regclass('devx_meta.schema_migrations') IS NOT NULL AS migrated",
+            &[&role],
+        )
+        .await?;
+    if !here.migrated {
+        anyhow::bail!("the database has no devx schema yet: run `devx migrate up` first, as the schema's owner");
+    }
+    let statements = grant_statements(role, &here.owner, &here.database);
+    if !apply {
+        println!(
+            "-- Least privileges for `devx serve` as {role}; run as {} (or `devx db grants --apply`).",
+            here.owner
+        );
+        if !here.role_exists {
+            println!("-- The role does not exist yet: CREATE ROLE {} LOGIN PASSWORD '...';", quote_ident(role));
+        }
+        for statement in &statements {
+            println!("{statement};");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !here.role_exists {
+        eprintln!(
+            "role {role} does not exist: create it first (CREATE ROLE {} LOGIN PASSWORD '...'), then run this again",
+            quote_ident(role)
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let tx = client.transaction_as("system:cli grants").await?;
+    for statement in &statements {
+        tx.batch_execute(statement).await?;
+    }
+    tx.commit().await?;
+    println!("granted {role} what `devx serve` needs ({} statements, as {})", statements.len(), here.owner);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn seed(db: &Db, force: bool) -> anyhow::Result<ExitCode> {

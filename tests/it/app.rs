@@ -53,7 +53,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tune: impl FnOnce(&mut Config)) -> TestApp {
-        let db = TestDb::migrated().await;
+        TestApp::spawn_on(TestDb::migrated().await, tune).await
+    }
+
+    /// A server on a database the test prepared (e.g. with a role of its own).
+    pub async fn spawn_on(db: TestDb, tune: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = default_config(&db);
         tune(&mut config);
         // A tuned source (e.g. PgBouncer in front of this database) wins.

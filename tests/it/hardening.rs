@@ -441,3 +441,77 @@ async fn a_migration_killed_during_a_concurrent_index_build_leaves_no_invalid_in
     drop(watcher);
     server.stop().await;
 }
+
+/// `devx serve` runs with a role that may only read and write rows, given
+/// by `devx db grants --apply`: the API's smoke path works, and the role
+/// cannot change the schema.
+#[tokio::test]
+async fn the_api_works_under_a_role_with_only_the_granted_privileges() {
+    let db = crate::harness::TestDb::migrated().await;
+    let role = format!("devx_t_app_{}_{}", std::process::id(), db.name().rsplit('_').next().unwrap_or("x"));
+    let admin = harness::admin_client().await;
+    admin.batch_execute(&format!("CREATE ROLE \"{role}\" LOGIN")).await.unwrap();
+    let db_url = db.url();
+    let role_in_test = role.clone();
+    let outcome = tokio::spawn(async move {
+        let role = role_in_test;
+        let printed = crate::harness::devx_command()
+            .env("DATABASE_URL", &db_url)
+            .args(["db", "grants", "--role", &role])
+            .output()
+            .unwrap();
+        let sql = String::from_utf8_lossy(&printed.stdout).to_string();
+        assert!(
+            printed.status.success() && sql.contains("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES"),
+            "{sql}"
+        );
+        let applied = crate::harness::devx_command()
+            .env("DATABASE_URL", &db_url)
+            .args(["db", "grants", "--role", &role, "--apply"])
+            .output()
+            .unwrap();
+        assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+
+        let app = TestApp::spawn_on(db, |c| {
+            if let devx::config::DbSource::Explicit(target) = &mut c.database.source {
+                target.user(&role);
+            }
+        })
+        .await;
+        let whoami: String =
+            app.pool.client().await.unwrap().query_scalar("SELECT current_user::text", &[]).await.unwrap();
+        assert_eq!(whoami, role);
+        let dev = app.register("dev@example.com").await;
+        let (status, project) = app.post("/api/projects", Some(&dev.token), json!({"name": "least"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{project}");
+        let id = project["id"].as_str().unwrap();
+        let (status, task) =
+            app.post("/api/tasks", Some(&dev.token), json!({"project_id": id, "title": "build"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{task}");
+        let (status, _) = app.patch(&format!("/api/projects/{id}"), Some(&dev.token), json!({"name": "renamed"})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(app.get("/readyz", None).await.0, StatusCode::OK, "the ledger is readable");
+        let (status, page) = app.get("/api/templates?limit=2", None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let (status, _) = app.delete(&format!("/api/projects/{id}"), Some(&dev.token)).await;
+        assert!(status.is_success());
+        // The audit trail was written on the role's behalf by the triggers.
+        let audited: i64 = app
+            .pool
+            .client()
+            .await
+            .unwrap()
+            .query_scalar("SELECT count(*) FROM devx.audit_logs WHERE entity_type = 'devx.projects'", &[])
+            .await
+            .unwrap();
+        assert!(audited >= 2);
+        let refused = app.pool.client().await.unwrap().batch_execute("CREATE TABLE devx.nope (x int)").await;
+        assert!(refused.is_err(), "the serving role cannot change the schema");
+    })
+    .await;
+    // The role outlives the test's database: drop it whatever happened.
+    admin.batch_execute(&format!("DROP ROLE IF EXISTS \"{role}\"")).await.ok();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}

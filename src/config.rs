@@ -390,6 +390,16 @@ pub fn env_example() -> String {
     out
 }
 
+/// The default of a variable, as `VARIABLES` states it: the one place a
+/// default is written (and `.env.example` shows).
+fn default_of(name: &str) -> &'static str {
+    VARIABLES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, default, _)| *default)
+        .unwrap_or_else(|| panic!("{name} is read but not listed in VARIABLES"))
+}
+
 /// Reads a variable by any of its names.
 struct Reader<'a, F: Fn(&str) -> Option<String>> {
     env: &'a F,
@@ -413,7 +423,8 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         });
     }
 
-    fn duration(&mut self, names: &[&str], default: Duration, example: &str) -> Duration {
+    fn duration(&mut self, names: &[&str], example: &str) -> Duration {
+        let default = parse_duration(default_of(names[0])).expect("a VARIABLES default is a duration");
         let Some((name, raw)) = self.get(names) else { return default };
         match parse_duration(&raw) {
             Some(d) => d,
@@ -424,8 +435,9 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
     }
 
-    fn positive_duration(&mut self, names: &[&str], default: Duration, example: &str) -> Duration {
-        let d = self.duration(names, default, example);
+    fn positive_duration(&mut self, names: &[&str], example: &str) -> Duration {
+        let default = parse_duration(default_of(names[0])).expect("a VARIABLES default is a duration");
+        let d = self.duration(names, example);
         if d.is_zero() {
             self.problem(names[0], "must be greater than zero", example);
             return default;
@@ -433,13 +445,8 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         d
     }
 
-    fn number(
-        &mut self,
-        names: &[&str],
-        default: usize,
-        range: std::ops::RangeInclusive<usize>,
-        example: &str,
-    ) -> usize {
+    fn number(&mut self, names: &[&str], range: std::ops::RangeInclusive<usize>, example: &str) -> usize {
+        let default = default_of(names[0]).parse().expect("a VARIABLES default is a whole number");
         let Some((name, raw)) = self.get(names) else { return default };
         match raw.parse::<usize>() {
             Ok(n) if range.contains(&n) => n,
@@ -467,7 +474,8 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         networks
     }
 
-    fn boolean(&mut self, names: &[&str], default: bool, example: &str) -> bool {
+    fn boolean(&mut self, names: &[&str], example: &str) -> bool {
+        let default = default_of(names[0]) == "true";
         let Some((name, raw)) = self.get(names) else { return default };
         match raw.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => true,
@@ -547,11 +555,11 @@ impl Config {
                     _ => r.problem(&name, format!("{raw:?} is not a port number from 1 to 65535"), "DB_PORT=5432"),
                 },
                 None => {
-                    cfg.port(5432);
+                    cfg.port(default_of("DB_PORT").parse().expect("the DB_PORT default is a port"));
                 }
             }
-            cfg.dbname(r.get(part_names[2]).map(|(_, v)| v).unwrap_or_else(|| "devx".into()));
-            cfg.user(r.get(part_names[3]).map(|(_, v)| v).unwrap_or_else(|| "postgres".into()));
+            cfg.dbname(r.get(part_names[2]).map(|(_, v)| v).unwrap_or_else(|| default_of("DB_NAME").into()));
+            cfg.user(r.get(part_names[3]).map(|(_, v)| v).unwrap_or_else(|| default_of("DB_USER").into()));
             if let Some((_, pw)) = r.get(part_names[4]) {
                 cfg.password(pw);
             }
@@ -594,8 +602,12 @@ impl Config {
             None => StatementMode::Prepared,
         };
 
-        let pool_max = r.number(&["DB_POOL_MAX", "DATABASE_POOL_SIZE"], 20, 1..=10_000, "DB_POOL_MAX=20");
-        let pool_min = r.number(&["DB_POOL_MIN"], 2.min(pool_max), 0..=10_000, "DB_POOL_MIN=2");
+        let pool_max = r.number(&["DB_POOL_MAX", "DATABASE_POOL_SIZE"], 1..=10_000, "DB_POOL_MAX=20");
+        let pool_min = match r.get(&["DB_POOL_MIN"]) {
+            Some(_) => r.number(&["DB_POOL_MIN"], 0..=10_000, "DB_POOL_MIN=2"),
+            // Unset: the default, but never more than the pool may hold.
+            None => r.number(&["DB_POOL_MIN"], 0..=10_000, "DB_POOL_MIN=2").min(pool_max),
+        };
         if pool_min > pool_max {
             r.problem("DB_POOL_MIN", format!("{pool_min} is larger than DB_POOL_MAX ({pool_max})"), "DB_POOL_MIN=2");
         }
@@ -605,114 +617,59 @@ impl Config {
             ssl_mode,
             pool_min,
             pool_max,
-            idle_timeout: r.positive_duration(
-                &["DB_IDLE_TIMEOUT", "DB_POOL_IDLE_TIMEOUT"],
-                Duration::from_secs(30),
-                "DB_IDLE_TIMEOUT=30s",
-            ),
+            idle_timeout: r.positive_duration(&["DB_IDLE_TIMEOUT", "DB_POOL_IDLE_TIMEOUT"], "DB_IDLE_TIMEOUT=30s"),
             connect_timeout: r.positive_duration(
                 &["DB_CONNECT_TIMEOUT", "DB_CONNECTION_TIMEOUT", "DB_POOL_CONNECTION_TIMEOUT"],
-                Duration::from_secs(2),
                 "DB_CONNECT_TIMEOUT=2s",
             ),
-            acquire_timeout: r.positive_duration(
-                &["DB_ACQUIRE_TIMEOUT", "DB_POOL_ACQUIRE_TIMEOUT"],
-                Duration::from_secs(5),
-                "DB_ACQUIRE_TIMEOUT=5s",
-            ),
+            acquire_timeout: r
+                .positive_duration(&["DB_ACQUIRE_TIMEOUT", "DB_POOL_ACQUIRE_TIMEOUT"], "DB_ACQUIRE_TIMEOUT=5s"),
             statement_timeout: r.duration(
                 &["DB_STATEMENT_TIMEOUT", "DB_QUERY_TIMEOUT", "DATABASE_TIMEOUT"],
-                Duration::from_secs(30),
                 "DB_STATEMENT_TIMEOUT=30s",
             ),
-            lock_timeout: r.duration(&["DB_LOCK_TIMEOUT"], Duration::from_secs(5), "DB_LOCK_TIMEOUT=5s"),
-            idle_in_transaction_timeout: r.duration(
-                &["DB_IDLE_IN_TRANSACTION_TIMEOUT"],
-                Duration::from_secs(30),
-                "DB_IDLE_IN_TRANSACTION_TIMEOUT=30s",
-            ),
-            slow_query_threshold: r.duration(
-                &["DB_SLOW_QUERY_THRESHOLD"],
-                Duration::from_secs(1),
-                "DB_SLOW_QUERY_THRESHOLD=250ms",
-            ),
-            long_query_threshold: r.positive_duration(
-                &["DB_LONG_QUERY_THRESHOLD"],
-                Duration::from_secs(60),
-                "DB_LONG_QUERY_THRESHOLD=30s",
-            ),
+            lock_timeout: r.duration(&["DB_LOCK_TIMEOUT"], "DB_LOCK_TIMEOUT=5s"),
+            idle_in_transaction_timeout: r
+                .duration(&["DB_IDLE_IN_TRANSACTION_TIMEOUT"], "DB_IDLE_IN_TRANSACTION_TIMEOUT=30s"),
+            slow_query_threshold: r.duration(&["DB_SLOW_QUERY_THRESHOLD"], "DB_SLOW_QUERY_THRESHOLD=250ms"),
+            long_query_threshold: r.positive_duration(&["DB_LONG_QUERY_THRESHOLD"], "DB_LONG_QUERY_THRESHOLD=30s"),
             statement_mode,
             migration_source,
         };
 
         let migrations = MigrationConfig {
-            auto_migrate: r.boolean(&["DEVX_AUTO_MIGRATE"], true, "DEVX_AUTO_MIGRATE=false"),
-            lock_timeout: r.positive_duration(
-                &["DEVX_MIGRATION_LOCK_TIMEOUT"],
-                Duration::from_secs(5),
-                "DEVX_MIGRATION_LOCK_TIMEOUT=5s",
-            ),
-            wait_timeout: r.positive_duration(
-                &["DEVX_MIGRATION_WAIT"],
-                Duration::from_secs(60),
-                "DEVX_MIGRATION_WAIT=60s",
-            ),
+            auto_migrate: r.boolean(&["DEVX_AUTO_MIGRATE"], "DEVX_AUTO_MIGRATE=false"),
+            lock_timeout: r.positive_duration(&["DEVX_MIGRATION_LOCK_TIMEOUT"], "DEVX_MIGRATION_LOCK_TIMEOUT=5s"),
+            wait_timeout: r.positive_duration(&["DEVX_MIGRATION_WAIT"], "DEVX_MIGRATION_WAIT=60s"),
         };
 
         let http = HttpConfig {
-            body_limit: r.number(
-                &["DEVX_BODY_LIMIT"],
-                1024 * 1024,
-                1024..=1024 * 1024 * 1024,
-                "DEVX_BODY_LIMIT=1048576",
-            ),
-            request_timeout: r.positive_duration(
-                &["DEVX_REQUEST_TIMEOUT"],
-                Duration::from_secs(30),
-                "DEVX_REQUEST_TIMEOUT=30s",
-            ),
-            shutdown_grace: r.duration(&["DEVX_SHUTDOWN_GRACE"], Duration::from_secs(20), "DEVX_SHUTDOWN_GRACE=20s"),
-            shutdown_drain: r.duration(&["DEVX_SHUTDOWN_DRAIN"], Duration::from_secs(5), "DEVX_SHUTDOWN_DRAIN=5s"),
-            session_ttl: r.positive_duration(
-                &["DEVX_SESSION_TTL"],
-                Duration::from_secs(30 * 86400),
-                "DEVX_SESSION_TTL=30d",
-            ),
-            session_idle_timeout: r.positive_duration(
-                &["DEVX_SESSION_IDLE_TIMEOUT"],
-                Duration::from_secs(7 * 86400),
-                "DEVX_SESSION_IDLE_TIMEOUT=7d",
-            ),
-            login_max_failures: r.number(&["DEVX_LOGIN_MAX_FAILURES"], 5, 1..=1000, "DEVX_LOGIN_MAX_FAILURES=5") as u32,
+            body_limit: r.number(&["DEVX_BODY_LIMIT"], 1024..=1024 * 1024 * 1024, "DEVX_BODY_LIMIT=1048576"),
+            request_timeout: r.positive_duration(&["DEVX_REQUEST_TIMEOUT"], "DEVX_REQUEST_TIMEOUT=30s"),
+            shutdown_grace: r.duration(&["DEVX_SHUTDOWN_GRACE"], "DEVX_SHUTDOWN_GRACE=20s"),
+            shutdown_drain: r.duration(&["DEVX_SHUTDOWN_DRAIN"], "DEVX_SHUTDOWN_DRAIN=5s"),
+            session_ttl: r.positive_duration(&["DEVX_SESSION_TTL"], "DEVX_SESSION_TTL=30d"),
+            session_idle_timeout: r.positive_duration(&["DEVX_SESSION_IDLE_TIMEOUT"], "DEVX_SESSION_IDLE_TIMEOUT=7d"),
+            login_max_failures: r.number(&["DEVX_LOGIN_MAX_FAILURES"], 1..=1000, "DEVX_LOGIN_MAX_FAILURES=5") as u32,
             login_max_failures_per_address: r.number(
                 &["DEVX_LOGIN_MAX_FAILURES_PER_ADDRESS"],
-                100,
                 1..=1_000_000,
                 "DEVX_LOGIN_MAX_FAILURES_PER_ADDRESS=100",
             ) as u32,
             register_max_per_address: r.number(
                 &["DEVX_REGISTER_MAX_PER_ADDRESS"],
-                20,
                 1..=1_000_000,
                 "DEVX_REGISTER_MAX_PER_ADDRESS=20",
             ) as u32,
-            login_lockout: r.positive_duration(
-                &["DEVX_LOGIN_LOCKOUT"],
-                Duration::from_secs(60),
-                "DEVX_LOGIN_LOCKOUT=1m",
-            ),
+            login_lockout: r.positive_duration(&["DEVX_LOGIN_LOCKOUT"], "DEVX_LOGIN_LOCKOUT=1m"),
             trusted_proxies: r.networks(&["DEVX_TRUSTED_PROXIES"], "DEVX_TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1"),
-            login_window: r.positive_duration(
-                &["DEVX_LOGIN_WINDOW"],
-                Duration::from_secs(15 * 60),
-                "DEVX_LOGIN_WINDOW=15m",
-            ),
-            hash_concurrency: r.number(&["DEVX_HASH_CONCURRENCY"], 0, 0..=256, "DEVX_HASH_CONCURRENCY=2"),
-            hash_queue: r.number(&["DEVX_HASH_QUEUE"], 64, 0..=100_000, "DEVX_HASH_QUEUE=64"),
+            login_window: r.positive_duration(&["DEVX_LOGIN_WINDOW"], "DEVX_LOGIN_WINDOW=15m"),
+            hash_concurrency: r.number(&["DEVX_HASH_CONCURRENCY"], 0..=256, "DEVX_HASH_CONCURRENCY=2"),
+            hash_queue: r.number(&["DEVX_HASH_QUEUE"], 0..=100_000, "DEVX_HASH_QUEUE=64"),
             metrics_token: r.get(&["DEVX_METRICS_TOKEN"]).map(|(_, v)| Secret(v)),
         };
 
-        let default_addr: SocketAddr = ([127, 0, 0, 1], 8080).into();
+        let default_addr: SocketAddr = default_of("DEVX_ADDR").parse().expect("the DEVX_ADDR default is an address");
         let addr = match r.get(&["DEVX_ADDR"]) {
             Some((name, raw)) => match raw.parse::<SocketAddr>() {
                 Ok(a) => a,

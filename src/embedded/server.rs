@@ -339,6 +339,11 @@ fn lock_exclusive(path: &Path) -> Result<File, EmbeddedError> {
 /// A command for one of the server programs: run as `run_as` when devx is
 /// root, from the server's own directory, without the `PG*` variables that
 /// would point it elsewhere.
+#[allow(
+    unsafe_code,
+    reason = "pre_exec is the only way to drop the supplementary groups as well as the uid and gid: std's \
+              CommandExt::groups is unstable, and PostgreSQL refuses to run as root"
+)]
 fn server_command(program: PathBuf, layout: &Layout, run_as: Option<&RunAs>) -> Command {
     let mut cmd = Command::new(program);
     cmd.current_dir(&layout.root).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());

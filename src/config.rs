@@ -188,7 +188,7 @@ impl HttpConfig {
         if self.hash_concurrency > 0 {
             self.hash_concurrency
         } else {
-            std::thread::available_parallelism().map(usize::from).unwrap_or(2)
+            std::thread::available_parallelism().map_or(2, usize::from)
         }
     }
 }
@@ -396,8 +396,7 @@ fn default_of(name: &str) -> &'static str {
     VARIABLES
         .iter()
         .find(|(n, _, _)| *n == name)
-        .map(|(_, default, _)| *default)
-        .unwrap_or_else(|| panic!("{name} is read but not listed in VARIABLES"))
+        .map_or_else(|| panic!("{name} is read but not listed in VARIABLES"), |(_, default, _)| *default)
 }
 
 /// Reads a variable by any of its names.
@@ -545,7 +544,7 @@ impl Config {
             }
         } else if any_part {
             let mut cfg = tokio_postgres::Config::new();
-            let host = r.get(part_names[0]).map(|(_, v)| v).unwrap_or_else(|| "localhost".into());
+            let host = r.get(part_names[0]).map_or_else(|| "localhost".into(), |(_, v)| v);
             cfg.host(&host);
             match r.get(part_names[1]) {
                 Some((name, raw)) => match raw.parse::<u16>() {
@@ -558,8 +557,8 @@ impl Config {
                     cfg.port(default_of("DB_PORT").parse().expect("the DB_PORT default is a port"));
                 }
             }
-            cfg.dbname(r.get(part_names[2]).map(|(_, v)| v).unwrap_or_else(|| default_of("DB_NAME").into()));
-            cfg.user(r.get(part_names[3]).map(|(_, v)| v).unwrap_or_else(|| default_of("DB_USER").into()));
+            cfg.dbname(r.get(part_names[2]).map_or_else(|| default_of("DB_NAME").into(), |(_, v)| v));
+            cfg.user(r.get(part_names[3]).map_or_else(|| default_of("DB_USER").into(), |(_, v)| v));
             if let Some((_, pw)) = r.get(part_names[4]) {
                 cfg.password(pw);
             }
@@ -692,12 +691,11 @@ impl Config {
             },
             None => LogFormat::Text,
         };
-        let log_filter = r.get(&["DEVX_LOG", "RUST_LOG"]).map(|(_, v)| v).unwrap_or_else(|| "info".into());
+        let log_filter = r.get(&["DEVX_LOG", "RUST_LOG"]).map_or_else(|| "info".into(), |(_, v)| v);
         if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
             r.problem("DEVX_LOG", format!("{log_filter:?} is not a valid log filter"), "DEVX_LOG=info,devx=debug");
         }
-        let data_dir =
-            r.get(&["DEVX_DATA_DIR"]).map(|(_, v)| PathBuf::from(v)).unwrap_or_else(|| PathBuf::from(".devx"));
+        let data_dir = r.get(&["DEVX_DATA_DIR"]).map_or_else(|| PathBuf::from(".devx"), |(_, v)| PathBuf::from(v));
 
         let secret_key = match r.get(&["DEVX_SECRET_KEY"]) {
             Some((name, raw)) => match SecretKey::parse(&raw) {
@@ -750,7 +748,7 @@ impl Config {
         m.insert("DB_STATEMENT_MODE", d.statement_mode.as_str().into());
         m.insert(
             "DATABASE_MIGRATION_URL",
-            d.migration_source.as_deref().map(masked_target).unwrap_or_else(|| "(unset: DATABASE_URL)".into()),
+            d.migration_source.as_deref().map_or_else(|| "(unset: DATABASE_URL)".into(), masked_target),
         );
         m.insert("DEVX_AUTO_MIGRATE", self.migrations.auto_migrate.to_string());
         m.insert("DEVX_MIGRATION_LOCK_TIMEOUT", secs(self.migrations.lock_timeout));

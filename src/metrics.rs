@@ -218,7 +218,7 @@ impl DbCollector {
 }
 
 fn help(name: &str) -> &'static str {
-    DB_SERIES.iter().find(|(n, _)| *n == name).map(|(_, h)| *h).unwrap_or("")
+    DB_SERIES.iter().find(|(n, _)| *n == name).map_or("", |(_, h)| *h)
 }
 
 fn family(name: &str, kind: proto::MetricType, metric: proto::Metric) -> proto::MetricFamily {

@@ -123,7 +123,7 @@ fn work(queue: &Mutex<Receiver<Job>>) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
         let job = {
-            let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+            let queue = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             match queue.recv() {
                 Ok(job) => job,
                 Err(_) => return,

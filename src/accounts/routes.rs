@@ -171,12 +171,9 @@ async fn login(
         _ => (None, None),
     };
     let verified = hasher.verify(req.password.clone(), hash).await?;
-    let user = match (verified, user) {
-        (true, Some(user)) => user,
-        _ => {
-            throttle::record_failure(&state.db.client().await?, &keys, http).await?;
-            return Err(ApiError::Unauthorized("wrong email or password".into()));
-        }
+    let (true, Some(user)) = (verified, user) else {
+        throttle::record_failure(&state.db.client().await?, &keys, http).await?;
+        return Err(ApiError::Unauthorized("wrong email or password".into()));
     };
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&format!("user:{}", user.id)).await?;

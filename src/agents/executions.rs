@@ -292,8 +292,7 @@ async fn fail_execution(
         .message
         .as_deref()
         .or_else(|| details.get("message").and_then(Value::as_str).filter(|m| !m.trim().is_empty()))
-        .map(|m| m.chars().take(10_000).collect::<String>())
-        .unwrap_or_else(|| "execution failed".to_string());
+        .map_or_else(|| "execution failed".to_string(), |m| m.chars().take(10_000).collect::<String>());
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;

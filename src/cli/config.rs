@@ -35,7 +35,7 @@ enum ConfigCommand {
     Example,
 }
 
-pub async fn run(config: &Config, args: ConfigArgs) -> anyhow::Result<ExitCode> {
+pub fn run(config: &Config, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         ConfigCommand::Example => {
             print!("{}", crate::config::env_example());

@@ -157,8 +157,8 @@ pub async fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode>
                         .applied
                         .iter()
                         .map(|s| vec![s.id.clone(), s.name.clone(), format!("{} ms", s.execution_ms)])
-                        .collect();
-                    print_table(&["APPLIED", "NAME", "TIME"], rows);
+                        .collect::<Vec<_>>();
+                    print_table(&["APPLIED", "NAME", "TIME"], &rows);
                     println!("\n{} migration(s) applied.", report.applied.len());
                 }
                 Ok(ExitCode::SUCCESS)
@@ -189,8 +189,8 @@ pub async fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode>
                             };
                             vec![r.id.clone(), r.name.clone(), format!("{} ms", r.execution_ms), source.into()]
                         })
-                        .collect();
-                    print_table(&["REVERTED", "NAME", "TIME", "DOWN SCRIPT"], rows);
+                        .collect::<Vec<_>>();
+                    print_table(&["REVERTED", "NAME", "TIME", "DOWN SCRIPT"], &rows);
                     println!("\n{} migration(s) reverted.", report.reverted.len());
                 }
                 Ok(ExitCode::SUCCESS)
@@ -200,8 +200,8 @@ pub async fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode>
                 if stamped.is_empty() {
                     println!("Nothing to stamp: every migration up to {id} is applied already.");
                 } else {
-                    let rows = stamped.iter().map(|s| vec![s.id.clone(), s.name.clone()]).collect();
-                    print_table(&["STAMPED", "NAME"], rows);
+                    let rows = stamped.iter().map(|s| vec![s.id.clone(), s.name.clone()]).collect::<Vec<_>>();
+                    print_table(&["STAMPED", "NAME"], &rows);
                     println!("\n{} migration(s) recorded as applied without running them.", stamped.len());
                 }
                 Ok(ExitCode::SUCCESS)
@@ -211,7 +211,10 @@ pub async fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode>
                 if history.is_empty() {
                     println!("No migration applied yet.");
                 } else {
-                    print_table(&["ID", "NAME", "APPLIED AT", "TIME", "BY"], history.iter().map(history_row).collect());
+                    print_table(
+                        &["ID", "NAME", "APPLIED AT", "TIME", "BY"],
+                        &history.iter().map(history_row).collect::<Vec<_>>(),
+                    );
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -267,7 +270,7 @@ fn print_status(set: &MigrationSet, status: &Status) {
     if rows.is_empty() {
         println!("No migrations.");
     } else {
-        print_table(&["ID", "NAME", "STATE", "APPLIED AT"], rows);
+        print_table(&["ID", "NAME", "STATE", "APPLIED AT"], &rows);
     }
     println!(
         "\n{} applied, {} pending, {} problem(s).",
@@ -288,9 +291,9 @@ fn print_status(set: &MigrationSet, status: &Status) {
     }
 }
 
-fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in &rows {
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -307,7 +310,7 @@ fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
         println!("{}", out.trim_end());
     };
     line(headers.to_vec());
-    for row in &rows {
+    for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
 }

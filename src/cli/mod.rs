@@ -77,7 +77,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(&config, args).await,
             Command::Migrate(args) => migrate::run(&config, args).await,
             Command::Db(args) => db::run(&config, args).await,
-            Command::Config(args) => config::run(&config, args).await,
+            Command::Config(args) => config::run(&config, &args),
             Command::Users(args) => users::run(&config, args).await,
             Command::Retention(args) => retention::run(&config, args).await,
         }

@@ -46,7 +46,7 @@ impl Breaker {
 
     /// Whether a caller may try the database now.
     pub fn allow(&self) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match *state {
             State::Closed { .. } => true,
             State::Open { until, wait } if Instant::now() >= until => {
@@ -58,7 +58,7 @@ impl Breaker {
     }
 
     pub fn success(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if *state != (State::Closed { failures: 0 }) {
             if matches!(*state, State::HalfOpen { .. }) {
                 tracing::info!("database reachable again; circuit breaker closed");
@@ -70,14 +70,14 @@ impl Breaker {
     /// A probe that could not run for reasons unrelated to the server (the
     /// pool was busy) must not leave the breaker half-open forever.
     pub fn success_if_probing(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if matches!(*state, State::HalfOpen { .. }) {
             *state = State::Closed { failures: 0 };
         }
     }
 
     pub fn failure(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let open = |wait: Duration| State::Open { until: Instant::now() + wait, wait };
         *state = match *state {
             State::Closed { failures } if failures + 1 >= self.threshold => {
@@ -90,7 +90,7 @@ impl Breaker {
     }
 
     pub fn is_open(&self) -> bool {
-        !matches!(*self.state.lock().unwrap_or_else(|p| p.into_inner()), State::Closed { .. })
+        !matches!(*self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner), State::Closed { .. })
     }
 }
 

@@ -47,6 +47,7 @@ impl DbError {
     }
 
     /// A row that could not be read into its type, with the column named.
+    #[allow(clippy::needless_pass_by_value, reason = "shaped for map_err(DbError::decode)")]
     pub fn decode(e: tokio_postgres::Error) -> DbError {
         let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
         DbError::Decode(format!("{e}{cause}"))
@@ -68,7 +69,7 @@ impl From<tokio_postgres::Error> for DbError {
         let Some(db) = e.as_db_error() else {
             // No server error: the connection broke, was closed, or never opened.
             let source = std::error::Error::source(&e);
-            return if e.is_closed() || source.is_some_and(|s| s.is::<std::io::Error>()) {
+            return if e.is_closed() || source.is_some_and(<dyn std::error::Error + 'static>::is::<std::io::Error>) {
                 DbError::Unavailable(match source {
                     Some(cause) => format!("{e}: {cause}"),
                     None => e.to_string(),

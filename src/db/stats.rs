@@ -103,7 +103,7 @@ impl QueryStats {
             let ms = elapsed.as_secs_f64() * 1000.0;
             let key = normalize_sql(sql);
             tracing::warn!(sql = %key, duration_ms = ms, "slow query");
-            let mut map = self.slow_queries.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = self.slow_queries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(entry) = map.get_mut(&key) {
                 entry.count += 1;
                 entry.total_ms += ms;
@@ -156,7 +156,7 @@ impl QueryStats {
         let errors = self.errors.load(Ordering::Relaxed);
         let total_us = self.total_us.load(Ordering::Relaxed);
         let mut slow_queries: Vec<SlowQuery> =
-            self.slow_queries.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+            self.slow_queries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
         slow_queries.sort_by(|a, b| b.max_ms.total_cmp(&a.max_ms));
         StatsSnapshot {
             total,

@@ -886,7 +886,7 @@ async fn bloat(db: &impl Queryable, limits: &Thresholds, findings: &mut Vec<Insi
                  counts, not a page-level measurement; last vacuumed {}",
                 share * 100.0,
                 human_bytes(bytes),
-                vacuumed.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| "never".into())
+                vacuumed.map_or_else(|| "never".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
             ),
             advice: format!(
                 "run `VACUUM (ANALYZE) {table};`; if it keeps coming back, lower autovacuum_vacuum_scale_factor \

@@ -125,11 +125,8 @@ pub fn run_as(layout: &Layout) -> Result<Option<RunAs>, EmbeddedError> {
     if let Ok(meta) = std::fs::metadata(&layout.data)
         && meta.uid() != 0
     {
-        let name = User::from_uid(Uid::from_raw(meta.uid()))
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_else(|| meta.uid().to_string());
+        let name =
+            User::from_uid(Uid::from_raw(meta.uid())).ok().flatten().map_or_else(|| meta.uid().to_string(), |u| u.name);
         return Ok(Some(RunAs { name, uid: meta.uid(), gid: meta.gid() }));
     }
     ["postgres", "nobody"]

@@ -121,9 +121,8 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {
     if state.is_draining() {
         return not_ready("shutting down: finishing in-flight requests".into());
     }
-    let client = match state.probes.client().await {
-        Ok(c) => c,
-        Err(_) => return not_ready("database unreachable".into()),
+    let Ok(client) = state.probes.client().await else {
+        return not_ready("database unreachable".into());
     };
     match migrate::pending_ids(&client).await {
         Ok(pending) if pending.is_empty() => (StatusCode::OK, Json(Probe { status: "ok", reason: None })),

@@ -42,11 +42,12 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonDataError(e) => {
                 // serde's message names the field and what was expected, e.g.
                 // "unknown field `role`, expected one of `name`, `avatar_url`".
-                let message = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.body_text());
+                let message =
+                    std::error::Error::source(&e).map_or_else(|| e.body_text(), std::string::ToString::to_string);
                 ApiError::invalid(field_of(&message), message)
             }
             JsonRejection::JsonSyntaxError(e) => {
-                let cause = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
+                let cause = std::error::Error::source(&e).map(std::string::ToString::to_string).unwrap_or_default();
                 ApiError::BadRequest(format!("the body is not valid JSON: {cause}"))
             }
             JsonRejection::MissingJsonContentType(_) => {
@@ -120,7 +121,7 @@ impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         let message = match &rejection {
             QueryRejection::FailedToDeserializeQueryString(e) => {
-                std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_else(|| e.body_text())
+                std::error::Error::source(e).map_or_else(|| e.body_text(), std::string::ToString::to_string)
             }
             other => other.body_text(),
         };

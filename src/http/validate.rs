@@ -109,7 +109,7 @@ impl Validator {
         if json_has_nul(value) {
             return self.error(field, "must not contain NUL characters");
         }
-        let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(value).map_or(usize::MAX, |v| v.len());
         if size > max_bytes {
             self.error(field, format!("is {size} bytes; at most {max_bytes} are allowed"));
         }

@@ -85,7 +85,7 @@ pub async fn acquire(client: &Client, wait: Duration, poll: Duration) -> Result<
         if Instant::now() >= next_report {
             match holder(client).await.ok().flatten() {
                 Some(h) => {
-                    tracing::info!(holder_pid = h.pid, "waiting for another devx ({h}) holding the migration lock")
+                    tracing::info!(holder_pid = h.pid, "waiting for another devx ({h}) holding the migration lock");
                 }
                 None => tracing::info!("waiting for another devx holding the migration lock"),
             }

@@ -233,7 +233,7 @@ async fn sixteen_claimers_get_each_of_a_hundred_tasks_exactly_once() {
     let distinct: BTreeSet<&String> = all.iter().map(|(id, _)| id).collect();
     assert_eq!(all.len(), 100, "every task claimed");
     assert_eq!(distinct.len(), 100, "no task claimed twice");
-    assert!(!distinct.contains(&id(&bobs).to_string()));
+    assert!(!distinct.contains(&id(&bobs).clone()));
 
     let client = app.db.client().await;
     let row = client

@@ -311,7 +311,7 @@ async fn stamp_records_without_running() {
     let client = db.client().await;
     assert!(!relation_exists(&client, "widgets").await, "stamp runs nothing");
     assert_eq!(ledger_ids(&client).await, [WIDGETS, COLOR]);
-    assert!(m.history().await.unwrap().iter().all(|h| h.stamped()));
+    assert!(m.history().await.unwrap().iter().all(devx::migrate::AppliedMigration::stamped));
     assert_eq!(m.status().await.unwrap().pending_ids(), [SEED]);
     assert!(m.stamp(WIDGETS).await.unwrap().is_empty(), "already recorded");
 }

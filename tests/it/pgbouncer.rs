@@ -235,7 +235,7 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
     let mut pending: Vec<_> = set.into_iter().map(Some).collect();
     std::future::poll_fn(|cx| {
         let mut all = true;
-        for slot in pending.iter_mut() {
+        for slot in &mut pending {
             if let Some(f) = slot {
                 if f.as_mut().poll(cx).is_ready() {
                     *slot = None;
@@ -246,7 +246,7 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
         }
         if all { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
     })
-    .await
+    .await;
 }
 
 /// A pool of one connection through pgbouncer (2 server connections).

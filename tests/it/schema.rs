@@ -487,7 +487,7 @@ async fn every_text_enum_matches_its_check_constraint() {
                 }
             }
             ([_], _) => {
-                problems.push(format!("{table}.{constraint} is not one value list of its column: {definition}"))
+                problems.push(format!("{table}.{constraint} is not one value list of its column: {definition}"));
             }
             _ => {
                 conditional.insert(format!("{table}.{constraint}"), lists);

@@ -173,6 +173,8 @@ pub struct HttpConfig {
     pub login_lockout: Duration,
     /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Browser origins allowed to call the API (CORS); empty: no CORS headers.
+    pub cors_origins: Vec<String>,
     /// Threads that hash passwords (each holds 19 MiB while in use); 0: one per CPU.
     pub hash_concurrency: usize,
     /// Sign-ins and registrations that may wait for a hashing thread; past
@@ -351,6 +353,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DEVX_LOGIN_WINDOW", "15m", "the window failures are counted in; a quiet window forgets them"),
     ("DEVX_LOGIN_LOCKOUT", "1m", "the first lockout; each one in a row doubles it, up to an hour"),
     (
+        "DEVX_CORS_ORIGINS",
+        "",
+        "comma-separated browser origins allowed to call the API (https://app.example.com); unset: no CORS headers",
+    ),
+    (
         "DEVX_TRUSTED_PROXIES",
         "",
         "comma-separated CIDRs of proxies whose X-Forwarded-For/Forwarded name the client; unset: the peer address is the client",
@@ -458,6 +465,23 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                 default
             }
         }
+    }
+
+    /// A comma-separated list of origins (`scheme://host[:port]`, no path).
+    fn origins(&mut self, names: &[&str], example: &str) -> Vec<String> {
+        let Some((name, raw)) = self.get(names) else { return Vec::new() };
+        let mut origins = Vec::new();
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let well_formed = part.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+            }) && axum::http::HeaderValue::from_str(part).is_ok();
+            if well_formed {
+                origins.push(part.to_string());
+            } else {
+                self.problem(&name, format!("{part:?} is not an origin such as https://app.example.com"), example);
+            }
+        }
+        origins
     }
 
     /// A comma-separated list of CIDR networks or single addresses.
@@ -662,6 +686,7 @@ impl Config {
             ) as u32,
             login_lockout: r.positive_duration(&["DEVX_LOGIN_LOCKOUT"], "DEVX_LOGIN_LOCKOUT=1m"),
             trusted_proxies: r.networks(&["DEVX_TRUSTED_PROXIES"], "DEVX_TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1"),
+            cors_origins: r.origins(&["DEVX_CORS_ORIGINS"], "DEVX_CORS_ORIGINS=https://app.example.com"),
             login_window: r.positive_duration(&["DEVX_LOGIN_WINDOW"], "DEVX_LOGIN_WINDOW=15m"),
             hash_concurrency: r.number(&["DEVX_HASH_CONCURRENCY"], 0..=256, "DEVX_HASH_CONCURRENCY=2"),
             hash_queue: r.number(&["DEVX_HASH_QUEUE"], 0..=100_000, "DEVX_HASH_QUEUE=64"),
@@ -765,6 +790,7 @@ impl Config {
         m.insert("DEVX_LOGIN_MAX_FAILURES_PER_ADDRESS", h.login_max_failures_per_address.to_string());
         m.insert("DEVX_REGISTER_MAX_PER_ADDRESS", h.register_max_per_address.to_string());
         m.insert("DEVX_LOGIN_LOCKOUT", secs(h.login_lockout));
+        m.insert("DEVX_CORS_ORIGINS", h.cors_origins.join(","));
         m.insert(
             "DEVX_TRUSTED_PROXIES",
             h.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),

@@ -108,13 +108,13 @@ impl FromRequestParts<AppState> for Principal {
         })?;
         let what = if is_key { "API key" } else { "session" };
         let row = found.ok_or_else(|| {
-            ApiError::Unauthorized(format!("the {what} is not valid or was revoked; sign in again or use another key"))
+            ApiError::InvalidToken(format!("the {what} is not valid or was revoked; sign in again or use another key"))
         })?;
         if !row.user_active {
-            return Err(ApiError::Unauthorized("this account is deactivated".into()));
+            return Err(ApiError::InvalidToken("this account is deactivated".into()));
         }
         if row.expires_at.is_some_and(|at| at <= now) {
-            return Err(ApiError::Unauthorized(format!("the {what} has expired; sign in again or create a new key")));
+            return Err(ApiError::InvalidToken(format!("the {what} has expired; sign in again or create a new key")));
         }
         let principal = if is_key {
             let needed = needed_scope(&parts.method);
@@ -139,7 +139,7 @@ impl FromRequestParts<AppState> for Principal {
             let idle =
                 chrono::TimeDelta::from_std(state.config.http.session_idle_timeout).unwrap_or(chrono::TimeDelta::MAX);
             if row.last_seen.is_some_and(|at| now - at > idle) {
-                return Err(ApiError::Unauthorized("the session expired after inactivity; sign in again".into()));
+                return Err(ApiError::InvalidToken("the session expired after inactivity; sign in again".into()));
             }
             if row.last_seen.is_none_or(|at| now - at > TOUCH_EVERY) {
                 queries::touch_session(&state.db.client().await?, row.id).await?;

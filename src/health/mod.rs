@@ -292,12 +292,10 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim());
         if !given.is_some_and(|given| token_matches(given, token.expose())) {
-            let mut response = ApiError::Unauthorized(
+            return ApiError::Unauthorized(
                 "/metrics needs `Authorization: Bearer <DEVX_METRICS_TOKEN>`; the token is missing or wrong".into(),
             )
             .into_response();
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
         }
     }
     let body = state.metrics.render(&state.probes).await;

@@ -311,3 +311,67 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["name"], "Finished");
 }
+
+/// RFC 6750: a 401 names the Bearer scheme, and says `invalid_token` when a
+/// token was sent but is not valid.
+#[tokio::test]
+async fn unauthorized_answers_carry_www_authenticate() {
+    let app = TestApp::spawn().await;
+    let none = app.request(reqwest::Method::GET, "/api/auth/me", None).send().await.unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(none.headers()["www-authenticate"], "Bearer");
+    let bad = app.request(reqwest::Method::GET, "/api/auth/me", Some("not-a-real-token")).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(bad.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
+}
+
+/// CORS only for the configured origins, with preflights that allow the
+/// headers clients send and expose the ones they read.
+#[tokio::test]
+async fn cors_answers_configured_origins_only() {
+    let plain = TestApp::spawn().await;
+    let response = plain
+        .request(reqwest::Method::GET, "/api/templates?limit=1", None)
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("access-control-allow-origin").is_none(), "unset: no CORS headers");
+
+    let app = TestApp::spawn_with(|c| c.http.cors_origins = vec!["https://app.example.com".into()]).await;
+    let preflight = app
+        .request(reqwest::Method::OPTIONS, "/api/projects", None)
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type, idempotency-key, if-match")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
+    let allowed = h["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+    for name in ["authorization", "content-type", "idempotency-key", "if-match"] {
+        assert!(allowed.contains(name), "{name} in {allowed}");
+    }
+    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("PATCH"));
+
+    let response = app
+        .request(reqwest::Method::GET, "/api/templates?limit=1", None)
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], "https://app.example.com");
+    let exposed = response.headers()["access-control-expose-headers"].to_str().unwrap().to_lowercase();
+    for name in ["x-request-id", "etag", "location", "retry-after"] {
+        assert!(exposed.contains(name), "{name} in {exposed}");
+    }
+    let other = app
+        .request(reqwest::Method::GET, "/api/templates?limit=1", None)
+        .header("origin", "https://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}

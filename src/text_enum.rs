@@ -1,12 +1,12 @@
 //! Closed sets of strings as Rust enums: statuses and kinds stored in `text`
 //! columns with a named CHECK constraint, and settings with a fixed set of
 //! values. Each enum derives its strings with `strum` and gets `as_str`,
-//! `parse`, `ALL`, `FromSql` and `ToSql` from [`text_enum!`](crate::text_enum):
+//! `parse`, `ALL`, `FromSql` and `ToSql` from [`text_enum!`](crate::text_enum!):
 //! a value the enum does not know is a decode error, never a silent default.
 //! A schema test compares every stored enum with its column's CHECK
 //! constraint, both ways.
 
-/// The error a [`text_enum!`](crate::text_enum) type gives for a value it does not know.
+/// The error a [`text_enum!`](crate::text_enum!) type gives for a value it does not know.
 #[derive(Debug)]
 pub struct UnknownVariant {
     pub type_name: &'static str,

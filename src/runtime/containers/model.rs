@@ -93,7 +93,7 @@ pub struct Container {
     pub project_name: Option<String>,
 }
 
-/// The columns a [`ContainerRow`] is read from (`c` is the container).
+/// The columns a `ContainerRow` is read from (`c` is the container).
 pub const CONTAINER_COLUMNS: &str = "c.id, c.container_id, c.project_id, c.owner_id, c.name, c.status, c.image_name, \
      c.assigned_port, c.url, c.started_at, c.stopped_at, c.labels, c.metadata, c.created_at, c.updated_at";
 

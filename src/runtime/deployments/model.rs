@@ -100,13 +100,13 @@ pub struct Deployment {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The columns a [`MaskedRow`] is read from, with secrets reduced to
+/// The columns a `MaskedRow` is read from, with secrets reduced to
 /// whether they are set (`d` is a deployment, `p` its project).
 pub const DEPLOYMENT_COLUMNS: &str = "d.id, d.project_id, p.name AS project_name, p.owner_id, d.service_id, \
      d.app_sandbox_id, d.public_url, d.db_sandbox_id, d.status, d.runtime_type, d.created_at, d.updated_at, \
      d.db_connection_info IS NOT NULL AS has_connection_info, d.environment_vars IS NOT NULL AS has_environment_vars";
 
-/// [`DEPLOYMENT_COLUMNS`] and the sealed secrets (a [`SealedRow`]).
+/// [`DEPLOYMENT_COLUMNS`] and the sealed secrets (a `SealedRow`).
 pub const DEPLOYMENT_COLUMNS_SEALED: &str = "d.id, d.project_id, p.name AS project_name, p.owner_id, d.service_id, \
      d.app_sandbox_id, d.public_url, d.db_sandbox_id, d.status, d.runtime_type, d.created_at, d.updated_at, \
      d.db_connection_info IS NOT NULL AS has_connection_info, d.environment_vars IS NOT NULL AS has_environment_vars, \

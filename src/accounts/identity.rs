@@ -62,9 +62,15 @@ impl Principal {
         }
     }
 
+    /// Whose rows this caller sees: all of them for an administrator acting
+    /// as one (a key needs the admin scope), else their own.
+    pub fn visibility(&self) -> crate::db::Visibility {
+        if self.is_admin() { crate::db::Visibility::All } else { crate::db::Visibility::Owner(self.user_id) }
+    }
+
     /// Whether this caller may see rows owned by `owner`.
     pub fn can_see(&self, owner: Uuid) -> bool {
-        owner == self.user_id || self.is_admin()
+        self.visibility().sees(owner)
     }
 }
 

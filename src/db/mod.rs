@@ -27,7 +27,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 pub use error::DbError;
 pub use row::{FromRow, column};
-pub use statement::{Statement, escape_like};
+pub use statement::{Statement, Visibility, escape_like};
 pub use stats::{LatencyHistogram, QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
 
 use crate::config::{DatabaseConfig, StatementMode};

@@ -145,6 +145,41 @@ impl<'a> Statement<'a> {
     }
 }
 
+/// Whose rows a caller sees: every row (an administrator acting as one), or
+/// only the rows they own. Derived from the caller once
+/// (`accounts::Principal::visibility`) and turned into SQL here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    All,
+    Owner(uuid::Uuid),
+}
+
+impl Visibility {
+    /// Whether a row owned by `owner` is visible.
+    pub fn sees(self, owner: uuid::Uuid) -> bool {
+        match self {
+            Visibility::All => true,
+            Visibility::Owner(me) => me == owner,
+        }
+    }
+
+    /// The owner a list is restricted to, if any.
+    pub fn owner(self) -> Option<uuid::Uuid> {
+        match self {
+            Visibility::All => None,
+            Visibility::Owner(me) => Some(me),
+        }
+    }
+}
+
+impl<'a> Statement<'a> {
+    /// Restricts the statement to the rows `v` sees, `owner_column` naming
+    /// the column that holds a row's owner.
+    pub fn visible_to(&mut self, v: Visibility, owner_column: &str) {
+        self.and_some(v.owner(), |owner| format!("{owner_column} = {owner}"));
+    }
+}
+
 /// Escapes LIKE wildcards so a search for `50%` means the text `50%`.
 pub fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")

@@ -684,3 +684,33 @@ async fn runtime_routes_are_in_the_openapi_document() {
     }
     app.stop().await.expect("the server stops cleanly");
 }
+
+/// One rule for who sees a row: an admin sees every user's containers and
+/// deployments in the lists and the summary, a user only their own.
+#[tokio::test]
+async fn admins_see_every_users_containers_and_deployments() {
+    let app = TestApp::spawn().await;
+    let ann = app.register("ann@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let admin = app.admin("root@example.com").await;
+    let mut made = Vec::new();
+    for (who, name) in [(&ann, "ann"), (&bob, "bob")] {
+        let project = crate::support::project(&app, who, name).await;
+        let c = container(&app, who, &project, &format!("rt-{name}"), None).await;
+        let (status, d) = app.post(&format!("/api/projects/{project}/deployments"), Some(&who.token), json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{d}");
+        made.push((c, id_of(&d)));
+    }
+    let ids = |page: &serde_json::Value| crate::support::ids(page);
+    for path in ["/api/containers", "/api/deployments"] {
+        let (_, mine) = app.get(path, Some(&ann.token)).await;
+        let (_, all) = app.get(path, Some(&admin.token)).await;
+        let pick = |(c, d): &(String, String)| if path == "/api/containers" { c.clone() } else { d.clone() };
+        assert_eq!(ids(&mine), vec![pick(&made[0])], "{path}: a user sees only their own");
+        let all = ids(&all);
+        assert!(all.contains(&pick(&made[0])) && all.contains(&pick(&made[1])), "{path}: the admin sees both: {all:?}");
+    }
+    let (_, mine) = app.get("/api/deployments/summary", Some(&ann.token)).await;
+    let (_, all) = app.get("/api/deployments/summary", Some(&admin.token)).await;
+    assert_eq!((mine["total"].as_i64(), all["total"].as_i64()), (Some(1), Some(2)), "{mine} {all}");
+}

@@ -1,5 +1,6 @@
 //! The SQL of containers.
 
+use crate::db::Visibility;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -90,16 +91,16 @@ pub async fn list_project_containers(
 
 /// The containers of `owner`'s live projects, newest first; with no
 /// `status`, all but deleted ones.
-pub async fn list_owner_containers(
+pub async fn list_visible_containers(
     db: &impl Queryable,
-    owner_id: Uuid,
+    visibility: Visibility,
     status: Option<&str>,
     after: Option<TimeKey>,
     limit: i64,
 ) -> Result<Vec<Container>, DbError> {
     let mut s = Statement::default();
-    let owner_id = s.bind(owner_id);
-    s.and(format!("c.owner_id = {owner_id} AND p.status <> 'deleted'"));
+    s.visible_to(visibility, "c.owner_id");
+    s.and("p.status <> 'deleted'");
     let from = "devx.containers c JOIN devx.projects p ON p.id = c.project_id";
     let rows: Vec<ContainerRow> = list_containers(s, from, status, after, limit).query_as(db).await?;
     Ok(rows.into_iter().map(Container::from).collect())
@@ -137,13 +138,13 @@ struct ActiveContainer {
 /// them (running), with their project's name, newest first.
 pub async fn list_active_containers(
     db: &impl Queryable,
-    owner_id: Uuid,
+    visibility: Visibility,
     after: Option<TimeKey>,
     limit: i64,
 ) -> Result<Vec<Container>, DbError> {
     let mut s = Statement::default();
-    let owner_id = s.bind(owner_id);
-    s.and(format!("a.owner_id = {owner_id} AND p.status <> 'deleted'"));
+    s.visible_to(visibility, "a.owner_id");
+    s.and("p.status <> 'deleted'");
     let select = format!(
         "SELECT {CONTAINER_COLUMNS}, a.project_name
            FROM devx.active_containers a

@@ -107,7 +107,7 @@ pub struct MyContainerParams {
     pub cursor: Option<String>,
 }
 
-/// The caller's containers across projects, newest first (deleted ones only
+/// The caller's containers (an admin's: everyone's) across projects, newest first (deleted ones only
 /// with `status=deleted`).
 #[utoipa::path(
     get, path = "/api/containers", tag = "runtime", security(("bearer" = [])),
@@ -124,7 +124,7 @@ async fn list_my_containers(
 ) -> ApiResult<Json<Page<Container>>> {
     let limit = pagination::limit(p.limit)?;
     let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
-    let owner = principal.user_id;
+    let owner = principal.visibility();
     let rows = if p.active == Some(true) {
         if p.status.is_some_and(|s| s != ContainerStatus::Running) {
             return Err(ApiError::BadRequest("active=true lists running containers; drop `status` or `active`".into()));
@@ -132,7 +132,7 @@ async fn list_my_containers(
         crate::db_read!(state.db, |c| queries::list_active_containers(c, owner, after, limit))?
     } else {
         let status = p.status.map(ContainerStatus::as_str);
-        crate::db_read!(state.db, |c| queries::list_owner_containers(c, owner, status, after, limit))?
+        crate::db_read!(state.db, |c| queries::list_visible_containers(c, owner, status, after, limit))?
     };
     Ok(Json(Page::from_rows(rows, limit, |c| (c.created_at, c.id))))
 }

@@ -1,5 +1,6 @@
 //! The SQL of deployments. Secrets arrive here sealed and leave sealed.
 
+use crate::db::Visibility;
 use uuid::Uuid;
 
 use super::model::{
@@ -95,16 +96,16 @@ pub async fn latest_deployment(db: &impl Queryable, project_id: Uuid) -> Result<
 }
 
 /// The deployments of `owner`'s live projects, newest first.
-pub async fn list_owner_deployments(
+pub async fn list_visible_deployments(
     db: &impl Queryable,
-    owner_id: Uuid,
+    visibility: Visibility,
     status: Option<&str>,
     after: Option<TimeKey>,
     limit: i64,
 ) -> Result<Vec<DeploymentRow>, DbError> {
     let mut s = Statement::default();
-    let owner_id = s.bind(owner_id);
-    s.and(format!("p.owner_id = {owner_id} AND p.status <> 'deleted'"));
+    s.visible_to(visibility, "p.owner_id");
+    s.and("p.status <> 'deleted'");
     let rows: Vec<MaskedRow> = list_deployments(s, status, after, limit).query_as(db).await?;
     Ok(rows.into_iter().map(DeploymentRow::from).collect())
 }
@@ -132,14 +133,19 @@ pub struct StatusCount {
 }
 
 /// `(status, count)` over `owner`'s live projects.
-pub async fn count_owner_deployments(db: &impl Queryable, owner_id: Uuid) -> Result<Vec<StatusCount>, DbError> {
-    db.query_as(
+pub async fn count_visible_deployments(
+    db: &impl Queryable,
+    visibility: Visibility,
+) -> Result<Vec<StatusCount>, DbError> {
+    let mut s = Statement::default();
+    s.visible_to(visibility, "p.owner_id");
+    s.and("p.status <> 'deleted'");
+    s.sql = format!(
         "SELECT d.status, count(*) AS count FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
-          WHERE p.owner_id = $1 AND p.status <> 'deleted'
-          GROUP BY d.status",
-        &[&owner_id],
-    )
-    .await
+          {} GROUP BY d.status",
+        s.where_clause()
+    );
+    s.query_as(db).await
 }
 
 /// Whether `service_id` is a service of `project_id`.

@@ -236,7 +236,7 @@ async fn create_deployment(
     Ok((StatusCode::CREATED, Json(row.deployment)))
 }
 
-/// The caller's deployments across projects, newest first; secrets masked
+/// The caller's deployments (an admin's: everyone's) across projects, newest first; secrets masked
 /// (`getDeploymentsByStatus` with `status`).
 #[utoipa::path(
     get, path = "/api/deployments", tag = "runtime", security(("bearer" = [])),
@@ -254,20 +254,20 @@ async fn list_my_deployments(
     let limit = pagination::limit(p.limit)?;
     let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
     let status = p.status.map(DeploymentStatus::as_str);
-    let owner = principal.user_id;
-    let rows = crate::db_read!(state.db, |c| queries::list_owner_deployments(c, owner, status, after, limit))?;
+    let owner = principal.visibility();
+    let rows = crate::db_read!(state.db, |c| queries::list_visible_deployments(c, owner, status, after, limit))?;
     Ok(Json(page(rows, limit)))
 }
 
-/// How many deployments the caller has, by status
+/// How many deployments the caller has (an admin: all of them), by status
 /// (`getRunningDeploymentCountByUser` is `by_status.running`).
 #[utoipa::path(
     get, path = "/api/deployments/summary", tag = "runtime", security(("bearer" = [])),
     responses((status = 200, body = DeploymentSummary))
 )]
 async fn deployment_summary(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<DeploymentSummary>> {
-    let owner = principal.user_id;
-    let counts = crate::db_read!(state.db, |c| queries::count_owner_deployments(c, owner))?;
+    let owner = principal.visibility();
+    let counts = crate::db_read!(state.db, |c| queries::count_visible_deployments(c, owner))?;
     let mut by_status: BTreeMap<String, i64> =
         DeploymentStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
     for c in counts {

@@ -36,15 +36,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(errors::routes())
 }
 
-/// The owner whose rows a list shows: the caller, or everyone (`None`) for an admin.
+/// The owner whose rows a list shows: the caller, or everyone (`None`) for
+/// an admin (`Principal::visibility`).
 fn list_owner(principal: &Principal) -> Option<Uuid> {
-    if principal.is_admin() { None } else { Some(principal.user_id) }
+    principal.visibility().owner()
 }
 
 /// Whether the caller may see a row owned by `owner` (`None`: no user owns
-/// it, so only admins see it).
+/// it, so only those who see every row see it).
 fn sees(principal: &Principal, owner: Option<Uuid>) -> bool {
-    principal.is_admin() || owner == Some(principal.user_id)
+    owner.map_or(principal.visibility() == crate::db::Visibility::All, |o| principal.visibility().sees(o))
 }
 
 /// A small, complete list (a summary): `{"items": [...]}`.

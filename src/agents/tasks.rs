@@ -380,7 +380,7 @@ async fn update_task(
     v.check(req.priority.is_none_or(priority_ok), "priority", "must be 0 (lowest) to 10 (highest)");
     if let Some(Some(user)) = req.assigned_to {
         v.check(
-            user == principal.user_id || principal.is_admin(),
+            principal.visibility().sees(user),
             "assigned_to",
             "you can assign a task only to yourself (or clear it with null)",
         );

@@ -40,7 +40,7 @@ fn generation_type_ok(t: &str) -> bool {
 const TYPE_MESSAGE: &str = "must be 1-50 lowercase letters, digits, `_` or `-`, starting with a letter (e.g. project)";
 
 fn can_see(principal: &Principal, g: &Generation) -> bool {
-    principal.is_admin() || g.user_id.is_some_and(|u| u == principal.user_id)
+    g.user_id.map_or(principal.visibility() == crate::db::Visibility::All, |u| principal.visibility().sees(u))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -85,7 +85,7 @@ async fn list_generations(
     v.finish()?;
     let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
     let filter = GenerationFilter {
-        user: (!principal.is_admin()).then_some(principal.user_id),
+        user: principal.visibility().owner(),
         generation_type: p.generation_type,
         status: p.status,
         template: p.template,
@@ -107,7 +107,7 @@ async fn list_generations(
     )
 )]
 async fn generation_stats(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<GenerationStats>> {
-    let user = (!principal.is_admin()).then_some(principal.user_id);
+    let user = principal.visibility().owner();
     let stats = crate::db_read!(state.db, |c| queries::generation_stats(c, user))?;
     Ok(Json(stats))
 }

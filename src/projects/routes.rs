@@ -105,7 +105,7 @@ async fn list_projects(
     };
     v.finish()?;
     let filter = ProjectFilter {
-        owner: (!principal.is_admin()).then_some(principal.user_id),
+        owner: principal.visibility().owner(),
         status: p.status.map(|s| s.as_str().to_string()),
         project_type: p.project_type,
         template: p.template,

@@ -24,3 +24,4 @@ mod runtime;
 mod schema;
 mod support;
 mod throttle;
+mod visibility;

@@ -205,7 +205,7 @@ impl IntoResponse for ApiError {
 /// What a constraint protects, in the words of the API: the field it concerns
 /// and the message a client sees. Constraint names are fixed by the
 /// migrations (`<table>_<column>_key|check|fkey`).
-fn constraint_field(constraint: &str) -> (String, String) {
+pub fn constraint_field(constraint: &str) -> (String, String) {
     if let Some(known) = KNOWN_CONSTRAINTS.iter().find(|(name, _, _)| *name == constraint) {
         return (known.1.to_string(), known.2.to_string());
     }
@@ -224,6 +224,7 @@ fn constraint_field(constraint: &str) -> (String, String) {
 /// `projects` + ...
 const TABLES: &[&str] = &[
     "generation_history",
+    "sign_in_throttle",
     "project_contexts",
     "task_executions",
     "pr_validations",
@@ -256,7 +257,14 @@ const KNOWN_CONSTRAINTS: &[(&str, &str, &str)] = &[
     ("file_storage_live_path_key", "file_path", "a live file already exists at this path"),
     ("templates_slug_key", "slug", "a template with this slug already exists"),
     ("tasks_parent_task_id_project_id_fkey", "parent_task_id", "the parent task must exist in the same project"),
+    ("tasks_id_project_key", "id", "a task with this id already exists"),
 ];
+
+/// The constraint names mapped by hand, so a test can check that each still
+/// exists in the schema.
+pub fn named_constraints() -> impl Iterator<Item = &'static str> {
+    KNOWN_CONSTRAINTS.iter().map(|(name, _, _)| *name)
+}
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {

@@ -577,3 +577,48 @@ async fn every_text_enum_matches_its_check_constraint() {
 
     assert!(problems.is_empty(), "text enums and CHECK constraints disagree:\n{}", problems.join("\n"));
 }
+
+/// Every unique, check and foreign-key constraint (and unique index) a
+/// request can violate maps to a field of its table, so the 409 or 422 it
+/// causes names something the client sent; a new constraint with a name the
+/// convention cannot read must be added to `http::error`'s list.
+#[tokio::test]
+async fn every_constraint_maps_to_a_field_of_its_table() {
+    let db = TestDb::migrated().await;
+    let client = db.client().await;
+    let rows = client
+        .query(
+            "SELECT c.conname::text, t.relname::text,
+                    array(SELECT a.attname::text FROM pg_attribute a
+                           WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped)
+               FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+              WHERE n.nspname IN ('devx', 'templates') AND c.contype IN ('u', 'c', 'f')
+             UNION ALL
+             SELECT i.relname::text, t.relname::text,
+                    array(SELECT a.attname::text FROM pg_attribute a
+                           WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped)
+               FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+               JOIN pg_namespace n ON n.oid = t.relnamespace
+              WHERE n.nspname IN ('devx', 'templates') AND x.indisunique AND NOT x.indisprimary
+                AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(rows.len() > 20, "the catalog query finds the constraints");
+    let mut wrong = Vec::new();
+    for row in &rows {
+        let (name, table, columns): (String, String, Vec<String>) = (row.get(0), row.get(1), row.get(2));
+        let (field, _) = devx::http::error::constraint_field(&name);
+        // A field is a column, or a dotted path into one (`settings.x`), or
+        // the API's name for an expression index (`email` for lower(email)).
+        let root = field.split('.').next().unwrap_or_default();
+        if !columns.iter().any(|c| c == root) {
+            wrong.push(format!("{name} on {table}: maps to {field:?}, not one of its columns"));
+        }
+    }
+    assert!(wrong.is_empty(), "add these to KNOWN_CONSTRAINTS in src/http/error.rs:\n{}", wrong.join("\n"));
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let stale: Vec<&str> = devx::http::error::named_constraints().filter(|n| !names.iter().any(|x| x == n)).collect();
+    assert!(stale.is_empty(), "KNOWN_CONSTRAINTS names constraints the schema no longer has: {stale:?}");
+}

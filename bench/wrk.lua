@@ -54,7 +54,7 @@ function request()
   elseif scenario == "append_logs" then
     return wrk.format("POST", "/api/executions/" .. execs[u] .. "/logs", json_auth(u), log_body)
   elseif scenario == "claim_next" then
-    return wrk.format("GET", "/api/tasks/next?agent_type=claude-code", auth(u))
+    return wrk.format("POST", "/api/tasks/claim", json_auth(u), '{"agent_type":"claude-code"}')
   end
   error("unknown scenario " .. tostring(scenario))
 end

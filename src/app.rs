@@ -34,11 +34,18 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// `/dashboard/...`) are not in the OpenAPI document.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api();
+    // A route without a declared scope is a programming error a test
+    // catches; at run time such a route refuses every caller.
+    let scopes = crate::accounts::RouteScopes::from_openapi(&openapi).unwrap_or_else(|problem| {
+        tracing::error!(%problem, "the OpenAPI document declares a route without a scope");
+        crate::accounts::RouteScopes::default()
+    });
     let openapi = Arc::new(openapi);
     let routes = api
         .merge(crate::dashboard::routes())
         .route("/api/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
         .route("/metrics", axum::routing::get(crate::health::scrape))
+        .layer(axum::Extension(scopes))
         .layer(axum::Extension(crate::accounts::Hasher::new(
             state.config.http.hash_threads(),
             state.config.http.hash_queue,

@@ -2,7 +2,7 @@
 -- lookup of src/accounts/queries.rs::session_by_token first. Variables:
 -- -D users=N (and for chat: hot=<uuid>, cur_at=<timestamptz>, cur_id=<uuid>).
 -- Ids are computed as bench/load/prelude.sql names them (md5('p'||n)::uuid, ...).
--- GET /api/tasks/next?agent_type=claude-code: agents::queries::tasks::claim_next, executions::start_execution.
+-- POST /api/tasks/claim {"agent_type":"claude-code"}: agents::queries::tasks::claim_next, executions::start_execution.
 -- The execution insert finds the claimed task by (assigned_to, status, updated_at = now()) because
 -- pgbench cannot carry "no row claimed" into the next statement; it is the same indexed insert.
 \set u random(1, :users)

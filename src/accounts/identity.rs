@@ -3,12 +3,20 @@
 //! Accounts own sessions and keys, so identity lives here; every other
 //! capability takes a [`Principal`] or an [`AdminPrincipal`] as an extractor.
 //!
-//! Scopes are enforced here, once, from the HTTP method: a read-only key may
-//! `GET`, anything else needs `write`; admin routes take [`AdminPrincipal`],
-//! which needs the admin role and, for a key, the `admin` scope. A handler
-//! cannot forget the check.
+//! Scopes are decided per route, never by HTTP method: each operation states
+//! the scope it needs (`read`, `write` or `admin`) in the `security`
+//! requirement of its OpenAPI annotation, next to its handler; the
+//! composition root turns the document into [`RouteScopes`], and this
+//! extractor checks the matched route's scope for every caller. A key holds
+//! the scopes it was given; a session holds `read` and `write`, and `admin`
+//! when its user is an administrator. Admin handlers also take
+//! [`AdminPrincipal`]. A route that declares no scope is refused (and a test
+//! fails on it), so a handler cannot forget the check.
 
-use axum::extract::FromRequestParts;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use chrono::Utc;
@@ -92,8 +100,73 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-fn needed_scope(method: &Method) -> Scope {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) { Scope::Read } else { Scope::Write }
+/// The scope each route needs, keyed by method and path template (as axum
+/// matches it, e.g. `/api/tasks/{id}`), read from the `bearer` security
+/// requirement of every operation of the OpenAPI document.
+#[derive(Debug, Clone, Default)]
+pub struct RouteScopes(Arc<HashMap<(Method, String), Scope>>);
+
+impl RouteScopes {
+    /// Reads every operation's declared scope. An operation that takes a
+    /// bearer token but names no scope, or one that is not `read`, `write`
+    /// or `admin`, is an error naming it.
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Result<Self, String> {
+        let doc = serde_json::to_value(doc).map_err(|e| e.to_string())?;
+        let mut scopes = HashMap::new();
+        let paths = doc.get("paths").and_then(|p| p.as_object()).into_iter().flatten();
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else { continue };
+                let requirements = operation.get("security").and_then(|s| s.as_array()).into_iter().flatten();
+                let declared: Vec<&str> = requirements
+                    .filter_map(|r| r.get("bearer")?.as_array())
+                    .flatten()
+                    .filter_map(|s| s.as_str())
+                    .collect();
+                let takes_bearer = operation.get("security").and_then(|s| s.as_array()).is_some_and(|r| !r.is_empty());
+                if !takes_bearer {
+                    continue;
+                }
+                let [name] = declared.as_slice() else {
+                    return Err(format!(
+                        "{method} {path} must declare exactly one scope (read, write or admin) in its \
+                         security requirement, e.g. security((\"bearer\" = [\"read\"])); it declares {declared:?}"
+                    ));
+                };
+                let scope =
+                    Scope::parse(name).ok_or_else(|| format!("{method} {path} declares unknown scope {name:?}"))?;
+                scopes.insert((method, path.clone()), scope);
+            }
+        }
+        Ok(RouteScopes(Arc::new(scopes)))
+    }
+
+    /// The scope `method` on the route template `path` needs (HEAD as GET).
+    pub fn needed(&self, method: &Method, path: &str) -> Option<Scope> {
+        let method = if method == Method::HEAD { &Method::GET } else { method };
+        self.0.get(&(method.clone(), path.to_owned())).copied()
+    }
+
+    /// Every declared route: method, path template, scope.
+    pub fn iter(&self) -> impl Iterator<Item = (&Method, &str, Scope)> {
+        self.0.iter().map(|((m, p), s)| (m, p.as_str(), *s))
+    }
+}
+
+/// The scope the matched route declares. Undeclared is a server error
+/// (logged): refusing is safer than guessing from the method.
+fn needed_scope(parts: &Parts) -> Result<Scope, ApiError> {
+    let path = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str);
+    let needed = parts.extensions.get::<RouteScopes>().zip(path).and_then(|(s, p)| s.needed(&parts.method, p));
+    needed.ok_or_else(|| {
+        tracing::error!(method = %parts.method, path = ?path, "route declares no scope; refusing the request");
+        ApiError::Internal("route declares no scope".into())
+    })
+}
+
+/// The scopes a session holds: everything its user's role allows.
+fn session_scopes(role: Role) -> &'static [Scope] {
+    if role == Role::Admin { &[Scope::Read, Scope::Write, Scope::Admin] } else { &[Scope::Read, Scope::Write] }
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -122,14 +195,15 @@ impl FromRequestParts<AppState> for Principal {
         if row.expires_at.is_some_and(|at| at <= now) {
             return Err(ApiError::InvalidToken(format!("the {what} has expired; sign in again or create a new key")));
         }
+        let needed = needed_scope(parts)?;
         let principal = if is_key {
-            let needed = needed_scope(&parts.method);
             let best = row.scopes.iter().max().copied();
             if best.is_none_or(|b| b < needed) {
                 return Err(ApiError::Forbidden(format!(
-                    "this API key's scopes ({}) do not allow {}: it needs the `{}` scope",
+                    "this API key's scopes ({}) do not allow {} {}: it needs the `{}` scope",
                     row.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
                     parts.method,
+                    parts.extensions.get::<MatchedPath>().map_or("", MatchedPath::as_str),
                     needed.as_str()
                 )));
             }
@@ -149,6 +223,9 @@ impl FromRequestParts<AppState> for Principal {
             }
             if row.last_seen.is_none_or(|at| now - at > TOUCH_EVERY) {
                 queries::touch_session(&state.db.client().await?, row.id).await?;
+            }
+            if !session_scopes(row.role).contains(&needed) {
+                return Err(ApiError::Forbidden("this route is for administrators".into()));
             }
             Principal { user_id: row.user_id, role: row.role, credential: Credential::Session(row.id) }
         };

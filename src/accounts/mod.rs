@@ -12,5 +12,5 @@ pub mod secrets;
 pub mod throttle;
 
 pub use hasher::Hasher;
-pub use identity::{AdminPrincipal, Credential, Principal};
+pub use identity::{AdminPrincipal, Credential, Principal, RouteScopes};
 pub use routes::routes;

@@ -186,7 +186,7 @@ async fn login(
 
 /// Sign out: revokes the session whose token was sent.
 #[utoipa::path(
-    post, path = "/api/auth/logout", tag = "accounts", security(("bearer" = [])),
+    post, path = "/api/auth/logout", tag = "accounts", security(("bearer" = ["write"])),
     responses(
         (status = 204, description = "Session revoked"),
         (status = 400, description = "Called with an API key", body = Problem, content_type = "application/problem+json"),
@@ -208,7 +208,7 @@ async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResul
 
 /// The signed-in user.
 #[utoipa::path(
-    get, path = "/api/auth/me", tag = "accounts", security(("bearer" = [])),
+    get, path = "/api/auth/me", tag = "accounts", security(("bearer" = ["read"])),
     responses(
         (status = 200, body = User),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -243,7 +243,7 @@ pub struct PasswordChange {
 
 /// Change the caller's name, avatar or password.
 #[utoipa::path(
-    patch, path = "/api/auth/me", tag = "accounts", security(("bearer" = [])),
+    patch, path = "/api/auth/me", tag = "accounts", security(("bearer" = ["write"])),
     request_body = UpdateMeRequest,
     responses(
         (status = 200, body = User),
@@ -308,7 +308,7 @@ async fn update_me(
 /// Close the caller's account: it is deactivated at once, its sessions and
 /// keys revoked; its data is purged after the retention period.
 #[utoipa::path(
-    delete, path = "/api/auth/me", tag = "accounts", security(("bearer" = [])),
+    delete, path = "/api/auth/me", tag = "accounts", security(("bearer" = ["write"])),
     responses(
         (status = 204, description = "Account closed"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -328,7 +328,7 @@ use crate::http::pagination::TimeKey;
 
 /// The caller's API keys, newest first (keys themselves are never shown again).
 #[utoipa::path(
-    get, path = "/api/api-keys", tag = "accounts", security(("bearer" = [])),
+    get, path = "/api/api-keys", tag = "accounts", security(("bearer" = ["read"])),
     params(pagination::PageParams),
     responses(
         (status = 200, body = Page<ApiKey>),
@@ -360,7 +360,7 @@ pub struct CreateKeyRequest {
 
 /// Create an API key. The response holds the key itself, shown this once.
 #[utoipa::path(
-    post, path = "/api/api-keys", tag = "accounts", security(("bearer" = [])),
+    post, path = "/api/api-keys", tag = "accounts", security(("bearer" = ["write"])),
     request_body = CreateKeyRequest,
     responses(
         (status = 201, body = CreatedApiKey),
@@ -412,7 +412,7 @@ async fn create_key(
 
 /// Revoke one of the caller's API keys.
 #[utoipa::path(
-    delete, path = "/api/api-keys/{id}", tag = "accounts", security(("bearer" = [])),
+    delete, path = "/api/api-keys/{id}", tag = "accounts", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "API key id")),
     responses(
         (status = 204, description = "Revoked"),
@@ -448,7 +448,7 @@ pub struct UserListParams {
 
 /// Every user, newest first (admin).
 #[utoipa::path(
-    get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
+    get, path = "/api/admin/users", tag = "admin", security(("bearer" = ["admin"])),
     params(UserListParams),
     responses(
         (status = 200, body = Page<User>),
@@ -487,7 +487,7 @@ pub struct AdminUpdateUser {
 
 /// Change a user's role, plan or active flag (admin).
 #[utoipa::path(
-    patch, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    patch, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = ["admin"])),
     params(("id" = Uuid, Path, description = "User id")),
     request_body = AdminUpdateUser,
     responses(

@@ -31,7 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Every setting, in key order (admin).
 #[utoipa::path(
-    get, path = "/api/admin/config", tag = "admin", security(("bearer" = [])),
+    get, path = "/api/admin/config", tag = "admin", security(("bearer" = ["admin"])),
     params(pagination::PageParams),
     responses(
         (status = 200, body = Page<ConfigEntry>),
@@ -65,7 +65,7 @@ pub struct PutConfigRequest {
 
 /// Set a setting, creating it if needed (admin). The change is audited.
 #[utoipa::path(
-    put, path = "/api/admin/config/{key}", tag = "admin", security(("bearer" = [])),
+    put, path = "/api/admin/config/{key}", tag = "admin", security(("bearer" = ["admin"])),
     params(("key" = String, Path, description = "Setting key, e.g. retention.chat_messages")),
     request_body = PutConfigRequest,
     responses(
@@ -132,7 +132,7 @@ pub struct AuditParams {
 /// The audit trail: every change to an audited table, with old and new
 /// values and who made it, newest first (admin).
 #[utoipa::path(
-    get, path = "/api/admin/audit", tag = "admin", security(("bearer" = [])),
+    get, path = "/api/admin/audit", tag = "admin", security(("bearer" = ["admin"])),
     params(AuditParams),
     responses(
         (status = 200, body = Page<AuditEntry>),
@@ -173,7 +173,7 @@ async fn list_audit(
 /// The last 7 days of the audit trail (the `recent_activity` view), newest
 /// first (admin).
 #[utoipa::path(
-    get, path = "/api/admin/activity", tag = "admin", security(("bearer" = [])),
+    get, path = "/api/admin/activity", tag = "admin", security(("bearer" = ["admin"])),
     params(pagination::PageParams),
     responses(
         (status = 200, body = Page<AuditEntry>),
@@ -195,7 +195,7 @@ async fn recent_activity(
 /// System statistics: users, projects, containers, deployments and tasks by
 /// status, the database's size and its largest tables (admin).
 #[utoipa::path(
-    get, path = "/api/admin/stats", tag = "admin", security(("bearer" = [])),
+    get, path = "/api/admin/stats", tag = "admin", security(("bearer" = ["admin"])),
     responses(
         (status = 200, body = SystemStats),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),

@@ -57,7 +57,7 @@ pub struct ErrorListParams {
 
 /// The error logs the caller may see, newest first.
 #[utoipa::path(
-    get, path = "/api/errors", tag = "errors", security(("bearer" = [])),
+    get, path = "/api/errors", tag = "errors", security(("bearer" = ["read"])),
     params(ErrorListParams),
     responses(
         (status = 200, body = Page<ErrorLog>),
@@ -104,7 +104,7 @@ pub struct CreateError {
 
 /// Record an error.
 #[utoipa::path(
-    post, path = "/api/errors", tag = "errors", security(("bearer" = [])),
+    post, path = "/api/errors", tag = "errors", security(("bearer" = ["write"])),
     request_body = CreateError,
     responses(
         (status = 201, body = ErrorLog),
@@ -160,7 +160,7 @@ async fn create_error(
 /// Per error type over the error logs the caller may see (all for an admin,
 /// from the `error_summary` view): counts, unresolved, last seen.
 #[utoipa::path(
-    get, path = "/api/errors/summary", tag = "errors", security(("bearer" = [])),
+    get, path = "/api/errors/summary", tag = "errors", security(("bearer" = ["read"])),
     responses(
         (status = 200, body = Items<ErrorSummary>),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -174,7 +174,7 @@ async fn error_summary(State(state): State<AppState>, principal: Principal) -> A
 
 /// One error log.
 #[utoipa::path(
-    get, path = "/api/errors/{id}", tag = "errors", security(("bearer" = [])),
+    get, path = "/api/errors/{id}", tag = "errors", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Error log id")),
     responses(
         (status = 200, body = ErrorLog),
@@ -199,7 +199,7 @@ fn already_resolved(e: &ErrorLog) -> ApiError {
 
 /// Mark an error resolved.
 #[utoipa::path(
-    post, path = "/api/errors/{id}/resolve", tag = "errors", security(("bearer" = [])),
+    post, path = "/api/errors/{id}/resolve", tag = "errors", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Error log id")),
     responses(
         (status = 200, body = ErrorLog),
@@ -266,7 +266,7 @@ pub struct RecoveryAttempt {
 /// in the error's `recovery_log`; a successful one resolves the error
 /// unless `resolve` is false.
 #[utoipa::path(
-    post, path = "/api/errors/{id}/recovery-attempt", tag = "errors", security(("bearer" = [])),
+    post, path = "/api/errors/{id}/recovery-attempt", tag = "errors", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Error log id")),
     request_body = RecoveryAttempt,
     responses(

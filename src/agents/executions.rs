@@ -47,7 +47,7 @@ pub(super) async fn visible_execution(
 
 /// A task's executions, newest first.
 #[utoipa::path(
-    get, path = "/api/tasks/{id}/executions", tag = "executions", security(("bearer" = [])),
+    get, path = "/api/tasks/{id}/executions", tag = "executions", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Task id"), PageParams),
     responses(
         (status = 200, body = Page<Execution>),
@@ -88,7 +88,7 @@ pub struct StartExecution {
 /// becomes in_progress, assigned to the caller unless assigned already).
 /// A task runs one execution at a time.
 #[utoipa::path(
-    post, path = "/api/tasks/{id}/executions", tag = "executions", security(("bearer" = [])),
+    post, path = "/api/tasks/{id}/executions", tag = "executions", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Task id")),
     request_body = StartExecution,
     responses(
@@ -146,7 +146,7 @@ async fn start_execution(
 /// Per agent type over the caller's executions (all for an admin, from the
 /// `task_execution_summary` view): runs, success rate, mean and p95 duration.
 #[utoipa::path(
-    get, path = "/api/executions/summary", tag = "executions", security(("bearer" = [])),
+    get, path = "/api/executions/summary", tag = "executions", security(("bearer" = ["read"])),
     responses(
         (status = 200, body = Items<ExecutionSummary>),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -163,7 +163,7 @@ async fn execution_summary(
 
 /// One execution.
 #[utoipa::path(
-    get, path = "/api/executions/{id}", tag = "executions", security(("bearer" = [])),
+    get, path = "/api/executions/{id}", tag = "executions", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Execution id")),
     responses(
         (status = 200, body = Execution),
@@ -218,7 +218,7 @@ async fn finish_task(
 
 /// Complete a running execution; its task becomes completed.
 #[utoipa::path(
-    post, path = "/api/executions/{id}/complete", tag = "executions", security(("bearer" = [])),
+    post, path = "/api/executions/{id}/complete", tag = "executions", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Execution id")),
     responses(
         (status = 200, body = ExecutionOutcome),
@@ -263,7 +263,7 @@ pub struct FailExecution {
 /// unless `retry` is true (then the task goes back to pending). The body is
 /// optional.
 #[utoipa::path(
-    post, path = "/api/executions/{id}/fail", tag = "executions", security(("bearer" = [])),
+    post, path = "/api/executions/{id}/fail", tag = "executions", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Execution id")),
     request_body(content = Option<FailExecution>),
     responses(

@@ -56,7 +56,7 @@ pub struct AppendLogs {
 /// flush its last lines after it finished). The lines get the next seqs,
 /// contiguous and in order.
 #[utoipa::path(
-    post, path = "/api/executions/{id}/logs", tag = "executions", security(("bearer" = [])),
+    post, path = "/api/executions/{id}/logs", tag = "executions", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Execution id")),
     request_body = AppendLogs,
     responses(
@@ -119,7 +119,7 @@ pub struct TailParams {
 /// now; on the last page it is null, and a tailing client passes the seq of
 /// the last line it has as `after` to poll for new ones.
 #[utoipa::path(
-    get, path = "/api/executions/{id}/logs", tag = "executions", security(("bearer" = [])),
+    get, path = "/api/executions/{id}/logs", tag = "executions", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Execution id"), TailParams),
     responses(
         (status = 200, body = Page<LogLine>),

@@ -157,7 +157,7 @@ pub struct CancelledTask {
     pub cancelled_executions: Vec<Uuid>,
 }
 
-/// A task handed to an agent by `GET /api/tasks/next`, with the execution
+/// A task handed to an agent by `POST /api/tasks/claim`, with the execution
 /// started for it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClaimedTask {

@@ -75,7 +75,7 @@ pub struct ValidationListParams {
 
 /// The PR validations the caller may see, newest first.
 #[utoipa::path(
-    get, path = "/api/pr-validations", tag = "pr-validations", security(("bearer" = [])),
+    get, path = "/api/pr-validations", tag = "pr-validations", security(("bearer" = ["read"])),
     params(ValidationListParams),
     responses(
         (status = 200, body = Page<PrValidation>),
@@ -126,7 +126,7 @@ pub struct CreateValidation {
 
 /// Record a PR validation (pending). Without a task it belongs to the caller.
 #[utoipa::path(
-    post, path = "/api/pr-validations", tag = "pr-validations", security(("bearer" = [])),
+    post, path = "/api/pr-validations", tag = "pr-validations", security(("bearer" = ["write"])),
     request_body = CreateValidation,
     responses(
         (status = 201, body = PrValidation),
@@ -194,7 +194,7 @@ async fn create_validation(
 /// admin, from the `pr_validation_summary` view): counts by status and the
 /// pass rate.
 #[utoipa::path(
-    get, path = "/api/pr-validations/summary", tag = "pr-validations", security(("bearer" = [])),
+    get, path = "/api/pr-validations/summary", tag = "pr-validations", security(("bearer" = ["read"])),
     responses(
         (status = 200, body = Items<PrValidationSummary>),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -211,7 +211,7 @@ async fn validation_summary(
 
 /// One PR validation with its check results.
 #[utoipa::path(
-    get, path = "/api/pr-validations/{id}", tag = "pr-validations", security(("bearer" = [])),
+    get, path = "/api/pr-validations/{id}", tag = "pr-validations", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Validation id")),
     responses(
         (status = 200, body = PrValidation),
@@ -243,7 +243,7 @@ pub struct CheckResult {
 /// Record the result of one check (created if new, replaced if known). The
 /// validation's status follows at once.
 #[utoipa::path(
-    patch, path = "/api/pr-validations/{id}/checks/{name}", tag = "pr-validations", security(("bearer" = [])),
+    patch, path = "/api/pr-validations/{id}/checks/{name}", tag = "pr-validations", security(("bearer" = ["write"])),
     params(
         ("id" = Uuid, Path, description = "Validation id"),
         ("name" = String, Path, description = "Check name, e.g. `tests` (percent-encode `/` and spaces)"),

@@ -1,6 +1,6 @@
 //! Tasks over HTTP: list, create, read (with subtasks and the latest
 //! execution), change, cancel (with their pending subtasks), the claim of the
-//! next task by an agent, and counts.
+//! next task by an agent (a POST: it changes state), and counts.
 //!
 //! Status changes are conditional updates on the status the change starts
 //! from, so of two concurrent changes one wins and the other gets a 409
@@ -30,7 +30,7 @@ use crate::projects::access;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tasks, create_task))
-        .routes(routes!(next_task))
+        .routes(routes!(claim_task))
         .routes(routes!(task_stats))
         .routes(routes!(get_task, update_task))
         .routes(routes!(cancel_task))
@@ -72,7 +72,7 @@ pub struct TaskListParams {
 
 /// The caller's tasks (all tasks for an admin), highest priority first, then oldest.
 #[utoipa::path(
-    get, path = "/api/tasks", tag = "tasks", security(("bearer" = [])),
+    get, path = "/api/tasks", tag = "tasks", security(("bearer" = ["read"])),
     params(TaskListParams),
     responses(
         (status = 200, body = Page<Task>),
@@ -144,7 +144,7 @@ fn check_requirements(v: &mut Validator, requirements: &Value) {
 
 /// Create a task (pending) in one of the caller's projects.
 #[utoipa::path(
-    post, path = "/api/tasks", tag = "tasks", security(("bearer" = [])),
+    post, path = "/api/tasks", tag = "tasks", security(("bearer" = ["write"])),
     request_body = CreateTask,
     responses(
         (status = 201, body = Task),
@@ -206,11 +206,11 @@ async fn create_task(
     Ok((StatusCode::CREATED, Json(task)))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct NextTaskParams {
+pub struct ClaimTask {
     /// The claiming agent's type, e.g. `claude-code`.
+    #[schema(example = "claude-code")]
     pub agent_type: String,
 }
 
@@ -222,22 +222,23 @@ pub struct NextTaskParams {
 /// `in_progress`, assigns it to the caller, and starts a running execution
 /// for it. Many agents polling at once never get the same task: rows being
 /// claimed are skipped (`FOR UPDATE SKIP LOCKED`), not waited for.
-/// When there is nothing to claim the answer is **204 No Content**.
+/// When there is nothing to claim the answer is **204 No Content**. A claim
+/// changes state, so it is a POST that needs the `write` scope: a client or
+/// proxy that retries a read can never claim twice.
 #[utoipa::path(
-    get, path = "/api/tasks/next", tag = "tasks", security(("bearer" = [])),
-    params(NextTaskParams),
+    post, path = "/api/tasks/claim", tag = "tasks", security(("bearer" = ["write"])),
+    request_body = ClaimTask,
     responses(
         (status = 200, description = "The claimed task and its new execution", body = ClaimedTask),
         (status = 204, description = "No pending task to claim"),
-        (status = 400, description = "agent_type missing", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid agent_type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "agent_type missing or invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn next_task(
+async fn claim_task(
     State(state): State<AppState>,
     principal: Principal,
-    Query(p): Query<NextTaskParams>,
+    Json(p): Json<ClaimTask>,
 ) -> ApiResult<Response> {
     let mut v = Validator::new();
     v.check(is_agent_type(&p.agent_type), "agent_type", AGENT_TYPE_RULE);
@@ -263,7 +264,7 @@ pub struct TaskStatsParams {
 /// Counts over the caller's tasks (all for an admin): by status and
 /// priority, the success rate, and the mean duration of completed executions.
 #[utoipa::path(
-    get, path = "/api/tasks/stats", tag = "tasks", security(("bearer" = [])),
+    get, path = "/api/tasks/stats", tag = "tasks", security(("bearer" = ["read"])),
     params(TaskStatsParams),
     responses(
         (status = 200, body = TaskStats),
@@ -302,7 +303,7 @@ async fn task_stats(
 
 /// A task with its direct subtasks and its latest execution.
 #[utoipa::path(
-    get, path = "/api/tasks/{id}", tag = "tasks", security(("bearer" = [])),
+    get, path = "/api/tasks/{id}", tag = "tasks", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Task id")),
     responses(
         (status = 200, body = TaskDetail),
@@ -350,7 +351,7 @@ pub struct UpdateTask {
 
 /// Change a task's fields or status.
 #[utoipa::path(
-    patch, path = "/api/tasks/{id}", tag = "tasks", security(("bearer" = [])),
+    patch, path = "/api/tasks/{id}", tag = "tasks", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Task id")),
     request_body = UpdateTask,
     responses(
@@ -434,7 +435,7 @@ async fn cancel(db: &impl Queryable, id: Uuid) -> Result<Option<CancelledTask>, 
 /// Cancel a pending or in-progress task, with its pending subtasks (at any
 /// depth) and the running executions of these tasks.
 #[utoipa::path(
-    post, path = "/api/tasks/{id}/cancel", tag = "tasks", security(("bearer" = [])),
+    post, path = "/api/tasks/{id}/cancel", tag = "tasks", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Task id")),
     responses(
         (status = 200, body = CancelledTask),

@@ -253,7 +253,7 @@ impl TemplateInput {
 
 /// Add a template (admin).
 #[utoipa::path(
-    post, path = "/api/templates", tag = "catalog", security(("bearer" = [])),
+    post, path = "/api/templates", tag = "catalog", security(("bearer" = ["admin"])),
     request_body = TemplateInput,
     responses(
         (status = 201, body = Template),
@@ -324,7 +324,7 @@ impl TemplatePatch {
 
 /// Change a template (admin).
 #[utoipa::path(
-    patch, path = "/api/templates/{slug}", tag = "catalog", security(("bearer" = [])),
+    patch, path = "/api/templates/{slug}", tag = "catalog", security(("bearer" = ["admin"])),
     params(("slug" = String, Path, description = "Template slug")),
     request_body = TemplatePatch,
     responses(
@@ -357,7 +357,7 @@ async fn update_template(
 
 /// Remove a template (admin). Projects made from it keep their files.
 #[utoipa::path(
-    delete, path = "/api/templates/{slug}", tag = "catalog", security(("bearer" = [])),
+    delete, path = "/api/templates/{slug}", tag = "catalog", security(("bearer" = ["admin"])),
     params(("slug" = String, Path, description = "Template slug")),
     responses(
         (status = 204, description = "Deleted"),

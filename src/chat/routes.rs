@@ -42,7 +42,7 @@ pub struct MessageListParams {
 
 /// A project's chat messages in order (keyset paging both ways: see `order`).
 #[utoipa::path(
-    get, path = "/api/projects/{id}/messages", tag = "chat", security(("bearer" = [])),
+    get, path = "/api/projects/{id}/messages", tag = "chat", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Project id"), MessageListParams),
     responses(
         (status = 200, body = Page<ChatMessage>),
@@ -92,7 +92,7 @@ pub struct PostMessage {
 
 /// Append a message to a project's chat.
 #[utoipa::path(
-    post, path = "/api/projects/{id}/messages", tag = "chat", security(("bearer" = [])),
+    post, path = "/api/projects/{id}/messages", tag = "chat", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Project id")),
     request_body = PostMessage,
     responses(

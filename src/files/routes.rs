@@ -44,7 +44,7 @@ pub struct FileListParams {
 
 /// A project's live file records, by path.
 #[utoipa::path(
-    get, path = "/api/projects/{id}/files", tag = "files", security(("bearer" = [])),
+    get, path = "/api/projects/{id}/files", tag = "files", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Project id"), FileListParams),
     responses(
         (status = 200, body = Page<FileRecord>),
@@ -99,7 +99,7 @@ pub struct RecordFile {
 /// old record is marked deleted and the new one answered with 200 (201 when
 /// the path is new).
 #[utoipa::path(
-    post, path = "/api/projects/{id}/files", tag = "files", security(("bearer" = [])),
+    post, path = "/api/projects/{id}/files", tag = "files", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Project id")),
     request_body = RecordFile,
     responses(
@@ -167,7 +167,7 @@ async fn record_file(
 
 /// One live file record.
 #[utoipa::path(
-    get, path = "/api/files/{id}", tag = "files", security(("bearer" = [])),
+    get, path = "/api/files/{id}", tag = "files", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "File record id")),
     responses(
         (status = 200, body = FileRecord),
@@ -185,7 +185,7 @@ async fn get_file(
 
 /// Delete a file record (marks it deleted; retention removes it later).
 #[utoipa::path(
-    delete, path = "/api/files/{id}", tag = "files", security(("bearer" = [])),
+    delete, path = "/api/files/{id}", tag = "files", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "File record id")),
     responses(
         (status = 204, description = "Deleted"),

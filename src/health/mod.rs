@@ -151,7 +151,7 @@ pub struct DatabaseStatus {
 
 /// Database details for operators (admin): server, pool, migrations, query statistics.
 #[utoipa::path(
-    get, path = "/api/database/status", tag = "health", security(("bearer" = [])),
+    get, path = "/api/database/status", tag = "health", security(("bearer" = ["admin"])),
     responses(
         (status = 200, body = DatabaseStatus),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
@@ -206,7 +206,7 @@ pub struct MigrationsReport {
 /// Migration status and history (admin): each migration with its state and,
 /// when applied, when, by whom and how long it took (`devx migrate status`).
 #[utoipa::path(
-    get, path = "/api/database/migrations", tag = "health", security(("bearer" = [])),
+    get, path = "/api/database/migrations", tag = "health", security(("bearer" = ["admin"])),
     responses(
         (status = 200, body = MigrationsReport),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -256,7 +256,7 @@ pub struct InsightsParams {
 /// queries, connections, cache hit ratio, sequences near their limit; each
 /// finding with what to do.
 #[utoipa::path(
-    get, path = "/api/admin/insights", tag = "health", security(("bearer" = [])),
+    get, path = "/api/admin/insights", tag = "health", security(("bearer" = ["admin"])),
     params(InsightsParams),
     responses(
         (status = 200, body = insights::Report),

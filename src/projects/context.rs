@@ -64,7 +64,7 @@ fn env_values(v: &mut Validator, vars: &Map<String, Value>, allow_null: bool) {
 
 /// The code context of a project.
 #[utoipa::path(
-    get, path = "/api/projects/{id}/context", tag = "projects", security(("bearer" = [])),
+    get, path = "/api/projects/{id}/context", tag = "projects", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Project id")),
     responses(
         (status = 200, body = ProjectContext),
@@ -111,7 +111,7 @@ pub struct ContextInput {
 
 /// Replace the code context (fields left out become empty).
 #[utoipa::path(
-    put, path = "/api/projects/{id}/context", tag = "projects", security(("bearer" = [])),
+    put, path = "/api/projects/{id}/context", tag = "projects", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Project id")),
     request_body = ContextInput,
     responses(
@@ -205,7 +205,7 @@ fn merge(v: &mut Validator, field: &str, patch: Option<Map<String, Value>>, max:
 /// `environment_vars` and `deployment_config` are merged (`null` removes a
 /// key); `dependencies` and the scores are replaced when given.
 #[utoipa::path(
-    patch, path = "/api/projects/{id}/context", tag = "projects", security(("bearer" = [])),
+    patch, path = "/api/projects/{id}/context", tag = "projects", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Project id")),
     request_body = ContextPatchInput,
     responses(

@@ -62,7 +62,7 @@ pub struct GenerationListParams {
 
 /// The caller's generations (an admin's: everyone's), newest first.
 #[utoipa::path(
-    get, path = "/api/generations", tag = "generations", security(("bearer" = [])),
+    get, path = "/api/generations", tag = "generations", security(("bearer" = ["read"])),
     params(GenerationListParams),
     responses(
         (status = 200, body = Page<Generation>),
@@ -100,7 +100,7 @@ async fn list_generations(
 /// Counts, success rate and average time of the caller's generations (an
 /// admin's: everyone's), in total and per generation type.
 #[utoipa::path(
-    get, path = "/api/generations/stats", tag = "generations", security(("bearer" = [])),
+    get, path = "/api/generations/stats", tag = "generations", security(("bearer" = ["read"])),
     responses(
         (status = 200, body = GenerationStats),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -132,7 +132,7 @@ pub struct StartGeneration {
 
 /// Record that a generation started.
 #[utoipa::path(
-    post, path = "/api/generations", tag = "generations", security(("bearer" = [])),
+    post, path = "/api/generations", tag = "generations", security(("bearer" = ["write"])),
     request_body = StartGeneration,
     responses(
         (status = 201, body = Generation),
@@ -197,7 +197,7 @@ async fn start_generation(
 
 /// One generation.
 #[utoipa::path(
-    get, path = "/api/generations/{id}", tag = "generations", security(("bearer" = [])),
+    get, path = "/api/generations/{id}", tag = "generations", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Generation id")),
     responses(
         (status = 200, body = Generation),
@@ -232,7 +232,7 @@ pub struct FinishGeneration {
 
 /// Record how a generation ended (or that it is running now).
 #[utoipa::path(
-    patch, path = "/api/generations/{id}", tag = "generations", security(("bearer" = [])),
+    patch, path = "/api/generations/{id}", tag = "generations", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Generation id")),
     request_body = FinishGeneration,
     responses(

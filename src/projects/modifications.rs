@@ -53,7 +53,7 @@ pub struct ModificationListParams {
 
 /// A project's modifications, newest first.
 #[utoipa::path(
-    get, path = "/api/projects/{id}/modifications", tag = "modifications", security(("bearer" = [])),
+    get, path = "/api/projects/{id}/modifications", tag = "modifications", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Project id"), ModificationListParams),
     responses(
         (status = 200, body = Page<Modification>),
@@ -96,7 +96,7 @@ pub struct CreateModification {
 
 /// Request a modification of a project (it starts `pending`).
 #[utoipa::path(
-    post, path = "/api/projects/{id}/modifications", tag = "modifications", security(("bearer" = [])),
+    post, path = "/api/projects/{id}/modifications", tag = "modifications", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Project id")),
     request_body = CreateModification,
     responses(
@@ -150,7 +150,7 @@ async fn visible(
 
 /// One modification.
 #[utoipa::path(
-    get, path = "/api/modifications/{id}", tag = "modifications", security(("bearer" = [])),
+    get, path = "/api/modifications/{id}", tag = "modifications", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Modification id")),
     responses(
         (status = 200, body = Modification),
@@ -198,7 +198,7 @@ async fn transition(
 
 /// Approve a pending modification.
 #[utoipa::path(
-    post, path = "/api/modifications/{id}/approve", tag = "modifications", security(("bearer" = [])),
+    post, path = "/api/modifications/{id}/approve", tag = "modifications", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Modification id")),
     responses(
         (status = 200, body = Modification),
@@ -218,7 +218,7 @@ async fn approve(
 
 /// Reject a pending modification.
 #[utoipa::path(
-    post, path = "/api/modifications/{id}/reject", tag = "modifications", security(("bearer" = [])),
+    post, path = "/api/modifications/{id}/reject", tag = "modifications", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Modification id")),
     responses(
         (status = 200, body = Modification),
@@ -250,7 +250,7 @@ pub struct ApplyModification {
 
 /// Record that an approved modification was applied (sets `applied_at`).
 #[utoipa::path(
-    post, path = "/api/modifications/{id}/apply", tag = "modifications", security(("bearer" = [])),
+    post, path = "/api/modifications/{id}/apply", tag = "modifications", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Modification id")),
     request_body = ApplyModification,
     responses(
@@ -292,7 +292,7 @@ pub struct FailModification {
 
 /// Record that applying an approved modification failed.
 #[utoipa::path(
-    post, path = "/api/modifications/{id}/fail", tag = "modifications", security(("bearer" = [])),
+    post, path = "/api/modifications/{id}/fail", tag = "modifications", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Modification id")),
     request_body = FailModification,
     responses(

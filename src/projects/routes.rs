@@ -70,7 +70,7 @@ pub struct ProjectListParams {
 
 /// The caller's projects (an admin's: everyone's), newest first.
 #[utoipa::path(
-    get, path = "/api/projects", tag = "projects", security(("bearer" = [])),
+    get, path = "/api/projects", tag = "projects", security(("bearer" = ["read"])),
     params(ProjectListParams),
     responses(
         (status = 200, body = Page<Project>),
@@ -212,7 +212,7 @@ fn render_template(t: &TemplateSource, given: &BTreeMap<String, Value>, v: &mut 
 /// the template's files (placeholders substituted), the template's usage
 /// count, and a `project` generation record.
 #[utoipa::path(
-    post, path = "/api/projects", tag = "projects", security(("bearer" = [])),
+    post, path = "/api/projects", tag = "projects", security(("bearer" = ["write"])),
     request_body = CreateProject,
     responses(
         (status = 201, body = ProjectDetail),
@@ -297,7 +297,7 @@ async fn create_project(
 
 /// A project with the counts of what belongs to it.
 #[utoipa::path(
-    get, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
+    get, path = "/api/projects/{id}", tag = "projects", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Project id")),
     responses(
         (status = 200, body = ProjectDetail),
@@ -344,7 +344,7 @@ pub struct UpdateProject {
 /// Change a project's name, description, type, status (active or
 /// archived), settings or metadata. Only the fields given change.
 #[utoipa::path(
-    patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
+    patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Project id")),
     request_body = UpdateProject,
     responses(
@@ -406,7 +406,7 @@ async fn update_project(
 /// modifications, services, containers, deployments, chat, files, tasks).
 /// Generation records stay, without the link.
 #[utoipa::path(
-    delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])),
+    delete, path = "/api/projects/{id}", tag = "projects", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Project id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -431,7 +431,7 @@ async fn delete_project(
 /// The caller's projects and running containers, counted, and their latest
 /// activity (`devx.user_projects`).
 #[utoipa::path(
-    get, path = "/api/me/summary", tag = "projects", security(("bearer" = [])),
+    get, path = "/api/me/summary", tag = "projects", security(("bearer" = ["read"])),
     responses(
         (status = 200, body = UserSummary),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),

@@ -209,7 +209,8 @@ async fn sixteen_claimers_get_each_of_a_hundred_tasks_exactly_once() {
         claimers.push(tokio::spawn(async move {
             let mut got = Vec::new();
             loop {
-                let (status, body) = app.get("/api/tasks/next?agent_type=claude-code", Some(&token)).await;
+                let (status, body) =
+                    app.post("/api/tasks/claim", Some(&token), json!({"agent_type": "claude-code"})).await;
                 match status {
                     StatusCode::OK => {
                         assert_eq!(body["task"]["status"], "in_progress");
@@ -250,20 +251,20 @@ async fn sixteen_claimers_get_each_of_a_hundred_tasks_exactly_once() {
     assert_eq!(row.get::<_, i64>(2), 100, "one execution per claim");
 
     // The codegen agent gets its task; bob gets his own; then nothing.
-    let (status, body) = app.get("/api/tasks/next?agent_type=codegen", Some(&ada.token)).await;
+    let (status, body) = app.post("/api/tasks/claim", Some(&ada.token), json!({"agent_type": "codegen"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["task"]["title"], "for codegen");
     assert_eq!(body["execution"]["agent_type"], "codegen");
-    let (status, _) = app.get("/api/tasks/next?agent_type=codegen", Some(&ada.token)).await;
+    let (status, _) = app.post("/api/tasks/claim", Some(&ada.token), json!({"agent_type": "codegen"})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, body) = app.get("/api/tasks/next?agent_type=codegen", Some(&bob.token)).await;
+    let (status, body) = app.post("/api/tasks/claim", Some(&bob.token), json!({"agent_type": "codegen"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["task"]["id"], id(&bobs));
     assert_eq!(body["task"]["assigned_to"], bob.user_id.as_str());
 
-    let (status, body) = app.get("/api/tasks/next", Some(&ada.token)).await;
-    assert_problem(status, &body, StatusCode::BAD_REQUEST);
-    let (status, body) = app.get("/api/tasks/next?agent_type=NOPE", Some(&ada.token)).await;
+    let (status, body) = app.post("/api/tasks/claim", Some(&ada.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = app.post("/api/tasks/claim", Some(&ada.token), json!({"agent_type": "NOPE"})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -279,7 +280,8 @@ async fn claims_take_the_highest_priority_then_the_oldest() {
     let mut order = Vec::new();
     for _ in 0..3 {
         // An admin claims from every user's projects.
-        let (status, body) = app.get("/api/tasks/next?agent_type=claude-code", Some(&admin.token)).await;
+        let (status, body) =
+            app.post("/api/tasks/claim", Some(&admin.token), json!({"agent_type": "claude-code"})).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["task"]["assigned_to"], admin.user_id.as_str());
         order.push(body["task"]["id"].as_str().unwrap().to_string());
@@ -915,7 +917,7 @@ async fn another_users_rows_are_404_on_every_id_route() {
         let (_, list) = app.get(path, Some(&eve.token)).await;
         assert_eq!(list["items"], json!([]), "{path}");
     }
-    let (status, _) = app.get("/api/tasks/next?agent_type=codegen", Some(&eve.token)).await;
+    let (status, _) = app.post("/api/tasks/claim", Some(&eve.token), json!({"agent_type": "codegen"})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, summary) = app.get("/api/executions/summary", Some(&eve.token)).await;
     assert_eq!(summary["items"], json!([]));
@@ -954,7 +956,7 @@ async fn executions_summary_matches_the_view_and_audit_rows_name_the_actor() {
     let x = start(&app, &ada, &id(&t)).await;
     app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
     let t2 = task(&app, &ada, json!({"project_id": p, "title": "second"})).await;
-    let (_, claimed) = app.get("/api/tasks/next?agent_type=codegen", Some(&admin.token)).await;
+    let (_, claimed) = app.post("/api/tasks/claim", Some(&admin.token), json!({"agent_type": "codegen"})).await;
     assert_eq!(claimed["task"]["id"], id(&t2));
     app.post(
         &format!("/api/executions/{}/fail", claimed["execution"]["id"].as_str().unwrap()),

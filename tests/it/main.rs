@@ -22,6 +22,7 @@ mod pgbouncer;
 mod projects;
 mod runtime;
 mod schema;
+mod scopes;
 mod support;
 mod throttle;
 mod visibility;

@@ -71,7 +71,7 @@ pub struct ProjectContainerParams {
 
 /// A project's containers, newest first (deleted ones only with `status=deleted`).
 #[utoipa::path(
-    get, path = "/api/projects/{id}/containers", tag = "runtime", security(("bearer" = [])),
+    get, path = "/api/projects/{id}/containers", tag = "runtime", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Project id"), ProjectContainerParams),
     responses(
         (status = 200, body = Page<Container>),
@@ -110,7 +110,7 @@ pub struct MyContainerParams {
 /// The caller's containers (an admin's: everyone's) across projects, newest first (deleted ones only
 /// with `status=deleted`).
 #[utoipa::path(
-    get, path = "/api/containers", tag = "runtime", security(("bearer" = [])),
+    get, path = "/api/containers", tag = "runtime", security(("bearer" = ["read"])),
     params(MyContainerParams),
     responses(
         (status = 200, body = Page<Container>),
@@ -156,7 +156,7 @@ pub struct CreateContainer {
 
 /// Register a container for a project; it starts as `created`.
 #[utoipa::path(
-    post, path = "/api/projects/{id}/containers", tag = "runtime", security(("bearer" = [])),
+    post, path = "/api/projects/{id}/containers", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Project id")),
     request_body = CreateContainer,
     responses(
@@ -214,7 +214,7 @@ async fn create_container(
 
 /// One container.
 #[utoipa::path(
-    get, path = "/api/containers/{id}", tag = "runtime", security(("bearer" = [])),
+    get, path = "/api/containers/{id}", tag = "runtime", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Container id (devx's, not the runtime's)")),
     responses(
         (status = 200, body = Container),
@@ -257,7 +257,7 @@ pub struct UpdateContainer {
 /// Change a container's labels, metadata, name, image, port or URL. The
 /// status changes only through start, stop and delete.
 #[utoipa::path(
-    patch, path = "/api/containers/{id}", tag = "runtime", security(("bearer" = [])),
+    patch, path = "/api/containers/{id}", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Container id")),
     request_body = UpdateContainer,
     responses(
@@ -335,7 +335,7 @@ async fn act(state: AppState, principal: Principal, id: Uuid, action: Action) ->
 
 /// Start a container: `created` or `stopped` -> `running` (sets `started_at`).
 #[utoipa::path(
-    post, path = "/api/containers/{id}/start", tag = "runtime", security(("bearer" = [])),
+    post, path = "/api/containers/{id}/start", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Container id")),
     responses(
         (status = 200, body = Container),
@@ -353,7 +353,7 @@ async fn start_container(
 
 /// Stop a container: `running` -> `stopped` (sets `stopped_at`).
 #[utoipa::path(
-    post, path = "/api/containers/{id}/stop", tag = "runtime", security(("bearer" = [])),
+    post, path = "/api/containers/{id}/stop", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Container id")),
     responses(
         (status = 200, body = Container),
@@ -372,7 +372,7 @@ async fn stop_container(
 /// Delete a container: any status -> `deleted` (final). The record stays,
 /// out of the default and active lists, until retention removes it.
 #[utoipa::path(
-    post, path = "/api/containers/{id}/delete", tag = "runtime", security(("bearer" = [])),
+    post, path = "/api/containers/{id}/delete", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Container id")),
     responses(
         (status = 200, body = Container),

@@ -90,7 +90,7 @@ pub struct DeploymentListParams {
 /// A project's deployments, newest first; secrets masked
 /// (`getDeploymentsByProjectId`).
 #[utoipa::path(
-    get, path = "/api/projects/{id}/deployments", tag = "runtime", security(("bearer" = [])),
+    get, path = "/api/projects/{id}/deployments", tag = "runtime", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Project id"), DeploymentListParams),
     responses(
         (status = 200, body = Page<Deployment>),
@@ -116,7 +116,7 @@ async fn list_project_deployments(
 
 /// A project's newest deployment; secrets masked.
 #[utoipa::path(
-    get, path = "/api/projects/{id}/deployments/latest", tag = "runtime", security(("bearer" = [])),
+    get, path = "/api/projects/{id}/deployments/latest", tag = "runtime", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Project id")),
     responses(
         (status = 200, body = Deployment),
@@ -161,7 +161,7 @@ pub struct CreateDeployment {
 /// Create a deployment (`createDeployment`); it starts `pending`. The answer
 /// masks the secrets.
 #[utoipa::path(
-    post, path = "/api/projects/{id}/deployments", tag = "runtime", security(("bearer" = [])),
+    post, path = "/api/projects/{id}/deployments", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Project id")),
     request_body = CreateDeployment,
     responses(
@@ -239,7 +239,7 @@ async fn create_deployment(
 /// The caller's deployments (an admin's: everyone's) across projects, newest first; secrets masked
 /// (`getDeploymentsByStatus` with `status`).
 #[utoipa::path(
-    get, path = "/api/deployments", tag = "runtime", security(("bearer" = [])),
+    get, path = "/api/deployments", tag = "runtime", security(("bearer" = ["read"])),
     params(DeploymentListParams),
     responses(
         (status = 200, body = Page<Deployment>),
@@ -262,7 +262,7 @@ async fn list_my_deployments(
 /// How many deployments the caller has (an admin: all of them), by status
 /// (`getRunningDeploymentCountByUser` is `by_status.running`).
 #[utoipa::path(
-    get, path = "/api/deployments/summary", tag = "runtime", security(("bearer" = [])),
+    get, path = "/api/deployments/summary", tag = "runtime", security(("bearer" = ["read"])),
     responses((status = 200, body = DeploymentSummary))
 )]
 async fn deployment_summary(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<DeploymentSummary>> {
@@ -279,7 +279,7 @@ async fn deployment_summary(State(state): State<AppState>, principal: Principal)
 /// One deployment with its secrets in full (`getDeploymentWithDetails`).
 /// Needs `DEVX_SECRET_KEY` when the deployment has secrets.
 #[utoipa::path(
-    get, path = "/api/deployments/{id}", tag = "runtime", security(("bearer" = [])),
+    get, path = "/api/deployments/{id}", tag = "runtime", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Deployment id")),
     responses(
         (status = 200, body = Deployment),
@@ -337,7 +337,7 @@ pub struct UpdateDeployment {
 /// Change a deployment (`updateDeployment`, `updateDeploymentStatus`). The
 /// answer masks the secrets.
 #[utoipa::path(
-    patch, path = "/api/deployments/{id}", tag = "runtime", security(("bearer" = [])),
+    patch, path = "/api/deployments/{id}", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Deployment id")),
     request_body = UpdateDeployment,
     responses(
@@ -426,7 +426,7 @@ async fn update_deployment(
 
 /// Delete a deployment (`deleteDeployment`).
 #[utoipa::path(
-    delete, path = "/api/deployments/{id}", tag = "runtime", security(("bearer" = [])),
+    delete, path = "/api/deployments/{id}", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Deployment id")),
     responses(
         (status = 204, description = "Deleted"),

@@ -82,7 +82,7 @@ pub struct ServiceListParams {
 
 /// A project's services, newest first.
 #[utoipa::path(
-    get, path = "/api/projects/{id}/services", tag = "runtime", security(("bearer" = [])),
+    get, path = "/api/projects/{id}/services", tag = "runtime", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Project id"), ServiceListParams),
     responses(
         (status = 200, body = Page<Service>),
@@ -134,7 +134,7 @@ pub struct CreateService {
 
 /// Add a service to a project.
 #[utoipa::path(
-    post, path = "/api/projects/{id}/services", tag = "runtime", security(("bearer" = [])),
+    post, path = "/api/projects/{id}/services", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Project id")),
     request_body = CreateService,
     responses(
@@ -203,7 +203,7 @@ async fn create_service(
 
 /// One service.
 #[utoipa::path(
-    get, path = "/api/services/{id}", tag = "runtime", security(("bearer" = [])),
+    get, path = "/api/services/{id}", tag = "runtime", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Service id")),
     responses(
         (status = 200, body = Service),
@@ -252,7 +252,7 @@ pub struct UpdateService {
 
 /// Change a service (only the fields given).
 #[utoipa::path(
-    patch, path = "/api/services/{id}", tag = "runtime", security(("bearer" = [])),
+    patch, path = "/api/services/{id}", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Service id")),
     request_body = UpdateService,
     responses(
@@ -320,7 +320,7 @@ async fn update_service(
 
 /// Delete a service. Its deployments stay, without the link.
 #[utoipa::path(
-    delete, path = "/api/services/{id}", tag = "runtime", security(("bearer" = [])),
+    delete, path = "/api/services/{id}", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Service id")),
     responses(
         (status = 204, description = "Deleted"),

@@ -60,7 +60,7 @@ fn every_route_that_takes_a_token_declares_its_scope_and_no_read_changes_state()
         }
     }
     public.sort();
-    let mut expected: Vec<String> = PUBLIC.iter().map(|s| s.to_string()).collect();
+    let mut expected: Vec<String> = PUBLIC.iter().map(ToString::to_string).collect();
     expected.sort();
     assert_eq!(public, expected, "the operations without a scope are exactly the public ones");
     assert!(scopes.iter().count() > 80, "the authenticated routes are all declared");

@@ -14,9 +14,28 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::http::AppState;
 use crate::http::openapi::ApiDoc;
 
-/// Every capability's routes, and the OpenAPI document they describe.
+/// The OpenAPI tags, in the order a reader meets them, with what each covers.
+const TAGS: &[(&str, &str)] = &[
+    ("accounts", "Registration, sign-in, sessions, the caller's profile and API keys."),
+    ("catalog", "Project templates, their categories and technologies."),
+    ("projects", "Projects, their code context and the caller's summary."),
+    ("modifications", "Change requests to a project's code: proposed, approved or rejected, applied."),
+    ("generations", "The history of code generation runs."),
+    ("runtime", "Services, containers and deployments."),
+    ("chat", "Conversation with the assistant, per project."),
+    ("files", "Files generated for a project."),
+    ("tasks", "CI/CD tasks and their claim by agents."),
+    ("executions", "Agent executions of tasks and their logs."),
+    ("pr-validations", "Pull-request validations and their checks."),
+    ("errors", "Error logs and their recovery."),
+    ("admin", "Users, settings, the audit trail and system statistics (administrators)."),
+    ("health", "Liveness, readiness, database status and insights."),
+];
+
+/// Every capability's routes, and the OpenAPI document they describe
+/// (finished: shared problem answers, servers, tags).
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::health::routes())
         .merge(crate::accounts::routes())
         .merge(crate::catalog::routes())
@@ -26,7 +45,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::files::routes())
         .merge(crate::agents::routes())
         .merge(crate::admin::routes())
-        .split_for_parts()
+        .split_for_parts();
+    (router, crate::http::openapi::finish(&doc, TAGS))
 }
 
 /// The full application: API, OpenAPI document, `/metrics`, fallbacks and

@@ -120,6 +120,7 @@ pub struct AuditParams {
     /// Exactly, e.g. `user:<id>`, `system:retention` (changes made with an
     /// API key carry `user:<id> apikey:<id>`).
     pub actor: Option<String>,
+    #[param(inline)]
     pub action: Option<AuditAction>,
     /// Changes at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,

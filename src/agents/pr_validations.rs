@@ -162,15 +162,15 @@ async fn create_validation(
     if let Some(execution_id) = req.execution_id {
         let x = visible_execution(&tx, &principal, execution_id)
             .await?
-            .ok_or_else(|| ApiError::invalid("execution_id", "no such execution of yours"))?;
+            .ok_or_else(|| ApiError::no_such("execution_id", "no such execution of yours"))?;
         if task_id.is_some_and(|t| t != x.task_id) {
-            return Err(ApiError::invalid("execution_id", "the execution belongs to another task than task_id"));
+            return Err(ApiError::conflict("execution_id", "the execution belongs to another task than task_id"));
         }
         task_id = Some(x.task_id);
     } else if let Some(id) = task_id {
         visible_task(&tx, &principal, id, false)
             .await?
-            .ok_or_else(|| ApiError::invalid("task_id", "no such task of yours"))?;
+            .ok_or_else(|| ApiError::no_such("task_id", "no such task of yours"))?;
     }
     let validation = q::insert_validation(
         &tx,

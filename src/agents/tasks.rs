@@ -168,14 +168,14 @@ async fn create_task(
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    // A body that names a project the caller cannot see is invalid input (422), not a missing route.
+    // A body that names a project the caller cannot see is a 404 naming the field.
     access::project_for(&tx, &principal, req.project_id, false).await.map_err(|e| match e {
-        ApiError::NotFound(_) => ApiError::invalid("project_id", "no such project of yours"),
+        ApiError::NotFound(_) => ApiError::no_such("project_id", "no such project of yours"),
         other => other,
     })?;
     if let Some(parent) = req.parent_task_id {
         match q::lock_parent_status(&tx, parent, req.project_id).await? {
-            None => return Err(ApiError::invalid("parent_task_id", "the parent task must exist in the same project")),
+            None => return Err(ApiError::no_such("parent_task_id", "the parent task must exist in the same project")),
             Some(status) if !status.is_open() => {
                 return Err(ApiError::Conflict {
                     detail: format!(

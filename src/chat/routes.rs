@@ -35,6 +35,7 @@ pub struct MessageListParams {
     /// `asc` (default): oldest first, `next_cursor` goes forward in time.
     /// `desc`: newest first, `next_cursor` goes back in time (load the latest
     /// page, then scroll up). A cursor continues in the order it came from.
+    #[param(inline)]
     pub order: Option<Order>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,

@@ -57,6 +57,11 @@ pub enum ApiError {
     /// Missing, or belonging to someone else (the two are indistinguishable).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The body refers to something that does not exist or that the caller
+    /// may not see (a `project_id`, a template): 404 naming the field, as
+    /// for a missing resource in the path.
+    #[error("{detail}")]
+    NoSuch { field: String, detail: String },
     /// No route matches the path.
     #[error("{0}")]
     NoRoute(String),
@@ -92,6 +97,10 @@ impl ApiError {
         ApiError::Invalid(vec![FieldError::new(field, message)])
     }
 
+    pub fn no_such(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError::NoSuch { field: field.into(), detail: detail.into() }
+    }
+
     pub fn conflict(field: impl Into<String>, detail: impl Into<String>) -> Self {
         ApiError::Conflict { detail: detail.into(), field: Some(field.into()) }
     }
@@ -106,7 +115,7 @@ impl ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NoSuch { .. } | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -126,7 +135,7 @@ impl ApiError {
             ApiError::Invalid(_) => "validation",
             ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not-found",
+            ApiError::NotFound(_) | ApiError::NoSuch { .. } => "not-found",
             ApiError::NoRoute(_) => "no-route",
             ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::Conflict { .. } => "conflict",
@@ -154,7 +163,9 @@ impl ApiError {
         };
         let errors = match self {
             ApiError::Invalid(errors) => errors.clone(),
-            ApiError::Conflict { field: Some(field), detail } => vec![FieldError::new(field.clone(), detail.clone())],
+            ApiError::Conflict { field: Some(field), detail } | ApiError::NoSuch { field, detail } => {
+                vec![FieldError::new(field.clone(), detail.clone())]
+            }
             _ => Vec::new(),
         };
         Problem {
@@ -285,7 +296,7 @@ impl From<DbError> for ApiError {
                 let (field, message) = constraint_field(&constraint);
                 let message =
                     if message.is_empty() { "refers to something that does not exist".into() } else { message };
-                ApiError::Invalid(vec![FieldError::new(field, message)])
+                ApiError::NoSuch { field, detail: message }
             }
             DbError::CheckViolation { constraint } => {
                 let (field, message) = constraint_field(&constraint);

@@ -112,10 +112,31 @@ impl From<PathRejection> for ApiError {
 }
 
 /// Query parameters; filter structs deny unknown fields, so a typo in a filter
-/// name is reported instead of silently ignored.
-#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// name is reported instead of silently ignored. A parameter given with an
+/// empty value (`?status=`) is refused too rather than read as "no filter" or
+/// as a filter for the empty string: leave it out or give it a value (the
+/// OpenAPI document gives every string parameter `minLength: 1`).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) = form_urlencoded::parse(query.as_bytes()).find(|(_, value)| value.is_empty()) {
+            return Err(ApiError::BadRequest(format!(
+                "the query parameter `{name}` is empty: leave it out or give it a value"
+            )));
+        }
+        let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(value))
+    }
+}
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {

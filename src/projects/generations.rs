@@ -157,22 +157,27 @@ async fn start_generation(
     v.opt_text("template", req.template.as_deref(), 1, 100);
     v.json_object("input_params", &input_params, PARAMS_MAX);
 
+    v.finish()?;
+
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
     let mut template_id = None;
     if let Some(slug) = &req.template {
         template_id = queries::usable_template_id(&tx, slug, principal.user_id, principal.is_admin()).await?;
-        v.check(template_id.is_some(), "template", "no such template; see GET /api/templates");
+        if template_id.is_none() {
+            return Err(ApiError::no_such("template", "no such template; see GET /api/templates"));
+        }
     }
-    if let Some(project) = req.project_id {
-        let found = access::find_project(&tx, &principal, project, false).await?;
-        v.check(found.is_some(), "project_id", "no such project of yours");
+    if let Some(project) = req.project_id
+        && access::find_project(&tx, &principal, project, false).await?.is_none()
+    {
+        return Err(ApiError::no_such("project_id", "no such project of yours"));
     }
-    if let Some(service) = req.service_id {
-        let owner = queries::service_owner(&tx, service).await?;
-        v.check(owner.is_some_and(|o| principal.can_see(o)), "service_id", "no such service of yours");
+    if let Some(service) = req.service_id
+        && !queries::service_owner(&tx, service).await?.is_some_and(|o| principal.can_see(o))
+    {
+        return Err(ApiError::no_such("service_id", "no such service of yours"));
     }
-    v.finish()?;
 
     let empty = Value::Array(Vec::new());
     let g = queries::insert_generation(

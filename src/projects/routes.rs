@@ -241,7 +241,10 @@ async fn create_project(
     let mut from_template = None;
     if let Some(slug) = &req.template {
         match queries::usable_template(&tx, slug, principal.user_id, principal.is_admin()).await? {
-            None => v.error("template", "no such template; see GET /api/templates"),
+            None => {
+                v.finish()?;
+                return Err(ApiError::no_such("template", "no such template; see GET /api/templates"));
+            }
             Some(t) => {
                 let rendered = render_template(&t, req.variables.as_ref().unwrap_or(&BTreeMap::new()), &mut v);
                 from_template = Some((t, rendered));

@@ -75,16 +75,16 @@ async fn tasks_are_created_listed_read_and_changed() {
     let (status, body) = app.post("/api/tasks", None, json!({"project_id": p, "title": "x"})).await;
     assert_problem(status, &body, StatusCode::UNAUTHORIZED);
 
-    // A parent from another project, or a missing one, is invalid input.
+    // A parent from another project, or a missing project, is a 404 naming the field.
     let p2 = project(&app, &ada, "demo").await;
     let (status, body) = app
         .post("/api/tasks", Some(&ada.token), json!({"project_id": p2, "title": "x", "parent_task_id": id(&high)}))
         .await;
-    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
     assert_eq!(fields(&body), ["parent_task_id"]);
     let (status, body) =
         app.post("/api/tasks", Some(&ada.token), json!({"project_id": uuid::Uuid::new_v4(), "title": "x"})).await;
-    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
     assert_eq!(fields(&body), ["project_id"]);
 
     // Listed by priority, then age; keyset pages cover everything once.
@@ -698,7 +698,7 @@ async fn pr_validation_status_follows_its_checks() {
             json!({"repository": "acme/shop", "pr_number": 1, "task_id": id(&other), "execution_id": id(&x)}),
         )
         .await;
-    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(status, &body, StatusCode::CONFLICT);
     assert_eq!(fields(&body), ["execution_id"]);
 
     // A cancelled validation takes no more results.
@@ -778,7 +778,7 @@ async fn error_logs_are_recorded_filtered_resolved_and_recovered() {
     let (status, body) = app
         .post("/api/errors", Some(&bob.token), json!({"error_type": "api", "message": "x", "task_id": id(&t)}))
         .await;
-    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
     assert_eq!(fields(&body), ["task_id"], "another user's task is no task");
 
     // Who sees what: task errors by the project owner; others by their creator; admin all.

@@ -172,7 +172,7 @@ async fn another_users_ids_are_404_on_every_route() {
     // Referring to it from a new generation is a missing parent.
     let (status, body) =
         app.post("/api/generations", b, json!({"generation_type": "service", "project_id": pid})).await;
-    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
     assert_eq!(fields(&body), ["project_id"]);
 
     // Nothing changed, and the owner and an admin still see everything.
@@ -249,8 +249,12 @@ async fn a_project_from_a_template_gets_its_files_and_a_generation_record() {
             json!({"name": "x", "template": "express-api", "variables": {"PROJECT_NAME": "ok", "COLOUR": "red", "PORT": [1]}}),
             vec!["variables.COLOUR", "variables.PORT"],
         ),
-        (json!({"name": "", "template": "no-such-template"}), vec!["name", "template"]),
+        // Bad fields are reported before a missing template is looked for.
+        (json!({"name": "", "template": "no-such-template"}), vec!["name"]),
     ];
+    let (status, resp) = app.post("/api/projects", t, json!({"name": "x", "template": "no-such-template"})).await;
+    assert_problem(status, &resp, StatusCode::NOT_FOUND);
+    assert_eq!(fields(&resp), ["template"]);
     for (body, want) in cases {
         let (status, resp) = app.post("/api/projects", t, body).await;
         assert_problem(status, &resp, StatusCode::UNPROCESSABLE_ENTITY);
@@ -580,10 +584,13 @@ async fn generations_start_finish_once_and_are_counted() {
         )
         .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&body), ["generation_type", "status", "template"]);
+    assert_eq!(fields(&body), ["generation_type", "status"], "bad fields first; a missing template after");
+    let (status, body) = app.post("/api/generations", t, json!({"generation_type": "x", "template": "nope"})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(fields(&body), ["template"]);
     let (status, body) =
         app.post("/api/generations", t, json!({"generation_type": "x", "service_id": uuid::Uuid::new_v4()})).await;
-    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
     assert_eq!(fields(&body), ["service_id"]);
 
     let (status, g) = app

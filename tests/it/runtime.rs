@@ -89,7 +89,7 @@ async fn services_are_created_listed_changed_and_deleted() {
             json!({"name": "x", "slug": "x", "template_id": uuid::Uuid::new_v4()}),
         )
         .await;
-    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
     assert_eq!(fields(&body), ["template_id"]);
 
     let (status, _) = app.post(&format!("/api/projects/{p}/services"), t, json!({"name": "Web", "slug": "web"})).await;

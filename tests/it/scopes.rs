@@ -124,3 +124,14 @@ async fn keys_and_roles_get_exactly_the_routes_their_scopes_allow() {
     }
     assert!(checked > 100, "the sweep covered the routes ({checked} calls)");
 }
+
+#[tokio::test]
+async fn an_empty_query_parameter_is_refused_not_read_as_no_filter() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let (status, body) = app.get("/api/projects?status=", Some(&ada.token)).await;
+    crate::app::assert_problem(status, &body, StatusCode::BAD_REQUEST);
+    assert!(body["detail"].as_str().unwrap().contains("`status` is empty"), "{body}");
+    let (status, _) = app.get("/api/projects?status=active", Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::OK);
+}

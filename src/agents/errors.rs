@@ -23,7 +23,7 @@ use super::{Items, JSON_MAX, TimeKey, list_owner, sees};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 
@@ -70,7 +70,7 @@ async fn list_errors(
     principal: Principal,
     Query(p): Query<ErrorListParams>,
 ) -> ApiResult<Json<Page<ErrorLog>>> {
-    let limit = pagination::limit(p.limit)?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let filter = ErrorFilter {
         owner: list_owner(&principal),
         error_type: p.error_type,
@@ -78,7 +78,7 @@ async fn list_errors(
         task_id: p.task_id,
         execution_id: p.execution_id,
         since: p.since,
-        after: pagination::decode_cursor::<TimeKey>(p.cursor.as_deref())?,
+        after,
         limit,
     };
     let rows = crate::db_read!(state.db, |c| q::list_errors(c, &filter))?;

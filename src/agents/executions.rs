@@ -23,7 +23,7 @@ use super::{AGENT_TYPE_RULE, Items, JSON_MAX, TimeKey, is_agent_type, list_owner
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page, PageParams};
+use crate::http::pagination::{Page, PageParams, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 
@@ -62,8 +62,7 @@ async fn list_executions(
     Path(id): Path<Uuid>,
     Query(p): Query<PageParams>,
 ) -> ApiResult<Json<Page<Execution>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let rows = crate::db_read!(state.db, |c| async {
         match visible_task(c, &principal, id, false).await? {
             Some(_) => q::list_executions(c, id, after, limit).await.map(Some),

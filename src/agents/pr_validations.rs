@@ -23,7 +23,7 @@ use super::{Items, JSON_MAX, TimeKey, list_owner, sees};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 
@@ -88,7 +88,7 @@ async fn list_validations(
     principal: Principal,
     Query(p): Query<ValidationListParams>,
 ) -> ApiResult<Json<Page<PrValidation>>> {
-    let limit = pagination::limit(p.limit)?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let filter = ValidationFilter {
         owner: list_owner(&principal),
         repository: p.repository,
@@ -96,7 +96,7 @@ async fn list_validations(
         branch_name: p.branch_name,
         pr_number: p.pr_number,
         task_id: p.task_id,
-        after: pagination::decode_cursor::<TimeKey>(p.cursor.as_deref())?,
+        after,
         limit,
     };
     let rows = crate::db_read!(state.db, |c| q::list_validations(c, &filter))?;

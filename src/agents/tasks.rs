@@ -22,7 +22,7 @@ use super::{AGENT_TYPE_RULE, JSON_MAX, is_agent_type, list_owner};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access;
@@ -86,7 +86,7 @@ async fn list_tasks(
     principal: Principal,
     Query(p): Query<TaskListParams>,
 ) -> ApiResult<Json<Page<Task>>> {
-    let limit = pagination::limit(p.limit)?;
+    let PageRequest { limit, after } = PageRequest::<TaskKey>::new(p.limit, p.cursor.as_deref())?;
     let mut v = Validator::new();
     v.check(p.priority_min.is_none_or(priority_ok), "priority_min", "must be 0 to 10");
     v.check(p.priority_max.is_none_or(priority_ok), "priority_max", "must be 0 to 10");
@@ -99,7 +99,7 @@ async fn list_tasks(
         priority_max: p.priority_max,
         assigned_to: p.assigned_to,
         parent_task_id: p.parent_task_id,
-        after: pagination::decode_cursor::<TaskKey>(p.cursor.as_deref())?,
+        after,
         limit,
     };
     let rows = crate::db_read!(state.db, |c| q::list_tasks(c, &filter))?;

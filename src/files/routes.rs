@@ -13,7 +13,7 @@ use super::path;
 use super::queries::{self, FileFilter, NewFile};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
@@ -57,8 +57,7 @@ async fn list_files(
     Path(id): Path<Uuid>,
     Query(p): Query<FileListParams>,
 ) -> ApiResult<Json<Page<FileRecord>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<String> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<String>::new(p.limit, p.cursor.as_deref())?;
     let mut v = Validator::new();
     v.opt_text("path_prefix", p.path_prefix.as_deref(), 1, path::MAX_CHARS);
     v.opt_text("mime_type", p.mime_type.as_deref(), 1, 255);

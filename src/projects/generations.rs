@@ -17,7 +17,7 @@ use super::queries::{self, GenerationFilter, GenerationOutcome, NewGeneration};
 use super::routes::TimeKey;
 use crate::accounts::Principal;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 
@@ -76,14 +76,13 @@ async fn list_generations(
     principal: Principal,
     Query(p): Query<GenerationListParams>,
 ) -> ApiResult<Json<Page<Generation>>> {
-    let limit = pagination::limit(p.limit)?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let mut v = Validator::new();
     if let Some(t) = &p.generation_type {
         v.check(generation_type_ok(t), "generation_type", TYPE_MESSAGE);
     }
     v.opt_text("template", p.template.as_deref(), 1, 100);
     v.finish()?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
     let filter = GenerationFilter {
         user: principal.visibility().owner(),
         generation_type: p.generation_type,

@@ -14,7 +14,7 @@ use super::queries::{self, ContainerChange, NewContainer};
 use crate::accounts::Principal;
 use crate::db::DbError;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
@@ -84,8 +84,7 @@ async fn list_project_containers(
     Path(id): Path<Uuid>,
     Query(p): Query<ProjectContainerParams>,
 ) -> ApiResult<Json<Page<Container>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let status = p.status.map(ContainerStatus::as_str);
     let rows = crate::db_read!(state.db, |c| async {
         let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
@@ -122,8 +121,7 @@ async fn list_my_containers(
     principal: Principal,
     Query(p): Query<MyContainerParams>,
 ) -> ApiResult<Json<Page<Container>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let owner = principal.visibility();
     let rows = if p.active == Some(true) {
         if p.status.is_some_and(|s| s != ContainerStatus::Running) {

@@ -17,7 +17,7 @@ use super::queries::{self, DeploymentChange, NewDeployment};
 use crate::accounts::Principal;
 use crate::config::SecretKey;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
@@ -103,8 +103,7 @@ async fn list_project_deployments(
     Path(id): Path<Uuid>,
     Query(p): Query<DeploymentListParams>,
 ) -> ApiResult<Json<Page<Deployment>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let status = p.status.map(DeploymentStatus::as_str);
     let rows = crate::db_read!(state.db, |c| async {
         let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
@@ -251,8 +250,7 @@ async fn list_my_deployments(
     principal: Principal,
     Query(p): Query<DeploymentListParams>,
 ) -> ApiResult<Json<Page<Deployment>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let status = p.status.map(DeploymentStatus::as_str);
     let owner = principal.visibility();
     let rows = crate::db_read!(state.db, |c| queries::list_visible_deployments(c, owner, status, after, limit))?;

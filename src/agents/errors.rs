@@ -19,7 +19,7 @@ use super::executions::visible_execution;
 use super::model::{ErrorLog, ErrorSummary, ErrorType};
 use super::queries::errors::{self as q, ErrorFilter, NewError};
 use super::tasks::visible_task;
-use super::{Items, JSON_MAX, TimeKey, list_owner, sees};
+use super::{Items, JSON_MAX, TimeKey};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
@@ -38,7 +38,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 /// The error log if it exists and the caller may see it.
 async fn visible(db: &impl Queryable, principal: &Principal, id: Uuid) -> Result<Option<ErrorLog>, DbError> {
-    Ok(q::get_error(db, id).await?.filter(|(_, owner)| sees(principal, *owner)).map(|(e, _)| e))
+    Ok(principal.visibility().filter(q::get_error(db, id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -72,7 +72,7 @@ async fn list_errors(
 ) -> ApiResult<Json<Page<ErrorLog>>> {
     let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let filter = ErrorFilter {
-        owner: list_owner(&principal),
+        owner: principal.visibility().owner(),
         error_type: p.error_type,
         resolved: p.resolved,
         task_id: p.task_id,
@@ -167,7 +167,7 @@ async fn create_error(
     )
 )]
 async fn error_summary(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Items<ErrorSummary>>> {
-    let owner = list_owner(&principal);
+    let owner = principal.visibility().owner();
     let items = crate::db_read!(state.db, |c| q::summary(c, owner))?;
     Ok(Json(Items { items }))
 }

@@ -18,7 +18,6 @@ use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
 use crate::runtime::containers::queries::belongs_to_project;
-use crate::runtime::visible;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_files, record_file)).routes(routes!(get_file, delete_file))
@@ -179,7 +178,7 @@ async fn get_file(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<FileRecord>> {
     let found = crate::db_read!(state.db, |c| queries::get_file(c, id, false))?;
-    visible(found, &principal, "file").map(Json)
+    principal.visibility().filter(found).map(Json).ok_or(ApiError::NotFound("file"))
 }
 
 /// Delete a file record (marks it deleted; retention removes it later).
@@ -198,7 +197,7 @@ async fn delete_file(
 ) -> ApiResult<StatusCode> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    visible(queries::get_file(&tx, id, true).await?, &principal, "file")?;
+    principal.visibility().filter(queries::get_file(&tx, id, true).await?).ok_or(ApiError::NotFound("file"))?;
     queries::delete_file(&tx, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -39,10 +39,6 @@ fn generation_type_ok(t: &str) -> bool {
 
 const TYPE_MESSAGE: &str = "must be 1-50 lowercase letters, digits, `_` or `-`, starting with a letter (e.g. project)";
 
-fn can_see(principal: &Principal, g: &Generation) -> bool {
-    g.user_id.map_or(principal.visibility() == crate::db::Visibility::All, |u| principal.visibility().sees(u))
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -211,7 +207,7 @@ async fn get_generation(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Generation>> {
     let g = crate::db_read!(state.db, |c| queries::get_generation(c, id))?;
-    g.filter(|g| can_see(&principal, g)).map(Json).ok_or(ApiError::NotFound("generation"))
+    g.filter(|g| principal.can_see(g.user_id)).map(Json).ok_or(ApiError::NotFound("generation"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -270,7 +266,7 @@ async fn finish_generation(
     let tx = client.transaction_as(&principal.actor()).await?;
     let current = queries::get_generation(&tx, id)
         .await?
-        .filter(|g| can_see(&principal, g))
+        .filter(|g| principal.can_see(g.user_id))
         .ok_or(ApiError::NotFound("generation"))?;
     let refusal = |now: GenerationStatus| {
         let detail = if now.is_final() {

@@ -18,7 +18,7 @@ use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
-use crate::runtime::{JSON_MAX_BYTES, TimeKey, visible};
+use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -225,7 +225,7 @@ async fn get_container(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Container>> {
     let found = crate::db_read!(state.db, |c| queries::get_container(c, id))?;
-    visible(found, &principal, "container").map(Json)
+    principal.visibility().filter(found).map(Json).ok_or(ApiError::NotFound("container"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -293,7 +293,8 @@ async fn update_container(
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    let before = visible(queries::get_container(&tx, id).await?, &principal, "container")?;
+    let before =
+        principal.visibility().filter(queries::get_container(&tx, id).await?).ok_or(ApiError::NotFound("container"))?;
     let change = ContainerChange {
         name: req.name.as_deref().map(str::trim),
         image_name: req.image_name.as_ref().map(|i| i.as_deref().map(str::trim)),
@@ -315,7 +316,8 @@ async fn update_container(
 async fn act(state: AppState, principal: Principal, id: Uuid, action: Action) -> ApiResult<Json<Container>> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    let before = visible(queries::get_container(&tx, id).await?, &principal, "container")?;
+    let before =
+        principal.visibility().filter(queries::get_container(&tx, id).await?).ok_or(ApiError::NotFound("container"))?;
     match queries::transition(&tx, id, action).await {
         Ok(Some(container)) => {
             tx.commit().await?;

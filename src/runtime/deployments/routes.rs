@@ -48,14 +48,6 @@ fn open(key: Option<&SecretKey>, id: Uuid, column: &str, sealed: Option<&[u8]>) 
     }
 }
 
-/// The deployment if the caller may see it; 404 otherwise.
-fn visible(found: Option<DeploymentRow>, principal: &Principal) -> ApiResult<DeploymentRow> {
-    match found {
-        Some(row) if principal.can_see(row.deployment.owner_id) => Ok(row),
-        _ => Err(ApiError::NotFound("deployment")),
-    }
-}
-
 fn page(rows: Vec<DeploymentRow>, limit: i64) -> Page<Deployment> {
     let rows: Vec<Deployment> = rows.into_iter().map(|r| r.deployment).collect();
     Page::from_rows(rows, limit, |d| (d.created_at, d.id))
@@ -291,7 +283,7 @@ async fn get_deployment(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Deployment>> {
     let found = crate::db_read!(state.db, |c| queries::get_deployment(c, id, true, false))?;
-    let row = visible(found, &principal)?;
+    let row = found.filter(|r| principal.can_see(r.deployment.owner_id)).ok_or(ApiError::NotFound("deployment"))?;
     let key = state.config.secret_key.as_ref();
     let mut deployment = row.deployment;
     deployment.db_connection_info = open(key, id, CONNECTION_INFO, row.sealed_connection_info.as_deref())?;
@@ -389,7 +381,11 @@ async fn update_deployment(
     let tx = client.transaction_as(&principal.actor()).await?;
     // Locked: concurrent changes to one deployment take turns, and each sees
     // the status the one before it left.
-    let before = visible(queries::get_deployment(&tx, id, false, true).await?, &principal)?.deployment;
+    let before = queries::get_deployment(&tx, id, false, true)
+        .await?
+        .filter(|r| principal.can_see(r.deployment.owner_id))
+        .ok_or(ApiError::NotFound("deployment"))?
+        .deployment;
     let status = match req.status {
         Some(to) if to != before.status && !before.status.can_move_to(to) => {
             let next: Vec<&str> = before.status.next().iter().map(|s| s.as_str()).collect();
@@ -438,7 +434,10 @@ async fn delete_deployment(
 ) -> ApiResult<StatusCode> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    visible(queries::get_deployment(&tx, id, false, true).await?, &principal)?;
+    queries::get_deployment(&tx, id, false, true)
+        .await?
+        .filter(|r| principal.can_see(r.deployment.owner_id))
+        .ok_or(ApiError::NotFound("deployment"))?;
     queries::delete_deployment(&tx, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -17,7 +17,7 @@ use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
-use crate::runtime::{JSON_MAX_BYTES, TimeKey, visible};
+use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_services, create_service)).routes(routes!(
@@ -215,7 +215,7 @@ async fn get_service(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Service>> {
     let found = crate::db_read!(state.db, |c| queries::get_service(c, id, false))?;
-    visible(found, &principal, "service").map(Json)
+    principal.visibility().filter(found).map(Json).ok_or(ApiError::NotFound("service"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -299,7 +299,7 @@ async fn update_service(
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    visible(queries::get_service(&tx, id, true).await?, &principal, "service")?;
+    principal.visibility().filter(queries::get_service(&tx, id, true).await?).ok_or(ApiError::NotFound("service"))?;
     let change = ServiceChange {
         name: req.name.as_deref().map(str::trim),
         slug: req.slug.as_deref(),
@@ -333,7 +333,7 @@ async fn delete_service(
 ) -> ApiResult<StatusCode> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    visible(queries::get_service(&tx, id, true).await?, &principal, "service")?;
+    principal.visibility().filter(queries::get_service(&tx, id, true).await?).ok_or(ApiError::NotFound("service"))?;
     queries::delete_service(&tx, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -181,11 +181,8 @@ async fn create_container(
     if let Some(url) = &req.url {
         v.url("url", url);
     }
-    for (field, value) in [("labels", &req.labels), ("metadata", &req.metadata)] {
-        if let Some(value) = value {
-            v.json_object(field, value, JSON_MAX_BYTES);
-        }
-    }
+    v.opt_json_object("labels", req.labels.as_ref(), JSON_MAX_BYTES);
+    v.opt_json_object("metadata", req.metadata.as_ref(), JSON_MAX_BYTES);
     v.finish()?;
 
     let mut client = state.db.client().await?;
@@ -284,11 +281,8 @@ async fn update_container(
     if let Some(Some(url)) = &req.url {
         v.url("url", url);
     }
-    for (field, value) in [("labels", &req.labels), ("metadata", &req.metadata)] {
-        if let Some(value) = value {
-            v.json_object(field, value, JSON_MAX_BYTES);
-        }
-    }
+    v.opt_json_object("labels", req.labels.as_ref(), JSON_MAX_BYTES);
+    v.opt_json_object("metadata", req.metadata.as_ref(), JSON_MAX_BYTES);
     v.finish()?;
 
     let mut client = state.db.client().await?;

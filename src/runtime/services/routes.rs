@@ -163,15 +163,9 @@ async fn create_service(
     if let Some(url) = &req.health_check_url {
         check_health_url(&mut v, url);
     }
-    for (field, value) in [
-        ("deployment_config", &req.deployment_config),
-        ("environment_vars", &req.environment_vars),
-        ("resource_limits", &req.resource_limits),
-    ] {
-        if let Some(value) = value {
-            v.json_object(field, value, JSON_MAX_BYTES);
-        }
-    }
+    v.opt_json_object("deployment_config", req.deployment_config.as_ref(), JSON_MAX_BYTES);
+    v.opt_json_object("environment_vars", req.environment_vars.as_ref(), JSON_MAX_BYTES);
+    v.opt_json_object("resource_limits", req.resource_limits.as_ref(), JSON_MAX_BYTES);
     v.finish()?;
 
     let mut client = state.db.client().await?;
@@ -286,15 +280,9 @@ async fn update_service(
     if let Some(Some(url)) = &req.health_check_url {
         check_health_url(&mut v, url);
     }
-    for (field, value) in [
-        ("deployment_config", &req.deployment_config),
-        ("environment_vars", &req.environment_vars),
-        ("resource_limits", &req.resource_limits),
-    ] {
-        if let Some(value) = value {
-            v.json_object(field, value, JSON_MAX_BYTES);
-        }
-    }
+    v.opt_json_object("deployment_config", req.deployment_config.as_ref(), JSON_MAX_BYTES);
+    v.opt_json_object("environment_vars", req.environment_vars.as_ref(), JSON_MAX_BYTES);
+    v.opt_json_object("resource_limits", req.resource_limits.as_ref(), JSON_MAX_BYTES);
     v.finish()?;
 
     let mut client = state.db.client().await?;

@@ -13,45 +13,46 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How devx talks TLS to PostgreSQL.
-///
-/// `prefer` and `require` encrypt without verifying the server certificate
-/// (as libpq does); `verify-full` checks the chain against the web PKI roots
-/// and the host name.
-///
-/// `parse` takes any case and libpq's and the specs' other spellings
-/// (`true`/`on`, `allow`, `verify-ca`, ...); `as_str` gives the first name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
-#[strum(ascii_case_insensitive)]
-pub enum SslMode {
-    #[strum(to_string = "disable", serialize = "false", serialize = "off")]
-    Disable,
-    #[strum(to_string = "prefer", serialize = "allow")]
-    Prefer,
-    #[strum(to_string = "require", serialize = "true", serialize = "on")]
-    Require,
-    #[strum(to_string = "verify-full", serialize = "verify_full", serialize = "verify-ca")]
-    VerifyFull,
+crate::text_enum! {
+    /// How devx talks TLS to PostgreSQL.
+    ///
+    /// `prefer` and `require` encrypt without verifying the server certificate
+    /// (as libpq does); `verify-full` checks the chain against the web PKI roots
+    /// and the host name.
+    ///
+    /// `parse` takes any case and libpq's and the specs' other spellings
+    /// (`true`/`on`, `allow`, `verify-ca`, ...); `as_str` gives the first name.
+    #[strum(ascii_case_insensitive)]
+    pub enum SslMode {
+        #[strum(to_string = "disable", serialize = "false", serialize = "off")]
+        Disable,
+        #[strum(to_string = "prefer", serialize = "allow")]
+        Prefer,
+        #[strum(to_string = "require", serialize = "true", serialize = "on")]
+        Require,
+        #[strum(to_string = "verify-full", serialize = "verify_full", serialize = "verify-ca")]
+        #[serde(rename = "verify-full")]
+        VerifyFull,
+    }
 }
-crate::text_enum!(SslMode);
 
-/// How the pool runs parameterized statements (`DB_STATEMENT_MODE`).
-/// `parse` takes any case and the other names (`named`, `pgbouncer`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
-#[strum(ascii_case_insensitive)]
-pub enum StatementMode {
-    /// Named statements, prepared once per connection and reused: fastest
-    /// against a server or a session-pooling PgBouncer.
-    #[strum(to_string = "prepared", serialize = "named")]
-    Prepared,
-    /// Unnamed statements only (prepare, bind and execute in one round trip)
-    /// and no session state kept between transactions: for PgBouncer in
-    /// transaction pooling mode, which hands each transaction a different
-    /// server connection.
-    #[strum(to_string = "unnamed", serialize = "pgbouncer")]
-    Unnamed,
+crate::text_enum! {
+    /// How the pool runs parameterized statements (`DB_STATEMENT_MODE`).
+    /// `parse` takes any case and the other names (`named`, `pgbouncer`).
+    #[strum(ascii_case_insensitive)]
+    pub enum StatementMode {
+        /// Named statements, prepared once per connection and reused: fastest
+        /// against a server or a session-pooling PgBouncer.
+        #[strum(to_string = "prepared", serialize = "named")]
+        Prepared,
+        /// Unnamed statements only (prepare, bind and execute in one round trip)
+        /// and no session state kept between transactions: for PgBouncer in
+        /// transaction pooling mode, which hands each transaction a different
+        /// server connection.
+        #[strum(to_string = "unnamed", serialize = "pgbouncer")]
+        Unnamed,
+    }
 }
-crate::text_enum!(StatementMode);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -939,6 +940,9 @@ mod tests {
         assert_eq!(SslMode::parse("verify"), None);
         let names: Vec<&str> = SslMode::ALL.iter().map(|m| m.as_str()).collect();
         assert_eq!(names, ["disable", "prefer", "require", "verify-full"]);
+        for mode in SslMode::ALL {
+            assert_eq!(serde_json::to_value(mode).unwrap(), mode.as_str());
+        }
         assert_eq!(StatementMode::parse("PgBouncer"), Some(StatementMode::Unnamed));
         assert_eq!(StatementMode::parse("named"), Some(StatementMode::Prepared));
         let names: Vec<&str> = StatementMode::ALL.iter().map(|m| m.as_str()).collect();

@@ -1,8 +1,10 @@
 //! Closed sets of strings as Rust enums: statuses and kinds stored in `text`
 //! columns with a named CHECK constraint, and settings with a fixed set of
-//! values. Each enum derives its strings with `strum` and gets `as_str`,
-//! `parse`, `ALL`, `FromSql` and `ToSql` from [`text_enum!`](crate::text_enum!):
-//! a value the enum does not know is a decode error, never a silent default.
+//! values. Each is declared through [`text_enum!`](crate::text_enum!), which
+//! holds the one derive list (its strings from `strum` and `serde`, the same
+//! `snake_case` names for both) and adds `as_str`, `parse`, `ALL`, `FromSql`
+//! and `ToSql`: a value the enum does not know is a decode error, never a
+//! silent default.
 //! A schema test compares every stored enum with its column's CHECK
 //! constraint, both ways.
 
@@ -21,11 +23,50 @@ impl std::fmt::Display for UnknownVariant {
 
 impl std::error::Error for UnknownVariant {}
 
-/// Gives a strum-derived enum (`EnumString`, `IntoStaticStr`, `VariantArray`)
-/// `as_str`, `parse`, `ALL`, and `FromSql`/`ToSql` for `text` columns.
+/// Declares a closed set of strings as an enum: the one derive list (serde
+/// and strum, both `snake_case`, and `utoipa::ToSchema`) plus `as_str`,
+/// `parse`, `ALL`, and `FromSql`/`ToSql` for `text` columns.
+///
+/// Give the enum as you would write it; doc comments and attributes pass
+/// through, so an enum adds derives (`#[derive(Default)]`), container
+/// attributes (`#[strum(ascii_case_insensitive)]`) and per-variant names
+/// (`#[strum(to_string = "verify-full")]` with the matching
+/// `#[serde(rename = "verify-full")]`, so the API and the database agree).
+///
+/// ```ignore
+/// text_enum! {
+///     /// pending -> in_progress -> done.
+///     pub enum TaskStatus { Pending, InProgress, Done }
+/// }
+/// ```
 #[macro_export]
 macro_rules! text_enum {
-    ($($ty:ident),+ $(,)?) => {$(
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $ty:ident {
+            $($(#[$variant_meta:meta])* $variant:ident),+ $(,)?
+        }
+    ) => {
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            ::serde::Serialize,
+            ::serde::Deserialize,
+            ::utoipa::ToSchema,
+            ::strum::EnumString,
+            ::strum::IntoStaticStr,
+            ::strum::VariantArray,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        $(#[$meta])*
+        $vis enum $ty {
+            $($(#[$variant_meta])* $variant),+
+        }
+
         impl $ty {
             /// Every value, in declaration order.
             pub const ALL: &'static [$ty] = <$ty as ::strum::VariantArray>::VARIANTS;
@@ -73,28 +114,39 @@ macro_rules! text_enum {
 
             ::tokio_postgres::types::to_sql_checked!();
         }
-    )+};
+    };
 }
 
 #[cfg(test)]
 mod tests {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
-    #[strum(serialize_all = "snake_case")]
-    enum Sample {
-        Pending,
-        InProgress,
+    crate::text_enum! {
+        enum Sample {
+            Pending,
+            InProgress,
+            #[strum(to_string = "on-hold", serialize = "paused")]
+            #[serde(rename = "on-hold")]
+            OnHold,
+        }
     }
-    crate::text_enum!(Sample);
 
     #[test]
     fn a_text_enum_round_trips_its_strings_and_refuses_others() {
         use tokio_postgres::types::{FromSql, Type};
-        assert_eq!(Sample::ALL, &[Sample::Pending, Sample::InProgress]);
+        assert_eq!(Sample::ALL, &[Sample::Pending, Sample::InProgress, Sample::OnHold]);
         assert_eq!(Sample::InProgress.as_str(), "in_progress");
         assert_eq!(Sample::parse("pending"), Some(Sample::Pending));
         assert_eq!(Sample::parse("Pending"), None);
+        assert_eq!(Sample::parse("paused"), Some(Sample::OnHold));
         assert_eq!(Sample::from_sql(&Type::TEXT, b"in_progress").unwrap(), Sample::InProgress);
-        let err = Sample::from_sql(&Type::TEXT, b"paused").unwrap_err().to_string();
-        assert!(err.contains("\"paused\" is not a known Sample"), "{err}");
+        let err = Sample::from_sql(&Type::TEXT, b"stopped").unwrap_err().to_string();
+        assert!(err.contains("\"stopped\" is not a known Sample"), "{err}");
+    }
+
+    #[test]
+    fn the_api_shows_the_stored_strings() {
+        for value in Sample::ALL {
+            assert_eq!(serde_json::to_value(value).unwrap(), value.as_str());
+            assert_eq!(serde_json::from_value::<Sample>(value.as_str().into()).unwrap(), *value);
+        }
     }
 }

@@ -76,8 +76,9 @@ impl Principal {
         if self.is_admin() { crate::db::Visibility::All } else { crate::db::Visibility::Owner(self.user_id) }
     }
 
-    /// Whether this caller may see rows owned by `owner`.
-    pub fn can_see(&self, owner: Uuid) -> bool {
+    /// Whether this caller may see rows owned by `owner` (`None`: by no
+    /// user, which only an admin sees).
+    pub fn can_see(&self, owner: impl Into<Option<Uuid>>) -> bool {
         self.visibility().sees(owner)
     }
 }

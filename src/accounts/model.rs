@@ -1,78 +1,35 @@
 //! Accounts as the API shows them, and their row mapping.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Role {
-    User,
-    Admin,
+crate::text_enum! {
+    pub enum Role {
+        User,
+        Admin,
+    }
 }
-crate::text_enum!(Role);
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum PlanType {
-    Free,
-    Personal,
-    Team,
-    Enterprise,
+crate::text_enum! {
+    pub enum PlanType {
+        Free,
+        Personal,
+        Team,
+        Enterprise,
+    }
 }
-crate::text_enum!(PlanType);
 
-/// What an API key may do. Each scope includes the ones before it:
-/// `admin` > `write` > `read`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Scope {
-    Read,
-    Write,
-    Admin,
+crate::text_enum! {
+    /// What an API key may do. Each scope includes the ones before it:
+    /// `admin` > `write` > `read`.
+    #[derive(PartialOrd, Ord)]
+    pub enum Scope {
+        Read,
+        Write,
+        Admin,
+    }
 }
-crate::text_enum!(Scope);
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct User {

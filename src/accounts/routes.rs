@@ -19,7 +19,7 @@ use super::secrets;
 use super::throttle;
 use crate::http::client::{ClientIp, user_agent};
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{self, Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 
@@ -340,8 +340,7 @@ async fn list_keys(
     principal: Principal,
     Query(params): Query<pagination::PageParams>,
 ) -> ApiResult<Json<Page<ApiKey>>> {
-    let limit = pagination::limit(params.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(params.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(params.limit, params.cursor.as_deref())?;
     let rows = crate::db_read!(state.db, |c| queries::list_api_keys(c, principal.user_id, after, limit))?;
     Ok(Json(Page::from_rows(rows, limit, |k| (k.created_at, k.id))))
 }
@@ -460,7 +459,7 @@ async fn admin_list_users(
     _admin: AdminPrincipal,
     Query(params): Query<UserListParams>,
 ) -> ApiResult<Json<Page<User>>> {
-    let limit = pagination::limit(params.limit)?;
+    let PageRequest { limit, after } = PageRequest::new(params.limit, params.cursor.as_deref())?;
     let mut v = Validator::new();
     v.opt_text("q", params.q.as_deref(), 1, 254);
     v.finish()?;
@@ -469,7 +468,7 @@ async fn admin_list_users(
         plan_type: params.plan_type.map(|p| p.as_str().to_string()),
         is_active: params.is_active,
         q: params.q,
-        after: pagination::decode_cursor(params.cursor.as_deref())?,
+        after,
         limit,
     };
     let rows = crate::db_read!(state.db, |c| queries::list_users(c, &filter))?;

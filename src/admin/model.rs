@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::diagnostics::introspect::TableStats;
@@ -24,27 +24,13 @@ pub struct ConfigEntry {
 /// The columns a [`ConfigEntry`] is read from (the table is aliased `c`).
 pub const CONFIG_COLUMNS: &str = "c.key, c.value, c.description, c.updated_at";
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum AuditAction {
-    Insert,
-    Update,
-    Delete,
+crate::text_enum! {
+    pub enum AuditAction {
+        Insert,
+        Update,
+        Delete,
+    }
 }
-crate::text_enum!(AuditAction);
 
 /// One change to an audited table, written by the database's audit trigger.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]

@@ -15,7 +15,7 @@ use super::queries::{self, AuditFilter};
 use super::settings;
 use crate::accounts::AdminPrincipal;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{self, Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::retention;
@@ -44,8 +44,7 @@ async fn list_config(
     _admin: AdminPrincipal,
     Query(params): Query<pagination::PageParams>,
 ) -> ApiResult<Json<Page<ConfigEntry>>> {
-    let limit = pagination::limit(params.limit)?;
-    let after: Option<String> = pagination::decode_cursor(params.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<String>::new(params.limit, params.cursor.as_deref())?;
     let rows = crate::db_read!(state.db, |c| queries::list_config(c, after.as_deref(), limit))?;
     Ok(Json(Page::from_rows(rows, limit, |e| e.key.clone())))
 }
@@ -148,7 +147,7 @@ async fn list_audit(
     _admin: AdminPrincipal,
     Query(params): Query<AuditParams>,
 ) -> ApiResult<Json<Page<AuditEntry>>> {
-    let limit = pagination::limit(params.limit)?;
+    let PageRequest { limit, after } = PageRequest::new(params.limit, params.cursor.as_deref())?;
     let mut v = Validator::new();
     v.opt_text("entity_type", params.entity_type.as_deref(), 1, 200);
     v.opt_text("entity_id", params.entity_id.as_deref(), 1, 200);
@@ -164,7 +163,7 @@ async fn list_audit(
         action: params.action,
         since: params.since,
         until: params.until,
-        after: pagination::decode_cursor(params.cursor.as_deref())?,
+        after,
         limit,
     };
     let rows = crate::db_read!(state.db, |c| queries::list_audit(c, &filter))?;
@@ -187,8 +186,8 @@ async fn recent_activity(
     _admin: AdminPrincipal,
     Query(params): Query<pagination::PageParams>,
 ) -> ApiResult<Json<Page<AuditEntry>>> {
-    let limit = pagination::limit(params.limit)?;
-    let after: Option<(DateTime<Utc>, i64)> = pagination::decode_cursor(params.cursor.as_deref())?;
+    let PageRequest { limit, after } =
+        PageRequest::<(DateTime<Utc>, i64)>::new(params.limit, params.cursor.as_deref())?;
     let rows = crate::db_read!(state.db, |c| queries::recent_activity(c, after, limit))?;
     Ok(Json(Page::from_rows(rows, limit, |e| (e.created_at, e.id))))
 }

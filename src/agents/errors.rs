@@ -9,7 +9,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,11 +19,11 @@ use super::executions::visible_execution;
 use super::model::{ErrorLog, ErrorSummary, ErrorType};
 use super::queries::errors::{self as q, ErrorFilter, NewError};
 use super::tasks::visible_task;
-use super::{Items, JSON_MAX, TimeKey, list_owner, sees};
+use super::{Items, JSON_MAX, TimeKey};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 
@@ -38,7 +38,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 /// The error log if it exists and the caller may see it.
 async fn visible(db: &impl Queryable, principal: &Principal, id: Uuid) -> Result<Option<ErrorLog>, DbError> {
-    Ok(q::get_error(db, id).await?.filter(|(_, owner)| sees(principal, *owner)).map(|(e, _)| e))
+    Ok(principal.visibility().filter(q::get_error(db, id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -70,15 +70,15 @@ async fn list_errors(
     principal: Principal,
     Query(p): Query<ErrorListParams>,
 ) -> ApiResult<Json<Page<ErrorLog>>> {
-    let limit = pagination::limit(p.limit)?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let filter = ErrorFilter {
-        owner: list_owner(&principal),
+        owner: principal.visibility().owner(),
         error_type: p.error_type,
         resolved: p.resolved,
         task_id: p.task_id,
         execution_id: p.execution_id,
         since: p.since,
-        after: pagination::decode_cursor::<TimeKey>(p.cursor.as_deref())?,
+        after,
         limit,
     };
     let rows = crate::db_read!(state.db, |c| q::list_errors(c, &filter))?;
@@ -167,7 +167,7 @@ async fn create_error(
     )
 )]
 async fn error_summary(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Items<ErrorSummary>>> {
-    let owner = list_owner(&principal);
+    let owner = principal.visibility().owner();
     let items = crate::db_read!(state.db, |c| q::summary(c, owner))?;
     Ok(Json(Items { items }))
 }
@@ -229,26 +229,12 @@ async fn resolve_error(
     }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum RecoveryOutcome {
-    Succeeded,
-    Failed,
+crate::text_enum! {
+    pub enum RecoveryOutcome {
+        Succeeded,
+        Failed,
+    }
 }
-crate::text_enum!(RecoveryOutcome);
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -19,11 +19,11 @@ use super::queries::errors::{self as eq, NewError};
 use super::queries::executions as q;
 use super::queries::tasks as tq;
 use super::tasks::visible_task;
-use super::{AGENT_TYPE_RULE, Items, JSON_MAX, TimeKey, is_agent_type, list_owner};
+use super::{AGENT_TYPE_RULE, Items, JSON_MAX, TimeKey, is_agent_type};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page, PageParams};
+use crate::http::pagination::{Page, PageParams, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 
@@ -42,7 +42,7 @@ pub(super) async fn visible_execution(
     principal: &Principal,
     id: Uuid,
 ) -> Result<Option<Execution>, DbError> {
-    Ok(q::get_execution(db, id).await?.filter(|(_, owner)| principal.can_see(*owner)).map(|(x, _)| x))
+    Ok(principal.visibility().filter(q::get_execution(db, id).await?))
 }
 
 /// A task's executions, newest first.
@@ -62,8 +62,7 @@ async fn list_executions(
     Path(id): Path<Uuid>,
     Query(p): Query<PageParams>,
 ) -> ApiResult<Json<Page<Execution>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let rows = crate::db_read!(state.db, |c| async {
         match visible_task(c, &principal, id, false).await? {
             Some(_) => q::list_executions(c, id, after, limit).await.map(Some),
@@ -156,7 +155,7 @@ async fn execution_summary(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<Items<ExecutionSummary>>> {
-    let owner = list_owner(&principal);
+    let owner = principal.visibility().owner();
     let items = crate::db_read!(state.db, |c| q::summary(c, owner))?;
     Ok(Json(Items { items }))
 }

@@ -15,7 +15,6 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::executions::visible_execution;
-use super::list_owner;
 use super::model::{AppendedLogs, LogLevel, LogLine};
 use super::queries::logs::{self as q, NewLines};
 use crate::accounts::Principal;
@@ -92,8 +91,9 @@ async fn append_logs(
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    let last_seq =
-        q::reserve_seqs(&tx, id, list_owner(&principal), count).await?.ok_or(ApiError::NotFound("execution"))?;
+    let last_seq = q::reserve_seqs(&tx, id, principal.visibility().owner(), count)
+        .await?
+        .ok_or(ApiError::NotFound("execution"))?;
     let first_seq = last_seq - count + 1;
     let seqs: Vec<i64> = (first_seq..=last_seq).collect();
     q::insert_lines(&tx, id, &NewLines { seqs: &seqs, levels: &levels, messages: &messages, times: &times }).await?;

@@ -22,9 +22,7 @@ mod tasks;
 
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
-use uuid::Uuid;
 
-use crate::accounts::Principal;
 use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -34,18 +32,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(logs::routes())
         .merge(pr_validations::routes())
         .merge(errors::routes())
-}
-
-/// The owner whose rows a list shows: the caller, or everyone (`None`) for
-/// an admin (`Principal::visibility`).
-fn list_owner(principal: &Principal) -> Option<Uuid> {
-    principal.visibility().owner()
-}
-
-/// Whether the caller may see a row owned by `owner` (`None`: no user owns
-/// it, so only those who see every row see it).
-fn sees(principal: &Principal, owner: Option<Uuid>) -> bool {
-    owner.map_or(principal.visibility() == crate::db::Visibility::All, |o| principal.visibility().sees(o))
 }
 
 /// A small, complete list (a summary): `{"items": [...]}`.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -18,31 +18,17 @@ fn refusal(what: &str, from: &str, next: &[&str], to: &str) -> String {
     }
 }
 
-/// pending -> in_progress -> completed | failed; in_progress -> pending (released
-/// or retried); any open status -> cancelled.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum TaskStatus {
-    Pending,
-    InProgress,
-    Completed,
-    Failed,
-    Cancelled,
+crate::text_enum! {
+    /// pending -> in_progress -> completed | failed; in_progress -> pending (released
+    /// or retried); any open status -> cancelled.
+    pub enum TaskStatus {
+        Pending,
+        InProgress,
+        Completed,
+        Failed,
+        Cancelled,
+    }
 }
-crate::text_enum!(TaskStatus);
 
 impl TaskStatus {
     /// The statuses a task in this status may move to.
@@ -71,30 +57,16 @@ impl TaskStatus {
     }
 }
 
-/// pending -> running -> completed | failed; pending | running -> cancelled.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum ExecutionStatus {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
+crate::text_enum! {
+    /// pending -> running -> completed | failed; pending | running -> cancelled.
+    pub enum ExecutionStatus {
+        Pending,
+        Running,
+        Completed,
+        Failed,
+        Cancelled,
+    }
 }
-crate::text_enum!(ExecutionStatus);
 
 impl ExecutionStatus {
     pub fn next(self) -> &'static [ExecutionStatus] {
@@ -236,31 +208,17 @@ pub struct ExecutionSummary {
     pub last_run_at: Option<DateTime<Utc>>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    #[default]
-    Info,
-    Warn,
-    Error,
+crate::text_enum! {
+    #[derive(Default)]
+    pub enum LogLevel {
+        Trace,
+        Debug,
+        #[default]
+        Info,
+        Warn,
+        Error,
+    }
 }
-crate::text_enum!(LogLevel);
 
 /// One line of an execution's log.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
@@ -282,55 +240,27 @@ pub struct AppendedLogs {
     pub count: i64,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum ValidationStatus {
-    Pending,
-    Running,
-    Passed,
-    Failed,
-    Cancelled,
+crate::text_enum! {
+    pub enum ValidationStatus {
+        Pending,
+        Running,
+        Passed,
+        Failed,
+        Cancelled,
+    }
 }
-crate::text_enum!(ValidationStatus);
 
-/// The result of one check of a PR validation.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum CheckStatus {
-    Pending,
-    Running,
-    Passed,
-    Failed,
-    /// Counts as passing: it does not hold the validation back.
-    Skipped,
+crate::text_enum! {
+    /// The result of one check of a PR validation.
+    pub enum CheckStatus {
+        Pending,
+        Running,
+        Passed,
+        Failed,
+        /// Counts as passing: it does not hold the validation back.
+        Skipped,
+    }
 }
-crate::text_enum!(CheckStatus);
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct PrValidation {
@@ -371,34 +301,20 @@ pub struct PrValidationSummary {
     pub last_validation_at: Option<DateTime<Utc>>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum ErrorType {
-    Database,
-    Api,
-    Validation,
-    Network,
-    Timeout,
-    Authentication,
-    Authorization,
-    #[default]
-    System,
+crate::text_enum! {
+    #[derive(Default)]
+    pub enum ErrorType {
+        Database,
+        Api,
+        Validation,
+        Network,
+        Timeout,
+        Authentication,
+        Authorization,
+        #[default]
+        System,
+    }
 }
-crate::text_enum!(ErrorType);
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ErrorLog {

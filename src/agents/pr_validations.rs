@@ -19,11 +19,11 @@ use super::executions::visible_execution;
 use super::model::{CheckStatus, PrValidation, PrValidationSummary, ValidationStatus};
 use super::queries::pr_validations::{self as q, NewValidation, ValidationFilter};
 use super::tasks::visible_task;
-use super::{Items, JSON_MAX, TimeKey, list_owner, sees};
+use super::{Items, JSON_MAX, TimeKey};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 
@@ -56,7 +56,7 @@ const CHECK_NAME_RULE: &str = "must be 1 to 100 characters without control chara
 
 /// The validation if it exists and the caller may see it.
 async fn visible(db: &impl Queryable, principal: &Principal, id: Uuid) -> Result<Option<PrValidation>, DbError> {
-    Ok(q::get_validation(db, id).await?.filter(|(_, owner)| sees(principal, *owner)).map(|(v, _)| v))
+    Ok(principal.visibility().filter(q::get_validation(db, id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -88,15 +88,15 @@ async fn list_validations(
     principal: Principal,
     Query(p): Query<ValidationListParams>,
 ) -> ApiResult<Json<Page<PrValidation>>> {
-    let limit = pagination::limit(p.limit)?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let filter = ValidationFilter {
-        owner: list_owner(&principal),
+        owner: principal.visibility().owner(),
         repository: p.repository,
         status: p.status,
         branch_name: p.branch_name,
         pr_number: p.pr_number,
         task_id: p.task_id,
-        after: pagination::decode_cursor::<TimeKey>(p.cursor.as_deref())?,
+        after,
         limit,
     };
     let rows = crate::db_read!(state.db, |c| q::list_validations(c, &filter))?;
@@ -204,7 +204,7 @@ async fn validation_summary(
     State(state): State<AppState>,
     principal: Principal,
 ) -> ApiResult<Json<Items<PrValidationSummary>>> {
-    let owner = list_owner(&principal);
+    let owner = principal.visibility().owner();
     let items = crate::db_read!(state.db, |c| q::summary(c, owner))?;
     Ok(Json(Items { items }))
 }

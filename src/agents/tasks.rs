@@ -18,11 +18,11 @@ use uuid::Uuid;
 use super::model::{CancelledTask, ClaimedTask, PriorityCount, Task, TaskDetail, TaskStats, TaskStatus};
 use super::queries::executions as xq;
 use super::queries::tasks::{self as q, NewTask, TaskChange, TaskFilter, TaskKey};
-use super::{AGENT_TYPE_RULE, JSON_MAX, is_agent_type, list_owner};
+use super::{AGENT_TYPE_RULE, JSON_MAX, is_agent_type};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access;
@@ -46,7 +46,7 @@ pub(super) async fn visible_task(
     id: Uuid,
     lock: bool,
 ) -> Result<Option<Task>, DbError> {
-    Ok(q::get_task(db, id, lock).await?.filter(|(_, owner)| principal.can_see(*owner)).map(|(t, _)| t))
+    Ok(principal.visibility().filter(q::get_task(db, id, lock).await?))
 }
 
 fn priority_ok(p: i32) -> bool {
@@ -86,20 +86,20 @@ async fn list_tasks(
     principal: Principal,
     Query(p): Query<TaskListParams>,
 ) -> ApiResult<Json<Page<Task>>> {
-    let limit = pagination::limit(p.limit)?;
+    let PageRequest { limit, after } = PageRequest::<TaskKey>::new(p.limit, p.cursor.as_deref())?;
     let mut v = Validator::new();
     v.check(p.priority_min.is_none_or(priority_ok), "priority_min", "must be 0 to 10");
     v.check(p.priority_max.is_none_or(priority_ok), "priority_max", "must be 0 to 10");
     v.finish()?;
     let filter = TaskFilter {
-        owner: list_owner(&principal),
+        owner: principal.visibility().owner(),
         project_id: p.project_id,
         status: p.status,
         priority_min: p.priority_min,
         priority_max: p.priority_max,
         assigned_to: p.assigned_to,
         parent_task_id: p.parent_task_id,
-        after: pagination::decode_cursor::<TaskKey>(p.cursor.as_deref())?,
+        after,
         limit,
     };
     let rows = crate::db_read!(state.db, |c| q::list_tasks(c, &filter))?;
@@ -245,7 +245,7 @@ async fn claim_task(
     v.finish()?;
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    let Some(task) = q::claim_next(&tx, list_owner(&principal), &p.agent_type, principal.user_id).await? else {
+    let Some(task) = q::claim_next(&tx, principal.visibility().owner(), &p.agent_type, principal.user_id).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let execution = xq::start_execution(&tx, task.id, &p.agent_type, &Value::Object(Map::new())).await?;
@@ -276,7 +276,7 @@ async fn task_stats(
     principal: Principal,
     Query(p): Query<TaskStatsParams>,
 ) -> ApiResult<Json<TaskStats>> {
-    let owner = list_owner(&principal);
+    let owner = principal.visibility().owner();
     let (counts, avg) = crate::db_read!(state.db, |c| async {
         let counts = q::task_counts(c, owner, p.project_id).await?;
         let avg = q::avg_completion_seconds(c, owner, p.project_id).await?;
@@ -381,7 +381,7 @@ async fn update_task(
     v.check(req.priority.is_none_or(priority_ok), "priority", "must be 0 (lowest) to 10 (highest)");
     if let Some(Some(user)) = req.assigned_to {
         v.check(
-            principal.visibility().sees(user),
+            principal.can_see(user),
             "assigned_to",
             "you can assign a task only to yourself (or clear it with null)",
         );

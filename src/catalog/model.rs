@@ -7,27 +7,13 @@ use tokio_postgres::{Error, Row};
 
 use crate::db::FromRow;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Complexity {
-    Simple,
-    Medium,
-    Complex,
+crate::text_enum! {
+    pub enum Complexity {
+        Simple,
+        Medium,
+        Complex,
+    }
 }
-crate::text_enum!(Complexity);
 
 /// A variable the user may set when generating from a template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

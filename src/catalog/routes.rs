@@ -18,7 +18,7 @@ use super::queries::{self, TemplateFilter, TemplateWrite};
 use crate::accounts::AdminPrincipal;
 use crate::db::DbError;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 
@@ -75,7 +75,7 @@ pub struct TemplateListParams {
     )
 )]
 async fn list_templates(State(state): State<AppState>, Query(p): Query<TemplateListParams>) -> ApiResult<Response> {
-    let limit = pagination::limit(p.limit)?;
+    let PageRequest { limit, after } = PageRequest::new(p.limit, p.cursor.as_deref())?;
     let mut v = Validator::new();
     for (field, value) in [("category", &p.category), ("technology", &p.technology), ("tag", &p.tag)] {
         v.opt_text(field, value.as_deref(), 1, 100);
@@ -88,7 +88,7 @@ async fn list_templates(State(state): State<AppState>, Query(p): Query<TemplateL
         tag: p.tag,
         complexity: p.complexity,
         q: p.q,
-        after: pagination::decode_cursor(p.cursor.as_deref())?,
+        after,
         limit,
     };
     let result = crate::db_read!(state.db, |c| queries::list_templates(c, &filter));

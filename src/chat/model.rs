@@ -8,27 +8,13 @@ use uuid::Uuid;
 /// Longest message content, in characters.
 pub const CONTENT_MAX_CHARS: usize = 100_000;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Role {
-    User,
-    Assistant,
-    System,
+crate::text_enum! {
+    pub enum Role {
+        User,
+        Assistant,
+        System,
+    }
 }
-crate::text_enum!(Role);
 
 /// Which way a list runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]

@@ -12,7 +12,7 @@ use super::model::{CONTENT_MAX_CHARS, ChatMessage, Order, Role};
 use super::queries::{self, NewMessage};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
@@ -57,8 +57,7 @@ async fn list_messages(
     Path(id): Path<Uuid>,
     Query(p): Query<MessageListParams>,
 ) -> ApiResult<Json<Page<ChatMessage>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let mut v = Validator::new();
     v.opt_text("session_id", p.session_id.as_deref(), 1, 255);
     v.finish()?;

@@ -147,7 +147,9 @@ impl<'a> Statement<'a> {
 
 /// Whose rows a caller sees: every row (an administrator acting as one), or
 /// only the rows they own. Derived from the caller once
-/// (`accounts::Principal::visibility`) and turned into SQL here.
+/// (`accounts::Principal::visibility`); the one rule for a row in hand
+/// ([`sees`](Self::sees), [`filter`](Self::filter)) and, for a list, in SQL
+/// ([`owner`](Self::owner), [`Statement::visible_to`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visibility {
     All,
@@ -155,12 +157,21 @@ pub enum Visibility {
 }
 
 impl Visibility {
-    /// Whether a row owned by `owner` is visible.
-    pub fn sees(self, owner: uuid::Uuid) -> bool {
-        match self {
-            Visibility::All => true,
-            Visibility::Owner(me) => me == owner,
+    /// Whether a row owned by `owner` is visible. A row no user owns
+    /// (`None`) is visible only to those who see every row.
+    pub fn sees(self, owner: impl Into<Option<uuid::Uuid>>) -> bool {
+        match (self, owner.into()) {
+            (Visibility::All, _) => true,
+            (Visibility::Owner(me), Some(owner)) => me == owner,
+            (Visibility::Owner(_), None) => false,
         }
+    }
+
+    /// The row of a lookup that returned it with its owner, if visible:
+    /// `None` whether it is missing or someone else's, so that both get the
+    /// same 404.
+    pub fn filter<T, O: Into<Option<uuid::Uuid>>>(self, found: Option<(T, O)>) -> Option<T> {
+        found.and_then(|(row, owner)| self.sees(owner).then_some(row))
     }
 
     /// The owner a list is restricted to, if any.
@@ -274,6 +285,20 @@ mod tests {
         let mut s = Statement::default();
         s.and_some(Some(1i32), |p| format!("a = {p}"));
         assert_eq!(s.where_clause(), "WHERE a = $1");
+    }
+
+    #[test]
+    fn a_user_sees_their_own_rows_an_admin_all_and_an_unowned_row_only_an_admin() {
+        let (me, other) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let user = Visibility::Owner(me);
+        assert!(user.sees(me) && !user.sees(other) && !user.sees(None));
+        assert!(Visibility::All.sees(other) && Visibility::All.sees(None));
+        assert_eq!(user.filter(Some(("mine", me))), Some("mine"));
+        assert_eq!(user.filter(Some(("theirs", other))), None);
+        assert_eq!(user.filter(Some(("nobody's", None::<uuid::Uuid>))), None);
+        assert_eq!(Visibility::All.filter(Some(("nobody's", None::<uuid::Uuid>))), Some("nobody's"));
+        assert_eq!(user.filter(None::<(&str, uuid::Uuid)>), None);
+        assert_eq!((user.owner(), Visibility::All.owner()), (Some(me), None));
     }
 
     #[test]

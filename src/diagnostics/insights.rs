@@ -31,27 +31,13 @@ const SCHEMAS: &str = "('devx', 'templates')";
 /// Statement texts are cut to this many characters in a report.
 const QUERY_TEXT_MAX: i32 = 1000;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Serialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
+crate::text_enum! {
+    #[derive(PartialOrd, Ord)]
+    pub enum Severity {
+        Info,
+        Warning,
+    }
 }
-crate::text_enum!(Severity);
 
 /// One thing the checks found, and what to do about it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

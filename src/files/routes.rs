@@ -13,12 +13,11 @@ use super::path;
 use super::queries::{self, FileFilter, NewFile};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
 use crate::runtime::containers::queries::belongs_to_project;
-use crate::runtime::visible;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_files, record_file)).routes(routes!(get_file, delete_file))
@@ -57,8 +56,7 @@ async fn list_files(
     Path(id): Path<Uuid>,
     Query(p): Query<FileListParams>,
 ) -> ApiResult<Json<Page<FileRecord>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<String> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<String>::new(p.limit, p.cursor.as_deref())?;
     let mut v = Validator::new();
     v.opt_text("path_prefix", p.path_prefix.as_deref(), 1, path::MAX_CHARS);
     v.opt_text("mime_type", p.mime_type.as_deref(), 1, 255);
@@ -180,7 +178,7 @@ async fn get_file(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<FileRecord>> {
     let found = crate::db_read!(state.db, |c| queries::get_file(c, id, false))?;
-    visible(found, &principal, "file").map(Json)
+    principal.visibility().filter(found).map(Json).ok_or(ApiError::NotFound("file"))
 }
 
 /// Delete a file record (marks it deleted; retention removes it later).
@@ -199,7 +197,7 @@ async fn delete_file(
 ) -> ApiResult<StatusCode> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    visible(queries::get_file(&tx, id, true).await?, &principal, "file")?;
+    principal.visibility().filter(queries::get_file(&tx, id, true).await?).ok_or(ApiError::NotFound("file"))?;
     queries::delete_file(&tx, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -25,6 +25,22 @@ pub struct Page<T> {
 /// The keyset of lists sorted by creation time: `(created_at, id)`.
 pub type TimeKey = (chrono::DateTime<chrono::Utc>, uuid::Uuid);
 
+/// A list request's paging, checked: how many rows, and the sort key of the
+/// last row of the previous page (`None` on the first page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest<K> {
+    pub limit: i64,
+    pub after: Option<K>,
+}
+
+impl<K: DeserializeOwned> PageRequest<K> {
+    /// Every list's preamble: `?limit=` (see [`limit`]), then `?cursor=`
+    /// (a `next_cursor` this list gave), each a 400 that says what is wrong.
+    pub fn new(limit: Option<i64>, cursor: Option<&str>) -> Result<Self, ApiError> {
+        Ok(PageRequest { limit: self::limit(limit)?, after: decode_cursor(cursor)? })
+    }
+}
+
 /// The validated limit: `None` means the default.
 pub fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
     match raw {
@@ -37,7 +53,7 @@ pub fn limit(raw: Option<i64>) -> Result<i64, ApiError> {
 }
 
 /// Decodes a cursor made by [`encode_cursor`] for the same list.
-pub fn decode_cursor<K: DeserializeOwned>(raw: Option<&str>) -> Result<Option<K>, ApiError> {
+fn decode_cursor<K: DeserializeOwned>(raw: Option<&str>) -> Result<Option<K>, ApiError> {
     let Some(raw) = raw.filter(|r| !r.is_empty()) else { return Ok(None) };
     let bad = || {
         ApiError::BadRequest(
@@ -101,6 +117,16 @@ mod tests {
         let back: Option<(String, i64)> = decode_cursor(Some(&c)).unwrap();
         assert_eq!(back, Some(("2026-11-24T00:00:00Z".to_string(), 42)));
         assert!(decode_cursor::<(String, i64)>(Some("not-a-cursor!")).is_err());
+    }
+
+    #[test]
+    fn a_page_request_checks_the_limit_then_the_cursor() {
+        let first = PageRequest::<i32>::new(None, None).unwrap();
+        assert_eq!(first, PageRequest { limit: DEFAULT_LIMIT, after: None });
+        let next = PageRequest::<i32>::new(Some(10), Some(&encode_cursor(&7))).unwrap();
+        assert_eq!(next, PageRequest { limit: 10, after: Some(7) });
+        let both_bad = PageRequest::<i32>::new(Some(0), Some("garbage")).unwrap_err().to_string();
+        assert!(both_bad.contains("limit=0"), "{both_bad}");
     }
 
     #[test]

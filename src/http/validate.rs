@@ -97,6 +97,13 @@ impl Validator {
         self.json_value(field, value, max_bytes);
     }
 
+    /// [`json_object`](Self::json_object) when the value is given.
+    pub fn opt_json_object(&mut self, field: &str, value: Option<&Value>, max_bytes: usize) {
+        if let Some(value) = value {
+            self.json_object(field, value, max_bytes);
+        }
+    }
+
     pub fn json_array(&mut self, field: &str, value: &Value, max_bytes: usize) {
         if !value.is_array() {
             return self.error(field, "must be a JSON array");
@@ -141,9 +148,11 @@ mod tests {
         v.email("email", "not-an-email");
         v.url("avatar_url", "ftp://x");
         v.json_object("settings", &serde_json::json!([1]), 100);
+        v.opt_json_object("labels", Some(&serde_json::json!("web")), 100);
+        v.opt_json_object("metadata", None, 100);
         let Err(ApiError::Invalid(errors)) = v.finish() else { panic!("expected errors") };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["name", "bio", "email", "avatar_url", "settings"]);
+        assert_eq!(fields, ["name", "bio", "email", "avatar_url", "settings", "labels"]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::queries::{self, GenerationFilter, GenerationOutcome, NewGeneration};
 use super::routes::TimeKey;
 use crate::accounts::Principal;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 
@@ -38,10 +38,6 @@ fn generation_type_ok(t: &str) -> bool {
 }
 
 const TYPE_MESSAGE: &str = "must be 1-50 lowercase letters, digits, `_` or `-`, starting with a letter (e.g. project)";
-
-fn can_see(principal: &Principal, g: &Generation) -> bool {
-    g.user_id.map_or(principal.visibility() == crate::db::Visibility::All, |u| principal.visibility().sees(u))
-}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -76,14 +72,13 @@ async fn list_generations(
     principal: Principal,
     Query(p): Query<GenerationListParams>,
 ) -> ApiResult<Json<Page<Generation>>> {
-    let limit = pagination::limit(p.limit)?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let mut v = Validator::new();
     if let Some(t) = &p.generation_type {
         v.check(generation_type_ok(t), "generation_type", TYPE_MESSAGE);
     }
     v.opt_text("template", p.template.as_deref(), 1, 100);
     v.finish()?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
     let filter = GenerationFilter {
         user: principal.visibility().owner(),
         generation_type: p.generation_type,
@@ -217,7 +212,7 @@ async fn get_generation(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Generation>> {
     let g = crate::db_read!(state.db, |c| queries::get_generation(c, id))?;
-    g.filter(|g| can_see(&principal, g)).map(Json).ok_or(ApiError::NotFound("generation"))
+    g.filter(|g| principal.can_see(g.user_id)).map(Json).ok_or(ApiError::NotFound("generation"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -276,7 +271,7 @@ async fn finish_generation(
     let tx = client.transaction_as(&principal.actor()).await?;
     let current = queries::get_generation(&tx, id)
         .await?
-        .filter(|g| can_see(&principal, g))
+        .filter(|g| principal.can_see(g.user_id))
         .ok_or(ApiError::NotFound("generation"))?;
     let refusal = |now: GenerationStatus| {
         let detail = if now.is_final() {

@@ -5,32 +5,18 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-/// The statuses a project can have. `deleted` exists in the schema for rows
-/// written by other tools; the API never shows such projects.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum ProjectStatus {
-    Active,
-    Archived,
+crate::text_enum! {
+    /// The statuses a project can have. `deleted` exists in the schema for rows
+    /// written by other tools; the API never shows such projects.
+    pub enum ProjectStatus {
+        Active,
+        Archived,
+    }
 }
-crate::text_enum!(ProjectStatus);
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct Project {
@@ -138,30 +124,16 @@ pub const CONTEXT_COLUMNS: &str = "c.project_id, c.codebase, c.dependencies, c.e
     c.deployment_config, c.test_coverage::float8 AS test_coverage, c.security_score::float8 AS security_score, \
     c.performance_score::float8 AS performance_score, c.last_deployed_at, c.created_at, c.updated_at";
 
-/// pending -> approved | rejected; approved -> applied | failed.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum ModificationStatus {
-    Pending,
-    Approved,
-    Rejected,
-    Applied,
-    Failed,
+crate::text_enum! {
+    /// pending -> approved | rejected; approved -> applied | failed.
+    pub enum ModificationStatus {
+        Pending,
+        Approved,
+        Rejected,
+        Applied,
+        Failed,
+    }
 }
-crate::text_enum!(ModificationStatus);
 
 impl ModificationStatus {
     /// The statuses a modification in this status may move to.
@@ -231,29 +203,15 @@ pub struct Modification {
 pub const MODIFICATION_COLUMNS: &str = "m.id, m.project_id, m.request, m.requested_by, m.impact_analysis, \
     m.affected_files, m.status, m.applied_at, m.modified_files, m.test_results, m.created_at, m.updated_at";
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum GenerationStatus {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
+crate::text_enum! {
+    pub enum GenerationStatus {
+        Pending,
+        Running,
+        Completed,
+        Failed,
+        Cancelled,
+    }
 }
-crate::text_enum!(GenerationStatus);
 
 impl GenerationStatus {
     pub fn is_final(self) -> bool {

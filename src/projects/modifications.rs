@@ -19,7 +19,7 @@ use super::routes::TimeKey;
 use crate::accounts::Principal;
 use crate::db::Queryable;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 
@@ -68,8 +68,7 @@ async fn list_modifications(
     Path(id): Path<Uuid>,
     Query(p): Query<ModificationListParams>,
 ) -> ApiResult<Json<Page<Modification>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let rows = crate::db_read!(state.db, |c| async {
         match access::find_project(c, &principal, id, false).await? {
             Some(_) => queries::list_modifications(c, id, p.status, after, limit).await.map(Some),

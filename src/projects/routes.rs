@@ -22,7 +22,7 @@ use super::model::{
 use super::queries::{self, NewGeneration, NewProject, ProjectChange, ProjectFilter};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 
@@ -84,7 +84,7 @@ async fn list_projects(
     principal: Principal,
     Query(p): Query<ProjectListParams>,
 ) -> ApiResult<Json<Page<Project>>> {
-    let limit = pagination::limit(p.limit)?;
+    let PageRequest { limit, after } = PageRequest::new(p.limit, p.cursor.as_deref())?;
     let mut v = Validator::new();
     v.opt_text("type", p.project_type.as_deref(), 1, 100);
     v.opt_text("template", p.template.as_deref(), 1, 100);
@@ -112,7 +112,7 @@ async fn list_projects(
         q: p.q,
         codebase_contains,
         dependency: p.dependency,
-        after: pagination::decode_cursor(p.cursor.as_deref())?,
+        after,
         limit,
     };
     let rows = crate::db_read!(state.db, |c| queries::list_projects(c, &filter))?;

@@ -4,8 +4,9 @@
 //!
 //! Routes on a project (`/api/projects/{id}/...`) ask `projects::access`;
 //! routes on a row (`/api/containers/{id}`) load the row with its project's
-//! owner and answer 404 unless the caller may see it ([`visible`]). Rows of a
-//! deleted project are gone for the API, like the project itself.
+//! owner and answer 404 unless the caller may see it
+//! (`Principal::visibility`). Rows of a deleted project are gone for the API,
+//! like the project itself.
 
 pub mod containers;
 pub mod deployments;
@@ -13,25 +14,14 @@ pub mod secrets;
 pub mod services;
 
 use utoipa_axum::router::OpenApiRouter;
-use uuid::Uuid;
 
-use crate::accounts::Principal;
-use crate::http::{ApiError, ApiResult, AppState};
+use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().merge(services::routes()).merge(containers::routes()).merge(deployments::routes())
 }
 
 pub use crate::http::pagination::TimeKey;
-
-/// A row loaded with its owner, if the caller may see it; otherwise 404, the
-/// same answer as for an id that does not exist.
-pub fn visible<T>(found: Option<(T, Uuid)>, principal: &Principal, what: &'static str) -> ApiResult<T> {
-    match found {
-        Some((row, owner)) if principal.can_see(owner) => Ok(row),
-        _ => Err(ApiError::NotFound(what)),
-    }
-}
 
 /// Largest JSON object accepted for configs, labels and metadata.
 pub const JSON_MAX_BYTES: usize = 64 * 1024;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::app::{TestApp, assert_problem};
 use crate::outage;
-use crate::support::count;
+use crate::support::{count, lock_user_row, lock_waiters};
 
 async fn user_count(app: &TestApp) -> i64 {
     count(&app.db.client().await, "SELECT count(*) FROM devx.users").await
@@ -251,14 +251,6 @@ async fn killed_connections_are_survived() {
     }
 }
 
-/// Holds the user's row locked so a PATCH of it stays in flight.
-async fn lock_user_row(app: &TestApp, user_id: &str) -> tokio_postgres::Client {
-    let blocker = app.db.client().await;
-    blocker.batch_execute("BEGIN").await.unwrap();
-    blocker.execute("SELECT 1 FROM devx.users WHERE id = $1::text::uuid FOR UPDATE", &[&user_id]).await.unwrap();
-    blocker
-}
-
 #[tokio::test]
 async fn slow_requests_time_out_with_a_problem() {
     let app = TestApp::spawn_with(|c| c.http.request_timeout = Duration::from_millis(500)).await;
@@ -279,17 +271,8 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         app.request(Method::PATCH, "/api/auth/me", Some(&oli.token)).json(&json!({"name": "Finished"})).send();
     let in_flight = tokio::spawn(request);
     // Wait until the PATCH is blocked on the row lock inside the server.
-    let admin = crate::harness::admin_client().await;
     for _ in 0..100 {
-        let waiting: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
-                &[&app.db.name()],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
+        if lock_waiters(app.db.name()).await > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

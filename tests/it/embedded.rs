@@ -2,35 +2,14 @@
 //! in a temporary data directory, started, joined by a second user (in this
 //! process and in another devx process), stopped by the last one to leave.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use devx::config::{Config, DbSource};
-use devx::embedded::{self, ProbeTarget, ResolveOptions};
+use devx::config::DbSource;
+use devx::embedded;
 use tokio_postgres::config::Host;
 
-use crate::harness::connect;
-
-fn config_in(dir: &Path) -> Config {
-    let mut config = Config::from_lookup(&|_| None).expect("default configuration is valid");
-    assert_eq!(config.database.source, DbSource::EmbeddedDefault);
-    config.data_dir = dir.to_path_buf();
-    config
-}
-
-/// As if no local server ran: the only place probed is a port nobody uses.
-fn no_local_server() -> ResolveOptions {
-    ResolveOptions { probe_targets: vec![ProbeTarget::tcp("127.0.0.1", 1)], ..ResolveOptions::default() }
-}
-
-/// A data directory in /tmp that the server's unprivileged user can reach
-/// when the tests run as root.
-fn data_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("devx-embedded-").tempdir_in("/tmp").unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
+use crate::harness::{connect, embedded_config, no_local_server, private_data_dir};
 
 fn postmaster_pid(data_dir: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(data_dir.join("postgres/data/postmaster.pid")).ok()?;
@@ -55,8 +34,8 @@ async fn private_server_is_started_shared_and_stopped_by_the_last_user() {
         eprintln!("skipped: no PostgreSQL server binaries on this machine");
         return;
     };
-    let dir = data_dir();
-    let config = config_in(dir.path());
+    let dir = private_data_dir("devx-embedded-");
+    let config = embedded_config(dir.path());
     let options = no_local_server();
 
     let first = embedded::resolve_with(&config, &options).await.expect("the private server starts");
@@ -133,8 +112,8 @@ async fn private_server_is_started_shared_and_stopped_by_the_last_user() {
 
 #[tokio::test]
 async fn the_default_finds_a_database_on_this_machine() {
-    let dir = data_dir();
-    let config = config_in(dir.path());
+    let dir = private_data_dir("devx-embedded-");
+    let config = embedded_config(dir.path());
     let resolved = match embedded::resolve(&config).await {
         Ok(resolved) => resolved,
         Err(e) => {
@@ -155,8 +134,8 @@ async fn the_default_finds_a_database_on_this_machine() {
 
 #[tokio::test]
 async fn an_explicit_configuration_is_returned_unchanged() {
-    let dir = data_dir();
-    let mut config = config_in(dir.path());
+    let dir = private_data_dir("devx-embedded-");
+    let mut config = embedded_config(dir.path());
     let target: tokio_postgres::Config = "postgres://app:secret@db.internal:6543/app".parse().unwrap();
     config.database.source = DbSource::Explicit(Box::new(target.clone()));
     let resolved = embedded::resolve(&config).await.unwrap();

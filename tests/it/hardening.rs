@@ -3,27 +3,17 @@
 
 use std::time::Duration;
 
+use devx::config::Config;
 use devx::db::Queryable;
 use reqwest::StatusCode;
 use serde_json::json;
-use uuid::Uuid;
+use tokio_postgres::Client;
 
-use crate::app::TestApp;
-use crate::harness;
+use crate::app::{Session, TestApp};
+use crate::harness::{self, PrivateServer};
+use crate::support::{lock_user_row, lock_waiters};
 
-/// Backends of `database` waiting on a lock (the abandoned UPDATE, until it is cancelled).
-async fn lock_waiters(database: &str) -> i64 {
-    let admin = harness::admin_client().await;
-    admin
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
-            &[&database],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
-
+/// Until no backend of `database` waits on a lock (the abandoned UPDATE is cancelled).
 async fn until_no_lock_waiters(database: &str) {
     for _ in 0..100 {
         if lock_waiters(database).await == 0 {
@@ -34,26 +24,31 @@ async fn until_no_lock_waiters(database: &str) {
     panic!("the abandoned statement is still waiting for its lock");
 }
 
+/// An app whose pool has one connection and no lock or statement timeout
+/// (only the cancellation may end a blocked statement), tuned further by
+/// `tune`; a user; and a connection holding that user's row lock in an open
+/// transaction, until it runs `ROLLBACK`.
+async fn one_connection_and_a_locked_user(tune: impl FnOnce(&mut Config)) -> (TestApp, Session, Client) {
+    let app = TestApp::spawn_with(|c| {
+        c.database.pool_max = 1;
+        c.database.pool_min = 1;
+        c.database.lock_timeout = Duration::ZERO;
+        c.database.statement_timeout = Duration::ZERO;
+        tune(c);
+    })
+    .await;
+    let dev = app.register("dev@example.com").await;
+    let locker = lock_user_row(&app, &dev.user_id).await;
+    (app, dev, locker)
+}
+
 /// A request that gives up (here: the server's request timeout) must not
 /// leave its statement running and its connection busy in the pool: with a
 /// pool of one, the next request would queue behind it.
 #[tokio::test]
 async fn a_statement_abandoned_by_its_request_is_cancelled_and_the_pool_stays_usable() {
-    let app = TestApp::spawn_with(|c| {
-        c.database.pool_max = 1;
-        c.database.pool_min = 1;
-        // Only the cancellation may end the blocked statement.
-        c.database.lock_timeout = Duration::ZERO;
-        c.database.statement_timeout = Duration::ZERO;
-        c.http.request_timeout = Duration::from_secs(1);
-    })
-    .await;
-    let dev = app.register("dev@example.com").await;
-    let user_id: Uuid = dev.user_id.parse().unwrap();
-
-    let mut locker = app.db.client().await;
-    let tx = locker.transaction().await.unwrap();
-    tx.execute("SELECT 1 FROM devx.users WHERE id = $1 FOR UPDATE", &[&user_id]).await.unwrap();
+    let (app, dev, locker) =
+        one_connection_and_a_locked_user(|c| c.http.request_timeout = Duration::from_secs(1)).await;
 
     // Blocked behind the row lock until the request timeout gives up on it.
     let (status, body) = app.patch("/api/auth/me", Some(&dev.token), json!({"name": "Renamed"})).await;
@@ -64,7 +59,7 @@ async fn a_statement_abandoned_by_its_request_is_cancelled_and_the_pool_stays_us
     let (status, me) = app.get("/api/auth/me", Some(&dev.token)).await;
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["name"], "Test", "the abandoned rename did not happen");
-    tx.rollback().await.unwrap();
+    locker.batch_execute("ROLLBACK").await.unwrap();
 
     // And the rename works once nobody holds the row.
     let (status, me) = app.patch("/api/auth/me", Some(&dev.token), json!({"name": "Renamed"})).await;
@@ -74,19 +69,7 @@ async fn a_statement_abandoned_by_its_request_is_cancelled_and_the_pool_stays_us
 /// The same when the client hangs up instead of the server timing out.
 #[tokio::test]
 async fn a_statement_abandoned_by_a_client_that_hangs_up_is_cancelled() {
-    let app = TestApp::spawn_with(|c| {
-        c.database.pool_max = 1;
-        c.database.pool_min = 1;
-        c.database.lock_timeout = Duration::ZERO;
-        c.database.statement_timeout = Duration::ZERO;
-    })
-    .await;
-    let dev = app.register("dev@example.com").await;
-    let user_id: Uuid = dev.user_id.parse().unwrap();
-
-    let mut locker = app.db.client().await;
-    let tx = locker.transaction().await.unwrap();
-    tx.execute("SELECT 1 FROM devx.users WHERE id = $1 FOR UPDATE", &[&user_id]).await.unwrap();
+    let (app, dev, locker) = one_connection_and_a_locked_user(|_| {}).await;
 
     let impatient = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
     let gave_up =
@@ -96,7 +79,7 @@ async fn a_statement_abandoned_by_a_client_that_hangs_up_is_cancelled() {
 
     let (status, me) = app.get("/api/auth/me", Some(&dev.token)).await;
     assert_eq!(status, StatusCode::OK, "{me}");
-    tx.rollback().await.unwrap();
+    locker.batch_execute("ROLLBACK").await.unwrap();
 }
 
 #[tokio::test]
@@ -312,52 +295,12 @@ async fn jsonb_numbers_round_trip_through_the_statement_layer() {
     }
 }
 
-/// A private PostgreSQL server in a temporary directory (devx's embedded
-/// default), for tests that kill or terminate things; a devx child process
-/// given the same `DEVX_DATA_DIR` uses it too.
-struct PrivateServer {
-    dir: tempfile::TempDir,
-    server: devx::embedded::ResolvedDatabase,
-}
-
-impl PrivateServer {
-    async fn start() -> Option<PrivateServer> {
-        use std::os::unix::fs::PermissionsExt;
-        devx::embedded::find_binaries()?;
-        let dir = tempfile::Builder::new().prefix("devx-fault-").tempdir_in("/tmp").unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut config = devx::config::Config::from_lookup(&|_| None).unwrap();
-        config.data_dir = dir.path().to_path_buf();
-        let options = devx::embedded::ResolveOptions {
-            probe_targets: vec![devx::embedded::ProbeTarget::tcp("127.0.0.1", 1)],
-            ..Default::default()
-        };
-        let server = devx::embedded::resolve_with(&config, &options).await.expect("the private server starts");
-        Some(PrivateServer { dir, server })
-    }
-
-    async fn client(&self) -> tokio_postgres::Client {
-        crate::harness::connect(&self.server.target).await
-    }
-
-    /// `devx` on this server (through its data directory).
-    fn devx(&self) -> std::process::Command {
-        let mut cmd = crate::harness::devx_command();
-        cmd.env("DEVX_DATA_DIR", self.dir.path()).env("DEVX_LOG", "warn");
-        cmd
-    }
-
-    async fn stop(self) {
-        self.server.shutdown().await;
-    }
-}
-
 /// `devx migrate up` killed during `CREATE INDEX CONCURRENTLY` leaves an
 /// invalid index; `migrate check` reports it, and the next `up` rebuilds it
 /// before recording the migration.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_migration_killed_during_a_concurrent_index_build_leaves_no_invalid_index_behind() {
-    let Some(server) = PrivateServer::start().await else {
+    let Some(server) = PrivateServer::start("devx-fault-").await else {
         eprintln!("skipped: no PostgreSQL server binaries on this machine");
         return;
     };

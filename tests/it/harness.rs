@@ -13,9 +13,14 @@
 //!
 //! Test databases are named `devx_t_<pid>_<n>`; on first use a process drops
 //! those left behind by processes that no longer run (local servers only).
+//!
+//! Tests that kill, terminate or reconfigure a server use a [`PrivateServer`]
+//! of their own instead (devx's embedded default in a temporary directory).
 
 #![allow(dead_code)]
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -346,5 +351,66 @@ async fn drop_unused_templates(admin: &Client, current: &str) {
             eprintln!("warning: could not drop the unused template {name}: {e}");
         }
         let _ = admin.query_one("SELECT pg_advisory_unlock($1, $2)", &[&LEASE_CLASS, &key]).await;
+    }
+}
+
+/// A data directory in /tmp that the server's unprivileged user can reach
+/// when the tests run as root.
+pub fn private_data_dir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// The default configuration (the embedded database) with its data in `dir`.
+pub fn embedded_config(dir: &Path) -> devx::config::Config {
+    let mut config = devx::config::Config::from_lookup(&|_| None).expect("default configuration is valid");
+    assert_eq!(config.database.source, devx::config::DbSource::EmbeddedDefault);
+    config.data_dir = dir.to_path_buf();
+    config
+}
+
+/// As if no local server ran: the only place probed is a port nobody uses.
+pub fn no_local_server() -> devx::embedded::ResolveOptions {
+    devx::embedded::ResolveOptions {
+        probe_targets: vec![devx::embedded::ProbeTarget::tcp("127.0.0.1", 1)],
+        ..Default::default()
+    }
+}
+
+/// A private PostgreSQL server in a temporary directory (devx's embedded
+/// default), for tests that kill or terminate things; a devx child process
+/// given the same `DEVX_DATA_DIR` uses it too.
+pub struct PrivateServer {
+    pub dir: tempfile::TempDir,
+    /// The configuration that resolved to it.
+    pub config: devx::config::Config,
+    pub server: devx::embedded::ResolvedDatabase,
+}
+
+impl PrivateServer {
+    /// `None` when this machine has no PostgreSQL server binaries.
+    pub async fn start(prefix: &str) -> Option<PrivateServer> {
+        devx::embedded::find_binaries()?;
+        let dir = private_data_dir(prefix);
+        let config = embedded_config(dir.path());
+        let server =
+            devx::embedded::resolve_with(&config, &no_local_server()).await.expect("the private server starts");
+        Some(PrivateServer { dir, config, server })
+    }
+
+    pub async fn client(&self) -> Client {
+        connect(&self.server.target).await
+    }
+
+    /// `devx` on this server (through its data directory).
+    pub fn devx(&self) -> Command {
+        let mut cmd = devx_command();
+        cmd.env("DEVX_DATA_DIR", self.dir.path()).env("DEVX_LOG", "warn");
+        cmd
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await;
     }
 }

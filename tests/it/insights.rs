@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::app::{self, TestApp, assert_problem};
-use crate::harness::{TestDb, devx_command};
+use crate::harness::{PrivateServer, TestDb, devx_command};
 use crate::outage;
 
 async fn report(db: &TestDb, limits: &Thresholds) -> Report {
@@ -123,7 +123,6 @@ async fn duplicate_and_unused_indexes_and_full_sequences_are_reported_with_advic
 /// server preloads it, and insights creates the extension and reads it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_queries_come_from_pg_stat_statements_on_the_embedded_server() {
-    use std::os::unix::fs::PermissionsExt;
     let Some(binaries) = devx::embedded::find_binaries() else {
         eprintln!("skipped: no PostgreSQL server binaries on this machine");
         return;
@@ -132,17 +131,9 @@ async fn slow_queries_come_from_pg_stat_statements_on_the_embedded_server() {
         eprintln!("skipped: pg_stat_statements is not installed on this machine");
         return;
     }
-    let dir = tempfile::Builder::new().prefix("devx-insights-").tempdir_in("/tmp").unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut config = devx::config::Config::from_lookup(&|_| None).unwrap();
-    config.data_dir = dir.path().to_path_buf();
-    let options = devx::embedded::ResolveOptions {
-        probe_targets: vec![devx::embedded::ProbeTarget::tcp("127.0.0.1", 1)],
-        ..Default::default()
-    };
-    let server = devx::embedded::resolve_with(&config, &options).await.expect("the private server starts");
+    let server = PrivateServer::start("devx-insights-").await.expect("the binaries were found");
     let result = async {
-        let pool = devx::db::Db::connect(&config.database, &server.target).await.expect("pool connects");
+        let pool = devx::db::Db::connect(&server.config.database, &server.server.target).await.expect("pool connects");
         let client = pool.client().await.unwrap();
         let limits = Thresholds { slow_query_min_calls: 3, ..Thresholds::default() };
         let first = insights::report(&client, &limits).await.unwrap();
@@ -166,7 +157,7 @@ async fn slow_queries_come_from_pg_stat_statements_on_the_embedded_server() {
         pool.close();
     };
     let outcome = tokio::time::timeout(Duration::from_secs(60), result).await;
-    server.shutdown().await;
+    server.stop().await;
     outcome.expect("in time");
 }
 

@@ -1,7 +1,7 @@
 //! Helpers every test module may use, written once: reading ids and problem
 //! fields out of answers, walking a list's pages, inserting a project without
-//! the projects API (or a user with it, in SQL), and one-value or one-column
-//! queries.
+//! the projects API (or a user with it, in SQL), one-value or one-column
+//! queries, and a user's row held locked so a request on it stays in flight.
 
 #![allow(dead_code)]
 
@@ -109,4 +109,20 @@ pub async fn count(client: &Client, sql: &str) -> i64 {
 /// The first column of every row `sql` returns.
 pub async fn column<T: FromSqlOwned>(client: &Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Vec<T> {
     client.query(sql, params).await.unwrap_or_else(|e| panic!("{sql}: {e}")).iter().map(|r| r.get(0)).collect()
+}
+
+/// Holds the user's row locked (`FOR UPDATE` in an open transaction) so that
+/// a PATCH of it stays in flight, until the returned connection runs `ROLLBACK`.
+pub async fn lock_user_row(app: &TestApp, user_id: &str) -> Client {
+    let blocker = app.db.client().await;
+    blocker.batch_execute("BEGIN").await.unwrap();
+    blocker.execute("SELECT 1 FROM devx.users WHERE id = $1::text::uuid FOR UPDATE", &[&user_id]).await.unwrap();
+    blocker
+}
+
+/// Backends of `database` waiting on a lock.
+pub async fn lock_waiters(database: &str) -> i64 {
+    let admin = crate::harness::admin_client().await;
+    one(&admin, "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", &[&database])
+        .await
 }

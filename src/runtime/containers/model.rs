@@ -1,32 +1,18 @@
 //! Containers as the API shows them, their lifecycle, and their row mapping.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum ContainerStatus {
-    Created,
-    Running,
-    Stopped,
-    Deleted,
+crate::text_enum! {
+    pub enum ContainerStatus {
+        Created,
+        Running,
+        Stopped,
+        Deleted,
+    }
 }
-crate::text_enum!(ContainerStatus);
 
 /// A lifecycle action and the statuses it may start from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

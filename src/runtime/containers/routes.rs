@@ -14,11 +14,11 @@ use super::queries::{self, ContainerChange, NewContainer};
 use crate::accounts::Principal;
 use crate::db::DbError;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
-use crate::runtime::{JSON_MAX_BYTES, TimeKey, visible};
+use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -84,8 +84,7 @@ async fn list_project_containers(
     Path(id): Path<Uuid>,
     Query(p): Query<ProjectContainerParams>,
 ) -> ApiResult<Json<Page<Container>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let status = p.status.map(ContainerStatus::as_str);
     let rows = crate::db_read!(state.db, |c| async {
         let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
@@ -122,8 +121,7 @@ async fn list_my_containers(
     principal: Principal,
     Query(p): Query<MyContainerParams>,
 ) -> ApiResult<Json<Page<Container>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let owner = principal.visibility();
     let rows = if p.active == Some(true) {
         if p.status.is_some_and(|s| s != ContainerStatus::Running) {
@@ -183,11 +181,8 @@ async fn create_container(
     if let Some(url) = &req.url {
         v.url("url", url);
     }
-    for (field, value) in [("labels", &req.labels), ("metadata", &req.metadata)] {
-        if let Some(value) = value {
-            v.json_object(field, value, JSON_MAX_BYTES);
-        }
-    }
+    v.opt_json_object("labels", req.labels.as_ref(), JSON_MAX_BYTES);
+    v.opt_json_object("metadata", req.metadata.as_ref(), JSON_MAX_BYTES);
     v.finish()?;
 
     let mut client = state.db.client().await?;
@@ -227,7 +222,7 @@ async fn get_container(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Container>> {
     let found = crate::db_read!(state.db, |c| queries::get_container(c, id))?;
-    visible(found, &principal, "container").map(Json)
+    principal.visibility().filter(found).map(Json).ok_or(ApiError::NotFound("container"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -286,16 +281,14 @@ async fn update_container(
     if let Some(Some(url)) = &req.url {
         v.url("url", url);
     }
-    for (field, value) in [("labels", &req.labels), ("metadata", &req.metadata)] {
-        if let Some(value) = value {
-            v.json_object(field, value, JSON_MAX_BYTES);
-        }
-    }
+    v.opt_json_object("labels", req.labels.as_ref(), JSON_MAX_BYTES);
+    v.opt_json_object("metadata", req.metadata.as_ref(), JSON_MAX_BYTES);
     v.finish()?;
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    let before = visible(queries::get_container(&tx, id).await?, &principal, "container")?;
+    let before =
+        principal.visibility().filter(queries::get_container(&tx, id).await?).ok_or(ApiError::NotFound("container"))?;
     let change = ContainerChange {
         name: req.name.as_deref().map(str::trim),
         image_name: req.image_name.as_ref().map(|i| i.as_deref().map(str::trim)),
@@ -317,7 +310,8 @@ async fn update_container(
 async fn act(state: AppState, principal: Principal, id: Uuid, action: Action) -> ApiResult<Json<Container>> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    let before = visible(queries::get_container(&tx, id).await?, &principal, "container")?;
+    let before =
+        principal.visibility().filter(queries::get_container(&tx, id).await?).ok_or(ApiError::NotFound("container"))?;
     match queries::transition(&tx, id, action).await {
         Ok(Some(container)) => {
             tx.commit().await?;

@@ -5,37 +5,23 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 /// What a secret looks like wherever it is not revealed.
 pub const MASK: &str = "****";
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum DeploymentStatus {
-    Pending,
-    Building,
-    Deploying,
-    Running,
-    Stopped,
-    Failed,
+crate::text_enum! {
+    pub enum DeploymentStatus {
+        Pending,
+        Building,
+        Deploying,
+        Running,
+        Stopped,
+        Failed,
+    }
 }
-crate::text_enum!(DeploymentStatus);
 
 impl DeploymentStatus {
     pub fn is_final(self) -> bool {

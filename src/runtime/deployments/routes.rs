@@ -17,7 +17,7 @@ use super::queries::{self, DeploymentChange, NewDeployment};
 use crate::accounts::Principal;
 use crate::config::SecretKey;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
@@ -45,14 +45,6 @@ fn open(key: Option<&SecretKey>, id: Uuid, column: &str, sealed: Option<&[u8]>) 
     match sealed {
         None => Ok(None),
         Some(bytes) => Ok(Some(secrets::open_json(key, &secrets::context(TABLE, column, id), bytes)?)),
-    }
-}
-
-/// The deployment if the caller may see it; 404 otherwise.
-fn visible(found: Option<DeploymentRow>, principal: &Principal) -> ApiResult<DeploymentRow> {
-    match found {
-        Some(row) if principal.can_see(row.deployment.owner_id) => Ok(row),
-        _ => Err(ApiError::NotFound("deployment")),
     }
 }
 
@@ -103,8 +95,7 @@ async fn list_project_deployments(
     Path(id): Path<Uuid>,
     Query(p): Query<DeploymentListParams>,
 ) -> ApiResult<Json<Page<Deployment>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let status = p.status.map(DeploymentStatus::as_str);
     let rows = crate::db_read!(state.db, |c| async {
         let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
@@ -251,8 +242,7 @@ async fn list_my_deployments(
     principal: Principal,
     Query(p): Query<DeploymentListParams>,
 ) -> ApiResult<Json<Page<Deployment>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let status = p.status.map(DeploymentStatus::as_str);
     let owner = principal.visibility();
     let rows = crate::db_read!(state.db, |c| queries::list_visible_deployments(c, owner, status, after, limit))?;
@@ -293,7 +283,7 @@ async fn get_deployment(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Deployment>> {
     let found = crate::db_read!(state.db, |c| queries::get_deployment(c, id, true, false))?;
-    let row = visible(found, &principal)?;
+    let row = found.filter(|r| principal.can_see(r.deployment.owner_id)).ok_or(ApiError::NotFound("deployment"))?;
     let key = state.config.secret_key.as_ref();
     let mut deployment = row.deployment;
     deployment.db_connection_info = open(key, id, CONNECTION_INFO, row.sealed_connection_info.as_deref())?;
@@ -391,7 +381,11 @@ async fn update_deployment(
     let tx = client.transaction_as(&principal.actor()).await?;
     // Locked: concurrent changes to one deployment take turns, and each sees
     // the status the one before it left.
-    let before = visible(queries::get_deployment(&tx, id, false, true).await?, &principal)?.deployment;
+    let before = queries::get_deployment(&tx, id, false, true)
+        .await?
+        .filter(|r| principal.can_see(r.deployment.owner_id))
+        .ok_or(ApiError::NotFound("deployment"))?
+        .deployment;
     let status = match req.status {
         Some(to) if to != before.status && !before.status.can_move_to(to) => {
             let next: Vec<&str> = before.status.next().iter().map(|s| s.as_str()).collect();
@@ -440,7 +434,10 @@ async fn delete_deployment(
 ) -> ApiResult<StatusCode> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    visible(queries::get_deployment(&tx, id, false, true).await?, &principal)?;
+    queries::get_deployment(&tx, id, false, true)
+        .await?
+        .filter(|r| principal.can_see(r.deployment.owner_id))
+        .ok_or(ApiError::NotFound("deployment"))?;
     queries::delete_deployment(&tx, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,35 +1,21 @@
 //! Services as the API shows them, and their row mapping.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum ServiceStatus {
-    Inactive,
-    Pending,
-    Building,
-    Deploying,
-    Running,
-    Stopped,
-    Failed,
+crate::text_enum! {
+    pub enum ServiceStatus {
+        Inactive,
+        Pending,
+        Building,
+        Deploying,
+        Running,
+        Stopped,
+        Failed,
+    }
 }
-crate::text_enum!(ServiceStatus);
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct Service {

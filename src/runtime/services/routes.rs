@@ -13,11 +13,11 @@ use super::model::{Service, ServiceStatus};
 use super::queries::{self, NewService, ServiceChange};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
-use crate::http::pagination::{self, Page};
+use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
-use crate::runtime::{JSON_MAX_BYTES, TimeKey, visible};
+use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_services, create_service)).routes(routes!(
@@ -95,8 +95,7 @@ async fn list_services(
     Path(id): Path<Uuid>,
     Query(p): Query<ServiceListParams>,
 ) -> ApiResult<Json<Page<Service>>> {
-    let limit = pagination::limit(p.limit)?;
-    let after: Option<TimeKey> = pagination::decode_cursor(p.cursor.as_deref())?;
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let status = p.status.map(ServiceStatus::as_str);
     let rows = crate::db_read!(state.db, |c| async {
         let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
@@ -164,15 +163,9 @@ async fn create_service(
     if let Some(url) = &req.health_check_url {
         check_health_url(&mut v, url);
     }
-    for (field, value) in [
-        ("deployment_config", &req.deployment_config),
-        ("environment_vars", &req.environment_vars),
-        ("resource_limits", &req.resource_limits),
-    ] {
-        if let Some(value) = value {
-            v.json_object(field, value, JSON_MAX_BYTES);
-        }
-    }
+    v.opt_json_object("deployment_config", req.deployment_config.as_ref(), JSON_MAX_BYTES);
+    v.opt_json_object("environment_vars", req.environment_vars.as_ref(), JSON_MAX_BYTES);
+    v.opt_json_object("resource_limits", req.resource_limits.as_ref(), JSON_MAX_BYTES);
     v.finish()?;
 
     let mut client = state.db.client().await?;
@@ -216,7 +209,7 @@ async fn get_service(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Service>> {
     let found = crate::db_read!(state.db, |c| queries::get_service(c, id, false))?;
-    visible(found, &principal, "service").map(Json)
+    principal.visibility().filter(found).map(Json).ok_or(ApiError::NotFound("service"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -287,20 +280,14 @@ async fn update_service(
     if let Some(Some(url)) = &req.health_check_url {
         check_health_url(&mut v, url);
     }
-    for (field, value) in [
-        ("deployment_config", &req.deployment_config),
-        ("environment_vars", &req.environment_vars),
-        ("resource_limits", &req.resource_limits),
-    ] {
-        if let Some(value) = value {
-            v.json_object(field, value, JSON_MAX_BYTES);
-        }
-    }
+    v.opt_json_object("deployment_config", req.deployment_config.as_ref(), JSON_MAX_BYTES);
+    v.opt_json_object("environment_vars", req.environment_vars.as_ref(), JSON_MAX_BYTES);
+    v.opt_json_object("resource_limits", req.resource_limits.as_ref(), JSON_MAX_BYTES);
     v.finish()?;
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    visible(queries::get_service(&tx, id, true).await?, &principal, "service")?;
+    principal.visibility().filter(queries::get_service(&tx, id, true).await?).ok_or(ApiError::NotFound("service"))?;
     let change = ServiceChange {
         name: req.name.as_deref().map(str::trim),
         slug: req.slug.as_deref(),
@@ -334,7 +321,7 @@ async fn delete_service(
 ) -> ApiResult<StatusCode> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    visible(queries::get_service(&tx, id, true).await?, &principal, "service")?;
+    principal.visibility().filter(queries::get_service(&tx, id, true).await?).ok_or(ApiError::NotFound("service"))?;
     queries::delete_service(&tx, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

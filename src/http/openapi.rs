@@ -175,6 +175,7 @@ fn complete(doc: &mut Value, tags: &[(&str, &str)]) {
         responses[shared.name] = response;
     }
 
+    let schemas = doc["components"]["schemas"].clone();
     let paths = doc["paths"].as_object_mut().expect("the document has paths");
     for (path, item) in paths.iter_mut() {
         let Some(item) = item.as_object_mut() else { continue };
@@ -183,7 +184,8 @@ fn complete(doc: &mut Value, tags: &[(&str, &str)]) {
                 continue;
             }
             state_parameter_rules(op);
-            let statuses = statuses_of(path, op);
+            let refers = body_refers_to_rows(op, &schemas);
+            let statuses = statuses_of(path, op, refers);
             let answers = op["responses"].as_object_mut().expect("every operation has responses");
             for shared in PROBLEMS {
                 if statuses.contains(&shared.status) && !answers.contains_key(shared.status) {
@@ -219,8 +221,34 @@ fn state_parameter_rules(op: &mut Value) {
     }
 }
 
+/// Whether the JSON body names other rows (a property holding a UUID, or a
+/// template by its slug): such a body can be answered 404 naming the field.
+fn body_refers_to_rows(op: &Value, schemas: &Value) -> bool {
+    fn refers(schema: &Value, schemas: &Value, depth: usize) -> bool {
+        if depth > 4 {
+            return false;
+        }
+        if let Some(name) = schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
+            return refers(&schemas[name], schemas, depth + 1);
+        }
+        if schema["format"] == "uuid" {
+            return true;
+        }
+        let nested = ["allOf", "oneOf", "anyOf"]
+            .iter()
+            .filter_map(|k| schema[*k].as_array())
+            .flatten()
+            .any(|s| refers(s, schemas, depth + 1));
+        let properties = schema["properties"].as_object().is_some_and(|props| {
+            props.iter().any(|(name, prop)| name == "template" || refers(prop, schemas, depth + 1))
+        });
+        nested || properties
+    }
+    refers(&op["requestBody"]["content"]["application/json"]["schema"], schemas, 0)
+}
+
 /// The shared statuses an operation can answer, from what it takes.
-fn statuses_of(path: &str, op: &Value) -> Vec<&'static str> {
+fn statuses_of(path: &str, op: &Value, body_refers_to_rows: bool) -> Vec<&'static str> {
     let mut statuses = Vec::new();
     let scope = op["security"]
         .as_array()
@@ -242,6 +270,9 @@ fn statuses_of(path: &str, op: &Value) -> Vec<&'static str> {
     }
     if op.get("requestBody").is_some() {
         statuses.extend(["400", "413", "415", "422"]);
+    }
+    if body_refers_to_rows {
+        statuses.push("404");
     }
     if !WITHOUT_DATABASE.contains(&path) {
         statuses.extend(["503", "504"]);

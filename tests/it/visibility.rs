@@ -137,3 +137,51 @@ async fn another_users_id_is_a_404_everywhere_and_the_admin_reaches_it() {
     }
     assert!(checked >= 10, "{checked} id routes checked");
 }
+
+/// Every write on an `{id}` route (POST, PUT, PATCH, DELETE), sent with
+/// another user's id, answers exactly what it answers for an id that does
+/// not exist, never a success, and changes none of that user's rows.
+#[tokio::test]
+async fn another_users_id_cannot_be_changed_and_looks_missing_on_every_write() {
+    let app = TestApp::spawn().await;
+    let ann = app.register("ann@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    seed(&app, &ann, "ann").await;
+    let bobs = seed(&app, &bob, "bob").await;
+    let (_, doc) = app.get("/api/openapi.json", None).await;
+    let snapshot = async || {
+        let mut rows = Vec::new();
+        for path in page_routes(&doc).into_iter().filter(|p| !p.starts_with(ADMIN_ONLY)) {
+            rows.push(crate::support::all_pages(&app, &bob.token, &path).await);
+        }
+        rows
+    };
+    let before = snapshot().await;
+    let missing = uuid::Uuid::new_v4().to_string();
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        if !path.contains("{id}") || path.starts_with("/api/admin/") {
+            continue;
+        }
+        for method in ["post", "put", "patch", "delete"] {
+            if ops.get(method).is_none() {
+                continue;
+            }
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = (method != reqwest::Method::DELETE).then(|| json!({}));
+            let url = |id: &str| path.replace("{id}", id).replace("{name}", "build");
+            let (for_missing, _) = app.call(method.clone(), &url(&missing), Some(&ann.token), body.clone()).await;
+            for bobs_id in &bobs {
+                let (status, answer) = app.call(method.clone(), &url(bobs_id), Some(&ann.token), body.clone()).await;
+                assert!(!status.is_success(), "{method} {path} with bob's id {bobs_id}: ann got {status} {answer}");
+                assert_eq!(
+                    status, for_missing,
+                    "{method} {path}: bob's id {bobs_id} must look like a missing one ({answer})"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} writes checked");
+    assert_eq!(snapshot().await, before, "bob's rows are unchanged");
+}

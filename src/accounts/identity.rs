@@ -235,6 +235,20 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
+/// The caller of a route that anyone may call but that answers a signed-in
+/// caller more (the catalog shows its creator a non-public template): no
+/// `Authorization` header is `None`; a header that is sent must be valid.
+impl axum::extract::OptionalFromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Principal as FromRequestParts<AppState>>::from_request_parts(parts, state).await.map(Some)
+    }
+}
+
 /// A caller with admin powers; others get 403.
 #[derive(Debug, Clone)]
 pub struct AdminPrincipal(pub Principal);

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::model::{Category, Complexity, OptionalVar, SUMMARY_COLUMNS, Technology, Template, TemplateSummary};
-use crate::db::{DbError, FromRow, Queryable, Statement, escape_like};
+use crate::db::{DbError, FromRow, Queryable, Statement, Visibility, escape_like};
 
 #[derive(Debug, Default)]
 pub struct TemplateFilter {
@@ -18,10 +18,27 @@ pub struct TemplateFilter {
     pub limit: i64,
 }
 
-/// Public templates in slug order; fetches `limit + 1` rows.
-pub async fn list_templates(db: &impl Queryable, f: &TemplateFilter) -> Result<Vec<TemplateSummary>, DbError> {
+/// Which templates a caller sees: the public ones, their own, and every one
+/// for an administrator. `None` is an anonymous caller: public ones only.
+fn templates_seen_by(s: &mut Statement, viewer: Option<Visibility>) {
+    match viewer {
+        None => s.and("t.is_public"),
+        Some(Visibility::All) => {}
+        Some(Visibility::Owner(me)) => {
+            let me = s.bind(me);
+            s.and(format!("(t.is_public OR t.created_by = {me})"));
+        }
+    }
+}
+
+/// The templates the viewer sees, in slug order; fetches `limit + 1` rows.
+pub async fn list_templates(
+    db: &impl Queryable,
+    viewer: Option<Visibility>,
+    f: &TemplateFilter,
+) -> Result<Vec<TemplateSummary>, DbError> {
     let mut s = Statement::default();
-    s.and("t.is_public");
+    templates_seen_by(&mut s, viewer);
     s.and_some(f.category.as_deref(), |slug| format!("c.slug = {slug}"));
     s.and_some(f.technology.as_deref(), |tech| format!("t.tech_stack @> ARRAY[{tech}::text]"));
     s.and_some(f.tag.as_deref(), |tag| format!("t.tags @> ARRAY[{tag}::text]"));
@@ -50,13 +67,24 @@ struct TemplateRow {
     files: serde_json::Value,
 }
 
-pub async fn get_template(db: &impl Queryable, slug: &str) -> Result<Option<Template>, DbError> {
-    let sql = format!(
+/// The template if the viewer sees it: a non-public one is missing to
+/// anyone but its creator and administrators.
+pub async fn get_template(
+    db: &impl Queryable,
+    viewer: Option<Visibility>,
+    slug: &str,
+) -> Result<Option<Template>, DbError> {
+    let mut s = Statement::default();
+    let slug = s.bind(slug.to_owned());
+    s.and(format!("t.slug = {slug}"));
+    templates_seen_by(&mut s, viewer);
+    s.sql = format!(
         "SELECT {SUMMARY_COLUMNS}, t.files
            FROM templates.templates t JOIN templates.categories c ON c.id = t.category_id
-          WHERE t.slug = $1"
+          {}",
+        s.where_clause()
     );
-    let Some(row) = db.query_opt_as::<TemplateRow>(&sql, &[&slug]).await? else { return Ok(None) };
+    let Some(row) = s.query_opt_as::<TemplateRow>(db).await? else { return Ok(None) };
     Ok(Some(Template { summary: row.summary, files: serde_json::from_value(row.files).unwrap_or_default() }))
 }
 

@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 use super::builtin;
 use super::model::{Category, Complexity, OptionalVar, Technology, Template, TemplateSummary};
 use super::queries::{self, TemplateFilter, TemplateWrite};
-use crate::accounts::AdminPrincipal;
-use crate::db::DbError;
+use crate::accounts::{AdminPrincipal, Principal};
+use crate::db::{DbError, Visibility};
 use crate::http::error::Problem;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
@@ -65,16 +65,23 @@ pub struct TemplateListParams {
     pub cursor: Option<String>,
 }
 
-/// Public templates, by slug.
+/// Templates by slug: the public ones, and for a signed-in caller also
+/// their own non-public ones (every one for an administrator). No token is
+/// needed; a token that is sent must be valid.
 #[utoipa::path(
-    get, path = "/api/templates", tag = "catalog",
+    get, path = "/api/templates", tag = "catalog", security((), ("bearer" = ["read"])),
     params(TemplateListParams),
     responses(
         (status = 200, body = Page<TemplateSummary>, description = "A page of templates. `X-Devx-Source: builtin-fallback` when served from the built-in catalog"),
         (status = 400, description = "Unknown filter or bad cursor", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn list_templates(State(state): State<AppState>, Query(p): Query<TemplateListParams>) -> ApiResult<Response> {
+async fn list_templates(
+    State(state): State<AppState>,
+    caller: Option<Principal>,
+    Query(p): Query<TemplateListParams>,
+) -> ApiResult<Response> {
+    let viewer = caller.map(|c| c.visibility());
     let PageRequest { limit, after } = PageRequest::new(p.limit, p.cursor.as_deref())?;
     let mut v = Validator::new();
     for (field, value) in [("category", &p.category), ("technology", &p.technology), ("tag", &p.tag)] {
@@ -91,7 +98,7 @@ async fn list_templates(State(state): State<AppState>, Query(p): Query<TemplateL
         after,
         limit,
     };
-    let result = crate::db_read!(state.db, |c| queries::list_templates(c, &filter));
+    let result = crate::db_read!(state.db, |c| queries::list_templates(c, viewer, &filter));
     let result = result.map(|rows| Page::from_rows(rows, limit, |t| t.slug.clone()));
     or_fallback(result, || {
         let q = filter.q.as_deref().map(str::to_lowercase);
@@ -114,17 +121,23 @@ async fn list_templates(State(state): State<AppState>, Query(p): Query<TemplateL
     })
 }
 
-/// One template with its files.
+/// One template with its files. A non-public template is a 404 for anyone
+/// but its creator and administrators.
 #[utoipa::path(
-    get, path = "/api/templates/{slug}", tag = "catalog",
+    get, path = "/api/templates/{slug}", tag = "catalog", security((), ("bearer" = ["read"])),
     params(("slug" = String, Path, description = "Template slug")),
     responses(
         (status = 200, body = Template),
         (status = 404, description = "No such template", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn get_template(State(state): State<AppState>, Path(slug): Path<String>) -> ApiResult<Response> {
-    let result = crate::db_read!(state.db, |c| queries::get_template(c, &slug));
+async fn get_template(
+    State(state): State<AppState>,
+    caller: Option<Principal>,
+    Path(slug): Path<String>,
+) -> ApiResult<Response> {
+    let viewer = caller.map(|c| c.visibility());
+    let result = crate::db_read!(state.db, |c| queries::get_template(c, viewer, &slug));
     let result = match result {
         Ok(None) => return Err(ApiError::NotFound("template")),
         Ok(Some(t)) => Ok(t),
@@ -273,8 +286,9 @@ async fn create_template(
     queries::insert_template(&tx, &input.write(Some(admin.user_id)), false)
         .await?
         .ok_or_else(|| ApiError::invalid("category", "no such category; see GET /api/templates/categories"))?;
-    let template =
-        queries::get_template(&tx, &input.slug).await?.ok_or_else(|| ApiError::internal("template vanished"))?;
+    let template = queries::get_template(&tx, Some(Visibility::All), &input.slug)
+        .await?
+        .ok_or_else(|| ApiError::internal("template vanished"))?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(template)))
 }
@@ -343,14 +357,16 @@ async fn update_template(
 ) -> ApiResult<Json<Template>> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&admin.actor()).await?;
-    let current = queries::get_template(&tx, &slug).await?.ok_or(ApiError::NotFound("template"))?;
+    let current =
+        queries::get_template(&tx, Some(Visibility::All), &slug).await?.ok_or(ApiError::NotFound("template"))?;
     let input = patch.apply(current);
     input.validate()?;
     queries::replace_template(&tx, &slug, &input.write(None))
         .await?
         .ok_or_else(|| ApiError::invalid("category", "no such category; see GET /api/templates/categories"))?;
-    let template =
-        queries::get_template(&tx, &input.slug).await?.ok_or_else(|| ApiError::internal("template vanished"))?;
+    let template = queries::get_template(&tx, Some(Visibility::All), &input.slug)
+        .await?
+        .ok_or_else(|| ApiError::internal("template vanished"))?;
     tx.commit().await?;
     Ok(Json(template))
 }

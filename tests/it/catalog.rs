@@ -149,3 +149,38 @@ async fn the_catalog_is_served_from_the_binary_when_the_database_is_down() {
 
     crate::outage::bring_database_back(&app).await;
 }
+
+/// A non-public template is seen by its creator and administrators only:
+/// anyone else gets a 404 for it and does not find it in the list, and
+/// cannot create a project from it.
+#[tokio::test]
+async fn a_non_public_template_is_missing_to_everyone_but_its_creator_and_admins() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ann = app.register("ann@example.com").await;
+    let body = json!({"slug": "internal-kit", "name": "Internal kit", "category": "web", "complexity": "simple",
+                      "is_public": false, "files": {"README.md": "internal"}});
+    let (status, created) = app.post("/api/templates", Some(&admin.token), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+
+    for token in [None, Some(ann.token.as_str())] {
+        let (status, _) = app.get("/api/templates/internal-kit", token).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "detail as {token:?}");
+        let (_, page) = app.get("/api/templates?limit=200", token).await;
+        assert!(
+            !page["items"].as_array().unwrap().iter().any(|t| t["slug"] == "internal-kit"),
+            "listed to {token:?}"
+        );
+    }
+    let (status, body) =
+        app.post("/api/projects", Some(&ann.token), json!({"name": "p", "template": "internal-kit"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    let (status, got) = app.get("/api/templates/internal-kit", Some(&admin.token)).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["is_public"], false);
+    let (_, page) = app.get("/api/templates?limit=200", Some(&admin.token)).await;
+    assert!(page["items"].as_array().unwrap().iter().any(|t| t["slug"] == "internal-kit"));
+    let (status, body) = app.get("/api/templates/internal-kit", Some("not-a-token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a token that is sent must be valid: {body}");
+}

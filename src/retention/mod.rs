@@ -8,8 +8,10 @@
 //! audit actor `system:retention`, so no run holds locks for long or builds
 //! a huge transaction; a table is done when a batch deletes fewer rows than
 //! the batch size. The cutoff of each table is fixed when its turn starts, so
-//! a run removes exactly the rows older than the period at that moment. A dry
-//! run counts and changes nothing.
+//! a run removes exactly the rows older than the period at that moment. After
+//! a table, one audit row (entity `*`, actor `system:retention`) records how
+//! many rows went and the cutoff, the trail of append-only tables. A dry run
+//! counts and changes nothing.
 //!
 //! Two runs never work at once: a real run holds a session advisory lock, and
 //! a second one (another replica, or the CLI beside `serve`) is told so and
@@ -335,6 +337,11 @@ async fn run_rule(
                 break;
             }
         }
+    }
+    if report.rows > 0
+        && let Err(e) = queries::record_deletion(&*client, rule, &period, cutoff, report.rows).await
+    {
+        report.error.get_or_insert_with(|| format!("deleted {} rows but could not audit it: {e}", report.rows));
     }
     report
 }

@@ -94,3 +94,28 @@ pub async fn unlock(db: &impl Queryable) -> Result<(), DbError> {
     db.execute("SELECT pg_advisory_unlock(hashtext('devx.retention'))", &[]).await?;
     Ok(())
 }
+
+/// One audit row for what a run deleted from a table: append-only tables
+/// have no row-level trail, so this is their record of the deletion (and,
+/// for audited tables, the summary beside the per-row rows).
+pub async fn record_deletion(
+    db: &impl Queryable,
+    rule: &Rule,
+    period: &str,
+    cutoff: DateTime<Utc>,
+    rows: u64,
+) -> Result<(), DbError> {
+    let summary = serde_json::json!({
+        "retention": rule.name,
+        "rows": rows,
+        "period": period,
+        "cutoff": cutoff,
+    });
+    db.execute(
+        "INSERT INTO devx.audit_logs (entity_type, entity_id, action, old_values, new_values, actor)
+         VALUES ($1, '*', 'delete', NULL, $2, $3)",
+        &[&rule.table, &summary, &super::ACTOR],
+    )
+    .await?;
+    Ok(())
+}

@@ -488,7 +488,8 @@ async fn retention_removes_exactly_the_aged_rows_in_batches_and_a_dry_run_nothin
     let by_retention: i64 = client
         .query_one(
             "SELECT count(*) FROM devx.audit_logs
-              WHERE actor = 'system:retention' AND action = 'delete' AND entity_type = 'devx.containers'",
+              WHERE actor = 'system:retention' AND action = 'delete' AND entity_type = 'devx.containers'
+                AND entity_id <> '*'",
             &[],
         )
         .await
@@ -504,6 +505,24 @@ async fn retention_removes_exactly_the_aged_rows_in_batches_and_a_dry_run_nothin
         .unwrap()
         .get(0);
     assert_eq!(user_deletion, retention::ACTOR);
+
+    // Each table the run deleted from has one summary row: what went and the cutoff.
+    let summaries = client
+        .query(
+            "SELECT entity_type, (new_values ->> 'rows')::int8, new_values ->> 'retention' FROM devx.audit_logs
+              WHERE entity_id = '*' AND actor = 'system:retention' ORDER BY entity_type",
+            &[],
+        )
+        .await
+        .unwrap();
+    let summaries: Vec<(String, i64, String)> = summaries.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    for (name, rows) in expected {
+        assert!(
+            summaries.iter().any(|(_, n, rule)| rule == name && *n == i64::try_from(rows).unwrap()),
+            "{name}: {summaries:?}"
+        );
+    }
+    assert!(summaries.iter().any(|(table, _, _)| table == "devx.execution_logs"), "append-only tables too");
 
     // Nothing is left to do.
     let again = retention::run(&pool, &RunOptions { dry_run: true, batch_size: None }).await.unwrap();
@@ -590,4 +609,36 @@ async fn the_cli_prints_what_it_would_remove_and_then_removes_it() {
     assert!(chat.contains("removed 6 rows") && chat.contains("in 2 batches"), "{chat}");
     assert!(stdout.contains("total: removed 20 rows"), "{stdout}");
     assert_eq!(count(&client, "SELECT count(*) FROM devx.chat_messages").await, 4);
+}
+
+/// An error log's whole life is in the audit trail: created, three recovery
+/// attempts and the resolve, each an audit row naming the caller.
+#[tokio::test]
+async fn an_error_logs_recoveries_and_resolve_are_audited() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let t = Some(ada.token.as_str());
+    let (status, error) = app.post("/api/errors", t, json!({"error_type": "api", "message": "boom"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{error}");
+    let id = error["id"].as_str().unwrap().to_string();
+    for outcome in ["failed", "failed", "failed"] {
+        let (status, body) =
+            app.post(&format!("/api/errors/{id}/recovery-attempt"), t, json!({"outcome": outcome})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = app.post(&format!("/api/errors/{id}/resolve"), t, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let client = app.db.client().await;
+    let trail = client
+        .query(
+            "SELECT action, actor FROM devx.audit_logs WHERE entity_type = 'devx.error_logs' AND entity_id = $1
+              ORDER BY id",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let actions: Vec<String> = trail.iter().map(|r| r.get(0)).collect();
+    assert_eq!(actions.first().map(String::as_str), Some("insert"), "{actions:?}");
+    assert!(actions.len() >= 5, "created, 3 attempts, resolved: {actions:?}");
+    assert!(trail.iter().all(|r| r.get::<_, String>(1) == format!("user:{}", ada.user_id)));
 }

@@ -167,10 +167,7 @@ async fn a_non_public_template_is_missing_to_everyone_but_its_creator_and_admins
         let (status, _) = app.get("/api/templates/internal-kit", token).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "detail as {token:?}");
         let (_, page) = app.get("/api/templates?limit=200", token).await;
-        assert!(
-            !page["items"].as_array().unwrap().iter().any(|t| t["slug"] == "internal-kit"),
-            "listed to {token:?}"
-        );
+        assert!(!page["items"].as_array().unwrap().iter().any(|t| t["slug"] == "internal-kit"), "listed to {token:?}");
     }
     let (status, body) =
         app.post("/api/projects", Some(&ann.token), json!({"name": "p", "template": "internal-kit"})).await;

@@ -622,3 +622,49 @@ async fn every_constraint_maps_to_a_field_of_its_table() {
     let stale: Vec<&str> = devx::http::error::named_constraints().filter(|n| !names.iter().any(|x| x == n)).collect();
     assert!(stale.is_empty(), "KNOWN_CONSTRAINTS names constraints the schema no longer has: {stale:?}");
 }
+
+/// Every table is audited row by row (a trigger running `devx.audit_row`)
+/// or append-only (a BEFORE UPDATE trigger running `devx.refuse_update`),
+/// so every change leaves a trace; and an append-only table refuses updates.
+#[tokio::test]
+async fn every_table_is_audited_or_append_only() {
+    let db = TestDb::migrated().await;
+    let client = db.client().await;
+    let rows = client
+        .query(
+            "SELECT n.nspname || '.' || c.relname,
+                    bool_or(p.proname = 'audit_row') AS audited,
+                    bool_or(p.proname = 'refuse_update') AS append_only
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND NOT t.tgisinternal
+               LEFT JOIN pg_proc p ON p.oid = t.tgfoid
+              WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('devx', 'templates') AND NOT c.relispartition
+              GROUP BY 1 ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(rows.len() >= 20, "the catalog query finds the tables");
+    let neither: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.get::<_, Option<bool>>(1).unwrap_or(false) && !r.get::<_, Option<bool>>(2).unwrap_or(false))
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        neither.is_empty(),
+        "tables neither audited nor append-only (add an audit_row trigger, or a refuse_update one): {neither:?}"
+    );
+
+    let (_, project) = crate::support::seed_owner(&client).await;
+    client
+        .execute(
+            "INSERT INTO devx.chat_messages (project_id, session_id, role, content) VALUES ($1, 's', 'user', 'hi')",
+            &[&project],
+        )
+        .await
+        .unwrap();
+    let refused = client.execute("UPDATE devx.chat_messages SET content = 'rewritten'", &[]).await.unwrap_err();
+    assert!(refused.to_string().contains("append-only") || format!("{refused:?}").contains("append-only"));
+    let refused = client.execute("UPDATE devx.audit_logs SET actor = 'someone else'", &[]).await;
+    assert!(refused.is_err(), "the trail itself cannot be rewritten");
+}

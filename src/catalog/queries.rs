@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use super::model::{Category, Complexity, OptionalVar, SUMMARY_COLUMNS, Technology, Template, TemplateSummary};
 use crate::db::{DbError, FromRow, Queryable, Statement, escape_like};
 
@@ -42,22 +44,35 @@ pub async fn list_templates(db: &impl Queryable, f: &TemplateFilter) -> Result<V
     s.query_as(db).await
 }
 
-/// A template's summary and its files, still JSON.
+/// A template's summary and its files, still JSON, and its row's version.
 #[derive(FromRow)]
 struct TemplateRow {
     #[from_row(flatten)]
     summary: TemplateSummary,
     files: serde_json::Value,
+    updated_at: DateTime<Utc>,
 }
 
 pub async fn get_template(db: &impl Queryable, slug: &str) -> Result<Option<Template>, DbError> {
+    Ok(versioned_template(db, slug, false).await?.map(|(t, _)| t))
+}
+
+/// A template and when its row last changed (its version); with `lock`, the
+/// row stays locked `FOR UPDATE` for the rest of the transaction.
+pub async fn versioned_template(
+    db: &impl Queryable,
+    slug: &str,
+    lock: bool,
+) -> Result<Option<(Template, DateTime<Utc>)>, DbError> {
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS}, t.files
+        "SELECT {SUMMARY_COLUMNS}, t.files, t.updated_at
            FROM templates.templates t JOIN templates.categories c ON c.id = t.category_id
-          WHERE t.slug = $1"
+          WHERE t.slug = $1{}",
+        if lock { " FOR UPDATE OF t" } else { "" }
     );
     let Some(row) = db.query_opt_as::<TemplateRow>(&sql, &[&slug]).await? else { return Ok(None) };
-    Ok(Some(Template { summary: row.summary, files: serde_json::from_value(row.files).unwrap_or_default() }))
+    let files = serde_json::from_value(row.files).unwrap_or_default();
+    Ok(Some((Template { summary: row.summary, files }, row.updated_at)))
 }
 
 pub async fn list_categories(db: &impl Queryable) -> Result<Vec<Category>, DbError> {

@@ -60,11 +60,18 @@ pub fn router(state: AppState) -> Router {
         tracing::error!(%problem, "the OpenAPI document declares a route without a scope");
         crate::accounts::RouteScopes::default()
     });
+    let keyed = crate::http::idempotency::KeyedRoutes::from_openapi(&openapi);
     let openapi = Arc::new(openapi);
     let routes = api
         .merge(crate::dashboard::routes())
         .route("/api/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
         .route("/metrics", axum::routing::get(crate::health::scrape))
+        // Inside the scopes' layer: the key's caller is the Principal, whose
+        // extractor needs them.
+        .layer(axum::middleware::from_fn_with_state(
+            (state.clone(), keyed),
+            crate::http::idempotency::layer::<crate::accounts::Principal>,
+        ))
         .layer(axum::Extension(scopes))
         .layer(axum::Extension(crate::accounts::Hasher::new(
             state.config.http.hash_threads(),

@@ -249,6 +249,13 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Principal {
     }
 }
 
+/// Idempotency keys belong to the user, whichever session or key sends them.
+impl crate::http::idempotency::Caller for Principal {
+    fn caller_id(&self) -> Uuid {
+        self.user_id
+    }
+}
+
 /// A caller with admin powers; others get 403.
 #[derive(Debug, Clone)]
 pub struct AdminPrincipal(pub Principal);

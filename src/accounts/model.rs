@@ -46,6 +46,12 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
+impl crate::http::Versioned for User {
+    fn etag(&self) -> crate::http::ETag {
+        crate::http::ETag::from_timestamp(self.updated_at)
+    }
+}
+
 /// The columns a [`User`] is read from (the table is aliased `u`).
 pub const USER_COLUMNS: &str =
     "u.id, u.email, u.name, u.avatar_url, u.plan_type, u.role, u.is_active, u.last_login, u.created_at, u.updated_at";

@@ -255,6 +255,12 @@ pub async fn list_api_keys(
     s.query_as(db).await
 }
 
+/// One of the user's keys (revoked ones too).
+pub async fn get_api_key(db: &impl Queryable, user_id: Uuid, id: Uuid) -> Result<Option<ApiKey>, DbError> {
+    let sql = format!("SELECT {API_KEY_COLUMNS} FROM devx.api_keys k WHERE k.id = $1 AND k.user_id = $2");
+    db.query_opt_as(&sql, &[&id, &user_id]).await
+}
+
 /// Revokes one of the user's keys; false when the user has no such key.
 pub async fn revoke_api_key(db: &impl Queryable, user_id: Uuid, id: Uuid) -> Result<bool, DbError> {
     let row = db

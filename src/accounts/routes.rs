@@ -21,7 +21,7 @@ use crate::http::client::{ClientIp, user_agent};
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, IfMatch, Json, Path, Query, Tagged, Versioned};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,9 +30,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(me, update_me, close_me))
         .routes(routes!(list_keys, create_key))
-        .routes(routes!(revoke_key))
+        .routes(routes!(get_key, revoke_key))
         .routes(routes!(admin_list_users))
-        .routes(routes!(admin_update_user))
+        .routes(routes!(admin_get_user, admin_update_user))
 }
 
 /// Runs argon2 off the async threads.
@@ -78,7 +78,7 @@ pub struct RegisterRequest {
     post, path = "/api/auth/register", tag = "accounts",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Account created; signed in", body = SessionGrant),
+        (status = 201, description = "Account created; signed in", body = SessionGrant, headers(("Location" = String, description = "The new account, as its session sees it: /api/auth/me"))),
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
@@ -89,7 +89,7 @@ async fn register(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Json(req): Json<RegisterRequest>,
-) -> ApiResult<(StatusCode, Json<SessionGrant>)> {
+) -> ApiResult<Created<SessionGrant>> {
     let mut v = Validator::new();
     v.email("email", req.email.trim());
     if let Some(problem) = secrets::password_problem(&req.password) {
@@ -124,7 +124,7 @@ async fn register(
     queries::record_login(&tx, user.id).await?;
     let grant = open_session(&tx, &state, user, ip, user_agent(&headers).as_deref()).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(grant)))
+    Ok(Created::at("/api/auth/me", grant))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -210,13 +210,13 @@ async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResul
 #[utoipa::path(
     get, path = "/api/auth/me", tag = "accounts", security(("bearer" = ["read"])),
     responses(
-        (status = 200, body = User),
+        (status = 200, body = User, headers(("ETag" = String, description = "The account's version, for If-Match"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<User>> {
+async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Tagged<User>> {
     let user = crate::db_read!(state.db, |c| queries::get_user(c, principal.user_id))?;
-    user.map(Json).ok_or(ApiError::NotFound("user"))
+    user.map(Tagged).ok_or(ApiError::NotFound("user"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -244,10 +244,12 @@ pub struct PasswordChange {
 /// Change the caller's name, avatar or password.
 #[utoipa::path(
     patch, path = "/api/auth/me", tag = "accounts", security(("bearer" = ["write"])),
+    params(IfMatch),
     request_body = UpdateMeRequest,
     responses(
-        (status = 200, body = User),
+        (status = 200, body = User, headers(("ETag" = String, description = "The account's version after the change"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the account no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields or wrong current password", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -255,8 +257,9 @@ async fn update_me(
     State(state): State<AppState>,
     Extension(hasher): Extension<Hasher>,
     principal: Principal,
+    if_match: IfMatch,
     Json(req): Json<UpdateMeRequest>,
-) -> ApiResult<Json<User>> {
+) -> ApiResult<Tagged<User>> {
     let mut v = Validator::new();
     if let Some(Some(name)) = &req.name {
         v.text("name", name, 1, 200);
@@ -295,6 +298,10 @@ async fn update_me(
     let tx = client.transaction_as(&principal.actor()).await?;
     let name = req.name.as_ref().map(|n| n.as_deref().map(str::trim));
     let avatar = req.avatar_url.as_ref().map(|a| a.as_deref());
+    if if_match.is_conditional() {
+        let current = queries::lock_user(&tx, principal.user_id).await?.ok_or(ApiError::NotFound("user"))?;
+        if_match.check("account", &current.etag())?;
+    }
     let user =
         queries::update_profile(&tx, principal.user_id, name, avatar).await?.ok_or(ApiError::NotFound("user"))?;
     if let Some(hash) = new_hash {
@@ -302,7 +309,7 @@ async fn update_me(
         queries::revoke_sessions_of(&tx, principal.user_id, principal.session_id()).await?;
     }
     tx.commit().await?;
-    Ok(Json(user))
+    Ok(Tagged(user))
 }
 
 /// Close the caller's account: it is deactivated at once, its sessions and
@@ -362,7 +369,7 @@ pub struct CreateKeyRequest {
     post, path = "/api/api-keys", tag = "accounts", security(("bearer" = ["write"])),
     request_body = CreateKeyRequest,
     responses(
-        (status = 201, body = CreatedApiKey),
+        (status = 201, body = CreatedApiKey, headers(("Location" = String, description = "The new key's record (without the key): /api/api-keys/{id}"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Asked for admin scope without being an admin", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
@@ -372,7 +379,7 @@ async fn create_key(
     State(state): State<AppState>,
     principal: Principal,
     Json(req): Json<CreateKeyRequest>,
-) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
+) -> ApiResult<Created<CreatedApiKey>> {
     let mut scopes = req.scopes.unwrap_or_else(|| vec![Scope::Read]);
     scopes.sort();
     scopes.dedup();
@@ -406,7 +413,22 @@ async fn create_key(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(CreatedApiKey { key, api_key })))
+    Ok(Created::at(format!("/api/api-keys/{}", api_key.id), CreatedApiKey { key, api_key }))
+}
+
+/// One of the caller's API keys (the key itself is never shown again).
+#[utoipa::path(
+    get, path = "/api/api-keys/{id}", tag = "accounts", security(("bearer" = ["read"])),
+    params(("id" = Uuid, Path, description = "API key id")),
+    responses(
+        (status = 200, body = ApiKey),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such key of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_key(State(state): State<AppState>, principal: Principal, Path(id): Path<Uuid>) -> ApiResult<Json<ApiKey>> {
+    let key = crate::db_read!(state.db, |c| queries::get_api_key(c, principal.user_id, id))?;
+    key.map(Json).ok_or(ApiError::NotFound("API key"))
 }
 
 /// Revoke one of the caller's API keys.
@@ -487,21 +509,23 @@ pub struct AdminUpdateUser {
 /// Change a user's role, plan or active flag (admin).
 #[utoipa::path(
     patch, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = ["admin"])),
-    params(("id" = Uuid, Path, description = "User id")),
+    params(("id" = Uuid, Path, description = "User id"), IfMatch),
     request_body = AdminUpdateUser,
     responses(
-        (status = 200, body = User),
+        (status = 200, body = User, headers(("ETag" = String, description = "The user's version after the change"))),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Would leave no active admin", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the user no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn admin_update_user(
     State(state): State<AppState>,
     AdminPrincipal(admin): AdminPrincipal,
     Path(id): Path<Uuid>,
+    if_match: IfMatch,
     Json(req): Json<AdminUpdateUser>,
-) -> ApiResult<Json<User>> {
+) -> ApiResult<Tagged<User>> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&admin.actor()).await?;
     let change = AdminUserChange {
@@ -510,6 +534,7 @@ async fn admin_update_user(
         is_active: req.is_active,
     };
     let before = queries::lock_user(&tx, id).await?.ok_or(ApiError::NotFound("user"))?;
+    if_match.check("user", &before.etag())?;
     let was_admin = before.role == Role::Admin && before.is_active;
     if was_admin {
         // Two admins demoting each other at once must not both succeed.
@@ -528,5 +553,24 @@ async fn admin_update_user(
         queries::revoke_api_keys_of(&tx, id).await?;
     }
     tx.commit().await?;
-    Ok(Json(user))
+    Ok(Tagged(user))
+}
+
+/// One user (admin).
+#[utoipa::path(
+    get, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = ["admin"])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 200, body = User, headers(("ETag" = String, description = "The user's version, for If-Match"))),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn admin_get_user(
+    State(state): State<AppState>,
+    _admin: AdminPrincipal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Tagged<User>> {
+    let user = crate::db_read!(state.db, |c| queries::get_user(c, id))?;
+    user.map(Tagged).ok_or(ApiError::NotFound("user"))
 }

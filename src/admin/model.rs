@@ -21,6 +21,12 @@ pub struct ConfigEntry {
     pub updated_at: DateTime<Utc>,
 }
 
+impl crate::http::Versioned for ConfigEntry {
+    fn etag(&self) -> crate::http::ETag {
+        crate::http::ETag::from_timestamp(self.updated_at)
+    }
+}
+
 /// The columns a [`ConfigEntry`] is read from (the table is aliased `c`).
 pub const CONFIG_COLUMNS: &str = "c.key, c.value, c.description, c.updated_at";
 

@@ -26,6 +26,16 @@ pub async fn config_exists(db: &impl Queryable, key: &str) -> Result<bool, DbErr
     Ok(db.query_opt("SELECT 1 FROM devx.system_config WHERE key = $1", &[&key]).await?.is_some())
 }
 
+/// One setting; with `lock`, its row stays locked `FOR UPDATE` for the rest
+/// of the transaction.
+pub async fn get_config(db: &impl Queryable, key: &str, lock: bool) -> Result<Option<ConfigEntry>, DbError> {
+    let sql = format!(
+        "SELECT {CONFIG_COLUMNS} FROM devx.system_config c WHERE c.key = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    db.query_opt_as(&sql, &[&key]).await
+}
+
 /// Sets a setting, creating it if needed. `description` replaces the stored
 /// one when given; a new row without one gets `default_description`.
 /// Returns the row and whether it was created.

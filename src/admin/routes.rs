@@ -3,7 +3,7 @@
 //! anonymous callers get 401, everyone else who is not an admin 403.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -17,13 +17,13 @@ use crate::accounts::AdminPrincipal;
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, IfMatch, Json, Path, Query, Tagged, Versioned};
 use crate::retention;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_config))
-        .routes(routes!(put_config))
+        .routes(routes!(get_config, put_config))
         .routes(routes!(list_audit))
         .routes(routes!(recent_activity))
         .routes(routes!(stats))
@@ -62,16 +62,37 @@ pub struct PutConfigRequest {
     pub description: Option<String>,
 }
 
+/// One setting (admin).
+#[utoipa::path(
+    get, path = "/api/admin/config/{key}", tag = "admin", security(("bearer" = ["admin"])),
+    params(("key" = String, Path, description = "Setting key, e.g. retention.chat_messages")),
+    responses(
+        (status = 200, body = ConfigEntry, headers(("ETag" = String, description = "The setting's version, for If-Match"))),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such setting", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_config(
+    State(state): State<AppState>,
+    _admin: AdminPrincipal,
+    Path(key): Path<String>,
+) -> ApiResult<Tagged<ConfigEntry>> {
+    let entry = crate::db_read!(state.db, |c| queries::get_config(c, &key, false))?;
+    entry.map(Tagged).ok_or(ApiError::NotFound("setting"))
+}
+
 /// Set a setting, creating it if needed (admin). The change is audited.
 #[utoipa::path(
     put, path = "/api/admin/config/{key}", tag = "admin", security(("bearer" = ["admin"])),
-    params(("key" = String, Path, description = "Setting key, e.g. retention.chat_messages")),
+    params(("key" = String, Path, description = "Setting key, e.g. retention.chat_messages"), IfMatch),
     request_body = PutConfigRequest,
     responses(
-        (status = 200, description = "Updated", body = ConfigEntry),
-        (status = 201, description = "Created", body = ConfigEntry),
+        (status = 200, description = "Updated", body = ConfigEntry, headers(("ETag" = String, description = "The setting's version after the change"))),
+        (status = 201, description = "Created", body = ConfigEntry, headers(("Location" = String, description = "The new setting: /api/admin/config/{key}"), ("ETag" = String, description = "The setting's version"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the setting no longer has (or it does not exist); nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid key, value or description", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -79,8 +100,9 @@ async fn put_config(
     State(state): State<AppState>,
     AdminPrincipal(admin): AdminPrincipal,
     Path(key): Path<String>,
+    if_match: IfMatch,
     Json(req): Json<PutConfigRequest>,
-) -> ApiResult<(StatusCode, Json<ConfigEntry>)> {
+) -> ApiResult<Response> {
     let mut v = Validator::new();
     settings::check_key(&mut v, &key);
     v.opt_text("description", req.description.as_deref(), 1, settings::DESCRIPTION_MAX_LEN);
@@ -99,13 +121,23 @@ async fn put_config(
     let known = settings::known(&key);
     let description = req.description.as_deref().map(str::trim);
     let tx = client.transaction_as(&admin.actor()).await?;
+    if if_match.is_conditional() {
+        let current = queries::get_config(&tx, &key, true).await?.ok_or_else(|| {
+            ApiError::PreconditionFailed("the setting does not exist, so it has no version to match".into())
+        })?;
+        if_match.check("setting", &current.etag())?;
+    }
     if known.is_none() && description.is_none() && !queries::config_exists(&tx, &key).await? {
         return Err(ApiError::invalid("description", "is required to create a setting devx does not know"));
     }
     let (entry, created) =
         queries::upsert_config(&tx, &key, &req.value, description, known.map(|k| k.description)).await?;
     tx.commit().await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(entry)))
+    Ok(if created {
+        Created::versioned(format!("/api/admin/config/{}", entry.key), entry).into_response()
+    } else {
+        Tagged(entry).into_response()
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

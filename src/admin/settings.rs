@@ -59,6 +59,11 @@ pub const KNOWN: &[KnownSetting] = &[
         description: "How long failed sign-in counters are kept after the last failure",
     },
     KnownSetting {
+        key: "retention.idempotency_keys",
+        kind: Kind::Period,
+        description: "How long idempotency keys and their stored answers are kept",
+    },
+    KnownSetting {
         key: retention::BATCH_SIZE_KEY,
         kind: Kind::Integer { min: 1, max: retention::MAX_BATCH_SIZE },
         description: "Rows deleted per retention batch",

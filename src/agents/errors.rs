@@ -7,7 +7,6 @@
 //! setting: past it, an error needs a person (resolve it by hand).
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -23,9 +22,10 @@ use super::{Items, JSON_MAX, TimeKey};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, Json, Path, Query};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -105,18 +105,20 @@ pub struct CreateError {
 /// Record an error.
 #[utoipa::path(
     post, path = "/api/errors", tag = "errors", security(("bearer" = ["write"])),
+    params(IdempotencyKey),
     request_body = CreateError,
     responses(
-        (status = 201, body = ErrorLog),
+        (status = 201, body = ErrorLog, headers(("Location" = String, description = "The new error log: /api/errors/{id}"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields; no such task or execution of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; no such task or execution of yours; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn create_error(
     State(state): State<AppState>,
     principal: Principal,
     Json(req): Json<CreateError>,
-) -> ApiResult<(StatusCode, Json<ErrorLog>)> {
+) -> ApiResult<Created<ErrorLog>> {
     let context = Value::Object(req.context);
     let mut v = Validator::new();
     v.text("message", &req.message, 1, 10_000);
@@ -154,7 +156,7 @@ async fn create_error(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(error)))
+    Ok(Created::at(format!("/api/errors/{}", error.id), error))
 }
 
 /// Per error type over the error logs the caller may see (all for an admin,
@@ -253,15 +255,15 @@ pub struct RecoveryAttempt {
 /// unless `resolve` is false.
 #[utoipa::path(
     post, path = "/api/errors/{id}/recovery-attempt", tag = "errors", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Error log id")),
+    params(("id" = Uuid, Path, description = "Error log id"), IdempotencyKey),
     request_body = RecoveryAttempt,
     responses(
         (status = 200, body = ErrorLog),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such error log of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already resolved, or out of recovery attempts (errors.max_recovery_attempts)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already resolved, or out of recovery attempts (errors.max_recovery_attempts); or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn recovery_attempt(

@@ -7,7 +7,6 @@
 //! concurrent ends one wins; the other gets a 409 naming the status found.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
@@ -23,9 +22,10 @@ use super::{AGENT_TYPE_RULE, Items, JSON_MAX, TimeKey, is_agent_type};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageParams, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, Json, Path, Query};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -88,15 +88,15 @@ pub struct StartExecution {
 /// A task runs one execution at a time.
 #[utoipa::path(
     post, path = "/api/tasks/{id}/executions", tag = "executions", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Task id")),
+    params(("id" = Uuid, Path, description = "Task id"), IdempotencyKey),
     request_body = StartExecution,
     responses(
-        (status = 201, description = "Started (running)", body = Execution),
+        (status = 201, description = "Started (running)", body = Execution, headers(("Location" = String, description = "The new execution: /api/executions/{id}"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The task is finished or cancelled, or already has a running execution", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The task is finished or cancelled, or already has a running execution; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn start_execution(
@@ -104,7 +104,7 @@ async fn start_execution(
     principal: Principal,
     Path(id): Path<Uuid>,
     Json(req): Json<StartExecution>,
-) -> ApiResult<(StatusCode, Json<Execution>)> {
+) -> ApiResult<Created<Execution>> {
     let agent_config = Value::Object(req.agent_config);
     let mut v = Validator::new();
     v.check(is_agent_type(&req.agent_type), "agent_type", AGENT_TYPE_RULE);
@@ -139,7 +139,7 @@ async fn start_execution(
     }
     let execution = q::start_execution(&tx, id, &req.agent_type, &agent_config).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(execution)))
+    Ok(Created::at(format!("/api/executions/{}", execution.id), execution))
 }
 
 /// Per agent type over the caller's executions (all for an admin, from the

@@ -7,7 +7,6 @@
 //! that commits later.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -20,9 +19,10 @@ use super::queries::logs::{self as q, NewLines};
 use crate::accounts::Principal;
 use crate::db::DbError;
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{self, Page};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, Json, Path, Query};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(tail_logs, append_logs))
@@ -56,15 +56,16 @@ pub struct AppendLogs {
 /// contiguous and in order.
 #[utoipa::path(
     post, path = "/api/executions/{id}/logs", tag = "executions", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Execution id")),
+    params(("id" = Uuid, Path, description = "Execution id"), IdempotencyKey),
     request_body = AppendLogs,
     responses(
-        (status = 201, description = "Appended", body = AppendedLogs),
+        (status = 201, description = "Appended", body = AppendedLogs, headers(("Location" = String, description = "The appended lines: /api/executions/{id}/logs?after={first_seq - 1}"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such execution of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No lines, too many, or invalid ones", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No lines, too many, or invalid ones; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn append_logs(
@@ -72,7 +73,7 @@ async fn append_logs(
     principal: Principal,
     Path(id): Path<Uuid>,
     Json(req): Json<AppendLogs>,
-) -> ApiResult<(StatusCode, Json<AppendedLogs>)> {
+) -> ApiResult<Created<AppendedLogs>> {
     let mut v = Validator::new();
     v.check(
         (1..=MAX_BATCH).contains(&req.lines.len()),
@@ -98,7 +99,9 @@ async fn append_logs(
     let seqs: Vec<i64> = (first_seq..=last_seq).collect();
     q::insert_lines(&tx, id, &NewLines { seqs: &seqs, levels: &levels, messages: &messages, times: &times }).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(AppendedLogs { first_seq, last_seq, count })))
+    // The tail from just before the batch starts with its first line.
+    let location = format!("/api/executions/{id}/logs?after={}", first_seq - 1);
+    Ok(Created::at(location, AppendedLogs { first_seq, last_seq, count }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -103,6 +103,12 @@ pub struct Task {
     pub updated_at: DateTime<Utc>,
 }
 
+impl crate::http::Versioned for Task {
+    fn etag(&self) -> crate::http::ETag {
+        crate::http::ETag::from_timestamp(self.updated_at)
+    }
+}
+
 /// The columns a [`Task`] is read from (the table is aliased `t`).
 pub const TASK_COLUMNS: &str = "t.id, t.project_id, t.parent_task_id, t.title, t.description, t.requirements, \
      t.status, t.priority, t.created_by, t.assigned_to, t.created_at, t.updated_at";
@@ -117,6 +123,13 @@ pub struct TaskDetail {
     /// How many direct subtasks there are in all.
     pub subtask_count: i64,
     pub latest_execution: Option<Execution>,
+}
+
+/// The task's own version: subtasks and executions have their own.
+impl crate::http::Versioned for TaskDetail {
+    fn etag(&self) -> crate::http::ETag {
+        self.task.etag()
+    }
 }
 
 /// What a cancel changed.
@@ -280,6 +293,12 @@ pub struct PrValidation {
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl crate::http::Versioned for PrValidation {
+    fn etag(&self) -> crate::http::ETag {
+        crate::http::ETag::from_timestamp(self.updated_at)
+    }
 }
 
 /// The columns a [`PrValidation`] is read from (the table is aliased `v`).

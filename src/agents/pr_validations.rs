@@ -8,7 +8,6 @@
 //! results (409).
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -23,9 +22,10 @@ use super::{Items, JSON_MAX, TimeKey};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, ETag, IfMatch, Json, Path, Query, Tagged};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -127,18 +127,20 @@ pub struct CreateValidation {
 /// Record a PR validation (pending). Without a task it belongs to the caller.
 #[utoipa::path(
     post, path = "/api/pr-validations", tag = "pr-validations", security(("bearer" = ["write"])),
+    params(IdempotencyKey),
     request_body = CreateValidation,
     responses(
-        (status = 201, body = PrValidation),
+        (status = 201, body = PrValidation, headers(("Location" = String, description = "The new PR validation: /api/pr-validations/{id}"), ("ETag" = String, description = "The new PR validation's version, for If-Match"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields; no such task or execution of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; no such task or execution of yours; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn create_validation(
     State(state): State<AppState>,
     principal: Principal,
     Json(req): Json<CreateValidation>,
-) -> ApiResult<(StatusCode, Json<PrValidation>)> {
+) -> ApiResult<Created<PrValidation>> {
     let payload = req.webhook_payload.map(Value::Object);
     let mut v = Validator::new();
     v.check(repository_ok(req.repository.trim()), "repository", "must be owner/name (letters, digits, `-`, `_`, `.`)");
@@ -187,7 +189,7 @@ async fn create_validation(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(validation)))
+    Ok(Created::versioned(format!("/api/pr-validations/{}", validation.id), validation))
 }
 
 /// Per repository over the validations the caller may see (all for an
@@ -214,7 +216,7 @@ async fn validation_summary(
     get, path = "/api/pr-validations/{id}", tag = "pr-validations", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Validation id")),
     responses(
-        (status = 200, body = PrValidation),
+        (status = 200, body = PrValidation, headers(("ETag" = String, description = "The PR validation's version, for If-Match"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such validation of yours", body = Problem, content_type = "application/problem+json"),
@@ -224,9 +226,9 @@ async fn get_validation(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<PrValidation>> {
+) -> ApiResult<Tagged<PrValidation>> {
     let v = crate::db_read!(state.db, |c| visible(c, &principal, id))?;
-    v.map(Json).ok_or(ApiError::NotFound("PR validation"))
+    v.map(Tagged).ok_or(ApiError::NotFound("PR validation"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -247,14 +249,16 @@ pub struct CheckResult {
     params(
         ("id" = Uuid, Path, description = "Validation id"),
         ("name" = String, Path, description = "Check name, e.g. `tests` (percent-encode `/` and spaces)"),
+        IfMatch,
     ),
     request_body = CheckResult,
     responses(
-        (status = 200, body = PrValidation),
+        (status = 200, body = PrValidation, headers(("ETag" = String, description = "The PR validation's version after the change"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such validation of yours", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The validation is cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the PR validation no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields or check name, or too many checks", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -262,8 +266,9 @@ async fn record_check(
     State(state): State<AppState>,
     principal: Principal,
     Path((id, name)): Path<(Uuid, String)>,
+    if_match: IfMatch,
     Json(req): Json<CheckResult>,
-) -> ApiResult<Json<PrValidation>> {
+) -> ApiResult<Tagged<PrValidation>> {
     let details = req.details.map(Value::Object);
     let mut v = Validator::new();
     v.check(check_name_ok(&name), "name", CHECK_NAME_RULE);
@@ -282,6 +287,10 @@ async fn record_check(
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
     let current = visible(&tx, &principal, id).await?.ok_or(ApiError::NotFound("PR validation"))?;
+    if if_match.is_conditional() {
+        let version = q::lock_validation(&tx, id).await?.ok_or(ApiError::NotFound("PR validation"))?;
+        if_match.check("PR validation", &ETag::from_timestamp(version))?;
+    }
     let known = current.validation_results.get(&name).is_some();
     let count = current.validation_results.as_object().map_or(0, Map::len);
     if !known && count >= MAX_CHECKS {
@@ -292,5 +301,5 @@ async fn record_check(
         field: None,
     })?;
     tx.commit().await?;
-    Ok(Json(updated))
+    Ok(Tagged(updated))
 }

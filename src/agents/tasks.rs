@@ -22,9 +22,10 @@ use super::{AGENT_TYPE_RULE, JSON_MAX, is_agent_type};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, IfMatch, Json, Path, Query, Tagged, Versioned};
 use crate::projects::access;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -145,19 +146,20 @@ fn check_requirements(v: &mut Validator, requirements: &Value) {
 /// Create a task (pending) in one of the caller's projects.
 #[utoipa::path(
     post, path = "/api/tasks", tag = "tasks", security(("bearer" = ["write"])),
+    params(IdempotencyKey),
     request_body = CreateTask,
     responses(
-        (status = 201, body = Task),
+        (status = 201, body = Task, headers(("Location" = String, description = "The new task: /api/tasks/{id}"), ("ETag" = String, description = "The new task's version, for If-Match"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The parent task is finished or cancelled", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields; no such project or parent task of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The parent task is finished or cancelled; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; no such project or parent task of yours; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn create_task(
     State(state): State<AppState>,
     principal: Principal,
     Json(req): Json<CreateTask>,
-) -> ApiResult<(StatusCode, Json<Task>)> {
+) -> ApiResult<Created<Task>> {
     let requirements = Value::Object(req.requirements);
     let mut v = Validator::new();
     v.text("title", &req.title, 1, 500);
@@ -203,7 +205,7 @@ async fn create_task(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(task)))
+    Ok(Created::versioned(format!("/api/tasks/{}", task.id), task))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -227,12 +229,14 @@ pub struct ClaimTask {
 /// proxy that retries a read can never claim twice.
 #[utoipa::path(
     post, path = "/api/tasks/claim", tag = "tasks", security(("bearer" = ["write"])),
+    params(IdempotencyKey),
     request_body = ClaimTask,
     responses(
         (status = 200, description = "The claimed task and its new execution", body = ClaimedTask),
         (status = 204, description = "No pending task to claim"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "agent_type missing or invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "agent_type missing or invalid; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn claim_task(
@@ -306,7 +310,7 @@ async fn task_stats(
     get, path = "/api/tasks/{id}", tag = "tasks", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Task id")),
     responses(
-        (status = 200, body = TaskDetail),
+        (status = 200, body = TaskDetail, headers(("ETag" = String, description = "The task's version, for If-Match"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
@@ -316,14 +320,14 @@ async fn get_task(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<TaskDetail>> {
+) -> ApiResult<Tagged<TaskDetail>> {
     let detail = crate::db_read!(state.db, |c| async {
         let Some(task) = visible_task(c, &principal, id, false).await? else { return Ok(None) };
         let (subtasks, subtask_count) = q::subtasks(c, id, SUBTASKS_SHOWN).await?;
         let latest_execution = xq::latest_execution(c, id).await?;
         Ok::<_, DbError>(Some(TaskDetail { task, subtasks, subtask_count, latest_execution }))
     })?;
-    detail.map(Json).ok_or(ApiError::NotFound("task"))
+    detail.map(Tagged).ok_or(ApiError::NotFound("task"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -352,14 +356,15 @@ pub struct UpdateTask {
 /// Change a task's fields or status.
 #[utoipa::path(
     patch, path = "/api/tasks/{id}", tag = "tasks", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Task id")),
+    params(("id" = Uuid, Path, description = "Task id"), IfMatch),
     request_body = UpdateTask,
     responses(
-        (status = 200, body = Task),
+        (status = 200, body = Task, headers(("ETag" = String, description = "The task's version after the change"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Illegal status transition (the detail names the status and the allowed next ones)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the task no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -367,8 +372,9 @@ async fn update_task(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
+    if_match: IfMatch,
     Json(req): Json<UpdateTask>,
-) -> ApiResult<Json<Task>> {
+) -> ApiResult<Tagged<Task>> {
     let requirements = req.requirements.map(Value::Object);
     let mut v = Validator::new();
     v.opt_text("title", req.title.as_deref(), 1, 500);
@@ -391,6 +397,7 @@ async fn update_task(
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
     let current = visible_task(&tx, &principal, id, true).await?.ok_or(ApiError::NotFound("task"))?;
+    if_match.check("task", &current.etag())?;
     let mut task = current.clone();
     if let Some(to) = req.status.filter(|to| *to != current.status) {
         if !current.status.next().contains(&to) {
@@ -418,7 +425,7 @@ async fn update_task(
         task = q::update_task(&tx, id, &change).await?.ok_or(ApiError::NotFound("task"))?;
     }
     tx.commit().await?;
-    Ok(Json(task))
+    Ok(Tagged(task))
 }
 
 /// Cancels an open task, its pending subtasks at any depth, and the open

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use super::model::{Category, Complexity, OptionalVar, SUMMARY_COLUMNS, Technology, Template, TemplateSummary};
 use crate::db::{DbError, FromRow, Queryable, Statement, Visibility, escape_like};
 
@@ -59,33 +61,39 @@ pub async fn list_templates(
     s.query_as(db).await
 }
 
-/// A template's summary and its files, still JSON.
+/// A template's summary and its files, still JSON, and its row's version.
 #[derive(FromRow)]
 struct TemplateRow {
     #[from_row(flatten)]
     summary: TemplateSummary,
     files: serde_json::Value,
+    updated_at: DateTime<Utc>,
 }
 
-/// The template if the viewer sees it: a non-public one is missing to
-/// anyone but its creator and administrators.
-pub async fn get_template(
+/// The template if the viewer sees it (a non-public one is missing to
+/// anyone but its creator and administrators; `Some(Visibility::All)` sees
+/// every one), and when its row last changed (its version). With `lock`,
+/// the row stays locked `FOR UPDATE` for the rest of the transaction.
+pub async fn versioned_template(
     db: &impl Queryable,
     viewer: Option<Visibility>,
     slug: &str,
-) -> Result<Option<Template>, DbError> {
+    lock: bool,
+) -> Result<Option<(Template, DateTime<Utc>)>, DbError> {
     let mut s = Statement::default();
     let slug = s.bind(slug.to_owned());
     s.and(format!("t.slug = {slug}"));
     templates_seen_by(&mut s, viewer);
     s.sql = format!(
-        "SELECT {SUMMARY_COLUMNS}, t.files
+        "SELECT {SUMMARY_COLUMNS}, t.files, t.updated_at
            FROM templates.templates t JOIN templates.categories c ON c.id = t.category_id
-          {}",
-        s.where_clause()
+          {}{}",
+        s.where_clause(),
+        if lock { " FOR UPDATE OF t" } else { "" }
     );
     let Some(row) = s.query_opt_as::<TemplateRow>(db).await? else { return Ok(None) };
-    Ok(Some(Template { summary: row.summary, files: serde_json::from_value(row.files).unwrap_or_default() }))
+    let files = serde_json::from_value(row.files).unwrap_or_default();
+    Ok(Some((Template { summary: row.summary, files }, row.updated_at)))
 }
 
 pub async fn list_categories(db: &impl Queryable) -> Result<Vec<Category>, DbError> {

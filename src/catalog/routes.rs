@@ -18,9 +18,10 @@ use super::queries::{self, TemplateFilter, TemplateWrite};
 use crate::accounts::{AdminPrincipal, Principal};
 use crate::db::{DbError, Visibility};
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, ETag, IfMatch, Json, Path, Query};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -127,7 +128,7 @@ async fn list_templates(
     get, path = "/api/templates/{slug}", tag = "catalog", security((), ("bearer" = ["read"])),
     params(("slug" = String, Path, description = "Template slug")),
     responses(
-        (status = 200, body = Template),
+        (status = 200, body = Template, headers(("ETag" = String, description = "The template's version, for If-Match (not sent with the built-in fallback)"))),
         (status = 404, description = "No such template", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -137,10 +138,10 @@ async fn get_template(
     Path(slug): Path<String>,
 ) -> ApiResult<Response> {
     let viewer = caller.map(|c| c.visibility());
-    let result = crate::db_read!(state.db, |c| queries::get_template(c, viewer, &slug));
+    let result = crate::db_read!(state.db, |c| queries::versioned_template(c, viewer, &slug, false));
     let result = match result {
         Ok(None) => return Err(ApiError::NotFound("template")),
-        Ok(Some(t)) => Ok(t),
+        Ok(Some((t, version))) => return Ok((ETag::from_timestamp(version), Json(t)).into_response()),
         Err(e) => Err(e),
     };
     or_fallback(result, || {
@@ -267,30 +268,31 @@ impl TemplateInput {
 /// Add a template (admin).
 #[utoipa::path(
     post, path = "/api/templates", tag = "catalog", security(("bearer" = ["admin"])),
+    params(IdempotencyKey),
     request_body = TemplateInput,
     responses(
-        (status = 201, body = Template),
+        (status = 201, body = Template, headers(("Location" = String, description = "The new template: /api/templates/{slug}"))),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields or unknown category", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Slug taken; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields or unknown category; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn create_template(
     State(state): State<AppState>,
     AdminPrincipal(admin): AdminPrincipal,
     Json(input): Json<TemplateInput>,
-) -> ApiResult<(StatusCode, Json<Template>)> {
+) -> ApiResult<Created<Template>> {
     input.validate()?;
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&admin.actor()).await?;
     queries::insert_template(&tx, &input.write(Some(admin.user_id)), false)
         .await?
         .ok_or_else(|| ApiError::invalid("category", "no such category; see GET /api/templates/categories"))?;
-    let template = queries::get_template(&tx, Some(Visibility::All), &input.slug)
+    let (template, _) = queries::versioned_template(&tx, Some(Visibility::All), &input.slug, false)
         .await?
         .ok_or_else(|| ApiError::internal("template vanished"))?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(template)))
+    Ok(Created::at(format!("/api/templates/{}", template.summary.slug), template))
 }
 
 /// Changes to a template: only the fields given change.
@@ -339,13 +341,14 @@ impl TemplatePatch {
 /// Change a template (admin).
 #[utoipa::path(
     patch, path = "/api/templates/{slug}", tag = "catalog", security(("bearer" = ["admin"])),
-    params(("slug" = String, Path, description = "Template slug")),
+    params(("slug" = String, Path, description = "Template slug"), IfMatch),
     request_body = TemplatePatch,
     responses(
-        (status = 200, body = Template),
+        (status = 200, body = Template, headers(("ETag" = String, description = "The template's version after the change"))),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such template", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "New slug taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the template no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields or unknown category", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -353,22 +356,25 @@ async fn update_template(
     State(state): State<AppState>,
     AdminPrincipal(admin): AdminPrincipal,
     Path(slug): Path<String>,
+    if_match: IfMatch,
     Json(patch): Json<TemplatePatch>,
-) -> ApiResult<Json<Template>> {
+) -> ApiResult<(ETag, Json<Template>)> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&admin.actor()).await?;
-    let current =
-        queries::get_template(&tx, Some(Visibility::All), &slug).await?.ok_or(ApiError::NotFound("template"))?;
+    let (current, version) = queries::versioned_template(&tx, Some(Visibility::All), &slug, true)
+        .await?
+        .ok_or(ApiError::NotFound("template"))?;
+    if_match.check("template", &ETag::from_timestamp(version))?;
     let input = patch.apply(current);
     input.validate()?;
     queries::replace_template(&tx, &slug, &input.write(None))
         .await?
         .ok_or_else(|| ApiError::invalid("category", "no such category; see GET /api/templates/categories"))?;
-    let template = queries::get_template(&tx, Some(Visibility::All), &input.slug)
+    let (template, version) = queries::versioned_template(&tx, Some(Visibility::All), &input.slug, false)
         .await?
         .ok_or_else(|| ApiError::internal("template vanished"))?;
     tx.commit().await?;
-    Ok(Json(template))
+    Ok((ETag::from_timestamp(version), Json(template)))
 }
 
 /// Remove a template (admin). Projects made from it keep their files.

@@ -4,6 +4,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::model::{ChatMessage, MESSAGE_COLUMNS, Order};
+use crate::db::row::WithOwner;
 use crate::db::{DbError, Queryable, Statement};
 use crate::runtime::TimeKey;
 
@@ -28,6 +29,17 @@ pub async fn insert_message(db: &impl Queryable, m: &NewMessage<'_>) -> Result<C
         &[&m.project_id, &m.container_id, &m.session_id, &m.role, &m.content, &m.attachments, &m.metadata],
     )
     .await
+}
+
+/// One message and the owner of its project (messages of deleted projects
+/// are gone for everyone).
+pub async fn get_message(db: &impl Queryable, id: Uuid) -> Result<Option<(ChatMessage, Uuid)>, DbError> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS}, p.owner_id
+           FROM devx.chat_messages m JOIN devx.projects p ON p.id = m.project_id
+          WHERE m.id = $1 AND p.status <> 'deleted'"
+    );
+    Ok(db.query_opt_as::<WithOwner<ChatMessage>>(&sql, &[&id]).await?.map(|r| (r.row, r.owner_id)))
 }
 
 /// A page of a project's messages (of one conversation with `session_id`),

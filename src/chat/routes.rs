@@ -1,7 +1,6 @@
 //! Chat over HTTP: a project's messages, read in order and appended.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -12,15 +11,16 @@ use super::model::{CONTENT_MAX_CHARS, ChatMessage, Order, Role};
 use super::queries::{self, NewMessage};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
 use crate::runtime::containers::queries::belongs_to_project;
 use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_messages, post_message))
+    OpenApiRouter::new().routes(routes!(list_messages, post_message)).routes(routes!(get_message))
 }
 
 /// Largest `attachments` array, serialized.
@@ -93,12 +93,13 @@ pub struct PostMessage {
 /// Append a message to a project's chat.
 #[utoipa::path(
     post, path = "/api/projects/{id}/messages", tag = "chat", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Project id")),
+    params(("id" = Uuid, Path, description = "Project id"), IdempotencyKey),
     request_body = PostMessage,
     responses(
-        (status = 201, body = ChatMessage),
+        (status = 201, body = ChatMessage, headers(("Location" = String, description = "The new message: /api/messages/{id}"))),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, or a container of another project", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or a container of another project; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn post_message(
@@ -106,7 +107,7 @@ async fn post_message(
     principal: Principal,
     Path(id): Path<Uuid>,
     Json(req): Json<PostMessage>,
-) -> ApiResult<(StatusCode, Json<ChatMessage>)> {
+) -> ApiResult<Created<ChatMessage>> {
     let mut v = Validator::new();
     v.text("session_id", &req.session_id, 1, 255);
     v.text("content", &req.content, 1, CONTENT_MAX_CHARS);
@@ -140,5 +141,27 @@ async fn post_message(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(message)))
+    Ok(Created::at(format!("/api/messages/{}", message.id), message))
+}
+
+/// One chat message.
+#[utoipa::path(
+    get, path = "/api/messages/{id}", tag = "chat", security(("bearer" = ["read"])),
+    params(("id" = Uuid, Path, description = "Message id")),
+    responses(
+        (status = 200, body = ChatMessage),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such message of yours", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_message(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<ChatMessage>> {
+    let found = crate::db_read!(state.db, |c| queries::get_message(c, id))?;
+    match found {
+        Some((message, owner)) if principal.can_see(owner) => Ok(Json(message)),
+        _ => Err(ApiError::NotFound("message")),
+    }
 }

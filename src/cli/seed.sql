@@ -681,3 +681,15 @@ INSERT INTO devx.sign_in_throttle (key, failures, window_started_at, last_failur
     ('address:198.51.100.23', 0, now() - interval '4 minutes', now() - interval '1 minute',
      now() + interval '10 minutes', 1)
 ON CONFLICT DO NOTHING;
+
+-- An agent's POST /api/tasks sent with an Idempotency-Key, and the answer a
+-- retry with the same key would get again.
+INSERT INTO devx.idempotency_keys (user_id, key, request_method, request_path, request_hash, response_status,
+                                   response_headers, response_body, created_at, completed_at)
+VALUES
+    ((SELECT id FROM devx.users WHERE lower(email) = 'ada@devx.local'), 'seed-task-pagination-1',
+     'POST', '/api/tasks', sha256('seed-task-pagination-1'::bytea), 201,
+     '{"content-type": "application/json", "location": "/api/tasks/deed0016-5eed-4000-8000-000000000001"}',
+     convert_to('{"id":"deed0016-5eed-4000-8000-000000000001","title":"Paginate GET /items"}', 'UTF8'),
+     now() - interval '10 minutes', now() - interval '10 minutes')
+ON CONFLICT DO NOTHING;

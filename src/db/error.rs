@@ -28,6 +28,10 @@ pub enum DbError {
     /// The value sent was not acceptable to PostgreSQL (bad JSON, out of range...).
     #[error("invalid value: {0}")]
     InvalidValue(String),
+    /// The connection broke while `COMMIT` was on its way: the transaction
+    /// may or may not have been committed, so it is not safe to run again.
+    #[error("connection lost during commit: {0}")]
+    InDoubt(String),
     /// `query_one` found no row.
     #[error("expected a row, found none")]
     NoRow,

@@ -522,11 +522,17 @@ impl PgTx<'_> {
         Ok(result?)
     }
 
+    /// Commits. A connection that breaks here leaves the outcome unknown
+    /// ([`DbError::InDoubt`]), unlike one that breaks earlier in the
+    /// transaction (nothing was committed, and the work may run again).
     pub async fn commit(self) -> Result<(), DbError> {
         let guard = InFlight::with_token(self.tx.cancel_token(), self.abandoned, self.ctx);
         let result = self.tx.commit().await;
         guard.done();
-        Ok(result?)
+        result.map_err(|e| match DbError::from(e) {
+            DbError::Unavailable(reason) => DbError::InDoubt(reason),
+            other => other,
+        })
     }
 
     pub async fn rollback(self) -> Result<(), DbError> {

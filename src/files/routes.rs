@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,9 +14,10 @@ use super::path;
 use super::queries::{self, FileFilter, NewFile};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
 use crate::runtime::containers::queries::belongs_to_project;
 
@@ -98,13 +100,14 @@ pub struct RecordFile {
 /// the path is new).
 #[utoipa::path(
     post, path = "/api/projects/{id}/files", tag = "files", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Project id")),
+    params(("id" = Uuid, Path, description = "Project id"), IdempotencyKey),
     request_body = RecordFile,
     responses(
-        (status = 201, description = "Recorded at a new path", body = FileRecord),
+        (status = 201, description = "Recorded at a new path", body = FileRecord, headers(("Location" = String, description = "The new file record: /api/files/{id}"))),
         (status = 200, description = "Replaced the record at this path", body = FileRecord),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid path or fields", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid path or fields; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn record_file(
@@ -112,7 +115,7 @@ async fn record_file(
     principal: Principal,
     Path(id): Path<Uuid>,
     Json(req): Json<RecordFile>,
-) -> ApiResult<(StatusCode, Json<FileRecord>)> {
+) -> ApiResult<Response> {
     let mut v = Validator::new();
     if let Some(problem) = path::problem(&req.file_path) {
         v.error("file_path", problem);
@@ -159,8 +162,11 @@ async fn record_file(
     )
     .await?;
     tx.commit().await?;
-    let status = if replaced.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(file)))
+    Ok(if replaced.is_some() {
+        Json(file).into_response()
+    } else {
+        Created::at(format!("/api/files/{}", file.id), file).into_response()
+    })
 }
 
 /// One live file record.

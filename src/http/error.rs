@@ -69,6 +69,16 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{detail}")]
     Conflict { detail: String, field: Option<String> },
+    /// A request with the same `Idempotency-Key` is still running: 409 with
+    /// `Retry-After`, and the retry gets its answer once it is done.
+    #[error("{0}")]
+    InProgress(String),
+    /// An `Idempotency-Key` sent again with a different request: 422.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
+    /// `If-Match` named a version the resource no longer has.
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -76,8 +86,11 @@ pub enum ApiError {
     #[error("{detail}")]
     TooManyRequests { detail: String, retry_after_secs: u64 },
     /// The database cannot be reached (or the circuit breaker is open).
+    /// `retry_safe`: the failure is known to have changed nothing (no
+    /// connection, a broken one before the commit, a serialization
+    /// conflict), so the request may run again at once.
     #[error("{detail}")]
-    Unavailable { detail: String, retry_after_secs: u64 },
+    Unavailable { detail: String, retry_after_secs: u64, retry_safe: bool },
     /// The server is at capacity for this kind of work (e.g. every
     /// password-hashing thread busy and the queue full): 503, retry soon.
     #[error("{0}")]
@@ -112,12 +125,13 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid(_) | ApiError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::NoSuch { .. } | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::InProgress(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -139,6 +153,9 @@ impl ApiError {
             ApiError::NoRoute(_) => "no-route",
             ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::InProgress(_) => "request-in-progress",
+            ApiError::IdempotencyKeyReused(_) => "idempotency-key-reused",
+            ApiError::PreconditionFailed(_) => "precondition-failed",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::TooManyRequests { .. } => "rate-limited",
@@ -166,6 +183,7 @@ impl ApiError {
             ApiError::Conflict { field: Some(field), detail } | ApiError::NoSuch { field, detail } => {
                 vec![FieldError::new(field.clone(), detail.clone())]
             }
+            ApiError::IdempotencyKeyReused(detail) => vec![FieldError::new("Idempotency-Key", detail.clone())],
             _ => Vec::new(),
         };
         Problem {
@@ -193,7 +211,7 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests { retry_after_secs, .. } | ApiError::Unavailable { retry_after_secs, .. } => {
                 Some(*retry_after_secs)
             }
-            ApiError::Overloaded(_) => Some(1),
+            ApiError::Overloaded(_) | ApiError::InProgress(_) => Some(1),
             _ => None,
         };
         if let Some(secs) = retry_after {
@@ -208,6 +226,9 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
             }
             _ => {}
+        }
+        if let ApiError::Unavailable { retry_safe: true, .. } = &self {
+            response.extensions_mut().insert(RetrySafe);
         }
         response
     }
@@ -235,6 +256,7 @@ pub fn constraint_field(constraint: &str) -> (String, String) {
 /// `projects` + ...
 const TABLES: &[&str] = &[
     "generation_history",
+    "idempotency_keys",
     "sign_in_throttle",
     "project_contexts",
     "task_executions",
@@ -285,6 +307,7 @@ impl From<DbError> for ApiError {
                 ApiError::Unavailable {
                     detail: "the database is unavailable; retry shortly".into(),
                     retry_after_secs: 2,
+                    retry_safe: true,
                 }
             }
             DbError::UniqueViolation { constraint } => {
@@ -312,15 +335,34 @@ impl From<DbError> for ApiError {
             DbError::Timeout => ApiError::Unavailable {
                 detail: "the database took too long to answer; retry shortly".into(),
                 retry_after_secs: 1,
+                retry_safe: false,
             },
             DbError::Conflict => ApiError::Unavailable {
                 detail: "the change conflicted with a concurrent one; retry".into(),
                 retry_after_secs: 1,
+                retry_safe: true,
             },
+            DbError::InDoubt(reason) => {
+                tracing::warn!(%reason, "the connection broke during a commit");
+                ApiError::Unavailable {
+                    detail: "the database connection broke while the change was being committed, so it may or may \
+                             not have been made: read the resource before trying again"
+                        .into(),
+                    retry_after_secs: 1,
+                    retry_safe: false,
+                }
+            }
             DbError::NoRow | DbError::Decode(_) | DbError::Other(_) => ApiError::Internal(e.to_string()),
         }
     }
 }
+
+/// Marks an answer whose request failed without changing anything and may
+/// run again at once (a response extension, set from
+/// `ApiError::Unavailable { retry_safe: true, .. }`): the idempotency layer
+/// retries a keyed write once on it.
+#[derive(Debug, Clone, Copy)]
+pub struct RetrySafe;
 
 /// Handlers return this.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -62,6 +62,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 HeaderName::from_static("x-request-id"),
                 header::ETAG,
                 header::LOCATION,
+                HeaderName::from_static(super::idempotency::REPLAYED),
                 header::RETRY_AFTER,
                 header::WWW_AUTHENTICATE,
             ])

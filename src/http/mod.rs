@@ -1,7 +1,9 @@
 //! The HTTP kit every capability builds on: the shared state ([`AppState`]),
 //! the problem+json error type, extractors that turn bad input into
 //! problems, keyset pagination, input validation, the client's address, the
-//! middleware stack and the base of the OpenAPI document.
+//! middleware stack and the base of the OpenAPI document; and the contract
+//! of writes: `201` with `Location` ([`Created`]), `ETag` and `If-Match`
+//! ([`etag`]), and `Idempotency-Key` ([`idempotency`]).
 //!
 //! This module imports no capability: capabilities import it, and only the
 //! composition root (`app`) knows them all. A capability contributes
@@ -9,8 +11,11 @@
 //! so a route cannot exist without its OpenAPI entry.
 
 pub mod client;
+pub mod created;
 pub mod error;
+pub mod etag;
 pub mod extract;
+pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;
@@ -20,7 +25,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub use created::Created;
 pub use error::{ApiError, ApiResult, FieldError};
+pub use etag::{ETag, IfMatch, Tagged, Versioned};
 pub use extract::{Json, Path, Query};
 
 use crate::config::Config;

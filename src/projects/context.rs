@@ -15,9 +15,10 @@ use super::model::ProjectContext;
 use super::queries::{self, ContextPatch, ContextWrite, ObjectMerge};
 use super::routes::empty_object;
 use crate::accounts::Principal;
+use crate::db::Queryable;
 use crate::http::error::Problem;
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path};
+use crate::http::{ApiError, ApiResult, AppState, IfMatch, Json, Path, Tagged, Versioned};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_context, put_context, patch_context))
@@ -67,7 +68,7 @@ fn env_values(v: &mut Validator, vars: &Map<String, Value>, allow_null: bool) {
     get, path = "/api/projects/{id}/context", tag = "projects", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Project id")),
     responses(
-        (status = 200, body = ProjectContext),
+        (status = 200, body = ProjectContext, headers(("ETag" = String, description = "The code context's version, for If-Match"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours, or it has no code context yet", body = Problem, content_type = "application/problem+json"),
@@ -77,15 +78,15 @@ async fn get_context(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<ProjectContext>> {
+) -> ApiResult<Tagged<ProjectContext>> {
     let found = crate::db_read!(state.db, |c| async {
         match access::find_project(c, &principal, id, false).await? {
-            Some(_) => queries::get_context(c, id).await.map(Some),
+            Some(_) => queries::get_context(c, id, false).await.map(Some),
             None => Ok(None),
         }
     })?;
     let context = found.ok_or(ApiError::NotFound("project"))?.ok_or(ApiError::NotFound("project context"))?;
-    Ok(Json(context))
+    Ok(Tagged(context))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -112,13 +113,14 @@ pub struct ContextInput {
 /// Replace the code context (fields left out become empty).
 #[utoipa::path(
     put, path = "/api/projects/{id}/context", tag = "projects", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Project id")),
+    params(("id" = Uuid, Path, description = "Project id"), IfMatch),
     request_body = ContextInput,
     responses(
-        (status = 200, body = ProjectContext),
+        (status = 200, body = ProjectContext, headers(("ETag" = String, description = "The code context's version after the change"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the code context no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -126,8 +128,9 @@ async fn put_context(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
+    if_match: IfMatch,
     Json(req): Json<ContextInput>,
-) -> ApiResult<Json<ProjectContext>> {
+) -> ApiResult<Tagged<ProjectContext>> {
     let mut v = Validator::new();
     v.json_object("codebase", &req.codebase, CODEBASE_MAX);
     let deps = dependencies(&mut v, &req.dependencies);
@@ -152,9 +155,10 @@ async fn put_context(
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
     access::project_for(&tx, &principal, id, false).await?;
+    check_context(&tx, id, &if_match).await?;
     let context = queries::put_context(&tx, id, &write).await?;
     tx.commit().await?;
-    Ok(Json(context))
+    Ok(Tagged(context))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -206,13 +210,14 @@ fn merge(v: &mut Validator, field: &str, patch: Option<Map<String, Value>>, max:
 /// key); `dependencies` and the scores are replaced when given.
 #[utoipa::path(
     patch, path = "/api/projects/{id}/context", tag = "projects", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Project id")),
+    params(("id" = Uuid, Path, description = "Project id"), IfMatch),
     request_body = ContextPatchInput,
     responses(
-        (status = 200, body = ProjectContext),
+        (status = 200, body = ProjectContext, headers(("ETag" = String, description = "The code context's version after the change"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the code context no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -220,8 +225,9 @@ async fn patch_context(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
+    if_match: IfMatch,
     Json(req): Json<ContextPatchInput>,
-) -> ApiResult<Json<ProjectContext>> {
+) -> ApiResult<Tagged<ProjectContext>> {
     let mut v = Validator::new();
     if let Some(env) = &req.environment_vars {
         env_values(&mut v, env, true);
@@ -243,7 +249,20 @@ async fn patch_context(
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
     access::project_for(&tx, &principal, id, false).await?;
+    check_context(&tx, id, &if_match).await?;
     let context = queries::patch_context(&tx, id, &patch).await?;
     tx.commit().await?;
-    Ok(Json(context))
+    Ok(Tagged(context))
+}
+
+/// `If-Match` against the code context, locked for the rest of the write's
+/// transaction; a context that does not exist yet has no version to match.
+async fn check_context(tx: &impl Queryable, project_id: Uuid, if_match: &IfMatch) -> ApiResult<()> {
+    if !if_match.is_conditional() {
+        return Ok(());
+    }
+    let current = queries::get_context(tx, project_id, true).await?.ok_or_else(|| {
+        ApiError::PreconditionFailed("the project has no code context yet, so it has no version to match".into())
+    })?;
+    if_match.check("code context", &current.etag())
 }

@@ -4,7 +4,6 @@
 //! `cancelled`); ending it again is a 409. Users see their own, admins all.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
@@ -17,9 +16,10 @@ use super::queries::{self, GenerationFilter, GenerationOutcome, NewGeneration};
 use super::routes::TimeKey;
 use crate::accounts::Principal;
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, IfMatch, Json, Path, Query, Tagged, Versioned};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -128,18 +128,20 @@ pub struct StartGeneration {
 /// Record that a generation started.
 #[utoipa::path(
     post, path = "/api/generations", tag = "generations", security(("bearer" = ["write"])),
+    params(IdempotencyKey),
     request_body = StartGeneration,
     responses(
-        (status = 201, body = Generation),
+        (status = 201, body = Generation, headers(("Location" = String, description = "The new generation: /api/generations/{id}"), ("ETag" = String, description = "The new generation's version, for If-Match"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, or a template, project or service that is not there for you", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or a template, project or service that is not there for you; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn start_generation(
     State(state): State<AppState>,
     principal: Principal,
     Json(req): Json<StartGeneration>,
-) -> ApiResult<(StatusCode, Json<Generation>)> {
+) -> ApiResult<Created<Generation>> {
     let status = req.status.unwrap_or(GenerationStatus::Pending);
     let input_params = Value::Object(req.input_params);
     let mut v = Validator::new();
@@ -192,7 +194,7 @@ async fn start_generation(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(g)))
+    Ok(Created::versioned(format!("/api/generations/{}", g.id), g))
 }
 
 /// One generation.
@@ -200,7 +202,7 @@ async fn start_generation(
     get, path = "/api/generations/{id}", tag = "generations", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Generation id")),
     responses(
-        (status = 200, body = Generation),
+        (status = 200, body = Generation, headers(("ETag" = String, description = "The generation's version, for If-Match"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such generation of yours", body = Problem, content_type = "application/problem+json"),
@@ -210,9 +212,9 @@ async fn get_generation(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Generation>> {
-    let g = crate::db_read!(state.db, |c| queries::get_generation(c, id))?;
-    g.filter(|g| principal.can_see(g.user_id)).map(Json).ok_or(ApiError::NotFound("generation"))
+) -> ApiResult<Tagged<Generation>> {
+    let g = crate::db_read!(state.db, |c| queries::get_generation(c, id, false))?;
+    g.filter(|g| principal.can_see(g.user_id)).map(Tagged).ok_or(ApiError::NotFound("generation"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -233,14 +235,15 @@ pub struct FinishGeneration {
 /// Record how a generation ended (or that it is running now).
 #[utoipa::path(
     patch, path = "/api/generations/{id}", tag = "generations", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Generation id")),
+    params(("id" = Uuid, Path, description = "Generation id"), IfMatch),
     request_body = FinishGeneration,
     responses(
-        (status = 200, body = Generation),
+        (status = 200, body = Generation, headers(("ETag" = String, description = "The generation's version after the change"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such generation of yours", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already finished (or not pending, to start running)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the generation no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -248,8 +251,9 @@ async fn finish_generation(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
+    if_match: IfMatch,
     Json(req): Json<FinishGeneration>,
-) -> ApiResult<Json<Generation>> {
+) -> ApiResult<Tagged<Generation>> {
     let output_files = req.output_files.map(Value::Array);
     let mut v = Validator::new();
     v.check(req.status != GenerationStatus::Pending, "status", "must be running, completed, failed or cancelled");
@@ -269,10 +273,11 @@ async fn finish_generation(
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    let current = queries::get_generation(&tx, id)
+    let current = queries::get_generation(&tx, id, true)
         .await?
         .filter(|g| principal.can_see(g.user_id))
         .ok_or(ApiError::NotFound("generation"))?;
+    if_match.check("generation", &current.etag())?;
     let refusal = |now: GenerationStatus| {
         let detail = if now.is_final() {
             format!("the generation is {}, which is final: it cannot become {}", now.as_str(), req.status.as_str())
@@ -293,10 +298,10 @@ async fn finish_generation(
     match queries::finish_generation(&tx, id, &outcome).await? {
         Some(g) => {
             tx.commit().await?;
-            Ok(Json(g))
+            Ok(Tagged(g))
         }
         None => {
-            let now = queries::get_generation(&tx, id).await?.ok_or(ApiError::NotFound("generation"))?;
+            let now = queries::get_generation(&tx, id, false).await?.ok_or(ApiError::NotFound("generation"))?;
             Err(refusal(now.status))
         }
     }

@@ -41,6 +41,18 @@ pub struct Project {
     pub updated_at: DateTime<Utc>,
 }
 
+impl crate::http::Versioned for Project {
+    fn etag(&self) -> crate::http::ETag {
+        crate::http::ETag::from_timestamp(self.updated_at)
+    }
+}
+
+impl crate::http::Versioned for ProjectDetail {
+    fn etag(&self) -> crate::http::ETag {
+        self.project.etag()
+    }
+}
+
 /// The columns a [`Project`] is read from: `p` is the project, `t` its
 /// template (LEFT JOIN templates.templates t ON t.id = p.template_id).
 pub const PROJECT_COLUMNS: &str = "p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug AS template, \
@@ -116,6 +128,12 @@ pub struct ProjectContext {
     pub last_deployed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl crate::http::Versioned for ProjectContext {
+    fn etag(&self) -> crate::http::ETag {
+        crate::http::ETag::from_timestamp(self.updated_at)
+    }
 }
 
 /// The columns a [`ProjectContext`] is read from (`c` is the context; the
@@ -251,6 +269,15 @@ pub struct Generation {
     pub execution_time_ms: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A generation has no `updated_at`: its status is its version, since it
+/// only moves forward (pending, running, then one final status) and every
+/// change moves it.
+impl crate::http::Versioned for Generation {
+    fn etag(&self) -> crate::http::ETag {
+        crate::http::ETag::digest(self.status.as_str())
+    }
 }
 
 /// The columns a [`Generation`] is read from: `g` is the generation, `t` its

@@ -5,7 +5,6 @@
 //! naming the status it found and the ones allowed from there.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
@@ -19,9 +18,10 @@ use super::routes::TimeKey;
 use crate::accounts::Principal;
 use crate::db::Queryable;
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, Json, Path, Query};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -96,14 +96,15 @@ pub struct CreateModification {
 /// Request a modification of a project (it starts `pending`).
 #[utoipa::path(
     post, path = "/api/projects/{id}/modifications", tag = "modifications", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Project id")),
+    params(("id" = Uuid, Path, description = "Project id"), IdempotencyKey),
     request_body = CreateModification,
     responses(
-        (status = 201, body = Modification),
+        (status = 201, body = Modification, headers(("Location" = String, description = "The new modification: /api/modifications/{id}"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn create_modification(
@@ -111,7 +112,7 @@ async fn create_modification(
     principal: Principal,
     Path(id): Path<Uuid>,
     Json(req): Json<CreateModification>,
-) -> ApiResult<(StatusCode, Json<Modification>)> {
+) -> ApiResult<Created<Modification>> {
     let impact = Value::Object(req.impact_analysis);
     let mut v = Validator::new();
     v.text("request", &req.request, 1, 20_000);
@@ -134,7 +135,7 @@ async fn create_modification(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(m)))
+    Ok(Created::at(format!("/api/modifications/{}", m.id), m))
 }
 
 /// The modification if it belongs to a project the caller may see.

@@ -101,6 +101,12 @@ pub async fn insert_project(db: &impl Queryable, p: &NewProject<'_>) -> Result<P
     .await
 }
 
+/// When the project's row last changed (its version), read in the caller's
+/// transaction, which should hold the row's lock.
+pub async fn project_updated_at(db: &impl Queryable, id: Uuid) -> Result<Option<DateTime<Utc>>, DbError> {
+    db.query_scalar_opt("SELECT updated_at FROM devx.projects WHERE id = $1", &[&id]).await
+}
+
 /// The project with the counts of what belongs to it.
 pub async fn project_detail(db: &impl Queryable, id: Uuid) -> Result<Option<ProjectDetail>, DbError> {
     let sql = format!(
@@ -223,8 +229,13 @@ pub async fn count_template_use(db: &impl Queryable, template_id: Uuid) -> Resul
 
 // ---------------------------------------------------------------- code context
 
-pub async fn get_context(db: &impl Queryable, project_id: Uuid) -> Result<Option<ProjectContext>, DbError> {
-    let sql = format!("SELECT {CONTEXT_COLUMNS} FROM devx.project_contexts c WHERE c.project_id = $1");
+/// A project's code context; with `lock`, its row stays locked `FOR UPDATE`
+/// for the rest of the transaction.
+pub async fn get_context(db: &impl Queryable, project_id: Uuid, lock: bool) -> Result<Option<ProjectContext>, DbError> {
+    let sql = format!(
+        "SELECT {CONTEXT_COLUMNS} FROM devx.project_contexts c WHERE c.project_id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
     db.query_opt_as(&sql, &[&project_id]).await
 }
 
@@ -464,8 +475,14 @@ pub async fn insert_generation(db: &impl Queryable, g: &NewGeneration<'_>) -> Re
     .await
 }
 
-pub async fn get_generation(db: &impl Queryable, id: Uuid) -> Result<Option<Generation>, DbError> {
-    let sql = format!("{} WHERE g.id = $1", generation_select("devx.generation_history"));
+/// One generation; with `lock`, its row stays locked `FOR UPDATE` for the
+/// rest of the transaction.
+pub async fn get_generation(db: &impl Queryable, id: Uuid, lock: bool) -> Result<Option<Generation>, DbError> {
+    let sql = format!(
+        "{} WHERE g.id = $1{}",
+        generation_select("devx.generation_history"),
+        if lock { " FOR UPDATE OF g" } else { "" }
+    );
     db.query_opt_as(&sql, &[&id]).await
 }
 

@@ -22,9 +22,10 @@ use super::model::{
 use super::queries::{self, NewGeneration, NewProject, ProjectChange, ProjectFilter};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, ETag, IfMatch, Json, Path, Query, Tagged};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -213,18 +214,20 @@ fn render_template(t: &TemplateSource, given: &BTreeMap<String, Value>, v: &mut 
 /// count, and a `project` generation record.
 #[utoipa::path(
     post, path = "/api/projects", tag = "projects", security(("bearer" = ["write"])),
+    params(IdempotencyKey),
     request_body = CreateProject,
     responses(
-        (status = 201, body = ProjectDetail),
+        (status = 201, body = ProjectDetail, headers(("Location" = String, description = "The new project: /api/projects/{id}"), ("ETag" = String, description = "The new project's version, for If-Match"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, unknown template, missing or invalid variables", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, unknown template, missing or invalid variables; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn create_project(
     State(state): State<AppState>,
     principal: Principal,
     Json(req): Json<CreateProject>,
-) -> ApiResult<(StatusCode, Json<ProjectDetail>)> {
+) -> ApiResult<Created<ProjectDetail>> {
     let started = Instant::now();
     let mut v = Validator::new();
     v.text("name", &req.name, 1, 200);
@@ -295,7 +298,7 @@ async fn create_project(
     let detail =
         queries::project_detail(&tx, project.id).await?.ok_or_else(|| ApiError::internal("new project vanished"))?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(detail)))
+    Ok(Created::versioned(format!("/api/projects/{}", detail.project.id), detail))
 }
 
 /// A project with the counts of what belongs to it.
@@ -303,7 +306,7 @@ async fn create_project(
     get, path = "/api/projects/{id}", tag = "projects", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Project id")),
     responses(
-        (status = 200, body = ProjectDetail),
+        (status = 200, body = ProjectDetail, headers(("ETag" = String, description = "The project's version, for If-Match"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
@@ -313,14 +316,14 @@ async fn get_project(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<ProjectDetail>> {
+) -> ApiResult<Tagged<ProjectDetail>> {
     let detail = crate::db_read!(state.db, |c| async {
         match access::find_project(c, &principal, id, false).await? {
             Some(_) => queries::project_detail(c, id).await,
             None => Ok(None),
         }
     })?;
-    detail.map(Json).ok_or(ApiError::NotFound("project"))
+    detail.map(Tagged).ok_or(ApiError::NotFound("project"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -348,13 +351,14 @@ pub struct UpdateProject {
 /// archived), settings or metadata. Only the fields given change.
 #[utoipa::path(
     patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Project id")),
+    params(("id" = Uuid, Path, description = "Project id"), IfMatch),
     request_body = UpdateProject,
     responses(
-        (status = 200, body = ProjectDetail),
+        (status = 200, body = ProjectDetail, headers(("ETag" = String, description = "The project's version after the change"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the project no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -362,8 +366,9 @@ async fn update_project(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
+    if_match: IfMatch,
     Json(req): Json<UpdateProject>,
-) -> ApiResult<Json<ProjectDetail>> {
+) -> ApiResult<Tagged<ProjectDetail>> {
     let mut v = Validator::new();
     v.opt_text("name", req.name.as_deref(), 1, 200);
     if let Some(Some(d)) = &req.description {
@@ -383,6 +388,10 @@ async fn update_project(
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
     access::project_for(&tx, &principal, id, true).await?;
+    if if_match.is_conditional() {
+        let version = queries::project_updated_at(&tx, id).await?.ok_or(ApiError::NotFound("project"))?;
+        if_match.check("project", &ETag::from_timestamp(version))?;
+    }
     let change = ProjectChange {
         name: req.name.as_deref().map(str::trim),
         description: req.description.as_ref().map(|d| d.as_deref().map(str::trim)),
@@ -402,7 +411,7 @@ async fn update_project(
     }
     let detail = queries::project_detail(&tx, id).await?.ok_or(ApiError::NotFound("project"))?;
     tx.commit().await?;
-    Ok(Json(detail))
+    Ok(Tagged(detail))
 }
 
 /// Delete a project and everything that belongs to it (code context,

@@ -136,6 +136,15 @@ pub const RULES: &[Rule] = &[
         oldest_first: Some("last_failure_at"),
         what: "failed sign-in counters with no failure since the cutoff and no lockout running",
     },
+    Rule {
+        name: "idempotency_keys",
+        table: "devx.idempotency_keys",
+        setting: "retention.idempotency_keys",
+        default_period: "24 hours",
+        condition: "created_at < $1",
+        oldest_first: Some("created_at"),
+        what: "idempotency keys and the answers stored with them, first used before the cutoff",
+    },
 ];
 
 /// The rule whose period a setting holds.

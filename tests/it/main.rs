@@ -23,6 +23,7 @@ mod projects;
 mod runtime;
 mod schema;
 mod scopes;
+mod semantics;
 mod support;
 mod throttle;
 mod visibility;

@@ -68,6 +68,12 @@ pub async fn get_validation(db: &impl Queryable, id: Uuid) -> Result<Option<(PrV
     Ok(db.query_opt_as::<OwnedValidation>(&sql, &[&id]).await?.map(|r| (r.validation, r.owner_id)))
 }
 
+/// Locks a validation's row for the rest of the transaction and reads when
+/// it last changed (its version).
+pub async fn lock_validation(db: &impl Queryable, id: Uuid) -> Result<Option<DateTime<Utc>>, DbError> {
+    db.query_scalar_opt("SELECT updated_at FROM devx.pr_validations WHERE id = $1 FOR UPDATE", &[&id]).await
+}
+
 #[derive(Debug, Default)]
 pub struct ValidationFilter {
     /// `None`: every owner (an admin).

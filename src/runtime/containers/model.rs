@@ -79,6 +79,12 @@ pub struct Container {
     pub project_name: Option<String>,
 }
 
+impl crate::http::Versioned for Container {
+    fn etag(&self) -> crate::http::ETag {
+        crate::http::ETag::from_timestamp(self.updated_at)
+    }
+}
+
 /// The columns a `ContainerRow` is read from (`c` is the container).
 pub const CONTAINER_COLUMNS: &str = "c.id, c.container_id, c.project_id, c.owner_id, c.name, c.status, c.image_name, \
      c.assigned_port, c.url, c.started_at, c.stopped_at, c.labels, c.metadata, c.created_at, c.updated_at";

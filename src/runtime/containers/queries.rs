@@ -56,11 +56,12 @@ struct ContainerWithProjectOwner {
 }
 
 /// The container and its project's owner (not found if the project is deleted).
-pub async fn get_container(db: &impl Queryable, id: Uuid) -> Result<Option<(Container, Uuid)>, DbError> {
+pub async fn get_container(db: &impl Queryable, id: Uuid, lock: bool) -> Result<Option<(Container, Uuid)>, DbError> {
     let sql = format!(
         "SELECT {CONTAINER_COLUMNS}, p.owner_id AS project_owner_id
            FROM devx.containers c JOIN devx.projects p ON p.id = c.project_id
-          WHERE c.id = $1 AND p.status <> 'deleted'"
+          WHERE c.id = $1 AND p.status <> 'deleted'{}",
+        if lock { " FOR UPDATE OF c" } else { "" }
     );
     let found: Option<ContainerWithProjectOwner> = db.query_opt_as(&sql, &[&id]).await?;
     Ok(found.map(|r| (r.row.into(), r.project_owner_id)))

@@ -2,7 +2,6 @@
 //! across projects, and their lifecycle actions.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -14,9 +13,10 @@ use super::queries::{self, ContainerChange, NewContainer};
 use crate::accounts::Principal;
 use crate::db::DbError;
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, IfMatch, Json, Path, Query, Tagged, Versioned};
 use crate::projects::access::{find_project, project_for};
 use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
@@ -155,13 +155,13 @@ pub struct CreateContainer {
 /// Register a container for a project; it starts as `created`.
 #[utoipa::path(
     post, path = "/api/projects/{id}/containers", tag = "runtime", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Project id")),
+    params(("id" = Uuid, Path, description = "Project id"), IdempotencyKey),
     request_body = CreateContainer,
     responses(
-        (status = 201, body = Container),
+        (status = 201, body = Container, headers(("Location" = String, description = "The new container: /api/containers/{id}"), ("ETag" = String, description = "The new container's version, for If-Match"))),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The runtime id is known already", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The runtime id is known already; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn create_container(
@@ -169,7 +169,7 @@ async fn create_container(
     principal: Principal,
     Path(id): Path<Uuid>,
     Json(req): Json<CreateContainer>,
-) -> ApiResult<(StatusCode, Json<Container>)> {
+) -> ApiResult<Created<Container>> {
     let empty = json!({});
     let mut v = Validator::new();
     v.text("container_id", &req.container_id, 1, 255);
@@ -204,7 +204,7 @@ async fn create_container(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(container)))
+    Ok(Created::versioned(format!("/api/containers/{}", container.id), container))
 }
 
 /// One container.
@@ -212,7 +212,7 @@ async fn create_container(
     get, path = "/api/containers/{id}", tag = "runtime", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Container id (devx's, not the runtime's)")),
     responses(
-        (status = 200, body = Container),
+        (status = 200, body = Container, headers(("ETag" = String, description = "The container's version, for If-Match"))),
         (status = 404, description = "No such container of yours", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -220,9 +220,9 @@ async fn get_container(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Container>> {
-    let found = crate::db_read!(state.db, |c| queries::get_container(c, id))?;
-    principal.visibility().filter(found).map(Json).ok_or(ApiError::NotFound("container"))
+) -> ApiResult<Tagged<Container>> {
+    let found = crate::db_read!(state.db, |c| queries::get_container(c, id, false))?;
+    principal.visibility().filter(found).map(Tagged).ok_or(ApiError::NotFound("container"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -253,12 +253,13 @@ pub struct UpdateContainer {
 /// status changes only through start, stop and delete.
 #[utoipa::path(
     patch, path = "/api/containers/{id}", tag = "runtime", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Container id")),
+    params(("id" = Uuid, Path, description = "Container id"), IfMatch),
     request_body = UpdateContainer,
     responses(
-        (status = 200, body = Container),
+        (status = 200, body = Container, headers(("ETag" = String, description = "The container's version after the change"))),
         (status = 404, description = "No such container of yours", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Deleted, or the port is held by another running container", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the container no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -266,8 +267,9 @@ async fn update_container(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
+    if_match: IfMatch,
     Json(req): Json<UpdateContainer>,
-) -> ApiResult<Json<Container>> {
+) -> ApiResult<Tagged<Container>> {
     let mut v = Validator::new();
     if let Some(name) = &req.name {
         v.text("name", name, 1, 255);
@@ -287,8 +289,11 @@ async fn update_container(
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    let before =
-        principal.visibility().filter(queries::get_container(&tx, id).await?).ok_or(ApiError::NotFound("container"))?;
+    let before = principal
+        .visibility()
+        .filter(queries::get_container(&tx, id, true).await?)
+        .ok_or(ApiError::NotFound("container"))?;
+    if_match.check("container", &before.etag())?;
     let change = ContainerChange {
         name: req.name.as_deref().map(str::trim),
         image_name: req.image_name.as_ref().map(|i| i.as_deref().map(str::trim)),
@@ -303,15 +308,17 @@ async fn update_container(
         return Err(ApiError::conflict("status", "the container is deleted; a deleted container cannot be changed"));
     };
     tx.commit().await?;
-    Ok(Json(container))
+    Ok(Tagged(container))
 }
 
 /// Runs one lifecycle action as a conditional update.
 async fn act(state: AppState, principal: Principal, id: Uuid, action: Action) -> ApiResult<Json<Container>> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    let before =
-        principal.visibility().filter(queries::get_container(&tx, id).await?).ok_or(ApiError::NotFound("container"))?;
+    let before = principal
+        .visibility()
+        .filter(queries::get_container(&tx, id, false).await?)
+        .ok_or(ApiError::NotFound("container"))?;
     match queries::transition(&tx, id, action).await {
         Ok(Some(container)) => {
             tx.commit().await?;
@@ -320,7 +327,7 @@ async fn act(state: AppState, principal: Principal, id: Uuid, action: Action) ->
         Ok(None) => {
             // Another request may have moved it since it was read: report
             // the status it has now.
-            let current = queries::get_container(&tx, id).await?.map_or(before.status, |(c, _)| c.status);
+            let current = queries::get_container(&tx, id, false).await?.map_or(before.status, |(c, _)| c.status);
             Err(illegal(action, current))
         }
         Err(e) => Err(port_conflict(e, before.assigned_port)),
@@ -330,11 +337,12 @@ async fn act(state: AppState, principal: Principal, id: Uuid, action: Action) ->
 /// Start a container: `created` or `stopped` -> `running` (sets `started_at`).
 #[utoipa::path(
     post, path = "/api/containers/{id}/start", tag = "runtime", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Container id")),
+    params(("id" = Uuid, Path, description = "Container id"), IdempotencyKey),
     responses(
         (status = 200, body = Container),
         (status = 404, description = "No such container of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not startable from its status, or its port is held by another running container", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not startable from its status, or its port is held by another running container; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn start_container(

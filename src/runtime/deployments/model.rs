@@ -86,6 +86,12 @@ pub struct Deployment {
     pub updated_at: DateTime<Utc>,
 }
 
+impl crate::http::Versioned for Deployment {
+    fn etag(&self) -> crate::http::ETag {
+        crate::http::ETag::from_timestamp(self.updated_at)
+    }
+}
+
 /// The columns a `MaskedRow` is read from, with secrets reduced to
 /// whether they are set (`d` is a deployment, `p` its project).
 pub const DEPLOYMENT_COLUMNS: &str = "d.id, d.project_id, p.name AS project_name, p.owner_id, d.service_id, \

@@ -17,9 +17,10 @@ use super::queries::{self, DeploymentChange, NewDeployment};
 use crate::accounts::Principal;
 use crate::config::SecretKey;
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, IfMatch, Json, Path, Query, Tagged, Versioned};
 use crate::projects::access::{find_project, project_for};
 use crate::runtime::secrets;
 use crate::runtime::{JSON_MAX_BYTES, TimeKey};
@@ -153,12 +154,13 @@ pub struct CreateDeployment {
 /// masks the secrets.
 #[utoipa::path(
     post, path = "/api/projects/{id}/deployments", tag = "runtime", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Project id")),
+    params(("id" = Uuid, Path, description = "Project id"), IdempotencyKey),
     request_body = CreateDeployment,
     responses(
-        (status = 201, body = Deployment),
+        (status = 201, body = Deployment, headers(("Location" = String, description = "The new deployment: /api/deployments/{id}"), ("ETag" = String, description = "The new deployment's version, for If-Match"))),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Secrets given but DEVX_SECRET_KEY is not set", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -167,7 +169,7 @@ async fn create_deployment(
     principal: Principal,
     Path(id): Path<Uuid>,
     Json(req): Json<CreateDeployment>,
-) -> ApiResult<(StatusCode, Json<Deployment>)> {
+) -> ApiResult<Created<Deployment>> {
     let mut v = Validator::new();
     if let Some(s) = &req.app_sandbox_id {
         check_text(&mut v, "app_sandbox_id", s, 255);
@@ -224,7 +226,7 @@ async fn create_deployment(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(row.deployment)))
+    Ok(Created::versioned(format!("/api/deployments/{}", row.deployment.id), row.deployment))
 }
 
 /// The caller's deployments (an admin's: everyone's) across projects, newest first; secrets masked
@@ -272,7 +274,7 @@ async fn deployment_summary(State(state): State<AppState>, principal: Principal)
     get, path = "/api/deployments/{id}", tag = "runtime", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Deployment id")),
     responses(
-        (status = 200, body = Deployment),
+        (status = 200, body = Deployment, headers(("ETag" = String, description = "The deployment's version, for If-Match"))),
         (status = 404, description = "No such deployment of yours", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "It has secrets and DEVX_SECRET_KEY is not set (or cannot open them)", body = Problem, content_type = "application/problem+json"),
     )
@@ -281,14 +283,14 @@ async fn get_deployment(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Deployment>> {
+) -> ApiResult<Tagged<Deployment>> {
     let found = crate::db_read!(state.db, |c| queries::get_deployment(c, id, true, false))?;
     let row = found.filter(|r| principal.can_see(r.deployment.owner_id)).ok_or(ApiError::NotFound("deployment"))?;
     let key = state.config.secret_key.as_ref();
     let mut deployment = row.deployment;
     deployment.db_connection_info = open(key, id, CONNECTION_INFO, row.sealed_connection_info.as_deref())?;
     deployment.environment_vars = open(key, id, ENVIRONMENT_VARS, row.sealed_environment_vars.as_deref())?;
-    Ok(Json(deployment))
+    Ok(Tagged(deployment))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -328,12 +330,13 @@ pub struct UpdateDeployment {
 /// answer masks the secrets.
 #[utoipa::path(
     patch, path = "/api/deployments/{id}", tag = "runtime", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Deployment id")),
+    params(("id" = Uuid, Path, description = "Deployment id"), IfMatch),
     request_body = UpdateDeployment,
     responses(
-        (status = 200, body = Deployment),
+        (status = 200, body = Deployment, headers(("ETag" = String, description = "The deployment's version after the change"))),
         (status = 404, description = "No such deployment of yours", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The status cannot move there from where it is", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the deployment no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Secrets given but DEVX_SECRET_KEY is not set", body = Problem, content_type = "application/problem+json"),
     )
@@ -342,8 +345,9 @@ async fn update_deployment(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
+    if_match: IfMatch,
     Json(req): Json<UpdateDeployment>,
-) -> ApiResult<Json<Deployment>> {
+) -> ApiResult<Tagged<Deployment>> {
     let mut v = Validator::new();
     for (field, value, max) in [
         ("app_sandbox_id", &req.app_sandbox_id, 255),
@@ -386,6 +390,7 @@ async fn update_deployment(
         .filter(|r| principal.can_see(r.deployment.owner_id))
         .ok_or(ApiError::NotFound("deployment"))?
         .deployment;
+    if_match.check("deployment", &before.etag())?;
     let status = match req.status {
         Some(to) if to != before.status && !before.status.can_move_to(to) => {
             let next: Vec<&str> = before.status.next().iter().map(|s| s.as_str()).collect();
@@ -415,7 +420,7 @@ async fn update_deployment(
         queries::mark_deployed(&tx, before.project_id, before.service_id).await?;
     }
     tx.commit().await?;
-    Ok(Json(row.deployment))
+    Ok(Tagged(row.deployment))
 }
 
 /// Delete a deployment (`deleteDeployment`).

@@ -45,6 +45,12 @@ pub struct Service {
     pub updated_at: DateTime<Utc>,
 }
 
+impl crate::http::Versioned for Service {
+    fn etag(&self) -> crate::http::ETag {
+        crate::http::ETag::from_timestamp(self.updated_at)
+    }
+}
+
 /// The columns a [`Service`] is read from (`s` is the service).
 pub const SERVICE_COLUMNS: &str = "s.id, s.project_id, s.owner_id, s.template_id, s.name, s.slug, s.description, \
      s.service_type, s.port, s.health_check_url, s.status, s.deployment_config, s.environment_vars, \

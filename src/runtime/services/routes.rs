@@ -13,9 +13,10 @@ use super::model::{Service, ServiceStatus};
 use super::queries::{self, NewService, ServiceChange};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
+use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, IfMatch, Json, Path, Query, Tagged, Versioned};
 use crate::projects::access::{find_project, project_for};
 use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
@@ -134,13 +135,13 @@ pub struct CreateService {
 /// Add a service to a project.
 #[utoipa::path(
     post, path = "/api/projects/{id}/services", tag = "runtime", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Project id")),
+    params(("id" = Uuid, Path, description = "Project id"), IdempotencyKey),
     request_body = CreateService,
     responses(
-        (status = 201, body = Service),
+        (status = 201, body = Service, headers(("Location" = String, description = "The new service: /api/services/{id}"), ("ETag" = String, description = "The new service's version, for If-Match"))),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn create_service(
@@ -148,7 +149,7 @@ async fn create_service(
     principal: Principal,
     Path(id): Path<Uuid>,
     Json(req): Json<CreateService>,
-) -> ApiResult<(StatusCode, Json<Service>)> {
+) -> ApiResult<Created<Service>> {
     let empty = json!({});
     let mut v = Validator::new();
     v.text("name", &req.name, 1, 200);
@@ -191,7 +192,7 @@ async fn create_service(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(service)))
+    Ok(Created::versioned(format!("/api/services/{}", service.id), service))
 }
 
 /// One service.
@@ -199,7 +200,7 @@ async fn create_service(
     get, path = "/api/services/{id}", tag = "runtime", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Service id")),
     responses(
-        (status = 200, body = Service),
+        (status = 200, body = Service, headers(("ETag" = String, description = "The service's version, for If-Match"))),
         (status = 404, description = "No such service of yours", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -207,9 +208,9 @@ async fn get_service(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Service>> {
+) -> ApiResult<Tagged<Service>> {
     let found = crate::db_read!(state.db, |c| queries::get_service(c, id, false))?;
-    principal.visibility().filter(found).map(Json).ok_or(ApiError::NotFound("service"))
+    principal.visibility().filter(found).map(Tagged).ok_or(ApiError::NotFound("service"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -246,12 +247,13 @@ pub struct UpdateService {
 /// Change a service (only the fields given).
 #[utoipa::path(
     patch, path = "/api/services/{id}", tag = "runtime", security(("bearer" = ["write"])),
-    params(("id" = Uuid, Path, description = "Service id")),
+    params(("id" = Uuid, Path, description = "Service id"), IfMatch),
     request_body = UpdateService,
     responses(
-        (status = 200, body = Service),
+        (status = 200, body = Service, headers(("ETag" = String, description = "The service's version after the change"))),
         (status = 404, description = "No such service of yours", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the service no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -259,8 +261,9 @@ async fn update_service(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
+    if_match: IfMatch,
     Json(req): Json<UpdateService>,
-) -> ApiResult<Json<Service>> {
+) -> ApiResult<Tagged<Service>> {
     let mut v = Validator::new();
     if let Some(name) = &req.name {
         v.text("name", name, 1, 200);
@@ -287,7 +290,11 @@ async fn update_service(
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    principal.visibility().filter(queries::get_service(&tx, id, true).await?).ok_or(ApiError::NotFound("service"))?;
+    let before = principal
+        .visibility()
+        .filter(queries::get_service(&tx, id, true).await?)
+        .ok_or(ApiError::NotFound("service"))?;
+    if_match.check("service", &before.etag())?;
     let change = ServiceChange {
         name: req.name.as_deref().map(str::trim),
         slug: req.slug.as_deref(),
@@ -302,7 +309,7 @@ async fn update_service(
     };
     let service = queries::update_service(&tx, id, &change).await?.ok_or(ApiError::NotFound("service"))?;
     tx.commit().await?;
-    Ok(Json(service))
+    Ok(Tagged(service))
 }
 
 /// Delete a service. Its deployments stay, without the link.

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::app::TestApp;
 use crate::harness;
+use crate::support::PrivateServer;
 
 /// Backends of `database` waiting on a lock (the abandoned UPDATE, until it is cancelled).
 async fn lock_waiters(database: &str) -> i64 {
@@ -309,46 +310,6 @@ async fn jsonb_numbers_round_trip_through_the_statement_layer() {
         let got: serde_json::Value =
             client.query_scalar(&format!("SELECT '{n}'::jsonb"), &[]).await.unwrap_or_else(|e| panic!("{n}: {e}"));
         assert!(same_number(n, &got), "{n} written by SQL came back as {got}");
-    }
-}
-
-/// A private PostgreSQL server in a temporary directory (devx's embedded
-/// default), for tests that kill or terminate things; a devx child process
-/// given the same `DEVX_DATA_DIR` uses it too.
-struct PrivateServer {
-    dir: tempfile::TempDir,
-    server: devx::embedded::ResolvedDatabase,
-}
-
-impl PrivateServer {
-    async fn start() -> Option<PrivateServer> {
-        use std::os::unix::fs::PermissionsExt;
-        devx::embedded::find_binaries()?;
-        let dir = tempfile::Builder::new().prefix("devx-fault-").tempdir_in("/tmp").unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut config = devx::config::Config::from_lookup(&|_| None).unwrap();
-        config.data_dir = dir.path().to_path_buf();
-        let options = devx::embedded::ResolveOptions {
-            probe_targets: vec![devx::embedded::ProbeTarget::tcp("127.0.0.1", 1)],
-            ..Default::default()
-        };
-        let server = devx::embedded::resolve_with(&config, &options).await.expect("the private server starts");
-        Some(PrivateServer { dir, server })
-    }
-
-    async fn client(&self) -> tokio_postgres::Client {
-        crate::harness::connect(&self.server.target).await
-    }
-
-    /// `devx` on this server (through its data directory).
-    fn devx(&self) -> std::process::Command {
-        let mut cmd = crate::harness::devx_command();
-        cmd.env("DEVX_DATA_DIR", self.dir.path()).env("DEVX_LOG", "warn");
-        cmd
-    }
-
-    async fn stop(self) {
-        self.server.shutdown().await;
     }
 }
 

@@ -110,3 +110,57 @@ pub async fn count(client: &Client, sql: &str) -> i64 {
 pub async fn column<T: FromSqlOwned>(client: &Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Vec<T> {
     client.query(sql, params).await.unwrap_or_else(|e| panic!("{sql}: {e}")).iter().map(|r| r.get(0)).collect()
 }
+
+/// A private PostgreSQL server in a temporary directory (devx's embedded
+/// default), for tests that kill, terminate or reconfigure things; a devx
+/// child process given the same `DEVX_DATA_DIR` uses it too.
+pub struct PrivateServer {
+    pub dir: tempfile::TempDir,
+    pub server: devx::embedded::ResolvedDatabase,
+}
+
+impl PrivateServer {
+    /// A data directory in /tmp that the server's unprivileged user can
+    /// reach when the tests run as root.
+    pub fn data_dir() -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new().prefix("devx-fault-").tempdir_in("/tmp").unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    /// Started in a fresh data directory; `None` without PostgreSQL's
+    /// server binaries on this machine.
+    pub async fn start() -> Option<PrivateServer> {
+        PrivateServer::start_in(PrivateServer::data_dir()).await
+    }
+
+    /// Started in `dir` (from [`PrivateServer::data_dir`]): its socket is
+    /// `<dir>/postgres/.s.PGSQL.5432`.
+    pub async fn start_in(dir: tempfile::TempDir) -> Option<PrivateServer> {
+        devx::embedded::find_binaries()?;
+        let mut config = devx::config::Config::from_lookup(&|_| None).unwrap();
+        config.data_dir = dir.path().to_path_buf();
+        let options = devx::embedded::ResolveOptions {
+            probe_targets: vec![devx::embedded::ProbeTarget::tcp("127.0.0.1", 1)],
+            ..Default::default()
+        };
+        let server = devx::embedded::resolve_with(&config, &options).await.expect("the private server starts");
+        Some(PrivateServer { dir, server })
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        crate::harness::connect(&self.server.target).await
+    }
+
+    /// `devx` on this server (through its data directory).
+    pub fn devx(&self) -> std::process::Command {
+        let mut cmd = crate::harness::devx_command();
+        cmd.env("DEVX_DATA_DIR", self.dir.path()).env("DEVX_LOG", "warn");
+        cmd
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await;
+    }
+}

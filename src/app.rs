@@ -1,13 +1,16 @@
 //! The composition root: the only module that knows every capability. It
 //! assembles their routes into one router and one OpenAPI document, wraps
 //! them in the HTTP kit's middleware, and runs the server
-//! ([`Application`]). Nothing but the CLI and the tests imports it.
+//! ([`Application`]), which answers its probes from the moment it is bound,
+//! before the database is there ([`Application::starting`]). Nothing but the
+//! CLI and the tests imports it.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
+use tower::ServiceExt;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -81,49 +84,116 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// A bound, running server.
+///
+/// It serves from the moment it is bound: either the application at once
+/// ([`Application::build`]), or first the start-up answers
+/// ([`Application::starting`]: `/livez` 200, `/readyz` 503 with the reason)
+/// until the state arrives through the [`Opening`].
 pub struct Application {
     listener: tokio::net::TcpListener,
-    state: AppState,
+    http: crate::config::HttpConfig,
+    phase: Arc<Phase>,
+}
+
+/// What the server is serving: the start-up answers until `app` is set.
+struct Phase {
+    app: OnceLock<(Router, AppState)>,
+    waiting_for: Mutex<String>,
+}
+
+/// The other end of an [`Application::starting`]: says what start-up is
+/// waiting for, and hands over the state when it is ready.
+#[derive(Clone)]
+pub struct Opening(Arc<Phase>);
+
+impl Opening {
+    /// What `/readyz` gives as the reason while starting.
+    pub fn waiting_for(&self, reason: impl Into<String>) {
+        *self.0.waiting_for.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = reason.into();
+    }
+
+    /// Starts serving the application over `state`.
+    pub fn open(&self, state: AppState) {
+        let _ = self.0.app.set((router(state.clone()), state));
+    }
 }
 
 impl Application {
     /// Binds nothing itself: the caller passes the listener, so tests bind
     /// port 0 and run in parallel.
     pub fn build(listener: tokio::net::TcpListener, state: AppState) -> Self {
-        Application { listener, state }
+        let (app, opening) = Application::starting(listener, &state.config, "");
+        opening.open(state);
+        app
+    }
+
+    /// A server that answers the probes before its state exists (the
+    /// database is not there yet): alive, not ready, and `waiting_for`.
+    pub fn starting(
+        listener: tokio::net::TcpListener,
+        config: &crate::config::Config,
+        waiting_for: impl Into<String>,
+    ) -> (Self, Opening) {
+        let phase = Arc::new(Phase { app: OnceLock::new(), waiting_for: Mutex::new(waiting_for.into()) });
+        let app = Application { listener, http: config.http.clone(), phase: phase.clone() };
+        (app, Opening(phase))
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The application's state, once it is open.
+    pub fn state(&self) -> Option<&AppState> {
+        self.phase.app.get().map(|(_, state)| state)
     }
 
-    /// Serves until `shutdown` resolves; then stops accepting, gives in-flight
-    /// requests the configured grace period, and closes the pool.
+    /// Serves until `shutdown` resolves; then (once open) answers `/readyz`
+    /// 503 for the drain period, stops accepting, gives in-flight requests
+    /// the configured grace period, and closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let grace = self.state.config.http.shutdown_grace;
-        let drain = self.state.config.http.shutdown_drain;
-        let db = self.state.db.clone();
-        let state = self.state.clone();
-        let app = router(self.state);
+        let grace = self.http.shutdown_grace;
+        let drain = self.http.shutdown_drain;
+        let phase = self.phase.clone();
+        let waiting = {
+            let phase = self.phase.clone();
+            crate::health::starting(move || {
+                phase.waiting_for.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+            })
+        };
+        // Every request goes to the application once it is open, and to the
+        // start-up answers before.
+        let gate = {
+            let phase = self.phase.clone();
+            tower::service_fn(move |request: axum::extract::Request| {
+                let service = match phase.app.get() {
+                    Some((app, _)) => app.clone(),
+                    None => waiting.clone(),
+                };
+                service.oneshot(request)
+            })
+        };
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                if !drain.is_zero() {
-                    state.draining.store(true, std::sync::atomic::Ordering::Relaxed);
-                    tracing::info!(drain = ?drain, "draining: /readyz answers 503 while requests are still served");
-                    tokio::select! {
-                        _ = tokio::time::sleep(drain) => {}
-                        _ = shutdown_signal() => tracing::info!("second signal: draining cut short"),
-                    }
+        let draining = self.phase.clone();
+        let server = axum::serve(
+            self.listener,
+            Router::new().fallback_service(gate).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            if let Some((_, state)) = draining.app.get()
+                && !drain.is_zero()
+            {
+                state.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(drain = ?drain, "draining: /readyz answers 503 while requests are still served");
+                tokio::select! {
+                    _ = tokio::time::sleep(drain) => {}
+                    _ = shutdown_signal() => tracing::info!("second signal: draining cut short"),
                 }
-                tracing::info!(grace = ?grace, "shutting down: no new connections; finishing in-flight requests");
-                let _ = stop_tx.send(true);
-            });
+            }
+            tracing::info!(grace = ?grace, "shutting down: no new connections; finishing in-flight requests");
+            let _ = stop_tx.send(true);
+        });
         let deadline = async move {
             let _ = stop_rx.wait_for(|stopped| *stopped).await;
             tokio::time::sleep(grace).await;
@@ -135,7 +205,9 @@ impl Application {
                 Ok(())
             }
         };
-        db.close();
+        if let Some((_, state)) = phase.app.get() {
+            state.db.close();
+        }
         result
     }
 }

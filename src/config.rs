@@ -6,6 +6,13 @@
 //! so a deployment written for any of the five source products keeps working.
 //! Secrets (the database password) are never printed: [`Config::describe`]
 //! masks them, and the error messages never echo a password's value.
+//!
+//! A `.env` file ([`dotenv`]) fills in what the environment does not set; a
+//! malformed line in it is a problem like a bad value. Names that look like
+//! devx's but are not (`DB_PASWORD`) and settings that override each other
+//! (`DATABASE_URL` with `DB_HOST`) are warnings ([`Config::warnings`]).
+
+pub mod dotenv;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -121,6 +128,9 @@ pub struct DatabaseConfig {
     /// A direct (not pooled through PgBouncer) URL for migrations, whose
     /// session advisory lock needs a real server session.
     pub migration_source: Option<Box<tokio_postgres::Config>>,
+    /// How long `serve` waits at start for a database that does not answer
+    /// yet (`DEVX_DB_WAIT`); zero: fail at once.
+    pub start_wait: Duration,
 }
 
 impl DatabaseConfig {
@@ -229,6 +239,11 @@ pub struct Config {
     /// Encrypts deployment secrets at rest; `None` = such secrets cannot be
     /// stored or read (a clear 503 says so), everything else works.
     pub secret_key: Option<SecretKey>,
+    /// `NO_COLOR` is set: no ANSI colours in the log, even on a terminal.
+    pub no_color: bool,
+    /// Settings that are suspicious but not wrong: a misspelt name, two
+    /// that override each other. Logged at start, shown by `config check`.
+    pub warnings: Vec<String>,
 }
 
 /// A 256-bit key for encrypting secrets at rest (`DEVX_SECRET_KEY`). Its
@@ -283,6 +298,9 @@ pub struct ConfigProblem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
     pub problems: Vec<ConfigProblem>,
+    /// The log format asked for (text when that too is unreadable), so the
+    /// report of the problems can honour it.
+    pub log_format: LogFormat,
 }
 
 impl fmt::Display for ConfigError {
@@ -292,7 +310,7 @@ impl fmt::Display for ConfigError {
         for p in &self.problems {
             writeln!(f, "  - {}: {} (example: {})", p.variable, p.problem, p.example)?;
         }
-        write!(f, "Set them in the environment or in .env (see .env.example).")
+        write!(f, "Set them in the environment or in .env (`devx config example` lists every variable).")
     }
 }
 
@@ -322,6 +340,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "prepared|unnamed; unnamed = behind PgBouncer in transaction pooling mode: no named prepared statements, no session state; the session timeouts are set per transaction (SET LOCAL)",
     ),
     ("DATABASE_MIGRATION_URL", "", "direct server URL for migrations when DATABASE_URL goes through PgBouncer"),
+    (
+        "DEVX_DB_WAIT",
+        "30s",
+        "serve waits this long at start for a database that does not answer yet (retrying with backoff; /livez answers, /readyz is 503); 0 = fail at once",
+    ),
     (
         "DEVX_AUTO_MIGRATE",
         "true",
@@ -512,6 +535,86 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
     }
 }
 
+fn plural_is(n: usize) -> &'static str {
+    if n == 1 { "is" } else { "are" }
+}
+
+/// Names devx reads besides `VARIABLES`: the source products' aliases.
+const ALIASES: &[&str] = &[
+    "POSTGRES_HOST",
+    "POSTGRES_PORT",
+    "POSTGRES_DB",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "DB_SSL",
+    "DATABASE_SSL",
+    "DATABASE_POOL_SIZE",
+    "DB_POOL_IDLE_TIMEOUT",
+    "DB_CONNECTION_TIMEOUT",
+    "DB_POOL_CONNECTION_TIMEOUT",
+    "DB_POOL_ACQUIRE_TIMEOUT",
+    "DB_QUERY_TIMEOUT",
+    "DATABASE_TIMEOUT",
+    "RUST_LOG",
+];
+
+/// `DEVX_*` names that belong to devx's tests, not to devx.
+const NOT_SETTINGS: &[&str] = &["DEVX_TEST_PG_URL", "DEVX_UPDATE_SNAPSHOTS"];
+
+/// Warnings for `names` that look like devx's but are not: every unknown
+/// `DEVX_*`, and a `DB_*` or `DATABASE_*` close to a known name (other
+/// programs' `DB_*` variables are none of devx's business).
+pub fn unknown_variables(names: &[String]) -> Vec<String> {
+    let known: Vec<&str> = VARIABLES.iter().map(|(n, _, _)| *n).chain(ALIASES.iter().copied()).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut warnings = Vec::new();
+    for name in names {
+        let ours = name.starts_with("DEVX_");
+        if !(ours || name.starts_with("DB_") || name.starts_with("DATABASE_"))
+            || known.contains(&name.as_str())
+            || NOT_SETTINGS.contains(&name.as_str())
+            || !seen.insert(name.as_str())
+        {
+            continue;
+        }
+        let nearest = known
+            .iter()
+            .map(|k| (edit_distance(name, k), *k))
+            .filter(|(d, k)| *d <= 2 || (*d <= 3 && k.len() >= 16))
+            .min();
+        match nearest {
+            Some((_, k)) => warnings.push(format!("{name} is not a devx variable and is ignored; did you mean {k}?")),
+            None if ours => warnings.push(format!(
+                "{name} is not a devx variable and is ignored (`devx config example` lists every variable)"
+            )),
+            None => {}
+        }
+    }
+    warnings
+}
+
+/// Edits (insert, delete, replace, swap two neighbours) from `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// `30s`, `500ms`, `2m`, `1h 30m`; a bare number is milliseconds (the
 /// `DB_IDLE_TIMEOUT=30000` style of the source products' deployments).
 pub fn parse_duration(raw: &str) -> Option<Duration> {
@@ -531,15 +634,54 @@ fn parse_url(raw: &str) -> Result<tokio_postgres::Config, String> {
 }
 
 impl Config {
-    /// Reads the process environment (after loading `.env` if present).
+    /// Reads the process environment, and for what it does not set the
+    /// `.env` file of the working directory (or of its nearest ancestor that
+    /// has one). A malformed line of that file is a problem like a bad value.
     pub fn from_process_env() -> Result<Self, ConfigError> {
-        let _ = dotenvy::dotenv();
-        Self::from_lookup(&|name| std::env::var(name).ok())
+        let process = |name: &str| std::env::var(name).ok();
+        let mut problems = Vec::new();
+        let file = match std::env::current_dir().ok().and_then(|dir| dotenv::find(&dir)) {
+            None => None,
+            Some(path) => match dotenv::load(&path, &process) {
+                Ok(file) => Some(file),
+                Err(e) => {
+                    problems.push(ConfigProblem {
+                        variable: path.display().to_string(),
+                        problem: format!("cannot be read: {e}"),
+                        example: "fix its permissions, or remove it".into(),
+                    });
+                    None
+                }
+            },
+        };
+        if let Some(file) = &file {
+            problems.extend(file.problems.iter().map(|p| ConfigProblem {
+                variable: format!("{} line {}", file.path.display(), p.line),
+                problem: p.problem.clone(),
+                example: p.fix.clone(),
+            }));
+        }
+        let lookup = |name: &str| process(name).or_else(|| file.as_ref().and_then(|f| f.get(name)).map(str::to_string));
+        let mut names: Vec<String> = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()).collect();
+        names.extend(file.iter().flat_map(|f| f.vars.iter().map(|(name, _)| name.clone())));
+        Self::from_sources(&lookup, problems, &names)
     }
 
     /// Reads configuration through `env`, so tests can pass a map.
     pub fn from_lookup<F: Fn(&str) -> Option<String>>(env: &F) -> Result<Self, ConfigError> {
-        let mut r = Reader { env, problems: Vec::new() };
+        Self::from_sources(env, Vec::new(), &[])
+    }
+
+    /// Reads configuration through `env`, after `problems` found elsewhere
+    /// (the `.env` file); `names` are the variables set, checked for names
+    /// devx does not know.
+    fn from_sources<F: Fn(&str) -> Option<String>>(
+        env: &F,
+        problems: Vec<ConfigProblem>,
+        names: &[String],
+    ) -> Result<Self, ConfigError> {
+        let mut r = Reader { env, problems };
+        let mut warnings = unknown_variables(names);
 
         let url_example = "DATABASE_URL=postgres://devx:secret@db.internal:5432/devx";
         let part_names: [&[&str]; 5] = [
@@ -551,7 +693,21 @@ impl Config {
         ];
         let any_part = part_names.iter().any(|names| r.get(names).is_some());
 
+        let parts_set: Vec<String> = part_names.iter().filter_map(|names| r.get(names).map(|(name, _)| name)).collect();
         let source = if let Some((name, raw)) = r.get(&["DATABASE_URL"]) {
+            if !parts_set.is_empty() {
+                let password = parts_set.iter().find(|n| n.ends_with("PASSWORD"));
+                let ignored: Vec<&str> =
+                    parts_set.iter().filter(|n| Some(*n) != password).map(String::as_str).collect();
+                let mut warning = format!("DATABASE_URL and {} are both set: DATABASE_URL wins", parts_set.join(", "));
+                if !ignored.is_empty() {
+                    warning.push_str(&format!("; {} {} ignored", ignored.join(", "), plural_is(ignored.len())));
+                }
+                if let Some(password) = password {
+                    warning.push_str(&format!("; {password} is used only when the URL has no password"));
+                }
+                warnings.push(warning);
+            }
             match parse_url(&raw) {
                 Ok(mut cfg) => {
                     // Explicit parts refine the URL (the source products' deployments set both).
@@ -659,6 +815,7 @@ impl Config {
             long_query_threshold: r.positive_duration(&["DB_LONG_QUERY_THRESHOLD"], "DB_LONG_QUERY_THRESHOLD=30s"),
             statement_mode,
             migration_source,
+            start_wait: r.duration(&["DEVX_DB_WAIT"], "DEVX_DB_WAIT=60s"),
         };
 
         let migrations = MigrationConfig {
@@ -734,10 +891,24 @@ impl Config {
             None => None,
         };
 
+        // https://no-color.org: set and not empty.
+        let no_color = (r.env)("NO_COLOR").is_some_and(|v| !v.is_empty());
+
         if r.problems.is_empty() {
-            Ok(Config { database, migrations, http, addr, log_format, log_filter, data_dir, secret_key })
+            Ok(Config {
+                database,
+                migrations,
+                http,
+                addr,
+                log_format,
+                log_filter,
+                data_dir,
+                secret_key,
+                no_color,
+                warnings,
+            })
         } else {
-            Err(ConfigError { problems: r.problems })
+            Err(ConfigError { problems: r.problems, log_format })
         }
     }
 
@@ -776,6 +947,7 @@ impl Config {
             "DATABASE_MIGRATION_URL",
             d.migration_source.as_deref().map_or_else(|| "(unset: DATABASE_URL)".into(), masked_target),
         );
+        m.insert("DEVX_DB_WAIT", secs(d.start_wait));
         m.insert("DEVX_AUTO_MIGRATE", self.migrations.auto_migrate.to_string());
         m.insert("DEVX_MIGRATION_LOCK_TIMEOUT", secs(self.migrations.lock_timeout));
         m.insert("DEVX_MIGRATION_WAIT", secs(self.migrations.wait_timeout));
@@ -974,6 +1146,72 @@ mod tests {
         assert_eq!(err.problems[0].variable, "DEVX_SECRET_KEY");
         assert!(err.to_string().contains("must be exactly 32"), "{err}");
         assert!(!err.to_string().contains("dG9vIHNob3J0"), "{err}");
+    }
+
+    #[test]
+    fn names_close_to_devx_variables_are_warned_about_with_a_suggestion() {
+        let names: Vec<String> = [
+            "DB_PASWORD",
+            "DEVX_ADRR",
+            "DEVX_FROBNICATE",
+            "DB_ROOT_PASSWORD",
+            "DATABASE_URL",
+            "DEVX_TEST_PG_URL",
+            "PATH",
+        ]
+        .map(String::from)
+        .to_vec();
+        let warnings = unknown_variables(&names);
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings[0].contains("DB_PASWORD") && warnings[0].ends_with("did you mean DB_PASSWORD?"));
+        assert!(warnings[1].contains("DEVX_ADRR") && warnings[1].ends_with("did you mean DEVX_ADDR?"));
+        assert!(warnings[2].contains("DEVX_FROBNICATE is not a devx variable"), "{warnings:?}");
+    }
+
+    #[test]
+    fn every_name_devx_reads_is_known_to_the_misspelling_check() {
+        let source = include_str!("config.rs");
+        let code = &source[..source.find("#[cfg(test)]").unwrap()];
+        let known: Vec<&str> = VARIABLES.iter().map(|(n, _, _)| *n).chain(ALIASES.iter().copied()).collect();
+        for literal in code.split('"').skip(1).step_by(2) {
+            let looks_like_ours = ["DEVX_", "DB_", "DATABASE_", "POSTGRES_"].iter().any(|p| literal.starts_with(p))
+                && literal.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if looks_like_ours && !literal.ends_with('_') && !NOT_SETTINGS.contains(&literal) {
+                assert!(known.contains(&literal), "{literal} is read but missing from VARIABLES or ALIASES");
+            }
+        }
+    }
+
+    #[test]
+    fn database_url_with_db_parts_says_which_wins() {
+        let c = config(&[
+            ("DATABASE_URL", "postgres://devx@db.internal/devx"),
+            ("DB_HOST", "other"),
+            ("DB_PASSWORD", "pw"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.warnings,
+            ["DATABASE_URL and DB_HOST, DB_PASSWORD are both set: DATABASE_URL wins; DB_HOST is ignored; \
+              DB_PASSWORD is used only when the URL has no password"]
+        );
+        let DbSource::Explicit(cfg) = &c.database.source else { panic!() };
+        assert_eq!(cfg.get_hosts(), [tokio_postgres::config::Host::Tcp("db.internal".into())]);
+        assert!(config(&[("DATABASE_URL", "postgres://devx@db.internal/devx")]).unwrap().warnings.is_empty());
+    }
+
+    #[test]
+    fn the_start_wait_defaults_to_30s_and_0_means_fail_at_once() {
+        assert_eq!(config(&[]).unwrap().database.start_wait, Duration::from_secs(30));
+        assert_eq!(config(&[("DEVX_DB_WAIT", "0")]).unwrap().database.start_wait, Duration::ZERO);
+        assert_eq!(config(&[("DEVX_DB_WAIT", "soon")]).unwrap_err().problems[0].variable, "DEVX_DB_WAIT");
+    }
+
+    #[test]
+    fn no_color_counts_only_when_set_and_not_empty() {
+        assert!(!config(&[]).unwrap().no_color);
+        assert!(!config(&[("NO_COLOR", "")]).unwrap().no_color);
+        assert!(config(&[("NO_COLOR", "1")]).unwrap().no_color);
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! `devx config check`: the effective configuration, secrets masked.
+//! `devx config check`: the effective configuration, secrets masked, the
+//! database it leads to and why, and the warnings (misspelt names, settings
+//! that override each other).
 
 use std::process::ExitCode;
 
@@ -25,9 +27,10 @@ impl ConfigArgs {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate the environment and print every setting with its effective
-    /// value (passwords masked). Invalid settings are all reported at once and
-    /// exit with code 2.
+    /// Validate the environment (and .env) and print every setting with its
+    /// effective value (passwords masked), which database would be used and
+    /// why, and warnings (a misspelt name, settings that override each
+    /// other). Invalid settings are all reported at once and exit with code 2.
     #[command(after_help = "Example:\n  devx config check")]
     Check,
     /// Print every variable with its default and meaning, in .env format.
@@ -35,7 +38,7 @@ enum ConfigCommand {
     Example,
 }
 
-pub fn run(config: &Config, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(config: &Config, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         ConfigCommand::Example => {
             print!("{}", crate::config::env_example());
@@ -46,7 +49,17 @@ pub fn run(config: &Config, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
             for (key, value) in config.describe() {
                 println!("{key:width$}  {value}");
             }
-            println!("\nconfiguration is valid");
+            println!("\ndatabase: {}", crate::embedded::explain(config).await);
+            if !config.warnings.is_empty() {
+                println!("\nwarnings:");
+                for warning in &config.warnings {
+                    println!("  - {warning}");
+                }
+            }
+            match config.warnings.len() {
+                0 => println!("\nconfiguration is valid"),
+                n => println!("\nconfiguration is valid, with {n} warning(s)"),
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

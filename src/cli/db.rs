@@ -1,4 +1,5 @@
-//! `devx db ...`: health, statistics, schema check, sample data and insights.
+//! `devx db ...`: health, creating the configured database, statistics,
+//! schema check, sample data, grants and insights.
 
 use std::process::ExitCode;
 
@@ -14,7 +15,7 @@ use crate::diagnostics::introspect::{self, human_bytes};
 #[derive(Args)]
 #[command(
     about = "Check and inspect the database",
-    after_help = "Examples:\n  devx db health\n  devx db check\n  devx db seed\n  devx db stats --exact"
+    after_help = "Examples:\n  devx db health\n  devx db create\n  devx db check\n  devx db seed\n  devx db stats --exact"
 )]
 pub struct DbArgs {
     #[command(subcommand)]
@@ -27,6 +28,11 @@ enum DbCommand {
     /// pool numbers. Exits 0 when healthy, 3 when the database cannot be reached.
     #[command(after_help = "Example:\n  devx db health && echo ready")]
     Health,
+    /// Create the configured database on its server when it does not exist
+    /// (connecting to the server's `postgres` database as the configured
+    /// user, who needs the CREATEDB privilege). Does nothing when it exists.
+    #[command(after_help = "Example:\n  DATABASE_URL=postgres://devx:secret@db/devx devx db create && devx migrate up")]
+    Create,
     /// Compare the live schema with the one the migrations build (tables,
     /// columns, indexes, constraints, triggers, views, functions) and check
     /// its invariants (an index behind every foreign key, no invalid index,
@@ -94,6 +100,9 @@ fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
 pub async fn run(config: &Config, args: DbArgs) -> anyhow::Result<ExitCode> {
     with_database(config, async |database| {
         let target = masked_target(&database.target);
+        if let DbCommand::Create = args.command {
+            return create_database(config, &database.target).await;
+        }
         let db = match Db::connect(&config.database, &database.target).await {
             Ok(db) => db,
             Err(e) if matches!(args.command, DbCommand::Health) => {
@@ -116,6 +125,7 @@ pub async fn run(config: &Config, args: DbArgs) -> anyhow::Result<ExitCode> {
                     pool.size, pool.idle, pool.in_use, pool.waiting, pool.max_size
                 );
             }
+            DbCommand::Create => unreachable!("handled before connecting"),
             DbCommand::Check => {
                 let code = check(config, &database.target, &client).await?;
                 drop(client);
@@ -169,6 +179,55 @@ pub async fn run(config: &Config, args: DbArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })
     .await
+}
+
+/// `devx db create`: the configured database, made through the server's
+/// `postgres` (else `template1`) database as the configured user.
+async fn create_database(config: &Config, target: &tokio_postgres::Config) -> anyhow::Result<ExitCode> {
+    use tokio_postgres::error::SqlState;
+    let name = target.get_dbname().or(target.get_user()).unwrap_or("postgres").to_string();
+    let mut admin = None;
+    let mut last = None;
+    for maintenance in ["postgres", "template1"] {
+        let mut t = target.clone();
+        t.dbname(maintenance);
+        match crate::db::connect_one(&config.database, &t).await {
+            Ok(client) => {
+                admin = Some(client);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let Some(admin) = admin else {
+        let reason = last.map(|e| e.to_string()).unwrap_or_default();
+        anyhow::bail!("cannot connect to the server of {} to create {name}: {reason}", masked_target(target));
+    };
+    let exists = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .map_err(|e| anyhow::anyhow!(crate::db::describe(&e)))?
+        .is_some();
+    if exists {
+        println!("database {name} exists already on {}; nothing to do", masked_target(target));
+        return Ok(ExitCode::SUCCESS);
+    }
+    match admin.batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name))).await {
+        Ok(()) => {
+            println!("created database {name} on {}; next: devx migrate up", masked_target(target));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) => {
+            println!("database {name} exists already on {}; nothing to do", masked_target(target));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => anyhow::bail!(
+            "{}: the user may not create databases; create it as a superuser (createdb {name}), or grant \
+             CREATEDB to the user",
+            crate::db::describe(&e)
+        ),
+        Err(e) => anyhow::bail!("cannot create database {name}: {}", crate::db::describe(&e)),
+    }
 }
 
 /// `"name"`, with embedded quotes doubled, as PostgreSQL's `quote_ident` does.
@@ -333,7 +392,7 @@ async fn expected_schema(
         // Never the configured migration URL: that is the checked database.
         let mut scratch_config = config.clone();
         scratch_config.database.migration_source = None;
-        let mut migrator = crate::migrate::Migrator::connect(&scratch_config, &scratch_target, set).await?;
+        let mut migrator = crate::migrate::Migrator::connect(&scratch_config, &scratch_target, set).await?.quiet();
         migrator.up(None).await?;
         drop(migrator);
         let mut cfg = config.database.clone();

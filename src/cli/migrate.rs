@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::{EXIT_CHECK_FAILED, with_database};
+use super::{EXIT_CHECK_FAILED, usage, with_database};
 use crate::config::{Config, masked_target};
 use crate::migrate::{self, AppliedMigration, DownSource, EntryState, MigrationSet, Migrator, Status};
 
@@ -34,8 +34,12 @@ pub struct MigrateArgs {
 #[derive(Subcommand)]
 enum MigrateCommand {
     /// Show applied and pending migrations, and problems (changed or unknown applied ones)
-    #[command(after_help = "Example:\n  devx migrate status")]
-    Status,
+    #[command(after_help = "Examples:\n  devx migrate status\n  devx migrate status --json | jq '.pending'")]
+    Status {
+        /// Print the status as JSON (the document of GET /api/database/migrations).
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply pending migrations (all, or up to and including --to)
     #[command(
         after_help = "Examples:\n  devx migrate up\n  devx migrate up --to 20261124000100\n  devx migrate up --dry-run"
@@ -50,8 +54,11 @@ enum MigrateCommand {
     },
     /// Revert the last applied migrations with their down scripts
     #[command(after_help = "Examples:\n  devx migrate down\n  devx migrate down --steps 3\n  \
-        devx migrate down --to 20261124000200\n  devx migrate down --all")]
+        devx migrate down --to 20261124000200\n  devx migrate down --all --dry-run")]
     Down {
+        /// Print the down scripts that would run, in order, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// How many to revert, newest first.
         #[arg(long, default_value_t = 1, value_name = "N", conflicts_with_all = ["to", "all"])]
         steps: usize,
@@ -102,15 +109,26 @@ pub async fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode>
         return Ok(ExitCode::SUCCESS);
     }
     let set = load_set(args.dir.as_deref())?;
+    // How to name this set in a hint: `devx migrate --dir X up`.
+    let command = match &args.dir {
+        Some(dir) => format!("devx migrate --dir {}", dir.display()),
+        None => "devx migrate".to_string(),
+    };
     with_database(config, async |database| {
         let mut migrator = Migrator::connect(config, &database.target, set).await?;
         let target = config.database.migration_source.as_deref().unwrap_or(&database.target);
         let header = format!("Database:   {}\nMigrations: {}", masked_target(target), migrator.set().origin());
         match args.command {
-            MigrateCommand::Status => {
+            MigrateCommand::Status { json: true } => {
+                let status = migrator.status().await?;
+                let report = crate::health::MigrationsReport::new(migrator.set(), &status);
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            MigrateCommand::Status { json: false } => {
                 let status = migrator.status().await?;
                 println!("{header}\n");
-                print_status(migrator.set(), &status);
+                print_status(migrator.set(), &status, &command);
                 Ok(ExitCode::SUCCESS)
             }
             MigrateCommand::Check => {
@@ -119,20 +137,23 @@ pub async fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode>
                     println!("Up to date: {} migration(s) applied, none pending.", status.applied.len());
                     Ok(ExitCode::SUCCESS)
                 } else {
-                    print_status(migrator.set(), &status);
+                    print_status(migrator.set(), &status, &command);
                     Ok(ExitCode::from(EXIT_CHECK_FAILED))
                 }
             }
             MigrateCommand::Up { to, dry_run: true } => {
                 let status = migrator.status().await?;
                 if !status.problems.is_empty() {
-                    print_status(migrator.set(), &status);
+                    print_status(migrator.set(), &status, &command);
                     return Ok(ExitCode::from(EXIT_CHECK_FAILED));
                 }
                 if let Some(to) = &to
                     && migrator.set().get(to).is_none()
                 {
-                    anyhow::bail!("no migration {to} in {}: see `devx migrate status`", migrator.set().origin());
+                    return Err(usage(format!(
+                        "no migration {to} in {}: see `{command} status`",
+                        migrator.set().origin()
+                    )));
                 }
                 let mut shown = 0;
                 for pending in &status.pending {
@@ -140,6 +161,9 @@ pub async fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode>
                         break;
                     }
                     let Some(m) = migrator.set().get(&pending.id) else { continue };
+                    if crate::migrate::split::split(&m.up).is_empty() {
+                        return Err(crate::migrate::MigrateError::NoStatements { file: m.up_file() }.into());
+                    }
                     let how =
                         if m.no_transaction { "statement by statement, no transaction" } else { "in one transaction" };
                     println!("-- {} ({how})\n{}\n", m.up_file(), m.up.trim_end());
@@ -163,18 +187,43 @@ pub async fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode>
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            MigrateCommand::Down { steps, to, all } => {
+            MigrateCommand::Down { dry_run, steps, to, all } => {
                 let applied = migrator.history().await?;
                 let steps = if all {
                     applied.len()
                 } else if let Some(to) = &to {
                     match applied.iter().position(|m| &m.id == to) {
                         Some(i) => applied.len() - i - 1,
-                        None => anyhow::bail!("{to} is not applied: `devx migrate history` lists what is"),
+                        None => {
+                            return Err(usage(format!("{to} is not applied: `{command} history` lists what is")));
+                        }
                     }
                 } else {
                     steps
                 };
+                if steps == 0 || applied.is_empty() {
+                    match (applied.len(), &to) {
+                        (0, _) => println!("Nothing to revert: no migration is applied."),
+                        (n, Some(to)) => {
+                            println!("Nothing to revert: {to} is the last applied migration ({n} applied).");
+                        }
+                        (n, None) => println!("Nothing to revert: --steps 0 reverts none ({n} migration(s) applied)."),
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                if dry_run {
+                    let plan = migrator.down_plan(steps).await?;
+                    for step in &plan {
+                        let how = if crate::migrate::source::is_no_transaction(&step.sql) {
+                            "statement by statement, no transaction"
+                        } else {
+                            "in one transaction"
+                        };
+                        println!("-- {} ({how})\n{}\n", step.file, step.sql.trim_end());
+                    }
+                    println!("-- dry run: {} migration(s) would be reverted; nothing was changed.", plan.len());
+                    return Ok(ExitCode::SUCCESS);
+                }
                 let report = migrator.down(steps).await?;
                 if report.reverted.is_empty() {
                     println!("Nothing to revert: no migration is applied.");
@@ -231,9 +280,11 @@ pub async fn run(config: &Config, args: MigrateArgs) -> anyhow::Result<ExitCode>
     .await
 }
 
+/// The embedded set, or the one in `--dir`: a directory that cannot be
+/// read or holds a malformed migration file is bad usage.
 fn load_set(dir: Option<&Path>) -> anyhow::Result<MigrationSet> {
     Ok(match dir {
-        Some(dir) => MigrationSet::from_dir(dir)?,
+        Some(dir) => MigrationSet::from_dir(dir).map_err(|e| usage(format!("--dir {}: {e}", dir.display())))?,
         None => MigrationSet::embedded()?,
     })
 }
@@ -252,7 +303,7 @@ fn history_row(m: &AppliedMigration) -> Vec<String> {
 
 /// One table: every known migration in id order, then applied ones this
 /// devx does not know; then the problems.
-fn print_status(set: &MigrationSet, status: &Status) {
+fn print_status(set: &MigrationSet, status: &Status, command: &str) {
     let rows: Vec<Vec<String>> = status
         .entries(set)
         .into_iter()
@@ -279,12 +330,10 @@ fn print_status(set: &MigrationSet, status: &Status) {
         status.problems.len()
     );
     if !status.pending.is_empty() && status.problems.is_empty() {
-        println!("Run `devx migrate up` to apply the pending ones.");
+        println!("Run `{command} up` to apply the pending ones.");
     }
     for index in &status.invalid_indexes {
-        println!(
-            "  - index {index} is invalid (an interrupted CREATE INDEX CONCURRENTLY): `devx migrate up` rebuilds it"
-        );
+        println!("  - index {index} is invalid (an interrupted CREATE INDEX CONCURRENTLY): `{command} up` rebuilds it");
     }
     for p in &status.problems {
         println!("  - {p}");

@@ -2,9 +2,12 @@
 //! configuration once, finds its database (`db::embedded::resolve`), does its
 //! work, and maps the outcome to an exit code:
 //! 0 success, 1 failure, 2 bad usage or configuration, 3 a check found problems.
+//! A failure is printed once, each of its causes once (text), or as one JSON
+//! line under `DEVX_LOG_FORMAT=json`.
 
 mod config;
 mod db;
+mod logging;
 mod migrate;
 mod retention;
 mod seed;
@@ -15,14 +18,26 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, ConfigError, LogFormat};
 use crate::embedded::{self, ResolvedDatabase};
+use crate::migrate::MigrateError;
 
 /// Exit code of a check (`migrate check`, `db check`, `db health`) that ran
 /// and found problems.
 pub const EXIT_CHECK_FAILED: u8 = 3;
 /// Exit code for bad usage or configuration.
 pub const EXIT_USAGE: u8 = 2;
+
+/// Bad usage that a command finds itself (clap finds the rest): an argument
+/// that names nothing, a value that cannot be used. Exits 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A [`UsageError`] as the commands return it.
+pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
 
 #[derive(Parser)]
 #[command(
@@ -32,7 +47,8 @@ pub const EXIT_USAGE: u8 = 2;
     long_about = "devx keeps the state of a platform that builds, runs and ships software with AI agents.\n\n\
         With no DATABASE_URL (or DB_*) set it uses a PostgreSQL server on this machine if one answers,\n\
         and otherwise starts a private one from the system's PostgreSQL binaries in .devx/postgres.",
-    after_help = "Examples:\n  devx serve\n  devx migrate status\n  DATABASE_URL=postgres://devx@db/devx devx migrate up\n  devx db health\n  devx users create --email admin@example.com --admin\n  devx config check\n  devx retention run --dry-run"
+    after_help = "Exit codes: 0 success, 1 failure, 2 bad usage or configuration, 3 a check found problems.\n\n\
+        Examples:\n  devx serve\n  devx migrate status\n  DATABASE_URL=postgres://devx@db/devx devx migrate up\n  devx db health\n  devx users create --email admin@example.com --admin\n  devx config check\n  devx retention run --dry-run"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -60,15 +76,22 @@ pub fn main() -> ExitCode {
     let config = match Config::from_process_env() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            logging::init(e.log_format, "info", false);
+            fatal(e.log_format, &e.to_string(), EXIT_USAGE);
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    init_tracing(&config);
+    logging::init(config.log_format, &config.log_filter, config.no_color);
+    // `config check` prints its warnings itself.
+    if !matches!(cli.command, Command::Config(_)) {
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            fatal(config.log_format, &format!("cannot start the async runtime: {e}"), 1);
             return ExitCode::FAILURE;
         }
     };
@@ -77,7 +100,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(&config, args).await,
             Command::Migrate(args) => migrate::run(&config, args).await,
             Command::Db(args) => db::run(&config, args).await,
-            Command::Config(args) => config::run(&config, &args),
+            Command::Config(args) => config::run(&config, &args).await,
             Command::Users(args) => users::run(&config, args).await,
             Command::Retention(args) => retention::run(&config, args).await,
         }
@@ -85,20 +108,48 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            let code = exit_code(&e);
+            fatal(config.log_format, &render(&e), code);
+            ExitCode::from(code)
         }
     }
 }
 
-fn init_tracing(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match config.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+/// Reports what ended the command: `error: ...` on stderr, or one JSON
+/// line in the log's format.
+fn fatal(format: LogFormat, message: &str, exit_code: u8) {
+    match format {
+        LogFormat::Text => eprintln!("error: {message}"),
+        LogFormat::Json => tracing::error!(exit_code, "{message}"),
+    }
+}
+
+/// 2 for bad usage or configuration anywhere in the chain, else 1.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let is_usage = |cause: &(dyn std::error::Error + 'static)| {
+        cause.is::<UsageError>()
+            || cause.is::<ConfigError>()
+            || cause.downcast_ref::<MigrateError>().is_some_and(MigrateError::is_usage)
     };
+    if e.chain().any(is_usage) { EXIT_USAGE } else { 1 }
+}
+
+/// The error and its causes, each said once: a cause whose text an outer
+/// one already includes is left out.
+fn render(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || out.contains(text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(text);
+    }
+    out
 }
 
 /// Runs `f` against the command's database, then stops the private server if
@@ -125,5 +176,23 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_cause_already_said_is_not_said_again() {
+        let e = anyhow::anyhow!("Connection refused (os error 111)")
+            .context("database unavailable: error connecting to server: Connection refused (os error 111)")
+            .context("cannot connect to the database to migrate it");
+        assert_eq!(
+            super::render(&e),
+            "cannot connect to the database to migrate it: database unavailable: error connecting to server: \
+             Connection refused (os error 111)"
+        );
+    }
+
+    #[test]
+    fn usage_errors_exit_2_wherever_they_are_in_the_chain() {
+        assert_eq!(super::exit_code(&super::usage("no such id").context("migrate up")), 2);
+        assert_eq!(super::exit_code(&anyhow::anyhow!("the server went away")), 1);
     }
 }

@@ -1,6 +1,8 @@
-//! `devx serve`: migrate (or refuse on pending migrations), load the built-in
-//! catalog, then serve the API until SIGINT/SIGTERM, with the retention job
-//! running beside it.
+//! `devx serve`: bind the address first (a port in use fails at once), wait
+//! for the database (`DEVX_DB_WAIT`) while `/livez` answers and `/readyz`
+//! says why it is not ready, migrate (or refuse on pending migrations), load
+//! the built-in catalog, then serve the API until SIGINT/SIGTERM, with the
+//! retention job running beside it.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,9 +11,10 @@ use anyhow::Context;
 use clap::Args;
 
 use super::with_database;
-use crate::app::{Application, shutdown_signal};
-use crate::config::Config;
+use crate::app::{Application, Opening, shutdown_signal};
+use crate::config::{Config, masked_target};
 use crate::db::Db;
+use crate::embedded::ResolvedDatabase;
 use crate::http::AppState;
 use crate::{catalog, migrate, retention};
 
@@ -19,40 +22,139 @@ use crate::{catalog, migrate, retention};
 #[command(
     about = "Run the API server and dashboard on DEVX_ADDR (migrates first)",
     long_about = "Run the API server and dashboard on DEVX_ADDR (default 127.0.0.1:8080).\n\n\
-        Applies pending migrations first (DEVX_AUTO_MIGRATE=false makes it refuse to start instead),\n\
-        adds missing built-in templates to the catalog, runs the retention job every retention.interval\n\
-        (unless retention.enabled is false), and stops gracefully on SIGINT or SIGTERM.",
-    after_help = "Examples:\n  devx serve\n  DEVX_ADDR=0.0.0.0:8080 DATABASE_URL=postgres://devx@db/devx devx serve"
+        Binds DEVX_ADDR first, so a port in use fails at once. Then waits up to DEVX_DB_WAIT (30s) for a\n\
+        database that does not answer yet, retrying with backoff (/livez answers meanwhile; /readyz is 503\n\
+        and says why). Applies pending migrations (DEVX_AUTO_MIGRATE=false makes it refuse to start\n\
+        instead), adds missing built-in templates to the catalog, runs the retention job every\n\
+        retention.interval (unless retention.enabled is false), and stops gracefully on SIGINT or SIGTERM.",
+    after_help = "Examples:\n  devx serve\n  DEVX_ADDR=0.0.0.0:8080 DATABASE_URL=postgres://devx@db/devx devx serve\n  \
+        DEVX_DB_WAIT=2m devx serve   # in docker-compose or Kubernetes, next to a database still starting"
 )]
 pub struct ServeArgs {}
 
 pub async fn run(config: &Config, _args: ServeArgs) -> anyhow::Result<ExitCode> {
-    with_database(config, async |database| {
-        tracing::info!(database = %crate::config::masked_target(&database.target), origin = %database.origin, "database");
-        migrate::prepare_for_serve(config, &database.target).await?;
-        let db = Db::connect(&config.database, &database.target)
-            .await
-            .context("cannot open the connection pool")?;
-        match seed_catalog(&db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(templates = n, "added built-in templates to the catalog"),
-            Err(e) => tracing::warn!(error = %e, "could not load the built-in catalog; it is still served as a fallback"),
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (DEVX_ADDR)", config.addr))?;
+    let (app, opening) = Application::starting(listener, config, "looking for the database");
+    let addr = app.local_addr()?;
+    tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "devx listening on http://{addr}; starting");
+
+    // One stop request for the start-up and the server alike.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
         }
-        let listener = tokio::net::TcpListener::bind(config.addr)
-            .await
-            .with_context(|| format!("cannot listen on {} (DEVX_ADDR)", config.addr))?;
-        let app = Application::build(listener, AppState::new(db.clone(), config.clone()));
-        tracing::info!(addr = %app.local_addr()?, version = env!("CARGO_PKG_VERSION"), "devx listening on http://{}", app.local_addr()?);
+    };
+    let server = tokio::spawn(app.run_until(stopped()));
+
+    with_database(config, async |database| {
+        let db = tokio::select! {
+            db = start(config, database, &opening) => match db {
+                Ok(db) => db,
+                Err(e) => {
+                    server.abort();
+                    return Err(e);
+                }
+            },
+            () = stopped() => {
+                tracing::info!("stopped before the database was ready");
+                let _ = server.await;
+                return Ok(ExitCode::SUCCESS);
+            }
+        };
+        opening.open(AppState::new(db.clone(), config.clone()));
+        tracing::info!(%addr, "devx ready on http://{addr}");
         let retention = tokio::spawn(retention::job(db.clone()));
         let reaper = tokio::spawn(reap_idle_connections(db, config.database.idle_timeout, config.database.pool_min));
-        let result = app.run_until(shutdown_signal()).await;
+        let result = server.await;
         retention.abort();
         reaper.abort();
-        result?;
+        result.context("the server task failed")??;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
     .await
+}
+
+/// Everything between binding and serving: wait for the database, migrate,
+/// open the pool, load the catalog.
+async fn start(config: &Config, database: &ResolvedDatabase, opening: &Opening) -> anyhow::Result<Db> {
+    tracing::info!(database = %masked_target(&database.target), origin = %database.origin, "database");
+    wait_for_database(config, database, opening).await?;
+    opening.waiting_for("applying migrations");
+    migrate::prepare_for_serve(config, &database.target).await?;
+    opening.waiting_for("opening the connection pool");
+    let db = Db::connect(&config.database, &database.target).await.context("cannot open the connection pool")?;
+    match seed_catalog(&db).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(templates = n, "added built-in templates to the catalog"),
+        Err(e) => tracing::warn!(error = %e, "could not load the built-in catalog; it is still served as a fallback"),
+    }
+    Ok(db)
+}
+
+/// Waits until the database (and the migration URL, when set) lets devx in:
+/// retries, with backoff, while no server answers, for up to
+/// `DEVX_DB_WAIT`, logging each try and why it failed. A server that answers
+/// and refuses (password, role, database, TLS) fails at once: waiting
+/// would not change its answer.
+async fn wait_for_database(config: &Config, database: &ResolvedDatabase, opening: &Opening) -> anyhow::Result<()> {
+    let wait = config.database.start_wait;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut targets =
+        vec![(&database.target, config.database.statement_mode == crate::config::StatementMode::Prepared)];
+    if let Some(migration) = config.database.migration_source.as_deref() {
+        targets.push((migration, true));
+    }
+    for (target, direct) in targets {
+        let shown = masked_target(target);
+        let mut delay = Duration::from_millis(250);
+        let mut attempt = 1u32;
+        loop {
+            let Err(failure) = crate::db::try_connect(&config.database, target, direct).await else {
+                if attempt > 1 {
+                    tracing::info!(database = %shown, attempt, "the database answers");
+                }
+                break;
+            };
+            let now = tokio::time::Instant::now();
+            if !failure.unreachable || now >= deadline {
+                let waited = if attempt > 1 {
+                    format!(
+                        " (after {attempt} tries in {}; raise DEVX_DB_WAIT to wait longer)",
+                        humantime::format_duration(wait)
+                    )
+                } else {
+                    String::new()
+                };
+                anyhow::bail!("cannot connect to {shown}{waited}: {}", failure.reason);
+            }
+            let pause = delay.min(deadline - now);
+            tracing::warn!(
+                database = %shown,
+                attempt,
+                retry_in = %humantime::format_duration(round_to_ms(pause)),
+                reason = %failure.reason,
+                "the database does not answer yet; waiting (DEVX_DB_WAIT)"
+            );
+            opening.waiting_for(format!("waiting for the database (attempt {attempt}): {}", failure.reason));
+            tokio::time::sleep(pause).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+            attempt += 1;
+        }
+    }
+    Ok(())
+}
+
+fn round_to_ms(d: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 async fn seed_catalog(db: &Db) -> Result<usize, crate::db::DbError> {

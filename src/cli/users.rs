@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use uuid::Uuid;
 
-use super::with_database;
+use super::{usage, with_database};
 use crate::accounts::model::Role;
 use crate::accounts::queries::{self, NewUser};
 use crate::accounts::{secrets, throttle};
@@ -55,13 +55,21 @@ fn read_password() -> anyhow::Result<String> {
         let first = rpassword::prompt_password("Password: ")?;
         let second = rpassword::prompt_password("Repeat password: ")?;
         if first != second {
-            bail!("the passwords differ");
+            return Err(usage("the passwords differ"));
         }
         Ok(first)
     } else {
         let mut line = String::new();
         stdin.lock().read_line(&mut line).context("cannot read the password from standard input")?;
-        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+        let password = line.trim_end_matches(['\n', '\r']).to_string();
+        if password.is_empty() {
+            return Err(usage(
+                "no password was given: standard input is not a terminal, and its first line is empty. Pipe the \
+                 password in (printf '%s\\n' \"$PASSWORD\" | devx users create --email ...), or run the command in a \
+                 terminal to be asked for it",
+            ));
+        }
+        Ok(password)
     }
 }
 
@@ -73,6 +81,12 @@ pub async fn run(config: &Config, args: UsersArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn unlock(config: &Config, email: String) -> anyhow::Result<ExitCode> {
+    let mut v = crate::http::validate::Validator::new();
+    v.email("--email", email.trim());
+    if let Err(crate::http::ApiError::Invalid(errors)) = v.finish() {
+        let lines: Vec<String> = errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect();
+        return Err(usage(lines.join("; ")));
+    }
     with_database(config, async |database| {
         let db = Db::connect(&config.database, &database.target).await?;
         let mut client = db.client().await?;
@@ -98,11 +112,11 @@ async fn create(config: &Config, email: String, name: Option<String>, admin: boo
     v.opt_text("--name", name.as_deref(), 1, 200);
     if let Err(crate::http::ApiError::Invalid(errors)) = v.finish() {
         let lines: Vec<String> = errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect();
-        bail!("{}", lines.join("; "));
+        return Err(usage(lines.join("; ")));
     }
     let password = read_password()?;
     if let Some(problem) = secrets::password_problem(&password) {
-        bail!("the password {problem}");
+        return Err(usage(format!("the password {problem}")));
     }
     let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password))
         .await?
@@ -132,6 +146,9 @@ async fn create(config: &Config, email: String, name: Option<String>, admin: boo
     .await
 }
 
+/// The operating-system user running the command, from its uid (not from
+/// `$USER`, which may be unset or say anything): its name, else `uid N`.
 fn whoami() -> String {
-    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into())
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid).ok().flatten().map_or_else(|| format!("uid {uid}"), |user| user.name)
 }

@@ -25,7 +25,7 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMe
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
-pub use error::DbError;
+pub use error::{DbError, describe, is_unreachable};
 pub use row::{FromRow, column};
 pub use statement::{Statement, Visibility, escape_like};
 pub use stats::{LatencyHistogram, QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
@@ -134,13 +134,42 @@ pub async fn connect_one_via(
     target: &tokio_postgres::Config,
     direct: bool,
 ) -> Result<tokio_postgres::Client, DbError> {
+    Ok(connect_raw(cfg, target, direct).await?)
+}
+
+/// Why a connection could not be opened, as an operator reads it, and
+/// whether trying again later may help (no server answered yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectFailure {
+    pub reason: String,
+    pub unreachable: bool,
+}
+
+/// Opens one connection to `target` as [`connect_one_via`] would, and closes
+/// it: whether devx can get in, and if not why.
+pub async fn try_connect(
+    cfg: &DatabaseConfig,
+    target: &tokio_postgres::Config,
+    direct: bool,
+) -> Result<(), ConnectFailure> {
+    match connect_raw(cfg, target, direct).await {
+        Ok(_client) => Ok(()),
+        Err(e) => Err(ConnectFailure { reason: describe(&e), unreachable: is_unreachable(&e) }),
+    }
+}
+
+async fn connect_raw(
+    cfg: &DatabaseConfig,
+    target: &tokio_postgres::Config,
+    direct: bool,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let t = session_target(cfg, target, direct);
     macro_rules! spawn {
         ($connect:expr) => {{
             let (client, connection) = $connect.await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "direct database connection ended");
+                    tracing::debug!(error = %describe(&e), "direct database connection ended");
                 }
             });
             Ok(client)

@@ -100,7 +100,8 @@ impl QueryStats {
         self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         if elapsed >= slow_threshold {
             self.slow.fetch_add(1, Ordering::Relaxed);
-            let ms = elapsed.as_secs_f64() * 1000.0;
+            // Whole microseconds: finer clock readings are noise in a log.
+            let ms = elapsed.as_micros() as f64 / 1000.0;
             let key = normalize_sql(sql);
             tracing::warn!(sql = %key, duration_ms = ms, "slow query");
             let mut map = self.slow_queries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -7,11 +7,14 @@
 //! works on a fresh machine, without Docker and without downloading anything:
 //!
 //! 1. **A local server.** It tries the unix sockets in `/var/run/postgresql`
-//!    and `/tmp`, then `127.0.0.1:5432`, as `$PGUSER`, `postgres` and the OS
-//!    user, and takes the first server that lets one of them in without a
+//!    and `/tmp`, then `127.0.0.1:5432` (or, as libpq, `$PGHOST` and
+//!    `$PGPORT`), as `$PGUSER` if set, else as `postgres` and the OS user,
+//!    and takes the first server that lets one of them in without a
 //!    password (trust or peer authentication) and where database `devx`
 //!    exists or may be created. It creates `devx` if missing. devx never stops
-//!    such a server.
+//!    such a server. A server that answers but refuses devx (peer
+//!    authentication for another user, a password asked) is said in one
+//!    line (where, as whom, why) before devx falls back to:
 //! 2. **A private server** from the system's PostgreSQL binaries (found by
 //!    `pg_config --bindir`, then `/usr/lib/postgresql/*/bin` highest version
 //!    first, then `PATH`: see [`binaries`]), in `<DEVX_DATA_DIR>/postgres`:
@@ -66,8 +69,8 @@
 //! `serve`) cannot stop the server; the next devx finds it running, adopts it
 //! (its identity is still the recorded one), and stops it when it leaves.
 //!
-//! Environment: like libpq, the probe honours `PGUSER`; binaries are looked
-//! for on `PATH`. The server's own programs run without any `PG*` variable.
+//! Environment: like libpq, the probe honours `PGHOST`, `PGPORT` and
+//! `PGUSER`; binaries are looked for on `PATH`. The server's own programs run without any `PG*` variable.
 
 pub mod binaries;
 mod probe;
@@ -259,12 +262,14 @@ pub struct ResolveOptions {
 }
 
 impl Default for ResolveOptions {
-    /// The usual sockets and 127.0.0.1:5432, as `$PGUSER`, `postgres`, the OS user.
+    /// The usual sockets and 127.0.0.1:5432 (or `$PGHOST`, `$PGPORT`), as
+    /// `$PGUSER`, else `postgres` and the OS user.
     fn default() -> Self {
-        let pguser = std::env::var("PGUSER").ok();
+        let var = |name: &str| std::env::var(name).ok();
+        let pguser = var("PGUSER");
         let os_user = nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.name);
         Self {
-            probe_targets: ProbeTarget::defaults(),
+            probe_targets: ProbeTarget::from_libpq(var("PGHOST").as_deref(), var("PGPORT").as_deref()),
             probe_users: probe::candidate_users(pguser.as_deref(), os_user.as_deref()),
             probe_timeout: Duration::from_secs(2),
         }
@@ -283,13 +288,13 @@ pub async fn resolve_with(config: &Config, options: &ResolveOptions) -> Result<R
         return Ok(ResolvedDatabase { target: (**target).clone(), origin: "configured".into(), guard: Guard(None) });
     }
     let layout = server::Layout::new(&config.data_dir)?;
-    let report = probe::probe(&options.probe_targets, &options.probe_users, DATABASE, options.probe_timeout).await;
+    let mut report = probe::probe(&options.probe_targets, &options.probe_users, DATABASE, options.probe_timeout).await;
     let wanted = layout.data_version();
     let binaries = tokio::task::spawn_blocking(move || binaries::find(wanted))
         .await
         .unwrap_or_else(|e| Err(BinariesError::NotFound { looked: format!("(the search failed: {e})") }));
 
-    match decide(layout.initialized(), report.found, binaries) {
+    match decide(layout.initialized(), report.found.take(), binaries) {
         Decision::Local(local, warning) => {
             if let Some(warning) = warning {
                 tracing::warn!("{warning}");
@@ -302,6 +307,12 @@ pub async fn resolve_with(config: &Config, options: &ResolveOptions) -> Result<R
             Ok(ResolvedDatabase { target: local.target.config(&local.user, DATABASE), origin, guard: Guard(None) })
         }
         Decision::Private(binaries) => {
+            if let Some(refusals) = report.refusals() {
+                tracing::warn!(
+                    "{refusals}; using devx's private PostgreSQL server in {} instead",
+                    layout.root.display()
+                );
+            }
             let run_as = server::run_as(&layout)?;
             let lease = {
                 let layout = layout.clone();
@@ -333,6 +344,64 @@ pub async fn resolve_with(config: &Config, options: &ResolveOptions) -> Result<R
                 .join(", ");
             Err(EmbeddedError::WrongVersion { data: layout.data, wanted, found })
         }
+    }
+}
+
+/// Which database a command would use and why, in one sentence, without
+/// starting or creating anything (`devx config check`).
+pub async fn explain(config: &Config) -> String {
+    explain_with(config, &ResolveOptions::default()).await
+}
+
+/// [`explain`], looking for local servers where `options` says.
+pub async fn explain_with(config: &Config, options: &ResolveOptions) -> String {
+    if let DbSource::Explicit(target) = &config.database.source {
+        return format!("{} (configured)", masked_target(target));
+    }
+    let layout = match server::Layout::new(&config.data_dir) {
+        Ok(layout) => layout,
+        Err(e) => return format!("none: {e}"),
+    };
+    let mut report = probe::probe(&options.probe_targets, &options.probe_users, DATABASE, options.probe_timeout).await;
+    let wanted = layout.data_version();
+    let binaries = tokio::task::spawn_blocking(move || binaries::find(wanted))
+        .await
+        .unwrap_or_else(|e| Err(BinariesError::NotFound { looked: format!("(the search failed: {e})") }));
+    let initialized = layout.initialized();
+    let refusals = report.refusals().map(|r| format!(": {r}")).unwrap_or_default();
+    match decide(initialized, report.found.take(), binaries) {
+        Decision::Local(local, warning) => {
+            let mut out = format!(
+                "database {DATABASE} on the {} (nothing configured, and it lets devx in without a password)",
+                local.describe()
+            );
+            if let Some(warning) = warning {
+                out.push_str(&format!("; {warning}"));
+            }
+            out
+        }
+        Decision::Private(binaries) => {
+            let cluster = if initialized { "its existing cluster" } else { "a new cluster" };
+            let version = binaries.version.map_or_else(|| "PostgreSQL".into(), |v| format!("PostgreSQL {v}"));
+            let why = if initialized {
+                "a private cluster exists, and it is preferred to any local server".to_string()
+            } else {
+                format!("nothing is configured and no local server lets devx in{refusals}")
+            };
+            format!(
+                "database {DATABASE} on devx's private server in {} ({cluster}, {version} from {}, started when \
+                 needed), because {why}",
+                layout.root.display(),
+                binaries.bindir.display()
+            )
+        }
+        Decision::Fail(BinariesError::NotFound { looked }) => {
+            format!("none: {}", EmbeddedError::NoDatabase { tried: report.tried, looked, root: layout.root })
+        }
+        Decision::Fail(BinariesError::WrongVersion { wanted, .. }) => format!(
+            "none: the private cluster {} was created by PostgreSQL {wanted}, which is not installed",
+            layout.data.display()
+        ),
     }
 }
 

@@ -35,7 +35,24 @@ impl ProbeTarget {
     /// The usual places: the Debian and the upstream socket directories, then
     /// the loopback address, all on port 5432.
     pub fn defaults() -> Vec<Self> {
-        vec![Self::unix("/var/run/postgresql", 5432), Self::unix("/tmp", 5432), Self::tcp("127.0.0.1", 5432)]
+        Self::from_libpq(None, None)
+    }
+
+    /// Where libpq would look given `$PGHOST` (comma-separated host names,
+    /// addresses or socket directories) and `$PGPORT`; unset, the usual places.
+    pub fn from_libpq(pghost: Option<&str>, pgport: Option<&str>) -> Vec<Self> {
+        let port = pgport.and_then(|p| p.trim().parse().ok()).unwrap_or(5432);
+        match pghost.map(str::trim).filter(|h| !h.is_empty()) {
+            Some(hosts) => hosts
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(|h| if h.starts_with('/') { Self::unix(h, port) } else { Self::tcp(h, port) })
+                .collect(),
+            None => {
+                vec![Self::unix("/var/run/postgresql", port), Self::unix("/tmp", port), Self::tcp("127.0.0.1", port)]
+            }
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -64,10 +81,14 @@ impl ProbeTarget {
     }
 }
 
-/// The user names to try, in order and without repeats: `$PGUSER` (an
-/// explicit choice), `postgres` (the usual superuser), the OS user (peer
-/// authentication's default mapping).
+/// The user names to try, in order and without repeats: `$PGUSER` alone
+/// when it is set (an explicit choice, as libpq takes it), else `postgres`
+/// (the usual superuser) and the OS user (peer authentication's default
+/// mapping).
 pub fn candidate_users(pguser: Option<&str>, os_user: Option<&str>) -> Vec<String> {
+    if let Some(user) = pguser.filter(|u| !u.is_empty()) {
+        return vec![user.to_string()];
+    }
     let mut users: Vec<String> = Vec::new();
     for user in [pguser, Some("postgres"), os_user].into_iter().flatten() {
         if !user.is_empty() && !users.iter().any(|u| u == user) {
@@ -97,6 +118,20 @@ impl LocalServer {
 pub struct ProbeReport {
     pub found: Option<LocalServer>,
     pub tried: Vec<String>,
+    /// The servers that answered but would not let devx in: where, as
+    /// whom, and why.
+    pub refused: Vec<String>,
+}
+
+impl ProbeReport {
+    /// One line on the servers that refused devx, if any did.
+    pub fn refusals(&self) -> Option<String> {
+        match self.refused.len() {
+            0 => None,
+            1 => Some(format!("a local PostgreSQL server refused devx ({})", self.refused[0])),
+            _ => Some(format!("local PostgreSQL servers refused devx ({})", self.refused.join("; "))),
+        }
+    }
 }
 
 /// Tries every target with every user, in order, and stops at the first
@@ -117,7 +152,11 @@ pub async fn probe(targets: &[ProbeTarget], users: &[String], dbname: &str, time
                     report.found = Some(LocalServer { target: target.clone(), user: user.clone(), admin_db });
                     return report;
                 }
-                Attempt::Refused(why) => report.tried.push(format!("{} as {user}: {why}", target.describe())),
+                Attempt::Refused(why) => {
+                    let line = format!("{} as {user}: {why}", target.describe());
+                    report.refused.push(line.clone());
+                    report.tried.push(line);
+                }
                 Attempt::Unreachable(why) => {
                     // Nobody listens there: other users will not fare better.
                     report.tried.push(format!("{}: {why}", target.describe()));
@@ -236,10 +275,20 @@ mod tests {
 
     #[test]
     fn users_are_pguser_then_postgres_then_the_os_user_without_repeats() {
-        assert_eq!(candidate_users(Some("alice"), Some("bob")), ["alice", "postgres", "bob"]);
+        assert_eq!(candidate_users(Some("alice"), Some("bob")), ["alice"]);
         assert_eq!(candidate_users(None, Some("postgres")), ["postgres"]);
         assert_eq!(candidate_users(Some(""), None), ["postgres"]);
-        assert_eq!(candidate_users(Some("postgres"), Some("root")), ["postgres", "root"]);
+        assert_eq!(candidate_users(None, Some("root")), ["postgres", "root"]);
+    }
+
+    #[test]
+    fn pghost_and_pgport_choose_where_to_look() {
+        assert_eq!(ProbeTarget::from_libpq(None, None), ProbeTarget::defaults());
+        assert_eq!(
+            ProbeTarget::from_libpq(Some("/run/pg, db.local"), Some("5433")),
+            [ProbeTarget::unix("/run/pg", 5433), ProbeTarget::tcp("db.local", 5433)]
+        );
+        assert!(ProbeTarget::from_libpq(None, Some("6000")).iter().all(|t| t.port == 6000));
     }
 
     #[test]

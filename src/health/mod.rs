@@ -5,7 +5,13 @@
 //! for Prometheus ([`scrape`]: behind `Authorization: Bearer
 //! <DEVX_METRICS_TOKEN>` when that is set, compared in constant time; not in
 //! the OpenAPI document, since it is for Prometheus, not API clients).
+//!
+//! Before the application is ready (`devx serve` waiting for its database,
+//! or migrating) the server answers with [`starting`]: alive, not ready, and
+//! why. The probes' responses are logged at debug ([`QuietLog`]): an
+//! orchestrator polls them every few seconds.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +27,7 @@ use crate::db::{PoolStatus, StatsSnapshot};
 use crate::diagnostics::insights;
 use crate::diagnostics::introspect::{self, ServerInfo};
 use crate::http::error::Problem;
+use crate::http::middleware::QuietLog;
 use crate::http::{ApiError, ApiResult, AppState, Json, Query};
 use crate::migrate::{self, AppliedMigration};
 
@@ -64,7 +71,7 @@ async fn probe(state: &AppState) -> Result<ServerInfo, String> {
     get, path = "/health", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = Health, description = "Database unreachable"))
 )]
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+async fn health(State(state): State<AppState>) -> (StatusCode, Extension<QuietLog>, Json<Health>) {
     let (code, status, database) = match probe(&state).await {
         Ok(info) => (
             StatusCode::OK,
@@ -88,7 +95,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         uptime_seconds: state.started_at.elapsed().as_secs(),
         database,
     };
-    (code, Json(body))
+    (code, Extension(QuietLog), Json(body))
 }
 
 /// Milliseconds to the microsecond: a clock reading finer than that is noise.
@@ -106,8 +113,8 @@ pub struct Probe {
 
 /// The process is up (no dependency checked).
 #[utoipa::path(get, path = "/livez", tag = "health", responses((status = 200, body = Probe)))]
-async fn livez() -> Json<Probe> {
-    Json(Probe { status: "ok", reason: None })
+async fn livez() -> (Extension<QuietLog>, Json<Probe>) {
+    (Extension(QuietLog), Json(Probe { status: "ok", reason: None }))
 }
 
 /// Ready for traffic: the database answers and no migration is pending.
@@ -115,9 +122,7 @@ async fn livez() -> Json<Probe> {
     get, path = "/readyz", tag = "health",
     responses((status = 200, body = Probe), (status = 503, body = Probe, description = "Not ready, with the reason"))
 )]
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {
-    let not_ready =
-        |reason: String| (StatusCode::SERVICE_UNAVAILABLE, Json(Probe { status: "not ready", reason: Some(reason) }));
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Extension<QuietLog>, Json<Probe>) {
     if state.is_draining() {
         return not_ready("shutting down: finishing in-flight requests".into());
     }
@@ -125,10 +130,40 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {
         return not_ready("database unreachable".into());
     };
     match migrate::pending_ids(&client).await {
-        Ok(pending) if pending.is_empty() => (StatusCode::OK, Json(Probe { status: "ok", reason: None })),
+        Ok(pending) if pending.is_empty() => {
+            (StatusCode::OK, Extension(QuietLog), Json(Probe { status: "ok", reason: None }))
+        }
         Ok(pending) => not_ready(format!("{} migration(s) pending: run `devx migrate up`", pending.len())),
         Err(_) => not_ready("could not read the migration ledger".into()),
     }
+}
+
+fn not_ready(reason: String) -> (StatusCode, Extension<QuietLog>, Json<Probe>) {
+    (StatusCode::SERVICE_UNAVAILABLE, Extension(QuietLog), Json(Probe { status: "not ready", reason: Some(reason) }))
+}
+
+/// What the server answers while it starts (before the database is there):
+/// `/livez` 200; `/readyz` 503 with `reason()`; anything else a 503 problem
+/// with the same reason and `Retry-After`.
+pub fn starting(reason: impl Fn() -> String + Clone + Send + Sync + 'static) -> axum::Router {
+    let ready_reason = reason.clone();
+    axum::Router::new()
+        .route("/livez", axum::routing::get(livez))
+        .route("/readyz", axum::routing::get(move || async move { not_ready(format!("starting: {}", ready_reason())) }))
+        .fallback(move || async move {
+            let problem = Problem {
+                kind: "/problems/starting".into(),
+                title: "Service Unavailable".into(),
+                status: 503,
+                detail: format!("devx is not ready yet, retry shortly: {}", reason()),
+                errors: Vec::new(),
+            };
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "application/problem+json"), (header::RETRY_AFTER, "1")],
+                Json(problem),
+            )
+        })
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -219,27 +254,34 @@ async fn database_migrations(
     _admin: AdminPrincipal,
 ) -> ApiResult<Json<MigrationsReport>> {
     let (set, status) = crate::db_read!(state.db, |c| migrate::embedded_status(c))?;
-    let migrations = status
-        .entries(set)
-        .into_iter()
-        .map(|e| MigrationEntry {
-            id: e.id.to_string(),
-            name: e.name.to_string(),
-            state: e.state,
-            applied_at: e.applied.map(|a| a.applied_at),
-            applied_by: e.applied.map(|a| a.applied_by.clone()),
-            execution_ms: e.applied.and_then(|a| a.execution_ms),
-            stamped: e.applied.is_some_and(AppliedMigration::stamped),
-            no_transaction: e.no_transaction,
-            problem: e.problem.map(ToString::to_string),
-        })
-        .collect();
-    Ok(Json(MigrationsReport {
-        applied: status.applied.len(),
-        pending: status.pending.len(),
-        up_to_date: status.is_clean(),
-        migrations,
-    }))
+    Ok(Json(MigrationsReport::new(set, &status)))
+}
+
+impl MigrationsReport {
+    /// `status` of `set`, as the API and `devx migrate status --json` give it.
+    pub fn new(set: &migrate::MigrationSet, status: &migrate::Status) -> Self {
+        let migrations = status
+            .entries(set)
+            .into_iter()
+            .map(|e| MigrationEntry {
+                id: e.id.to_string(),
+                name: e.name.to_string(),
+                state: e.state,
+                applied_at: e.applied.map(|a| a.applied_at),
+                applied_by: e.applied.map(|a| a.applied_by.clone()),
+                execution_ms: e.applied.and_then(|a| a.execution_ms),
+                stamped: e.applied.is_some_and(AppliedMigration::stamped),
+                no_transaction: e.no_transaction,
+                problem: e.problem.map(ToString::to_string),
+            })
+            .collect();
+        MigrationsReport {
+            applied: status.applied.len(),
+            pending: status.pending.len(),
+            up_to_date: status.is_clean(),
+            migrations,
+        }
+    }
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]

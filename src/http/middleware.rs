@@ -30,7 +30,10 @@ pub fn wrap(routes: Router<AppState>, state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(timeout, request_timeout))
         .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(make_span).on_response(on_response))
+        // No ERROR line per failed response from the trace layer: the
+        // response line above says the status, and a 5xx from a handler is
+        // logged with its cause by `ApiError`.
+        .layer(TraceLayer::new_for_http().make_span_with(make_span).on_response(on_response).on_failure(()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         // Outside the rest, so a preflight is answered before routing, and
         // every answer (errors too) carries the CORS headers.
@@ -81,10 +84,19 @@ fn make_span(request: &Request) -> tracing::Span {
     )
 }
 
+/// Marks a response whose line is logged at debug whatever its status: a
+/// probe that answers 503 while the database is away (`/readyz` every few
+/// seconds) must not fill the log; the probe says why in its body.
+#[derive(Debug, Clone, Copy)]
+pub struct QuietLog;
+
 fn on_response(response: &Response, latency: Duration, _span: &tracing::Span) {
     let status = response.status().as_u16();
-    let latency_ms = latency.as_secs_f64() * 1000.0;
-    if status >= 500 {
+    // Whole microseconds: finer clock readings are noise in a log.
+    let latency_ms = latency.as_micros() as f64 / 1000.0;
+    if response.extensions().get::<QuietLog>().is_some() {
+        tracing::debug!(status, latency_ms, "response");
+    } else if status >= 500 {
         tracing::warn!(status, latency_ms, "response");
     } else {
         tracing::info!(status, latency_ms, "response");

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 pub use ledger::AppliedMigration;
 pub use lock::{LockHolder, MIGRATION_LOCK_KEY};
-pub use runner::{DownReport, DownSource, MigrateOptions, Migrator, Reverted, Step, UpReport};
+pub use runner::{DownReport, DownSource, MigrateOptions, Migrator, PlannedDown, Reverted, Step, UpReport};
 pub use source::{CreatedMigration, Migration, MigrationSet, create};
 
 use crate::config::Config;
@@ -326,10 +326,31 @@ pub enum MigrateError {
         .indexes.join(", ")
     )]
     InvalidIndexes { file: String, indexes: Vec<String> },
+    #[error(
+        "cannot apply {file}: it has no statements (only comments or nothing). Write its SQL, or delete the \
+         pair of files if the migration is not needed. Nothing was applied."
+    )]
+    NoStatements { file: String },
+    /// The reason is in the message (not also a source, so it is said once).
     #[error("cannot connect to the database to migrate it: {0}")]
-    Connect(#[source] DbError),
+    Connect(DbError),
     #[error("migration bookkeeping failed: {0}")]
     Db(#[from] DbError),
+}
+
+impl MigrateError {
+    /// Whether the command was asked for something that cannot be (an id
+    /// that names no migration, an unusable name or migration file): bad
+    /// usage, not a failure of the database.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            MigrateError::UnknownMigration { .. }
+                | MigrateError::InvalidName { .. }
+                | MigrateError::InvalidFile { .. }
+                | MigrateError::DuplicateId { .. }
+        )
+    }
 }
 
 impl From<tokio_postgres::Error> for MigrateError {

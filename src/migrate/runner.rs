@@ -77,6 +77,17 @@ pub struct Reverted {
     pub source: DownSource,
 }
 
+/// A down script `down` would run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedDown {
+    pub id: String,
+    pub name: String,
+    pub sql: String,
+    /// The file it comes from, or `... (stored in the ledger)`.
+    pub file: String,
+    pub source: DownSource,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DownReport {
     /// Newest first, in the order reverted; empty when nothing was applied.
@@ -94,12 +105,21 @@ pub struct Migrator {
     client: Client,
     set: MigrationSet,
     options: MigrateOptions,
+    /// Each applied migration logged at debug instead of info (a scratch
+    /// database, whose migrations are nobody's news).
+    quiet: bool,
 }
 
 impl Migrator {
     /// Over an open session (tests pass their own).
     pub fn new(client: Client, set: MigrationSet, options: MigrateOptions) -> Self {
-        Migrator { client, set, options }
+        Migrator { client, set, options, quiet: false }
+    }
+
+    /// Logs each applied migration at debug rather than info.
+    pub fn quiet(mut self) -> Self {
+        self.quiet = true;
+        self
     }
 
     /// Opens a session to `DATABASE_MIGRATION_URL` if set (a direct server
@@ -237,6 +257,15 @@ impl Migrator {
 
     async fn up_locked(&mut self, to: Option<&str>) -> Result<UpReport, MigrateError> {
         let status = self.checked_status().await?;
+        // An empty script (a generated file not filled in) would be recorded
+        // as applied while doing nothing: refuse before anything runs.
+        for pending in status.pending.iter().filter(|p| to.is_none_or(|to| p.id.as_str() <= to)) {
+            if let Some(m) = self.set.get(&pending.id)
+                && split::split(&m.up).is_empty()
+            {
+                return Err(MigrateError::NoStatements { file: m.up_file() });
+            }
+        }
         self.repair_invalid_indexes().await?;
         let applied_by = self.applied_by("").await?;
         let mut report = UpReport::default();
@@ -252,10 +281,24 @@ impl Migrator {
                 execution_ms: None,
             };
             let ms = self.run_script(&m.up_file(), &m.up, m.no_transaction, Bookkeeping::Insert(record)).await?;
-            tracing::info!(id = %m.id, name = %m.name, ms, no_transaction = m.no_transaction, "applied migration");
+            if self.quiet {
+                tracing::debug!(id = %m.id, name = %m.name, ms, no_transaction = m.no_transaction, "applied migration");
+            } else {
+                tracing::info!(id = %m.id, name = %m.name, ms, no_transaction = m.no_transaction, "applied migration");
+            }
             report.applied.push(Step { id: m.id, name: m.name, execution_ms: ms });
         }
         Ok(report)
+    }
+
+    /// The down scripts `down(steps)` would run, newest first, with where
+    /// each comes from; an error if one of them has none. Reads only.
+    pub async fn down_plan(&self, steps: usize) -> Result<Vec<PlannedDown>, MigrateError> {
+        if steps == 0 || !ledger::exists(&self.client).await? {
+            return Ok(Vec::new());
+        }
+        let applied = ledger::read(&self.client).await?;
+        self.plan_down(&applied, steps)
     }
 
     async fn down_locked(&mut self, steps: usize) -> Result<DownReport, MigrateError> {
@@ -263,8 +306,19 @@ impl Migrator {
             return Ok(DownReport::default());
         }
         let applied = ledger::read(&self.client).await?;
-        // Plan every step before running any, so a missing down script
-        // refuses the whole command.
+        let plan = self.plan_down(&applied, steps)?;
+        let mut report = DownReport::default();
+        for PlannedDown { id, name, sql, file, source } in plan {
+            let ms = self.run_script(&file, &sql, is_no_transaction(&sql), Bookkeeping::Delete(&id)).await?;
+            tracing::info!(id = %id, name = %name, ms, "reverted migration");
+            report.reverted.push(Reverted { id, name, execution_ms: ms, source });
+        }
+        Ok(report)
+    }
+
+    /// Every step planned before any runs, so a missing down script refuses
+    /// the whole command.
+    fn plan_down(&self, applied: &[AppliedMigration], steps: usize) -> Result<Vec<PlannedDown>, MigrateError> {
         let mut plan = Vec::new();
         for row in applied.iter().rev().take(steps) {
             let from_file = self.set.get(&row.id).and_then(|m| m.down.clone().map(|d| (d, m.down_file())));
@@ -290,15 +344,9 @@ impl Migrator {
                     reason: format!("its down script {file} has no statements"),
                 });
             }
-            plan.push((row.id.clone(), row.name.clone(), sql, file, source));
+            plan.push(PlannedDown { id: row.id.clone(), name: row.name.clone(), sql, file, source });
         }
-        let mut report = DownReport::default();
-        for (id, name, sql, file, source) in plan {
-            let ms = self.run_script(&file, &sql, is_no_transaction(&sql), Bookkeeping::Delete(&id)).await?;
-            tracing::info!(id = %id, name = %name, ms, "reverted migration");
-            report.reverted.push(Reverted { id, name, execution_ms: ms, source });
-        }
-        Ok(report)
+        Ok(plan)
     }
 
     async fn stamp_locked(&mut self, to: &str) -> Result<Vec<Step>, MigrateError> {

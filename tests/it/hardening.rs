@@ -309,7 +309,7 @@ async fn a_migration_killed_during_a_concurrent_index_build_leaves_no_invalid_in
     write(
         "20260101000000_big.up.sql",
         "CREATE SCHEMA IF NOT EXISTS devx; CREATE TABLE devx.big (x int);
-         INSERT INTO devx.big SELECT g FROM generate_series(1, 4000000) g;",
+         INSERT INTO devx.big SELECT g FROM generate_series(1, 100000) g;",
     );
     write("20260101000000_big.down.sql", "DROP TABLE devx.big;");
     write(
@@ -326,6 +326,13 @@ async fn a_migration_killed_during_a_concurrent_index_build_leaves_no_invalid_in
         cmd
     };
 
+    let made = migrate(&["up", "--to", "20260101000000"]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    // An open transaction that has written to the table holds the build
+    // after it has created the (still invalid) index and before it can
+    // finish, so the kill below always lands mid-build, whatever the load.
+    let holder = server.client().await;
+    holder.batch_execute("BEGIN; INSERT INTO devx.big VALUES (0)").await.unwrap();
     let mut child =
         migrate(&["up"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
     let watcher = server.client().await;
@@ -351,6 +358,7 @@ async fn a_migration_killed_during_a_concurrent_index_build_leaves_no_invalid_in
     child.kill().unwrap();
     let _ = child.wait();
     watcher.execute("SELECT pg_terminate_backend($1)", &[&builder]).await.unwrap();
+    holder.batch_execute("ROLLBACK").await.unwrap();
     let valid = || async {
         watcher
             .query_opt(

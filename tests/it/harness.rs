@@ -391,8 +391,13 @@ pub struct PrivateServer {
 impl PrivateServer {
     /// `None` when this machine has no PostgreSQL server binaries.
     pub async fn start(prefix: &str) -> Option<PrivateServer> {
+        PrivateServer::start_in(private_data_dir(prefix)).await
+    }
+
+    /// Started in `dir` (from [`private_data_dir`]): its socket is
+    /// `<dir>/postgres/.s.PGSQL.5432`, so a test can point devx at it first.
+    pub async fn start_in(dir: tempfile::TempDir) -> Option<PrivateServer> {
         devx::embedded::find_binaries()?;
-        let dir = private_data_dir(prefix);
         let config = embedded_config(dir.path());
         let server =
             devx::embedded::resolve_with(&config, &no_local_server()).await.expect("the private server starts");

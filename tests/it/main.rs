@@ -17,6 +17,7 @@ mod harness;
 mod insights;
 mod migrate;
 mod openapi;
+mod ops;
 mod outage;
 mod pgbouncer;
 mod projects;

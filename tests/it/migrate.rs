@@ -505,7 +505,7 @@ async fn cli_status_check_up_and_history() {
     assert!(out.contains("3 migration(s) reverted"), "{out}");
 
     let (code, _, err) = devx(&["up", "--to", "20990101000000"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "an unknown id is bad usage");
     assert!(err.contains("no migration 20990101000000"), "{err}");
 }
 

@@ -289,6 +289,10 @@ async fn prepared_statements_break_under_transaction_pooling_and_unnamed_ones_do
             StatementMode::Prepared => {
                 let err = second.expect_err("a named statement is not on the other server connection");
                 assert!(format!("{err:?}").contains("does not exist"), "{err:?}");
+                // What a 500's log line says: PostgreSQL's words and the fix.
+                let said = err.to_string();
+                assert!(said.contains("prepared statement") && said.contains("does not exist"), "{said}");
+                assert!(said.contains("DB_STATEMENT_MODE=unnamed"), "{said}");
             }
             StatementMode::Unnamed => assert_eq!(second.expect("unnamed mode works").get::<_, i32>(0), 3),
         }
@@ -382,4 +386,18 @@ async fn retention_through_pgbouncer_leaves_no_lock_behind() {
         .get(0);
     assert_eq!(locks, 0, "no advisory lock outlives the run on a server connection");
     pool.close();
+}
+
+/// Prepared mode through PgBouncer in transaction mode: the refusal of the
+/// session options is named, with the setting that fixes it.
+#[tokio::test]
+async fn pgbouncer_refusing_startup_options_points_to_unnamed_mode() {
+    let bouncer = PgBouncer::start(2).await;
+    let db = TestDb::migrated().await;
+    let out =
+        devx_command().env("DATABASE_URL", bouncer.url(db.name())).args(["db", "health"]).output().expect("devx runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("unsupported startup parameter"), "{stdout}");
+    assert!(stdout.contains("set DB_STATEMENT_MODE=unnamed"), "{stdout}");
 }

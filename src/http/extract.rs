@@ -77,6 +77,60 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// A whole number in a JSON body, written with or without a zero fraction
+/// (`3` or `3.0`): JSON Schema's `integer` is a value, not a spelling, so a
+/// document that says `integer` admits both, and clients that compute with
+/// floats send the second. Anything else that is not a whole number of `T`'s
+/// range is refused like a wrong type. Use through [`whole`], [`opt_whole`]
+/// and [`nullable_whole`].
+struct Whole<T>(T);
+
+impl<'de, T: TryFrom<i64>> serde::Deserialize<'de> for Whole<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, Unexpected};
+        let number = serde_json::Number::deserialize(deserializer)?;
+        // i64::MAX as f64 rounds up to 2^63, which is out of range.
+        let integral = |f: f64| f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64;
+        #[allow(clippy::cast_possible_truncation)]
+        let whole = number.as_i64().or_else(|| number.as_f64().filter(|f| integral(*f)).map(|f| f as i64));
+        whole.and_then(|v| T::try_from(v).ok()).map(Whole).ok_or_else(|| {
+            let expected = format!("a whole number that fits {}", std::any::type_name::<T>());
+            D::Error::invalid_value(Unexpected::Other(&number.to_string()), &expected.as_str())
+        })
+    }
+}
+
+/// An integer field that takes `3.0` as `3` (see [`Whole`]):
+/// `#[serde(deserialize_with = "whole")]`.
+pub fn whole<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+where
+    T: TryFrom<i64>,
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    Whole::deserialize(deserializer).map(|Whole(v)| v)
+}
+
+/// [`whole`] for an optional field: `#[serde(default, deserialize_with = "opt_whole")]`.
+pub fn opt_whole<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    T: TryFrom<i64>,
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    Option::<Whole<T>>::deserialize(deserializer).map(|v| v.map(|Whole(v)| v))
+}
+
+/// [`whole`] for a field where `null` clears the value, like [`nullable`]:
+/// `#[serde(default, deserialize_with = "nullable_whole")]`.
+pub fn nullable_whole<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: TryFrom<i64>,
+    D: serde::Deserializer<'de>,
+{
+    opt_whole(deserializer).map(Some)
+}
+
 /// The field a serde message is about: "unknown field `x`" or "missing field
 /// `x`" name it; otherwise the body as a whole.
 fn field_of(message: &str) -> String {
@@ -153,6 +207,35 @@ impl From<QueryRejection> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::field_of;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Numbers {
+        #[serde(default, deserialize_with = "super::whole")]
+        priority: i32,
+        #[serde(default, deserialize_with = "super::opt_whole")]
+        port: Option<i32>,
+        #[serde(default, deserialize_with = "super::nullable_whole")]
+        limit: Option<Option<i64>>,
+    }
+
+    fn numbers(json: &str) -> Result<Numbers, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        let n = numbers(r#"{"priority": 3.0, "port": 8080, "limit": -2.0}"#).unwrap();
+        assert_eq!((n.priority, n.port, n.limit), (3, Some(8080), Some(Some(-2))));
+        let n = numbers(r#"{"port": null, "limit": null}"#).unwrap();
+        assert_eq!((n.priority, n.port, n.limit), (0, None, Some(None)));
+        let n = numbers("{}").unwrap();
+        assert_eq!((n.port, n.limit), (None, None));
+        for bad in [r#"{"priority": 3.5}"#, r#"{"priority": 2147483648}"#, r#"{"limit": 1e300}"#] {
+            let e = numbers(bad).unwrap_err();
+            assert!(e.contains("whole number that fits i32") || e.contains("fits i64"), "{bad}: {e}");
+        }
+        assert!(numbers(r#"{"port": "80"}"#).is_err(), "a string is not a number");
+    }
 
     #[test]
     fn serde_messages_name_their_field() {

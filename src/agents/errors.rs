@@ -89,9 +89,17 @@ async fn list_errors(
 #[serde(deny_unknown_fields)]
 pub struct CreateError {
     pub error_type: ErrorType,
-    #[schema(example = "connection reset by peer")]
+    /// Trimmed; 1 to 10,000 characters.
+    #[schema(
+        example = "connection reset by peer",
+        min_length = 1,
+        max_length = 10_000,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub message: String,
+    #[schema(max_length = 200_000)]
     pub stack: Option<String>,
+    /// At most 256 KiB of JSON.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub context: Map<String, Value>,
@@ -240,7 +248,7 @@ crate::text_enum! {
 #[serde(deny_unknown_fields)]
 pub struct RecoveryAttempt {
     pub outcome: RecoveryOutcome,
-    /// What was tried and what came of it.
+    /// What was tried and what came of it; at most 256 KiB of JSON.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub details: Map<String, Value>,

@@ -106,7 +106,8 @@ pub struct CreateError {
     /// A task of yours; implied by `execution_id` when omitted. Without
     /// either, the error log is yours alone (and admins').
     pub task_id: Option<Uuid>,
-    /// An execution of yours (of `task_id`, when both are given).
+    /// An execution of yours (of `task_id`, when both are given; 404 naming
+    /// the field otherwise).
     pub execution_id: Option<Uuid>,
 }
 
@@ -140,7 +141,12 @@ async fn create_error(
             .await?
             .ok_or_else(|| ApiError::no_such("execution_id", "no such execution of yours"))?;
         if task_id.is_some_and(|t| t != x.task_id) {
-            return Err(ApiError::conflict("execution_id", "the execution belongs to another task than task_id"));
+            // The execution named is none of task_id's: answered as a
+            // reference to a row that does not exist.
+            return Err(ApiError::no_such(
+                "execution_id",
+                "no such execution of task_id; leave task_id out to take the execution's task",
+            ));
         }
         task_id = Some(x.task_id);
     } else if let Some(id) = task_id {

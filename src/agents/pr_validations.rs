@@ -150,7 +150,8 @@ pub struct CreateValidation {
     pub branch_name: Option<String>,
     /// A task of yours; implied by `execution_id` when omitted.
     pub task_id: Option<Uuid>,
-    /// An execution of yours (of `task_id`, when both are given).
+    /// An execution of yours (of `task_id`, when both are given; 404 naming
+    /// the field otherwise).
     pub execution_id: Option<Uuid>,
     /// The webhook's payload, as received; at most 256 KiB of JSON.
     #[schema(value_type = Option<Object>)]
@@ -200,7 +201,12 @@ async fn create_validation(
             .await?
             .ok_or_else(|| ApiError::no_such("execution_id", "no such execution of yours"))?;
         if task_id.is_some_and(|t| t != x.task_id) {
-            return Err(ApiError::conflict("execution_id", "the execution belongs to another task than task_id"));
+            // The execution named is none of task_id's: answered as a
+            // reference to a row that does not exist.
+            return Err(ApiError::no_such(
+                "execution_id",
+                "no such execution of task_id; leave task_id out to take the execution's task",
+            ));
         }
         task_id = Some(x.task_id);
     } else if let Some(id) = task_id {

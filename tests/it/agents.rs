@@ -192,8 +192,8 @@ async fn tasks_are_created_listed_read_and_changed() {
 }
 
 /// What the OpenAPI document says a body may hold is what the server takes:
-/// a whole number written as `2.0`, a `null` optional body; and a text limit
-/// counts the text as sent, blanks included.
+/// a whole number written as `2.0`, a `null` optional body, never an array
+/// for an object; and a text limit counts the text as sent, blanks included.
 #[tokio::test]
 async fn bodies_are_read_as_the_document_states_them() {
     let app = TestApp::spawn().await;
@@ -219,6 +219,14 @@ async fn bodies_are_read_as_the_document_states_them() {
         app.post("/api/pr-validations", Some(&ada.token), json!({"repository": "acme/shop", "pr_number": 42.0})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["pr_number"], 42);
+
+    // A body is an object, never the array of its fields in order.
+    for array in [json!([null, null]), json!(["claude-code"])] {
+        let (status, body) = app.post("/api/tasks/claim", Some(&ada.token), array.clone()).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, body) = app.patch(&format!("/api/tasks/{}", id(&t)), Some(&ada.token), array).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    }
 
     // `null` for the optional body of a failure: every default.
     let x = start(&app, &ada, &id(&t)).await;
@@ -753,8 +761,8 @@ async fn pr_validation_status_follows_its_checks() {
             json!({"repository": "acme/shop", "pr_number": 1, "task_id": id(&other), "execution_id": id(&x)}),
         )
         .await;
-    assert_problem(status, &body, StatusCode::CONFLICT);
-    assert_eq!(fields(&body), ["execution_id"]);
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(fields(&body), ["execution_id"], "an execution of another task is none of this one's");
 
     // A cancelled validation takes no more results.
     let (_, v2) =

@@ -68,7 +68,7 @@ impl Validator {
 
     /// An http(s) URL of at most 2048 characters.
     pub fn url(&mut self, field: &str, value: &str) {
-        let ok = value.len() <= 2048
+        let ok = value.chars().count() <= 2048
             && !value.contains(char::is_whitespace)
             && !value.contains('\0')
             && (value.starts_with("https://") || value.starts_with("http://"))
@@ -179,6 +179,16 @@ mod tests {
         let Err(ApiError::Invalid(errors)) = v.finish() else { panic!("expected errors") };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["title", "description"]);
+    }
+
+    #[test]
+    fn a_url_is_at_most_2048_characters_not_bytes() {
+        let mut v = Validator::new();
+        v.url("ok", &format!("https://{}", "é".repeat(2040)));
+        assert!(v.finish().is_ok());
+        let mut v = Validator::new();
+        v.url("long", &format!("https://{}", "e".repeat(2041)));
+        assert!(v.finish().is_err());
     }
 
     #[test]

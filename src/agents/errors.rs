@@ -89,16 +89,25 @@ async fn list_errors(
 #[serde(deny_unknown_fields)]
 pub struct CreateError {
     pub error_type: ErrorType,
-    #[schema(example = "connection reset by peer")]
+    /// Trimmed; 1 to 10,000 characters.
+    #[schema(
+        example = "connection reset by peer",
+        min_length = 1,
+        max_length = 10_000,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub message: String,
+    #[schema(max_length = 200_000)]
     pub stack: Option<String>,
+    /// At most 256 KiB of JSON.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub context: Map<String, Value>,
     /// A task of yours; implied by `execution_id` when omitted. Without
     /// either, the error log is yours alone (and admins').
     pub task_id: Option<Uuid>,
-    /// An execution of yours (of `task_id`, when both are given).
+    /// An execution of yours (of `task_id`, when both are given; 404 naming
+    /// the field otherwise).
     pub execution_id: Option<Uuid>,
 }
 
@@ -134,7 +143,12 @@ async fn create_error(
             .await?
             .ok_or_else(|| ApiError::no_such("execution_id", "no such execution of yours"))?;
         if task_id.is_some_and(|t| t != x.task_id) {
-            return Err(ApiError::conflict("execution_id", "the execution belongs to another task than task_id"));
+            // The execution named is none of task_id's: answered as a
+            // reference to a row that does not exist.
+            return Err(ApiError::no_such(
+                "execution_id",
+                "no such execution of task_id; leave task_id out to take the execution's task",
+            ));
         }
         task_id = Some(x.task_id);
     } else if let Some(id) = task_id {
@@ -242,7 +256,7 @@ crate::text_enum! {
 #[serde(deny_unknown_fields)]
 pub struct RecoveryAttempt {
     pub outcome: RecoveryOutcome,
-    /// What was tried and what came of it.
+    /// What was tried and what came of it; at most 256 KiB of JSON.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub details: Map<String, Value>,

@@ -76,8 +76,9 @@ async fn list_executions(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartExecution {
-    #[schema(example = "claude-code")]
+    #[schema(example = "claude-code", pattern = "^[a-z][a-z0-9_-]{0,49}$")]
     pub agent_type: String,
+    /// At most 256 KiB of JSON.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub agent_config: Map<String, Value>,
@@ -243,15 +244,23 @@ async fn complete_execution(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailExecution {
-    /// What went wrong, stored on the execution and as the error log's context.
+    /// What went wrong, stored on the execution and as the error log's
+    /// context; at most 256 KiB of JSON.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub error_details: Map<String, Value>,
     /// The error log's type; default `system`.
     #[serde(default)]
     pub error_type: ErrorType,
-    /// The error log's message; default `error_details.message`, else "execution failed".
+    /// The error log's message, 1 to 10,000 characters; default
+    /// `error_details.message`, else "execution failed".
+    #[schema(
+        min_length = 1,
+        max_length = 10_000,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub message: Option<String>,
+    #[schema(max_length = 200_000)]
     pub stack: Option<String>,
     /// Put the task back to pending (unassigned) for another attempt instead of failing it.
     #[serde(default)]
@@ -278,9 +287,10 @@ async fn fail_execution(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-    body: Option<Json<FailExecution>>,
+    body: Option<Json<Option<FailExecution>>>,
 ) -> ApiResult<Json<ExecutionOutcome>> {
-    let req = body.map(|Json(b)| b).unwrap_or_default();
+    // No body, an empty one, or `null`: every default.
+    let req = body.and_then(|Json(b)| b).unwrap_or_default();
     let details = Value::Object(req.error_details);
     let mut v = Validator::new();
     v.json_object("error_details", &details, JSON_MAX);

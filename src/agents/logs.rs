@@ -39,6 +39,8 @@ pub struct NewLogLine {
     /// Default `info`.
     #[serde(default)]
     pub level: LogLevel,
+    /// At most 65,536 characters.
+    #[schema(max_length = 65_536)]
     pub message: String,
     /// When it was logged; default: when it is stored.
     pub time: Option<DateTime<Utc>>,
@@ -48,6 +50,7 @@ pub struct NewLogLine {
 #[serde(deny_unknown_fields)]
 pub struct AppendLogs {
     /// 1 to 1000 lines, stored in this order.
+    #[schema(min_items = 1, max_items = 1000)]
     pub lines: Vec<NewLogLine>,
 }
 
@@ -108,9 +111,12 @@ async fn append_logs(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TailParams {
-    /// Lines with a seq greater than this (default 0: from the start).
+    /// Lines with a seq greater than this (default 0: from the start); not
+    /// with `cursor`.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
-    /// The same as `after`: the `next_cursor` of the previous page.
+    /// The same as `after`: the `next_cursor` of the previous page; not
+    /// with `after`.
     pub cursor: Option<String>,
     /// Lines per page, 1 to 200 (default 50).
     pub limit: Option<i64>,

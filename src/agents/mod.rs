@@ -54,6 +54,9 @@ fn is_agent_type(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
+/// [`is_agent_type`] as the OpenAPI document states it.
+const AGENT_TYPE_PATTERN: &str = "^[a-z][a-z0-9_-]{0,49}$";
+
 const AGENT_TYPE_RULE: &str =
     "must be 1-50 lowercase letters, digits, `_` or `-`, starting with a letter (e.g. claude-code)";
 

@@ -10,6 +10,7 @@
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -53,6 +54,33 @@ fn check_name_ok(s: &str) -> bool {
 }
 
 const CHECK_NAME_RULE: &str = "must be 1 to 100 characters without control characters (e.g. tests, lint, ci / build)";
+
+/// [`check_name_ok`] as the OpenAPI document states it: no control
+/// character (`Cc`: U+0000-U+001F, U+007F-U+009F), and one that is not
+/// whitespace either (what `str::trim` trims, once the controls are out:
+/// space, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F,
+/// U+3000). The path parameter `name` repeats it.
+const CHECK_NAME_PATTERN: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$";
+
+fn check_name_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(100))
+        .pattern(Some(CHECK_NAME_PATTERN))
+}
+
+/// `checks`: at most [`MAX_CHECKS`] names.
+fn checks_schema() -> Schema {
+    ArrayBuilder::new()
+        .items(check_name_schema())
+        .max_items(Some(MAX_CHECKS))
+        .description(Some(
+            "Names of the checks to expect (at most 100, each 1 to 100 characters without control characters); \
+             each starts `pending`, so the validation passes only once all of them have passed.",
+        ))
+        .into()
+}
 
 /// The validation if it exists and the caller may see it.
 async fn visible(db: &impl Queryable, principal: &Principal, id: Uuid) -> Result<Option<PrValidation>, DbError> {
@@ -106,21 +134,30 @@ async fn list_validations(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateValidation {
-    #[schema(example = "acme/shop")]
+    /// `owner/name`: letters, digits, `-`, `_` and `.`, at most 255
+    /// characters.
+    #[schema(example = "acme/shop", max_length = 255, pattern = "^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$")]
     pub repository: String,
-    #[schema(example = 42)]
+    #[serde(deserialize_with = "crate::http::extract::whole")]
+    #[schema(example = 42, minimum = 1)]
     pub pr_number: i32,
+    /// Trimmed; 1 to 255 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub branch_name: Option<String>,
     /// A task of yours; implied by `execution_id` when omitted.
     pub task_id: Option<Uuid>,
-    /// An execution of yours (of `task_id`, when both are given).
+    /// An execution of yours (of `task_id`, when both are given; 404 naming
+    /// the field otherwise).
     pub execution_id: Option<Uuid>,
-    /// The webhook's payload, as received.
+    /// The webhook's payload, as received; at most 256 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub webhook_payload: Option<Map<String, Value>>,
-    /// Names of the checks to expect; each starts `pending`, so the
-    /// validation passes only once all of them have passed.
     #[serde(default)]
+    #[schema(schema_with = checks_schema)]
     pub checks: Vec<String>,
 }
 
@@ -166,7 +203,12 @@ async fn create_validation(
             .await?
             .ok_or_else(|| ApiError::no_such("execution_id", "no such execution of yours"))?;
         if task_id.is_some_and(|t| t != x.task_id) {
-            return Err(ApiError::conflict("execution_id", "the execution belongs to another task than task_id"));
+            // The execution named is none of task_id's: answered as a
+            // reference to a row that does not exist.
+            return Err(ApiError::no_such(
+                "execution_id",
+                "no such execution of task_id; leave task_id out to take the execution's task",
+            ));
         }
         task_id = Some(x.task_id);
     } else if let Some(id) = task_id {
@@ -235,9 +277,11 @@ async fn get_validation(
 #[serde(deny_unknown_fields)]
 pub struct CheckResult {
     pub status: CheckStatus,
-    /// One line for people.
+    /// One line for people, at most 2000 characters.
+    #[schema(max_length = 2000)]
     pub summary: Option<String>,
-    /// Anything the check reports (counts, failures, links).
+    /// Anything the check reports (counts, failures, links); at most 256
+    /// KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub details: Option<Map<String, Value>>,
 }
@@ -248,7 +292,7 @@ pub struct CheckResult {
     patch, path = "/api/pr-validations/{id}/checks/{name}", tag = "pr-validations", security(("bearer" = ["write"])),
     params(
         ("id" = Uuid, Path, description = "Validation id"),
-        ("name" = String, Path, description = "Check name, e.g. `tests` (percent-encode `/` and spaces)"),
+        ("name" = String, Path, description = "Check name, e.g. `tests` (percent-encode `/` and spaces): 1 to 100 characters without control characters", min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00-\\x1f\\x7f-\\x9f]*$"),
         IfMatch,
     ),
     request_body = CheckResult,
@@ -294,7 +338,10 @@ async fn record_check(
     let known = current.validation_results.get(&name).is_some();
     let count = current.validation_results.as_object().map_or(0, Map::len);
     if !known && count >= MAX_CHECKS {
-        return Err(ApiError::invalid("name", format!("a validation has at most {MAX_CHECKS} checks")));
+        return Err(ApiError::conflict(
+            "name",
+            format!("the validation has {count} checks, the most it may have; record results of those instead"),
+        ));
     }
     let updated = q::record_check(&tx, id, &name, &result).await?.ok_or_else(|| ApiError::Conflict {
         detail: "the validation is cancelled, which is final; it takes no more check results".into(),

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -18,7 +19,7 @@ use uuid::Uuid;
 use super::model::{CancelledTask, ClaimedTask, PriorityCount, Task, TaskDetail, TaskStats, TaskStatus};
 use super::queries::executions as xq;
 use super::queries::tasks::{self as q, NewTask, TaskChange, TaskFilter, TaskKey};
-use super::{AGENT_TYPE_RULE, JSON_MAX, is_agent_type};
+use super::{AGENT_TYPE_PATTERN, AGENT_TYPE_RULE, JSON_MAX, is_agent_type};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
@@ -61,8 +62,10 @@ pub struct TaskListParams {
     pub project_id: Option<Uuid>,
     pub status: Option<TaskStatus>,
     /// Lowest priority to include (0..10).
+    #[param(minimum = 0, maximum = 10)]
     pub priority_min: Option<i32>,
     /// Highest priority to include (0..10).
+    #[param(minimum = 0, maximum = 10)]
     pub priority_max: Option<i32>,
     pub assigned_to: Option<Uuid>,
     /// Only the direct subtasks of this task.
@@ -107,23 +110,60 @@ async fn list_tasks(
     Ok(Json(Page::from_rows(rows, limit, |t| (t.priority, t.created_at, t.id))))
 }
 
+/// A task's requirements: any object of at most [`JSON_MAX`] bytes of JSON,
+/// whose `agent_type`, when there, is an agent type or a non-empty list of
+/// them (what [`check_requirements`] checks).
+fn requirements_schema(nullable: bool, description: &str) -> Schema {
+    let agent_type = || ObjectBuilder::new().schema_type(Type::String).pattern(Some(AGENT_TYPE_PATTERN));
+    let types = if nullable { SchemaType::from_iter([Type::Object, Type::Null]) } else { Type::Object.into() };
+    ObjectBuilder::new()
+        .schema_type(types)
+        .property(
+            "agent_type",
+            OneOfBuilder::new()
+                .item(agent_type())
+                .item(ArrayBuilder::new().items(agent_type()).min_items(Some(1)))
+                .description(Some("Only agents of this type (or of one of these types) may claim the task.")),
+        )
+        .description(Some(format!(
+            "{description}, at most 256 KiB of JSON; `agent_type` (a name or a list of names) restricts which \
+             agents may claim the task."
+        )))
+        .into()
+}
+
+fn create_requirements_schema() -> Schema {
+    requirements_schema(false, "Free-form")
+}
+
+fn update_requirements_schema() -> Schema {
+    requirements_schema(true, "Replaces the requirements: free-form")
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
-    /// A project of yours.
+    /// A project of yours (404 naming the field if there is none).
     pub project_id: Uuid,
-    #[schema(example = "Add sign-in with GitHub")]
+    /// Trimmed; 1 to 500 characters.
+    #[schema(
+        example = "Add sign-in with GitHub",
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub title: String,
+    #[schema(max_length = 100_000)]
     pub description: Option<String>,
-    /// Free-form; `agent_type` (a name or a list of names) restricts which
-    /// agents may claim the task.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = create_requirements_schema)]
     pub requirements: Map<String, Value>,
     /// 0 (lowest) to 10 (highest); default 0.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::whole")]
+    #[schema(minimum = 0, maximum = 10)]
     pub priority: i32,
-    /// A pending or in-progress task of the same project.
+    /// A pending or in-progress task of the same project (404 naming the
+    /// field if there is none, 409 if it is finished).
     pub parent_task_id: Option<Uuid>,
 }
 
@@ -212,7 +252,7 @@ async fn create_task(
 #[serde(deny_unknown_fields)]
 pub struct ClaimTask {
     /// The claiming agent's type, e.g. `claude-code`.
-    #[schema(example = "claude-code")]
+    #[schema(example = "claude-code", pattern = "^[a-z][a-z0-9_-]{0,49}$")]
     pub agent_type: String,
 }
 
@@ -333,21 +373,31 @@ async fn get_task(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTask {
+    /// Trimmed; 1 to 500 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub title: Option<String>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100_000)]
     pub description: Option<Option<String>>,
     /// Replaces the requirements.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = update_requirements_schema)]
     pub requirements: Option<Map<String, Value>>,
+    /// 0 (lowest) to 10 (highest).
+    #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
+    #[schema(minimum = 0, maximum = 10)]
     pub priority: Option<i32>,
     /// A transition: pending -> in_progress | cancelled; in_progress ->
     /// completed | failed | pending | cancelled. Cancelling cancels the
     /// pending subtasks too; leaving in_progress cancels the task's running
     /// execution. The same status is no change.
     pub status: Option<TaskStatus>,
-    /// Yourself or `null` (an admin may name any user).
+    /// Yourself or `null` (an admin may name any user); another user is a
+    /// 404 naming the field, as for a user that does not exist.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub assigned_to: Option<Option<Uuid>>,
@@ -385,14 +435,17 @@ async fn update_task(
         check_requirements(&mut v, r);
     }
     v.check(req.priority.is_none_or(priority_ok), "priority", "must be 0 (lowest) to 10 (highest)");
-    if let Some(Some(user)) = req.assigned_to {
-        v.check(
-            principal.can_see(user),
-            "assigned_to",
-            "you can assign a task only to yourself (or clear it with null)",
-        );
-    }
     v.finish()?;
+    // Another user is one the caller cannot see: answered as a user that
+    // does not exist (which, for an admin, the foreign key answers).
+    if let Some(Some(user)) = req.assigned_to
+        && !principal.can_see(user)
+    {
+        return Err(ApiError::no_such(
+            "assigned_to",
+            "no such user: you can assign a task only to yourself (or clear it with null)",
+        ));
+    }
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;

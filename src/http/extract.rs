@@ -3,17 +3,81 @@
 //! ids are 400, unknown or mistyped fields 422, oversized bodies 413.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
 /// JSON body in, JSON body out. Request types use `deny_unknown_fields`, so a
 /// client cannot set what it does not own (`role`, `owner_id`, timestamps).
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A body is a JSON object (or `null`, for a body type that is optional):
+/// serde would also read a struct from an array of its fields in order,
+/// which no request schema admits.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let axum::Json(Object(value)) = axum::Json::<Object<T>>::from_request(req, state).await?;
+        Ok(Json(value))
+    }
+}
+
+/// `T` read only from a JSON object, or from `null` when `T` takes one (an
+/// `Option`); an array, a string or a number is refused as the wrong type.
+struct Object<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = Object<T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
+                T::deserialize(ObjectDeserializer(map)).map(Object)
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Object<T>, E> {
+                T::deserialize(serde::de::value::UnitDeserializer::new()).map(Object)
+            }
+        }
+
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
+}
+
+/// The fields of a JSON object, for a struct or `Some` of one.
+struct ObjectDeserializer<A>(A);
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::Deserializer<'de> for ObjectDeserializer<A> {
+    type Error = A::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_map(self.0)
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_some(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit unit_struct
+        newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
@@ -30,9 +94,9 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Option<Self>, ApiError> {
-        let body = <axum::Json<T> as axum::extract::OptionalFromRequest<S>>::from_request(req, state).await?;
-        Ok(body.map(|axum::Json(value)| Json(value)))
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, ApiError> {
+        let body = <axum::Json<Object<T>> as axum::extract::OptionalFromRequest<S>>::from_request(req, state).await?;
+        Ok(body.map(|axum::Json(Object(value))| Json(value)))
     }
 }
 
@@ -75,6 +139,60 @@ where
 {
     use serde::Deserialize;
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A whole number in a JSON body, written with or without a zero fraction
+/// (`3` or `3.0`): JSON Schema's `integer` is a value, not a spelling, so a
+/// document that says `integer` admits both, and clients that compute with
+/// floats send the second. Anything else that is not a whole number of `T`'s
+/// range is refused like a wrong type. Use through [`whole`], [`opt_whole`]
+/// and [`nullable_whole`].
+struct Whole<T>(T);
+
+impl<'de, T: TryFrom<i64>> serde::Deserialize<'de> for Whole<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, Unexpected};
+        let number = serde_json::Number::deserialize(deserializer)?;
+        // i64::MAX as f64 rounds up to 2^63, which is out of range.
+        let integral = |f: f64| f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64;
+        #[allow(clippy::cast_possible_truncation)]
+        let whole = number.as_i64().or_else(|| number.as_f64().filter(|f| integral(*f)).map(|f| f as i64));
+        whole.and_then(|v| T::try_from(v).ok()).map(Whole).ok_or_else(|| {
+            let expected = format!("a whole number that fits {}", std::any::type_name::<T>());
+            D::Error::invalid_value(Unexpected::Other(&number.to_string()), &expected.as_str())
+        })
+    }
+}
+
+/// An integer field that takes `3.0` as `3` (see [`Whole`]):
+/// `#[serde(deserialize_with = "whole")]`.
+pub fn whole<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+where
+    T: TryFrom<i64>,
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    Whole::deserialize(deserializer).map(|Whole(v)| v)
+}
+
+/// [`whole`] for an optional field: `#[serde(default, deserialize_with = "opt_whole")]`.
+pub fn opt_whole<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    T: TryFrom<i64>,
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    Option::<Whole<T>>::deserialize(deserializer).map(|v| v.map(|Whole(v)| v))
+}
+
+/// [`whole`] for a field where `null` clears the value, like [`nullable`]:
+/// `#[serde(default, deserialize_with = "nullable_whole")]`.
+pub fn nullable_whole<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: TryFrom<i64>,
+    D: serde::Deserializer<'de>,
+{
+    opt_whole(deserializer).map(Some)
 }
 
 /// The field a serde message is about: "unknown field `x`" or "missing field
@@ -153,6 +271,59 @@ impl From<QueryRejection> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::field_of;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Numbers {
+        #[serde(default, deserialize_with = "super::whole")]
+        priority: i32,
+        #[serde(default, deserialize_with = "super::opt_whole")]
+        port: Option<i32>,
+        #[serde(default, deserialize_with = "super::nullable_whole")]
+        limit: Option<Option<i64>>,
+    }
+
+    fn numbers(json: &str) -> Result<Numbers, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Change {
+        name: Option<String>,
+        #[serde(default)]
+        port: Option<i32>,
+    }
+
+    fn body<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
+        serde_json::from_str::<super::Object<T>>(json).map(|super::Object(v)| v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_body_is_an_object_never_an_array_of_fields() {
+        assert_eq!(body::<Change>(r#"{"name": "a"}"#), Ok(Change { name: Some("a".into()), port: None }));
+        for bad in [r#"[null, null]"#, r#"["a", 1]"#, r#""a""#, "null"] {
+            assert!(body::<Change>(bad).is_err(), "{bad}");
+        }
+        assert!(body::<Change>(r#"{"name": "a", "role": "admin"}"#).unwrap_err().contains("unknown field `role`"));
+        assert_eq!(body::<Option<Change>>("null"), Ok(None));
+        assert_eq!(body::<Option<Change>>(r#"{"port": 1}"#), Ok(Some(Change { name: None, port: Some(1) })));
+        assert!(body::<Option<Change>>("[null]").is_err());
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        let n = numbers(r#"{"priority": 3.0, "port": 8080, "limit": -2.0}"#).unwrap();
+        assert_eq!((n.priority, n.port, n.limit), (3, Some(8080), Some(Some(-2))));
+        let n = numbers(r#"{"port": null, "limit": null}"#).unwrap();
+        assert_eq!((n.priority, n.port, n.limit), (0, None, Some(None)));
+        let n = numbers("{}").unwrap();
+        assert_eq!((n.port, n.limit), (None, None));
+        for bad in [r#"{"priority": 3.5}"#, r#"{"priority": 2147483648}"#, r#"{"limit": 1e300}"#] {
+            let e = numbers(bad).unwrap_err();
+            assert!(e.contains("whole number that fits i32") || e.contains("fits i64"), "{bad}: {e}");
+        }
+        assert!(numbers(r#"{"port": "80"}"#).is_err(), "a string is not a number");
+    }
 
     #[test]
     fn serde_messages_name_their_field() {

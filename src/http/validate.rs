@@ -1,7 +1,8 @@
 //! Input validation that collects every problem of a request before answering,
-//! so a client fixes them all in one round. Text is trimmed-length checked and
-//! refused if it holds NUL bytes (PostgreSQL cannot store them); JSON values
-//! are checked for shape and size.
+//! so a client fixes them all in one round. Text is at least its minimum
+//! once trimmed and at most its maximum as sent, and is refused if it holds
+//! NUL bytes (PostgreSQL cannot store them); JSON values are checked for
+//! shape and size.
 
 use serde_json::Value;
 
@@ -27,13 +28,16 @@ impl Validator {
         }
     }
 
-    /// `min..=max` characters after trimming, no NUL.
+    /// At least `min` characters after trimming (1: not blank), at most `max`
+    /// as given, no NUL. The most is counted on the value as sent, which is
+    /// what a handler that keeps it untrimmed stores, and what an OpenAPI
+    /// `maxLength` counts.
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
         if value.contains('\0') {
             return self.error(field, "must not contain NUL characters");
         }
-        let len = value.trim().chars().count();
-        if len < min {
+        let len = value.chars().count();
+        if value.trim().chars().count() < min {
             self.error(
                 field,
                 if min == 1 { "must not be empty".to_string() } else { format!("must be at least {min} characters") },
@@ -64,7 +68,7 @@ impl Validator {
 
     /// An http(s) URL of at most 2048 characters.
     pub fn url(&mut self, field: &str, value: &str) {
-        let ok = value.len() <= 2048
+        let ok = value.chars().count() <= 2048
             && !value.contains(char::is_whitespace)
             && !value.contains('\0')
             && (value.starts_with("https://") || value.starts_with("http://"))
@@ -164,6 +168,27 @@ mod tests {
         v.slug("slug", "my-service-2");
         v.json_object("settings", &serde_json::json!({"theme": "dark"}), 100);
         assert!(v.finish().is_ok());
+    }
+
+    #[test]
+    fn text_is_not_blank_and_at_most_its_length_as_sent() {
+        let mut v = Validator::new();
+        v.text("name", " Ada ", 1, 5);
+        v.text("title", "   ", 1, 10);
+        v.text("description", &format!("a{}", "\n".repeat(10)), 0, 10);
+        let Err(ApiError::Invalid(errors)) = v.finish() else { panic!("expected errors") };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["title", "description"]);
+    }
+
+    #[test]
+    fn a_url_is_at_most_2048_characters_not_bytes() {
+        let mut v = Validator::new();
+        v.url("ok", &format!("https://{}", "é".repeat(2040)));
+        assert!(v.finish().is_ok());
+        let mut v = Validator::new();
+        v.url("long", &format!("https://{}", "e".repeat(2041)));
+        assert!(v.finish().is_err());
     }
 
     #[test]

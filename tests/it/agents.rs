@@ -47,7 +47,6 @@ async fn tasks_are_created_listed_read_and_changed() {
     let sub =
         task(&app, &ada, json!({"project_id": p, "title": "sub", "priority": 5, "parent_task_id": id(&high)})).await;
     assert_eq!(sub["parent_task_id"], id(&high));
-
     // Every invalid field at once.
     let (status, body) =
         app.post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": " ", "priority": 11})).await;
@@ -149,7 +148,26 @@ async fn tasks_are_created_listed_read_and_changed() {
         )
         .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&body), ["priority", "assigned_to"]);
+    assert_eq!(fields(&body), ["priority"]);
+    // Another user is one Ada cannot see: the answer for a user that does not exist.
+    for user in [bob.user_id.clone(), uuid::Uuid::new_v4().to_string()] {
+        let (status, body) =
+            app.patch(&format!("/api/tasks/{}", id(&low)), Some(&ada.token), json!({"assigned_to": user})).await;
+        assert_problem(status, &body, StatusCode::NOT_FOUND);
+        assert_eq!(fields(&body), ["assigned_to"]);
+    }
+    let (_, unchanged) = app.get(&format!("/api/tasks/{}", id(&low)), Some(&ada.token)).await;
+    assert_eq!(unchanged["assigned_to"], ada.user_id.as_str());
+    // An admin may name anyone, but only someone who exists.
+    let root = app.admin("root@example.com").await;
+    let ghost = json!({"assigned_to": uuid::Uuid::new_v4()});
+    let (status, body) = app.patch(&format!("/api/tasks/{}", id(&low)), Some(&root.token), ghost).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(fields(&body), ["assigned_to"]);
+    let (status, body) =
+        app.patch(&format!("/api/tasks/{}", id(&low)), Some(&root.token), json!({"assigned_to": bob.user_id})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["assigned_to"], bob.user_id.as_str());
     let (status, body) = app.get("/api/tasks/not-a-uuid", Some(&ada.token)).await;
     assert_problem(status, &body, StatusCode::BAD_REQUEST);
     let (status, body) = app.get(&format!("/api/tasks/{}", uuid::Uuid::new_v4()), Some(&ada.token)).await;
@@ -171,6 +189,51 @@ async fn tasks_are_created_listed_read_and_changed() {
     assert!(stats["avg_completion_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{stats}");
     let (_, stats) = app.get("/api/tasks/stats", Some(&bob.token)).await;
     assert_eq!(stats["total"], 0, "bob sees none of ada's tasks");
+}
+
+/// What the OpenAPI document says a body may hold is what the server takes:
+/// a whole number written as `2.0`, a `null` optional body, never an array
+/// for an object; and a text limit counts the text as sent, blanks included.
+#[tokio::test]
+async fn bodies_are_read_as_the_document_states_them() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+
+    let t = task(&app, &ada, json!({"project_id": p, "title": "whole", "priority": 2.0})).await;
+    assert_eq!(t["priority"], 2);
+    let (status, body) = app.patch(&format!("/api/tasks/{}", id(&t)), Some(&ada.token), json!({"priority": 3.0})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["priority"], 3);
+    for bad in [json!(2.5), json!(1e10), json!("2")] {
+        let (status, body) =
+            app.post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": "x", "priority": bad})).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&body), ["priority"], "{bad}");
+    }
+    let padded = json!({"project_id": p, "title": format!("x{}", " ".repeat(500))});
+    let (status, body) = app.post("/api/tasks", Some(&ada.token), padded).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["title"]);
+    let (status, body) =
+        app.post("/api/pr-validations", Some(&ada.token), json!({"repository": "acme/shop", "pr_number": 42.0})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["pr_number"], 42);
+
+    // A body is an object, never the array of its fields in order.
+    for array in [json!([null, null]), json!(["claude-code"])] {
+        let (status, body) = app.post("/api/tasks/claim", Some(&ada.token), array.clone()).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, body) = app.patch(&format!("/api/tasks/{}", id(&t)), Some(&ada.token), array).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    // `null` for the optional body of a failure: every default.
+    let x = start(&app, &ada, &id(&t)).await;
+    let (status, out) = app.post(&format!("/api/executions/{}/fail", id(&x)), Some(&ada.token), Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["task"]["status"], "failed");
+    assert_eq!(out["error"]["message"], "execution failed");
 }
 
 #[tokio::test]
@@ -698,8 +761,8 @@ async fn pr_validation_status_follows_its_checks() {
             json!({"repository": "acme/shop", "pr_number": 1, "task_id": id(&other), "execution_id": id(&x)}),
         )
         .await;
-    assert_problem(status, &body, StatusCode::CONFLICT);
-    assert_eq!(fields(&body), ["execution_id"]);
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(fields(&body), ["execution_id"], "an execution of another task is none of this one's");
 
     // A cancelled validation takes no more results.
     let (_, v2) =
@@ -745,6 +808,35 @@ async fn pr_validation_status_follows_its_checks() {
     let admin = app.admin("root@example.com").await;
     let (_, summary) = app.get("/api/pr-validations/summary", Some(&admin.token)).await;
     assert_eq!(summary["items"].as_array().unwrap().len(), 2);
+
+    // A validation holds at most 100 checks: a new one past that conflicts
+    // with what it has; results of the known ones still count.
+    let names: Vec<String> = (0..100).map(|i| format!("check {i}")).collect();
+    let (status, full) = app
+        .post(
+            "/api/pr-validations",
+            Some(&ada.token),
+            json!({"repository": "acme/big", "pr_number": 3, "checks": names}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{full}");
+    let (status, body) = app
+        .patch(
+            &format!("/api/pr-validations/{}/checks/one-more", id(&full)),
+            Some(&ada.token),
+            json!({"status": "passed"}),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert_eq!(fields(&body), ["name"]);
+    let (status, body) = app
+        .patch(
+            &format!("/api/pr-validations/{}/checks/check%200", id(&full)),
+            Some(&ada.token),
+            json!({"status": "passed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]

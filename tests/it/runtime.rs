@@ -120,6 +120,17 @@ async fn services_are_created_listed_changed_and_deleted() {
     assert_problem(status, &body, StatusCode::CONFLICT);
     let (status, body) = app.patch(&format!("/api/services/{sid}"), t, json!({"port": -1})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    // A whole number may carry a zero fraction; a description is at most
+    // 2000 characters as sent, trailing blanks included (they are stored).
+    let (status, body) = app.patch(&format!("/api/services/{sid}"), t, json!({"port": 8080.0})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["port"], 8080);
+    let long = format!("bills{}", "\n".repeat(2000));
+    let (status, body) = app.patch(&format!("/api/services/{sid}"), t, json!({"description": long})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["description"]);
+    let (status, _) = app.patch(&format!("/api/services/{sid}"), t, json!({"port": null})).await;
+    assert_eq!(status, StatusCode::OK);
     let (status, got) = app.get(&format!("/api/services/{sid}"), t).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(got["description"], "bills");
@@ -331,8 +342,8 @@ async fn deployments_follow_their_status_machine() {
     assert_eq!(fields(&body), ["status"]);
     let other = project(&app, &ada, "other").await;
     let (status, body) = app.post(&format!("/api/projects/{other}/deployments"), t, json!({"service_id": sid})).await;
-    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&body), ["service_id"], "a service of another project");
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(fields(&body), ["service_id"], "a service of another project is none of this one");
     let (status, body) = app
         .post(&format!("/api/projects/{p}/deployments"), t, json!({"public_url": "nope", "environment_vars": [1]}))
         .await;

@@ -138,16 +138,42 @@ async fn list_my_containers(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateContainer {
-    /// The runtime's id for it (unique; 409 if known already).
-    #[schema(example = "3f4e9a1c2b7d")]
+    /// The runtime's id for it (unique; 409 if known already). Trimmed; 1 to
+    /// 255 characters.
+    #[schema(
+        example = "3f4e9a1c2b7d",
+        min_length = 1,
+        max_length = 255,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub container_id: String,
+    /// Trimmed; 1 to 255 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: String,
+    /// Trimmed; 1 to 255 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub image_name: Option<String>,
-    /// 1 to 65535.
+    #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub assigned_port: Option<i32>,
+    /// An http(s) URL without whitespace, at most 2048 characters.
+    #[schema(
+        max_length = 2048,
+        pattern = "^https?://[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+$"
+    )]
     pub url: Option<String>,
+    /// At most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub labels: Option<Value>,
+    /// At most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
 }
@@ -228,23 +254,30 @@ async fn get_container(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateContainer {
+    /// Trimmed; 1 to 255 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: Option<String>,
-    /// `null` clears it.
+    /// Trimmed; 1 to 255 characters. `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255, pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
     pub image_name: Option<Option<String>>,
     /// `null` clears it; 409 if another running container holds the port.
-    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<i32>)]
+    #[serde(default, deserialize_with = "crate::http::extract::nullable_whole")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 65535)]
     pub assigned_port: Option<Option<i32>>,
-    /// `null` clears it.
+    /// An http(s) URL without whitespace, at most 2048 characters. `null`
+    /// clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^https?://[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+$")]
     pub url: Option<Option<String>>,
-    /// Replaces the whole object.
+    /// Replaces the whole object; at most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub labels: Option<Value>,
-    /// Replaces the whole object.
+    /// Replaces the whole object; at most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
 }

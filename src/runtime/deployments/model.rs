@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use uuid::Uuid;
 
 /// What a secret looks like wherever it is not revealed.
@@ -20,6 +21,27 @@ crate::text_enum! {
         Running,
         Stopped,
         Failed,
+    }
+}
+
+/// The one status a deployment is created in: a create may say `pending`,
+/// and anything else is refused with how to move a deployment on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum NewDeploymentStatus {
+    Pending,
+}
+
+impl<'de> Deserialize<'de> for NewDeploymentStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let status = String::deserialize(deserializer)?;
+        if status == "pending" {
+            Ok(NewDeploymentStatus::Pending)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "a deployment starts as pending, not {status:?}; move it on with PATCH /api/deployments/{{id}}"
+            )))
+        }
     }
 }
 
@@ -73,11 +95,9 @@ pub struct Deployment {
     pub app_sandbox_id: Option<String>,
     pub public_url: Option<String>,
     pub db_sandbox_id: Option<String>,
-    /// Secret: any JSON; `"****"` unless revealed.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = masked_connection_info)]
     pub db_connection_info: Option<Value>,
-    /// Secret: an object of variables; `"****"` unless revealed.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = masked_environment_vars)]
     pub environment_vars: Option<Value>,
     pub status: DeploymentStatus,
     #[schema(example = "nodejs")]
@@ -90,6 +110,32 @@ impl crate::http::Versioned for Deployment {
     fn etag(&self) -> crate::http::ETag {
         crate::http::ETag::from_timestamp(self.updated_at)
     }
+}
+
+/// Every JSON type: any value. (A schema without `type` says the same, but
+/// the finished document is read back into utoipa's types, which need one.)
+pub fn any_json() -> SchemaType {
+    SchemaType::from_iter([Type::Object, Type::Array, Type::String, Type::Number, Type::Boolean, Type::Null])
+}
+
+/// Any JSON: a deployment's connection info as given, `"****"` where it is
+/// masked, `null` when there is none.
+fn masked_connection_info() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(any_json())
+        .description(Some("Secret: any JSON; `\"****\"` unless revealed, `null` when not set."))
+        .into()
+}
+
+/// An object of variables, `"****"` where it is masked, `null` when there
+/// is none.
+fn masked_environment_vars() -> Schema {
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Object))
+        .item(ObjectBuilder::new().schema_type(Type::String).enum_values(Some([MASK])))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some("Secret: an object of variables; `\"****\"` unless revealed, `null` when not set."))
+        .into()
 }
 
 /// The columns a `MaskedRow` is read from, with secrets reduced to

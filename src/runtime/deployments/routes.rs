@@ -8,11 +8,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::openapi::schema::{ObjectBuilder, Schema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::model::{Deployment, DeploymentRow, DeploymentStatus, DeploymentSummary};
+use super::model::{Deployment, DeploymentRow, DeploymentStatus, DeploymentSummary, NewDeploymentStatus, any_json};
 use super::queries::{self, DeploymentChange, NewDeployment};
 use crate::accounts::Principal;
 use crate::config::SecretKey;
@@ -128,26 +129,62 @@ async fn latest_deployment(
     Ok(Json(row.deployment))
 }
 
+/// Any JSON for `db_connection_info` (`null`: none), at most 64 KiB.
+fn connection_info_schema() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(any_json())
+        .description(Some(
+            "Secret, sealed at rest (needs `DEVX_SECRET_KEY`): any JSON of at most 64 KiB; `null` is none \
+             (on a change: clears it).",
+        ))
+        .into()
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDeployment {
-    /// A service of the same project.
+    /// A service of the same project (404 naming the field if there is none).
     pub service_id: Option<Uuid>,
-    #[schema(example = "sandbox_abc123")]
+    /// Trimmed; 1 to 255 characters.
+    #[schema(
+        example = "sandbox_abc123",
+        min_length = 1,
+        max_length = 255,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub app_sandbox_id: Option<String>,
-    #[schema(example = "https://myapp.coderunner.dev")]
+    /// An http(s) URL without whitespace, at most 2048 characters.
+    #[schema(
+        example = "https://myapp.coderunner.dev",
+        max_length = 2048,
+        pattern = "^https?://[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+$"
+    )]
     pub public_url: Option<String>,
+    /// Trimmed; 1 to 255 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub db_sandbox_id: Option<String>,
-    /// Secret, sealed at rest (needs `DEVX_SECRET_KEY`): any JSON.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = connection_info_schema)]
     pub db_connection_info: Option<Value>,
-    /// Secret, sealed at rest (needs `DEVX_SECRET_KEY`): an object.
+    /// Secret, sealed at rest (needs `DEVX_SECRET_KEY`): an object of at
+    /// most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub environment_vars: Option<Value>,
-    #[schema(example = "nodejs")]
+    /// Trimmed; 1 to 100 characters.
+    #[schema(
+        example = "nodejs",
+        min_length = 1,
+        max_length = 100,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub runtime_type: Option<String>,
     /// A deployment starts `pending`; only that value is accepted here.
-    pub status: Option<DeploymentStatus>,
+    // Parsed to refuse any other value; the one it can hold is the default.
+    #[serde(rename = "status")]
+    pub _status: Option<NewDeploymentStatus>,
 }
 
 /// Create a deployment (`createDeployment`); it starts `pending`. The answer
@@ -189,11 +226,6 @@ async fn create_deployment(
     if let Some(env) = &req.environment_vars {
         v.json_object(ENVIRONMENT_VARS, env, JSON_MAX_BYTES);
     }
-    v.check(
-        req.status.is_none_or(|s| s == DeploymentStatus::Pending),
-        "status",
-        "a deployment starts as pending; move it on with PATCH /api/deployments/{id}",
-    );
     v.finish()?;
 
     let deployment_id = Uuid::new_v4();
@@ -208,7 +240,7 @@ async fn create_deployment(
     if let Some(service_id) = req.service_id
         && !queries::service_in_project(&tx, service_id, project.project_id).await?
     {
-        return Err(ApiError::invalid("service_id", "no such service in this project"));
+        return Err(ApiError::no_such("service_id", "no such service in this project"));
     }
     let row = queries::insert_deployment(
         &tx,
@@ -300,27 +332,29 @@ pub struct UpdateDeployment {
     /// (steps may be skipped), or `failed` from any status but `stopped` and
     /// `failed`, which are final. 409 otherwise. The same status is a no-op.
     pub status: Option<DeploymentStatus>,
-    /// `null` clears it.
+    /// Trimmed; 1 to 255 characters. `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255, pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
     pub app_sandbox_id: Option<Option<String>>,
-    /// `null` clears it.
+    /// An http(s) URL without whitespace, at most 2048 characters. `null`
+    /// clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^https?://[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+$")]
     pub public_url: Option<Option<String>>,
-    /// `null` clears it.
+    /// Trimmed; 1 to 255 characters. `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255, pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
     pub db_sandbox_id: Option<Option<String>>,
-    /// `null` clears it.
+    /// Trimmed; 1 to 100 characters. `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
     pub runtime_type: Option<Option<String>>,
-    /// Secret; replaces the stored value; `null` clears it.
+    /// Replaces the stored value.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = connection_info_schema)]
     pub db_connection_info: Option<Option<Value>>,
-    /// Secret; replaces the whole object; `null` clears it.
+    /// Secret; replaces the whole object (at most 64 KiB of JSON); `null`
+    /// clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
     #[schema(value_type = Option<Object>)]
     pub environment_vars: Option<Option<Value>>,

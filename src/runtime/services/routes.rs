@@ -58,17 +58,19 @@ fn check_service_type(v: &mut Validator, t: &str) {
     );
 }
 
-/// An http(s) URL or an absolute path such as `/health`.
+/// An http(s) URL or an absolute path such as `/health`, at most 500
+/// characters (counted as the document's `maxLength` counts them).
 fn check_health_url(v: &mut Validator, url: &str) {
+    let short = url.chars().count() <= 500;
     if url.starts_with('/') {
         v.check(
-            url.len() <= 500 && !url.contains(char::is_whitespace) && !url.contains('\0'),
+            short && !url.contains(char::is_whitespace) && !url.contains('\0'),
             "health_check_url",
             "must be an http(s) URL or a path such as /health, at most 500 characters",
         );
     } else {
         v.url("health_check_url", url);
-        v.check(url.len() <= 500, "health_check_url", "must be at most 500 characters");
+        v.check(short, "health_check_url", "must be at most 500 characters");
     }
 }
 
@@ -109,25 +111,43 @@ async fn list_services(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateService {
-    #[schema(example = "Billing API")]
+    /// Trimmed; 1 to 200 characters.
+    #[schema(
+        example = "Billing API",
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: String,
-    /// Unique across devx (409 if taken).
-    #[schema(example = "billing-api")]
+    /// Unique across devx (409 if taken): lowercase letters or digits in
+    /// groups joined by single dashes, at most 100 characters.
+    #[schema(example = "billing-api", max_length = 100, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub slug: String,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
-    /// Default `api`.
+    /// A lowercase word (e.g. `api`, `worker`); default `api`.
+    #[schema(pattern = "^[a-z][a-z0-9_-]{0,49}$")]
     pub service_type: Option<String>,
-    /// 1 to 65535.
+    #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<i32>,
-    /// An http(s) URL or a path such as `/health`.
+    /// An http(s) URL or a path such as `/health`, without whitespace.
+    #[schema(
+        max_length = 500,
+        pattern = "^(/[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*|https?://[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+)$"
+    )]
     pub health_check_url: Option<String>,
     /// Default `inactive`.
     pub status: Option<ServiceStatus>,
+    /// A template (404 naming the field if there is none).
     pub template_id: Option<Uuid>,
+    /// At most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub deployment_config: Option<Value>,
+    /// At most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub environment_vars: Option<Value>,
+    /// At most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub resource_limits: Option<Value>,
 }
@@ -216,30 +236,40 @@ async fn get_service(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateService {
+    /// Trimmed; 1 to 200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: Option<String>,
+    /// Unique across devx (409 if taken), as on create.
+    #[schema(max_length = 100, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub slug: Option<String>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
+    #[schema(pattern = "^[a-z][a-z0-9_-]{0,49}$")]
     pub service_type: Option<String>,
     /// `null` clears it.
-    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<i32>)]
+    #[serde(default, deserialize_with = "crate::http::extract::nullable_whole")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 65535)]
     pub port: Option<Option<i32>>,
+    /// An http(s) URL or a path such as `/health`, without whitespace;
     /// `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = "^(/[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*|https?://[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+)$")]
     pub health_check_url: Option<Option<String>>,
     /// Becoming `running` sets `deployed_at`.
     pub status: Option<ServiceStatus>,
-    /// Replaces the whole object.
+    /// Replaces the whole object; at most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub deployment_config: Option<Value>,
-    /// Replaces the whole object.
+    /// Replaces the whole object; at most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub environment_vars: Option<Value>,
-    /// Replaces the whole object.
+    /// Replaces the whole object; at most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub resource_limits: Option<Value>,
 }

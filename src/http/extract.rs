@@ -77,6 +77,40 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// For integer fields: a JSON number with a zero fraction (`1500.0`, `1.5e3`)
+/// is an integer to JSON Schema, and clients send such numbers (JavaScript
+/// has no other kind), so it is taken as one. Use with
+/// `#[serde(deserialize_with = "integer")]` (and `default` where the field
+/// has one); [`optional_integer`] for an `Option`.
+pub fn integer<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+where
+    T: TryFrom<i64>,
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    whole_number(&serde_json::Number::deserialize(deserializer)?)
+}
+
+/// [`integer`] for an optional field; use with `#[serde(default, deserialize_with = "optional_integer")]`.
+pub fn optional_integer<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    T: TryFrom<i64>,
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    Option::<serde_json::Number>::deserialize(deserializer)?.map(|n| whole_number(&n)).transpose()
+}
+
+fn whole_number<T: TryFrom<i64>, E: serde::de::Error>(n: &serde_json::Number) -> Result<T, E> {
+    // Floats are exact integers up to 2^53.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let whole = n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT).map(|f| f as i64));
+    let Some(i) = whole else {
+        return Err(E::custom(format!("invalid value: {n}, expected an integer")));
+    };
+    T::try_from(i).map_err(|_| E::custom(format!("invalid value: {n} is out of range")))
+}
+
 /// The field a serde message is about: "unknown field `x`" or "missing field
 /// `x`" name it; otherwise the body as a whole.
 fn field_of(message: &str) -> String {
@@ -153,6 +187,25 @@ impl From<QueryRejection> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::field_of;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Counts {
+        #[serde(deserialize_with = "super::integer")]
+        n: i32,
+        #[serde(default, deserialize_with = "super::optional_integer")]
+        m: Option<i64>,
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_zero_fraction() {
+        let read = |json: &str| serde_json::from_str::<Counts>(json).map(|c| (c.n, c.m)).map_err(|e| e.to_string());
+        assert_eq!(read(r#"{"n": 5}"#), Ok((5, None)));
+        assert_eq!(read(r#"{"n": 1500.0, "m": 1.5e3}"#), Ok((1500, Some(1500))));
+        assert_eq!(read(r#"{"n": -2, "m": null}"#), Ok((-2, None)));
+        assert!(read(r#"{"n": 1.5}"#).unwrap_err().contains("expected an integer"));
+        assert!(read(r#"{"n": 3000000000}"#).unwrap_err().contains("out of range"));
+        assert!(read(r#"{"n": "5"}"#).is_err());
+    }
 
     #[test]
     fn serde_messages_name_their_field() {

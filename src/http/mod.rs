@@ -1,7 +1,7 @@
 //! The HTTP kit every capability builds on: the shared state ([`AppState`]),
 //! the problem+json error type, extractors that turn bad input into
 //! problems, keyset pagination, input validation, the client's address, the
-//! middleware stack and the base of the OpenAPI document.
+//! middleware stack, the base of the OpenAPI document and pieces of schemas.
 //!
 //! This module imports no capability: capabilities import it, and only the
 //! composition root (`app`) knows them all. A capability contributes
@@ -11,6 +11,7 @@
 pub mod client;
 pub mod error;
 pub mod extract;
+pub mod json_schema;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;

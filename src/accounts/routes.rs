@@ -66,10 +66,22 @@ async fn open_session(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    #[schema(example = "ada@example.com")]
+    /// `local@domain.tld`: no spaces, one `@`, a dot inside the domain; at
+    /// most 254 characters.
+    #[schema(
+        example = "ada@example.com",
+        max_length = 254,
+        pattern = r"^[^@\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@.\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^@\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*\.[^@\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@.\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$"
+    )]
     pub email: String,
-    /// 8 characters to 1024 bytes.
+    /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
 }
 
@@ -162,10 +174,13 @@ async fn login(
         let client = state.db.client().await?;
         throttle::check(&client, &keys, "failed sign-ins").await?;
     }
-    if req.password.len() > secrets::PASSWORD_MAX_BYTES || req.email.len() > 254 {
+    // An email or password no account can have is answered at once, neither
+    // hashed nor counted (a blank email would not even make a throttle key).
+    let email = req.email.trim();
+    if email.is_empty() || email.chars().count() > 254 || req.password.chars().count() > secrets::PASSWORD_MAX_CHARS {
         return Err(ApiError::Unauthorized("wrong email or password".into()));
     }
-    let found = crate::db_read!(state.db, |c| queries::find_login(c, req.email.trim()))?;
+    let found = crate::db_read!(state.db, |c| queries::find_login(c, email))?;
     let (user, hash) = match found {
         Some((user, hash)) if user.is_active => (Some(user), hash),
         _ => (None, None),
@@ -224,10 +239,12 @@ async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Ta
 pub struct UpdateMeRequest {
     /// `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub name: Option<Option<String>>,
+    /// An `http://` or `https://` URL of at most 2048 characters, other
+    /// characters than RFC 3986's percent-encoded; `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = r"^https?://[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]+$")]
     pub avatar_url: Option<Option<String>>,
     /// Changing the password needs the current one, and signs out every
     /// other session.
@@ -237,7 +254,10 @@ pub struct UpdateMeRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    /// A wrong one is a 403, and counts as a failed sign-in.
     pub current: String,
+    /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub new: String,
 }
 
@@ -287,7 +307,9 @@ async fn update_me(
             match hasher.change(change.current.clone(), current_hash, change.new.clone()).await? {
                 None => {
                     throttle::record_failure(&state.db.client().await?, &account, &state.config.http).await?;
-                    return Err(ApiError::invalid("password.current", "is not your current password"));
+                    // The proof of identity failed, as a wrong password at
+                    // sign-in does; the session itself is still good (not 401).
+                    return Err(ApiError::Forbidden("password.current is not your current password".into()));
                 }
                 Some(hash) => Some(hash),
             }
@@ -355,12 +377,19 @@ async fn list_keys(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    #[schema(example = "ci pipeline")]
+    #[schema(
+        example = "ci pipeline",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     /// Default `["read"]`.
     #[serde(default)]
+    #[schema(min_items = 1)]
     pub scopes: Option<Vec<Scope>>,
-    /// When the key stops working; none = never.
+    /// When the key stops working; none = never. A time already past is a
+    /// 409.
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -386,8 +415,16 @@ async fn create_key(
     let mut v = Validator::new();
     v.text("name", &req.name, 1, 200);
     v.check(!scopes.is_empty(), "scopes", "give at least one of read, write, admin");
-    v.check(req.expires_at.is_none_or(|at| at > Utc::now()), "expires_at", "must be in the future");
     v.finish()?;
+    // Well formed, but the clock has passed it: a conflict with now.
+    if let Some(at) = req.expires_at
+        && at <= Utc::now()
+    {
+        return Err(ApiError::conflict(
+            "expires_at",
+            format!("expires_at ({at}) has passed; give a later time, or none"),
+        ));
+    }
     // A key can never do more than the credential that made it.
     let ceiling = match &principal.credential {
         Credential::Session(_) if principal.role == Role::Admin => Scope::Admin,
@@ -462,6 +499,7 @@ pub struct UserListParams {
     pub plan_type: Option<PlanType>,
     pub is_active: Option<bool>,
     /// Part of the email, any case.
+    #[param(max_length = 254, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub q: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -573,4 +611,38 @@ async fn admin_get_user(
 ) -> ApiResult<Tagged<User>> {
     let user = crate::db_read!(state.db, |c| queries::get_user(c, id))?;
     user.map(Tagged).ok_or(ApiError::NotFound("user"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::json_schema::testing::{assert_agree, pattern_of, strings};
+
+    fn accepted_by(check: impl Fn(&mut Validator, &str)) -> impl Fn(&str) -> bool {
+        move |value| {
+            let mut v = Validator::new();
+            check(&mut v, value);
+            v.finish().is_ok()
+        }
+    }
+
+    #[test]
+    fn the_email_pattern_is_the_rule() {
+        let pattern = pattern_of::<RegisterRequest>("/properties/email/pattern");
+        let fixed =
+            ["ada@example.com", "a@b.c", "a@b..c", "a@.b", "a@b.", "@b.c", "a@@b.c", "a@bc", "a b@c.d", "a@b.c\u{85}"];
+        let random = strings("ab.@ \u{85}\u{a0}\u{feff}é", 5000, 10);
+        let samples = fixed.into_iter().chain(random.iter().map(String::as_str));
+        assert_agree(&pattern, accepted_by(|v, s| v.email("email", s)), samples);
+    }
+
+    #[test]
+    fn the_avatar_url_pattern_is_the_rule() {
+        let pattern = pattern_of::<UpdateMeRequest>("/properties/avatar_url/pattern");
+        let fixed =
+            ["https://example.com/a%20b.png?s=1#x", "http://x", "https://", "ftp://x", "https://a b", "https://[::1]"];
+        let random = strings("htps:/x \u{85}é[%", 5000, 12);
+        let samples = fixed.into_iter().chain(random.iter().map(String::as_str));
+        assert_agree(&pattern, accepted_by(|v, s| v.url("avatar_url", s)), samples);
+    }
 }

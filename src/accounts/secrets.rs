@@ -16,7 +16,7 @@ pub const API_KEY_PREFIX: &str = "devx_";
 const VISIBLE_PREFIX_LEN: usize = 12;
 
 pub const PASSWORD_MIN_CHARS: usize = 8;
-pub const PASSWORD_MAX_BYTES: usize = 1024;
+pub const PASSWORD_MAX_CHARS: usize = 1024;
 
 /// OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
 pub fn argon2_params() -> Params {
@@ -38,8 +38,8 @@ pub fn dummy_hash() -> &'static str {
 pub fn password_problem(password: &str) -> Option<String> {
     if password.chars().count() < PASSWORD_MIN_CHARS {
         Some(format!("must be at least {PASSWORD_MIN_CHARS} characters"))
-    } else if password.len() > PASSWORD_MAX_BYTES {
-        Some(format!("must be at most {PASSWORD_MAX_BYTES} bytes"))
+    } else if password.chars().count() > PASSWORD_MAX_CHARS {
+        Some(format!("must be at most {PASSWORD_MAX_CHARS} characters"))
     } else if password.contains('\0') {
         Some("must not contain NUL characters".into())
     } else {
@@ -110,6 +110,9 @@ mod tests {
         assert!(password_problem("short").is_some());
         assert!(password_problem(&"x".repeat(1025)).is_some());
         assert!(password_problem("long enough").is_none());
+        // Characters, as the OpenAPI document counts them, not bytes.
+        assert!(password_problem(&"é".repeat(1024)).is_none());
+        assert!(password_problem("ééééééé").is_some());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::diagnostics::introspect::TableStats;
+use crate::http::json_schema::AnyJson;
 
 /// One runtime setting (`devx.system_config`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
@@ -15,7 +16,7 @@ pub struct ConfigEntry {
     #[schema(example = "retention.chat_messages")]
     pub key: String,
     /// Any JSON; retention periods are interval strings such as `"6 months"`.
-    #[schema(value_type = Object, example = json!("6 months"))]
+    #[schema(value_type = AnyJson, example = json!("6 months"))]
     pub value: Value,
     pub description: Option<String>,
     pub updated_at: DateTime<Utc>,

@@ -15,6 +15,7 @@ use super::queries::{self, AuditFilter};
 use super::settings;
 use crate::accounts::AdminPrincipal;
 use crate::http::error::Problem;
+use crate::http::json_schema::AnyJsonButNull;
 use crate::http::pagination::{self, Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, IfMatch, Json, Path, Query, Tagged, Versioned};
@@ -52,13 +53,23 @@ async fn list_config(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutConfigRequest {
-    /// The new value. Known settings are checked: retention periods
-    /// (`retention.*`, and `retention.interval`) are positive PostgreSQL
-    /// intervals as strings (`"6 months"`), `retention.batch_size` an integer
-    /// from 1 to 100000, `retention.enabled` a boolean.
-    #[schema(value_type = Object, example = json!("6 months"))]
+    /// The new value: any JSON but `null`, at most 64 KiB serialized. The
+    /// settings devx knows take one kind of value (another is a 422):
+    /// retention periods (`retention.*`, and `retention.interval`) are
+    /// positive PostgreSQL intervals as strings (`"6 months"`),
+    /// `retention.batch_size` an integer from 1 to 100000,
+    /// `retention.enabled` a boolean, `agents.max_concurrent_executions` an
+    /// integer from 1 to 10000, `agents.execution_timeout_seconds` from 1 to
+    /// 31536000, `errors.max_recovery_attempts` from 0 to 100.
+    #[schema(value_type = AnyJsonButNull, example = json!("6 months"))]
     pub value: Value,
-    /// Replaces the description; required to create a setting devx does not know.
+    /// Replaces the description. Creating a setting devx does not know needs
+    /// one: without it, that is a 409.
+    #[schema(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub description: Option<String>,
 }
 
@@ -85,7 +96,9 @@ async fn get_config(
 /// Set a setting, creating it if needed (admin). The change is audited.
 #[utoipa::path(
     put, path = "/api/admin/config/{key}", tag = "admin", security(("bearer" = ["admin"])),
-    params(("key" = String, Path, description = "Setting key, e.g. retention.chat_messages"), IfMatch),
+    params(("key" = String, Path, max_length = 200, pattern = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$",
+        description = "Setting key: dot-separated words of lowercase letters, digits and underscores, e.g. \
+        retention.chat_messages. In the `retention.` namespace only the settings devx knows exist."), IfMatch),
     request_body = PutConfigRequest,
     responses(
         (status = 200, description = "Updated", body = ConfigEntry, headers(("ETag" = String, description = "The setting's version after the change"))),
@@ -128,7 +141,11 @@ async fn put_config(
         if_match.check("setting", &current.etag())?;
     }
     if known.is_none() && description.is_none() && !queries::config_exists(&tx, &key).await? {
-        return Err(ApiError::invalid("description", "is required to create a setting devx does not know"));
+        // Fine once the setting exists: what is missing depends on the state.
+        return Err(ApiError::conflict(
+            "description",
+            "a description is required to create a setting devx does not know",
+        ));
     }
     let (entry, created) =
         queries::upsert_config(&tx, &key, &req.value, description, known.map(|k| k.description)).await?;
@@ -145,17 +162,21 @@ async fn put_config(
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// The table, schema-qualified, e.g. `devx.users`.
+    #[param(max_length = 200, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub entity_type: Option<String>,
     /// The row's key (a UUID, or a setting's key).
+    #[param(max_length = 200, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub entity_id: Option<String>,
     /// Exactly, e.g. `user:<id>`, `system:retention` (changes made with an
     /// API key carry `user:<id> apikey:<id>`).
+    #[param(max_length = 200, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub actor: Option<String>,
     #[param(inline)]
     pub action: Option<AuditAction>,
     /// Changes at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
-    /// Changes before this time (RFC 3339).
+    /// Changes before this time (RFC 3339); at or before `since`, the page
+    /// is empty.
     pub until: Option<DateTime<Utc>>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -184,9 +205,6 @@ async fn list_audit(
     v.opt_text("entity_type", params.entity_type.as_deref(), 1, 200);
     v.opt_text("entity_id", params.entity_id.as_deref(), 1, 200);
     v.opt_text("actor", params.actor.as_deref(), 1, 200);
-    if let (Some(since), Some(until)) = (params.since, params.until) {
-        v.check(since < until, "until", "must be later than since");
-    }
     v.finish()?;
     let filter = AuditFilter {
         entity_type: params.entity_type,
@@ -236,4 +254,48 @@ async fn recent_activity(
 )]
 async fn stats(State(state): State<AppState>, _admin: AdminPrincipal) -> ApiResult<Json<SystemStats>> {
     Ok(Json(crate::db_read!(state.db, |c| queries::system_stats(c))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::json_schema::testing::{assert_agree, strings};
+
+    /// The rule a known setting's value follows depends on the key in the
+    /// path, which a schema cannot say: the value's description says it.
+    #[test]
+    fn the_value_description_names_every_known_setting() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(PutConfigRequest::schema()).unwrap();
+        let description = schema.pointer("/properties/value/description").and_then(Value::as_str).unwrap();
+        let description = description.replace('\n', " ");
+        for setting in settings::KNOWN {
+            match setting.kind {
+                settings::Kind::Period => assert!(setting.key.starts_with("retention."), "{}", setting.key),
+                settings::Kind::Integer { min, max } => {
+                    let said = format!("`{}` ", setting.key);
+                    let range = format!("{min} to {max}");
+                    let at = description.find(&said).unwrap_or_else(|| panic!("{} is not described", setting.key));
+                    assert!(description[at..].contains(&range), "{}: {range}", setting.key);
+                }
+                settings::Kind::Bool => assert!(description.contains(&format!("`{}` a boolean", setting.key))),
+            }
+        }
+    }
+
+    #[test]
+    fn the_key_pattern_is_the_rule() {
+        let doc = serde_json::to_value(routes().into_openapi()).unwrap();
+        let pointer = "/paths/~1api~1admin~1config~1{key}/put/parameters/0/schema/pattern";
+        let pattern = regex::Regex::new(doc.pointer(pointer).and_then(Value::as_str).unwrap()).unwrap();
+        let well_formed = |key: &str| {
+            let mut v = Validator::new();
+            settings::check_key(&mut v, key);
+            v.finish().is_ok()
+        };
+        // Outside the closed `retention.` namespace, which the description states.
+        let random = strings("az09_.A-", 5000, 6);
+        let samples = ["ui.theme", "a", "a..b", ".a", "a.", "Bad.Key", "retention.chat_messages"].into_iter();
+        assert_agree(&pattern, well_formed, samples.chain(random.iter().map(String::as_str)));
+    }
 }

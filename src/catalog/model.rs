@@ -19,6 +19,7 @@ crate::text_enum! {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptionalVar {
+    #[schema(pattern = r"^[A-Z0-9_]{1,64}$")]
     pub name: String,
     pub default: String,
     pub description: String,

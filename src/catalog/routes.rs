@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -19,6 +20,7 @@ use crate::accounts::{AdminPrincipal, Principal};
 use crate::db::{DbError, Visibility};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
+use crate::http::json_schema;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, ETag, IfMatch, Json, Path, Query};
@@ -55,12 +57,16 @@ fn or_fallback<T: serde::Serialize>(
 #[into_params(parameter_in = Query)]
 pub struct TemplateListParams {
     /// Category slug, e.g. `web`.
+    #[param(max_length = 100, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub category: Option<String>,
     /// Technology slug in the template's stack, e.g. `react`.
+    #[param(max_length = 100, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub technology: Option<String>,
+    #[param(max_length = 100, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub tag: Option<String>,
     pub complexity: Option<Complexity>,
     /// Part of the name or description, any case.
+    #[param(max_length = 200, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub q: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -178,34 +184,114 @@ async fn list_technologies(State(state): State<AppState>) -> ApiResult<Response>
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateInput {
+    /// Lowercase letters and digits, words joined by single dashes.
+    #[schema(max_length = 63, pattern = r"^[a-z0-9]+(?:-[a-z0-9]+)*$", example = "hello-rust")]
     pub slug: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: String,
-    /// Category slug.
+    /// Slug of an existing category (see `GET /api/templates/categories`;
+    /// another is a 404).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub category: String,
-    /// Path -> content.
+    /// Path -> content, at most 500 files.
     #[serde(default)]
+    #[schema(value_type = TemplateFiles)]
     pub files: BTreeMap<String, String>,
+    /// The `{{VAR}}` placeholders a project must give.
     #[serde(default)]
+    #[schema(value_type = Vec<VarName>)]
     pub required_vars: Vec<String>,
     #[serde(default)]
     pub optional_vars: Vec<OptionalVar>,
+    /// Technology slugs, at most 50.
     #[serde(default)]
+    #[schema(value_type = Vec<Label>, max_items = 50)]
     pub tech_stack: Vec<String>,
+    /// At most 50.
     #[serde(default)]
+    #[schema(value_type = Vec<Label>, max_items = 50)]
     pub tags: Vec<String>,
     /// Minutes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::extract::whole")]
+    #[schema(minimum = 0, maximum = 10_000)]
     pub estimated_setup_time: i32,
     pub complexity: Complexity,
     #[serde(default = "yes")]
     pub is_public: bool,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub author: Option<String>,
+}
+
+const MAX_FILES: usize = 500;
+const FILE_PATH_MAX_CHARS: usize = 1024;
+const MAX_LABELS: usize = 50;
+const LABEL_MAX_CHARS: usize = 100;
+
+crate::json_schema! {
+    /// A template's files: path -> content.
+    TemplateFiles = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Path -> content. A path is relative and `/`-separated, at most 1024 characters, without empty or `..` \
+             segments (`{{VAR}}` placeholders are allowed).",
+        ))
+        .property_names(Some(json_schema::string().max_length(Some(FILE_PATH_MAX_CHARS)).pattern(Some(
+            r"^(?:[^/.\x00][^/\x00]*|\.|\.[^/.\x00][^/\x00]*|\.\.[^/\x00]+)(?:/(?:[^/.\x00][^/\x00]*|\.|\.[^/.\x00][^/\x00]*|\.\.[^/\x00]+))*$",
+        ))))
+        .additional_properties(Some(json_schema::string()))
+        .max_properties(Some(MAX_FILES));
+}
+
+crate::json_schema! {
+    /// The name of a `{{VAR}}` placeholder.
+    VarName = json_schema::string()
+        .description(Some("A placeholder's name: UPPER_SNAKE_CASE, 1 to 64 characters."))
+        .pattern(Some(r"^[A-Z0-9_]{1,64}$"));
+}
+
+crate::json_schema! {
+    /// A tag or a technology slug.
+    Label = json_schema::string()
+        .description(Some("A tag or technology slug, 1 to 100 characters."))
+        .min_length(Some(1))
+        .max_length(Some(LABEL_MAX_CHARS));
+}
+
+/// A file path in a template ([`TemplateFiles`]' keys).
+fn is_template_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.chars().count() <= FILE_PATH_MAX_CHARS
+        && !path.starts_with('/')
+        && !path.split('/').any(|seg| seg == ".." || seg.is_empty())
+        && !path.contains('\0')
+}
+
+/// UPPER_SNAKE_CASE, 1 to 64 characters ([`VarName`]).
+fn is_var_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn yes() -> bool {
     true
+}
+
+fn no_such_category() -> ApiError {
+    ApiError::no_such("category", "no such category; see GET /api/templates/categories")
 }
 
 impl TemplateInput {
@@ -215,28 +301,19 @@ impl TemplateInput {
         v.text("name", &self.name, 1, 200);
         v.text("description", &self.description, 0, 5000);
         v.text("category", &self.category, 1, 100);
-        v.check(self.files.len() <= 500, "files", "at most 500 files");
+        v.check(self.files.len() <= MAX_FILES, "files", format!("at most {MAX_FILES} files"));
         for (path, content) in &self.files {
-            let ok_path = !path.is_empty()
-                && path.len() <= 1024
-                && !path.starts_with('/')
-                && !path.split('/').any(|seg| seg == ".." || seg.is_empty())
-                && !path.contains('\0');
-            v.check(ok_path, "files", format!("{path:?} is not a relative path without `..`"));
+            v.check(is_template_path(path), "files", format!("{path:?} is not a relative path without `..`"));
             v.check(!content.contains('\0'), "files", format!("{path:?} contains NUL characters"));
         }
-        let var_ok = |n: &String| {
-            !n.is_empty()
-                && n.len() <= 64
-                && n.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        };
-        v.check(self.required_vars.iter().all(var_ok), "required_vars", "names are UPPER_SNAKE_CASE");
-        v.check(self.optional_vars.iter().all(|o| var_ok(&o.name)), "optional_vars", "names are UPPER_SNAKE_CASE");
+        v.check(self.required_vars.iter().all(|n| is_var_name(n)), "required_vars", "names are UPPER_SNAKE_CASE");
+        v.check(self.optional_vars.iter().all(|o| is_var_name(&o.name)), "optional_vars", "names are UPPER_SNAKE_CASE");
         for (field, list) in [("tech_stack", &self.tech_stack), ("tags", &self.tags)] {
+            let label_ok = |s: &String| !s.is_empty() && s.chars().count() <= LABEL_MAX_CHARS && !s.contains('\0');
             v.check(
-                list.len() <= 50 && list.iter().all(|s| !s.is_empty() && s.len() <= 100 && !s.contains('\0')),
+                list.len() <= MAX_LABELS && list.iter().all(label_ok),
                 field,
-                "at most 50 entries of 1-100 characters",
+                format!("at most {MAX_LABELS} entries of 1-{LABEL_MAX_CHARS} characters"),
             );
         }
         v.check((0..=10_000).contains(&self.estimated_setup_time), "estimated_setup_time", "minutes, 0 to 10000");
@@ -285,9 +362,7 @@ async fn create_template(
     input.validate()?;
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&admin.actor()).await?;
-    queries::insert_template(&tx, &input.write(Some(admin.user_id)), false)
-        .await?
-        .ok_or_else(|| ApiError::invalid("category", "no such category; see GET /api/templates/categories"))?;
+    queries::insert_template(&tx, &input.write(Some(admin.user_id)), false).await?.ok_or_else(no_such_category)?;
     let (template, _) = queries::versioned_template(&tx, Some(Visibility::All), &input.slug, false)
         .await?
         .ok_or_else(|| ApiError::internal("template vanished"))?;
@@ -299,21 +374,41 @@ async fn create_template(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplatePatch {
+    #[schema(max_length = 63, pattern = r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
     pub slug: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
+    /// Slug of an existing category (another is a 404).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub category: Option<String>,
-    /// Replaces the whole file set.
+    /// Replaces the whole file set (at most 500 files).
+    #[schema(value_type = Option<TemplateFiles>)]
     pub files: Option<BTreeMap<String, String>>,
+    #[schema(value_type = Option<Vec<VarName>>)]
     pub required_vars: Option<Vec<String>>,
     pub optional_vars: Option<Vec<OptionalVar>>,
+    #[schema(value_type = Option<Vec<Label>>, max_items = 50)]
     pub tech_stack: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<Label>>, max_items = 50)]
     pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
+    #[schema(minimum = 0, maximum = 10_000)]
     pub estimated_setup_time: Option<i32>,
     pub complexity: Option<Complexity>,
     pub is_public: Option<bool>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub author: Option<Option<String>>,
 }
 
@@ -367,9 +462,7 @@ async fn update_template(
     if_match.check("template", &ETag::from_timestamp(version))?;
     let input = patch.apply(current);
     input.validate()?;
-    queries::replace_template(&tx, &slug, &input.write(None))
-        .await?
-        .ok_or_else(|| ApiError::invalid("category", "no such category; see GET /api/templates/categories"))?;
+    queries::replace_template(&tx, &slug, &input.write(None)).await?.ok_or_else(no_such_category)?;
     let (template, version) = queries::versioned_template(&tx, Some(Visibility::All), &input.slug, false)
         .await?
         .ok_or_else(|| ApiError::internal("template vanished"))?;
@@ -399,4 +492,43 @@ async fn delete_template(
     }
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::json_schema::testing::{assert_agree, pattern_of, strings};
+
+    #[test]
+    fn the_slug_pattern_is_the_rule() {
+        let pattern = pattern_of::<TemplateInput>("/properties/slug/pattern");
+        let accepted = |slug: &str| {
+            let mut v = Validator::new();
+            v.slug("slug", slug);
+            v.finish().is_ok()
+        };
+        let (longest, too_long) = ("a".repeat(63), "a".repeat(64));
+        let random = strings("az09-A_ ", 5000, 6);
+        let samples = ["my-service-2", "-a", "a-", "a--b", ""].into_iter();
+        assert_agree(&pattern, accepted, samples.chain(random.iter().map(String::as_str)));
+        // Length, which the document states with maxLength.
+        assert!(accepted(&longest) && !accepted(&too_long));
+    }
+
+    #[test]
+    fn the_var_name_pattern_is_the_rule() {
+        let pattern = pattern_of::<VarName>("/pattern");
+        let (longest, too_long) = ("A".repeat(64), "A".repeat(65));
+        let random = strings("AZ09_a-", 5000, 6);
+        let samples = ["PROJECT_NAME", "", &longest, &too_long].into_iter();
+        assert_agree(&pattern, is_var_name, samples.chain(random.iter().map(String::as_str)));
+    }
+
+    #[test]
+    fn the_template_path_pattern_is_the_rule() {
+        let pattern = pattern_of::<TemplateFiles>("/propertyNames/pattern");
+        let random = strings("a/.{}\\", 5000, 7);
+        let samples = ["src/main.rs", "{{PROJECT_NAME}}/README.md", "./a", "a/..", "/a", "a//b", "..."].into_iter();
+        assert_agree(&pattern, is_template_path, samples.chain(random.iter().map(String::as_str)));
+    }
 }

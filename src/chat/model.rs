@@ -5,10 +5,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::http::json_schema::AnyJson;
+
 /// Longest message content, in characters.
 pub const CONTENT_MAX_CHARS: usize = 100_000;
 
 crate::text_enum! {
+    /// Who wrote a chat message.
+    #[schema(as = ChatRole)]
     pub enum Role {
         User,
         Assistant,
@@ -37,7 +41,7 @@ pub struct ChatMessage {
     pub session_id: String,
     pub role: Role,
     pub content: String,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<AnyJson>)]
     pub attachments: Value,
     #[schema(value_type = Object)]
     pub metadata: Value,

@@ -12,6 +12,7 @@ use super::queries::{self, NewMessage};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
+use crate::http::json_schema::AnyJson;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, Json, Path, Query};
@@ -31,6 +32,7 @@ const ATTACHMENTS_MAX_BYTES: usize = 256 * 1024;
 #[into_params(parameter_in = Query)]
 pub struct MessageListParams {
     /// Only this conversation.
+    #[param(max_length = 255, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub session_id: Option<String>,
     /// `asc` (default): oldest first, `next_cursor` goes forward in time.
     /// `desc`: newest first, `next_cursor` goes back in time (load the latest
@@ -75,18 +77,28 @@ async fn list_messages(
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
     /// The conversation, 1 to 255 characters.
-    #[schema(example = "c0ffee-session-1")]
+    #[schema(
+        example = "c0ffee-session-1",
+        min_length = 1,
+        max_length = 255,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub session_id: String,
     pub role: Role,
     /// 1 to 100,000 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100_000,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub content: String,
-    /// A JSON array (default `[]`), at most 256 KiB.
-    #[schema(value_type = Option<Vec<Object>>)]
+    /// A JSON array (default `[]`), at most 256 KiB serialized.
+    #[schema(value_type = Option<Vec<AnyJson>>)]
     pub attachments: Option<Value>,
-    /// A JSON object (default `{}`), at most 64 KiB.
+    /// A JSON object (default `{}`), at most 64 KiB serialized.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
-    /// A container of this project.
+    /// A container of this project (another is a 404).
     pub container_id: Option<Uuid>,
 }
 
@@ -125,7 +137,7 @@ async fn post_message(
     if let Some(container_id) = req.container_id
         && !belongs_to_project(&tx, container_id, project.project_id).await?
     {
-        return Err(ApiError::invalid("container_id", "no such container in this project"));
+        return Err(ApiError::no_such("container_id", "no such container in this project"));
     }
     let message = queries::insert_message(
         &tx,

@@ -10,7 +10,6 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::model::FileRecord;
-use super::path;
 use super::queries::{self, FileFilter, NewFile};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
@@ -19,10 +18,17 @@ use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
+use crate::projects::path::{self, FilePath};
 use crate::runtime::containers::queries::belongs_to_project;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_files, record_file)).routes(routes!(get_file, delete_file))
+}
+
+/// A file's name: 1 to 255 characters once trimmed, no `/` or `\\`.
+fn check_file_name(v: &mut Validator, name: &str) {
+    v.text("file_name", name, 1, 255);
+    v.check(!name.contains('/') && !name.contains('\\'), "file_name", "must not contain / or \\");
 }
 
 /// `type/subtype`, at most 255 characters, e.g. `text/markdown`.
@@ -37,7 +43,9 @@ fn mime_ok(m: &str) -> bool {
 #[into_params(parameter_in = Query)]
 pub struct FileListParams {
     /// Only paths that start with this text, e.g. `src/`.
+    #[param(max_length = 1024, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub path_prefix: Option<String>,
+    #[param(max_length = 255, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub mime_type: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -81,17 +89,24 @@ async fn list_files(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordFile {
-    /// Relative, `/`-separated, at most 1024 characters; no `..`, `.` or
-    /// empty segment, no leading `/`, no backslash, no NUL.
-    #[schema(example = "src/main.rs")]
+    /// Where the file is in the project, e.g. `src/main.rs`.
+    #[schema(value_type = FilePath)]
     pub file_path: String,
-    /// Default: the path's last segment.
+    /// 1 to 255 characters without `/` or `\`; default: the path's last
+    /// segment.
+    #[schema(
+        max_length = 255,
+        pattern = r"^[^/\\]*[^/\\\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^/\\]*$"
+    )]
     pub file_name: Option<String>,
-    /// Bytes, 0 or more.
+    /// Bytes.
+    #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
+    #[schema(minimum = 0)]
     pub file_size: Option<i64>,
-    #[schema(example = "text/x-rust")]
+    /// `type/subtype`, printable ASCII, at most 255 characters.
+    #[schema(example = "text/x-rust", max_length = 255, pattern = r"^[\x20-\x2e\x30-\x7e]+/[\x20-\x7e]+$")]
     pub mime_type: Option<String>,
-    /// A container of this project that produced it.
+    /// A container of this project that produced it (another is a 404).
     pub container_id: Option<Uuid>,
 }
 
@@ -121,8 +136,7 @@ async fn record_file(
         v.error("file_path", problem);
     }
     if let Some(name) = &req.file_name {
-        v.text("file_name", name, 1, 255);
-        v.check(!name.contains('/') && !name.contains('\\'), "file_name", "must not contain / or \\");
+        check_file_name(&mut v, name);
     }
     if let Some(size) = req.file_size {
         v.check(size >= 0, "file_size", "must be 0 or more bytes");
@@ -131,13 +145,11 @@ async fn record_file(
         v.check(mime_ok(mime), "mime_type", "must be a media type such as text/plain, at most 255 characters");
     }
     v.finish()?;
+    // A path's segments are at most as long as a file name may be.
     let file_name = match &req.file_name {
         Some(name) => name.trim(),
         None => path::file_name(&req.file_path),
     };
-    if file_name.chars().count() > 255 {
-        return Err(ApiError::invalid("file_name", "the path's last segment is longer than 255 characters"));
-    }
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
@@ -145,7 +157,7 @@ async fn record_file(
     if let Some(container_id) = req.container_id
         && !belongs_to_project(&tx, container_id, project.project_id).await?
     {
-        return Err(ApiError::invalid("container_id", "no such container in this project"));
+        return Err(ApiError::no_such("container_id", "no such container in this project"));
     }
     queries::lock_path(&tx, project.project_id, &req.file_path).await?;
     let replaced = queries::retire_path(&tx, project.project_id, &req.file_path).await?;
@@ -207,4 +219,31 @@ async fn delete_file(
     queries::delete_file(&tx, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::json_schema::testing::{assert_agree, pattern_of, strings};
+
+    #[test]
+    fn the_file_name_pattern_is_the_rule() {
+        let pattern = pattern_of::<RecordFile>("/properties/file_name/pattern");
+        let accepted = |name: &str| {
+            let mut v = Validator::new();
+            check_file_name(&mut v, name);
+            v.finish().is_ok()
+        };
+        let random = strings("a/\\ .\u{85}\u{feff}", 5000, 8);
+        let samples = ["main.rs", " main.rs ", "", " ", "a/b", "a\\b", "\u{85}"].into_iter();
+        assert_agree(&pattern, accepted, samples.chain(random.iter().map(String::as_str)));
+    }
+
+    #[test]
+    fn the_mime_type_pattern_is_the_rule() {
+        let pattern = pattern_of::<RecordFile>("/properties/mime_type/pattern");
+        let random = strings("t/x+ -é\u{7f}", 5000, 8);
+        let samples = ["text/plain", "text/", "/plain", "text", "a/b/c", "a b/c d", "té/x"].into_iter();
+        assert_agree(&pattern, mime_ok, samples.chain(random.iter().map(String::as_str)));
+    }
 }

@@ -289,7 +289,9 @@ impl MigrationsReport {
 #[into_params(parameter_in = Query)]
 pub struct InsightsParams {
     /// Report statements running (and transactions idle) longer than this
-    /// many seconds; default `DB_LONG_QUERY_THRESHOLD`.
+    /// many seconds, more than 0 and at most 86400; default
+    /// `DB_LONG_QUERY_THRESHOLD`.
+    #[param(exclusive_minimum = 0, maximum = 86400)]
     pub long_query_seconds: Option<f64>,
 }
 
@@ -316,7 +318,7 @@ async fn insights(
     let long_query = match params.long_query_seconds {
         None => state.config.database.long_query_threshold,
         Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => std::time::Duration::from_secs_f64(s),
-        Some(_) => return Err(ApiError::BadRequest("long_query_seconds must be a number from 0 to 86400".into())),
+        Some(_) => return Err(ApiError::BadRequest("long_query_seconds must be more than 0 and at most 86400".into())),
     };
     let client = state.db.client().await?;
     let report = insights::report(&client, &insights::Thresholds::new(long_query)).await?;

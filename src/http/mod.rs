@@ -3,7 +3,8 @@
 //! problems, keyset pagination, input validation, the client's address, the
 //! middleware stack and the base of the OpenAPI document; and the contract
 //! of writes: `201` with `Location` ([`Created`]), `ETag` and `If-Match`
-//! ([`etag`]), and `Idempotency-Key` ([`idempotency`]).
+//! ([`etag`]), and `Idempotency-Key` ([`idempotency`]);
+//! and pieces of schemas ([`json_schema`]).
 //!
 //! This module imports no capability: capabilities import it, and only the
 //! composition root (`app`) knows them all. A capability contributes
@@ -16,6 +17,7 @@ pub mod error;
 pub mod etag;
 pub mod extract;
 pub mod idempotency;
+pub mod json_schema;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;

@@ -53,8 +53,9 @@ impl Validator {
         }
     }
 
+    /// At most 254 characters, one `@`, no whitespace, a dot inside the domain.
     pub fn email(&mut self, field: &str, value: &str) {
-        let ok = value.len() <= 254
+        let ok = value.chars().count() <= 254
             && !value.contains(char::is_whitespace)
             && value.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
@@ -66,14 +67,24 @@ impl Validator {
         self.check(ok, field, "must be an email address such as ada@example.com");
     }
 
-    /// An http(s) URL of at most 2048 characters.
+    /// An http(s) URL of at most 2048 characters, written with the
+    /// characters a URL may hold (RFC 3986: anything else percent-encoded),
+    /// without an IPv6 literal (`[...]`): the pattern
+    /// `^https?://[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]+$`. Clients parse such a
+    /// URL without surprises (Python's `urlsplit` raises on a stray `[`).
     pub fn url(&mut self, field: &str, value: &str) {
         let ok = value.chars().count() <= 2048
             && !value.contains(char::is_whitespace)
             && !value.contains('\0')
             && (value.starts_with("https://") || value.starts_with("http://"))
-            && value.split_once("://").is_some_and(|(_, rest)| !rest.is_empty());
-        self.check(ok, field, "must be an http:// or https:// URL of at most 2048 characters");
+            && value.split_once("://").is_some_and(|(_, rest)| !rest.is_empty())
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || "-._~:/?#@!$&'()*+,;=%".contains(c));
+        self.check(
+            ok,
+            field,
+            "must be an http:// or https:// URL of at most 2048 characters, other characters than \
+             A-Z a-z 0-9 - . _ ~ : / ? # @ ! $ & ' ( ) * + , ; = percent-encoded (e.g. https://example.com/a%20b.png)",
+        );
     }
 
     /// A TCP port, 1..65535.
@@ -81,15 +92,18 @@ impl Validator {
         self.check((1..=65535).contains(&port), field, format!("must be a port from 1 to 65535 (got {port})"));
     }
 
-    /// A lowercase slug: letters, digits and dashes, starting with a letter or digit.
+    /// A slug as the database's `*_slug_check` constraints have it: words of
+    /// lowercase letters and digits joined by single dashes; at most 63
+    /// characters.
     pub fn slug(&mut self, field: &str, value: &str) {
         let ok = (1..=63).contains(&value.len())
-            && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !value.starts_with('-');
+            && value
+                .split('-')
+                .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
         self.check(
             ok,
             field,
-            "must be 1-63 lowercase letters, digits or dashes, not starting with a dash (e.g. my-service)",
+            "must be 1-63 lowercase letters and digits, words joined by single dashes (e.g. my-service)",
         );
     }
 

@@ -6,6 +6,7 @@
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -17,6 +18,7 @@ use super::routes::empty_object;
 use crate::accounts::Principal;
 use crate::db::Queryable;
 use crate::http::error::Problem;
+use crate::http::json_schema;
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, IfMatch, Json, Path, Tagged, Versioned};
 
@@ -28,6 +30,44 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 const CODEBASE_MAX: usize = 16 * 1024 * 1024;
 const CONFIG_MAX: usize = 256 * 1024;
 const DEPENDENCIES_MAX: usize = 2000;
+const DEPENDENCY_MAX_CHARS: usize = 200;
+
+crate::json_schema! {
+    /// A dependency's name.
+    Dependency = json_schema::string()
+        .description(Some("A dependency's name, 1 to 200 characters (surrounding spaces are trimmed)."))
+        .min_length(Some(1))
+        .max_length(Some(DEPENDENCY_MAX_CHARS))
+        .pattern(Some(json_schema::NON_BLANK));
+}
+
+/// A variable's name: not empty, no `=`.
+fn variable_name() -> ObjectBuilder {
+    json_schema::string().min_length(Some(1)).pattern(Some("^[^=]+$"))
+}
+
+crate::json_schema! {
+    /// Environment variables: name -> value.
+    EnvironmentVars = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("Name (not empty, no `=`) -> value (a string); at most 256 KiB serialized."))
+        .property_names(Some(variable_name()))
+        .additional_properties(Some(json_schema::string()));
+}
+
+crate::json_schema! {
+    /// Changes to environment variables: name -> value, or `null` to remove it.
+    EnvironmentVarsPatch = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Name (not empty, no `=`) -> new value (a string), or `null` to remove the variable; the values set \
+             are at most 256 KiB serialized.",
+        ))
+        .property_names(Some(variable_name()))
+        .additional_properties(Some(
+            ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])),
+        ));
+}
 
 fn score(v: &mut Validator, field: &str, value: Option<f64>) {
     if let Some(x) = value {
@@ -38,9 +78,9 @@ fn score(v: &mut Validator, field: &str, value: Option<f64>) {
 fn dependencies(v: &mut Validator, list: &[String]) -> Vec<String> {
     v.check(list.len() <= DEPENDENCIES_MAX, "dependencies", format!("at most {DEPENDENCIES_MAX} entries"));
     let mut out: Vec<String> = Vec::with_capacity(list.len());
-    for d in list {
-        let d = d.trim();
-        if d.is_empty() || d.chars().count() > 200 || d.contains('\0') {
+    for raw in list {
+        let d = raw.trim();
+        if d.is_empty() || raw.chars().count() > DEPENDENCY_MAX_CHARS || d.contains('\0') {
             v.error("dependencies", format!("{d:?} is not a dependency name of 1 to 200 characters"));
         } else if !out.iter().any(|o| o == d) {
             out.push(d.to_string());
@@ -92,21 +132,29 @@ async fn get_context(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContextInput {
-    /// Path -> file content.
+    /// Path -> file content (the request body limit applies).
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
     pub codebase: Value,
+    /// At most 2000; repeated names are kept once.
     #[serde(default)]
+    #[schema(value_type = Vec<Dependency>, max_items = 2000)]
     pub dependencies: Vec<String>,
-    /// Name -> value (strings).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = EnvironmentVars)]
     pub environment_vars: Map<String, Value>,
+    /// At most 256 KiB serialized.
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
     pub deployment_config: Value,
+    /// Percent, 0 to 100.
+    #[schema(minimum = 0, maximum = 100)]
     pub test_coverage: Option<f64>,
+    /// 0 to 100.
+    #[schema(minimum = 0, maximum = 100)]
     pub security_score: Option<f64>,
+    /// 0 to 100.
+    #[schema(minimum = 0, maximum = 100)]
     pub performance_score: Option<f64>,
 }
 
@@ -168,22 +216,27 @@ pub struct ContextPatchInput {
     #[schema(value_type = Option<Object>)]
     pub codebase: Option<Map<String, Value>>,
     /// Keys merged; `null` removes a variable.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<EnvironmentVarsPatch>)]
     pub environment_vars: Option<Map<String, Value>>,
-    /// Keys merged; `null` removes a key.
+    /// Keys merged; `null` removes a key. The values set are at most 256 KiB
+    /// serialized.
     #[schema(value_type = Option<Object>)]
     pub deployment_config: Option<Map<String, Value>>,
-    /// Replaces the list (as a JSON merge patch replaces arrays).
+    /// Replaces the list (as a JSON merge patch replaces arrays): at most
+    /// 2000; repeated names are kept once.
+    #[schema(value_type = Option<Vec<Dependency>>, max_items = 2000)]
     pub dependencies: Option<Vec<String>>,
-    /// `null` clears it.
+    /// Percent, 0 to 100; `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 100)]
     pub test_coverage: Option<Option<f64>>,
+    /// 0 to 100; `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 100)]
     pub security_score: Option<Option<f64>>,
+    /// 0 to 100; `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 100)]
     pub performance_score: Option<Option<f64>>,
 }
 

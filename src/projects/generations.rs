@@ -6,6 +6,12 @@
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, RefBuilder, Schema, SchemaFormat,
+    SchemaType, Type,
+};
+use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -17,6 +23,7 @@ use super::routes::TimeKey;
 use crate::accounts::Principal;
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
+use crate::http::json_schema::{self, AnyJson};
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, IfMatch, Json, Path, Query, Tagged, Versioned};
@@ -38,6 +45,24 @@ fn generation_type_ok(t: &str) -> bool {
 }
 
 const TYPE_MESSAGE: &str = "must be 1-50 lowercase letters, digits, `_` or `-`, starting with a letter (e.g. project)";
+const ERROR_MAX_CHARS: usize = 20_000;
+
+/// The statuses a generation can be recorded in; it moves on with PATCH.
+const START: [GenerationStatus; 2] = [GenerationStatus::Pending, GenerationStatus::Running];
+/// The statuses PATCH moves a generation to that may carry an error message.
+const WITH_ERROR: [GenerationStatus; 2] = [GenerationStatus::Failed, GenerationStatus::Cancelled];
+/// The other statuses PATCH moves a generation to.
+const WITHOUT_ERROR: [GenerationStatus; 2] = [GenerationStatus::Running, GenerationStatus::Completed];
+
+fn status_schema(statuses: &[GenerationStatus]) -> ObjectBuilder {
+    json_schema::string().enum_values(Some(statuses.iter().map(|s| s.as_str())))
+}
+
+crate::json_schema! {
+    /// The statuses a generation starts in.
+    GenerationStart = status_schema(&START)
+        .description(Some("`pending` (the default) or `running`; PATCH /api/generations/{id} moves it on."));
+}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -45,9 +70,11 @@ const TYPE_MESSAGE: &str = "must be 1-50 lowercase letters, digits, `_` or `-`, 
 pub struct GenerationListParams {
     /// Also accepted as `type`.
     #[serde(alias = "type")]
+    #[param(pattern = "^[a-z][a-z0-9_-]{0,49}$")]
     pub generation_type: Option<String>,
     pub status: Option<GenerationStatus>,
     /// Template slug.
+    #[param(max_length = 100, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub template: Option<String>,
     /// Also accepted as `project`.
     #[serde(alias = "project")]
@@ -110,18 +137,25 @@ async fn generation_stats(State(state): State<AppState>, principal: Principal) -
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartGeneration {
-    #[schema(example = "service")]
+    /// 1 to 50 lowercase letters, digits, `_` or `-`, starting with a letter.
+    #[schema(example = "service", pattern = "^[a-z][a-z0-9_-]{0,49}$")]
     pub generation_type: String,
-    /// Template slug.
+    /// Template slug (another is a 404).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub template: Option<String>,
-    /// A project of the caller's.
+    /// A project of the caller's (another is a 404).
     pub project_id: Option<Uuid>,
-    /// A service of the caller's.
+    /// A service of the caller's (another is a 404).
     pub service_id: Option<Uuid>,
+    /// At most 256 KiB serialized.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub input_params: Map<String, Value>,
-    /// `pending` (default) or `running`.
+    #[schema(value_type = Option<GenerationStart>)]
     pub status: Option<GenerationStatus>,
 }
 
@@ -147,7 +181,7 @@ async fn start_generation(
     let mut v = Validator::new();
     v.check(generation_type_ok(&req.generation_type), "generation_type", TYPE_MESSAGE);
     v.check(
-        matches!(status, GenerationStatus::Pending | GenerationStatus::Running),
+        START.contains(&status),
         "status",
         "a generation starts pending or running; finish it with PATCH /api/generations/{id}",
     );
@@ -217,7 +251,10 @@ async fn get_generation(
     g.filter(|g| principal.can_see(g.user_id)).map(Tagged).ok_or(ApiError::NotFound("generation"))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// How a generation ended, or that a pending one runs now. Its schema is
+/// written out below: `error_message` only with `failed` or `cancelled`,
+/// which the keys of `#[schema(...)]` cannot say.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FinishGeneration {
     /// `completed`, `failed` or `cancelled` (final: sets `completed_at`), or
@@ -226,10 +263,67 @@ pub struct FinishGeneration {
     /// Why it failed or was cancelled.
     pub error_message: Option<String>,
     /// What was produced.
-    #[schema(value_type = Option<Vec<Object>>)]
     pub output_files: Option<Vec<Value>>,
     /// Measured by the generator; by default the time since it was recorded.
+    #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
     pub execution_time_ms: Option<i32>,
+}
+
+impl utoipa::ToSchema for FinishGeneration {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((AnyJson::name().into_owned(), AnyJson::schema()));
+    }
+}
+
+/// One of two shapes, told apart by `status`: with `running` or `completed`
+/// there is no error message (or `null`); with `failed` or `cancelled`
+/// there may be one.
+impl utoipa::PartialSchema for FinishGeneration {
+    fn schema() -> RefOr<Schema> {
+        let shape = |statuses: &[GenerationStatus], error_message: ObjectBuilder| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property("status", status_schema(statuses))
+                .required("status")
+                .property("error_message", error_message)
+                .property(
+                    "output_files",
+                    ArrayBuilder::new()
+                        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+                        .description(Some("What was produced; at most 256 KiB serialized."))
+                        .items(RefBuilder::new().ref_location_from_schema_name(AnyJson::name())),
+                )
+                .property(
+                    "execution_time_ms",
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+                        .description(Some(
+                            "Measured by the generator, 0 or more; by default the time since it was recorded.",
+                        ))
+                        .minimum(Some(0))
+                        .maximum(Some(i32::MAX)),
+                )
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        let none = ObjectBuilder::new()
+            .schema_type(Type::Null)
+            .description(Some("Only a failed or cancelled generation has one."));
+        let some = ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .description(Some("Why it failed or was cancelled, 1 to 20,000 characters."))
+            .min_length(Some(1))
+            .max_length(Some(ERROR_MAX_CHARS))
+            .pattern(Some(json_schema::NON_BLANK));
+        OneOfBuilder::new()
+            .description(Some(
+                "How a generation ended: `completed`, `failed` or `cancelled` (final: sets `completed_at`), or \
+                 `running` for a pending one.",
+            ))
+            .item(shape(&WITHOUT_ERROR, none))
+            .item(shape(&WITH_ERROR, some))
+            .into()
+    }
 }
 
 /// Record how a generation ended (or that it is running now).
@@ -258,13 +352,9 @@ async fn finish_generation(
     let mut v = Validator::new();
     v.check(req.status != GenerationStatus::Pending, "status", "must be running, completed, failed or cancelled");
     if req.error_message.is_some() {
-        v.check(
-            matches!(req.status, GenerationStatus::Failed | GenerationStatus::Cancelled),
-            "error_message",
-            "only a failed or cancelled generation has one",
-        );
+        v.check(WITH_ERROR.contains(&req.status), "error_message", "only a failed or cancelled generation has one");
     }
-    v.opt_text("error_message", req.error_message.as_deref(), 1, 20_000);
+    v.opt_text("error_message", req.error_message.as_deref(), 1, ERROR_MAX_CHARS);
     if let Some(files) = &output_files {
         v.json_array("output_files", files, PARAMS_MAX);
     }
@@ -303,6 +393,26 @@ async fn finish_generation(
         None => {
             let now = queries::get_generation(&tx, id, false).await?.ok_or(ApiError::NotFound("generation"))?;
             Err(refusal(now.status))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::json_schema::testing::{assert_agree, param_pattern, pattern_of, strings};
+
+    #[test]
+    fn the_type_pattern_is_the_rule() {
+        let (longest, too_long) = ("a".repeat(50), "a".repeat(51));
+        let random = strings("az09_- A", 5000, 5);
+        let fixed = ["project", "a-b_c9", "", "9a", "-a", "é", "aé", &longest, &too_long];
+        for pattern in [
+            pattern_of::<StartGeneration>("/properties/generation_type/pattern"),
+            param_pattern::<GenerationListParams>("generation_type"),
+        ] {
+            let samples = fixed.into_iter().chain(random.iter().map(String::as_str));
+            assert_agree(&pattern, generation_type_ok, samples);
         }
     }
 }

@@ -7,18 +7,21 @@
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::access;
-use super::model::{Modification, ModificationStatus, is_relative_path};
+use super::model::{Modification, ModificationStatus};
+use super::path::{self, FilePath};
 use super::queries::{self, NewModification, TransitionData};
 use super::routes::TimeKey;
 use crate::accounts::Principal;
 use crate::db::Queryable;
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
+use crate::http::json_schema::AnyJson;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, Json, Path, Query};
@@ -34,12 +37,23 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 const RESULT_MAX: usize = 1024 * 1024;
+const MAX_FILES: usize = 1000;
 
 fn file_list(v: &mut Validator, field: &str, files: &[String]) {
-    v.check(files.len() <= 1000, field, "at most 1000 files");
-    if let Some(bad) = files.iter().find(|f| !is_relative_path(f)) {
-        v.error(field, format!("{bad:?} is not a relative path without `..`"));
+    v.check(files.len() <= MAX_FILES, field, format!("at most {MAX_FILES} files"));
+    if let Some((bad, problem)) = files.iter().find_map(|f| path::problem(f).map(|p| (f, p))) {
+        v.error(field, format!("{bad:?} {problem}"));
     }
+}
+
+crate::json_schema! {
+    /// What an applied modification changed: path -> new content.
+    ModifiedFiles = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("Path -> new content (any JSON) of each file changed, at most 1000 files."))
+        .property_names(Some(path::file_path()))
+        .additional_properties(Some(AnyJson::schema()))
+        .max_properties(Some(MAX_FILES));
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -82,14 +96,21 @@ async fn list_modifications(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateModification {
-    /// What should change, in words.
-    #[schema(example = "Add authentication")]
+    /// What should change, in words: 1 to 20,000 characters.
+    #[schema(
+        example = "Add authentication",
+        min_length = 1,
+        max_length = 20_000,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub request: String,
+    /// At most 1 MiB serialized.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub impact_analysis: Map<String, Value>,
-    /// Paths the change is expected to touch.
+    /// Paths the change is expected to touch, at most 1000.
     #[serde(default)]
+    #[schema(value_type = Vec<FilePath>, max_items = 1000)]
     pub affected_files: Vec<String>,
 }
 
@@ -239,10 +260,11 @@ async fn reject(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyModification {
-    /// Path -> new content of each file changed.
+    /// Path -> new content of each file changed, at most 1 MiB serialized.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = ModifiedFiles)]
     pub modified_files: Map<String, Value>,
+    /// At most 1 MiB serialized.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub test_results: Map<String, Value>,
@@ -283,10 +305,17 @@ async fn apply(
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailModification {
+    /// At most 1 MiB serialized (with `error`).
     #[serde(default)]
     #[schema(value_type = Object)]
     pub test_results: Map<String, Value>,
-    /// What went wrong; recorded as `test_results.error`.
+    /// What went wrong, 1 to 20,000 characters; recorded as
+    /// `test_results.error`.
+    #[schema(
+        min_length = 1,
+        max_length = 20_000,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub error: Option<String>,
 }
 

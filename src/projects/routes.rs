@@ -10,19 +10,23 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Ref, Schema, SchemaType, Type};
+use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::access;
 use super::model::{
-    GenerationStatus, Project, ProjectDetail, ProjectStatus, TemplateSource, UserSummary, is_kebab_case,
-    is_relative_path, render,
+    GenerationStatus, Project, ProjectDetail, ProjectStatus, TemplateSource, UserSummary, is_kebab_case, render,
 };
+use super::path;
 use super::queries::{self, NewGeneration, NewProject, ProjectChange, ProjectFilter};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
+use crate::http::json_schema;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, ETag, IfMatch, Json, Path, Query, Tagged};
@@ -55,15 +59,25 @@ pub struct ProjectListParams {
     pub status: Option<ProjectStatus>,
     /// Project type, e.g. `nextjs`.
     #[serde(rename = "type")]
+    #[param(max_length = 100, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub project_type: Option<String>,
     /// Slug of the template the project was made from.
+    #[param(max_length = 100, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub template: Option<String>,
     /// Part of the name, any case.
+    #[param(max_length = 200, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub q: Option<String>,
-    /// A JSON object the project's codebase must contain, e.g.
-    /// `{"package.json":"..."}` (JSONB containment).
+    /// Files the project's codebase must hold, as a JSON object of paths to
+    /// contents, e.g. `{"package.json":"..."}` (JSONB containment). Any JSON
+    /// object of at most 64 KiB is taken; the schema states the useful part
+    /// (string values, simple escapes) in a length any URL can carry.
+    #[param(
+        max_length = 4096,
+        pattern = r#"^\{[ \t\n\r]*(?:"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt])*"[ \t\n\r]*:[ \t\n\r]*"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt])*"[ \t\n\r]*(?:,[ \t\n\r]*"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt])*"[ \t\n\r]*:[ \t\n\r]*"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt])*"[ \t\n\r]*)*)?\}$"#
+    )]
     pub codebase_contains: Option<String>,
     /// A dependency the project's code context lists.
+    #[param(max_length = 200, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub dependency: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -123,25 +137,86 @@ async fn list_projects(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
-    #[schema(example = "My shop")]
+    #[schema(
+        example = "My shop",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: String,
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
     /// Kind of project, e.g. `nextjs`, `api`.
     #[serde(rename = "type")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub project_type: Option<String>,
+    /// At most 64 KiB serialized.
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
     pub settings: Value,
+    /// At most 64 KiB serialized.
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
     pub metadata: Value,
-    /// Slug of a template to start from: its files become the codebase.
+    /// Slug of a template to start from: its files become the codebase
+    /// (another is a 404).
     pub template: Option<String>,
-    /// Values for the template's `{{VAR}}` placeholders (strings, numbers or
-    /// booleans). Its required variables must be given; optional ones
-    /// default. `PROJECT_NAME` must be kebab-case.
-    #[schema(value_type = Option<Object>, example = json!({"PROJECT_NAME": "my-shop", "PORT": 8080}))]
+    /// Values for the template's `{{VAR}}` placeholders. Its required
+    /// variables must be given and only the ones it declares; optional ones
+    /// default. Without a template there is nothing to fill: only `{}` (or
+    /// nothing) is taken then, as the request body's schema states.
+    #[schema(value_type = Option<TemplateVariables>)]
     pub variables: Option<BTreeMap<String, Value>>,
+}
+
+crate::json_schema! {
+    /// The values a project gives a template's placeholders.
+    TemplateVariables = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Placeholder name -> value: a string of at most 1000 characters, a number or a boolean; `PROJECT_NAME` \
+             is kebab-case (lowercase letters and digits joined by dashes, at most 100 characters).",
+        ))
+        .property(
+            "PROJECT_NAME",
+            json_schema::string().max_length(Some(100)).pattern(Some(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")),
+        )
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::String, Type::Number, Type::Boolean]))
+                .max_length(Some(VAR_MAX)),
+        ))
+        .examples([json!({"PROJECT_NAME": "my-shop", "PORT": 8080})]);
+}
+
+/// The body of `POST /api/projects`: a [`CreateProject`], and its rule
+/// across fields that a derived schema cannot state: `variables` with
+/// values only with a `template`.
+pub enum CreateProjectBody {}
+
+impl utoipa::PartialSchema for CreateProjectBody {
+    fn schema() -> RefOr<Schema> {
+        let from_template = ObjectBuilder::new().property("template", json_schema::string()).required("template");
+        let no_values = ObjectBuilder::new().property(
+            "variables",
+            ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Object, Type::Null])).max_properties(Some(0)),
+        );
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name(CreateProject::name()))
+            .item(AnyOfBuilder::new().item(from_template).item(no_values))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CreateProjectBody {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((CreateProject::name().into_owned(), CreateProject::schema()));
+        CreateProject::schemas(schemas);
+    }
 }
 
 /// A template's files with the variables substituted, and the variables used.
@@ -197,8 +272,8 @@ fn render_template(t: &TemplateSource, given: &BTreeMap<String, Value>, v: &mut 
     let mut files = BTreeMap::new();
     for (path, content) in &t.files {
         let path = render(path, &variables);
-        if !is_relative_path(&path) {
-            v.error("variables", format!("make the file path {path:?}, which is not a relative path"));
+        if let Some(problem) = path::problem(&path) {
+            v.error("variables", format!("make the file path {path:?}, which {problem}"));
         }
         if files.insert(path.clone(), render(content, &variables)).is_some() {
             v.error("variables", format!("make two files land at {path:?}"));
@@ -215,7 +290,7 @@ fn render_template(t: &TemplateSource, given: &BTreeMap<String, Value>, v: &mut 
 #[utoipa::path(
     post, path = "/api/projects", tag = "projects", security(("bearer" = ["write"])),
     params(IdempotencyKey),
-    request_body = CreateProject,
+    request_body = CreateProjectBody,
     responses(
         (status = 201, body = ProjectDetail, headers(("Location" = String, description = "The new project: /api/projects/{id}"), ("ETag" = String, description = "The new project's version, for If-Match"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -235,7 +310,8 @@ async fn create_project(
     v.opt_text("type", req.project_type.as_deref(), 1, 100);
     v.json_object("settings", &req.settings, SMALL_JSON);
     v.json_object("metadata", &req.metadata, SMALL_JSON);
-    if req.variables.is_some() && req.template.is_none() {
+    // An empty object fills nothing either way; values would be lost.
+    if req.variables.as_ref().is_some_and(|vars| !vars.is_empty()) && req.template.is_none() {
         v.error("variables", "are only used with a template");
     }
 
@@ -329,20 +405,25 @@ async fn get_project(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub name: Option<String>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 5000)]
     pub description: Option<Option<String>>,
     /// `null` clears it.
     #[serde(rename = "type", default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub project_type: Option<Option<String>>,
     pub status: Option<ProjectStatus>,
-    /// Replaces the whole object.
+    /// Replaces the whole object (at most 64 KiB serialized).
     #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
-    /// Replaces the whole object.
+    /// Replaces the whole object (at most 64 KiB serialized).
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
 }
@@ -452,4 +533,38 @@ async fn delete_project(
 async fn me_summary(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<UserSummary>> {
     let summary = crate::db_read!(state.db, |c| queries::user_summary(c, principal.user_id))?;
     summary.map(Json).ok_or(ApiError::NotFound("user"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::json_schema::testing::{assert_agree, param_pattern, pattern_of, strings};
+
+    #[test]
+    fn the_project_name_variable_pattern_is_the_rule() {
+        let pattern = pattern_of::<TemplateVariables>("/properties/PROJECT_NAME/pattern");
+        let random = strings("az09-A_", 5000, 6);
+        let samples = ["my-shop", "a--b", "-a", "a-", ""].into_iter();
+        // Length aside, which the document states with maxLength.
+        assert_agree(&pattern, is_kebab_case, samples.chain(random.iter().map(String::as_str)));
+    }
+
+    /// What the pattern lets through, the server takes as a filter.
+    #[test]
+    fn what_the_codebase_filter_pattern_accepts_is_a_json_object() {
+        let pattern = param_pattern::<ProjectListParams>("codebase_contains");
+        let fixed = [r#"{}"#, r#"{"README.md": "x"}"#, r#"{ "a":"\"\\\/\n" , "b":"" }"#, r#"{"a":"é"}"#];
+        let random = strings(r#"{}":, \abn/"#, 50_000, 14);
+        let mut matched = 0;
+        for sample in fixed.into_iter().chain(random.iter().map(String::as_str)) {
+            if pattern.is_match(sample) {
+                matched += 1;
+                let doc: Value = serde_json::from_str(sample).unwrap_or_else(|e| panic!("{sample:?}: {e}"));
+                let mut v = Validator::new();
+                v.json_object("codebase_contains", &doc, SMALL_JSON);
+                assert!(v.finish().is_ok(), "{sample:?}");
+            }
+        }
+        assert!(matched > 20, "only {matched} samples matched");
+    }
 }

@@ -97,6 +97,12 @@ async fn wrong_password_and_unknown_email_look_the_same_and_get_rate_limited() {
     assert_problem(s1, &wrong, StatusCode::UNAUTHORIZED);
     assert_problem(s2, &unknown, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong["detail"], unknown["detail"]);
+    // An email no account can have is the same answer, and no attempt.
+    for email in ["", "   ", &format!("{}@example.com", "a".repeat(250))] {
+        let (status, body) = app.post("/api/auth/login", None, json!({"email": email, "password": "wrong"})).await;
+        assert_problem(status, &body, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["detail"], wrong["detail"]);
+    }
 
     app.post("/api/auth/login", None, json!({"email": "bob@example.com", "password": "wrong again"})).await;
     app.post("/api/auth/login", None, json!({"email": "bob@example.com", "password": "wrong again"})).await;
@@ -127,11 +133,12 @@ async fn profile_and_password_change_revokes_other_sessions() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["name"], "Cy");
 
+    // A wrong current password: the session is fine, the proof is not.
     let (status, body) = app
         .patch("/api/auth/me", Some(&s1.token), json!({"password": {"current": "not it", "new": "brand new password"}}))
         .await;
-    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["errors"][0]["field"], "password.current");
+    assert_problem(status, &body, StatusCode::FORBIDDEN);
+    assert!(body["detail"].as_str().unwrap().contains("password.current"), "{body}");
 
     let (status, _) = app
         .patch(
@@ -192,6 +199,12 @@ async fn api_keys_are_shown_once_scoped_and_private() {
     let (status, body) =
         app.post("/api/api-keys", Some(&eve.token), json!({"name": "root", "scopes": ["admin"]})).await;
     assert_problem(status, &body, StatusCode::FORBIDDEN);
+    // A key that would be born expired: the clock has moved past it.
+    let (status, body) = app
+        .post("/api/api-keys", Some(&eve.token), json!({"name": "late", "expires_at": "2001-01-01T00:00:00Z"}))
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert_eq!(fields(&body), ["expires_at"]);
 
     let last_used: Option<chrono::DateTime<chrono::Utc>> =
         app.db.client().await.query_one("SELECT last_used_at FROM devx.api_keys", &[]).await.unwrap().get(0);

@@ -92,8 +92,13 @@ async fn admins_write_templates_and_users_cannot() {
     bad["slug"] = json!("other");
     bad["category"] = json!("no-such-category");
     bad["files"] = json!({"../etc/passwd": "x"});
-    let (status, body) = app.post("/api/templates", Some(&admin.token), bad).await;
+    let (status, body) = app.post("/api/templates", Some(&admin.token), bad.clone()).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    // Well formed, but naming a category that is not there: 404 naming it.
+    bad["files"] = json!({"README.md": "x"});
+    let (status, body) = app.post("/api/templates", Some(&admin.token), bad).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(body["errors"][0]["field"], "category");
 
     let (status, body) =
         app.patch("/api/templates/hello-rust", Some(&admin.token), json!({"tags": ["starter", "cli"]})).await;

@@ -220,7 +220,7 @@ async fn chat_messages_are_validated() {
     let (status, body) = app
         .post(&url, t, json!({"session_id": "s", "role": "user", "content": "hi", "container_id": foreign["id"]}))
         .await;
-    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
     assert_eq!(fields(&body), ["container_id"]);
     let (status, body) = app
         .post(
@@ -251,6 +251,7 @@ async fn file_paths_are_validated_with_the_reason() {
     let t = Some(ada.token.as_str());
     let url = format!("/api/projects/{p}/files");
     let long = "a/".repeat(512) + "b";
+    let long_name = format!("src/{}", "n".repeat(256));
     let cases = [
         ("../secret", ".."),
         ("src/../../etc/passwd", ".."),
@@ -259,6 +260,7 @@ async fn file_paths_are_validated_with_the_reason() {
         ("src/ma\u{0}in.rs", "NUL"),
         ("", "empty"),
         (long.as_str(), "at most 1024"),
+        (long_name.as_str(), "longer than 255"),
         ("src//main.rs", "empty segments"),
         ("src/", "name a file"),
     ];
@@ -274,6 +276,9 @@ async fn file_paths_are_validated_with_the_reason() {
         .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["file_name", "file_size", "mime_type"]);
+    let (status, body) = app.post(&url, t, json!({"file_path": "a.txt", "container_id": uuid::Uuid::new_v4()})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(fields(&body), ["container_id"]);
     let count: i64 =
         app.db.client().await.query_one("SELECT count(*) FROM devx.file_storage", &[]).await.unwrap().get(0);
     assert_eq!(count, 0);

@@ -45,10 +45,18 @@ async fn projects_are_created_read_changed_listed_and_deleted() {
 
     // Every problem at once, named.
     let (status, body) = app
-        .post("/api/projects", t, json!({"name": " ", "type": "", "settings": [1], "metadata": "x", "variables": {}}))
+        .post(
+            "/api/projects",
+            t,
+            json!({"name": " ", "type": "", "settings": [1], "metadata": "x", "variables": {"PORT": 8080}}),
+        )
         .await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["name", "type", "settings", "metadata", "variables"]);
+    // No values, no template: nothing to fill, nothing lost.
+    let (status, plain) = app.post("/api/projects", t, json!({"name": "Plain", "variables": {}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{plain}");
+    assert_eq!(app.delete(&format!("/api/projects/{}", id(&plain)), t).await.0, StatusCode::NO_CONTENT);
     let (status, body) = app.post("/api/projects", t, json!({"name": "x", "owner_id": ada.user_id})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["owner_id"]);

@@ -169,7 +169,7 @@ async fn a_wrong_current_password_counts_as_a_failed_sign_in() {
                 json!({"password": {"current": "not it", "new": "another good password"}}),
             )
             .await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     }
     let (status, body) = app
         .patch(

@@ -164,7 +164,7 @@ impl<'de, T: TryFrom<i64>> serde::Deserialize<'de> for Whole<T> {
     }
 }
 
-/// An integer field that takes `3.0` as `3` (see [`Whole`]):
+/// An integer field that takes `3.0` as `3` (see `Whole`):
 /// `#[serde(deserialize_with = "whole")]`.
 pub fn whole<'de, T, D>(deserializer: D) -> Result<T, D::Error>
 where

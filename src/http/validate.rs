@@ -196,13 +196,19 @@ mod tests {
     }
 
     #[test]
-    fn a_url_is_at_most_2048_characters_not_bytes() {
+    fn a_url_is_at_most_2048_ascii_characters_the_rest_percent_encoded() {
         let mut v = Validator::new();
-        v.url("ok", &format!("https://{}", "é".repeat(2040)));
+        v.url("ok", &format!("https://{}", "e".repeat(2040)));
         assert!(v.finish().is_ok());
         let mut v = Validator::new();
         v.url("long", &format!("https://{}", "e".repeat(2041)));
         assert!(v.finish().is_err());
+        let mut v = Validator::new();
+        v.url("raw", "https://example.com/caf\u{e9}");
+        assert!(v.finish().is_err(), "non-ASCII characters must be percent-encoded");
+        let mut v = Validator::new();
+        v.url("encoded", "https://example.com/caf%C3%A9");
+        assert!(v.finish().is_ok());
     }
 
     #[test]

@@ -250,23 +250,27 @@ pub async fn list_api_keys(
 ) -> Result<Vec<ApiKey>, DbError> {
     let mut s = Statement::default();
     let user_id = s.bind(user_id);
-    s.and(format!("k.user_id = {user_id}"));
+    s.and(format!("k.user_id = {user_id} AND k.revoked_at IS NULL"));
     s.newest_first(&format!("SELECT {API_KEY_COLUMNS} FROM devx.api_keys k"), "k", after, limit);
     s.query_as(db).await
 }
 
-/// One of the user's keys (revoked ones too).
+/// One of the user's keys. A revoked key is gone from the user's view (its
+/// row stays, for the audit trail).
 pub async fn get_api_key(db: &impl Queryable, user_id: Uuid, id: Uuid) -> Result<Option<ApiKey>, DbError> {
-    let sql = format!("SELECT {API_KEY_COLUMNS} FROM devx.api_keys k WHERE k.id = $1 AND k.user_id = $2");
+    let sql = format!(
+        "SELECT {API_KEY_COLUMNS} FROM devx.api_keys k WHERE k.id = $1 AND k.user_id = $2 AND k.revoked_at IS NULL"
+    );
     db.query_opt_as(&sql, &[&id, &user_id]).await
 }
 
-/// Revokes one of the user's keys; false when the user has no such key.
+/// Revokes one of the user's keys; false when the user has no such key
+/// (or it was revoked already).
 pub async fn revoke_api_key(db: &impl Queryable, user_id: Uuid, id: Uuid) -> Result<bool, DbError> {
     let row = db
         .query_opt(
-            "UPDATE devx.api_keys SET revoked_at = coalesce(revoked_at, now())
-              WHERE id = $1 AND user_id = $2 RETURNING id",
+            "UPDATE devx.api_keys SET revoked_at = now()
+              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING id",
             &[&id, &user_id],
         )
         .await?;

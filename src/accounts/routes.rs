@@ -93,6 +93,7 @@ pub struct RegisterRequest {
         (status = 201, description = "Account created; signed in", body = SessionGrant, headers(("Location" = String, description = "The new account, as its session sees it: /api/auth/me"))),
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many registrations from this address", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = String, description = "Seconds until a new attempt can succeed"))),
     )
 )]
 async fn register(
@@ -156,7 +157,7 @@ pub struct LoginRequest {
     responses(
         (status = 200, description = "Signed in", body = SessionGrant),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = String, description = "Seconds until a new attempt can succeed"))),
     )
 )]
 async fn login(
@@ -271,6 +272,7 @@ pub struct PasswordChange {
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names a version the account no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields or wrong current password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong current passwords", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = String, description = "Seconds until a new attempt can succeed"))),
     )
 )]
 async fn update_me(
@@ -355,7 +357,8 @@ async fn close_me(State(state): State<AppState>, principal: Principal) -> ApiRes
 
 use crate::http::pagination::TimeKey;
 
-/// The caller's API keys, newest first (keys themselves are never shown again).
+/// The caller's API keys that are not revoked, newest first (keys themselves
+/// are never shown again).
 #[utoipa::path(
     get, path = "/api/api-keys", tag = "accounts", security(("bearer" = ["read"])),
     params(pagination::PageParams),
@@ -401,6 +404,7 @@ pub struct CreateKeyRequest {
         (status = 201, body = CreatedApiKey, headers(("Location" = String, description = "The new key's record (without the key): /api/api-keys/{id}"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Asked for admin scope without being an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`expires_at` has already passed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -468,13 +472,14 @@ async fn get_key(State(state): State<AppState>, principal: Principal, Path(id): 
     key.map(Json).ok_or(ApiError::NotFound("API key"))
 }
 
-/// Revoke one of the caller's API keys.
+/// Revoke one of the caller's API keys. It stops working at once and is
+/// gone from the key routes (the audit trail keeps its record).
 #[utoipa::path(
     delete, path = "/api/api-keys/{id}", tag = "accounts", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "API key id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, description = "No such key of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such key of yours, or revoked already", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn revoke_key(

@@ -105,6 +105,7 @@ async fn get_config(
         (status = 201, description = "Created", body = ConfigEntry, headers(("Location" = String, description = "The new setting: /api/admin/config/{key}"), ("ETag" = String, description = "The setting's version"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The setting does not exist yet and no `description` was given to create it", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names a version the setting no longer has (or it does not exist); nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid key, value or description", body = Problem, content_type = "application/problem+json"),
     )

@@ -90,7 +90,8 @@ pub struct IfMatch {
     /// the previous write). If the resource has changed since, the answer is
     /// 412 Precondition Failed and nothing changes: read it again, reapply
     /// the change, and send the new `ETag`. `*` or no header: no condition.
-    #[param(rename = "If-Match", value_type = String, required = false, example = "\"6293f0c9d1a2b\"")]
+    #[param(rename = "If-Match", value_type = String, required = false, example = "\"6293f0c9d1a2b\"",
+            pattern = r#"^[ \t]*(\*|[ \t,]*(W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*[ \t,]*)[ \t]*$"#)]
     condition: Option<Condition>,
 }
 
@@ -115,7 +116,11 @@ impl IfMatch {
                 any = true;
                 continue;
             }
-            parse_tags(text, &mut tags)?;
+            // A value that names no tag at all is not a condition anyone
+            // meant; refusing it beats a 412 no ETag could ever satisfy.
+            if parse_tags(text, &mut tags)? == 0 {
+                return Err(malformed());
+            }
         }
         let condition = match (seen, any) {
             (false, _) => None,
@@ -154,10 +159,13 @@ fn malformed() -> ApiError {
     )
 }
 
-/// `"a", W/"b" ,"c"` into the opaque parts of the strong tags.
-fn parse_tags(text: &str, tags: &mut Vec<String>) -> Result<(), ApiError> {
+/// `"a", W/"b" ,"c"` into the opaque parts of the strong tags; answers how
+/// many tags (weak ones included) the text named.
+fn parse_tags(text: &str, tags: &mut Vec<String>) -> Result<usize, ApiError> {
     let mut rest = text.trim_start_matches([' ', '\t', ',']);
+    let mut named = 0;
     while !rest.is_empty() {
+        named += 1;
         let (weak, tail) = match rest.strip_prefix("W/") {
             Some(tail) => (true, tail),
             None => (false, rest),
@@ -177,7 +185,7 @@ fn parse_tags(text: &str, tags: &mut Vec<String>) -> Result<(), ApiError> {
         }
         rest = after.trim_start_matches([' ', '\t', ',']);
     }
-    Ok(())
+    Ok(named)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
@@ -191,6 +199,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::json_schema::testing::{assert_agree, strings};
 
     fn if_match(values: &[&str]) -> Result<IfMatch, ApiError> {
         let values: Vec<HeaderValue> = values.iter().map(|v| HeaderValue::from_str(v).unwrap()).collect();
@@ -225,9 +234,20 @@ mod tests {
 
     #[test]
     fn malformed_if_match_is_a_400() {
-        for bad in ["abc", "\"unterminated", "\"a\" \"b\"", "*, \"a\""] {
+        for bad in ["abc", "\"unterminated", "\"a\" \"b\"", "*, \"a\"", "", " , ", "\"a\"b"] {
             let err = if_match(&[bad]).unwrap_err();
             assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_if_match_pattern_is_the_rule() {
+        let params = <IfMatch as utoipa::IntoParams>::into_params(|| None);
+        let schema = serde_json::to_value(&params[0].schema).unwrap();
+        let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+        let fixed = ["*", " * ", "\"a\"", "W/\"a\"", "\"a\", W/\"b\" ,\"c\"", ",\"a\",,", "", " ", "*,*", "\"a\"\"b\""];
+        let random = strings("\"W/*, \ta", 5000, 10);
+        let accepted = |value: &str| if_match(&[value]).is_ok();
+        assert_agree(&pattern, accepted, fixed.into_iter().chain(random.iter().map(String::as_str)));
     }
 }

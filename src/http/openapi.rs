@@ -222,7 +222,7 @@ fn state_parameter_rules(op: &mut Value) {
 }
 
 /// Whether the JSON body names other rows (a property holding a UUID, or a
-/// template by its slug): such a body can be answered 404 naming the field.
+/// template or category by its slug): such a body can be answered 404 naming the field.
 fn body_refers_to_rows(op: &Value, schemas: &Value) -> bool {
     fn refers(schema: &Value, schemas: &Value, depth: usize) -> bool {
         if depth > 4 {
@@ -240,7 +240,9 @@ fn body_refers_to_rows(op: &Value, schemas: &Value) -> bool {
             .flatten()
             .any(|s| refers(s, schemas, depth + 1));
         let properties = schema["properties"].as_object().is_some_and(|props| {
-            props.iter().any(|(name, prop)| name == "template" || refers(prop, schemas, depth + 1))
+            props.iter().any(|(name, prop)| {
+                matches!(name.as_str(), "template" | "category") || refers(prop, schemas, depth + 1)
+            })
         });
         nested || properties
     }
@@ -266,7 +268,9 @@ fn statuses_of(path: &str, op: &Value, body_refers_to_rows: bool) -> Vec<&'stati
         statuses.extend(["400", "404"]);
     }
     if params.iter().any(|p| p["in"] == "query") {
-        statuses.push("400");
+        // 400: the query string does not parse (unknown name, wrong type,
+        // empty value); 422: a value parses but breaks a rule stated on it.
+        statuses.extend(["400", "422"]);
     }
     if op.get("requestBody").is_some() {
         statuses.extend(["400", "413", "415", "422"]);

@@ -219,6 +219,13 @@ async fn api_keys_are_shown_once_scoped_and_private() {
     let (status, _) = app.delete(&format!("/api/api-keys/{id}"), Some(&eve.token)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(app.get("/api/auth/me", Some(&key)).await.0, StatusCode::UNAUTHORIZED, "revoked");
+    // Revoked is deleted, as far as the API goes: gone from the key's URL,
+    // the list and a second DELETE.
+    let (status, body) = app.get(&format!("/api/api-keys/{id}"), Some(&eve.token)).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/api-keys", Some(&eve.token)).await.1["items"].as_array().unwrap().len(), 0);
+    let (status, body) = app.delete(&format!("/api/api-keys/{id}"), Some(&eve.token)).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

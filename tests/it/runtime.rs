@@ -5,7 +5,7 @@
 
 use devx::config::SecretKey;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::app::{Session, TestApp, assert_problem};
 use crate::support::{fields, id as id_of, project};
@@ -425,6 +425,8 @@ async fn deployments_follow_their_status_machine() {
     assert_problem(status, &body, StatusCode::NOT_FOUND);
     let empty = project(&app, &ada, "empty").await;
     let (status, body) = app.get(&format!("/api/projects/{empty}/deployments/latest"), t).await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null), "there, but never deployed");
+    let (status, body) = app.get(&format!("/api/projects/{}/deployments/latest", uuid::Uuid::new_v4()), t).await;
     assert_problem(status, &body, StatusCode::NOT_FOUND);
 }
 

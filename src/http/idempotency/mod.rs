@@ -71,7 +71,8 @@ pub struct IdempotencyKey {
     /// true`, and creates nothing; the same key with another body is 422;
     /// while the first request is still running, 409 with `Retry-After`.
     /// Keys belong to the caller's account.
-    #[param(rename = "Idempotency-Key", value_type = String, required = false, example = "8e03978e-40d5-43e8-bc93-6894a57f9324")]
+    #[param(rename = "Idempotency-Key", value_type = String, required = false, example = "8e03978e-40d5-43e8-bc93-6894a57f9324",
+            pattern = r"^[ \t]*[!-~]{1,255}[ \t]*$")]
     pub idempotency_key: Option<String>,
 }
 
@@ -341,6 +342,19 @@ mod tests {
             assert!(parse_key(&HeaderValue::from_str(bad).unwrap()).is_err(), "{bad:?}");
         }
         assert!(parse_key(&HeaderValue::from_bytes("é".as_bytes()).unwrap()).is_err());
+    }
+
+    #[test]
+    fn the_key_pattern_is_the_rule() {
+        use crate::http::json_schema::testing::{assert_agree, strings};
+        let params = <IdempotencyKey as utoipa::IntoParams>::into_params(|| None);
+        let schema = serde_json::to_value(&params[0].schema).unwrap();
+        let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+        let long = "k".repeat(256);
+        let fixed = ["k", " k\t", "", " ", "a b", long.as_str(), &long[1..]];
+        let random = strings("a \t~!", 3000, 8);
+        let accepted = |value: &str| parse_key(&HeaderValue::from_str(value).unwrap()).is_ok();
+        assert_agree(&pattern, accepted, fixed.into_iter().chain(random.iter().map(String::as_str)));
     }
 
     #[test]

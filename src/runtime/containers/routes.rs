@@ -164,11 +164,9 @@ pub struct CreateContainer {
     #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
     #[schema(minimum = 1, maximum = 65535)]
     pub assigned_port: Option<i32>,
-    /// An http(s) URL without whitespace, at most 2048 characters.
-    #[schema(
-        max_length = 2048,
-        pattern = "^https?://[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+$"
-    )]
+    /// An http(s) URL of at most 2048 characters (other characters than
+    /// RFC 3986's percent-encoded).
+    #[schema(max_length = 2048, pattern = "^https?://[A-Za-z0-9\\-._~:/?#@!$&'()*+,;=%]+$")]
     pub url: Option<String>,
     /// At most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
@@ -269,10 +267,11 @@ pub struct UpdateContainer {
     #[serde(default, deserialize_with = "crate::http::extract::nullable_whole")]
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 65535)]
     pub assigned_port: Option<Option<i32>>,
-    /// An http(s) URL without whitespace, at most 2048 characters. `null`
+    /// An http(s) URL of at most 2048 characters (other characters than
+    /// RFC 3986's percent-encoded). `null`
     /// clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^https?://[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+$")]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^https?://[A-Za-z0-9\\-._~:/?#@!$&'()*+,;=%]+$")]
     pub url: Option<Option<String>>,
     /// Replaces the whole object; at most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]

@@ -107,26 +107,32 @@ async fn list_project_deployments(
     Ok(Json(page(rows, limit)))
 }
 
-/// A project's newest deployment; secrets masked.
+/// A project's newest deployment; secrets masked. A project that has never
+/// been deployed answers 204: the project is there, its deployment is not
+/// yet (a 404 would say the project is missing).
 #[utoipa::path(
     get, path = "/api/projects/{id}/deployments/latest", tag = "runtime", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Project id")),
     responses(
         (status = 200, body = Deployment),
-        (status = 404, description = "No such project of yours, or it has no deployment", body = Problem, content_type = "application/problem+json"),
+        (status = 204, description = "The project has no deployment yet"),
+        (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn latest_deployment(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<Deployment>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let found = crate::db_read!(state.db, |c| async {
         let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
         queries::latest_deployment(c, project.project_id).await.map(Some)
     })?;
-    let row = found.ok_or(ApiError::NotFound("project"))?.ok_or(ApiError::NotFound("deployment"))?;
-    Ok(Json(row.deployment))
+    Ok(match found.ok_or(ApiError::NotFound("project"))? {
+        Some(row) => Json(row.deployment).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
 }
 
 /// Any JSON for `db_connection_info` (`null`: none), at most 64 KiB.
@@ -153,11 +159,12 @@ pub struct CreateDeployment {
         pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub app_sandbox_id: Option<String>,
-    /// An http(s) URL without whitespace, at most 2048 characters.
+    /// An http(s) URL of at most 2048 characters (other characters than
+    /// RFC 3986's percent-encoded).
     #[schema(
         example = "https://myapp.coderunner.dev",
         max_length = 2048,
-        pattern = "^https?://[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+$"
+        pattern = "^https?://[A-Za-z0-9\\-._~:/?#@!$&'()*+,;=%]+$"
     )]
     pub public_url: Option<String>,
     /// Trimmed; 1 to 255 characters.
@@ -336,10 +343,11 @@ pub struct UpdateDeployment {
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 255, pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
     pub app_sandbox_id: Option<Option<String>>,
-    /// An http(s) URL without whitespace, at most 2048 characters. `null`
+    /// An http(s) URL of at most 2048 characters (other characters than
+    /// RFC 3986's percent-encoded). `null`
     /// clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^https?://[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+$")]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = "^https?://[A-Za-z0-9\\-._~:/?#@!$&'()*+,;=%]+$")]
     pub public_url: Option<Option<String>>,
     /// Trimmed; 1 to 255 characters. `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]

@@ -131,10 +131,11 @@ pub struct CreateService {
     #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
     #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<i32>,
-    /// An http(s) URL or a path such as `/health`, without whitespace.
+    /// An http(s) URL (other characters than RFC 3986's percent-encoded)
+    /// or a path such as `/health` without whitespace.
     #[schema(
         max_length = 500,
-        pattern = "^(/[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*|https?://[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+)$"
+        pattern = "^(/[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*|https?://[A-Za-z0-9\\-._~:/?#@!$&'()*+,;=%]+)$"
     )]
     pub health_check_url: Option<String>,
     /// Default `inactive`.
@@ -256,10 +257,11 @@ pub struct UpdateService {
     #[serde(default, deserialize_with = "crate::http::extract::nullable_whole")]
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 65535)]
     pub port: Option<Option<i32>>,
-    /// An http(s) URL or a path such as `/health`, without whitespace;
+    /// An http(s) URL (other characters than RFC 3986's percent-encoded)
+    /// or a path such as `/health` without whitespace;
     /// `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<String>, max_length = 500, pattern = "^(/[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*|https?://[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+)$")]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = "^(/[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*|https?://[A-Za-z0-9\\-._~:/?#@!$&'()*+,;=%]+)$")]
     pub health_check_url: Option<Option<String>>,
     /// Becoming `running` sets `deployed_at`.
     pub status: Option<ServiceStatus>,
@@ -378,5 +380,31 @@ mod tests {
         }
         assert!(service_type_ok("api") && service_type_ok("web_app-2"));
         assert!(!service_type_ok("2api") && !service_type_ok("Api"));
+    }
+
+    #[test]
+    fn the_health_url_pattern_is_the_rule() {
+        use crate::http::json_schema::testing::{assert_agree, pattern_of, strings};
+        let accepted = |value: &str| {
+            let mut v = Validator::new();
+            check_health_url(&mut v, value);
+            v.finish().is_ok()
+        };
+        let fixed = [
+            "/health",
+            "/",
+            "/a b",
+            "https://example.com/h%20z",
+            "http://x",
+            "https://",
+            "ftp://x",
+            "https://[::1]",
+            "health",
+        ];
+        let random = strings("htps:/x \u{85}é[%", 5000, 12);
+        let pointer = "/properties/health_check_url/pattern";
+        for pattern in [pattern_of::<CreateService>(pointer), pattern_of::<UpdateService>(pointer)] {
+            assert_agree(&pattern, accepted, fixed.into_iter().chain(random.iter().map(String::as_str)));
+        }
     }
 }

@@ -289,7 +289,8 @@
       const name = Intl.DateTimeFormat().resolvedOptions().timeZone || "local";
       const part = new Intl.DateTimeFormat("en-US", { timeZoneName: "shortOffset" }).formatToParts(new Date()).find((p) => p.type === "timeZoneName");
       const offset = part ? part.value : "";
-      return offset && offset !== name ? name + ", " + offset : name;
+      // "UTC, GMT" says nothing twice.
+      return offset && offset !== name && !(name === "UTC" && offset === "GMT") ? name + ", " + offset : name;
     } catch (_) {
       return "local";
     }
@@ -334,9 +335,14 @@
     chart.root.setAttribute("data-axis-labels", JSON.stringify(axes.map((a) => a.label || "")));
     const resize = () => chart.setSize({ width: chartWidth(node), height: 220 });
     window.addEventListener("resize", resize);
+    // How many samples it draws, for the browser test.
+    const count = (d) => chart.root.setAttribute("data-points", String(d[0].length));
+    count(chart.data);
     const chartHandle = {
       redraw() {
-        chart.setData(data());
+        const d = data();
+        chart.setData(d);
+        count(d);
       },
       destroy() {
         window.removeEventListener("resize", resize);

@@ -289,8 +289,8 @@
       const name = Intl.DateTimeFormat().resolvedOptions().timeZone || "local";
       const part = new Intl.DateTimeFormat("en-US", { timeZoneName: "shortOffset" }).formatToParts(new Date()).find((p) => p.type === "timeZoneName");
       const offset = part ? part.value : "";
-      // "UTC, GMT" says nothing twice.
-      return offset && offset !== name && !(name === "UTC" && offset === "GMT") ? name + ", " + offset : name;
+      // A named zone with its current offset ("Europe/Paris, GMT+1"); UTC alone.
+      return offset && name !== "UTC" && offset !== name ? name + ", " + offset : name;
     } catch (_) {
       return "local";
     }

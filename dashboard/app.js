@@ -775,6 +775,7 @@
     let cursor = null;
     async function load() {
       more.disabled = true;
+      box.setAttribute("aria-busy", "true");
       try {
         const page = await api(path + qs(Object.assign({}, params, { limit: 50, cursor })));
         list.appendChild(render(page.items));
@@ -784,6 +785,7 @@
         list.appendChild(errorBox(e));
       } finally {
         more.disabled = false;
+        box.setAttribute("aria-busy", "false");
       }
     }
     more.addEventListener("click", load);

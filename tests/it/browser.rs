@@ -7,8 +7,8 @@
 //! then it visits every page again on a phone-sized screen. Every page, at
 //! 1366×900 and at 390×844, gets a full-page screenshot under
 //! `target/tmp/dashboard/` and is inspected ([`INSPECT`]): a text node
-//! `null`, `undefined` or `NaN`, an element wider than the viewport, or a
-//! chart without axis labels fails the test, as does any console error (an
+//! `null`, `undefined` or `NaN`, an element wider than the viewport, a
+//! chart without axis labels or with a stacked legend fails the test, as does any console error (an
 //! exception, a failed request, a CSP violation).
 
 use std::path::{Path, PathBuf};
@@ -44,7 +44,9 @@ struct Viewport {
 /// shown anyway); an element wider than the viewport, or reaching past its
 /// edge without a scrolling or clipping box around it; a chart whose axes do
 /// not all say what they measure (uPlot draws the labels on its canvas; the
-/// app states them in `data-axis-labels`).
+/// app states them in `data-axis-labels`); a chart legend whose series and
+/// value no longer share a line (a table style meant for data tables
+/// reaching uPlot's legend table).
 const INSPECT: &str = r#"
 const problems = [];
 const vw = document.documentElement.clientWidth;
@@ -77,6 +79,14 @@ for (const u of document.querySelectorAll('.uplot')) {
   if (!Array.isArray(labels) || labels.length < Math.max(2, axes) || labels.some((l) => typeof l !== 'string' || !l.trim())) {
     const title = u.querySelector('.u-title');
     problems.push('a chart without axis labels (units): ' + (title ? title.textContent : describe(u)) + ' ' + JSON.stringify(labels));
+  }
+}
+for (const row of document.querySelectorAll('.uplot .u-legend .u-series')) {
+  const label = row.querySelector('th'), value = row.querySelector('td');
+  if (!label || !value) continue;
+  const a = label.getBoundingClientRect(), b = value.getBoundingClientRect();
+  if (Math.abs(a.top - b.top) > 4 || getComputedStyle(row).display === 'block') {
+    problems.push('a chart legend stacked: ' + JSON.stringify(label.textContent) + ' and its value on separate lines');
   }
 }
 return problems;
@@ -270,7 +280,9 @@ impl Browser {
         let layout = self.cdp("Page.getLayoutMetrics", json!({})).await;
         let height = layout["cssContentSize"]["height"].as_f64().expect("a content height").ceil();
         let clip = json!({"x": 0, "y": 0, "width": self.viewport.width, "height": height, "scale": 1});
-        let shot = self.cdp("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true, "clip": clip})).await;
+        let shot = self
+            .cdp("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true, "clip": clip}))
+            .await;
         use base64::Engine as _;
         let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}: a real picture ({} bytes)", png.len());
@@ -411,7 +423,8 @@ async fn the_dashboard_works_in_a_real_browser() {
         v == &Value::Bool(true)
     })
     .await;
-    let pressed = "return Array.from(document.querySelectorAll('#range button[aria-pressed=true]')).map(b => b.dataset.range);";
+    let pressed =
+        "return Array.from(document.querySelectorAll('#range button[aria-pressed=true]')).map(b => b.dataset.range);";
     assert_eq!(b.client.execute(pressed, vec![]).await.unwrap(), json!(["1h"]), "the last hour by default");
     b.client.find(Locator::Css("#range button[data-range='15m']")).await.unwrap().click().await.unwrap();
     assert_eq!(b.client.execute(pressed, vec![]).await.unwrap(), json!(["15m"]));
@@ -476,7 +489,9 @@ async fn the_dashboard_works_in_a_real_browser() {
     assert_eq!(states.as_array().unwrap().len(), applied);
     assert!(states.as_array().unwrap().iter().all(|s| s == "applied"), "{states}");
     let cells = |label: &str| {
-        format!("return Array.from(document.querySelectorAll('#page td[data-label=\"{label}\"]')).map(td => td.textContent);")
+        format!(
+            "return Array.from(document.querySelectorAll('#page td[data-label=\"{label}\"]')).map(td => td.textContent);"
+        )
     };
     let applied_at = b.client.execute(&cells("Applied at"), vec![]).await.unwrap();
     for at in applied_at.as_array().unwrap() {
@@ -490,12 +505,13 @@ async fn the_dashboard_works_in_a_real_browser() {
     b.inspect("migrations").await;
     b.assert_no_console_errors("the migrations page").await;
 
-    // Activity: the recent rows, each once.
+    // Activity: the recent rows, each once (every list on the page loaded).
     b.open("activity", "Activity").await;
     let ids = b
         .wait_until(
             "audit rows",
-            "return Array.from(document.querySelectorAll('#page tr[data-audit-id]')).map(r => r.dataset.auditId);",
+            "if (document.querySelector('#page [aria-busy=true]')) return [];
+             return Array.from(document.querySelectorAll('#page tr[data-audit-id]')).map(r => r.dataset.auditId);",
             |v| v.as_array().is_some_and(|a| !a.is_empty()),
         )
         .await;

@@ -1231,6 +1231,17 @@ mod tests {
     }
 
     #[test]
+    fn the_metrics_sample_interval_defaults_to_10s_within_100ms_and_1h() {
+        assert_eq!(config(&[]).unwrap().http.metrics_sample_interval, Duration::from_secs(10));
+        let fast = config(&[("DEVX_METRICS_SAMPLE_INTERVAL", "250ms")]).unwrap();
+        assert_eq!(fast.http.metrics_sample_interval, Duration::from_millis(250));
+        for bad in ["50ms", "2h", "0", "often"] {
+            let e = config(&[("DEVX_METRICS_SAMPLE_INTERVAL", bad)]).unwrap_err();
+            assert_eq!(e.problems[0].variable, "DEVX_METRICS_SAMPLE_INTERVAL", "{bad}");
+        }
+    }
+
+    #[test]
     fn the_start_wait_defaults_to_30s_and_0_means_fail_at_once() {
         assert_eq!(config(&[]).unwrap().database.start_wait, Duration::from_secs(30));
         assert_eq!(config(&[("DEVX_DB_WAIT", "0")]).unwrap().database.start_wait, Duration::ZERO);

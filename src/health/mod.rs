@@ -377,6 +377,12 @@ async fn metrics_history(
 ) -> ApiResult<Json<MetricsHistory>> {
     let since = match params.since.as_deref().map(|raw| (raw, DateTime::parse_from_rfc3339(raw))) {
         None => None,
+        Some((raw, _)) if raw.chars().count() > 64 => {
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                "since",
+                "at most 64 characters: an RFC 3339 time such as 2026-12-05T08:00:00Z",
+            )]));
+        }
         Some((_, Ok(t))) => Some(t.with_timezone(&Utc)),
         Some((raw, Err(e))) => {
             return Err(ApiError::Invalid(vec![FieldError::new(

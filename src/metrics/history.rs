@@ -27,6 +27,7 @@ pub const CAPACITY: usize = 8640;
 
 /// Which process the history describes.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = MetricsInstance)]
 pub struct Instance {
     /// Random, chosen when the server started: a new one means a restart
     /// (and a history that starts again).
@@ -41,6 +42,7 @@ pub struct Instance {
 /// What the process did during one sampling interval (the `seconds` before
 /// `at`), and the pool at `at`.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = MetricsSample)]
 pub struct Sample {
     /// When the sample was taken (RFC 3339, UTC); samples come oldest first.
     pub at: DateTime<Utc>,
@@ -67,11 +69,15 @@ pub struct Sample {
     /// Mean statement time in the interval, in milliseconds; null when there
     /// was none.
     pub db_mean_ms: Option<f64>,
-    /// The pool at `at`: connections open, lent out, idle, requests waiting, and the most it opens.
+    /// Connections the pool had open at `at`.
     pub pool_size: u64,
+    /// Of those, lent out to requests.
     pub pool_in_use: u64,
+    /// Of those, idle in the pool.
     pub pool_idle: u64,
+    /// Requests waiting for a connection at `at`.
     pub pool_waiting: u64,
+    /// The most connections the pool opens (`DB_POOL_MAX`).
     pub pool_max_size: u64,
 }
 

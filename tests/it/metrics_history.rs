@@ -101,6 +101,10 @@ async fn the_history_is_for_admins_and_since_must_be_a_time() {
         let message = body["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains("RFC 3339") && message.contains("2026-12-05T08:00:00Z"), "{bad}: {message}");
     }
+    let long = format!("2026-12-05T08:00:00.{}Z", "1".repeat(60));
+    let (status, body) = app.get(&format!("{PATH}?since={long}"), Some(&admin.token)).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["field"], "since", "{body}");
     let (status, body) = app.get(&format!("{PATH}?since="), Some(&admin.token)).await;
     assert_problem(status, &body, StatusCode::BAD_REQUEST);
     let (status, body) = app.get(&format!("{PATH}?from=2026-12-05T08:00:00Z"), Some(&admin.token)).await;

@@ -5,8 +5,6 @@
 
 (function () {
   const TOKEN_KEY = "devx.token";
-  const SAMPLE_MS = 5000;
-  const HISTORY_MS = 60 * 60 * 1000;
 
   // ---- DOM helpers -------------------------------------------------------
 
@@ -44,9 +42,13 @@
     return Number(n).toLocaleString("en-US", { maximumFractionDigits: 2 });
   }
 
+  // One way to show milliseconds everywhere: no trailing zeros, two
+  // decimals below 10 ms, one below 100, none above (6 ms, 0.35 ms, 20 ms).
   function fmtMs(n) {
-    if (n === null || n === undefined || Number.isNaN(n)) return "–";
-    return n < 10 ? n.toFixed(2) + " ms" : Math.round(n).toLocaleString("en-US") + " ms";
+    if (n === null || n === undefined || Number.isNaN(Number(n))) return "–";
+    const v = Number(n);
+    const digits = Math.abs(v) < 10 ? 2 : Math.abs(v) < 100 ? 1 : 0;
+    return v.toLocaleString("en-US", { maximumFractionDigits: digits }) + " ms";
   }
 
   function fmtBytes(n) {
@@ -72,10 +74,21 @@
     return s + "s";
   }
 
+  // A time in the browser's zone, saying which (e.g. "Dec 5, 2026, 9:00:00 AM GMT+1").
   function fmtTime(t) {
     if (!t) return "–";
     const d = new Date(t);
-    return Number.isNaN(d.getTime()) ? String(t) : d.toLocaleString();
+    return Number.isNaN(d.getTime()) ? String(t) : d.toLocaleString("en-US", { dateStyle: "medium", timeStyle: "long" });
+  }
+
+  // Server text with `code` spans (the insights' advice is written that
+  // way): the spans become <code>, everything stays text, nothing is parsed
+  // as HTML.
+  function richText(text) {
+    const parts = String(text ?? "").split("`");
+    // An unpaired backtick stays as it is.
+    if (parts.length % 2 === 0) return [parts.join("`")];
+    return parts.map((p, i) => (i % 2 ? el("code", { text: p }) : p)).filter((p) => p !== "");
   }
 
   function pct(x) {
@@ -230,131 +243,114 @@
     return el("span", { class: "badge badge-" + (kind || String(text).replace(/[^a-z_]/gi, "")), text: text });
   }
 
-  // ---- sampling (kept in memory for the last hour) ------------------------
+  // ---- the server's metrics history --------------------------------------------
+  // devx samples its own request and database statistics every
+  // DEVX_METRICS_SAMPLE_INTERVAL (10 s) and keeps 24 hours in memory
+  // (GET /api/admin/metrics/history); the charts draw that, so they open
+  // with the past already there. This copy follows it by asking for the
+  // samples after the last one it has.
 
-  const samples = [];
-  let sampler = null;
-  let metricsState = "unknown"; // "ok" | "unavailable"
-  let lastDbStatus = null;
-  let lastDbStatusAt = 0;
+  const RANGES = [
+    ["15m", 15 * 60, "15 min"],
+    ["1h", 3600, "1 h"],
+    ["6h", 6 * 3600, "6 h"],
+    ["24h", 24 * 3600, "24 h"],
+  ];
+  const RANGE_KEY = "devx.range";
+  const history = { instance: null, interval: 10, capacity: 8640, samples: [] };
 
-  // Sums of the series named `name` in Prometheus text (labels ignored).
-  function promSum(text, name) {
-    let total = 0;
-    let found = false;
-    for (const line of text.split("\n")) {
-      if (!line.startsWith(name)) continue;
-      const rest = line.slice(name.length);
-      if (rest[0] !== " " && rest[0] !== "{") continue;
-      const v = parseFloat(line.slice(line.lastIndexOf(" ") + 1));
-      if (!Number.isNaN(v)) {
-        total += v;
-        found = true;
-      }
-    }
-    return found ? total : null;
+  function rangeSeconds() {
+    const chosen = RANGES.find((r) => r[0] === sessionStorage.getItem(RANGE_KEY));
+    return (chosen || RANGES[1])[1];
   }
 
-  async function takeSample() {
-    const at = Date.now();
-    const s = { t: at / 1000 };
-    try {
-      const st = await api("/api/database/status");
-      lastDbStatus = st;
-      lastDbStatusAt = at;
-      s.dbTotal = st.queries.total;
-      s.dbAvg = st.queries.avg_ms;
-      s.pool = st.pool;
-    } catch (_) {
-      /* shown on the page that needs it */
-    }
-    if (metricsState !== "unavailable") {
-      try {
-        // Fetched directly: a 401 here means DEVX_METRICS_TOKEN, not a dead session.
-        const resp = await fetch("/metrics", { headers: { Authorization: "Bearer " + token() }, cache: "no-store" });
-        if (resp.status === 401 || resp.status === 403) throw new ApiFailure(resp.status, "metrics token");
-        if (!resp.ok) throw new ApiFailure(resp.status, resp.statusText);
-        const text = await resp.text();
-        s.httpCount = promSum(text, "devx_http_requests_total");
-        s.httpDurSum = promSum(text, "devx_http_request_duration_seconds_sum");
-        s.httpDurCount = promSum(text, "devx_http_request_duration_seconds_count");
-        metricsState = "ok";
-      } catch (e) {
-        // DEVX_METRICS_TOKEN set: the session token is not accepted there.
-        if (e.status === 401 || e.status === 403) metricsState = "unavailable";
-      }
-    }
-    const prev = samples[samples.length - 1];
-    if (prev) {
-      const dt = s.t - prev.t;
-      if (dt > 0) {
-        if (s.dbTotal !== undefined && prev.dbTotal !== undefined && s.dbTotal >= prev.dbTotal) {
-          const dn = s.dbTotal - prev.dbTotal;
-          s.dbQps = dn / dt;
-          s.dbMs = dn > 0 ? Math.max(0, (s.dbAvg * s.dbTotal - prev.dbAvg * prev.dbTotal) / dn) : null;
-        }
-        if (s.httpCount != null && prev.httpCount != null && s.httpCount >= prev.httpCount) {
-          s.httpRps = (s.httpCount - prev.httpCount) / dt;
-          const dc = s.httpDurCount - prev.httpDurCount;
-          s.httpMs = dc > 0 ? ((s.httpDurSum - prev.httpDurSum) / dc) * 1000 : null;
-        }
-      }
-    }
-    samples.push(s);
-    while (samples.length && samples[0].t < (at - HISTORY_MS) / 1000) samples.shift();
-    document.dispatchEvent(new CustomEvent("devx:sample"));
+  async function loadHistory() {
+    const last = history.samples[history.samples.length - 1];
+    const r = await api("/api/admin/metrics/history" + qs({ since: last ? last.at : null }));
+    // A new instance id: the server restarted, and its history starts again.
+    if (!history.instance || r.instance.id !== history.instance.id) history.samples = r.samples.slice();
+    else for (const s of r.samples) history.samples.push(s);
+    history.instance = r.instance;
+    history.interval = r.interval_seconds;
+    history.capacity = r.capacity;
+    if (history.samples.length > history.capacity) history.samples.splice(0, history.samples.length - history.capacity);
   }
 
-  function startSampling() {
-    if (sampler) return;
-    takeSample();
-    sampler = setInterval(takeSample, SAMPLE_MS);
-  }
-
-  function stopSampling() {
-    if (sampler) clearInterval(sampler);
-    sampler = null;
-    samples.length = 0;
-    metricsState = "unknown";
+  function forgetHistory() {
+    history.instance = null;
+    history.samples = [];
   }
 
   // ---- charts --------------------------------------------------------------
 
+  // The browser's time zone, as the time axis and every time shown says it.
+  const TIME_ZONE = (() => {
+    try {
+      const name = Intl.DateTimeFormat().resolvedOptions().timeZone || "local";
+      const part = new Intl.DateTimeFormat("en-US", { timeZoneName: "shortOffset" }).formatToParts(new Date()).find((p) => p.type === "timeZoneName");
+      const offset = part ? part.value : "";
+      // A named zone with its current offset ("Europe/Paris, GMT+1"); UTC alone.
+      return offset && name !== "UTC" && offset !== name ? name + ", " + offset : name;
+    } catch (_) {
+      return "local";
+    }
+  })();
+
   function chartWidth(node) {
-    return Math.max(260, Math.floor(node.getBoundingClientRect().width || node.clientWidth || 600) - 8);
+    return Math.max(260, Math.floor(node.getBoundingClientRect().width || node.clientWidth || 600) - 34);
   }
 
-  function lineChart(node, title, series, pick) {
+  // A time series chart of the history over the chosen range: `unit` labels
+  // the y axis; each series picks its value from a sample.
+  function lineChart(node, title, unit, series) {
     if (typeof window.uPlot !== "function") {
       node.appendChild(el("p", { class: "muted", text: "Chart library did not load." }));
       return null;
     }
     const data = () => {
-      const rows = samples.filter((s) => s.dbQps !== undefined || s.httpRps !== undefined);
-      return [rows.map((s) => s.t), ...pick.map((f) => rows.map((s) => { const v = f(s); return v === undefined ? null : v; }))];
+      const from = Date.now() / 1000 - rangeSeconds();
+      const rows = history.samples.filter((s) => Date.parse(s.at) / 1000 >= from);
+      return [rows.map((s) => Date.parse(s.at) / 1000), ...series.map((x) => rows.map((s) => { const v = x.get(s); return v === undefined ? null : v; }))];
     };
+    const axes = [
+      { label: "time (" + TIME_ZONE + ")", labelSize: 20, space: 70 },
+      { label: unit, labelSize: 20, size: 56, values: (u, ticks) => ticks.map((v) => fmtNum(v)) },
+    ];
     const opts = {
       title,
       width: chartWidth(node),
       height: 220,
-      series: [{}].concat(series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: true, value: (u, v) => (v == null ? "–" : s.fmt(v)) }))),
-      axes: [{}, { size: 60 }],
-      scales: { x: { time: true } },
+      series: [{ value: (u, v) => (v == null ? "–" : fmtTime(v * 1000)) }].concat(
+        series.map((s) => ({ label: s.label, stroke: s.color, width: 2, value: (u, v) => (v == null ? "–" : s.fmt(v)) })),
+      ),
+      axes,
+      scales: {
+        x: { time: true, range: () => { const now = Date.now() / 1000; return [now - rangeSeconds(), now]; } },
+        y: { range: (u, min, max) => [0, Math.max(max || 0, 1) * 1.1] },
+      },
       legend: { live: true },
     };
     const chart = new window.uPlot(opts, data(), node);
-    const update = () => chart.setData(data());
-    document.addEventListener("devx:sample", update);
+    // What the axes say, for the browser test (the canvas hides it).
+    chart.root.setAttribute("data-axis-labels", JSON.stringify(axes.map((a) => a.label || "")));
     const resize = () => chart.setSize({ width: chartWidth(node), height: 220 });
     window.addEventListener("resize", resize);
-    pageCharts.push({
+    // How many samples it draws, for the browser test.
+    const count = (d) => chart.root.setAttribute("data-points", String(d[0].length));
+    count(chart.data);
+    const chartHandle = {
+      redraw() {
+        const d = data();
+        chart.setData(d);
+        count(d);
+      },
       destroy() {
-        document.removeEventListener("devx:sample", update);
         window.removeEventListener("resize", resize);
         chart.destroy();
       },
-    });
-    return chart;
+    };
+    pageCharts.push(chartHandle);
+    return chartHandle;
   }
 
   // ---- sign-in ---------------------------------------------------------------
@@ -375,7 +371,7 @@
     const t = token();
     sessionStorage.removeItem(TOKEN_KEY);
     me = null;
-    stopSampling();
+    forgetHistory();
     if (t) request("/api/auth/logout", { method: "POST", token: t, allow: [401, 404] }).catch(() => {});
     showLogin(message);
   }
@@ -413,7 +409,6 @@
     $("nav").hidden = false;
     $("who").hidden = false;
     $("who-email").textContent = user.email;
-    startSampling();
     if (!location.hash || location.hash === "#" || location.hash === "#/") location.hash = "#/overview";
     else route();
   }
@@ -470,23 +465,71 @@
     const breakdown = el("div", { class: "grid2" });
     root.append(statsBox, charts, breakdown);
 
+    const picker = el(
+      "div",
+      { class: "range", role: "group", "aria-label": "Time range", id: "range" },
+      el("span", { class: "muted small", text: "Last" }),
+      RANGES.map(([key, seconds, label]) =>
+        el("button", {
+          type: "button",
+          class: "range-button",
+          "data-range": key,
+          "aria-pressed": String(seconds === rangeSeconds()),
+          text: label,
+          onclick: () => {
+            sessionStorage.setItem(RANGE_KEY, key);
+            for (const b of picker.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.range === key));
+            drawCharts();
+          },
+        }),
+      ),
+    );
     const latency = el("div", { class: "card chart", id: "chart-latency" });
     const rate = el("div", { class: "card chart", id: "chart-rate" });
-    charts.append(latency, rate);
-    const note =
-      metricsState === "unavailable"
-        ? "HTTP series need /metrics, which is behind DEVX_METRICS_TOKEN here; database series only."
-        : null;
-    lineChart(latency, "Latency (mean per " + SAMPLE_MS / 1000 + " s)", [
-      { label: "HTTP", color: "#2b6cb0", fmt: fmtMs },
-      { label: "DB statement", color: "#c05621", fmt: fmtMs },
-    ], [(s) => s.httpMs, (s) => s.dbMs]);
-    lineChart(rate, "Throughput", [
-      { label: "HTTP req/s", color: "#2b6cb0", fmt: (v) => v.toFixed(1) },
-      { label: "DB queries/s", color: "#c05621", fmt: (v) => v.toFixed(1) },
-    ], [(s) => s.httpRps, (s) => s.dbQps]);
-    if (note) charts.appendChild(el("p", { class: "muted", text: note }));
-    charts.appendChild(el("p", { class: "muted small", text: "Sampled every " + SAMPLE_MS / 1000 + " s while this tab is open; the last hour is kept in memory." }));
+    const pool = el("div", { class: "card chart", id: "chart-pool" });
+    const errorsChart = el("div", { class: "card chart", id: "chart-errors" });
+    const about = el("p", { class: "muted small", id: "history-about" });
+    charts.before(picker);
+    charts.append(latency, rate, pool, errorsChart);
+    charts.after(about);
+    const drawn = [
+      lineChart(latency, "Latency (mean per sample)", "ms", [
+        { label: "HTTP", color: "#2b6cb0", fmt: fmtMs, get: (s) => s.http_mean_ms },
+        { label: "DB statement", color: "#c05621", fmt: fmtMs, get: (s) => s.db_mean_ms },
+      ]),
+      lineChart(rate, "Throughput", "per second", [
+        { label: "HTTP", color: "#2b6cb0", fmt: (v) => fmtNum(v) + " req/s", get: (s) => s.http_per_second },
+        { label: "DB", color: "#c05621", fmt: (v) => fmtNum(v) + " queries/s", get: (s) => s.db_per_second },
+      ]),
+      lineChart(pool, "Connection pool", "connections", [
+        { label: "in use", color: "#2b6cb0", fmt: fmtNum, get: (s) => s.pool_in_use },
+        { label: "idle", color: "#2f855a", fmt: fmtNum, get: (s) => s.pool_idle },
+        { label: "waiting", color: "#c53030", fmt: fmtNum, get: (s) => s.pool_waiting },
+      ]),
+      lineChart(errorsChart, "Errors", "per sample", [
+        { label: "HTTP 5xx", color: "#c53030", fmt: fmtNum, get: (s) => s.http_errors },
+        { label: "DB errors", color: "#b7791f", fmt: fmtNum, get: (s) => s.db_errors },
+        { label: "slow statements", color: "#805ad5", fmt: fmtNum, get: (s) => s.db_slow },
+      ]),
+    ].filter(Boolean);
+    function drawCharts() {
+      for (const c of drawn) c.redraw();
+      const i = history.instance;
+      clear(about);
+      if (i) {
+        append(about, [
+          "Sampled by devx every " + fmtNum(history.interval) + " s and kept in its memory for the last " + fmtDuration(history.interval * history.capacity) + " (this process, pid " + i.pid + ", since " + fmtTime(i.started_at) + "; another replica has its own). " + history.samples.length + " samples.",
+        ]);
+      }
+    }
+    async function follow() {
+      await loadHistory();
+      if (alive()) drawCharts();
+    }
+    follow().catch((e) => {
+      if (alive()) about.appendChild(errorBox(e));
+    });
+    every(Math.max(2, history.interval) * 1000, () => follow().catch(() => {}));
 
     async function load() {
       const [health, status, stats, errors] = await Promise.allSettled([
@@ -575,8 +618,8 @@
           "li",
           { class: "finding finding-" + f.severity },
           el("div", {}, badge(f.severity), " ", el("strong", { text: f.kind }), " ", el("code", { text: f.object })),
-          el("p", { text: f.detail }),
-          el("p", { class: "advice" }, el("strong", { text: "What to do: " }), f.advice),
+          el("p", {}, richText(f.detail)),
+          el("p", { class: "advice" }, el("strong", { text: "What to do: " }), richText(f.advice)),
         );
       // Warnings first and open; informational findings folded away so they never bury one.
       const warnings = ins.findings.filter((f) => f.severity === "warning");
@@ -613,7 +656,7 @@
                 ins.slow_queries,
                 "No statement is slow enough to report.",
               )
-            : el("p", { class: "muted", text: "pg_stat_statements is not available (" + ins.statements.state + "). " + (ins.statements.detail || "") }),
+            : el("p", { class: "muted" }, "pg_stat_statements is not available (" + ins.statements.state + "). ", richText(ins.statements.detail || "")),
           ins.statements.available && ins.frequent_queries.length
             ? [el("h3", { text: "Most frequent" }), table([q("Query"), { label: "Calls", num: true, get: (r) => fmtNum(r.calls) }, { label: "Mean", num: true, get: (r) => fmtMs(r.mean_ms) }], ins.frequent_queries)]
             : null,
@@ -664,7 +707,8 @@
     const r = await api("/api/database/migrations");
     if (!alive()) return;
     const problems = r.migrations.filter((m) => m.problem);
-    root.append(
+    // Our append, not Element.append, which writes a null as the text "null".
+    append(root, [
       el(
         "div",
         { class: "stats" },
@@ -672,7 +716,7 @@
         stat("Pending", fmtNum(r.pending), r.pending ? "devx migrate up" : "up to date"),
         stat("Problems", fmtNum(problems.length), problems.length ? "see below" : "none"),
       ),
-      problems.length ? card("Problems", el("ul", { class: "plain" }, problems.map((m) => el("li", { class: "error", text: m.problem })))) : null,
+      problems.length ? card("Problems", el("ul", { class: "plain" }, problems.map((m) => el("li", { class: "error" }, richText(m.problem))))) : null,
       card(
         "History",
         table(
@@ -693,12 +737,13 @@
           "This devx has no migrations.",
         ),
       ),
-    );
+    ]);
   }
 
   // ---- Activity ----------------------------------------------------------------------
 
   function auditTable(items) {
+    for (const r of items) r.__attrs = { "data-audit-id": r.id };
     return table(
       [
         { label: "When", get: (r) => fmtTime(r.created_at) },
@@ -730,6 +775,7 @@
     let cursor = null;
     async function load() {
       more.disabled = true;
+      box.setAttribute("aria-busy", "true");
       try {
         const page = await api(path + qs(Object.assign({}, params, { limit: 50, cursor })));
         list.appendChild(render(page.items));
@@ -739,6 +785,7 @@
         list.appendChild(errorBox(e));
       } finally {
         more.disabled = false;
+        box.setAttribute("aria-busy", "false");
       }
     }
     more.addEventListener("click", load);
@@ -746,11 +793,13 @@
     return box;
   }
 
+  // One list: the last 7 days of the trail until a filter is given, then the
+  // whole trail filtered. (Two cards, recent activity and an unfiltered
+  // audit log, showed every recent row twice.)
   async function pageActivity(root) {
     root.appendChild(el("h1", { text: "Activity" }));
-    root.appendChild(card("Recent activity (last 7 days)", pagedList("/api/admin/activity", {}, auditTable)));
-
     const results = el("div", {});
+    const heading = el("h2", { id: "audit-heading" });
     const field = (name, label, type, placeholder) =>
       el("label", {}, label, el("input", { name, type: type || "text", placeholder: placeholder || "" }));
     const form = el(
@@ -772,13 +821,15 @@
         params[k] = k === "since" || k === "until" ? new Date(v).toISOString() : v.trim();
       }
       clear(results);
-      results.appendChild(pagedList("/api/admin/audit", params, auditTable));
+      const filtered = Object.keys(params).length > 0;
+      heading.textContent = filtered ? "Audit log, filtered" : "Recent activity (last 7 days)";
+      results.appendChild(filtered ? pagedList("/api/admin/audit", params, auditTable) : pagedList("/api/admin/activity", {}, auditTable));
     }
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       run();
     });
-    root.appendChild(card("Audit log", form, results));
+    root.appendChild(el("section", { class: "card" }, heading, el("p", { class: "muted small", text: "Filter to search the whole audit trail." }), form, results));
     run();
   }
 

@@ -99,6 +99,24 @@ pub struct Application {
 struct Phase {
     app: OnceLock<(Router, AppState)>,
     waiting_for: Mutex<String>,
+    /// The metrics history's sampler, started with the application.
+    sampler: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Phase {
+    fn stop_sampler(&self) {
+        if let Some(sampler) = self.sampler.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            sampler.abort();
+        }
+    }
+}
+
+impl Drop for Phase {
+    /// A server dropped without a shutdown (a test's runtime ending) stops
+    /// sampling too.
+    fn drop(&mut self) {
+        self.stop_sampler();
+    }
 }
 
 /// The other end of an [`Application::starting`]: says what start-up is
@@ -112,9 +130,13 @@ impl Opening {
         *self.0.waiting_for.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = reason.into();
     }
 
-    /// Starts serving the application over `state`.
+    /// Starts serving the application over `state`, and the sampler of its
+    /// metrics history (`metrics::history`), which runs until shutdown.
     pub fn open(&self, state: AppState) {
-        let _ = self.0.app.set((router(state.clone()), state));
+        if self.0.app.set((router(state.clone()), state.clone())).is_ok() {
+            let sampler = tokio::spawn(async move { state.metrics.sample_every(&state.db).await });
+            *self.0.sampler.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sampler.abort_handle());
+        }
     }
 }
 
@@ -134,7 +156,11 @@ impl Application {
         config: &crate::config::Config,
         waiting_for: impl Into<String>,
     ) -> (Self, Opening) {
-        let phase = Arc::new(Phase { app: OnceLock::new(), waiting_for: Mutex::new(waiting_for.into()) });
+        let phase = Arc::new(Phase {
+            app: OnceLock::new(),
+            waiting_for: Mutex::new(waiting_for.into()),
+            sampler: Mutex::new(None),
+        });
         let app = Application { listener, http: config.http.clone(), phase: phase.clone() };
         (app, Opening(phase))
     }
@@ -150,7 +176,8 @@ impl Application {
 
     /// Serves until `shutdown` resolves; then (once open) answers `/readyz`
     /// 503 for the drain period, stops accepting, gives in-flight requests
-    /// the configured grace period, and closes the pool.
+    /// the configured grace period, stops the metrics sampler and closes the
+    /// pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let grace = self.http.shutdown_grace;
         let drain = self.http.shutdown_drain;
@@ -205,6 +232,7 @@ impl Application {
                 Ok(())
             }
         };
+        phase.stop_sampler();
         if let Some((_, state)) = phase.app.get() {
             state.db.close();
         }

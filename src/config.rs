@@ -193,6 +193,8 @@ pub struct HttpConfig {
     pub hash_queue: usize,
     /// When set, `GET /metrics` needs `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
+    /// How often the metrics history takes a sample.
+    pub metrics_sample_interval: Duration,
 }
 
 impl HttpConfig {
@@ -397,6 +399,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "",
         "when set, GET /metrics needs `Authorization: Bearer <token>`; unset = open; never printed",
     ),
+    (
+        "DEVX_METRICS_SAMPLE_INTERVAL",
+        "10s",
+        "how often serve samples its own request and database statistics into the 24-hour history the dashboard draws (GET /api/admin/metrics/history); 100ms to 1h",
+    ),
     ("DEVX_LOG_FORMAT", "text", "text|json"),
     ("DEVX_LOG", "info", "log filter (tracing EnvFilter syntax; RUST_LOG also works)"),
     ("DEVX_DATA_DIR", ".devx", "devx's own files: the embedded PostgreSQL lives in <dir>/postgres"),
@@ -470,6 +477,23 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         let d = self.duration(names, example);
         if d.is_zero() {
             self.problem(names[0], "must be greater than zero", example);
+            return default;
+        }
+        d
+    }
+
+    /// A duration within `range` (the default when it is not).
+    fn duration_within(
+        &mut self,
+        names: &[&str],
+        range: std::ops::RangeInclusive<Duration>,
+        example: &str,
+    ) -> Duration {
+        let default = parse_duration(default_of(names[0])).expect("a VARIABLES default is a duration");
+        let d = self.duration(names, example);
+        if !range.contains(&d) {
+            let (low, high) = (humantime::format_duration(*range.start()), humantime::format_duration(*range.end()));
+            self.problem(names[0], format!("must be from {low} to {high}"), example);
             return default;
         }
         d
@@ -849,6 +873,11 @@ impl Config {
             hash_concurrency: r.number(&["DEVX_HASH_CONCURRENCY"], 0..=256, "DEVX_HASH_CONCURRENCY=2"),
             hash_queue: r.number(&["DEVX_HASH_QUEUE"], 0..=100_000, "DEVX_HASH_QUEUE=64"),
             metrics_token: r.get(&["DEVX_METRICS_TOKEN"]).map(|(_, v)| Secret(v)),
+            metrics_sample_interval: r.duration_within(
+                &["DEVX_METRICS_SAMPLE_INTERVAL"],
+                Duration::from_millis(100)..=Duration::from_secs(3600),
+                "DEVX_METRICS_SAMPLE_INTERVAL=10s",
+            ),
         };
 
         let default_addr: SocketAddr = default_of("DEVX_ADDR").parse().expect("the DEVX_ADDR default is an address");
@@ -975,6 +1004,7 @@ impl Config {
             "DEVX_METRICS_TOKEN",
             if h.metrics_token.is_some() { "(set, hidden)".into() } else { "(unset: /metrics is open)".into() },
         );
+        m.insert("DEVX_METRICS_SAMPLE_INTERVAL", secs(h.metrics_sample_interval));
         m.insert("DEVX_LOG_FORMAT", format!("{:?}", self.log_format).to_lowercase());
         m.insert("DEVX_LOG", self.log_filter.clone());
         m.insert("DEVX_DATA_DIR", self.data_dir.display().to_string());
@@ -1198,6 +1228,17 @@ mod tests {
         let DbSource::Explicit(cfg) = &c.database.source else { panic!() };
         assert_eq!(cfg.get_hosts(), [tokio_postgres::config::Host::Tcp("db.internal".into())]);
         assert!(config(&[("DATABASE_URL", "postgres://devx@db.internal/devx")]).unwrap().warnings.is_empty());
+    }
+
+    #[test]
+    fn the_metrics_sample_interval_defaults_to_10s_within_100ms_and_1h() {
+        assert_eq!(config(&[]).unwrap().http.metrics_sample_interval, Duration::from_secs(10));
+        let fast = config(&[("DEVX_METRICS_SAMPLE_INTERVAL", "250ms")]).unwrap();
+        assert_eq!(fast.http.metrics_sample_interval, Duration::from_millis(250));
+        for bad in ["50ms", "2h", "0", "often"] {
+            let e = config(&[("DEVX_METRICS_SAMPLE_INTERVAL", bad)]).unwrap_err();
+            assert_eq!(e.problems[0].variable, "DEVX_METRICS_SAMPLE_INTERVAL", "{bad}");
+        }
     }
 
     #[test]

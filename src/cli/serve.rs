@@ -2,7 +2,8 @@
 //! for the database (`DEVX_DB_WAIT`) while `/livez` answers and `/readyz`
 //! says why it is not ready, migrate (or refuse on pending migrations), load
 //! the built-in catalog, then serve the API until SIGINT/SIGTERM, with the
-//! retention job running beside it.
+//! retention job running beside it (and the metrics history's sampler,
+//! which the application itself starts and stops).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,7 +27,9 @@ use crate::{catalog, migrate, retention};
         database that does not answer yet, retrying with backoff (/livez answers meanwhile; /readyz is 503\n\
         and says why). Applies pending migrations (DEVX_AUTO_MIGRATE=false makes it refuse to start\n\
         instead), adds missing built-in templates to the catalog, runs the retention job every\n\
-        retention.interval (unless retention.enabled is false), and stops gracefully on SIGINT or SIGTERM.",
+        retention.interval (unless retention.enabled is false), samples its own request and database\n\
+        statistics every DEVX_METRICS_SAMPLE_INTERVAL (10s) for the dashboard, and stops gracefully on\n\
+        SIGINT or SIGTERM.",
     after_help = "Examples:\n  devx serve\n  DEVX_ADDR=0.0.0.0:8080 DATABASE_URL=postgres://devx@db/devx devx serve\n  \
         DEVX_DB_WAIT=2m devx serve   # in docker-compose or Kubernetes, next to a database still starting"
 )]

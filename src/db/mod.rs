@@ -28,7 +28,7 @@ use tokio_postgres::types::{ToSql, Type};
 pub use error::{DbError, describe, is_unreachable};
 pub use row::{FromRow, column};
 pub use statement::{Statement, Visibility, escape_like};
-pub use stats::{LatencyHistogram, QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
+pub use stats::{Counters, LatencyHistogram, QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
 
 use crate::config::{DatabaseConfig, StatementMode};
 
@@ -307,6 +307,11 @@ impl Db {
 
     pub fn stats(&self) -> StatsSnapshot {
         self.ctx.stats.snapshot()
+    }
+
+    /// The statement totals since the pool was built (for the metrics history).
+    pub fn counters(&self) -> Counters {
+        self.ctx.stats.counters()
     }
 
     /// Statement latencies since the pool was built (for `/metrics`).

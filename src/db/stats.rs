@@ -73,6 +73,17 @@ pub struct StatsSnapshot {
     pub slow_queries: Vec<SlowQuery>,
 }
 
+/// The running totals alone, cheap to read (four atomic loads): what the
+/// metrics history samples every few seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub total: u64,
+    pub errors: u64,
+    pub slow: u64,
+    /// Time spent in all statements, in microseconds.
+    pub total_us: u64,
+}
+
 /// The latency histogram as Prometheus wants it: cumulative counts per
 /// upper bound (seconds; the open-ended last bucket is left to `count`).
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +159,16 @@ impl QueryStats {
             }
         }
         LatencyHistogram { buckets, count: cumulative, sum_seconds: self.total_us.load(Ordering::Relaxed) as f64 / 1e6 }
+    }
+
+    /// The totals without the slow statements or the histogram.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            total: self.total.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            slow: self.slow.load(Ordering::Relaxed),
+            total_us: self.total_us.load(Ordering::Relaxed),
+        }
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {

@@ -1,7 +1,9 @@
 //! Liveness, readiness and status: `GET /health`, `/livez`, `/readyz`, the
 //! admin's `GET /api/database/status` with pool numbers, migration state and
 //! the instrumented layer's query statistics, the admin's
-//! `GET /api/admin/insights` (`diagnostics::insights`), and `GET /metrics`
+//! `GET /api/admin/insights` (`diagnostics::insights`), the admin's
+//! `GET /api/admin/metrics/history` (this process's recent statistics, from
+//! `metrics::history`), and `GET /metrics`
 //! for Prometheus ([`scrape`]: behind `Authorization: Bearer
 //! <DEVX_METRICS_TOKEN>` when that is set, compared in constant time; not in
 //! the OpenAPI document, since it is for Prometheus, not API clients).
@@ -28,7 +30,8 @@ use crate::diagnostics::insights;
 use crate::diagnostics::introspect::{self, ServerInfo};
 use crate::http::error::Problem;
 use crate::http::middleware::QuietLog;
-use crate::http::{ApiError, ApiResult, AppState, Json, Query};
+use crate::http::{ApiError, ApiResult, AppState, FieldError, Json, Query};
+use crate::metrics;
 use crate::migrate::{self, AppliedMigration};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -39,6 +42,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(database_status))
         .routes(routes!(database_migrations))
         .routes(routes!(insights))
+        .routes(routes!(metrics_history))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -323,6 +327,80 @@ async fn insights(
     let client = state.db.client().await?;
     let report = insights::report(&client, &insights::Thresholds::new(long_query)).await?;
     Ok(Json(report))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Only the samples taken after this time (RFC 3339 with its offset,
+    /// e.g. `2026-12-05T08:00:00Z`); all of them without it. A reader that
+    /// polls passes the time of the last sample it has.
+    #[param(value_type = Option<String>, format = DateTime, max_length = 64)]
+    pub since: Option<String>,
+}
+
+/// This process's recent request and database statistics.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MetricsHistory {
+    /// The process the samples describe; its history starts when it started.
+    pub instance: metrics::history::Instance,
+    /// Seconds between samples (`DEVX_METRICS_SAMPLE_INTERVAL`).
+    pub interval_seconds: f64,
+    /// The most samples kept; the oldest go first.
+    pub capacity: usize,
+    /// Oldest first.
+    pub samples: Vec<metrics::history::Sample>,
+}
+
+/// This process's request and database statistics over the last 24 hours
+/// (admin): one sample every `DEVX_METRICS_SAMPLE_INTERVAL` (10 s), kept in
+/// memory, oldest first, each with what happened since the previous one
+/// (requests and statements per second, their mean latency, errors) and the
+/// pool at that moment. Another replica has its own history; a restart
+/// starts a new one (a new `instance.id`).
+#[utoipa::path(
+    get, path = "/api/admin/metrics/history", tag = "health", security(("bearer" = ["admin"])),
+    params(HistoryParams),
+    responses(
+        (status = 200, body = MetricsHistory),
+        (status = 400, description = "Unknown or empty query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`since` is not an RFC 3339 time", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn metrics_history(
+    State(state): State<AppState>,
+    _admin: AdminPrincipal,
+    Query(params): Query<HistoryParams>,
+) -> ApiResult<Json<MetricsHistory>> {
+    let since = match params.since.as_deref().map(|raw| (raw, DateTime::parse_from_rfc3339(raw))) {
+        None => None,
+        Some((raw, _)) if raw.chars().count() > 64 => {
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                "since",
+                "at most 64 characters: an RFC 3339 time such as 2026-12-05T08:00:00Z",
+            )]));
+        }
+        Some((_, Ok(t))) => Some(t.with_timezone(&Utc)),
+        Some((raw, Err(e))) => {
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                "since",
+                format!(
+                    "{raw:?} is not an RFC 3339 time ({e}); give one with its offset, such as \
+                     2026-12-05T08:00:00Z or 2026-12-05T09:00:00+01:00"
+                ),
+            )]));
+        }
+    };
+    let history = state.metrics.history();
+    Ok(Json(MetricsHistory {
+        instance: history.instance().clone(),
+        interval_seconds: history.interval().as_secs_f64(),
+        capacity: metrics::history::CAPACITY,
+        samples: history.since(since),
+    }))
 }
 
 /// `GET /metrics`: the text exposition format; behind a bearer token when

@@ -72,7 +72,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
-        let metrics = Metrics::new(db.clone());
+        let metrics = Metrics::new(db.clone(), config.http.metrics_sample_interval);
         let probes = db.probe_pool(PROBE_WAIT).unwrap_or_else(|_| db.clone());
         BODY_LIMIT.store(config.http.body_limit, Ordering::Relaxed);
         AppState(Arc::new(AppInner {

@@ -1,10 +1,15 @@
 //! The dashboard in a real browser: Debian's chromium, driven through
 //! chromedriver over WebDriver (fantoccini). It signs in, checks the
-//! overview's numbers against the API, opens the slow-query page and the
-//! migration history, follows a live log tail while lines are appended,
-//! renders on a phone-sized screen without sideways scrolling, signs out,
-//! and saves screenshots under `target/tmp/dashboard/`. Any console error
-//! (an exception, a failed request, a CSP violation) fails it.
+//! overview's numbers against the API and its charts drawn from the
+//! server's metrics history (with the time-range picker), opens the
+//! slow-query page and the migration history, the activity list (each row
+//! once), follows a live log tail while lines are appended, and signs out;
+//! then it visits every page again on a phone-sized screen. Every page, at
+//! 1366×900 and at 390×844, gets a full-page screenshot under
+//! `target/tmp/dashboard/` and is inspected ([`INSPECT`]): a text node
+//! `null`, `undefined` or `NaN`, an element wider than the viewport, a
+//! chart without axis labels or with a stacked legend fails the test, as does any console error (an
+//! exception, a failed request, a CSP violation).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +26,71 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Generous: CI shares two cores between the browser, devx and PostgreSQL.
 const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A laptop and a phone, in CSS pixels: (name, width, height, mobile).
+const DESKTOP: Viewport = Viewport { name: "desktop", width: 1366, height: 900, mobile: false };
+const PHONE: Viewport = Viewport { name: "phone", width: 390, height: 844, mobile: true };
+
+#[derive(Clone, Copy)]
+struct Viewport {
+    name: &'static str,
+    width: u32,
+    height: u32,
+    mobile: bool,
+}
+
+/// What is wrong with the page on screen, as a list of sentences: a text
+/// node that reads `null`, `undefined` or `NaN` (data that was missing and
+/// shown anyway); an element wider than the viewport, or reaching past its
+/// edge without a scrolling or clipping box around it; a chart whose axes do
+/// not all say what they measure (uPlot draws the labels on its canvas; the
+/// app states them in `data-axis-labels`); a chart legend whose series and
+/// value no longer share a line (a table style meant for data tables
+/// reaching uPlot's legend table).
+const INSPECT: &str = r#"
+const problems = [];
+const vw = document.documentElement.clientWidth;
+const describe = (e) => '<' + e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+  (typeof e.className === 'string' && e.className ? '.' + e.className.trim().split(/\s+/).join('.') : '') + '> ' +
+  JSON.stringify((e.textContent || '').trim().slice(0, 60));
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+  const parent = n.parentElement;
+  if (!parent || parent.closest('script, style')) continue;
+  const t = n.textContent.trim();
+  if (/^(null|undefined|NaN)$/.test(t) || /(undefined|NaN)/.test(t)) problems.push('the text ' + JSON.stringify(t) + ' in ' + describe(parent));
+}
+if (document.documentElement.scrollWidth > vw) problems.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' px wide in ' + vw);
+for (const e of document.body.querySelectorAll('*')) {
+  const r = e.getBoundingClientRect();
+  if (r.width === 0 && r.height === 0) continue;
+  if (r.width > vw + 0.5) { problems.push('wider than the viewport (' + Math.round(r.width) + ' px in ' + vw + '): ' + describe(e)); continue; }
+  if (r.right <= vw + 0.5 && r.left >= -0.5) continue;
+  let a = e.parentElement, contained = false;
+  for (; a && a !== document.body; a = a.parentElement) {
+    if (getComputedStyle(a).overflowX !== 'visible') { contained = true; break; }
+  }
+  if (!contained) problems.push('past the edge of the viewport (' + Math.round(r.left) + '..' + Math.round(r.right) + ' of ' + vw + '): ' + describe(e));
+}
+for (const u of document.querySelectorAll('.uplot')) {
+  let labels = null;
+  try { labels = JSON.parse(u.getAttribute('data-axis-labels')); } catch (_) {}
+  const axes = u.querySelectorAll('.u-axis').length;
+  if (!Array.isArray(labels) || labels.length < Math.max(2, axes) || labels.some((l) => typeof l !== 'string' || !l.trim())) {
+    const title = u.querySelector('.u-title');
+    problems.push('a chart without axis labels (units): ' + (title ? title.textContent : describe(u)) + ' ' + JSON.stringify(labels));
+  }
+}
+for (const row of document.querySelectorAll('.uplot .u-legend .u-series')) {
+  const label = row.querySelector('th'), value = row.querySelector('td');
+  if (!label || !value) continue;
+  const a = label.getBoundingClientRect(), b = value.getBoundingClientRect();
+  if (Math.abs(a.top - b.top) > 4 || getComputedStyle(row).display === 'block') {
+    problems.push('a chart legend stacked: ' + JSON.stringify(label.textContent) + ' and its value on separate lines');
+  }
+}
+return problems;
+"#;
 
 /// A chromedriver process on a free port, killed on drop.
 struct ChromeDriver {
@@ -88,7 +158,14 @@ impl ChromeDriver {
             .await
             .expect("a chromium session");
         let session = client.session_id().await.unwrap().expect("a session id");
-        Browser { client, log_url: format!("{}/session/{session}/se/log", self.url), http: reqwest::Client::new() }
+        Browser {
+            client,
+            log_url: format!("{}/session/{session}/se/log", self.url),
+            cdp_url: format!("{}/session/{session}/goog/cdp/execute", self.url),
+            http: reqwest::Client::new(),
+            problems: Vec::new(),
+            viewport: DESKTOP,
+        }
     }
 }
 
@@ -102,7 +179,12 @@ impl Drop for ChromeDriver {
 struct Browser {
     client: Client,
     log_url: String,
+    /// chromedriver's passage to the DevTools protocol (viewport, full-page screenshots).
+    cdp_url: String,
     http: reqwest::Client,
+    /// What [`Browser::inspect`] found, every page and size: reported together at the end.
+    problems: Vec<String>,
+    viewport: Viewport,
 }
 
 impl Browser {
@@ -172,14 +254,58 @@ impl Browser {
         assert_eq!(h1, heading, "the {page} page");
     }
 
+    /// A DevTools protocol command through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let resp = self.http.post(&self.cdp_url).json(&json!({"cmd": cmd, "params": params})).send().await;
+        let body: Value = resp.expect("chromedriver answers").json().await.unwrap();
+        assert!(body["value"].is_object(), "{cmd}: {body}");
+        body["value"].clone()
+    }
+
+    /// Lays the page out for `viewport` (the window's size, and on a phone
+    /// its touch-screen behaviour).
+    async fn set_viewport(&mut self, viewport: Viewport) {
+        let params = json!({
+            "width": viewport.width, "height": viewport.height, "deviceScaleFactor": 1, "mobile": viewport.mobile,
+        });
+        self.cdp("Emulation.setDeviceMetricsOverride", params).await;
+        self.viewport = viewport;
+        let width = self.client.execute("return document.documentElement.clientWidth;", vec![]).await.unwrap();
+        assert_eq!(width, json!(viewport.width), "the viewport is {}", viewport.name);
+    }
+
+    /// The whole page (not only what the viewport shows), as a PNG under
+    /// `target/tmp/dashboard/<name>-<viewport>.png`.
     async fn screenshot(&self, name: &str) -> PathBuf {
-        let png = self.client.screenshot().await.expect("a screenshot");
+        let layout = self.cdp("Page.getLayoutMetrics", json!({})).await;
+        let height = layout["cssContentSize"]["height"].as_f64().expect("a content height").ceil();
+        let clip = json!({"x": 0, "y": 0, "width": self.viewport.width, "height": height, "scale": 1});
+        let shot = self
+            .cdp("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true, "clip": clip}))
+            .await;
+        use base64::Engine as _;
+        let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}: a real picture ({} bytes)", png.len());
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{name}.png"));
+        let path = dir.join(format!("{name}-{}.png", self.viewport.name));
         std::fs::write(&path, png).unwrap();
         path
+    }
+
+    /// Screenshots the page and records what [`INSPECT`] finds on it.
+    async fn inspect(&mut self, name: &str) {
+        self.screenshot(name).await;
+        let found = self.client.execute(INSPECT, vec![]).await.expect("the inspection runs");
+        for problem in found.as_array().expect("a list of problems") {
+            self.problems.push(format!("{name} ({}): {}", self.viewport.name, problem.as_str().unwrap_or_default()));
+        }
+    }
+
+    /// Opens `hash` by its address and waits until `ready` (a script) is true.
+    async fn visit(&self, hash: &str, ready: &str) {
+        self.client.execute(&format!("location.hash = {hash:?};"), vec![]).await.unwrap();
+        self.wait_until(&format!("{hash} ready"), ready, |v| v == &Value::Bool(true)).await;
     }
 }
 
@@ -204,20 +330,71 @@ async fn activity(app: &TestApp, dev: &Session) -> String {
     id(&x)
 }
 
+/// Each page's address and a script that is true once it has drawn its data.
+fn pages(execution: &str, applied: usize) -> Vec<(&'static str, String, String)> {
+    vec![
+        (
+            "overview",
+            "#/overview".into(),
+            "const p = Array.from(document.querySelectorAll('#page .uplot')).map(u => Number(u.dataset.points || 0));
+             return document.querySelectorAll('#overview-stats .stat').length >= 10 && p.length === 4 && p.every(n => n >= 3);"
+                .into(),
+        ),
+        (
+            "database",
+            "#/database".into(),
+            "return Array.from(document.querySelectorAll('#page h2')).some(h => h.textContent === 'Largest tables');".into(),
+        ),
+        (
+            "migrations",
+            "#/migrations".into(),
+            format!("return document.querySelectorAll('#page tbody tr').length === {applied};"),
+        ),
+        ("activity", "#/activity".into(), "return document.querySelectorAll('#page tbody tr').length > 0;".into()),
+        ("tasks", "#/tasks".into(), "return document.querySelectorAll('#page tbody tr').length === 1;".into()),
+        (
+            "log-tail",
+            format!("#/tasks/execution/{execution}"),
+            "const t = document.getElementById('log-tail'); return !!t && t.textContent.includes('disk almost full');"
+                .into(),
+        ),
+        ("catalog", "#/catalog".into(), "return document.querySelectorAll('#page article.template').length >= 15;".into()),
+    ]
+}
+
 #[tokio::test]
 async fn the_dashboard_works_in_a_real_browser() {
-    // Every statement counts as slow, so the slow-query page has rows.
-    let app = TestApp::spawn_with(|c| c.database.slow_query_threshold = Duration::ZERO).await;
+    // Every statement counts as slow, so the slow-query page has rows; the
+    // server samples its metrics every 100 ms, so the charts have a past.
+    let app = TestApp::spawn_with(|c| {
+        c.database.slow_query_threshold = Duration::ZERO;
+        c.http.metrics_sample_interval = Duration::from_millis(100);
+    })
+    .await;
     let admin = app.admin("ops@example.com").await;
     let dev = app.register("dev@example.com").await;
     let execution = activity(&app, &dev).await;
+    let applied = devx::migrate::MigrationSet::embedded().unwrap().len();
+    // The history holds a few samples before the browser opens.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = app.get("/api/admin/metrics/history", Some(&admin.token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["samples"].as_array().unwrap().len() >= 5 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no metrics history: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let driver = ChromeDriver::start().await;
-    let b = driver.browser().await;
+    let mut b = driver.browser().await;
+    b.set_viewport(DESKTOP).await;
 
     // Sign in.
     b.client.goto(&app.url("/")).await.unwrap();
     b.text_of("#login h1").await;
+    b.inspect("sign-in").await;
     b.client.find(Locator::Id("login-email")).await.unwrap().send_keys(&admin.email).await.unwrap();
     b.client.find(Locator::Id("login-password")).await.unwrap().send_keys("correct horse battery").await.unwrap();
     b.client.find(Locator::Id("login-submit")).await.unwrap().click().await.unwrap();
@@ -238,14 +415,25 @@ async fn the_dashboard_works_in_a_real_browser() {
     assert_eq!(shown("Unresolved errors"), "1");
     assert_eq!(shown("Health"), "ok");
     assert_eq!(shown("Version"), env!("CARGO_PKG_VERSION"));
-    let applied = devx::migrate::MigrationSet::embedded().unwrap().len();
     assert_eq!(shown("Migrations applied"), applied.to_string());
     assert_eq!(shown("Migrations pending"), "0");
-    b.wait_until("two charts", "return document.querySelectorAll('#page .uplot canvas').length;", |v| {
-        v.as_u64() >= Some(2)
+    // The charts open with the server's history drawn, over the chosen range.
+    let all = pages(&execution, applied);
+    b.wait_until("four charts drawn from the history", &format!("return (() => {{ {} }})();", all[0].2), |v| {
+        v == &Value::Bool(true)
     })
     .await;
-    b.screenshot("overview").await;
+    let pressed =
+        "return Array.from(document.querySelectorAll('#range button[aria-pressed=true]')).map(b => b.dataset.range);";
+    assert_eq!(b.client.execute(pressed, vec![]).await.unwrap(), json!(["1h"]), "the last hour by default");
+    b.client.find(Locator::Css("#range button[data-range='15m']")).await.unwrap().click().await.unwrap();
+    assert_eq!(b.client.execute(pressed, vec![]).await.unwrap(), json!(["15m"]));
+    let points = "return Array.from(document.querySelectorAll('#page .uplot')).map(u => Number(u.dataset.points));";
+    let drawn = b.client.execute(points, vec![]).await.unwrap();
+    assert!(drawn.as_array().unwrap().iter().all(|n| n.as_u64() >= Some(5)), "the last 15 min: {drawn}");
+    let about = b.text_of("#history-about").await;
+    assert!(about.contains("every 0.1 s") && about.contains("samples"), "{about}");
+    b.inspect("overview").await;
     b.assert_no_console_errors("the overview").await;
 
     // The slow-query page.
@@ -274,10 +462,22 @@ async fn the_dashboard_works_in_a_real_browser() {
     ] {
         assert!(headings.contains(expected), "{expected} on the database page: {headings}");
     }
-    b.screenshot("database").await;
+    // The findings' `code` spans are <code>, not backticks.
+    let findings = b
+        .client
+        .execute(
+            "const f = document.getElementById('findings');
+             return f ? [f.textContent.includes('`'), f.querySelectorAll('code').length] : [false, -1];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(findings[0], false, "no backtick shown in the findings");
+    b.inspect("database").await;
     b.assert_no_console_errors("the database page").await;
 
-    // The migration history: every migration, applied.
+    // The migration history: every migration, applied, with times that say
+    // their zone and durations in one format.
     b.open("migrations", "Migrations").await;
     let states = b
         .wait_until(
@@ -288,23 +488,50 @@ async fn the_dashboard_works_in_a_real_browser() {
         .await;
     assert_eq!(states.as_array().unwrap().len(), applied);
     assert!(states.as_array().unwrap().iter().all(|s| s == "applied"), "{states}");
+    let cells = |label: &str| {
+        format!(
+            "return Array.from(document.querySelectorAll('#page td[data-label=\"{label}\"]')).map(td => td.textContent);"
+        )
+    };
+    let applied_at = b.client.execute(&cells("Applied at"), vec![]).await.unwrap();
+    for at in applied_at.as_array().unwrap() {
+        assert!(at.as_str().is_some_and(|t| t.contains("UTC") || t.contains("GMT")), "a time with its zone: {at}");
+    }
+    let took = b.client.execute(&cells("Took"), vec![]).await.unwrap();
+    for t in took.as_array().unwrap().iter().map(|t| t.as_str().unwrap()) {
+        let number = t.strip_suffix(" ms").unwrap_or_else(|| panic!("{t:?} in ms"));
+        assert!(!(number.contains('.') && number.ends_with('0')), "no trailing zero: {t:?} in {took}");
+    }
+    b.inspect("migrations").await;
     b.assert_no_console_errors("the migrations page").await;
 
-    // Activity and the catalog render their lists.
+    // Activity: the recent rows, each once (every list on the page loaded).
     b.open("activity", "Activity").await;
-    b.wait_until("audit rows", "return document.querySelectorAll('#page tbody tr').length;", |v| v.as_u64() > Some(0))
+    let ids = b
+        .wait_until(
+            "audit rows",
+            "if (document.querySelector('#page [aria-busy=true]')) return [];
+             return Array.from(document.querySelectorAll('#page tr[data-audit-id]')).map(r => r.dataset.auditId);",
+            |v| v.as_array().is_some_and(|a| !a.is_empty()),
+        )
         .await;
+    let ids: Vec<&str> = ids.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "each audit row once: {ids:?}");
+    b.inspect("activity").await;
     b.open("catalog", "Template catalog").await;
     b.wait_until("the built-in templates", "return document.querySelectorAll('#page article.template').length;", |v| {
         v.as_u64() >= Some(15)
     })
     .await;
+    b.inspect("catalog").await;
     b.assert_no_console_errors("the activity and catalog pages").await;
 
     // Tasks → the task's executions → the live log tail.
     b.open("tasks", "Tasks").await;
     b.wait_until("the task", "return document.querySelectorAll('#page tbody tr').length;", |v| v.as_u64() == Some(1))
         .await;
+    b.inspect("tasks").await;
     b.client.find(Locator::Css("#page tbody button.link")).await.unwrap().click().await.unwrap();
     let link = format!("a[href='#/tasks/execution/{execution}']");
     b.text_of(&link).await;
@@ -328,20 +555,16 @@ async fn the_dashboard_works_in_a_real_browser() {
     assert!(order.is_sorted(), "lines in order, each once: {tail}");
     assert_eq!(tail.matches("running cargo build").count(), 1, "no line twice: {tail}");
     assert_eq!(b.stats("Lines").await["Lines"], "4", "the line count follows the tail");
-    b.screenshot("log-tail").await;
+    b.inspect("log-tail").await;
     b.assert_no_console_errors("the log tail").await;
 
-    // A phone: the overview fits the width.
-    b.client.set_window_size(390, 844).await.unwrap();
-    b.client.find(Locator::Css("a.brand")).await.unwrap().click().await.unwrap();
-    b.stats("Users").await;
-    let overflow = b
-        .client
-        .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;", vec![])
-        .await
-        .unwrap();
-    assert!(overflow.as_i64().unwrap() <= 0, "no sideways scrolling on a phone: {overflow} px too wide");
-    b.screenshot("overview-phone").await;
+    // A phone: every page again.
+    b.set_viewport(PHONE).await;
+    for (name, hash, ready) in &all {
+        b.visit(hash, &format!("return (() => {{ {ready} }})();")).await;
+        b.inspect(name).await;
+        b.assert_no_console_errors(&format!("{name} on a phone")).await;
+    }
 
     // Sign out: back to the form.
     b.client.find(Locator::Id("sign-out")).await.unwrap().click().await.unwrap();
@@ -351,6 +574,8 @@ async fn the_dashboard_works_in_a_real_browser() {
         |v| v == &Value::Bool(true),
     )
     .await;
+    b.inspect("sign-in").await;
     b.assert_no_console_errors("signing out").await;
     b.client.close().await.unwrap();
+    assert!(b.problems.is_empty(), "the pages have rough edges:\n{}", b.problems.join("\n"));
 }

@@ -86,7 +86,13 @@ pub async fn admin_client() -> Client {
 /// the caller's environment nor a `.env` file leaks in. Set `DATABASE_URL`
 /// (e.g. to [`TestDb::url`]) for commands that need a database.
 pub fn devx_command() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_devx"));
+    clean_command(env!("CARGO_BIN_EXE_devx"))
+}
+
+/// `program` with the same clean environment and working directory as
+/// [`devx_command`] (e.g. a shell running devx commands).
+pub fn clean_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
     for (name, _, _) in devx::config::VARIABLES {
         cmd.env_remove(name);
     }

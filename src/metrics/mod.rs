@@ -32,9 +32,18 @@
 //!
 //! The route itself (`GET /metrics`, with its `DEVX_METRICS_TOKEN` check)
 //! is `health::scrape`; this module only records and renders.
+//!
+//! Beside the registry, [`history`] keeps the last 24 hours of this
+//! process's request and database statistics in memory, sampled every
+//! `DEVX_METRICS_SAMPLE_INTERVAL` by [`Metrics::sample_every`] (a task the
+//! application starts and stops), for the dashboard's charts
+//! (`GET /api/admin/metrics/history`).
+
+pub mod history;
 
 use std::sync::LazyLock;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::{
@@ -42,6 +51,7 @@ use prometheus::{
 };
 
 use crate::db::{Db, DbError, FromRow, Queryable};
+use history::{History, HttpTotals, Reading};
 
 /// Task statuses always exported (at 0 when none), so a dashboard's series
 /// do not come and go.
@@ -75,10 +85,17 @@ pub struct Metrics {
     database_up: IntGauge,
     migrations_pending: IntGauge,
     tasks: IntGaugeVec,
+    /// Every request's count, 5xx and time, summed over the labels (for the
+    /// history: three atomic adds per request).
+    http_requests_total: AtomicU64,
+    http_errors_total: AtomicU64,
+    http_micros_total: AtomicU64,
+    history: History,
 }
 
 impl Metrics {
-    pub fn new(db: Db) -> Self {
+    /// `sample_interval`: how often [`Metrics::sample_every`] adds to the history.
+    pub fn new(db: Db, sample_interval: Duration) -> Self {
         let registry = Registry::new();
         let http_requests = IntCounterVec::new(
             Opts::new("devx_http_requests_total", "HTTP requests answered, by method, route template and status"),
@@ -123,14 +140,65 @@ impl Metrics {
         for c in collectors {
             registry.register(c).expect("metric names are unique");
         }
-        Metrics { registry, http_requests, http_duration, database_up, migrations_pending, tasks }
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            database_up,
+            migrations_pending,
+            tasks,
+            http_requests_total: AtomicU64::new(0),
+            http_errors_total: AtomicU64::new(0),
+            http_micros_total: AtomicU64::new(0),
+            history: History::new(sample_interval),
+        }
+    }
+
+    /// The recent history of this process's statistics.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Adds one sample to the history: the request totals, `db`'s statement
+    /// totals and its pool, now.
+    pub fn sample(&self, db: &Db) {
+        self.history.record(Reading {
+            at: chrono::Utc::now(),
+            instant: Instant::now(),
+            http: HttpTotals {
+                requests: self.http_requests_total.load(Ordering::Relaxed),
+                errors: self.http_errors_total.load(Ordering::Relaxed),
+                micros: self.http_micros_total.load(Ordering::Relaxed),
+            },
+            db: db.counters(),
+            pool: db.status(),
+        });
+    }
+
+    /// Samples `db` into the history every interval, forever: the task the
+    /// application runs beside the server and aborts at shutdown. The first
+    /// sample comes one interval after the start.
+    pub async fn sample_every(&self, db: &Db) {
+        let interval = self.history.interval();
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.sample(db);
+        }
     }
 
     pub fn observe_http(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let status = status.to_string();
-        let labels = [method, route, status.as_str()];
+        let code = status.to_string();
+        let labels = [method, route, code.as_str()];
         self.http_requests.with_label_values(&labels).inc();
         self.http_duration.with_label_values(&labels).observe(elapsed.as_secs_f64());
+        self.http_requests_total.fetch_add(1, Ordering::Relaxed);
+        if status >= 500 {
+            self.http_errors_total.fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.http_micros_total.fetch_add(micros, Ordering::Relaxed);
     }
 
     /// Refreshes what is read from the database, then renders every series.

@@ -291,6 +291,7 @@ const KNOWN_CONSTRAINTS: &[(&str, &str, &str)] = &[
     ("templates_slug_key", "slug", "a template with this slug already exists"),
     ("tasks_parent_task_id_project_id_fkey", "parent_task_id", "the parent task must exist in the same project"),
     ("tasks_id_project_key", "id", "a task with this id already exists"),
+    ("tasks_unique_key_key", "unique_key", "an open task of this project already has this unique_key"),
 ];
 
 /// The constraint names mapped by hand, so a test can check that each still

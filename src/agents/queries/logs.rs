@@ -13,7 +13,8 @@ use crate::agents::model::LogLine;
 use crate::db::{DbError, Queryable, Statement};
 
 /// Reserves `count` seqs on an execution the caller may see (`owner` `None`:
-/// any, for an admin); returns the last one reserved, or `None` when the
+/// any, for an admin), renewing its lease when it is running (an agent that
+/// logs is alive); returns the last one reserved, or `None` when the
 /// execution is missing or not the caller's.
 pub async fn reserve_seqs(
     db: &impl Queryable,
@@ -28,7 +29,10 @@ pub async fn reserve_seqs(
     s.and_some(owner, |owner| format!("p.owner_id = {owner}"));
     s.sql = format!(
         "UPDATE devx.task_executions x
-            SET last_log_seq = x.last_log_seq + {count}
+            SET last_log_seq = x.last_log_seq + {count},
+                lease_expires_at = CASE WHEN x.status = 'running'
+                                        THEN now() + make_interval(secs => x.lease_seconds)
+                                        ELSE x.lease_expires_at END
            FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
           {}
          RETURNING x.last_log_seq",

@@ -8,6 +8,8 @@
 //! from, so of two concurrent changes one wins and the other gets a 409
 //! naming the status it found and the ones allowed from there.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -317,7 +319,23 @@ pub struct ClaimTask {
     /// The claiming agent's type, e.g. `claude-code`.
     #[schema(example = "claude-code", pattern = "^[a-z][a-z0-9_-]{0,49}$")]
     pub agent_type: String,
+    /// Seconds to wait, 0 to 25 (default 0: answer at once): with nothing
+    /// to claim, the request is held and answers as soon as a task can be
+    /// claimed, or 204 at the deadline.
+    #[serde(default, deserialize_with = "crate::http::extract::whole")]
+    #[schema(minimum = 0, maximum = 25)]
+    pub wait: u64,
 }
+
+/// The longest `wait` of a claim (below the default request timeout, 30 s).
+pub const MAX_WAIT: u64 = 25;
+/// The channel new and retried tasks (and ended executions) notify.
+pub const TASKS_CHANNEL: &str = "devx_tasks";
+/// How often a waiting claim looks again without a notification: a missed
+/// one costs at most this.
+const LISTEN_POLL: Duration = Duration::from_secs(5);
+/// The same without notifications (`DB_STATEMENT_MODE=unnamed`).
+const FALLBACK_POLL: Duration = Duration::from_millis(500);
 
 /// Claim the next task for an agent.
 ///
@@ -331,6 +349,12 @@ pub struct ClaimTask {
 /// reaper fails the execution as lost and hands the task on. Many agents
 /// polling at once never get the same task: rows being claimed are skipped
 /// (`FOR UPDATE SKIP LOCKED`), not waited for.
+///
+/// With `wait`, a claim that finds nothing holds the request: new and
+/// retried tasks (and executions that end, freeing a slot under a limit)
+/// notify the waiting claims of every devx process (LISTEN/NOTIFY on one
+/// connection per process), which look again at once; they also look every
+/// few seconds, so a missed notification costs at most that.
 ///
 /// When there is nothing to claim, or a claim would exceed a limit
 /// (`agents.max_concurrent_executions` running executions in all, and the
@@ -346,10 +370,10 @@ pub struct ClaimTask {
     request_body = ClaimTask,
     responses(
         (status = 200, description = "The claimed task and its new execution", body = ClaimedTask),
-        (status = 204, description = "No pending task to claim, or a concurrency limit is reached"),
+        (status = 204, description = "No pending task to claim, or a concurrency limit is reached (at the end of the wait, with `wait`)"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "agent_type missing or invalid; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "agent_type missing or invalid, wait out of range; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn claim_task(
@@ -359,29 +383,82 @@ async fn claim_task(
 ) -> ApiResult<Response> {
     let mut v = Validator::new();
     v.check(is_agent_type(&p.agent_type), "agent_type", AGENT_TYPE_RULE);
+    v.check(p.wait <= MAX_WAIT, "wait", format!("must be 0 to {MAX_WAIT} seconds"));
     v.finish()?;
+    if p.wait == 0 {
+        return Ok(answer(try_claim(&state, &principal, &p.agent_type).await?));
+    }
+    // Deadline first, then subscribe, then look: a task that appears after
+    // the look is announced to the subscription.
+    let wait =
+        Duration::from_secs(p.wait).min(state.config.http.request_timeout.saturating_sub(Duration::from_secs(1)));
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut wakeups = state.db.subscribe(TASKS_CHANNEL).await;
+    if wakeups.is_none() {
+        POLLING.call_once(|| {
+            tracing::info!(
+                "claims that wait poll every {} ms: notifications need a direct connection to the server, \
+                 not PgBouncer in transaction mode (DB_STATEMENT_MODE=unnamed)",
+                FALLBACK_POLL.as_millis()
+            );
+        });
+    }
+    let poll = if wakeups.is_some() { LISTEN_POLL } else { FALLBACK_POLL };
+    loop {
+        if let Some(claimed) = try_claim(&state, &principal, &p.agent_type).await? {
+            return Ok(answer(Some(claimed)));
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline || state.is_draining() {
+            return Ok(answer(None));
+        }
+        let nap = tokio::time::sleep_until(deadline.min(now + poll));
+        match wakeups.as_mut() {
+            // Lagged or closed: look again either way.
+            Some(rx) => {
+                tokio::select! {
+                    _ = rx.recv() => {}
+                    () = nap => {}
+                }
+            }
+            None => nap.await,
+        }
+    }
+}
+
+static POLLING: std::sync::Once = std::sync::Once::new();
+
+fn answer(claimed: Option<ClaimedTask>) -> Response {
+    match claimed {
+        Some(claimed) => Json(claimed).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// One claim: the next task and its execution, or `None` when there is
+/// nothing to claim or a limit is reached.
+async fn try_claim(state: &AppState, principal: &Principal, agent_type: &str) -> ApiResult<Option<ClaimedTask>> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
     let settings = AgentSettings::load(&tx).await?;
     // From here to the commit, claims run one at a time: the counts below
     // stay true until this claim's execution is visible to the next one.
     xq::lock_claims(&tx).await?;
-    let (running, of_type) = xq::running_counts(&tx, &p.agent_type).await?;
-    if running >= settings.max_concurrent
-        || settings.agent_type_limit(&p.agent_type).is_some_and(|limit| of_type >= limit)
+    let (running, of_type) = xq::running_counts(&tx, agent_type).await?;
+    if running >= settings.max_concurrent || settings.agent_type_limit(agent_type).is_some_and(|limit| of_type >= limit)
     {
-        return Ok(StatusCode::NO_CONTENT.into_response());
+        return Ok(None);
     }
     let owner = principal.visibility().owner();
-    let claimed = q::claim_next(&tx, owner, &p.agent_type, principal.user_id, settings.max_per_project).await?;
+    let claimed = q::claim_next(&tx, owner, agent_type, principal.user_id, settings.max_per_project).await?;
     let Some(task) = claimed else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
+        return Ok(None);
     };
     let lease = task.lease_seconds.unwrap_or(settings.lease_seconds);
     let execution =
-        xq::start_execution(&tx, task.id, &p.agent_type, &Value::Object(Map::new()), task.attempt, lease).await?;
+        xq::start_execution(&tx, task.id, agent_type, &Value::Object(Map::new()), task.attempt, lease).await?;
     tx.commit().await?;
-    Ok(Json(ClaimedTask { task, execution }).into_response())
+    Ok(Some(ClaimedTask { task, execution }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -1684,3 +1684,105 @@ async fn the_claim_walks_the_priority_index() {
         }
     }
 }
+
+/// Waits until this database's LISTEN connection is listening (a state, not a time).
+async fn wait_for_listener(app: &TestApp) {
+    let admin = crate::harness::admin_client().await;
+    let database = app.db.config().get_dbname().unwrap().to_string();
+    for _ in 0..400 {
+        let listening: i64 = one(
+            &admin,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'",
+            &[&database],
+        )
+        .await;
+        if listening > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("no LISTEN connection on {database}");
+}
+
+/// Claims with `wait` hold the request until a task appears: 8 waiting
+/// agents, 100 tasks created one by one, each claimed exactly once, woken
+/// by notifications. The median time from creation to claim is printed (a
+/// benchmark figure, not asserted).
+#[tokio::test]
+async fn waiting_claims_wake_on_new_tasks_and_each_is_claimed_once() {
+    let app = Arc::new(TestApp::spawn_with(|c| c.database.pool_max = 16).await);
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    set(&app, &admin, "agents.max_concurrent_executions", json!(1000)).await;
+
+    let (status, body) =
+        app.post("/api/tasks/claim", Some(&ada.token), json!({"agent_type": "claude-code", "wait": 26})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["wait"]);
+    // Nothing comes: 204 at the deadline.
+    let (status, _) =
+        app.post("/api/tasks/claim", Some(&ada.token), json!({"agent_type": "claude-code", "wait": 1})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let claimed = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut agents = Vec::new();
+    for _ in 0..8 {
+        let (app, token, claimed) = (app.clone(), ada.token.clone(), claimed.clone());
+        agents.push(tokio::spawn(async move {
+            while claimed.lock().unwrap().len() < 100 {
+                let (status, body) =
+                    app.post("/api/tasks/claim", Some(&token), json!({"agent_type": "claude-code", "wait": 5})).await;
+                match status {
+                    StatusCode::OK => claimed.lock().unwrap().push(body["task"]["id"].as_str().unwrap().to_string()),
+                    StatusCode::NO_CONTENT => {}
+                    other => panic!("claim answered {other}: {body}"),
+                }
+            }
+        }));
+    }
+    wait_for_listener(&app).await;
+    let before = app.pool.notifications_received();
+    let mut created = Vec::new();
+    for n in 0..100 {
+        created.push(id(&task(&app, &ada, json!({"project_id": p, "title": format!("task {n}")})).await));
+    }
+    for a in agents {
+        a.await.unwrap();
+    }
+    let claimed = claimed.lock().unwrap().clone();
+    let distinct: BTreeSet<&String> = claimed.iter().collect();
+    assert_eq!((claimed.len(), distinct.len()), (100, 100), "each task claimed exactly once");
+    assert_eq!(distinct, created.iter().collect::<BTreeSet<_>>());
+    assert!(app.pool.notifications_received() > before, "the claims were woken by notifications");
+
+    let client = app.db.client().await;
+    let median_ms: f64 = one(
+        &client,
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM x.started_at - t.created_at) * 1000)
+           FROM devx.task_executions x JOIN devx.tasks t ON t.id = x.task_id",
+        &[],
+    )
+    .await;
+    eprintln!("median time from task creation to claim with 8 waiting agents: {median_ms:.1} ms");
+}
+
+/// Without notifications (`DB_STATEMENT_MODE=unnamed`, as behind PgBouncer)
+/// a waiting claim polls, and still gets the task.
+#[tokio::test]
+async fn without_notifications_a_waiting_claim_polls() {
+    let app = Arc::new(TestApp::spawn_with(|c| c.database.statement_mode = devx::config::StatementMode::Unnamed).await);
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    let waiting = {
+        let (app, token) = (app.clone(), ada.token.clone());
+        tokio::spawn(async move {
+            app.post("/api/tasks/claim", Some(&token), json!({"agent_type": "claude-code", "wait": 10})).await
+        })
+    };
+    let t = task(&app, &ada, json!({"project_id": p, "title": "polled"})).await;
+    let (status, body) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["task"]["id"], id(&t));
+    assert_eq!(app.pool.notifications_received(), 0);
+}

@@ -48,6 +48,8 @@ $$;
 DROP INDEX devx.task_executions_running_started_at_idx;
 DROP INDEX devx.task_executions_running_lease_idx;
 ALTER TABLE devx.task_executions
+    DROP COLUMN log_truncated,
+    DROP COLUMN log_bytes,
     DROP COLUMN lease_expires_at,
     DROP COLUMN lease_seconds,
     DROP COLUMN attempt;

@@ -28,8 +28,13 @@ ALTER TABLE devx.task_executions
     ADD COLUMN attempt          integer NOT NULL DEFAULT 1,
     ADD COLUMN lease_seconds    integer NOT NULL DEFAULT 60,
     ADD COLUMN lease_expires_at timestamptz,
+    ADD COLUMN log_bytes        bigint NOT NULL DEFAULT 0,
+    ADD COLUMN log_truncated    boolean NOT NULL DEFAULT false,
     ADD CONSTRAINT task_executions_attempt_check CHECK (attempt >= 1),
+    ADD CONSTRAINT task_executions_log_bytes_check CHECK (log_bytes >= 0),
     ADD CONSTRAINT task_executions_lease_seconds_check CHECK (lease_seconds BETWEEN 1 AND 3600);
+COMMENT ON COLUMN devx.task_executions.log_bytes IS 'bytes of log messages appended; capped by agents.max_log_bytes';
+COMMENT ON COLUMN devx.task_executions.log_truncated IS 'an append went past agents.max_log_bytes and was refused';
 COMMENT ON COLUMN devx.task_executions.lease_expires_at IS
     'a running execution not renewed by then is lost: the reaper fails it and hands its task on';
 -- The reaper's two questions: whose lease ran out, and who ran too long.
@@ -38,14 +43,14 @@ CREATE INDEX task_executions_running_lease_idx ON devx.task_executions (lease_ex
 CREATE INDEX task_executions_running_started_at_idx ON devx.task_executions (started_at)
     WHERE status = 'running';
 
--- Renewing a lease is bookkeeping: heartbeats would otherwise flood the
--- audit trail. The function is the foundation's with lease_expires_at added
--- to the noise.
+-- Renewing a lease and counting log bytes are bookkeeping: heartbeats and
+-- appends would otherwise flood the audit trail. The function is the
+-- foundation's with lease_expires_at and log_bytes added to the noise.
 CREATE OR REPLACE FUNCTION devx.audit_row() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     noise      constant text[] := ARRAY['updated_at', 'last_login', 'last_activity', 'last_used_at', 'last_log_seq',
-                                        'lease_expires_at'];
+                                        'lease_expires_at', 'log_bytes'];
     secrets    constant text[] := ARRAY['password_hash', 'token_hash', 'key_hash', 'db_connection_info', 'environment_vars'];
     key_column text := coalesce(TG_ARGV[0], 'id');
     old_row    jsonb;

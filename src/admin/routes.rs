@@ -66,7 +66,8 @@ pub struct PutConfigRequest {
     /// `agents.lease_seconds` from 1 to 3600, `agents.max_attempts` from 1 to
     /// 100, `agents.retry_backoff_base_seconds` from 0 to 86400,
     /// `agents.retry_backoff_max_seconds` from 0 to 604800,
-    /// `agents.reaper_interval_seconds` from 1 to 3600,
+    /// `agents.reaper_interval_seconds` from 1 to 3600, `agents.max_log_bytes`
+    /// from 1024 to 1073741824,
     /// `errors.max_recovery_attempts` from 0 to 100.
     #[schema(value_type = AnyJsonButNull, example = json!("6 months"))]
     pub value: Value,

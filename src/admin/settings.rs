@@ -124,6 +124,11 @@ pub const KNOWN: &[KnownSetting] = &[
         description: "The longest wait between a task's attempts, in seconds",
     },
     KnownSetting {
+        key: agents::MAX_LOG_BYTES_KEY,
+        kind: Kind::Integer { min: agents::LOG_BYTES_MIN, max: agents::LOG_BYTES_MAX },
+        description: "Bytes of log messages one task execution may append; past it appends are refused (413)",
+    },
+    KnownSetting {
         key: agents::REAPER_INTERVAL_KEY,
         kind: Kind::Integer { min: 1, max: 3600 },
         description: "How often devx serve looks for executions whose lease expired or that ran too long",

@@ -217,14 +217,19 @@ pub struct Execution {
     /// While running: the agent must heartbeat (or append logs) before
     /// then, or the reaper fails the execution as `lost` and hands the task on.
     pub lease_expires_at: Option<DateTime<Utc>>,
+    /// Bytes of log messages appended so far (the cap is `agents.max_log_bytes`).
+    pub log_bytes: i64,
+    /// An append went past `agents.max_log_bytes`: it was refused, and the
+    /// last line of the log says so.
+    pub log_truncated: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 /// The columns an [`Execution`] is read from (the table is aliased `x`).
 pub const EXECUTION_COLUMNS: &str = "x.id, x.task_id, x.agent_type, x.agent_config, x.status, x.error_details, \
-     x.started_at, x.completed_at, x.last_log_seq, x.attempt, x.lease_seconds, x.lease_expires_at, x.created_at, \
-     x.updated_at";
+     x.started_at, x.completed_at, x.last_log_seq, x.attempt, x.lease_seconds, x.lease_expires_at, x.log_bytes, \
+     x.log_truncated, x.created_at, x.updated_at";
 
 /// What a heartbeat found: the renewed lease, or that the agent should stop.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -118,7 +118,8 @@ async fn reap(
         (LogLevel::Error, message.clone()),
         (LogLevel::Error, format!("execution failed as {reason} by devx's reaper; its task is handed on")),
     ];
-    if let Some(last) = lq::reserve_seqs(db, x.id, None, lines.len() as i64).await? {
+    let bytes = lines.iter().map(|(_, m)| m.len() as i64).sum();
+    if let Some(last) = lq::reserve_seqs(db, x.id, None, lines.len() as i64, bytes, None).await? {
         let first = last - lines.len() as i64 + 1;
         let seqs: Vec<i64> = (first..=last).collect();
         let levels: Vec<&str> = lines.iter().map(|(level, _)| level.as_str()).collect();

@@ -21,6 +21,11 @@ pub const MAX_ATTEMPTS_KEY: &str = "agents.max_attempts";
 pub const BACKOFF_BASE_KEY: &str = "agents.retry_backoff_base_seconds";
 pub const BACKOFF_MAX_KEY: &str = "agents.retry_backoff_max_seconds";
 pub const REAPER_INTERVAL_KEY: &str = "agents.reaper_interval_seconds";
+pub const MAX_LOG_BYTES_KEY: &str = "agents.max_log_bytes";
+
+/// The bounds of `agents.max_log_bytes`: 1 KiB to 1 GiB.
+pub const LOG_BYTES_MIN: i64 = 1024;
+pub const LOG_BYTES_MAX: i64 = 1 << 30;
 
 /// The bounds of a lease, for a task's `lease_seconds` and the setting.
 pub const LEASE_MIN: i32 = 1;
@@ -52,6 +57,8 @@ pub struct AgentSettings {
     pub backoff_max_seconds: i64,
     /// How often the reaper inside `serve` looks for lost executions.
     pub reaper_interval_seconds: i64,
+    /// Bytes of log messages one execution may append.
+    pub max_log_bytes: i64,
 }
 
 impl Default for AgentSettings {
@@ -66,6 +73,7 @@ impl Default for AgentSettings {
             backoff_base_seconds: 10,
             backoff_max_seconds: 3600,
             reaper_interval_seconds: 10,
+            max_log_bytes: 16 << 20,
         }
     }
 }
@@ -99,6 +107,7 @@ impl AgentSettings {
             backoff_base_seconds: int(values, BACKOFF_BASE_KEY, 0, 86_400).unwrap_or(d.backoff_base_seconds),
             backoff_max_seconds: int(values, BACKOFF_MAX_KEY, 0, 604_800).unwrap_or(d.backoff_max_seconds),
             reaper_interval_seconds: int(values, REAPER_INTERVAL_KEY, 1, 3600).unwrap_or(d.reaper_interval_seconds),
+            max_log_bytes: int(values, MAX_LOG_BYTES_KEY, LOG_BYTES_MIN, LOG_BYTES_MAX).unwrap_or(d.max_log_bytes),
         }
     }
 

@@ -21,7 +21,7 @@ use tokio_postgres::AsyncMessage;
 use super::{Db, DbError, describe, session_target, tls};
 use crate::config::StatementMode;
 
-type Channels = Arc<Mutex<HashMap<String, broadcast::Sender<()>>>>;
+type Channels = Arc<Mutex<HashMap<String, broadcast::Sender<Arc<str>>>>>;
 
 /// The listener of one pool.
 #[derive(Default)]
@@ -39,19 +39,19 @@ struct Live {
 }
 
 impl Db {
-    /// A receiver that gets a message on every NOTIFY on `channel` (a
+    /// A receiver that gets the payload of every NOTIFY on `channel` (a
     /// lowercase identifier), or `None` when notifications cannot be had:
     /// in unnamed mode, or when the listening connection cannot be opened
     /// (logged). Subscribe before looking at the state the notifications
     /// announce, so that no change falls between the two.
-    pub async fn subscribe(&self, channel: &str) -> Option<broadcast::Receiver<()>> {
+    pub async fn subscribe(&self, channel: &str) -> Option<broadcast::Receiver<Arc<str>>> {
         if self.ctx.mode == StatementMode::Unnamed {
             return None;
         }
         let hub = &self.ctx.hub;
         let rx = {
             let mut channels = hub.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            channels.entry(channel.to_string()).or_insert_with(|| broadcast::channel(64).0).subscribe()
+            channels.entry(channel.to_string()).or_insert_with(|| broadcast::channel(1024).0).subscribe()
         };
         let mut live = hub.live.lock().await;
         if live.as_ref().is_none_or(|l| !l.alive.load(Ordering::SeqCst)) {
@@ -120,7 +120,7 @@ async fn drive<S, T>(
                 let channels = channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(tx) = channels.get(n.channel()) {
                     // No subscriber now is fine: nobody is waiting.
-                    let _ = tx.send(());
+                    let _ = tx.send(Arc::from(n.payload()));
                 }
             }
             Some(Ok(_)) => {}

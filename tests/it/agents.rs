@@ -1786,3 +1786,168 @@ async fn without_notifications_a_waiting_claim_polls() {
     assert_eq!(body["task"]["id"], id(&t));
     assert_eq!(app.pool.notifications_received(), 0);
 }
+
+/// One Server-Sent Event: its id, its event name (default `message`), its data.
+#[derive(Debug, Clone)]
+struct Sse {
+    id: Option<String>,
+    event: String,
+    data: String,
+}
+
+/// Reads an event stream as it arrives.
+struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    async fn open(app: &TestApp, path: &str, token: &str, last_event_id: Option<&str>) -> SseReader {
+        let mut request = app.request(reqwest::Method::GET, path, Some(token));
+        if let Some(last) = last_event_id {
+            request = request.header("Last-Event-ID", last);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        SseReader { response, buffer: String::new() }
+    }
+
+    /// The next event (comments skipped); `None` when the stream ends.
+    async fn next(&mut self) -> Option<Sse> {
+        loop {
+            if let Some(at) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..at + 2).collect();
+                let mut event = Sse { id: None, event: "message".into(), data: String::new() };
+                let mut fields = 0;
+                for line in block.lines().filter(|l| !l.starts_with(':') && !l.is_empty()) {
+                    let (name, value) = line.split_once(':').unwrap_or((line, ""));
+                    let value = value.strip_prefix(' ').unwrap_or(value).to_string();
+                    fields += 1;
+                    match name {
+                        "id" => event.id = Some(value),
+                        "event" => event.event = value,
+                        "data" => event.data = value,
+                        _ => {}
+                    }
+                }
+                if fields > 0 {
+                    return Some(event);
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), self.response.chunk())
+                .await
+                .expect("an event within 30 s")
+                .unwrap()?;
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+}
+
+async fn append(app: &TestApp, who: &Session, x: &str, messages: &[String]) {
+    let lines: Vec<Value> = messages.iter().map(|m| json!({"message": m})).collect();
+    let (status, body) =
+        app.post(&format!("/api/executions/{x}/logs"), Some(&who.token), json!({"lines": lines})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// A live log stream sends every line once, in order, across a reconnect
+/// with `Last-Event-ID`, while lines are being appended, and ends with
+/// `event: end` once the execution has finished and every line is sent.
+#[tokio::test]
+async fn a_log_stream_resumed_with_last_event_id_sends_every_line_exactly_once() {
+    let app = Arc::new(TestApp::spawn().await);
+    let ada = app.register("ada@example.com").await;
+    let eve = app.register("eve@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "streamed"})).await;
+    let x = id(&start(&app, &ada, &id(&t)).await);
+    let path = format!("/api/executions/{x}/logs/stream");
+    append(&app, &ada, &x, &(1..=5).map(|n| format!("line {n}")).collect::<Vec<_>>()).await;
+
+    let mut seen: Vec<i64> = Vec::new();
+    let mut first = SseReader::open(&app, &path, &ada.token, None).await;
+    let appender = {
+        let (app, ada, x) = (app.clone(), ada.clone(), x.clone());
+        tokio::spawn(async move {
+            for batch in 0..10 {
+                let lines: Vec<String> = (0..3).map(|n| format!("batch {batch} line {n}")).collect();
+                append(&app, &ada, &x, &lines).await;
+            }
+        })
+    };
+    while seen.last().is_none_or(|last| *last < 12) {
+        let event = first.next().await.expect("the stream goes on");
+        assert_eq!(event.event, "message");
+        let line: Value = serde_json::from_str(&event.data).unwrap();
+        assert_eq!(Some(line["seq"].to_string()), event.id, "the event id is the seq");
+        seen.push(line["seq"].as_i64().unwrap());
+    }
+    drop(first);
+    appender.await.unwrap();
+
+    // Reconnect from the last id received; the execution ends meanwhile.
+    let last = seen.last().unwrap().to_string();
+    let mut second = SseReader::open(&app, &path, &ada.token, Some(&last)).await;
+    let (status, _) = app.post(&format!("/api/executions/{x}/complete"), Some(&ada.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    loop {
+        let event = second.next().await.expect("an end event before the stream ends");
+        if event.event == "end" {
+            assert_eq!(event.data, "completed");
+            break;
+        }
+        seen.push(event.id.unwrap().parse().unwrap());
+    }
+    assert!(second.next().await.is_none(), "the stream ends after `end`");
+    assert_eq!(seen, (1..=35).collect::<Vec<i64>>(), "every line once, in order");
+
+    // `after` starts later; a finished execution's stream ends at once.
+    let mut tail = SseReader::open(&app, &format!("{path}?after=33"), &ada.token, None).await;
+    let ids: Vec<Option<String>> = [tail.next().await.unwrap(), tail.next().await.unwrap()].map(|e| e.id).into();
+    assert_eq!(ids, [Some("34".to_string()), Some("35".to_string())]);
+    assert_eq!(tail.next().await.unwrap().event, "end");
+
+    let (status, body) = app.get(&path, Some(&eve.token)).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let response = app
+        .request(reqwest::Method::GET, &path, Some(&ada.token))
+        .header("Last-Event-ID", "soon")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_log_past_its_cap_is_refused_and_marked_truncated_once() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    set(&app, &admin, "agents.max_log_bytes", json!(1024)).await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "chatty"})).await;
+    let x = id(&start(&app, &ada, &id(&t)).await);
+    append(&app, &ada, &x, &["a".repeat(1000)]).await;
+    for _ in 0..2 {
+        let (status, body) = app
+            .post(
+                &format!("/api/executions/{x}/logs"),
+                Some(&ada.token),
+                json!({"lines": [{"message": "b".repeat(100)}]}),
+            )
+            .await;
+        assert_problem(status, &body, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(body["detail"].as_str().unwrap().contains("1024 bytes"), "{body}");
+    }
+    let (_, execution) = app.get(&format!("/api/executions/{x}"), Some(&ada.token)).await;
+    assert_eq!((execution["log_truncated"].clone(), execution["log_bytes"].clone()), (json!(true), json!(1000)));
+    let (_, logs) = app.get(&format!("/api/executions/{x}/logs"), Some(&ada.token)).await;
+    let lines = logs["items"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "one line says so, once: {logs}");
+    assert_eq!(lines[1]["level"], "warn");
+    assert!(lines[1]["message"].as_str().unwrap().starts_with("log truncated"));
+    // Smaller lines still fit under the cap.
+    append(&app, &ada, &x, &["c".repeat(24)]).await;
+}

@@ -176,7 +176,8 @@ pub struct AuditParams {
     #[param(max_length = 200, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub entity_id: Option<String>,
     /// Exactly, e.g. `user:<id>`, `system:retention` (changes made with an
-    /// API key carry `user:<id> apikey:<id>`).
+    /// API key carry `user:<id> apikey:<id>`, with an agent's key
+    /// `agent:<type> user:<id> apikey:<id>`).
     #[param(max_length = 200, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub actor: Option<String>,
     #[param(inline)]

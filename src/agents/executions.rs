@@ -152,7 +152,8 @@ async fn start_execution(
         Some(lease) => lease,
         None => AgentSettings::load(&tx).await?.lease_seconds,
     };
-    let execution = q::start_execution(&tx, id, &req.agent_type, &agent_config, attempt, lease).await?;
+    let actor = principal.actor();
+    let execution = q::start_execution(&tx, id, &req.agent_type, &agent_config, attempt, lease, &actor).await?;
     tx.commit().await?;
     Ok(Created::at(format!("/api/executions/{}", execution.id), execution))
 }

@@ -222,6 +222,10 @@ pub struct Execution {
     /// An append went past `agents.max_log_bytes`: it was refused, and the
     /// last line of the log says so.
     pub log_truncated: bool,
+    /// Who claimed or started it, as the audit trail names actors:
+    /// `user:<id>`, `user:<id> apikey:<id>`, or for an agent's key
+    /// `agent:<type> user:<id> apikey:<id>`.
+    pub started_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -229,7 +233,7 @@ pub struct Execution {
 /// The columns an [`Execution`] is read from (the table is aliased `x`).
 pub const EXECUTION_COLUMNS: &str = "x.id, x.task_id, x.agent_type, x.agent_config, x.status, x.error_details, \
      x.started_at, x.completed_at, x.last_log_seq, x.attempt, x.lease_seconds, x.lease_expires_at, x.log_bytes, \
-     x.log_truncated, x.created_at, x.updated_at";
+     x.log_truncated, x.started_by, x.created_at, x.updated_at";
 
 /// What a heartbeat found: the renewed lease, or that the agent should stop.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -316,9 +316,10 @@ async fn create_task(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimTask {
-    /// The claiming agent's type, e.g. `claude-code`.
+    /// The claiming agent's type, e.g. `claude-code`. Required, except with
+    /// an agent's API key, which claims for its own type (another is a 422).
     #[schema(example = "claude-code", pattern = "^[a-z][a-z0-9_-]{0,49}$")]
-    pub agent_type: String,
+    pub agent_type: Option<String>,
     /// Seconds to wait, 0 to 25 (default 0: answer at once): with nothing
     /// to claim, the request is held and answers as soon as a task can be
     /// claimed, or 204 at the deadline.
@@ -382,11 +383,26 @@ async fn claim_task(
     Json(p): Json<ClaimTask>,
 ) -> ApiResult<Response> {
     let mut v = Validator::new();
-    v.check(is_agent_type(&p.agent_type), "agent_type", AGENT_TYPE_RULE);
+    let agent_type = match (p.agent_type.as_deref(), principal.agent_type()) {
+        (Some(asked), Some(own)) if asked != own => {
+            v.error("agent_type", format!("this agent's key claims for {own}: leave agent_type out, or send {own}"));
+            asked
+        }
+        (Some(asked), _) => {
+            v.check(is_agent_type(asked), "agent_type", AGENT_TYPE_RULE);
+            asked
+        }
+        (None, Some(own)) => own,
+        (None, None) => {
+            v.error("agent_type", format!("is required (or claim with an agent's API key): {AGENT_TYPE_RULE}"));
+            ""
+        }
+    }
+    .to_string();
     v.check(p.wait <= MAX_WAIT, "wait", format!("must be 0 to {MAX_WAIT} seconds"));
     v.finish()?;
     if p.wait == 0 {
-        return Ok(answer(try_claim(&state, &principal, &p.agent_type).await?));
+        return Ok(answer(try_claim(&state, &principal, &agent_type).await?));
     }
     // Deadline first, then subscribe, then look: a task that appears after
     // the look is announced to the subscription.
@@ -405,7 +421,7 @@ async fn claim_task(
     }
     let poll = if wakeups.is_some() { LISTEN_POLL } else { FALLBACK_POLL };
     loop {
-        if let Some(claimed) = try_claim(&state, &principal, &p.agent_type).await? {
+        if let Some(claimed) = try_claim(&state, &principal, &agent_type).await? {
             return Ok(answer(Some(claimed)));
         }
         let now = tokio::time::Instant::now();
@@ -455,8 +471,9 @@ async fn try_claim(state: &AppState, principal: &Principal, agent_type: &str) ->
         return Ok(None);
     };
     let lease = task.lease_seconds.unwrap_or(settings.lease_seconds);
-    let execution =
-        xq::start_execution(&tx, task.id, agent_type, &Value::Object(Map::new()), task.attempt, lease).await?;
+    let actor = principal.actor();
+    let config = Value::Object(Map::new());
+    let execution = xq::start_execution(&tx, task.id, agent_type, &config, task.attempt, lease, &actor).await?;
     tx.commit().await?;
     Ok(Some(ClaimedTask { task, execution }))
 }

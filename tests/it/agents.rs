@@ -1951,3 +1951,59 @@ async fn a_log_past_its_cap_is_refused_and_marked_truncated_once() {
     // Smaller lines still fit under the cap.
     append(&app, &ada, &x, &["c".repeat(24)]).await;
 }
+
+/// An agent's API key claims for its own agent type and is the actor of
+/// what it does: in the audit trail and on the executions it starts.
+#[tokio::test]
+async fn an_agent_key_claims_for_its_type_and_is_the_actor() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    let (status, key) = app
+        .post(
+            "/api/api-keys",
+            Some(&ada.token),
+            json!({"name": "runner", "scopes": ["write"], "kind": "agent", "agent_type": "codegen"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    assert_eq!((key["kind"].clone(), key["agent_type"].clone()), (json!("agent"), json!("codegen")));
+    let agent = Session { token: key["key"].as_str().unwrap().to_string(), ..ada.clone() };
+    for (body, field) in [
+        (json!({"name": "x", "kind": "agent"}), "agent_type"),
+        (json!({"name": "x", "kind": "agent", "agent_type": "Not Valid"}), "agent_type"),
+        (json!({"name": "x", "agent_type": "codegen"}), "agent_type"),
+        (json!({"name": "x", "kind": "robot"}), "kind"),
+    ] {
+        let (status, problem) = app.post("/api/api-keys", Some(&ada.token), body.clone()).await;
+        assert_problem(status, &problem, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&problem), [field], "{body}");
+    }
+    let (_, mine) = app.post("/api/api-keys", Some(&ada.token), json!({"name": "mine"})).await;
+    assert_eq!((mine["kind"].clone(), mine["agent_type"].clone()), (json!("user"), Value::Null));
+
+    task(&app, &ada, json!({"project_id": p, "title": "for anyone"})).await;
+    let (status, body) = app.post("/api/tasks/claim", Some(&agent.token), json!({"agent_type": "claude-code"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["agent_type"]);
+    let (status, claimed) = app.post("/api/tasks/claim", Some(&agent.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let x = &claimed["execution"];
+    assert_eq!(x["agent_type"], "codegen");
+    let actor = format!("agent:codegen user:{} apikey:{}", ada.user_id, id(&key));
+    assert_eq!(x["started_by"], actor.as_str());
+    let (status, _) = app.post(&format!("/api/executions/{}/complete", id(x)), Some(&agent.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let client = app.db.client().await;
+    let actors: Vec<String> = column(
+        &client,
+        "SELECT DISTINCT actor FROM devx.audit_logs WHERE entity_type = 'devx.task_executions' AND entity_id = $1",
+        &[&id(x)],
+    )
+    .await;
+    assert_eq!(actors, [actor]);
+    // A person's claim names the person.
+    task(&app, &ada, json!({"project_id": p, "title": "another"})).await;
+    let (_, claimed) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(claimed["execution"]["started_by"], format!("user:{}", ada.user_id).as_str());
+}

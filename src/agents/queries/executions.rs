@@ -10,7 +10,7 @@ use crate::db::row::{self, WithOwner};
 use crate::db::{DbError, Queryable, Statement};
 
 /// Inserts an execution that is running from now, as attempt `attempt` of
-/// its task, holding a lease of `lease_seconds`.
+/// its task, holding a lease of `lease_seconds`, started by the actor `started_by`.
 pub async fn start_execution(
     db: &impl Queryable,
     task_id: Uuid,
@@ -18,14 +18,15 @@ pub async fn start_execution(
     agent_config: &Value,
     attempt: i32,
     lease_seconds: i32,
+    started_by: &str,
 ) -> Result<Execution, DbError> {
     let sql = format!(
         "INSERT INTO devx.task_executions AS x (task_id, agent_type, agent_config, status, started_at, attempt,
-                                               lease_seconds, lease_expires_at)
-         VALUES ($1, $2, $3, 'running', now(), $4, $5::integer, now() + make_interval(secs => $5::integer))
+                                               lease_seconds, lease_expires_at, started_by)
+         VALUES ($1, $2, $3, 'running', now(), $4, $5::integer, now() + make_interval(secs => $5::integer), $6)
          RETURNING {EXECUTION_COLUMNS}"
     );
-    db.query_one_as(&sql, &[&task_id, &agent_type, &agent_config, &attempt, &lease_seconds]).await
+    db.query_one_as(&sql, &[&task_id, &agent_type, &agent_config, &attempt, &lease_seconds, &started_by]).await
 }
 
 /// The advisory lock that serializes claims (transaction scope, so it works

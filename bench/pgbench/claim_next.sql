@@ -35,10 +35,11 @@ WITH next AS (
            t.status, t.priority, t.created_by, t.assigned_to, t.attempt, t.max_attempts, t.errors, t.run_after,
            t.lease_seconds, t.unique_key, t.created_at, t.updated_at;
 INSERT INTO devx.task_executions AS x (task_id, agent_type, agent_config, status, started_at, attempt,
-                                       lease_seconds, lease_expires_at)
-SELECT t.id, 'claude-code', '{}', 'running', now(), t.attempt, 60, now() + make_interval(secs => 60) FROM devx.tasks t
+                                       lease_seconds, lease_expires_at, started_by)
+SELECT t.id, 'claude-code', '{}', 'running', now(), t.attempt, 60, now() + make_interval(secs => 60), 'user:' || :user_id
+  FROM devx.tasks t
  WHERE t.assigned_to = :user_id AND t.status = 'in_progress' AND t.updated_at = now()
 RETURNING x.id, x.task_id, x.agent_type, x.agent_config, x.status, x.error_details,
           x.started_at, x.completed_at, x.last_log_seq, x.attempt, x.lease_seconds, x.lease_expires_at,
-          x.created_at, x.updated_at;
+          x.log_bytes, x.log_truncated, x.started_by, x.created_at, x.updated_at;
 COMMIT;

@@ -2,7 +2,8 @@
 -- lookup of src/accounts/queries.rs::session_by_token first. Variables:
 -- -D users=N (and for chat: hot=<uuid>, cur_at=<timestamptz>, cur_id=<uuid>).
 -- Ids are computed as bench/load/prelude.sql names them (md5('p'||n)::uuid, ...).
--- POST /api/tasks/claim {"agent_type":"claude-code"}: agents::queries::tasks::claim_next, executions::start_execution.
+-- POST /api/tasks/claim {"agent_type":"claude-code"}: agents::settings::AgentSettings::load,
+-- executions::lock_claims and running_counts, tasks::claim_next, executions::start_execution.
 -- The execution insert finds the claimed task by (assigned_to, status, updated_at = now()) because
 -- pgbench cannot carry "no row claimed" into the next statement; it is the same indexed insert.
 \set u random(1, :users)
@@ -11,10 +12,14 @@ SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity
  WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL \gset
 BEGIN;
 SELECT set_config('devx.actor', 'user:' || :user_id, true);
+SELECT key, value FROM devx.system_config WHERE key LIKE 'agents.%';
+SELECT pg_advisory_xact_lock(7234318635876770157);
+SELECT count(*) AS total, count(*) FILTER (WHERE agent_type = 'claude-code') AS of_type
+  FROM devx.task_executions WHERE status = 'running';
 WITH next AS (
      SELECT t.id
        FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
-      WHERE t.status = 'pending'
+      WHERE t.status = 'pending' AND t.run_after <= now()
         AND p.status <> 'deleted'
         AND (:user_id::uuid IS NULL OR p.owner_id = :user_id)
         AND (NOT t.requirements ? 'agent_type' OR t.requirements -> 'agent_type' @> to_jsonb('claude-code'::text))
@@ -23,14 +28,18 @@ WITH next AS (
       FOR UPDATE OF t SKIP LOCKED
  )
  UPDATE devx.tasks t
-    SET status = 'in_progress', assigned_to = :user_id
+    SET status = 'in_progress', assigned_to = :user_id, attempt = t.attempt + 1
    FROM next
   WHERE t.id = next.id
  RETURNING t.id, t.project_id, t.parent_task_id, t.title, t.description, t.requirements,
-           t.status, t.priority, t.created_by, t.assigned_to, t.created_at, t.updated_at;
-INSERT INTO devx.task_executions AS x (task_id, agent_type, agent_config, status, started_at)
-SELECT t.id, 'claude-code', '{}', 'running', now() FROM devx.tasks t
+           t.status, t.priority, t.created_by, t.assigned_to, t.attempt, t.max_attempts, t.errors, t.run_after,
+           t.lease_seconds, t.unique_key, t.created_at, t.updated_at;
+INSERT INTO devx.task_executions AS x (task_id, agent_type, agent_config, status, started_at, attempt,
+                                       lease_seconds, lease_expires_at, started_by)
+SELECT t.id, 'claude-code', '{}', 'running', now(), t.attempt, 60, now() + make_interval(secs => 60), 'user:' || :user_id
+  FROM devx.tasks t
  WHERE t.assigned_to = :user_id AND t.status = 'in_progress' AND t.updated_at = now()
 RETURNING x.id, x.task_id, x.agent_type, x.agent_config, x.status, x.error_details,
-          x.started_at, x.completed_at, x.last_log_seq, x.created_at, x.updated_at;
+          x.started_at, x.completed_at, x.last_log_seq, x.attempt, x.lease_seconds, x.lease_expires_at,
+          x.log_bytes, x.log_truncated, x.started_by, x.created_at, x.updated_at;
 COMMIT;

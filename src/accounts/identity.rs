@@ -34,7 +34,12 @@ const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     Session(Uuid),
-    ApiKey { id: Uuid, scopes: Vec<Scope> },
+    /// An API key; `agent_type` when it is an agent's.
+    ApiKey {
+        id: Uuid,
+        scopes: Vec<Scope>,
+        agent_type: Option<String>,
+    },
 }
 
 /// The signed-in caller.
@@ -50,7 +55,18 @@ impl Principal {
     pub fn actor(&self) -> String {
         match &self.credential {
             Credential::Session(_) => format!("user:{}", self.user_id),
-            Credential::ApiKey { id, .. } => format!("user:{} apikey:{id}", self.user_id),
+            Credential::ApiKey { id, agent_type: None, .. } => format!("user:{} apikey:{id}", self.user_id),
+            Credential::ApiKey { id, agent_type: Some(agent), .. } => {
+                format!("agent:{agent} user:{} apikey:{id}", self.user_id)
+            }
+        }
+    }
+
+    /// The agent type of an agent's key; `None` for a person.
+    pub fn agent_type(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::ApiKey { agent_type, .. } => agent_type.as_deref(),
+            Credential::Session(_) => None,
         }
     }
 
@@ -214,7 +230,7 @@ impl FromRequestParts<AppState> for Principal {
             Principal {
                 user_id: row.user_id,
                 role: row.role,
-                credential: Credential::ApiKey { id: row.id, scopes: row.scopes },
+                credential: Credential::ApiKey { id: row.id, scopes: row.scopes, agent_type: row.agent_type },
             }
         } else {
             let idle =

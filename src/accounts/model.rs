@@ -56,10 +56,25 @@ impl crate::http::Versioned for User {
 pub const USER_COLUMNS: &str =
     "u.id, u.email, u.name, u.avatar_url, u.plan_type, u.role, u.is_active, u.last_login, u.created_at, u.updated_at";
 
+crate::text_enum! {
+    /// Whose an API key is: a person's (`user`), or an agent's (`agent`,
+    /// with the agent type it claims for; it is the actor of what it does).
+    #[derive(Default)]
+    pub enum ApiKeyKind {
+        #[default]
+        User,
+        Agent,
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
+    pub kind: ApiKeyKind,
+    /// An agent key's agent type (null for a user's key).
+    #[schema(example = "claude-code")]
+    pub agent_type: Option<String>,
     /// The first characters of the key, to recognise it.
     pub prefix: String,
     pub scopes: Vec<Scope>,
@@ -70,8 +85,8 @@ pub struct ApiKey {
 }
 
 /// The columns an [`ApiKey`] is read from (the table is aliased `k`).
-pub const API_KEY_COLUMNS: &str =
-    "k.id, k.name, k.prefix, k.scopes, k.last_used_at, k.expires_at, k.revoked_at, k.created_at";
+pub const API_KEY_COLUMNS: &str = "k.id, k.name, CASE WHEN k.agent_type IS NULL THEN 'user' ELSE 'agent' END AS kind, k.agent_type, k.prefix, \
+     k.scopes, k.last_used_at, k.expires_at, k.revoked_at, k.created_at";
 
 /// The answer to a sign-in or registration.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -104,4 +119,6 @@ pub struct CredentialRow {
     pub last_seen: Option<DateTime<Utc>>,
     /// API keys only.
     pub scopes: Vec<Scope>,
+    /// Agent keys only.
+    pub agent_type: Option<String>,
 }

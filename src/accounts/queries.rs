@@ -197,6 +197,7 @@ pub async fn session_by_token(db: &impl Queryable, hash: &TokenHash) -> Result<O
         expires_at: Some(s.expires_at),
         last_seen: Some(s.last_seen),
         scopes: Vec::new(),
+        agent_type: None,
     }))
 }
 
@@ -231,14 +232,20 @@ pub struct NewApiKey<'a> {
     pub key_hash: &'a TokenHash,
     pub scopes: &'a [Scope],
     pub expires_at: Option<DateTime<Utc>>,
+    /// An agent's key: the agent type it claims for.
+    pub agent_type: Option<&'a str>,
 }
 
 pub async fn insert_api_key(db: &impl Queryable, k: &NewApiKey<'_>) -> Result<ApiKey, DbError> {
     let sql = format!(
-        "INSERT INTO devx.api_keys AS k (user_id, name, prefix, key_hash, scopes, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {API_KEY_COLUMNS}"
+        "INSERT INTO devx.api_keys AS k (user_id, name, prefix, key_hash, scopes, expires_at, agent_type)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {API_KEY_COLUMNS}"
     );
-    db.query_one_as(&sql, &[&k.user_id, &k.name, &k.prefix, &k.key_hash.as_slice(), &k.scopes, &k.expires_at]).await
+    db.query_one_as(
+        &sql,
+        &[&k.user_id, &k.name, &k.prefix, &k.key_hash.as_slice(), &k.scopes, &k.expires_at, &k.agent_type],
+    )
+    .await
 }
 
 /// A user's keys, newest first, keyset on (created_at, id).
@@ -286,7 +293,7 @@ pub async fn revoke_api_keys_of(db: &impl Queryable, user_id: Uuid) -> Result<u6
 pub async fn api_key_by_hash(db: &impl Queryable, hash: &TokenHash) -> Result<Option<CredentialRow>, DbError> {
     db.query_opt_as(
         "SELECT k.id, k.user_id, u.role, u.is_active AS user_active, k.expires_at, k.last_used_at AS last_seen,
-                k.scopes
+                k.scopes, k.agent_type
            FROM devx.api_keys k JOIN devx.users u ON u.id = k.user_id
           WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         &[&hash.as_slice()],

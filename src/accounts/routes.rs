@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::hasher::{HashError, Hasher};
 use super::identity::{AdminPrincipal, Credential, Principal};
-use super::model::{ApiKey, CreatedApiKey, PlanType, Role, Scope, SessionGrant, User};
+use super::model::{ApiKey, ApiKeyKind, CreatedApiKey, PlanType, Role, Scope, SessionGrant, User};
 use super::queries::{self, AdminUserChange, NewApiKey, NewSession, NewUser, UserFilter};
 use super::secrets;
 use super::throttle;
@@ -394,6 +394,23 @@ pub struct CreateKeyRequest {
     /// When the key stops working; none = never. A time already past is a
     /// 409.
     pub expires_at: Option<DateTime<Utc>>,
+    /// `user` (default): the key acts as you. `agent`: an agent's key, which
+    /// needs `agent_type`; it claims tasks for that type, and the audit
+    /// trail and the executions it starts name the agent.
+    #[serde(default)]
+    pub kind: ApiKeyKind,
+    /// The agent type of an `agent` key (only there), e.g. `claude-code`.
+    #[schema(example = "claude-code", pattern = "^[a-z][a-z0-9_-]{0,49}$")]
+    pub agent_type: Option<String>,
+}
+
+/// An agent type as `api_keys_agent_type_check` accepts it (the rule of
+/// `agents`, which imports this module, so it is not imported from there).
+fn is_agent_type(s: &str) -> bool {
+    let mut chars = s.chars();
+    s.len() <= 50
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 /// Create an API key. The response holds the key itself, shown this once.
@@ -419,6 +436,16 @@ async fn create_key(
     let mut v = Validator::new();
     v.text("name", &req.name, 1, 200);
     v.check(!scopes.is_empty(), "scopes", "give at least one of read, write, admin");
+    match (req.kind, req.agent_type.as_deref()) {
+        (ApiKeyKind::Agent, None) => v.error("agent_type", "an agent key needs the agent type it claims for"),
+        (ApiKeyKind::Agent, Some(t)) => v.check(
+            is_agent_type(t),
+            "agent_type",
+            "must be 1-50 lowercase letters, digits, `_` or `-`, starting with a letter (e.g. claude-code)",
+        ),
+        (ApiKeyKind::User, Some(_)) => v.error("agent_type", "only an agent key (kind: agent) has an agent type"),
+        (ApiKeyKind::User, None) => {}
+    }
     v.finish()?;
     // Well formed, but the clock has passed it: a conflict with now.
     if let Some(at) = req.expires_at
@@ -450,6 +477,7 @@ async fn create_key(
             key_hash: &hash,
             scopes: &scopes,
             expires_at: req.expires_at,
+            agent_type: req.agent_type.as_deref(),
         },
     )
     .await?;

@@ -50,8 +50,9 @@ pub struct AuditEntry {
     pub entity_id: String,
     #[schema(value_type = String, example = "update")]
     pub action: String,
-    /// Who: `user:<id>`, `user:<id> apikey:<id>`, `system:<job>`, or
-    /// `db:<role>` for changes made outside devx.
+    /// Who: `user:<id>`, `user:<id> apikey:<id>`, an agent's key
+    /// `agent:<type> user:<id> apikey:<id>`, `system:<job>` (e.g.
+    /// `system:reaper`), or `db:<role>` for changes made outside devx.
     #[schema(example = "user:7f1c0c6e-2f4e-4a8b-9a51-1c7b1d2e3f40")]
     pub actor: String,
     /// Before the change (updates: only the changed columns); secrets redacted.

@@ -59,8 +59,16 @@ pub struct PutConfigRequest {
     /// positive PostgreSQL intervals as strings (`"6 months"`),
     /// `retention.batch_size` an integer from 1 to 100000,
     /// `retention.enabled` a boolean, `agents.max_concurrent_executions` an
-    /// integer from 1 to 10000, `agents.execution_timeout_seconds` from 1 to
-    /// 31536000, `errors.max_recovery_attempts` from 0 to 100.
+    /// integer from 1 to 10000, `agents.max_concurrent_executions_per_project`
+    /// from 1 to 10000, `agents.max_concurrent_executions_per_agent_type` an
+    /// object from agent types to integers from 1 to 10000,
+    /// `agents.execution_timeout_seconds` from 1 to 31536000,
+    /// `agents.lease_seconds` from 1 to 3600, `agents.max_attempts` from 1 to
+    /// 100, `agents.retry_backoff_base_seconds` from 0 to 86400,
+    /// `agents.retry_backoff_max_seconds` from 0 to 604800,
+    /// `agents.reaper_interval_seconds` from 1 to 3600, `agents.max_log_bytes`
+    /// from 1024 to 1073741824,
+    /// `errors.max_recovery_attempts` from 0 to 100.
     #[schema(value_type = AnyJsonButNull, example = json!("6 months"))]
     pub value: Value,
     /// Replaces the description. Creating a setting devx does not know needs
@@ -169,7 +177,8 @@ pub struct AuditParams {
     #[param(max_length = 200, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub entity_id: Option<String>,
     /// Exactly, e.g. `user:<id>`, `system:retention` (changes made with an
-    /// API key carry `user:<id> apikey:<id>`).
+    /// API key carry `user:<id> apikey:<id>`, with an agent's key
+    /// `agent:<type> user:<id> apikey:<id>`).
     #[param(max_length = 200, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     pub actor: Option<String>,
     #[param(inline)]
@@ -280,6 +289,10 @@ mod tests {
                     assert!(description[at..].contains(&range), "{}: {range}", setting.key);
                 }
                 settings::Kind::Bool => assert!(description.contains(&format!("`{}` a boolean", setting.key))),
+                settings::Kind::AgentTypeLimits { max } => {
+                    let said = format!("`{}` an object from agent types to integers from 1 to {max}", setting.key);
+                    assert!(description.contains(&said), "{}", setting.key);
+                }
             }
         }
     }

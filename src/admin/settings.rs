@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::agents::settings as agents;
 use crate::http::validate::Validator;
 use crate::retention;
 
@@ -20,6 +21,10 @@ pub enum Kind {
         max: i64,
     },
     Bool,
+    /// A JSON object from agent types to integers in `1..=max`.
+    AgentTypeLimits {
+        max: i64,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -84,9 +89,49 @@ pub const KNOWN: &[KnownSetting] = &[
         description: "Task executions that may run at the same time",
     },
     KnownSetting {
+        key: agents::PER_PROJECT_KEY,
+        kind: Kind::Integer { min: 1, max: agents::LIMIT_MAX },
+        description: "Task executions that may run at the same time in one project (no limit when unset)",
+    },
+    KnownSetting {
+        key: agents::PER_AGENT_TYPE_KEY,
+        kind: Kind::AgentTypeLimits { max: agents::LIMIT_MAX },
+        description: "Task executions that may run at the same time per agent type, e.g. {\"claude-code\": 4}",
+    },
+    KnownSetting {
         key: "agents.execution_timeout_seconds",
         kind: Kind::Integer { min: 1, max: 31_536_000 },
-        description: "A running task execution older than this is considered failed",
+        description: "A running task execution older than this is failed as timed out by the reaper",
+    },
+    KnownSetting {
+        key: agents::LEASE_KEY,
+        kind: Kind::Integer { min: agents::LEASE_MIN as i64, max: agents::LEASE_MAX as i64 },
+        description: "Seconds an execution's lease lasts when its task sets none; heartbeats and log appends renew it",
+    },
+    KnownSetting {
+        key: agents::MAX_ATTEMPTS_KEY,
+        kind: Kind::Integer { min: agents::ATTEMPTS_MIN as i64, max: agents::ATTEMPTS_MAX as i64 },
+        description: "Attempts a new task gets when it sets none",
+    },
+    KnownSetting {
+        key: agents::BACKOFF_BASE_KEY,
+        kind: Kind::Integer { min: 0, max: 86_400 },
+        description: "Seconds a task waits after its first failed attempt; doubled after each further one",
+    },
+    KnownSetting {
+        key: agents::BACKOFF_MAX_KEY,
+        kind: Kind::Integer { min: 0, max: 604_800 },
+        description: "The longest wait between a task's attempts, in seconds",
+    },
+    KnownSetting {
+        key: agents::MAX_LOG_BYTES_KEY,
+        kind: Kind::Integer { min: agents::LOG_BYTES_MIN, max: agents::LOG_BYTES_MAX },
+        description: "Bytes of log messages one task execution may append; past it appends are refused (413)",
+    },
+    KnownSetting {
+        key: agents::REAPER_INTERVAL_KEY,
+        kind: Kind::Integer { min: 1, max: 3600 },
+        description: "How often devx serve looks for executions whose lease expired or that ran too long",
     },
     KnownSetting {
         key: "errors.max_recovery_attempts",
@@ -162,6 +207,19 @@ pub fn check_value<'a>(v: &mut Validator, key: &str, value: &'a Value) -> Option
             v.check(value.is_boolean(), "value", "must be true or false");
             None
         }
+        Kind::AgentTypeLimits { max } => {
+            let ok = value.as_object().is_some_and(|limits| {
+                limits.iter().all(|(agent_type, limit)| {
+                    crate::agents::is_agent_type(agent_type) && limit.as_i64().is_some_and(|n| (1..=max).contains(&n))
+                })
+            });
+            v.check(
+                ok,
+                "value",
+                format!("must be an object from agent types to integers from 1 to {max}, e.g. {{\"claude-code\": 4}}"),
+            );
+            None
+        }
     }
 }
 
@@ -217,6 +275,12 @@ mod tests {
             ("retention.chat_messages", json!(""), false),
             ("some.tool_setting", json!({"any": ["json"]}), true),
             ("some.tool_setting", json!(null), false),
+            ("agents.max_concurrent_executions_per_agent_type", json!({"claude-code": 4}), true),
+            ("agents.max_concurrent_executions_per_agent_type", json!({}), true),
+            ("agents.max_concurrent_executions_per_agent_type", json!({"Claude": 4}), false),
+            ("agents.max_concurrent_executions_per_agent_type", json!({"claude-code": 0}), false),
+            ("agents.max_concurrent_executions_per_agent_type", json!([4]), false),
+            ("agents.retry_backoff_base_seconds", json!(0), true),
         ];
         for (key, value, ok) in cases {
             let mut v = Validator::new();

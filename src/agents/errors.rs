@@ -165,7 +165,7 @@ async fn create_error(
             message: req.message.trim(),
             stack: req.stack.as_deref(),
             context: &context,
-            created_by: principal.user_id,
+            created_by: Some(principal.user_id),
         },
     )
     .await?;

@@ -1,10 +1,13 @@
 //! Task executions over HTTP: start one on a task, list a task's, read one,
-//! complete or fail it (which finishes its task: a failure writes an error
-//! log and fails the task unless a retry is asked for, which puts the task
-//! back to pending), and the summary by agent type.
+//! renew its lease (heartbeat), complete or fail it (which finishes its
+//! task: a failure writes an error log and records a failed attempt, which
+//! puts the task back to pending after a backoff while attempts are left,
+//! else fails it), and the summary by agent type.
 //!
 //! An execution ends by one conditional update on `running`, so of two
-//! concurrent ends one wins; the other gets a 409 naming the status found.
+//! concurrent ends one wins; the other gets a 409 naming the status found,
+//! or, when the reaper ended it, saying that its lease was lost and its task
+//! handed on.
 
 use axum::extract::State;
 use serde::Deserialize;
@@ -13,10 +16,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::model::{ErrorType, Execution, ExecutionOutcome, ExecutionStatus, ExecutionSummary, TaskStatus};
+use super::model::{
+    ErrorType, Execution, ExecutionOutcome, ExecutionStatus, ExecutionSummary, Heartbeat, Task, TaskStatus,
+};
 use super::queries::errors::{self as eq, NewError};
 use super::queries::executions as q;
 use super::queries::tasks as tq;
+use super::settings::AgentSettings;
 use super::tasks::visible_task;
 use super::{AGENT_TYPE_RULE, Items, JSON_MAX, TimeKey, is_agent_type};
 use crate::accounts::Principal;
@@ -32,6 +38,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_executions, start_execution))
         .routes(routes!(execution_summary))
         .routes(routes!(get_execution))
+        .routes(routes!(heartbeat))
         .routes(routes!(complete_execution))
         .routes(routes!(fail_execution))
 }
@@ -86,7 +93,9 @@ pub struct StartExecution {
 
 /// Start an execution of a pending or in-progress task (a pending task
 /// becomes in_progress, assigned to the caller unless assigned already).
-/// A task runs one execution at a time.
+/// A task runs one execution at a time. The execution counts as an attempt
+/// and holds a lease like a claimed one; the concurrency limits apply to
+/// claims only.
 #[utoipa::path(
     post, path = "/api/tasks/{id}/executions", tag = "executions", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Task id"), IdempotencyKey),
@@ -117,9 +126,7 @@ async fn start_execution(
     // Locked: starts on one task are decided one at a time.
     let task = visible_task(&tx, &principal, id, true).await?.ok_or(ApiError::NotFound("task"))?;
     match task.status {
-        TaskStatus::Pending => {
-            tq::transition_task(&tx, id, TaskStatus::InProgress, Some(principal.user_id)).await?;
-        }
+        TaskStatus::Pending => {}
         TaskStatus::InProgress => {
             if let Some(open) = q::open_execution(&tx, id).await? {
                 return Err(ApiError::Conflict {
@@ -138,7 +145,15 @@ async fn start_execution(
             });
         }
     }
-    let execution = q::start_execution(&tx, id, &req.agent_type, &agent_config).await?;
+    let attempt = tq::begin_attempt(&tx, id, principal.user_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("a locked open task changed status"))?;
+    let lease = match task.lease_seconds {
+        Some(lease) => lease,
+        None => AgentSettings::load(&tx).await?.lease_seconds,
+    };
+    let actor = principal.actor();
+    let execution = q::start_execution(&tx, id, &req.agent_type, &agent_config, attempt, lease, &actor).await?;
     tx.commit().await?;
     Ok(Created::at(format!("/api/executions/{}", execution.id), execution))
 }
@@ -197,8 +212,69 @@ async fn end(
         Some(x) => Ok(x),
         None => {
             let now = visible_execution(db, principal, id).await?.ok_or(ApiError::NotFound("execution"))?;
-            Err(ApiError::Conflict { detail: now.status.refusal(to), field: None })
+            Err(ApiError::Conflict { detail: not_running(&now, to), field: None })
         }
+    }
+}
+
+/// Why an execution that is not running cannot become `to`: its lease was
+/// lost (the reaper ended it and handed its task on), or its status.
+fn not_running(x: &Execution, to: ExecutionStatus) -> String {
+    let reason = x.error_details.as_ref().and_then(|d| d.get("reason")).and_then(Value::as_str);
+    match (x.status, reason) {
+        (ExecutionStatus::Failed, Some("lost")) => format!(
+            "the execution's lease was lost: no heartbeat came before it expired, so devx failed it as lost and \
+             handed its task on (another attempt or a final failure); this execution cannot become {}",
+            to.as_str()
+        ),
+        (ExecutionStatus::Failed, Some("timed_out")) => format!(
+            "the execution ran longer than agents.execution_timeout_seconds, so devx failed it as timed out and \
+             handed its task on; this execution cannot become {}",
+            to.as_str()
+        ),
+        (status, _) => status.refusal(to),
+    }
+}
+
+/// Renew a running execution's lease.
+///
+/// An agent calls this well within `lease_seconds` (say every third of
+/// it); appending log lines renews the lease too. One update: the answer is
+/// the new expiry. When the task was cancelled meanwhile the answer says so
+/// (`cancelled: true`, no lease): the agent should stop. A lost lease (the
+/// reaper failed the execution and handed its task on) is a 409: the work
+/// belongs to someone else now.
+#[utoipa::path(
+    post, path = "/api/executions/{id}/heartbeat", tag = "executions", security(("bearer" = ["write"])),
+    params(("id" = Uuid, Path, description = "Execution id")),
+    responses(
+        (status = 200, description = "The lease renewed, or the execution cancelled", body = Heartbeat),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such execution of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not running: the lease was lost, or the execution ended (the detail says which)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn heartbeat(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Heartbeat>> {
+    let client = state.db.client().await?;
+    if let Some(until) = q::heartbeat(&client, id, principal.visibility().owner()).await? {
+        return Ok(Json(Heartbeat {
+            execution_id: id,
+            status: ExecutionStatus::Running,
+            lease_expires_at: Some(until),
+            cancelled: false,
+        }));
+    }
+    let x = visible_execution(&client, &principal, id).await?.ok_or(ApiError::NotFound("execution"))?;
+    match x.status {
+        ExecutionStatus::Cancelled => {
+            Ok(Json(Heartbeat { execution_id: id, status: x.status, lease_expires_at: None, cancelled: true }))
+        }
+        _ => Err(ApiError::Conflict { detail: not_running(&x, ExecutionStatus::Running), field: None }),
     }
 }
 
@@ -241,7 +317,7 @@ async fn complete_execution(
     Ok(Json(ExecutionOutcome { execution, task, error: None }))
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailExecution {
     /// What went wrong, stored on the execution and as the error log's
@@ -262,14 +338,35 @@ pub struct FailExecution {
     pub message: Option<String>,
     #[schema(max_length = 200_000)]
     pub stack: Option<String>,
-    /// Put the task back to pending (unassigned) for another attempt instead of failing it.
-    #[serde(default)]
+    /// Whether the task may run again: by default (true) a failed attempt
+    /// puts the task back to pending, unassigned, to be claimed again after
+    /// a backoff while it has attempts left, and fails it when they are used
+    /// up; false fails it now, whatever is left.
+    #[serde(default = "yes")]
     pub retry: bool,
 }
 
-/// Fail a running execution: records an error log, and fails its task
-/// unless `retry` is true (then the task goes back to pending). The body is
-/// optional.
+fn yes() -> bool {
+    true
+}
+
+impl Default for FailExecution {
+    fn default() -> Self {
+        FailExecution {
+            error_details: Map::new(),
+            error_type: ErrorType::default(),
+            message: None,
+            stack: None,
+            retry: true,
+        }
+    }
+}
+
+/// Fail a running execution: records an error log and a failed attempt in
+/// the task's `errors`; the task goes back to pending (claimable after a
+/// backoff) while it has attempts left and `retry` is not false, else it
+/// fails (a dead letter once every attempt is used; `POST
+/// /api/tasks/{id}/retry` revives it). The body is optional.
 #[utoipa::path(
     post, path = "/api/executions/{id}/fail", tag = "executions", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Execution id")),
@@ -315,12 +412,43 @@ async fn fail_execution(
             message: &message,
             stack: req.stack.as_deref(),
             context: &details,
-            created_by: principal.user_id,
+            created_by: Some(principal.user_id),
         },
     )
     .await?;
-    let to = if req.retry { TaskStatus::Pending } else { TaskStatus::Failed };
-    let task = finish_task(&tx, &principal, execution.task_id, to).await?;
+    let settings = AgentSettings::load(&tx).await?;
+    let entry = attempt_error(&execution, "failed", &message, error.id);
+    let task = match fail_attempt(&tx, &settings, &execution, &entry, req.retry).await? {
+        Some(task) => task,
+        None => visible_task(&tx, &principal, execution.task_id, false).await?.ok_or(ApiError::NotFound("task"))?,
+    };
     tx.commit().await?;
     Ok(Json(ExecutionOutcome { execution, task, error: Some(error) }))
+}
+
+/// One entry of a task's `errors`: which execution and attempt failed, why
+/// (`failed`, `lost`, `timed_out`), the message (at most 1,000 characters)
+/// and the error log written. The time is added when it is stored.
+pub(super) fn attempt_error(x: &Execution, reason: &str, message: &str, error_log: Uuid) -> Value {
+    serde_json::json!({
+        "execution_id": x.id,
+        "attempt": x.attempt,
+        "reason": reason,
+        "message": message.chars().take(1000).collect::<String>(),
+        "error_log_id": error_log,
+    })
+}
+
+/// Records a failed attempt on the execution's in-progress task: pending
+/// again after the backoff of that attempt (with jitter) if `retry` and
+/// attempts are left, else failed. `None` if the task was not in progress.
+pub(super) async fn fail_attempt(
+    db: &impl Queryable,
+    settings: &AgentSettings,
+    x: &Execution,
+    entry: &Value,
+    retry: bool,
+) -> Result<Option<Task>, DbError> {
+    let backoff = settings.backoff(x.attempt, rand::random::<f64>());
+    tq::fail_attempt(db, x.task_id, entry, retry, backoff.as_secs_f64()).await
 }

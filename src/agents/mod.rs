@@ -3,8 +3,11 @@
 //!
 //! `model` is what the API shows and the status machines, `queries` the SQL
 //! (one file per resource; a PR validation's status is computed there, in
-//! the update that records a check), and the handlers are split by
-//! resource: `tasks`, `executions`, `logs`, `pr_validations`, `errors`.
+//! the update that records a check), `settings` the `agents.*` settings
+//! (limits, leases, attempts, backoff), `reaper` the job that fails the
+//! executions of lost agents and hands their tasks on, and the handlers are
+//! split by resource: `tasks`, `executions`, `logs`, `pr_validations`,
+//! `errors`.
 //!
 //! Who sees what: tasks belong to projects, so a user sees the tasks of
 //! their own (not deleted) projects, and through them their executions, log
@@ -18,6 +21,8 @@ mod logs;
 pub mod model;
 mod pr_validations;
 pub mod queries;
+pub mod reaper;
+pub mod settings;
 mod tasks;
 
 use serde::Serialize;
@@ -47,7 +52,7 @@ use crate::http::pagination::TimeKey;
 const JSON_MAX: usize = 256 * 1024;
 
 /// An agent type as the database accepts it.
-fn is_agent_type(s: &str) -> bool {
+pub fn is_agent_type(s: &str) -> bool {
     let mut chars = s.chars();
     s.len() <= 50
         && chars.next().is_some_and(|c| c.is_ascii_lowercase())

@@ -99,8 +99,31 @@ pub struct Task {
     pub priority: i32,
     pub created_by: Option<Uuid>,
     pub assigned_to: Option<Uuid>,
+    /// Executions started since the task was created or last retried.
+    pub attempt: i32,
+    /// Attempts before a failure is final (1 to 100): a failed attempt with
+    /// attempts left puts the task back to pending after a backoff.
+    pub max_attempts: i32,
+    /// One entry per failed attempt, oldest first (the last 100):
+    /// `{at, execution_id, attempt, reason, message}`; `reason` is `failed`,
+    /// `lost` (its lease expired) or `timed_out`.
+    #[schema(value_type = Vec<Object>)]
+    pub errors: Value,
+    /// A claim takes the task only from then on (the backoff after a failed attempt).
+    pub run_after: DateTime<Utc>,
+    /// The lease of its executions in seconds; null: the `agents.lease_seconds` setting.
+    pub lease_seconds: Option<i32>,
+    /// Unique among the project's open (pending, in_progress) tasks.
+    pub unique_key: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Task {
+    /// Failed with every attempt used: a dead letter, until retried.
+    pub fn is_dead(&self) -> bool {
+        self.status == TaskStatus::Failed && self.attempt >= self.max_attempts
+    }
 }
 
 impl crate::http::Versioned for Task {
@@ -111,7 +134,8 @@ impl crate::http::Versioned for Task {
 
 /// The columns a [`Task`] is read from (the table is aliased `t`).
 pub const TASK_COLUMNS: &str = "t.id, t.project_id, t.parent_task_id, t.title, t.description, t.requirements, \
-     t.status, t.priority, t.created_by, t.assigned_to, t.created_at, t.updated_at";
+     t.status, t.priority, t.created_by, t.assigned_to, t.attempt, t.max_attempts, t.errors, t.run_after, \
+     t.lease_seconds, t.unique_key, t.created_at, t.updated_at";
 
 /// One task with its direct subtasks and its latest execution.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -186,13 +210,41 @@ pub struct Execution {
     /// Lines logged so far; also the `seq` of the last one.
     #[from_row(rename = "last_log_seq")]
     pub log_lines: i64,
+    /// Which attempt of its task this is (1 for the first).
+    pub attempt: i32,
+    /// How long each renewal of the lease lasts.
+    pub lease_seconds: i32,
+    /// While running: the agent must heartbeat (or append logs) before
+    /// then, or the reaper fails the execution as `lost` and hands the task on.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// Bytes of log messages appended so far (the cap is `agents.max_log_bytes`).
+    pub log_bytes: i64,
+    /// An append went past `agents.max_log_bytes`: it was refused, and the
+    /// last line of the log says so.
+    pub log_truncated: bool,
+    /// Who claimed or started it, as the audit trail names actors:
+    /// `user:<id>`, `user:<id> apikey:<id>`, or for an agent's key
+    /// `agent:<type> user:<id> apikey:<id>`.
+    pub started_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 /// The columns an [`Execution`] is read from (the table is aliased `x`).
 pub const EXECUTION_COLUMNS: &str = "x.id, x.task_id, x.agent_type, x.agent_config, x.status, x.error_details, \
-     x.started_at, x.completed_at, x.last_log_seq, x.created_at, x.updated_at";
+     x.started_at, x.completed_at, x.last_log_seq, x.attempt, x.lease_seconds, x.lease_expires_at, x.log_bytes, \
+     x.log_truncated, x.started_by, x.created_at, x.updated_at";
+
+/// What a heartbeat found: the renewed lease, or that the agent should stop.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Heartbeat {
+    pub execution_id: Uuid,
+    pub status: ExecutionStatus,
+    /// The new end of the lease; null when the execution is no longer running.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The task (and so this execution) was cancelled meanwhile: stop working on it.
+    pub cancelled: bool,
+}
 
 /// The end of an execution and what it did to its task.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

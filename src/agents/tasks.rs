@@ -1,10 +1,14 @@
-//! Tasks over HTTP: list, create, read (with subtasks and the latest
-//! execution), change, cancel (with their pending subtasks), the claim of the
-//! next task by an agent (a POST: it changes state), and counts.
+//! Tasks over HTTP: list (dead letters too), create (idempotent with a
+//! `unique_key`), read (with subtasks and the latest execution), change,
+//! cancel (with their pending subtasks), retry a failed one, the claim of
+//! the next task by an agent (a POST: it changes state; within the
+//! concurrency limits), and counts.
 //!
 //! Status changes are conditional updates on the status the change starts
 //! from, so of two concurrent changes one wins and the other gets a 409
 //! naming the status it found and the ones allowed from there.
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,6 +23,7 @@ use uuid::Uuid;
 use super::model::{CancelledTask, ClaimedTask, PriorityCount, Task, TaskDetail, TaskStats, TaskStatus};
 use super::queries::executions as xq;
 use super::queries::tasks::{self as q, NewTask, TaskChange, TaskFilter, TaskKey};
+use super::settings::{ATTEMPTS_MAX, ATTEMPTS_MIN, AgentSettings, LEASE_MAX, LEASE_MIN};
 use super::{AGENT_TYPE_PATTERN, AGENT_TYPE_RULE, JSON_MAX, is_agent_type};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
@@ -36,6 +41,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(task_stats))
         .routes(routes!(get_task, update_task))
         .routes(routes!(cancel_task))
+        .routes(routes!(retry_task))
 }
 
 /// Subtasks shown with a task.
@@ -70,6 +76,10 @@ pub struct TaskListParams {
     pub assigned_to: Option<Uuid>,
     /// Only the direct subtasks of this task.
     pub parent_task_id: Option<Uuid>,
+    /// `true`: only dead letters, the tasks that failed with every attempt
+    /// used (revive one with `POST /api/tasks/{id}/retry`); `false`: every
+    /// other task.
+    pub dead: Option<bool>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -103,6 +113,7 @@ async fn list_tasks(
         priority_max: p.priority_max,
         assigned_to: p.assigned_to,
         parent_task_id: p.parent_task_id,
+        dead: p.dead,
         after,
         limit,
     };
@@ -165,6 +176,39 @@ pub struct CreateTask {
     /// A pending or in-progress task of the same project (404 naming the
     /// field if there is none, 409 if it is finished).
     pub parent_task_id: Option<Uuid>,
+    /// Attempts before a failure is final, 1 to 100; default: the
+    /// `agents.max_attempts` setting (3).
+    #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
+    #[schema(minimum = 1, maximum = 100)]
+    pub max_attempts: Option<i32>,
+    /// The lease of its executions in seconds, 1 to 3600: an agent that
+    /// neither heartbeats nor logs for this long is presumed lost; default:
+    /// the `agents.lease_seconds` setting (60).
+    #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
+    #[schema(minimum = 1, maximum = 3600)]
+    pub lease_seconds: Option<i32>,
+    /// 1 to 200 characters, unique among the project's open (pending,
+    /// in_progress) tasks: creating a second open task with the same key is
+    /// a 409 naming the existing task, so a webhook delivered twice creates
+    /// one task.
+    #[schema(min_length = 1, max_length = 200)]
+    pub unique_key: Option<String>,
+}
+
+fn check_attempts(v: &mut Validator, max_attempts: Option<i32>) {
+    v.check(
+        max_attempts.is_none_or(|n| (ATTEMPTS_MIN..=ATTEMPTS_MAX).contains(&n)),
+        "max_attempts",
+        format!("must be {ATTEMPTS_MIN} to {ATTEMPTS_MAX}"),
+    );
+}
+
+fn check_lease(v: &mut Validator, lease_seconds: Option<i32>) {
+    v.check(
+        lease_seconds.is_none_or(|n| (LEASE_MIN..=LEASE_MAX).contains(&n)),
+        "lease_seconds",
+        format!("must be {LEASE_MIN} to {LEASE_MAX} seconds"),
+    );
 }
 
 fn check_requirements(v: &mut Validator, requirements: &Value) {
@@ -191,7 +235,7 @@ fn check_requirements(v: &mut Validator, requirements: &Value) {
     responses(
         (status = 201, body = Task, headers(("Location" = String, description = "The new task: /api/tasks/{id}"), ("ETag" = String, description = "The new task's version, for If-Match"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The parent task is finished or cancelled; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An open task of the project has this unique_key (the detail names it); the parent task is finished or cancelled; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields; no such project or parent task of yours; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -206,6 +250,11 @@ async fn create_task(
     v.opt_text("description", req.description.as_deref(), 0, 100_000);
     check_requirements(&mut v, &requirements);
     v.check(priority_ok(req.priority), "priority", "must be 0 (lowest) to 10 (highest)");
+    check_attempts(&mut v, req.max_attempts);
+    check_lease(&mut v, req.lease_seconds);
+    if let Some(key) = &req.unique_key {
+        v.check((1..=200).contains(&key.chars().count()), "unique_key", "must be 1 to 200 characters (or left out)");
+    }
     v.finish()?;
 
     let mut client = state.db.client().await?;
@@ -230,7 +279,11 @@ async fn create_task(
             Some(_) => {}
         }
     }
-    let task = q::insert_task(
+    let max_attempts = match req.max_attempts {
+        Some(n) => n,
+        None => AgentSettings::load(&tx).await?.max_attempts,
+    };
+    let inserted = q::insert_task(
         &tx,
         &NewTask {
             project_id: req.project_id,
@@ -241,9 +294,21 @@ async fn create_task(
             priority: req.priority,
             created_by: principal.user_id,
             assigned_to: None,
+            max_attempts,
+            lease_seconds: req.lease_seconds,
+            unique_key: req.unique_key.as_deref(),
         },
     )
     .await?;
+    let Some(task) = inserted else {
+        let key = req.unique_key.as_deref().unwrap_or_default();
+        let existing = q::open_task_with_key(&tx, req.project_id, key).await?;
+        let named = existing.map_or_else(String::new, |id| format!(" (/api/tasks/{id})"));
+        return Err(ApiError::conflict(
+            "unique_key",
+            format!("an open task of this project already has this unique_key{named}"),
+        ));
+    };
     tx.commit().await?;
     Ok(Created::versioned(format!("/api/tasks/{}", task.id), task))
 }
@@ -251,20 +316,53 @@ async fn create_task(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimTask {
-    /// The claiming agent's type, e.g. `claude-code`.
+    /// The claiming agent's type, e.g. `claude-code`. Required, except with
+    /// an agent's API key, which claims for its own type (another is a 422).
     #[schema(example = "claude-code", pattern = "^[a-z][a-z0-9_-]{0,49}$")]
-    pub agent_type: String,
+    pub agent_type: Option<String>,
+    /// Seconds to wait, 0 to 25 (default 0: answer at once): with nothing
+    /// to claim, the request is held and answers as soon as a task can be
+    /// claimed, or 204 at the deadline.
+    #[serde(default, deserialize_with = "crate::http::extract::whole")]
+    #[schema(minimum = 0, maximum = 25)]
+    pub wait: u64,
 }
+
+/// The longest `wait` of a claim (below the default request timeout, 30 s).
+pub const MAX_WAIT: u64 = 25;
+/// The channel new and retried tasks (and ended executions) notify.
+pub const TASKS_CHANNEL: &str = "devx_tasks";
+/// How often a waiting claim looks again without a notification: a missed
+/// one costs at most this.
+const LISTEN_POLL: Duration = Duration::from_secs(5);
+/// The same without notifications (`DB_STATEMENT_MODE=unnamed`).
+const FALLBACK_POLL: Duration = Duration::from_millis(500);
 
 /// Claim the next task for an agent.
 ///
 /// Atomically takes the highest-priority (then oldest) pending task among
-/// the caller's projects (all projects for an admin) whose
-/// `requirements.agent_type` is absent or names this agent type, marks it
-/// `in_progress`, assigns it to the caller, and starts a running execution
-/// for it. Many agents polling at once never get the same task: rows being
-/// claimed are skipped (`FOR UPDATE SKIP LOCKED`), not waited for.
-/// When there is nothing to claim the answer is **204 No Content**. A claim
+/// the caller's projects (all projects for an admin) whose `run_after` has
+/// passed and whose `requirements.agent_type` is absent or names this agent
+/// type, marks it `in_progress` (one more attempt), assigns it to the
+/// caller, and starts a running execution for it with a lease of the task's
+/// `lease_seconds` (default the `agents.lease_seconds` setting): renew it
+/// with `POST /api/executions/{id}/heartbeat` or by appending logs, or the
+/// reaper fails the execution as lost and hands the task on. Many agents
+/// polling at once never get the same task: rows being claimed are skipped
+/// (`FOR UPDATE SKIP LOCKED`), not waited for.
+///
+/// With `wait`, a claim that finds nothing holds the request: new and
+/// retried tasks (and executions that end, freeing a slot under a limit)
+/// notify the waiting claims of every devx process (LISTEN/NOTIFY on one
+/// connection per process), which look again at once; they also look every
+/// few seconds, so a missed notification costs at most that.
+///
+/// When there is nothing to claim, or a claim would exceed a limit
+/// (`agents.max_concurrent_executions` running executions in all, and the
+/// optional `agents.max_concurrent_executions_per_project` and
+/// `agents.max_concurrent_executions_per_agent_type`), the answer is **204
+/// No Content**. Claims are serialized while they count and start
+/// executions, so concurrent claimers cannot overshoot a limit. A claim
 /// changes state, so it is a POST that needs the `write` scope: a client or
 /// proxy that retries a read can never claim twice.
 #[utoipa::path(
@@ -273,10 +371,10 @@ pub struct ClaimTask {
     request_body = ClaimTask,
     responses(
         (status = 200, description = "The claimed task and its new execution", body = ClaimedTask),
-        (status = 204, description = "No pending task to claim"),
+        (status = 204, description = "No pending task to claim, or a concurrency limit is reached (at the end of the wait, with `wait`)"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "agent_type missing or invalid; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "agent_type missing or invalid, wait out of range; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn claim_task(
@@ -285,16 +383,99 @@ async fn claim_task(
     Json(p): Json<ClaimTask>,
 ) -> ApiResult<Response> {
     let mut v = Validator::new();
-    v.check(is_agent_type(&p.agent_type), "agent_type", AGENT_TYPE_RULE);
+    let agent_type = match (p.agent_type.as_deref(), principal.agent_type()) {
+        (Some(asked), Some(own)) if asked != own => {
+            v.error("agent_type", format!("this agent's key claims for {own}: leave agent_type out, or send {own}"));
+            asked
+        }
+        (Some(asked), _) => {
+            v.check(is_agent_type(asked), "agent_type", AGENT_TYPE_RULE);
+            asked
+        }
+        (None, Some(own)) => own,
+        (None, None) => {
+            v.error("agent_type", format!("is required (or claim with an agent's API key): {AGENT_TYPE_RULE}"));
+            ""
+        }
+    }
+    .to_string();
+    v.check(p.wait <= MAX_WAIT, "wait", format!("must be 0 to {MAX_WAIT} seconds"));
     v.finish()?;
+    if p.wait == 0 {
+        return Ok(answer(try_claim(&state, &principal, &agent_type).await?));
+    }
+    // Deadline first, then subscribe, then look: a task that appears after
+    // the look is announced to the subscription.
+    let wait =
+        Duration::from_secs(p.wait).min(state.config.http.request_timeout.saturating_sub(Duration::from_secs(1)));
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut wakeups = state.db.subscribe(TASKS_CHANNEL).await;
+    if wakeups.is_none() {
+        POLLING.call_once(|| {
+            tracing::info!(
+                "claims that wait poll every {} ms: notifications need a direct connection to the server, \
+                 not PgBouncer in transaction mode (DB_STATEMENT_MODE=unnamed)",
+                FALLBACK_POLL.as_millis()
+            );
+        });
+    }
+    let poll = if wakeups.is_some() { LISTEN_POLL } else { FALLBACK_POLL };
+    loop {
+        if let Some(claimed) = try_claim(&state, &principal, &agent_type).await? {
+            return Ok(answer(Some(claimed)));
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline || state.is_draining() {
+            return Ok(answer(None));
+        }
+        let nap = tokio::time::sleep_until(deadline.min(now + poll));
+        match wakeups.as_mut() {
+            // Lagged or closed: look again either way.
+            Some(rx) => {
+                tokio::select! {
+                    _ = rx.recv() => {}
+                    () = nap => {}
+                }
+            }
+            None => nap.await,
+        }
+    }
+}
+
+static POLLING: std::sync::Once = std::sync::Once::new();
+
+fn answer(claimed: Option<ClaimedTask>) -> Response {
+    match claimed {
+        Some(claimed) => Json(claimed).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// One claim: the next task and its execution, or `None` when there is
+/// nothing to claim or a limit is reached.
+async fn try_claim(state: &AppState, principal: &Principal, agent_type: &str) -> ApiResult<Option<ClaimedTask>> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    let Some(task) = q::claim_next(&tx, principal.visibility().owner(), &p.agent_type, principal.user_id).await? else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
+    let settings = AgentSettings::load(&tx).await?;
+    // From here to the commit, claims run one at a time: the counts below
+    // stay true until this claim's execution is visible to the next one.
+    xq::lock_claims(&tx).await?;
+    let (running, of_type) = xq::running_counts(&tx, agent_type).await?;
+    if running >= settings.max_concurrent || settings.agent_type_limit(agent_type).is_some_and(|limit| of_type >= limit)
+    {
+        return Ok(None);
+    }
+    let owner = principal.visibility().owner();
+    let claimed = q::claim_next(&tx, owner, agent_type, principal.user_id, settings.max_per_project).await?;
+    let Some(task) = claimed else {
+        return Ok(None);
     };
-    let execution = xq::start_execution(&tx, task.id, &p.agent_type, &Value::Object(Map::new())).await?;
+    let lease = task.lease_seconds.unwrap_or(settings.lease_seconds);
+    let actor = principal.actor();
+    let config = Value::Object(Map::new());
+    let execution = xq::start_execution(&tx, task.id, agent_type, &config, task.attempt, lease, &actor).await?;
     tx.commit().await?;
-    Ok(Json(ClaimedTask { task, execution }).into_response())
+    Ok(Some(ClaimedTask { task, execution }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -401,6 +582,15 @@ pub struct UpdateTask {
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub assigned_to: Option<Option<Uuid>>,
+    /// Attempts before a failure is final, 1 to 100.
+    #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
+    #[schema(minimum = 1, maximum = 100)]
+    pub max_attempts: Option<i32>,
+    /// The lease of its next executions in seconds, 1 to 3600; `null`: the
+    /// `agents.lease_seconds` setting.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable_whole")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 3600)]
+    pub lease_seconds: Option<Option<i32>>,
 }
 
 /// Change a task's fields or status.
@@ -435,6 +625,8 @@ async fn update_task(
         check_requirements(&mut v, r);
     }
     v.check(req.priority.is_none_or(priority_ok), "priority", "must be 0 (lowest) to 10 (highest)");
+    check_attempts(&mut v, req.max_attempts);
+    check_lease(&mut v, req.lease_seconds.flatten());
     v.finish()?;
     // Another user is one the caller cannot see: answered as a user that
     // does not exist (which, for an admin, the foreign key answers).
@@ -473,6 +665,8 @@ async fn update_task(
         requirements: requirements.as_ref(),
         priority: req.priority,
         assigned_to: req.assigned_to,
+        max_attempts: req.max_attempts,
+        lease_seconds: req.lease_seconds,
     };
     if !change.is_empty() {
         task = q::update_task(&tx, id, &change).await?.ok_or(ApiError::NotFound("task"))?;
@@ -524,4 +718,39 @@ async fn cancel_task(
             Err(ApiError::Conflict { detail: now.status.refusal(TaskStatus::Cancelled), field: None })
         }
     }
+}
+
+/// Give a failed task a fresh set of attempts.
+///
+/// The task goes back to pending, unassigned, claimable at once, with its
+/// attempt count at 0 and its error history kept. This is how a dead letter
+/// (`GET /api/tasks?status=failed&dead=true`) is revived, after its cause
+/// is fixed.
+#[utoipa::path(
+    post, path = "/api/tasks/{id}/retry", tag = "tasks", security(("bearer" = ["write"])),
+    params(("id" = Uuid, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Pending again", body = Task),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The task is not failed; or an open task of the project has its unique_key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn retry_task(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Task>> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let current = visible_task(&tx, &principal, id, true).await?.ok_or(ApiError::NotFound("task"))?;
+    let Some(task) = q::retry_task(&tx, id).await? else {
+        return Err(ApiError::Conflict {
+            detail: format!("the task is {}; only a failed task can be retried", current.status.as_str()),
+            field: None,
+        });
+    };
+    tx.commit().await?;
+    Ok(Json(task))
 }

@@ -2,8 +2,9 @@
 //! for the database (`DEVX_DB_WAIT`) while `/livez` answers and `/readyz`
 //! says why it is not ready, migrate (or refuse on pending migrations), load
 //! the built-in catalog, then serve the API until SIGINT/SIGTERM, with the
-//! retention job running beside it (and the metrics history's sampler,
-//! which the application itself starts and stops).
+//! retention job and the agents' reaper (`agents::reaper`) running beside it
+//! (and the metrics history's sampler, which the application itself starts
+//! and stops).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use crate::config::{Config, masked_target};
 use crate::db::Db;
 use crate::embedded::ResolvedDatabase;
 use crate::http::AppState;
-use crate::{catalog, migrate, retention};
+use crate::{agents, catalog, migrate, retention};
 
 #[derive(Args)]
 #[command(
@@ -27,9 +28,9 @@ use crate::{catalog, migrate, retention};
         database that does not answer yet, retrying with backoff (/livez answers meanwhile; /readyz is 503\n\
         and says why). Applies pending migrations (DEVX_AUTO_MIGRATE=false makes it refuse to start\n\
         instead), adds missing built-in templates to the catalog, runs the retention job every\n\
-        retention.interval (unless retention.enabled is false), samples its own request and database\n\
-        statistics every DEVX_METRICS_SAMPLE_INTERVAL (10s) for the dashboard, and stops gracefully on\n\
-        SIGINT or SIGTERM.",
+        retention.interval (unless retention.enabled is false) and the reaper of lost task executions every\n\
+        agents.reaper_interval_seconds, samples its own request and database statistics every\n\
+        DEVX_METRICS_SAMPLE_INTERVAL (10s) for the dashboard, and stops gracefully on SIGINT or SIGTERM.",
     after_help = "Examples:\n  devx serve\n  DEVX_ADDR=0.0.0.0:8080 DATABASE_URL=postgres://devx@db/devx devx serve\n  \
         DEVX_DB_WAIT=2m devx serve   # in docker-compose or Kubernetes, next to a database still starting"
 )]
@@ -75,9 +76,11 @@ pub async fn run(config: &Config, _args: ServeArgs) -> anyhow::Result<ExitCode> 
         opening.open(AppState::new(db.clone(), config.clone()));
         tracing::info!(%addr, "devx ready on http://{addr}");
         let retention = tokio::spawn(retention::job(db.clone()));
+        let agents_reaper = tokio::spawn(agents::reaper::job(db.clone()));
         let reaper = tokio::spawn(reap_idle_connections(db, config.database.idle_timeout, config.database.pool_min));
         let result = server.await;
         retention.abort();
+        agents_reaper.abort();
         reaper.abort();
         result.context("the server task failed")??;
         tracing::info!("stopped");

@@ -1,7 +1,7 @@
 //! The database layer: the connection pool, the one instrumented path that
 //! every statement takes (prepared once per connection, or unnamed behind
-//! PgBouncer; timed, counted, slow ones logged), transactions that carry the audit actor, the mapping of
-//! PostgreSQL errors, and where the database is (`embedded`).
+//! PgBouncer; timed, counted, slow ones logged), transactions that carry the audit actor, LISTEN/NOTIFY
+//! (`listen`: one connection per pool), the mapping of PostgreSQL errors, and where the database is (`embedded`).
 //!
 //! SQL itself lives next to the types it fills, in each capability's
 //! `queries` module, as small functions taking `&impl Queryable` so that a
@@ -10,6 +10,7 @@
 
 mod breaker;
 mod error;
+mod listen;
 pub mod row;
 mod statement;
 mod stats;
@@ -51,6 +52,8 @@ struct DbContext {
     /// Unnamed mode: the parameter types the server inferred for each SQL
     /// text, learned once per process (see [`param_types`]).
     param_types: Mutex<HashMap<String, Arc<[Type]>>>,
+    /// LISTEN/NOTIFY: one connection for the pool (see [`Db::subscribe`]).
+    hub: listen::Hub,
 }
 
 /// Distinct SQL texts whose parameter types are remembered; past this the
@@ -238,6 +241,7 @@ impl Db {
                     .filter(|sql| !sql.is_empty()),
                 },
                 param_types: Mutex::new(HashMap::new()),
+                hub: listen::Hub::default(),
                 settings: Box::new((cfg, target.clone())),
             }),
         })

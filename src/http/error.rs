@@ -81,6 +81,10 @@ pub enum ApiError {
     PreconditionFailed(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A write that would take a resource past a size cap (413, the detail
+    /// names the cap), e.g. an execution's log past `agents.max_log_bytes`.
+    #[error("{0}")]
+    OverCap(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{detail}")]
@@ -132,7 +136,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::InProgress(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } | ApiError::OverCap(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } | ApiError::Overloaded(_) | ApiError::NotConfigured(_) => {
@@ -157,6 +161,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused(_) => "idempotency-key-reused",
             ApiError::PreconditionFailed(_) => "precondition-failed",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::OverCap(_) => "over-cap",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::TooManyRequests { .. } => "rate-limited",
             ApiError::Unavailable { .. } => "database-unavailable",
@@ -291,6 +296,7 @@ const KNOWN_CONSTRAINTS: &[(&str, &str, &str)] = &[
     ("templates_slug_key", "slug", "a template with this slug already exists"),
     ("tasks_parent_task_id_project_id_fkey", "parent_task_id", "the parent task must exist in the same project"),
     ("tasks_id_project_key", "id", "a task with this id already exists"),
+    ("tasks_unique_key_key", "unique_key", "an open task of this project already has this unique_key"),
 ];
 
 /// The constraint names mapped by hand, so a test can check that each still

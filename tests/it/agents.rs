@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::app::{Session, TestApp, assert_problem};
-use crate::support::{column, fields, id, project};
+use crate::support::{column, fields, id, ids, one, project};
 
 async fn task(app: &TestApp, who: &Session, body: Value) -> Value {
     let (status, task) = app.post("/api/tasks", Some(&who.token), body).await;
@@ -228,11 +228,12 @@ async fn bodies_are_read_as_the_document_states_them() {
         assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     }
 
-    // `null` for the optional body of a failure: every default.
+    // `null` for the optional body of a failure: every default (a retry,
+    // since the task has attempts left).
     let x = start(&app, &ada, &id(&t)).await;
     let (status, out) = app.post(&format!("/api/executions/{}/fail", id(&x)), Some(&ada.token), Value::Null).await;
     assert_eq!(status, StatusCode::OK, "{out}");
-    assert_eq!(out["task"]["status"], "failed");
+    assert_eq!(out["task"]["status"], "pending");
     assert_eq!(out["error"]["message"], "execution failed");
 }
 
@@ -264,6 +265,8 @@ async fn sixteen_claimers_get_each_of_a_hundred_tasks_exactly_once() {
     let bob = app.register("bob@example.com").await;
     let bp = project(&app, &bob, "demo").await;
     let bobs = task(&app, &bob, json!({"project_id": bp, "title": "bob's", "priority": 10})).await;
+    let admin = app.admin("root@example.com").await;
+    set(&app, &admin, "agents.max_concurrent_executions", json!(1000)).await;
 
     let mut claimers = Vec::new();
     for _ in 0..16 {
@@ -418,7 +421,8 @@ async fn transitions_legal_and_illegal() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(t2["status"], "completed");
 
-    // A failure with retry puts the task back to pending; without, fails it.
+    // A failure puts the task back to pending while attempts are left; with
+    // retry false, fails it.
     let t = task(&app, &ada, json!({"project_id": p, "title": "flaky"})).await;
     let x1 = start(&app, &ada, &id(&t)).await;
     let (status, out) = app
@@ -436,7 +440,10 @@ async fn transitions_legal_and_illegal() {
     assert_eq!(out["error"]["message"], "network down");
     assert_eq!(out["error"]["task_id"], id(&t));
     assert_eq!(out["error"]["execution_id"], id(&x1));
+    assert_eq!(out["task"]["attempt"], 1);
+    assert_eq!(out["task"]["errors"][0]["message"], "network down");
     let x2 = start(&app, &ada, &id(&t)).await;
+    assert_eq!(x2["attempt"], 2);
     // No body at all is fine: the defaults apply.
     let resp = app
         .request(reqwest::Method::POST, &format!("/api/executions/{}/fail", id(&x2)), Some(&ada.token))
@@ -445,12 +452,18 @@ async fn transitions_legal_and_illegal() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let out: Value = resp.json().await.unwrap();
-    assert_eq!(out["task"]["status"], "failed");
+    assert_eq!(out["task"]["status"], "pending");
     assert_eq!(out["error"]["error_type"], "system");
     assert_eq!(out["error"]["message"], "execution failed");
+    let x3 = start(&app, &ada, &id(&t)).await;
+    let (status, out) =
+        app.post(&format!("/api/executions/{}/fail", id(&x3)), Some(&ada.token), json!({"retry": false})).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["task"]["status"], "failed");
+    assert_eq!(out["task"]["errors"].as_array().unwrap().len(), 3, "one entry per failed attempt");
     let (_, list) = app.get(&format!("/api/tasks/{}/executions", id(&t)), Some(&ada.token)).await;
     let ids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, [id(&x2), id(&x1)], "newest first");
+    assert_eq!(ids, [id(&x3), id(&x2), id(&x1)], "newest first");
 
     // Leaving in_progress by hand cancels the running execution.
     let t = task(&app, &ada, json!({"project_id": p, "title": "manual"})).await;
@@ -1111,4 +1124,886 @@ async fn executions_summary_matches_the_view_and_audit_rows_name_the_actor() {
         .unwrap()
         .get(0);
     assert_eq!(pr_audits, 2, "the admin's claim started an execution and failed it");
+}
+
+// The agent runtime: leases, heartbeats and the reaper; attempts, backoff
+// and dead letters; limits enforced under concurrency; unique keys.
+
+/// Sets a runtime setting through the admin API.
+async fn set(app: &TestApp, admin: &Session, key: &str, value: Value) {
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/admin/config/{key}"),
+            Some(&admin.token),
+            Some(json!({"value": value})),
+        )
+        .await;
+    assert!(status == StatusCode::OK || status == StatusCode::CREATED, "set {key}: {status} {body}");
+}
+
+async fn claim(app: &TestApp, who: &Session, agent_type: &str) -> (StatusCode, Value) {
+    app.post("/api/tasks/claim", Some(&who.token), json!({"agent_type": agent_type})).await
+}
+
+/// Claims and expects a task.
+async fn claimed(app: &TestApp, who: &Session) -> Value {
+    let (status, body) = claim(app, who, "claude-code").await;
+    assert_eq!(status, StatusCode::OK, "claim: {body}");
+    body
+}
+
+/// Waits (polling) until the execution's lease has expired: the only wait
+/// in these tests, and as long as the lease the test chose (a second).
+async fn wait_for_lease_to_expire(app: &TestApp, execution: &str) {
+    let client = app.db.client().await;
+    for _ in 0..200 {
+        let expired: bool = one(
+            &client,
+            "SELECT lease_expires_at < now() FROM devx.task_executions WHERE id = $1::text::uuid",
+            &[&execution],
+        )
+        .await;
+        if expired {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the lease of {execution} never expired");
+}
+
+async fn reap(app: &TestApp) -> devx::agents::reaper::ReapReport {
+    let report = devx::agents::reaper::reap_once(&app.pool).await.expect("a reaper pass");
+    assert!(!report.skipped, "no other reaper runs in a test");
+    report
+}
+
+fn uuids(ids: &[uuid::Uuid]) -> Vec<String> {
+    ids.iter().map(ToString::to_string).collect()
+}
+
+fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    v.as_str().unwrap_or_else(|| panic!("not a time: {v}")).parse().unwrap()
+}
+
+/// The issue's "done when": an agent that stops heartbeating loses its task
+/// to another agent after the lease, its execution failed as lost and the
+/// attempt counted in the task's history; after `max_attempts` the task is
+/// dead, and a retry revives it.
+#[tokio::test]
+async fn a_lost_agent_s_task_is_reaped_claimed_again_and_dead_after_its_attempts() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    set(&app, &admin, "agents.retry_backoff_base_seconds", json!(0)).await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "fragile", "lease_seconds": 1, "max_attempts": 2})).await;
+    assert_eq!(
+        (t["attempt"].clone(), t["max_attempts"].clone(), t["lease_seconds"].clone()),
+        (json!(0), json!(2), json!(1))
+    );
+    assert_eq!(t["errors"], json!([]));
+
+    // Agent A claims: attempt 1, a lease of one second, renewed by a heartbeat.
+    let a = claimed(&app, &ada).await;
+    assert_eq!(a["task"]["id"], id(&t));
+    assert_eq!((a["task"]["attempt"].clone(), a["execution"]["attempt"].clone()), (json!(1), json!(1)));
+    assert_eq!(a["execution"]["lease_seconds"], 1);
+    let x1 = a["execution"]["id"].as_str().unwrap().to_string();
+    let (status, beat) = app.post(&format!("/api/executions/{x1}/heartbeat"), Some(&ada.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{beat}");
+    assert_eq!((beat["status"].clone(), beat["cancelled"].clone()), (json!("running"), json!(false)));
+    assert!(time(&beat["lease_expires_at"]) >= time(&a["execution"]["lease_expires_at"]));
+
+    // A stops heartbeating: once the lease is over, the reaper fails its
+    // execution as lost and puts the task back for another attempt.
+    wait_for_lease_to_expire(&app, &x1).await;
+    let report = reap(&app).await;
+    assert_eq!(uuids(&report.lost), [x1.as_str()]);
+    assert_eq!(uuids(&report.retried), [id(&t)]);
+    assert_eq!(reap(&app).await.reaped(), 0, "nothing is reaped twice");
+    let (_, x) = app.get(&format!("/api/executions/{x1}"), Some(&ada.token)).await;
+    assert_eq!(x["status"], "failed");
+    assert_eq!(x["error_details"]["reason"], "lost");
+    assert!(x["lease_expires_at"].is_null());
+    let (_, logs) = app.get(&format!("/api/executions/{x1}/logs"), Some(&ada.token)).await;
+    let last = logs["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["level"], "error");
+    assert!(last["message"].as_str().unwrap().contains("failed as lost"), "{last}");
+    let (_, now) = app.get(&format!("/api/tasks/{}", id(&t)), Some(&ada.token)).await;
+    assert_eq!((now["status"].clone(), now["attempt"].clone()), (json!("pending"), json!(1)));
+    assert!(now["assigned_to"].is_null());
+    let entry = &now["errors"][0];
+    assert_eq!((entry["execution_id"].as_str(), entry["reason"].as_str()), (Some(x1.as_str()), Some("lost")));
+    assert_eq!(entry["attempt"], 1);
+    assert!(entry["at"].is_string());
+    let (status, error) =
+        app.get(&format!("/api/errors/{}", entry["error_log_id"].as_str().unwrap()), Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::OK, "{error}");
+    assert_eq!((error["error_type"].clone(), error["created_by"].clone()), (json!("timeout"), Value::Null));
+
+    // A comes back: the work was handed on, and every answer says so.
+    for action in ["complete", "fail", "heartbeat"] {
+        let (status, body) = app.post(&format!("/api/executions/{x1}/{action}"), Some(&ada.token), json!({})).await;
+        assert_problem(status, &body, StatusCode::CONFLICT);
+        assert!(body["detail"].as_str().unwrap().contains("lease was lost"), "{action}: {body}");
+    }
+
+    // Agent B gets the task: attempt 2. Appending logs renews its lease.
+    let b = claimed(&app, &ada).await;
+    assert_eq!(b["task"]["id"], id(&t));
+    assert_eq!((b["task"]["attempt"].clone(), b["execution"]["attempt"].clone()), (json!(2), json!(2)));
+    let x2 = b["execution"]["id"].as_str().unwrap().to_string();
+    assert_ne!(x1, x2);
+    let (status, _) = app
+        .post(&format!("/api/executions/{x2}/logs"), Some(&ada.token), json!({"lines": [{"message": "working"}]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, after_log) = app.get(&format!("/api/executions/{x2}"), Some(&ada.token)).await;
+    assert!(time(&after_log["lease_expires_at"]) > time(&b["execution"]["lease_expires_at"]), "{after_log}");
+
+    // B dies too: that was the last attempt, so the task is dead.
+    wait_for_lease_to_expire(&app, &x2).await;
+    let report = reap(&app).await;
+    assert_eq!((uuids(&report.lost), uuids(&report.failed)), (vec![x2.clone()], vec![id(&t)]));
+    let (_, now) = app.get(&format!("/api/tasks/{}", id(&t)), Some(&ada.token)).await;
+    assert_eq!((now["status"].clone(), now["attempt"].clone()), (json!("failed"), json!(2)));
+    assert_eq!(now["errors"].as_array().unwrap().len(), 2, "{now}");
+    let (status, dead) = app.get("/api/tasks?status=failed&dead=true", Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::OK, "{dead}");
+    assert_eq!(ids(&dead), [id(&t)]);
+    let (_, alive) = app.get("/api/tasks?dead=false", Some(&ada.token)).await;
+    assert!(ids(&alive).is_empty(), "{alive}");
+    let (status, body) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "a dead task is not claimed: {body}");
+
+    // A retry revives it with fresh attempts; its history stays.
+    let (status, revived) = app.post(&format!("/api/tasks/{}/retry", id(&t)), Some(&ada.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{revived}");
+    assert_eq!((revived["status"].clone(), revived["attempt"].clone()), (json!("pending"), json!(0)));
+    assert_eq!(revived["errors"].as_array().unwrap().len(), 2);
+    let (status, body) = app.post(&format!("/api/tasks/{}/retry", id(&t)), Some(&ada.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(body["detail"].as_str().unwrap().contains("only a failed task"), "{body}");
+    let eve = app.register("eve@example.com").await;
+    let (status, body) = app.post(&format!("/api/tasks/{}/retry", id(&t)), Some(&eve.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let c = claimed(&app, &ada).await;
+    assert_eq!((c["task"]["id"].as_str(), c["task"]["attempt"].clone()), (Some(id(&t).as_str()), json!(1)));
+    // No reaper runs here, so a late completion is still this agent's.
+    let (status, out) = app
+        .post(
+            &format!("/api/executions/{}/complete", c["execution"]["id"].as_str().unwrap()),
+            Some(&ada.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["task"]["status"], "completed");
+
+    // The reaper's changes are its own in the audit trail; heartbeats and
+    // log appends, which only move the lease, leave no audit rows.
+    let client = app.db.client().await;
+    let reaped: i64 = one(
+        &client,
+        "SELECT count(*) FROM devx.audit_logs WHERE actor = 'system:reaper' AND entity_type = 'devx.task_executions'",
+        &[],
+    )
+    .await;
+    assert_eq!(reaped, 2);
+    let lease_only: i64 = one(
+        &client,
+        "SELECT count(*) FROM devx.audit_logs WHERE entity_type = 'devx.task_executions' AND action = 'update'
+            AND new_values ? 'lease_expires_at' AND NOT new_values ? 'status'",
+        &[],
+    )
+    .await;
+    assert_eq!(lease_only, 0);
+}
+
+#[tokio::test]
+async fn heartbeats_renew_the_lease_and_tell_a_cancelled_agent_to_stop() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let eve = app.register("eve@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "long"})).await;
+    assert!(t["lease_seconds"].is_null(), "the setting decides");
+    let c = claimed(&app, &ada).await;
+    assert_eq!(c["execution"]["lease_seconds"], 60, "agents.lease_seconds defaults to a minute");
+    let x = c["execution"]["id"].as_str().unwrap().to_string();
+    let url = format!("/api/executions/{x}/heartbeat");
+    let (status, beat) = app.post(&url, Some(&ada.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{beat}");
+    let until = time(&beat["lease_expires_at"]);
+    let from_now = until - chrono::Utc::now();
+    assert!(from_now > chrono::Duration::seconds(50) && from_now <= chrono::Duration::seconds(60), "{beat}");
+    assert_eq!(reap(&app).await.reaped(), 0, "a held lease is not reaped");
+
+    let (status, body) = app.post(&url, Some(&eve.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = app.post(&url, None, json!({})).await;
+    assert_problem(status, &body, StatusCode::UNAUTHORIZED);
+    let (status, body) = app.post("/api/executions/nope/heartbeat", Some(&ada.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+
+    // Cancelled meanwhile: the heartbeat says so, without a lease.
+    let (status, _) = app.post(&format!("/api/tasks/{}/cancel", id(&t)), Some(&ada.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, beat) = app.post(&url, Some(&ada.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{beat}");
+    assert_eq!((beat["cancelled"].clone(), beat["status"].clone()), (json!(true), json!("cancelled")));
+    assert!(beat["lease_expires_at"].is_null());
+
+    // The lease setting applies to claims from then on; a finished execution
+    // has no lease to renew.
+    set(&app, &admin, "agents.lease_seconds", json!(120)).await;
+    task(&app, &ada, json!({"project_id": p, "title": "next"})).await;
+    let c = claimed(&app, &ada).await;
+    assert_eq!(c["execution"]["lease_seconds"], 120);
+    let x = c["execution"]["id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/executions/{x}/complete"), Some(&ada.token), json!({})).await;
+    let (status, body) = app.post(&format!("/api/executions/{x}/heartbeat"), Some(&ada.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(body["detail"].as_str().unwrap().contains("completed"), "{body}");
+
+    // An execution running past agents.execution_timeout_seconds is reaped
+    // as timed out, however fresh its lease.
+    let t = task(&app, &ada, json!({"project_id": p, "title": "endless"})).await;
+    let c = claimed(&app, &ada).await;
+    assert_eq!(c["task"]["id"], id(&t));
+    let x = c["execution"]["id"].as_str().unwrap().to_string();
+    let client = app.db.client().await;
+    client
+        .execute(
+            "UPDATE devx.task_executions SET started_at = now() - interval '2 hours' WHERE id = $1::text::uuid",
+            &[&x],
+        )
+        .await
+        .unwrap();
+    let report = reap(&app).await;
+    assert_eq!(uuids(&report.timed_out), [x.as_str()]);
+    let (_, body) = app.get(&format!("/api/executions/{x}"), Some(&ada.token)).await;
+    assert_eq!(body["error_details"]["reason"], "timed_out");
+    let (status, body) = app.post(&format!("/api/executions/{x}/complete"), Some(&ada.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(body["detail"].as_str().unwrap().contains("agents.execution_timeout_seconds"), "{body}");
+}
+
+#[tokio::test]
+async fn failed_attempts_back_off_and_a_claim_waits_for_run_after() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    set(&app, &admin, "agents.max_attempts", json!(4)).await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "flaky"})).await;
+    assert_eq!(t["max_attempts"], 4, "the setting is the default");
+
+    // Default backoff: 10 s after the first failure, jittered into 5..10 s.
+    let c = claimed(&app, &ada).await;
+    let x = c["execution"]["id"].as_str().unwrap();
+    let (status, out) =
+        app.post(&format!("/api/executions/{x}/fail"), Some(&ada.token), json!({"message": "flaky network"})).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["task"]["status"], "pending");
+    let wait = time(&out["task"]["run_after"]) - time(&out["task"]["updated_at"]);
+    assert!(wait >= chrono::Duration::seconds(5) && wait <= chrono::Duration::seconds(10), "{wait}");
+    assert_eq!(out["task"]["errors"][0]["reason"], "failed");
+    assert_eq!(out["task"]["errors"][0]["message"], "flaky network");
+    assert_eq!(out["task"]["errors"][0]["error_log_id"], out["error"]["id"]);
+    let (status, _) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "not before run_after");
+
+    // Once run_after has passed, the next attempt; a failure without retry is final.
+    let client = app.db.client().await;
+    client.execute("UPDATE devx.tasks SET run_after = now()", &[]).await.unwrap();
+    let c = claimed(&app, &ada).await;
+    assert_eq!(c["task"]["attempt"], 2);
+    let x = c["execution"]["id"].as_str().unwrap();
+    let (_, out) = app.post(&format!("/api/executions/{x}/fail"), Some(&ada.token), json!({"retry": false})).await;
+    assert_eq!(out["task"]["status"], "failed");
+    // Failed with attempts left: not a dead letter.
+    let (_, dead) = app.get("/api/tasks?dead=true", Some(&ada.token)).await;
+    assert!(ids(&dead).is_empty());
+    let (_, failed) = app.get("/api/tasks?status=failed&dead=false", Some(&ada.token)).await;
+    assert_eq!(ids(&failed), [id(&t)]);
+    let (status, body) = app.get("/api/tasks?dead=maybe", Some(&ada.token)).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+}
+
+/// The settings are checked like every known setting.
+#[tokio::test]
+async fn agent_settings_refuse_values_out_of_range() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    for (key, value) in [
+        ("agents.lease_seconds", json!(0)),
+        ("agents.max_attempts", json!(101)),
+        ("agents.retry_backoff_base_seconds", json!(-1)),
+        ("agents.reaper_interval_seconds", json!("10")),
+        ("agents.max_concurrent_executions_per_project", json!(0)),
+        ("agents.max_concurrent_executions_per_agent_type", json!({"claude-code": 0})),
+        ("agents.max_concurrent_executions_per_agent_type", json!({"Not A Type": 2})),
+        ("agents.max_concurrent_executions_per_agent_type", json!(4)),
+    ] {
+        let (status, body) = app
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/admin/config/{key}"),
+                Some(&admin.token),
+                Some(json!({"value": value})),
+            )
+            .await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&body), ["value"], "{key} = {value}");
+    }
+    set(&app, &admin, "agents.max_concurrent_executions_per_agent_type", json!({"claude-code": 2})).await;
+}
+
+/// 32 agents claim at once against a limit of 4: exactly 4 get a task.
+/// Then they keep claiming and completing until every task is done, and no
+/// claim ever sees more than 4 running.
+#[tokio::test]
+async fn thirty_two_claimers_against_a_limit_of_four_never_run_more_than_four() {
+    let app = Arc::new(
+        TestApp::spawn_with(|c| {
+            c.database.pool_max = 16;
+            c.database.acquire_timeout = std::time::Duration::from_secs(20);
+        })
+        .await,
+    );
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    set(&app, &admin, "agents.max_concurrent_executions", json!(4)).await;
+    {
+        let client = app.db.client().await;
+        let pid: uuid::Uuid = p.parse().unwrap();
+        client
+            .execute(
+                "INSERT INTO devx.tasks (project_id, title) SELECT $1, 'task ' || n FROM generate_series(1, 48) n",
+                &[&pid],
+            )
+            .await
+            .unwrap();
+    }
+
+    // One claim each, all at once.
+    let barrier = Arc::new(tokio::sync::Barrier::new(32));
+    let mut claimers = Vec::new();
+    for _ in 0..32 {
+        let (app, token, barrier) = (app.clone(), ada.token.clone(), barrier.clone());
+        claimers.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let (status, body) = app.post("/api/tasks/claim", Some(&token), json!({"agent_type": "claude-code"})).await;
+            assert!(status == StatusCode::OK || status == StatusCode::NO_CONTENT, "{status}: {body}");
+            (status == StatusCode::OK).then(|| body["execution"]["id"].as_str().unwrap().to_string())
+        }));
+    }
+    let mut first = Vec::new();
+    for c in claimers {
+        first.extend(c.await.unwrap());
+    }
+    assert_eq!(first.len(), 4, "exactly the limit got a task");
+    for x in &first {
+        let (status, _) = app.post(&format!("/api/executions/{x}/complete"), Some(&ada.token), json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    // Then claim, check, complete, until every task is done.
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(first.len()));
+    let most = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..32 {
+        let (app, token, done, most) = (app.clone(), ada.token.clone(), done.clone(), most.clone());
+        workers.push(tokio::spawn(async move {
+            let client = app.db.client().await;
+            let mut claims = 0;
+            while done.load(std::sync::atomic::Ordering::SeqCst) < 48 {
+                let (status, body) =
+                    app.post("/api/tasks/claim", Some(&token), json!({"agent_type": "claude-code"})).await;
+                match status {
+                    StatusCode::OK => {
+                        claims += 1;
+                        let running: i64 =
+                            one(&client, "SELECT count(*) FROM devx.task_executions WHERE status = 'running'", &[])
+                                .await;
+                        most.fetch_max(running, std::sync::atomic::Ordering::SeqCst);
+                        let x = body["execution"]["id"].as_str().unwrap();
+                        let (status, _) =
+                            app.post(&format!("/api/executions/{x}/complete"), Some(&token), json!({})).await;
+                        assert_eq!(status, StatusCode::OK);
+                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    StatusCode::NO_CONTENT => tokio::task::yield_now().await,
+                    other => panic!("claim answered {other}: {body}"),
+                }
+            }
+            claims
+        }));
+    }
+    let mut claims = 0;
+    for w in workers {
+        claims += w.await.unwrap();
+    }
+    assert_eq!(claims, 44, "every remaining task claimed once");
+    let most = most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((1..=4).contains(&most), "at most 4 running at any claim, saw {most}");
+    let client = app.db.client().await;
+    let completed: i64 = one(&client, "SELECT count(*) FROM devx.tasks WHERE status = 'completed'", &[]).await;
+    assert_eq!(completed, 48);
+}
+
+#[tokio::test]
+async fn per_project_and_per_agent_type_limits_hold() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let busy = project(&app, &ada, "busy").await;
+    let quiet = project(&app, &ada, "quiet").await;
+    set(&app, &admin, "agents.max_concurrent_executions_per_project", json!(2)).await;
+    set(&app, &admin, "agents.max_concurrent_executions_per_agent_type", json!({"codegen": 1})).await;
+    for n in 0..3 {
+        task(&app, &ada, json!({"project_id": busy, "title": format!("busy {n}"), "priority": 9})).await;
+    }
+    task(&app, &ada, json!({"project_id": quiet, "title": "quiet", "priority": 1})).await;
+
+    // One codegen at a time.
+    let (status, first) = claim(&app, &ada, "codegen").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first["task"]["project_id"], busy.as_str());
+    let (status, _) = claim(&app, &ada, "codegen").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "the codegen limit");
+    // Two per project: the busy project's third task waits, the quiet one's runs.
+    let (_, second) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(second["task"]["project_id"], busy.as_str());
+    let (status, third) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(third["task"]["project_id"], quiet.as_str(), "the busy project is at its limit");
+    let (status, _) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // A finished execution frees its slots.
+    let x = first["execution"]["id"].as_str().unwrap();
+    app.post(&format!("/api/executions/{x}/complete"), Some(&ada.token), json!({})).await;
+    let (status, fourth) = claim(&app, &ada, "codegen").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fourth["task"]["project_id"], busy.as_str());
+}
+
+#[tokio::test]
+async fn a_unique_key_makes_task_creation_idempotent_among_open_tasks() {
+    let app = Arc::new(TestApp::spawn().await);
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    let other = project(&app, &ada, "other").await;
+    let first = task(&app, &ada, json!({"project_id": p, "title": "PR 42", "unique_key": "pr-42"})).await;
+    assert_eq!(first["unique_key"], "pr-42");
+    let (status, body) = app
+        .post("/api/tasks", Some(&ada.token), json!({"project_id": p, "title": "again", "unique_key": "pr-42"}))
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert_eq!(fields(&body), ["unique_key"]);
+    assert!(body["detail"].as_str().unwrap().contains(&id(&first)), "names the existing task: {body}");
+    task(&app, &ada, json!({"project_id": other, "title": "PR 42", "unique_key": "pr-42"})).await;
+
+    // Eight deliveries at once: one task.
+    let mut posts = Vec::new();
+    for _ in 0..8 {
+        let (app, token, p) = (app.clone(), ada.token.clone(), p.clone());
+        posts.push(tokio::spawn(async move {
+            app.post("/api/tasks", Some(&token), json!({"project_id": p, "title": "hook", "unique_key": "pr-43"}))
+                .await
+                .0
+        }));
+    }
+    let mut statuses = Vec::new();
+    for post in posts {
+        statuses.push(post.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 7, "{statuses:?}");
+
+    // A closed task frees its key; retrying it while another open task has the key is a 409.
+    let x = start(&app, &ada, &id(&first)).await;
+    app.post(&format!("/api/executions/{}/fail", id(&x)), Some(&ada.token), json!({"retry": false})).await;
+    let again = task(&app, &ada, json!({"project_id": p, "title": "PR 42 again", "unique_key": "pr-42"})).await;
+    let (status, body) = app.post(&format!("/api/tasks/{}/retry", id(&first)), Some(&ada.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert_eq!(fields(&body), ["unique_key"]);
+    assert_ne!(id(&again), id(&first));
+
+    // Bad values, all named.
+    let (status, body) = app
+        .post(
+            "/api/tasks",
+            Some(&ada.token),
+            json!({"project_id": p, "title": "x", "unique_key": "", "max_attempts": 0, "lease_seconds": 3601}),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["max_attempts", "lease_seconds", "unique_key"]);
+    let (status, body) = app
+        .patch(&format!("/api/tasks/{}", id(&again)), Some(&ada.token), json!({"max_attempts": 5, "lease_seconds": 30}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["max_attempts"].clone(), body["lease_seconds"].clone()), (json!(5), json!(30)));
+    let (_, body) =
+        app.patch(&format!("/api/tasks/{}", id(&again)), Some(&ada.token), json!({"lease_seconds": null})).await;
+    assert!(body["lease_seconds"].is_null(), "{body}");
+}
+
+/// The claim walks `tasks_status_priority_created_at_idx` in its order,
+/// with or without the per-project limit, over many tasks most of which are
+/// finished or not yet due.
+#[tokio::test]
+async fn the_claim_walks_the_priority_index() {
+    let db = crate::harness::TestDb::migrated().await;
+    let client = db.client().await;
+    let (owner, project) = crate::support::seed_owner(&client).await;
+    client
+        .execute(
+            "INSERT INTO devx.tasks (project_id, title, priority, status, run_after)
+             SELECT $1, 'task ' || n, n % 11,
+                    CASE WHEN n % 10 = 0 THEN 'pending' ELSE 'completed' END,
+                    CASE WHEN n % 20 = 0 THEN now() + interval '1 hour' ELSE now() END
+               FROM generate_series(1, 20000) n",
+            &[&project],
+        )
+        .await
+        .unwrap();
+    client.batch_execute("ANALYZE devx.tasks; ANALYZE devx.projects;").await.unwrap();
+    for limit in [None, Some(2)] {
+        for who in [Some(owner), None] {
+            let statement = devx::agents::queries::tasks::claim_statement(who, "claude-code", owner, limit);
+            let rows = client.query(&format!("EXPLAIN {}", statement.sql), &statement.param_refs()).await.unwrap();
+            let plan: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+            let plan = plan.join("\n");
+            assert!(plan.contains("tasks_status_priority_created_at_idx"), "limit {limit:?}, owner {who:?}:\n{plan}");
+        }
+    }
+}
+
+/// Waits until this database's LISTEN connection is listening (a state, not a time).
+async fn wait_for_listener(app: &TestApp) {
+    let admin = crate::harness::admin_client().await;
+    let database = app.db.config().get_dbname().unwrap().to_string();
+    for _ in 0..400 {
+        let listening: i64 = one(
+            &admin,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'",
+            &[&database],
+        )
+        .await;
+        if listening > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("no LISTEN connection on {database}");
+}
+
+/// Claims with `wait` hold the request until a task appears: 8 waiting
+/// agents, 100 tasks created one by one, each claimed exactly once, woken
+/// by notifications. The median time from creation to claim is printed (a
+/// benchmark figure, not asserted).
+#[tokio::test]
+async fn waiting_claims_wake_on_new_tasks_and_each_is_claimed_once() {
+    let app = Arc::new(TestApp::spawn_with(|c| c.database.pool_max = 16).await);
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    set(&app, &admin, "agents.max_concurrent_executions", json!(1000)).await;
+
+    let (status, body) =
+        app.post("/api/tasks/claim", Some(&ada.token), json!({"agent_type": "claude-code", "wait": 26})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["wait"]);
+    // Nothing comes: 204 at the deadline.
+    let (status, _) =
+        app.post("/api/tasks/claim", Some(&ada.token), json!({"agent_type": "claude-code", "wait": 1})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let claimed = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut agents = Vec::new();
+    for _ in 0..8 {
+        let (app, token, claimed) = (app.clone(), ada.token.clone(), claimed.clone());
+        agents.push(tokio::spawn(async move {
+            while claimed.lock().unwrap().len() < 100 {
+                let (status, body) =
+                    app.post("/api/tasks/claim", Some(&token), json!({"agent_type": "claude-code", "wait": 5})).await;
+                match status {
+                    StatusCode::OK => claimed.lock().unwrap().push(body["task"]["id"].as_str().unwrap().to_string()),
+                    StatusCode::NO_CONTENT => {}
+                    other => panic!("claim answered {other}: {body}"),
+                }
+            }
+        }));
+    }
+    wait_for_listener(&app).await;
+    let before = app.pool.notifications_received();
+    let mut created = Vec::new();
+    for n in 0..100 {
+        created.push(id(&task(&app, &ada, json!({"project_id": p, "title": format!("task {n}")})).await));
+    }
+    for a in agents {
+        a.await.unwrap();
+    }
+    let claimed = claimed.lock().unwrap().clone();
+    let distinct: BTreeSet<&String> = claimed.iter().collect();
+    assert_eq!((claimed.len(), distinct.len()), (100, 100), "each task claimed exactly once");
+    assert_eq!(distinct, created.iter().collect::<BTreeSet<_>>());
+    assert!(app.pool.notifications_received() > before, "the claims were woken by notifications");
+
+    let client = app.db.client().await;
+    let median_ms: f64 = one(
+        &client,
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM x.started_at - t.created_at) * 1000)
+           FROM devx.task_executions x JOIN devx.tasks t ON t.id = x.task_id",
+        &[],
+    )
+    .await;
+    eprintln!("median time from task creation to claim with 8 waiting agents: {median_ms:.1} ms");
+}
+
+/// Without notifications (`DB_STATEMENT_MODE=unnamed`, as behind PgBouncer)
+/// a waiting claim polls, and still gets the task.
+#[tokio::test]
+async fn without_notifications_a_waiting_claim_polls() {
+    let app = Arc::new(TestApp::spawn_with(|c| c.database.statement_mode = devx::config::StatementMode::Unnamed).await);
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    let waiting = {
+        let (app, token) = (app.clone(), ada.token.clone());
+        tokio::spawn(async move {
+            app.post("/api/tasks/claim", Some(&token), json!({"agent_type": "claude-code", "wait": 10})).await
+        })
+    };
+    let t = task(&app, &ada, json!({"project_id": p, "title": "polled"})).await;
+    let (status, body) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["task"]["id"], id(&t));
+    assert_eq!(app.pool.notifications_received(), 0);
+}
+
+/// One Server-Sent Event: its id, its event name (default `message`), its data.
+#[derive(Debug, Clone)]
+struct Sse {
+    id: Option<String>,
+    event: String,
+    data: String,
+}
+
+/// Reads an event stream as it arrives.
+struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    async fn open(app: &TestApp, path: &str, token: &str, last_event_id: Option<&str>) -> SseReader {
+        let mut request = app.request(reqwest::Method::GET, path, Some(token));
+        if let Some(last) = last_event_id {
+            request = request.header("Last-Event-ID", last);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        SseReader { response, buffer: String::new() }
+    }
+
+    /// The next event (comments skipped); `None` when the stream ends.
+    async fn next(&mut self) -> Option<Sse> {
+        loop {
+            if let Some(at) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..at + 2).collect();
+                let mut event = Sse { id: None, event: "message".into(), data: String::new() };
+                let mut fields = 0;
+                for line in block.lines().filter(|l| !l.starts_with(':') && !l.is_empty()) {
+                    let (name, value) = line.split_once(':').unwrap_or((line, ""));
+                    let value = value.strip_prefix(' ').unwrap_or(value).to_string();
+                    fields += 1;
+                    match name {
+                        "id" => event.id = Some(value),
+                        "event" => event.event = value,
+                        "data" => event.data = value,
+                        _ => {}
+                    }
+                }
+                if fields > 0 {
+                    return Some(event);
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), self.response.chunk())
+                .await
+                .expect("an event within 30 s")
+                .unwrap()?;
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+}
+
+async fn append(app: &TestApp, who: &Session, x: &str, messages: &[String]) {
+    let lines: Vec<Value> = messages.iter().map(|m| json!({"message": m})).collect();
+    let (status, body) =
+        app.post(&format!("/api/executions/{x}/logs"), Some(&who.token), json!({"lines": lines})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// A live log stream sends every line once, in order, across a reconnect
+/// with `Last-Event-ID`, while lines are being appended, and ends with
+/// `event: end` once the execution has finished and every line is sent.
+#[tokio::test]
+async fn a_log_stream_resumed_with_last_event_id_sends_every_line_exactly_once() {
+    let app = Arc::new(TestApp::spawn().await);
+    let ada = app.register("ada@example.com").await;
+    let eve = app.register("eve@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "streamed"})).await;
+    let x = id(&start(&app, &ada, &id(&t)).await);
+    let path = format!("/api/executions/{x}/logs/stream");
+    append(&app, &ada, &x, &(1..=5).map(|n| format!("line {n}")).collect::<Vec<_>>()).await;
+
+    let mut seen: Vec<i64> = Vec::new();
+    let mut first = SseReader::open(&app, &path, &ada.token, None).await;
+    let appender = {
+        let (app, ada, x) = (app.clone(), ada.clone(), x.clone());
+        tokio::spawn(async move {
+            for batch in 0..10 {
+                let lines: Vec<String> = (0..3).map(|n| format!("batch {batch} line {n}")).collect();
+                append(&app, &ada, &x, &lines).await;
+            }
+        })
+    };
+    while seen.last().is_none_or(|last| *last < 12) {
+        let event = first.next().await.expect("the stream goes on");
+        assert_eq!(event.event, "message");
+        let line: Value = serde_json::from_str(&event.data).unwrap();
+        assert_eq!(Some(line["seq"].to_string()), event.id, "the event id is the seq");
+        seen.push(line["seq"].as_i64().unwrap());
+    }
+    drop(first);
+    appender.await.unwrap();
+
+    // Reconnect from the last id received; the execution ends meanwhile.
+    let last = seen.last().unwrap().to_string();
+    let mut second = SseReader::open(&app, &path, &ada.token, Some(&last)).await;
+    let (status, _) = app.post(&format!("/api/executions/{x}/complete"), Some(&ada.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    loop {
+        let event = second.next().await.expect("an end event before the stream ends");
+        if event.event == "end" {
+            assert_eq!(event.data, "completed");
+            break;
+        }
+        seen.push(event.id.unwrap().parse().unwrap());
+    }
+    assert!(second.next().await.is_none(), "the stream ends after `end`");
+    assert_eq!(seen, (1..=35).collect::<Vec<i64>>(), "every line once, in order");
+
+    // `after` starts later; a finished execution's stream ends at once.
+    let mut tail = SseReader::open(&app, &format!("{path}?after=33"), &ada.token, None).await;
+    let ids: Vec<Option<String>> = [tail.next().await.unwrap(), tail.next().await.unwrap()].map(|e| e.id).into();
+    assert_eq!(ids, [Some("34".to_string()), Some("35".to_string())]);
+    assert_eq!(tail.next().await.unwrap().event, "end");
+
+    let (status, body) = app.get(&path, Some(&eve.token)).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let response = app
+        .request(reqwest::Method::GET, &path, Some(&ada.token))
+        .header("Last-Event-ID", "soon")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_log_past_its_cap_is_refused_and_marked_truncated_once() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    set(&app, &admin, "agents.max_log_bytes", json!(1024)).await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "chatty"})).await;
+    let x = id(&start(&app, &ada, &id(&t)).await);
+    append(&app, &ada, &x, &["a".repeat(1000)]).await;
+    for _ in 0..2 {
+        let (status, body) = app
+            .post(
+                &format!("/api/executions/{x}/logs"),
+                Some(&ada.token),
+                json!({"lines": [{"message": "b".repeat(100)}]}),
+            )
+            .await;
+        assert_problem(status, &body, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(body["detail"].as_str().unwrap().contains("1024 bytes"), "{body}");
+    }
+    let (_, execution) = app.get(&format!("/api/executions/{x}"), Some(&ada.token)).await;
+    assert_eq!((execution["log_truncated"].clone(), execution["log_bytes"].clone()), (json!(true), json!(1000)));
+    let (_, logs) = app.get(&format!("/api/executions/{x}/logs"), Some(&ada.token)).await;
+    let lines = logs["items"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "one line says so, once: {logs}");
+    assert_eq!(lines[1]["level"], "warn");
+    assert!(lines[1]["message"].as_str().unwrap().starts_with("log truncated"));
+    // Smaller lines still fit under the cap.
+    append(&app, &ada, &x, &["c".repeat(24)]).await;
+}
+
+/// An agent's API key claims for its own agent type and is the actor of
+/// what it does: in the audit trail and on the executions it starts.
+#[tokio::test]
+async fn an_agent_key_claims_for_its_type_and_is_the_actor() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    let (status, key) = app
+        .post(
+            "/api/api-keys",
+            Some(&ada.token),
+            json!({"name": "runner", "scopes": ["write"], "kind": "agent", "agent_type": "codegen"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    assert_eq!((key["kind"].clone(), key["agent_type"].clone()), (json!("agent"), json!("codegen")));
+    let agent = Session { token: key["key"].as_str().unwrap().to_string(), ..ada.clone() };
+    for (body, field) in [
+        (json!({"name": "x", "kind": "agent"}), "agent_type"),
+        (json!({"name": "x", "kind": "agent", "agent_type": "Not Valid"}), "agent_type"),
+        (json!({"name": "x", "agent_type": "codegen"}), "agent_type"),
+        (json!({"name": "x", "kind": "robot"}), "kind"),
+    ] {
+        let (status, problem) = app.post("/api/api-keys", Some(&ada.token), body.clone()).await;
+        assert_problem(status, &problem, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&problem), [field], "{body}");
+    }
+    let (_, mine) = app.post("/api/api-keys", Some(&ada.token), json!({"name": "mine"})).await;
+    assert_eq!((mine["kind"].clone(), mine["agent_type"].clone()), (json!("user"), Value::Null));
+
+    task(&app, &ada, json!({"project_id": p, "title": "for anyone"})).await;
+    let (status, body) = app.post("/api/tasks/claim", Some(&agent.token), json!({"agent_type": "claude-code"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["agent_type"]);
+    let (status, claimed) = app.post("/api/tasks/claim", Some(&agent.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let x = &claimed["execution"];
+    assert_eq!(x["agent_type"], "codegen");
+    let actor = format!("agent:codegen user:{} apikey:{}", ada.user_id, id(&key));
+    assert_eq!(x["started_by"], actor.as_str());
+    let (status, _) = app.post(&format!("/api/executions/{}/complete", id(x)), Some(&agent.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let client = app.db.client().await;
+    let actors: Vec<String> = column(
+        &client,
+        "SELECT DISTINCT actor FROM devx.audit_logs WHERE entity_type = 'devx.task_executions' AND entity_id = $1",
+        &[&id(x)],
+    )
+    .await;
+    assert_eq!(actors, [actor]);
+    // A person's claim names the person.
+    task(&app, &ada, json!({"project_id": p, "title": "another"})).await;
+    let (_, claimed) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(claimed["execution"]["started_by"], format!("user:{}", ada.user_id).as_str());
 }

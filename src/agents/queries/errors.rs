@@ -31,7 +31,8 @@ pub struct NewError<'a> {
     pub message: &'a str,
     pub stack: Option<&'a str>,
     pub context: &'a Value,
-    pub created_by: Uuid,
+    /// `None`: devx itself (the reaper).
+    pub created_by: Option<Uuid>,
 }
 
 pub async fn insert_error(db: &impl Queryable, e: &NewError<'_>) -> Result<ErrorLog, DbError> {

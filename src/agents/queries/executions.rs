@@ -9,19 +9,112 @@ use crate::agents::model::{EXECUTION_COLUMNS, Execution, ExecutionStatus, Execut
 use crate::db::row::{self, WithOwner};
 use crate::db::{DbError, Queryable, Statement};
 
-/// Inserts an execution that is running from now.
+/// Inserts an execution that is running from now, as attempt `attempt` of
+/// its task, holding a lease of `lease_seconds`, started by the actor `started_by`.
 pub async fn start_execution(
     db: &impl Queryable,
     task_id: Uuid,
     agent_type: &str,
     agent_config: &Value,
+    attempt: i32,
+    lease_seconds: i32,
+    started_by: &str,
 ) -> Result<Execution, DbError> {
     let sql = format!(
-        "INSERT INTO devx.task_executions AS x (task_id, agent_type, agent_config, status, started_at)
-         VALUES ($1, $2, $3, 'running', now())
+        "INSERT INTO devx.task_executions AS x (task_id, agent_type, agent_config, status, started_at, attempt,
+                                               lease_seconds, lease_expires_at, started_by)
+         VALUES ($1, $2, $3, 'running', now(), $4, $5::integer, now() + make_interval(secs => $5::integer), $6)
          RETURNING {EXECUTION_COLUMNS}"
     );
-    db.query_one_as(&sql, &[&task_id, &agent_type, &agent_config]).await
+    db.query_one_as(&sql, &[&task_id, &agent_type, &agent_config, &attempt, &lease_seconds, &started_by]).await
+}
+
+/// The advisory lock that serializes claims (transaction scope, so it works
+/// through PgBouncer in transaction mode): each claim counts the running
+/// executions and starts one while holding it, so concurrent claimers cannot
+/// overshoot a limit. Held until the claim's transaction ends.
+pub async fn lock_claims(db: &impl Queryable) -> Result<(), DbError> {
+    db.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK]).await.map(drop)
+}
+
+/// Key of [`lock_claims`]: "devxclam".
+const CLAIM_LOCK: i64 = 0x6465_7678_636c_616d;
+
+/// Running executions in all, and of one agent type.
+pub async fn running_counts(db: &impl Queryable, agent_type: &str) -> Result<(i64, i64), DbError> {
+    let row = db
+        .query_one(
+            "SELECT count(*) AS total, count(*) FILTER (WHERE agent_type = $1) AS of_type
+               FROM devx.task_executions WHERE status = 'running'",
+            &[&agent_type],
+        )
+        .await?;
+    Ok((row::column(&row, "total")?, row::column(&row, "of_type")?))
+}
+
+/// Renews the lease of a running execution the caller may see (`owner`
+/// `None`: any, for an admin): one update. The new expiry, or `None` when
+/// the execution is not running or not the caller's.
+pub async fn heartbeat(db: &impl Queryable, id: Uuid, owner: Option<Uuid>) -> Result<Option<DateTime<Utc>>, DbError> {
+    let mut s = Statement::default();
+    let id = s.bind(id);
+    s.and(format!("x.id = {id} AND x.status = 'running' AND t.id = x.task_id AND p.status <> 'deleted'"));
+    s.and_some(owner, |owner| format!("p.owner_id = {owner}"));
+    s.sql = format!(
+        "UPDATE devx.task_executions x
+            SET lease_expires_at = now() + make_interval(secs => x.lease_seconds)
+           FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
+          {}
+         RETURNING x.lease_expires_at",
+        s.where_clause()
+    );
+    db.query_scalar_opt(&s.sql, &s.param_refs()).await
+}
+
+/// Running executions whose lease has expired or that started more than
+/// `timeout_seconds` ago, oldest lease first: (execution, task).
+pub async fn expired(db: &impl Queryable, timeout_seconds: i64, limit: i64) -> Result<Vec<(Uuid, Uuid)>, DbError> {
+    let rows = db
+        .query(
+            "SELECT id, task_id FROM devx.task_executions
+              WHERE status = 'running' AND lease_expires_at < now()
+             UNION
+             SELECT id, task_id FROM devx.task_executions
+              WHERE status = 'running' AND started_at < now() - make_interval(secs => $1::bigint::float8)
+             LIMIT $2",
+            &[&timeout_seconds, &limit],
+        )
+        .await?;
+    rows.iter().map(|r| Ok((row::column(r, "id")?, row::column(r, "task_id")?))).collect()
+}
+
+/// Fails a running execution found expired, if it still is (a heartbeat or
+/// an end may have come since it was found): `timed_out` when it ran longer
+/// than `timeout_seconds`, else `lost`; the reason, a message and the lease's
+/// end go in its error details.
+pub async fn reap_execution(db: &impl Queryable, id: Uuid, timeout_seconds: i64) -> Result<Option<Execution>, DbError> {
+    let sql = format!(
+        "WITH found AS (
+             SELECT x.id, x.lease_expires_at,
+                    x.started_at < now() - make_interval(secs => $2::bigint::float8) AS timed_out
+               FROM devx.task_executions x
+              WHERE x.id = $1 AND x.status = 'running'
+         )
+         UPDATE devx.task_executions x
+            SET status = 'failed', completed_at = greatest(now(), x.started_at), lease_expires_at = NULL,
+                error_details = CASE WHEN found.timed_out THEN
+                    jsonb_build_object('reason', 'timed_out', 'timeout_seconds', $2::bigint,
+                        'message', format('ran longer than agents.execution_timeout_seconds (%s s)', $2::bigint))
+                ELSE
+                    jsonb_build_object('reason', 'lost', 'lease_expired_at', found.lease_expires_at,
+                        'message', format('no heartbeat before the lease expired at %s: the agent is presumed lost',
+                                          found.lease_expires_at))
+                END
+           FROM found
+          WHERE x.id = found.id AND (found.timed_out OR found.lease_expires_at < now())
+         RETURNING {EXECUTION_COLUMNS}"
+    );
+    db.query_opt_as(&sql, &[&id, &timeout_seconds]).await
 }
 
 /// An execution (of a task in a live project) and its project's owner.
@@ -79,7 +172,8 @@ pub async fn finish_execution(
 ) -> Result<Option<Execution>, DbError> {
     let sql = format!(
         "UPDATE devx.task_executions x
-            SET status = $2, completed_at = greatest(now(), x.started_at), error_details = coalesce($3, x.error_details)
+            SET status = $2, completed_at = greatest(now(), x.started_at), error_details = coalesce($3, x.error_details),
+                lease_expires_at = NULL
           WHERE x.id = $1 AND x.status = 'running'
          RETURNING {EXECUTION_COLUMNS}"
     );
@@ -91,7 +185,7 @@ pub async fn cancel_open_executions(db: &impl Queryable, task_ids: &[Uuid]) -> R
     let rows = db
         .query(
             "UPDATE devx.task_executions
-                SET status = 'cancelled', completed_at = greatest(now(), started_at)
+                SET status = 'cancelled', completed_at = greatest(now(), started_at), lease_expires_at = NULL
               WHERE task_id = ANY($1) AND status IN ('pending', 'running')
              RETURNING id",
             &[&task_ids],

@@ -18,16 +18,24 @@ pub struct NewTask<'a> {
     pub priority: i32,
     pub created_by: Uuid,
     pub assigned_to: Option<Uuid>,
+    pub max_attempts: i32,
+    pub lease_seconds: Option<i32>,
+    pub unique_key: Option<&'a str>,
 }
 
-pub async fn insert_task(db: &impl Queryable, t: &NewTask<'_>) -> Result<Task, DbError> {
+/// Inserts a task; `None` when its `unique_key` is taken by an open task of
+/// the project (see [`open_task_with_key`]). A concurrent insert of the same
+/// key waits for the other to end, then is the one that finds it taken.
+pub async fn insert_task(db: &impl Queryable, t: &NewTask<'_>) -> Result<Option<Task>, DbError> {
     let sql = format!(
         "INSERT INTO devx.tasks AS t (project_id, parent_task_id, title, description, requirements, priority,
-                                     created_by, assigned_to)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                     created_by, assigned_to, max_attempts, lease_seconds, unique_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (project_id, unique_key)
+            WHERE unique_key IS NOT NULL AND status IN ('pending', 'in_progress') DO NOTHING
          RETURNING {TASK_COLUMNS}"
     );
-    db.query_one_as(
+    db.query_opt_as(
         &sql,
         &[
             &t.project_id,
@@ -38,7 +46,20 @@ pub async fn insert_task(db: &impl Queryable, t: &NewTask<'_>) -> Result<Task, D
             &t.priority,
             &t.created_by,
             &t.assigned_to,
+            &t.max_attempts,
+            &t.lease_seconds,
+            &t.unique_key,
         ],
+    )
+    .await
+}
+
+/// The open (pending or in-progress) task of the project with this unique key.
+pub async fn open_task_with_key(db: &impl Queryable, project_id: Uuid, key: &str) -> Result<Option<Uuid>, DbError> {
+    db.query_scalar_opt(
+        "SELECT id FROM devx.tasks
+          WHERE project_id = $1 AND unique_key = $2 AND status IN ('pending', 'in_progress')",
+        &[&project_id, &key],
     )
     .await
 }
@@ -83,9 +104,15 @@ pub struct TaskFilter {
     pub priority_max: Option<i32>,
     pub assigned_to: Option<Uuid>,
     pub parent_task_id: Option<Uuid>,
+    /// `Some(true)`: only dead letters (failed with every attempt used);
+    /// `Some(false)`: everything else.
+    pub dead: Option<bool>,
     pub after: Option<TaskKey>,
     pub limit: i64,
 }
+
+/// A dead letter: failed with every attempt used ([`Task::is_dead`]).
+const DEAD: &str = "(t.status = 'failed' AND t.attempt >= t.max_attempts)";
 
 /// Highest priority first, then oldest; fetches `limit + 1` rows.
 pub async fn list_tasks(db: &impl Queryable, f: &TaskFilter) -> Result<Vec<Task>, DbError> {
@@ -96,6 +123,11 @@ pub async fn list_tasks(db: &impl Queryable, f: &TaskFilter) -> Result<Vec<Task>
     s.and_some(f.priority_max, |max| format!("t.priority <= {max}"));
     s.and_some(f.assigned_to, |assignee| format!("t.assigned_to = {assignee}"));
     s.and_some(f.parent_task_id, |parent| format!("t.parent_task_id = {parent}"));
+    match f.dead {
+        Some(true) => s.and(DEAD),
+        Some(false) => s.and(format!("NOT {DEAD}")),
+        None => {}
+    }
     if let Some((priority, at, id)) = f.after {
         let (priority, at, id) = (s.bind(priority), s.bind(at), s.bind(id));
         s.and(format!(
@@ -141,6 +173,8 @@ pub struct TaskChange<'a> {
     pub requirements: Option<&'a Value>,
     pub priority: Option<i32>,
     pub assigned_to: Option<Option<Uuid>>,
+    pub max_attempts: Option<i32>,
+    pub lease_seconds: Option<Option<i32>>,
 }
 
 impl TaskChange<'_> {
@@ -150,6 +184,8 @@ impl TaskChange<'_> {
             && self.requirements.is_none()
             && self.priority.is_none()
             && self.assigned_to.is_none()
+            && self.max_attempts.is_none()
+            && self.lease_seconds.is_none()
     }
 }
 
@@ -160,7 +196,9 @@ pub async fn update_task(db: &impl Queryable, id: Uuid, c: &TaskChange<'_>) -> R
                 description = CASE WHEN $3 THEN $4 ELSE t.description END,
                 requirements = coalesce($5, t.requirements),
                 priority = coalesce($6, t.priority),
-                assigned_to = CASE WHEN $7 THEN $8 ELSE t.assigned_to END
+                assigned_to = CASE WHEN $7 THEN $8 ELSE t.assigned_to END,
+                max_attempts = coalesce($9, t.max_attempts),
+                lease_seconds = CASE WHEN $10 THEN $11 ELSE t.lease_seconds END
           WHERE t.id = $1
          RETURNING {TASK_COLUMNS}"
     );
@@ -176,6 +214,9 @@ pub async fn update_task(db: &impl Queryable, id: Uuid, c: &TaskChange<'_>) -> R
                 &c.priority,
                 &c.assigned_to.is_some(),
                 &c.assigned_to.flatten(),
+                &c.max_attempts,
+                &c.lease_seconds.is_some(),
+                &c.lease_seconds.flatten(),
             ],
         )
         .await?;
@@ -225,29 +266,55 @@ pub async fn cancel_pending_descendants(db: &impl Queryable, id: Uuid) -> Result
     rows.iter().map(row::single).collect()
 }
 
-/// Claims the next pending task for an agent of `agent_type`: the highest
-/// priority, then the oldest, among the tasks of `owner`'s live projects
-/// (every project when `owner` is `None`) whose `requirements.agent_type`
-/// is absent, this type, or a list holding it. Rows other claimers hold are
-/// skipped, so concurrent claimers never get the same task and never wait
-/// for each other. The task becomes `in_progress`, assigned to `assignee`.
+/// Claims the next pending task for an agent of `agent_type` (see
+/// [`claim_statement`]); the task becomes `in_progress`, assigned to
+/// `assignee`, and its attempt count goes up by one.
 pub async fn claim_next(
     db: &impl Queryable,
     owner: Option<Uuid>,
     agent_type: &str,
     assignee: Uuid,
+    per_project_limit: Option<i64>,
 ) -> Result<Option<Task>, DbError> {
+    claim_statement(owner, agent_type, assignee, per_project_limit).query_opt_as(db).await
+}
+
+/// The claim: the highest priority, then the oldest, among the pending tasks
+/// of `owner`'s live projects (every project when `owner` is `None`) whose
+/// `run_after` has passed, whose `requirements.agent_type` is absent, this
+/// type, or a list holding it, and (with `per_project_limit`) whose project
+/// runs fewer executions than that. Rows other claimers hold are skipped, so
+/// concurrent claimers never get the same task and never wait for each
+/// other. Public so that a test can read its plan: the order is the one of
+/// `tasks_status_priority_created_at_idx`, so the claim walks that index and
+/// stops at the first row it can take.
+pub fn claim_statement<'a>(
+    owner: Option<Uuid>,
+    agent_type: &'a str,
+    assignee: Uuid,
+    per_project_limit: Option<i64>,
+) -> Statement<'a> {
     // The owner filter only when there is an owner (see `db::Statement`):
     // written `($n IS NULL OR p.owner_id = $n)`, a generic plan hid the owner
     // from the planner and every claim walked all pending tasks (1.3 s on
     // the benchmark data).
     let mut s = Statement::default();
-    s.and("t.status = 'pending'");
+    s.and("t.status = 'pending' AND t.run_after <= now()");
     visible_tasks(&mut s, owner, None);
     let agent_type = s.bind(agent_type);
     s.and(format!(
         "(NOT t.requirements ? 'agent_type' OR t.requirements -> 'agent_type' @> to_jsonb({agent_type}::text))"
     ));
+    // Projects at their limit, counted once (claims are serialized by the
+    // caller, so the count cannot change before the claim commits).
+    s.and_some(per_project_limit, |limit| {
+        format!(
+            "t.project_id NOT IN (SELECT r.project_id FROM devx.task_executions rx
+                                    JOIN devx.tasks r ON r.id = rx.task_id
+                                   WHERE rx.status = 'running'
+                                   GROUP BY r.project_id HAVING count(*) >= {limit})"
+        )
+    });
     let assignee = s.bind(assignee);
     s.sql = format!(
         "WITH next AS (
@@ -259,13 +326,72 @@ pub async fn claim_next(
               FOR UPDATE OF t SKIP LOCKED
          )
          UPDATE devx.tasks t
-            SET status = 'in_progress', assigned_to = {assignee}
+            SET status = 'in_progress', assigned_to = {assignee}, attempt = t.attempt + 1
            FROM next
           WHERE t.id = next.id
          RETURNING {TASK_COLUMNS}",
         s.where_clause()
     );
-    s.query_opt_as(db).await
+    s
+}
+
+/// Starts one more attempt of an open task (an execution started by hand):
+/// it becomes (or stays) `in_progress`, assigned to `assignee` unless it is
+/// assigned already. Returns the attempt's number, `None` if the task was
+/// not open.
+pub async fn begin_attempt(db: &impl Queryable, id: Uuid, assignee: Uuid) -> Result<Option<i32>, DbError> {
+    db.query_scalar_opt(
+        "UPDATE devx.tasks t
+            SET status = 'in_progress', assigned_to = coalesce(t.assigned_to, $2), attempt = t.attempt + 1
+          WHERE t.id = $1 AND t.status IN ('pending', 'in_progress')
+         RETURNING t.attempt",
+        &[&id, &assignee],
+    )
+    .await
+}
+
+/// Ends a failed attempt of an in-progress task: the error joins the task's
+/// history (`entry`, stamped with `at`; the last 100 are kept), and the task
+/// goes back to pending (unassigned) to run again after `backoff_seconds`
+/// when `retry` is asked and attempts are left, else it fails. `None` if
+/// the task was not in progress.
+pub async fn fail_attempt(
+    db: &impl Queryable,
+    id: Uuid,
+    entry: &Value,
+    retry: bool,
+    backoff_seconds: f64,
+) -> Result<Option<Task>, DbError> {
+    // Another attempt: asked for, and attempts left (the values before the update).
+    const AGAIN: &str = "($3 AND t.attempt < t.max_attempts)";
+    let sql = format!(
+        "UPDATE devx.tasks t
+            SET status = CASE WHEN {AGAIN} THEN 'pending' ELSE 'failed' END,
+                assigned_to = CASE WHEN {AGAIN} THEN NULL ELSE t.assigned_to END,
+                run_after = CASE WHEN {AGAIN} THEN now() + make_interval(secs => $4) ELSE t.run_after END,
+                errors = jsonb_path_query_array(t.errors || jsonb_build_array(jsonb_build_object('at', now()) || $2),
+                                                '$[last - 99 to last]')
+          WHERE t.id = $1 AND t.status = 'in_progress'
+         RETURNING {TASK_COLUMNS}"
+    );
+    db.query_opt_as(&sql, &[&id, &entry, &retry, &backoff_seconds]).await
+}
+
+/// Gives a failed task a fresh set of attempts: pending now, unassigned,
+/// attempt 0 (its error history stays). `None` if it was not failed.
+pub async fn retry_task(db: &impl Queryable, id: Uuid) -> Result<Option<Task>, DbError> {
+    let sql = format!(
+        "UPDATE devx.tasks t SET status = 'pending', attempt = 0, run_after = now(), assigned_to = NULL
+          WHERE t.id = $1 AND t.status = 'failed'
+         RETURNING {TASK_COLUMNS}"
+    );
+    db.query_opt_as(&sql, &[&id]).await
+}
+
+/// Locks a task whatever its project (the reaper's view); `None` if it is gone.
+pub async fn lock_task(db: &impl Queryable, id: Uuid) -> Result<Option<Task>, DbError> {
+    let sql = format!("SELECT {TASK_COLUMNS} FROM devx.tasks t WHERE t.id = $1 FOR UPDATE");
+    db.query_opt_as(&sql, &[&id]).await
 }
 
 /// Moves a task from `from` to `to` at the end of an execution (unassigning

@@ -377,19 +377,16 @@ async fn list_keys(
     Ok(Json(Page::from_rows(rows, limit, |k| (k.created_at, k.id))))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// A new API key: a person's (no `agent_type`) or an agent's (`kind:
+/// agent` and its `agent_type`). The document states the two shapes as a
+/// `oneOf` (see the impl of `PartialSchema` below), so the rule between the
+/// two fields is in the contract, not only in the handler.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    #[schema(
-        example = "ci pipeline",
-        min_length = 1,
-        max_length = 200,
-        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    )]
     pub name: String,
     /// Default `["read"]`.
     #[serde(default)]
-    #[schema(min_items = 1)]
     pub scopes: Option<Vec<Scope>>,
     /// When the key stops working; none = never. A time already past is a
     /// 409.
@@ -400,8 +397,87 @@ pub struct CreateKeyRequest {
     #[serde(default)]
     pub kind: ApiKeyKind,
     /// The agent type of an `agent` key (only there), e.g. `claude-code`.
-    #[schema(example = "claude-code", pattern = "^[a-z][a-z0-9_-]{0,49}$")]
     pub agent_type: Option<String>,
+}
+
+impl utoipa::PartialSchema for CreateKeyRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(<key_request::PersonKey as utoipa::PartialSchema>::schema())
+            .item(<key_request::AgentKey as utoipa::PartialSchema>::schema())
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CreateKeyRequest {}
+
+/// The shapes of [`CreateKeyRequest`] as the document states them; never
+/// built, only described.
+#[allow(dead_code)]
+mod key_request {
+    use chrono::{DateTime, Utc};
+    use serde::Deserialize;
+
+    use crate::accounts::model::Scope;
+
+    #[derive(Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    pub enum PersonKind {
+        User,
+    }
+
+    #[derive(Deserialize, utoipa::ToSchema)]
+    #[serde(rename_all = "lowercase")]
+    pub enum AgentKind {
+        Agent,
+    }
+
+    /// A key that acts as you.
+    #[derive(Deserialize, utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PersonKey {
+        #[schema(
+            example = "ci pipeline",
+            min_length = 1,
+            max_length = 200,
+            pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+        )]
+        pub name: String,
+        /// Default `["read"]`.
+        #[schema(min_items = 1)]
+        pub scopes: Option<Vec<Scope>>,
+        /// When the key stops working; none = never. A time already past is
+        /// a 409.
+        pub expires_at: Option<DateTime<Utc>>,
+        /// `user` (the default).
+        #[schema(inline)]
+        pub kind: Option<PersonKind>,
+    }
+
+    /// An agent's key: it claims tasks for its `agent_type`, and the audit
+    /// trail and the executions it starts name the agent.
+    #[derive(Deserialize, utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct AgentKey {
+        #[schema(
+            example = "claude-code agent",
+            min_length = 1,
+            max_length = 200,
+            pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+        )]
+        pub name: String,
+        /// Default `["read"]`.
+        #[schema(min_items = 1)]
+        pub scopes: Option<Vec<Scope>>,
+        /// When the key stops working; none = never. A time already past is
+        /// a 409.
+        pub expires_at: Option<DateTime<Utc>>,
+        #[schema(inline)]
+        pub kind: AgentKind,
+        /// The agent type it claims for, e.g. `claude-code`.
+        #[schema(example = "claude-code", pattern = "^[a-z][a-z0-9_-]{0,49}$")]
+        pub agent_type: String,
+    }
 }
 
 /// An agent type as `api_keys_agent_type_check` accepts it (the rule of

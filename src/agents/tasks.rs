@@ -316,9 +316,10 @@ async fn create_task(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimTask {
-    /// The claiming agent's type, e.g. `claude-code`. Required, except with
-    /// an agent's API key, which claims for its own type (another is a 422).
-    #[schema(example = "claude-code", pattern = "^[a-z][a-z0-9_-]{0,49}$")]
+    /// The claiming agent's type, e.g. `claude-code`. An agent's API key
+    /// claims for its own type and may leave this out (another type is a
+    /// 422), the one request the server takes beyond this schema.
+    #[schema(value_type = String, required = true, example = "claude-code", pattern = "^[a-z][a-z0-9_-]{0,49}$")]
     pub agent_type: Option<String>,
     /// Seconds to wait, 0 to 25 (default 0: answer at once): with nothing
     /// to claim, the request is held and answers as soon as a task can be

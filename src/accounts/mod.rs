@@ -3,8 +3,10 @@
 //! `queries` is the SQL, `routes` the HTTP handlers, and `identity` the
 //! bearer extractor every other capability uses to know who is calling.
 
+pub mod activity;
 pub mod hasher;
 mod identity;
+pub mod import;
 pub mod model;
 pub mod queries;
 mod routes;

@@ -3,6 +3,7 @@
 //! (see `app`).
 
 mod accounts;
+mod activity;
 mod admin;
 mod agents;
 mod app;
@@ -27,4 +28,5 @@ mod scopes;
 mod semantics;
 mod support;
 mod throttle;
+mod user_admin;
 mod visibility;

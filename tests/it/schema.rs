@@ -344,6 +344,7 @@ fn stored_text_enums() -> Vec<(&'static str, &'static str, BTreeSet<&'static str
         stored!("devx.users.plan_type", accounts::model::PlanType),
         stored!("devx.api_keys.scopes", accounts::model::Scope),
         stored!("devx.audit_logs.action", admin::model::AuditAction),
+        stored!("devx.activity_logs.action", accounts::activity::ActivityAction),
         stored!("templates.templates.complexity", catalog::model::Complexity),
         stored!("devx.projects.status", ProjectStatus),
         stored!("devx.modifications.status", ModificationStatus),
@@ -673,4 +674,7 @@ async fn every_table_is_audited_or_append_only() {
     assert!(refused.to_string().contains("append-only") || format!("{refused:?}").contains("append-only"));
     let refused = client.execute("UPDATE devx.audit_logs SET actor = 'someone else'", &[]).await;
     assert!(refused.is_err(), "the trail itself cannot be rewritten");
+    let append_only: Vec<String> =
+        rows.iter().filter(|r| r.get::<_, Option<bool>>(2).unwrap_or(false)).map(|r| r.get(0)).collect();
+    assert!(append_only.iter().any(|t| t == "devx.activity_logs"), "the activity log is append-only: {append_only:?}");
 }

@@ -131,6 +131,41 @@ pub struct DatabaseConfig {
     /// How long `serve` waits at start for a database that does not answer
     /// yet (`DEVX_DB_WAIT`); zero: fail at once.
     pub start_wait: Duration,
+    /// The pool gives up opening a connection (connect, TLS, sign-in) after
+    /// this (`DB_CREATE_TIMEOUT`; unset: `connect_timeout`).
+    pub create_timeout: Duration,
+    /// How often idle connections past `idle_timeout` are closed
+    /// (`DB_REAP_INTERVAL`; unset: `idle_timeout`, at most 10 s).
+    pub reap_interval: Duration,
+    /// `serve` checks the database this often, for `/readyz` and the
+    /// metrics (`DB_HEALTH_CHECK_ENABLED`, `DB_HEALTH_CHECK_INTERVAL`);
+    /// `None`: no periodic check.
+    pub health_check_interval: Option<Duration>,
+    /// Which statements are logged, and at which level.
+    pub statement_log: StatementLog,
+}
+
+/// Which statements the instrumented layer logs (`DB_LOGGING_ENABLED`,
+/// `DB_LOG_QUERIES`, `DB_LOG_SLOW_QUERIES`, `DB_LOGGING_LEVEL`). Statements
+/// are timed and counted whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatementLog {
+    /// Every statement, with its duration, at `level`.
+    pub all: bool,
+    /// Statements slower than `slow_query_threshold`, at `warn`.
+    pub slow: bool,
+    pub level: LogLevel,
+}
+
+crate::text_enum! {
+    /// A log level for statement lines.
+    #[strum(ascii_case_insensitive)]
+    pub enum LogLevel {
+        Trace,
+        Debug,
+        Info,
+        Warn,
+    }
 }
 
 impl DatabaseConfig {
@@ -335,6 +370,26 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DB_SLOW_QUERY_THRESHOLD", "1s", "log and count queries slower than this"),
     ("DB_LONG_QUERY_THRESHOLD", "1m", "db insights reports statements running (or transactions idle) longer than this"),
     (
+        "DB_CREATE_TIMEOUT",
+        "",
+        "the pool gives up opening a connection (connect, TLS, sign-in) after this; unset = DB_CONNECT_TIMEOUT",
+    ),
+    (
+        "DB_REAP_INTERVAL",
+        "",
+        "how often idle connections past DB_IDLE_TIMEOUT are closed; unset = DB_IDLE_TIMEOUT, at most 10s",
+    ),
+    (
+        "DB_HEALTH_CHECK_ENABLED",
+        "false",
+        "serve runs a query every DB_HEALTH_CHECK_INTERVAL: /readyz answers 503 while the last one failed; devx_database_health_check_* metrics",
+    ),
+    ("DB_HEALTH_CHECK_INTERVAL", "30s", "how often the periodic health check runs"),
+    ("DB_LOGGING_ENABLED", "true", "false = log no statements (neither DB_LOG_QUERIES nor DB_LOG_SLOW_QUERIES)"),
+    ("DB_LOGGING_LEVEL", "debug", "trace|debug|info|warn: the level of DB_LOG_QUERIES lines"),
+    ("DB_LOG_QUERIES", "false", "log every statement with its duration (SQL text only, never parameters)"),
+    ("DB_LOG_SLOW_QUERIES", "true", "log statements slower than DB_SLOW_QUERY_THRESHOLD (warn); counted either way"),
+    (
         "DB_STATEMENT_MODE",
         "prepared",
         "prepared|unnamed; unnamed = behind PgBouncer in transaction pooling mode: no named prepared statements, no session state; the session timeouts are set per transaction (SET LOCAL)",
@@ -465,6 +520,23 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
     }
 
+    /// A positive duration with no default (`None` when unset or wrong,
+    /// the latter a problem).
+    fn optional_duration(&mut self, names: &[&str], example: &str) -> Option<Duration> {
+        let (name, raw) = self.get(names)?;
+        match parse_duration(&raw) {
+            Some(d) if !d.is_zero() => Some(d),
+            Some(_) => {
+                self.problem(&name, "must be greater than zero", example);
+                None
+            }
+            None => {
+                self.problem(&name, format!("{raw:?} is not a duration"), example);
+                None
+            }
+        }
+    }
+
     fn positive_duration(&mut self, names: &[&str], example: &str) -> Duration {
         let default = parse_duration(default_of(names[0])).expect("a VARIABLES default is a duration");
         let d = self.duration(names, example);
@@ -558,6 +630,13 @@ const ALIASES: &[&str] = &[
     "RUST_LOG",
 ];
 
+/// Variables of the source products that have nothing to map onto in devx:
+/// set, each is a warning saying so (and never "did you mean").
+const IGNORED: &[(&str, &str)] = &[(
+    "DB_DESTROY_TIMEOUT",
+    "devx closes a connection by dropping it, which never waits, so there is no destroy timeout to set",
+)];
+
 /// `DEVX_*` names that belong to devx's tests, not to devx.
 const NOT_SETTINGS: &[&str] = &["DEVX_TEST_PG_URL", "DEVX_UPDATE_SNAPSHOTS"];
 
@@ -565,7 +644,12 @@ const NOT_SETTINGS: &[&str] = &["DEVX_TEST_PG_URL", "DEVX_UPDATE_SNAPSHOTS"];
 /// `DEVX_*`, and a `DB_*` or `DATABASE_*` close to a known name (other
 /// programs' `DB_*` variables are none of devx's business).
 pub fn unknown_variables(names: &[String]) -> Vec<String> {
-    let known: Vec<&str> = VARIABLES.iter().map(|(n, _, _)| *n).chain(ALIASES.iter().copied()).collect();
+    let known: Vec<&str> = VARIABLES
+        .iter()
+        .map(|(n, _, _)| *n)
+        .chain(ALIASES.iter().copied())
+        .chain(IGNORED.iter().map(|(n, _)| *n))
+        .collect();
     let mut seen = std::collections::BTreeSet::new();
     let mut warnings = Vec::new();
     for name in names {
@@ -625,12 +709,99 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
     humantime::parse_duration(raw).ok()
 }
 
-fn parse_url(raw: &str) -> Result<tokio_postgres::Config, String> {
+/// The parameters of a connection URL tokio-postgres reads itself.
+const URL_PARAMETERS: &[&str] = &[
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "sslnegotiation",
+    "host",
+    "hostaddr",
+    "port",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+
+/// A connection URL: what tokio-postgres reads, and the TLS mode it names
+/// (`sslmode=`, or `ssl=true|false` as the source products write it).
+struct ParsedUrl {
+    config: tokio_postgres::Config,
+    ssl_mode: Option<SslMode>,
+}
+
+fn parse_url(raw: &str) -> Result<ParsedUrl, String> {
     if !(raw.starts_with("postgres://") || raw.starts_with("postgresql://") || raw.contains('=')) {
         return Err("must start with postgres:// or postgresql://".into());
     }
+    let mut text = raw.to_string();
+    let mut ssl_mode = None;
+    if (raw.starts_with("postgres://") || raw.starts_with("postgresql://"))
+        && let Some((base, query)) = raw.split_once('?')
+    {
+        let (mut kept, mut unknown) = (Vec::new(), Vec::new());
+        let (mut ssl, mut sslmode) = (None, None);
+        for segment in query.split('&').filter(|s| !s.is_empty()) {
+            let (key, value) = form_urlencoded::parse(segment.as_bytes()).next().unwrap_or_default();
+            match key.as_ref() {
+                "ssl" => ssl = Some(value.into_owned()),
+                "sslmode" => sslmode = Some(value.into_owned()),
+                k if URL_PARAMETERS.contains(&k) => kept.push(segment),
+                k => unknown.push(k.to_string()),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(format!(
+                "has parameters devx does not know: {}; it reads ssl, sslmode, {}",
+                unknown.join(", "),
+                URL_PARAMETERS.join(", ")
+            ));
+        }
+        let ssl = match ssl.as_deref() {
+            None => None,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "on" | "yes" => Some(SslMode::Require),
+                "false" | "0" | "off" | "no" => Some(SslMode::Disable),
+                _ => return Err(format!("has ssl={v}, which is neither true nor false")),
+            },
+        };
+        let sslmode = match sslmode.as_deref() {
+            None => None,
+            Some(v) => Some(SslMode::parse(v).ok_or_else(|| {
+                format!("has sslmode={v}, which is not one of disable, allow, prefer, require, verify-ca, verify-full")
+            })?),
+        };
+        if let (Some(ssl), Some(mode)) = (ssl, sslmode)
+            && (ssl == SslMode::Disable) != (mode == SslMode::Disable)
+        {
+            return Err(format!(
+                "says ssl={} but sslmode={}; keep one of them",
+                if ssl == SslMode::Disable { "false" } else { "true" },
+                mode.as_str()
+            ));
+        }
+        ssl_mode = sslmode.or(ssl);
+        text = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    }
     // tokio-postgres's message can quote the input, which may hold a password.
-    raw.parse::<tokio_postgres::Config>().map_err(|_| "is not a valid PostgreSQL connection URL".to_string())
+    let config =
+        text.parse::<tokio_postgres::Config>().map_err(|_| "is not a valid PostgreSQL connection URL".to_string())?;
+    // A key/value string's `sslmode` is read by tokio-postgres (its default
+    // is prefer, so only the other two say something).
+    let ssl_mode = ssl_mode.or(match config.get_ssl_mode() {
+        tokio_postgres::config::SslMode::Disable => Some(SslMode::Disable),
+        tokio_postgres::config::SslMode::Require => Some(SslMode::Require),
+        _ => None,
+    });
+    Ok(ParsedUrl { config, ssl_mode })
 }
 
 impl Config {
@@ -694,6 +865,7 @@ impl Config {
         let any_part = part_names.iter().any(|names| r.get(names).is_some());
 
         let parts_set: Vec<String> = part_names.iter().filter_map(|names| r.get(names).map(|(name, _)| name)).collect();
+        let mut url_ssl_mode = None;
         let source = if let Some((name, raw)) = r.get(&["DATABASE_URL"]) {
             if !parts_set.is_empty() {
                 let password = parts_set.iter().find(|n| n.ends_with("PASSWORD"));
@@ -709,13 +881,14 @@ impl Config {
                 warnings.push(warning);
             }
             match parse_url(&raw) {
-                Ok(mut cfg) => {
+                Ok(ParsedUrl { config: mut cfg, ssl_mode }) => {
                     // Explicit parts refine the URL (the source products' deployments set both).
                     if let Some((_, pw)) = r.get(part_names[4])
                         && cfg.get_password().is_none()
                     {
                         cfg.password(pw);
                     }
+                    url_ssl_mode = ssl_mode;
                     DbSource::Explicit(Box::new(cfg))
                 }
                 Err(e) => {
@@ -750,7 +923,7 @@ impl Config {
 
         let migration_source = match r.get(&["DATABASE_MIGRATION_URL"]) {
             Some((name, raw)) => match parse_url(&raw) {
-                Ok(cfg) => Some(Box::new(cfg)),
+                Ok(parsed) => Some(Box::new(parsed.config)),
                 Err(e) => {
                     r.problem(&name, e, "DATABASE_MIGRATION_URL=postgres://devx:secret@db.internal:5432/devx");
                     None
@@ -773,6 +946,19 @@ impl Config {
             },
             None => None,
         };
+        let ssl_mode = match (ssl_mode, url_ssl_mode) {
+            (Some(env), Some(url)) if env != url => {
+                warnings.push(format!(
+                    "DATABASE_URL asks for sslmode {} but {} is {}: {} wins",
+                    url.as_str(),
+                    r.get(&["DB_SSL_MODE", "DB_SSL", "DATABASE_SSL"]).map(|(n, _)| n).unwrap_or_default(),
+                    env.as_str(),
+                    env.as_str()
+                ));
+                Some(env)
+            }
+            (env, url) => env.or(url),
+        };
 
         let statement_mode = match r.get(&["DB_STATEMENT_MODE"]) {
             Some((name, raw)) => StatementMode::parse(&raw).unwrap_or_else(|| {
@@ -792,7 +978,7 @@ impl Config {
             r.problem("DB_POOL_MIN", format!("{pool_min} is larger than DB_POOL_MAX ({pool_max})"), "DB_POOL_MIN=2");
         }
 
-        let database = DatabaseConfig {
+        let mut database = DatabaseConfig {
             source,
             ssl_mode,
             pool_min,
@@ -816,7 +1002,41 @@ impl Config {
             statement_mode,
             migration_source,
             start_wait: r.duration(&["DEVX_DB_WAIT"], "DEVX_DB_WAIT=60s"),
+            create_timeout: Duration::ZERO,
+            reap_interval: Duration::ZERO,
+            health_check_interval: r
+                .boolean(&["DB_HEALTH_CHECK_ENABLED"], "DB_HEALTH_CHECK_ENABLED=true")
+                .then(|| r.positive_duration(&["DB_HEALTH_CHECK_INTERVAL"], "DB_HEALTH_CHECK_INTERVAL=30s")),
+            statement_log: StatementLog {
+                all: r.boolean(&["DB_LOG_QUERIES"], "DB_LOG_QUERIES=true"),
+                slow: r.boolean(&["DB_LOG_SLOW_QUERIES"], "DB_LOG_SLOW_QUERIES=false"),
+                level: match r.get(&["DB_LOGGING_LEVEL"]) {
+                    None => LogLevel::Debug,
+                    Some((name, raw)) => LogLevel::parse(&raw).unwrap_or_else(|| {
+                        r.problem(
+                            &name,
+                            format!("{raw:?} is not one of trace, debug, info, warn"),
+                            "DB_LOGGING_LEVEL=info",
+                        );
+                        LogLevel::Debug
+                    }),
+                },
+            },
         };
+        database.create_timeout =
+            r.optional_duration(&["DB_CREATE_TIMEOUT"], "DB_CREATE_TIMEOUT=3s").unwrap_or(database.connect_timeout);
+        database.reap_interval = r
+            .optional_duration(&["DB_REAP_INTERVAL"], "DB_REAP_INTERVAL=1s")
+            .unwrap_or_else(|| database.idle_timeout.min(Duration::from_secs(10)));
+        if !r.boolean(&["DB_LOGGING_ENABLED"], "DB_LOGGING_ENABLED=false") {
+            database.statement_log.all = false;
+            database.statement_log.slow = false;
+        }
+        for (name, why) in IGNORED {
+            if r.get(&[name]).is_some() {
+                warnings.push(format!("{name} is set but devx ignores it: {why}"));
+            }
+        }
 
         let migrations = MigrationConfig {
             auto_migrate: r.boolean(&["DEVX_AUTO_MIGRATE"], "DEVX_AUTO_MIGRATE=false"),
@@ -1172,14 +1392,41 @@ mod tests {
     fn every_name_devx_reads_is_known_to_the_misspelling_check() {
         let source = include_str!("config.rs");
         let code = &source[..source.find("#[cfg(test)]").unwrap()];
-        let known: Vec<&str> = VARIABLES.iter().map(|(n, _, _)| *n).chain(ALIASES.iter().copied()).collect();
+        let known: Vec<&str> = VARIABLES
+            .iter()
+            .map(|(n, _, _)| *n)
+            .chain(ALIASES.iter().copied())
+            .chain(IGNORED.iter().map(|(n, _)| *n))
+            .collect();
         for literal in code.split('"').skip(1).step_by(2) {
             let looks_like_ours = ["DEVX_", "DB_", "DATABASE_", "POSTGRES_"].iter().any(|p| literal.starts_with(p))
                 && literal.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
             if looks_like_ours && !literal.ends_with('_') && !NOT_SETTINGS.contains(&literal) {
-                assert!(known.contains(&literal), "{literal} is read but missing from VARIABLES or ALIASES");
+                assert!(known.contains(&literal), "{literal} is read but missing from VARIABLES, ALIASES or IGNORED");
             }
         }
+    }
+
+    #[test]
+    fn url_parameters_the_ssl_alias_and_unknown_names() {
+        let url = "postgres://u@db.internal/devx?ssl=true&application_name=spec&sslmode=require";
+        let c = config(&[("DATABASE_URL", url)]).unwrap();
+        assert_eq!(c.database.ssl_mode, Some(SslMode::Require));
+        let DbSource::Explicit(target) = &c.database.source else { panic!("a URL") };
+        assert_eq!(target.get_application_name(), Some("spec"), "the parameters tokio-postgres reads are kept");
+        let e = config(&[("DATABASE_URL", "postgres://u:hunter2@db.internal/devx?foo=1&ssl=true")]).unwrap_err();
+        assert!(e.to_string().contains("does not know: foo") && !e.to_string().contains("hunter2"), "{e}");
+        let verify = config(&[("DATABASE_URL", "postgres://u@db.internal/devx?sslmode=verify-full")]).unwrap();
+        assert_eq!(verify.database.ssl_mode, Some(SslMode::VerifyFull));
+        let both = config(&[
+            ("DATABASE_URL", "postgres://u@db.internal/devx?sslmode=require"),
+            ("DB_SSL_MODE", "verify-full"),
+        ])
+        .unwrap();
+        assert_eq!(both.database.ssl_mode, Some(SslMode::VerifyFull));
+        assert!(both.warnings.iter().any(|w| w.contains("verify-full wins")), "{:?}", both.warnings);
+        let key_value = config(&[("DATABASE_URL", "host=db.internal dbname=devx sslmode=disable")]).unwrap();
+        assert_eq!(key_value.database.ssl_mode, Some(SslMode::Disable));
     }
 
     #[test]

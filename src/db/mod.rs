@@ -40,6 +40,8 @@ struct DbContext {
     /// How a cancel request reaches the server (the pool's TLS setting).
     cancel_tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     slow_threshold: Duration,
+    /// Which statements are logged (`DB_LOG_QUERIES`, `DB_LOG_SLOW_QUERIES`).
+    statement_log: crate::config::StatementLog,
     breaker: breaker::Breaker,
     mode: StatementMode,
     /// Unnamed mode (behind PgBouncer, where startup options cannot carry
@@ -51,6 +53,31 @@ struct DbContext {
     /// Unnamed mode: the parameter types the server inferred for each SQL
     /// text, learned once per process (see [`param_types`]).
     param_types: Mutex<HashMap<String, Arc<[Type]>>>,
+}
+
+impl DbContext {
+    /// Times and counts one statement, and logs it as `statement_log` says.
+    fn record(&self, sql: &str, elapsed: Duration, ok: bool) {
+        let slow = self.stats.record(sql, elapsed, ok, self.slow_threshold);
+        let log = self.statement_log;
+        if !(log.all || (slow && log.slow)) {
+            return;
+        }
+        // Whole microseconds: finer clock readings are noise in a log.
+        let ms = elapsed.as_micros() as f64 / 1000.0;
+        let sql = normalize_sql(sql);
+        if slow && log.slow {
+            tracing::warn!(sql = %sql, duration_ms = ms, ok, "slow query");
+            return;
+        }
+        use crate::config::LogLevel;
+        match log.level {
+            LogLevel::Trace => tracing::trace!(sql = %sql, duration_ms = ms, ok, "statement"),
+            LogLevel::Debug => tracing::debug!(sql = %sql, duration_ms = ms, ok, "statement"),
+            LogLevel::Info => tracing::info!(sql = %sql, duration_ms = ms, ok, "statement"),
+            LogLevel::Warn => tracing::warn!(sql = %sql, duration_ms = ms, ok, "statement"),
+        }
+    }
 }
 
 /// Distinct SQL texts whose parameter types are remembered; past this the
@@ -85,6 +112,15 @@ pub struct PoolStatus {
 fn session_target(cfg: &DatabaseConfig, target: &tokio_postgres::Config, direct: bool) -> tokio_postgres::Config {
     let mut t = target.clone();
     t.connect_timeout(cfg.connect_timeout);
+    // The mode decides the connector; tokio-postgres must also refuse a
+    // server that answers without TLS when the mode requires it.
+    t.ssl_mode(match cfg.effective_ssl_mode(target) {
+        crate::config::SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+        crate::config::SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        crate::config::SslMode::Require | crate::config::SslMode::VerifyFull => {
+            tokio_postgres::config::SslMode::Require
+        }
+    });
     if t.get_application_name().is_none() {
         t.application_name("devx");
     }
@@ -185,7 +221,7 @@ impl Db {
     /// Builds the pool and opens `pool_min` connections, so that a bad target
     /// fails here, at start, and not on the first request.
     pub async fn connect(cfg: &DatabaseConfig, target: &tokio_postgres::Config) -> Result<Db, DbError> {
-        let db = Db::build(cfg, target, cfg.pool_max, cfg.acquire_timeout, cfg.connect_timeout)?;
+        let db = Db::build(cfg, target, cfg.pool_max, cfg.acquire_timeout, cfg.connect_timeout, cfg.create_timeout)?;
         db.warm(cfg.pool_min.max(1)).await?;
         Ok(db)
     }
@@ -196,6 +232,7 @@ impl Db {
         max_size: usize,
         wait: Duration,
         connect_timeout: Duration,
+        create_timeout: Duration,
     ) -> Result<Db, DbError> {
         let mut cfg = cfg.clone();
         cfg.connect_timeout = connect_timeout;
@@ -211,7 +248,7 @@ impl Db {
         let pool = Pool::builder(manager)
             .max_size(max_size)
             .wait_timeout(Some(wait))
-            .create_timeout(Some(connect_timeout))
+            .create_timeout(Some(create_timeout))
             .recycle_timeout(Some(connect_timeout))
             .runtime(Runtime::Tokio1)
             .build()
@@ -222,6 +259,7 @@ impl Db {
                 stats: QueryStats::default(),
                 cancel_tls,
                 slow_threshold: cfg.slow_query_threshold,
+                statement_log: cfg.statement_log,
                 // Five failed connects in a row open it; it probes after a
                 // quarter second, backing off to one probe per five seconds.
                 breaker: breaker::Breaker::new(5, Duration::from_millis(250), Duration::from_secs(5)),
@@ -250,7 +288,8 @@ impl Db {
     /// opens on first use.
     pub fn probe_pool(&self, wait: Duration) -> Result<Db, DbError> {
         let (cfg, target) = &*self.ctx.settings;
-        Db::build(cfg, target, 1, wait, cfg.connect_timeout.min(wait.max(Duration::from_millis(250))))
+        let connect = cfg.connect_timeout.min(wait.max(Duration::from_millis(250)));
+        Db::build(cfg, target, 1, wait, connect, connect)
     }
 
     /// Opens up to `n` connections (fewer if some are open already).
@@ -437,7 +476,7 @@ impl PgClient {
         let guard = InFlight::new(&***self.conn(), &self.abandoned, &self.ctx);
         let result = self.conn().batch_execute(sql).await;
         guard.done();
-        self.ctx.stats.record(sql, start.elapsed(), result.is_ok(), self.ctx.slow_threshold);
+        self.ctx.record(sql, start.elapsed(), result.is_ok());
         Ok(result?)
     }
 }
@@ -547,7 +586,7 @@ impl PgTx<'_> {
         let guard = InFlight::new(&*self.tx, self.abandoned, self.ctx);
         let result = self.tx.batch_execute(sql).await;
         guard.done();
-        self.ctx.stats.record(sql, start.elapsed(), result.is_ok(), self.ctx.slow_threshold);
+        self.ctx.record(sql, start.elapsed(), result.is_ok());
         Ok(result?)
     }
 
@@ -627,7 +666,7 @@ where
     }
     .await;
     guard.done();
-    ctx.stats.record(sql, start.elapsed(), result.is_ok(), ctx.slow_threshold);
+    ctx.record(sql, start.elapsed(), result.is_ok());
     result.map_err(|e| {
         let err = DbError::from(e);
         tracing::debug!(sql = %normalize_sql(sql), error = %err, "statement failed");

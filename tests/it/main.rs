@@ -10,6 +10,7 @@ mod app;
 mod browser;
 mod catalog;
 mod chat_files;
+mod connection;
 mod contract;
 mod dashboard;
 mod embedded;

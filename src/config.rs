@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 crate::text_enum! {
@@ -108,6 +109,8 @@ pub struct DatabaseConfig {
     /// `None`: decided by the host (off for loopback and unix sockets, where
     /// encryption buys nothing; `prefer` elsewhere).
     pub ssl_mode: Option<SslMode>,
+    /// The CA that signs the server's certificate, and a client certificate.
+    pub tls_files: TlsFiles,
     pub pool_min: usize,
     pub pool_max: usize,
     pub idle_timeout: Duration,
@@ -143,6 +146,55 @@ pub struct DatabaseConfig {
     pub health_check_interval: Option<Duration>,
     /// Which statements are logged, and at which level.
     pub statement_log: StatementLog,
+}
+
+/// Certificates for TLS to PostgreSQL (`DB_SSL_ROOT_CERT`, `DB_SSL_CERT`,
+/// `DB_SSL_KEY`, or `sslrootcert`, `sslcert`, `sslkey` in the URL), read
+/// from their PEM files with the configuration, so a missing or unreadable
+/// file is a configuration problem at start. Compared and printed by path;
+/// the key never is.
+#[derive(Clone, Default)]
+pub struct TlsFiles {
+    pub root_cert: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// The certificates of `root_cert`: what verify-full trusts instead of
+    /// the web PKI roots.
+    pub roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// `client_cert`'s chain and `client_key`, presented to the server.
+    pub identity:
+        Option<(Vec<rustls::pki_types::CertificateDer<'static>>, Arc<rustls::pki_types::PrivateKeyDer<'static>>)>,
+}
+
+impl PartialEq for TlsFiles {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.root_cert, &self.client_cert, &self.client_key)
+            == (&other.root_cert, &other.client_cert, &other.client_key)
+    }
+}
+
+impl Eq for TlsFiles {}
+
+impl fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("root_cert", &self.root_cert)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .finish()
+    }
+}
+
+/// The certificates of a PEM file; an error says what is wrong with it.
+fn pem_certificates(path: &std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| format!("cannot read certificates from {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
+    }
+    Ok(certs)
 }
 
 /// Which statements the instrumented layer logs (`DB_LOGGING_ENABLED`,
@@ -359,6 +411,13 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DB_USER", "postgres", "user name (alias POSTGRES_USER)"),
     ("DB_PASSWORD", "", "password (alias POSTGRES_PASSWORD); never printed"),
     ("DB_SSL_MODE", "", "disable|prefer|require|verify-full; unset = disable on loopback, prefer elsewhere"),
+    (
+        "DB_SSL_ROOT_CERT",
+        "",
+        "PEM file of the CA that signs the server's certificate (or sslrootcert= in the URL): verify-full trusts it instead of the web PKI; set without DB_SSL_MODE, the mode is verify-full",
+    ),
+    ("DB_SSL_CERT", "", "PEM client certificate presented to the server (or sslcert= in the URL); needs DB_SSL_KEY"),
+    ("DB_SSL_KEY", "", "PEM private key of DB_SSL_CERT (or sslkey= in the URL)"),
     ("DB_POOL_MIN", "2", "connections opened at start and kept warm"),
     ("DB_POOL_MAX", "20", "most connections in the pool"),
     ("DB_IDLE_TIMEOUT", "30s", "close connections idle this long (above DB_POOL_MIN)"),
@@ -518,6 +577,56 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                 default
             }
         }
+    }
+
+    /// The TLS files: each variable, else the URL's parameter; each read
+    /// and parsed now.
+    fn tls_files(&mut self, url: [Option<PathBuf>; 3]) -> TlsFiles {
+        let [url_root, url_cert, url_key] = url;
+        let pick = |name: &str, from_url: Option<PathBuf>| {
+            self.get(&[name]).map(|(n, v)| (n, PathBuf::from(v))).or(from_url.map(|p| ("DATABASE_URL".to_string(), p)))
+        };
+        let root = pick("DB_SSL_ROOT_CERT", url_root);
+        let cert = pick("DB_SSL_CERT", url_cert);
+        let key = pick("DB_SSL_KEY", url_key);
+        let mut files = TlsFiles {
+            root_cert: root.as_ref().map(|(_, p)| p.clone()),
+            client_cert: cert.as_ref().map(|(_, p)| p.clone()),
+            client_key: key.as_ref().map(|(_, p)| p.clone()),
+            ..TlsFiles::default()
+        };
+        if let Some((name, path)) = &root {
+            match pem_certificates(path) {
+                Ok(roots) => files.roots = roots,
+                Err(e) => self.problem(name, e, "DB_SSL_ROOT_CERT=/etc/devx/db-ca.pem"),
+            }
+        }
+        match (&cert, &key) {
+            (None, None) => {}
+            (Some(_), None) | (None, Some(_)) => self.problem(
+                if cert.is_some() { "DB_SSL_KEY" } else { "DB_SSL_CERT" },
+                "a client certificate needs both DB_SSL_CERT and DB_SSL_KEY (or sslcert and sslkey)",
+                "DB_SSL_CERT=/etc/devx/client.pem DB_SSL_KEY=/etc/devx/client.key",
+            ),
+            (Some((cert_name, cert_path)), Some((key_name, key_path))) => {
+                use rustls::pki_types::pem::PemObject;
+                let chain = pem_certificates(cert_path);
+                let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key_path)
+                    .map_err(|e| format!("cannot read a PEM private key from {}: {e}", key_path.display()));
+                match (chain, key) {
+                    (Ok(chain), Ok(key)) => files.identity = Some((chain, Arc::new(key))),
+                    (chain, key) => {
+                        if let Err(e) = chain {
+                            self.problem(cert_name, e, "DB_SSL_CERT=/etc/devx/client.pem");
+                        }
+                        if let Err(e) = key {
+                            self.problem(key_name, e, "DB_SSL_KEY=/etc/devx/client.key");
+                        }
+                    }
+                }
+            }
+        }
+        files
     }
 
     /// A positive duration with no default (`None` when unset or wrong,
@@ -736,6 +845,8 @@ const URL_PARAMETERS: &[&str] = &[
 struct ParsedUrl {
     config: tokio_postgres::Config,
     ssl_mode: Option<SslMode>,
+    /// `sslrootcert`, `sslcert`, `sslkey`.
+    tls_paths: [Option<PathBuf>; 3],
 }
 
 fn parse_url(raw: &str) -> Result<ParsedUrl, String> {
@@ -744,6 +855,7 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, String> {
     }
     let mut text = raw.to_string();
     let mut ssl_mode = None;
+    let mut tls_paths: [Option<PathBuf>; 3] = Default::default();
     if (raw.starts_with("postgres://") || raw.starts_with("postgresql://"))
         && let Some((base, query)) = raw.split_once('?')
     {
@@ -754,13 +866,16 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, String> {
             match key.as_ref() {
                 "ssl" => ssl = Some(value.into_owned()),
                 "sslmode" => sslmode = Some(value.into_owned()),
+                "sslrootcert" => tls_paths[0] = Some(PathBuf::from(value.as_ref())),
+                "sslcert" => tls_paths[1] = Some(PathBuf::from(value.as_ref())),
+                "sslkey" => tls_paths[2] = Some(PathBuf::from(value.as_ref())),
                 k if URL_PARAMETERS.contains(&k) => kept.push(segment),
                 k => unknown.push(k.to_string()),
             }
         }
         if !unknown.is_empty() {
             return Err(format!(
-                "has parameters devx does not know: {}; it reads ssl, sslmode, {}",
+                "has parameters devx does not know: {}; it reads ssl, sslmode, sslrootcert, sslcert, sslkey, {}",
                 unknown.join(", "),
                 URL_PARAMETERS.join(", ")
             ));
@@ -801,7 +916,7 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, String> {
         tokio_postgres::config::SslMode::Require => Some(SslMode::Require),
         _ => None,
     });
-    Ok(ParsedUrl { config, ssl_mode })
+    Ok(ParsedUrl { config, ssl_mode, tls_paths })
 }
 
 impl Config {
@@ -866,6 +981,7 @@ impl Config {
 
         let parts_set: Vec<String> = part_names.iter().filter_map(|names| r.get(names).map(|(name, _)| name)).collect();
         let mut url_ssl_mode = None;
+        let mut url_tls_paths: [Option<PathBuf>; 3] = Default::default();
         let source = if let Some((name, raw)) = r.get(&["DATABASE_URL"]) {
             if !parts_set.is_empty() {
                 let password = parts_set.iter().find(|n| n.ends_with("PASSWORD"));
@@ -881,7 +997,8 @@ impl Config {
                 warnings.push(warning);
             }
             match parse_url(&raw) {
-                Ok(ParsedUrl { config: mut cfg, ssl_mode }) => {
+                Ok(ParsedUrl { config: mut cfg, ssl_mode, tls_paths }) => {
+                    url_tls_paths = tls_paths;
                     // Explicit parts refine the URL (the source products' deployments set both).
                     if let Some((_, pw)) = r.get(part_names[4])
                         && cfg.get_password().is_none()
@@ -959,6 +1076,9 @@ impl Config {
             }
             (env, url) => env.or(url),
         };
+        let tls_files = r.tls_files(url_tls_paths);
+        // A CA given only makes sense verified against.
+        let ssl_mode = ssl_mode.or(tls_files.root_cert.as_ref().map(|_| SslMode::VerifyFull));
 
         let statement_mode = match r.get(&["DB_STATEMENT_MODE"]) {
             Some((name, raw)) => StatementMode::parse(&raw).unwrap_or_else(|| {
@@ -981,6 +1101,7 @@ impl Config {
         let mut database = DatabaseConfig {
             source,
             ssl_mode,
+            tls_files,
             pool_min,
             pool_max,
             idle_timeout: r.positive_duration(&["DB_IDLE_TIMEOUT", "DB_POOL_IDLE_TIMEOUT"], "DB_IDLE_TIMEOUT=30s"),
@@ -1163,6 +1284,18 @@ impl Config {
         m.insert("DB_SLOW_QUERY_THRESHOLD", secs(d.slow_query_threshold));
         m.insert("DB_LONG_QUERY_THRESHOLD", secs(d.long_query_threshold));
         m.insert("DB_STATEMENT_MODE", d.statement_mode.as_str().into());
+        let path = |p: &Option<PathBuf>| p.as_ref().map_or_else(|| "(unset)".to_string(), |p| p.display().to_string());
+        m.insert("DB_SSL_ROOT_CERT", path(&d.tls_files.root_cert));
+        m.insert("DB_SSL_CERT", path(&d.tls_files.client_cert));
+        m.insert("DB_SSL_KEY", path(&d.tls_files.client_key));
+        m.insert("DB_CREATE_TIMEOUT", secs(d.create_timeout));
+        m.insert("DB_REAP_INTERVAL", secs(d.reap_interval));
+        m.insert("DB_HEALTH_CHECK_ENABLED", d.health_check_interval.is_some().to_string());
+        m.insert("DB_HEALTH_CHECK_INTERVAL", d.health_check_interval.map_or_else(|| "(off)".into(), secs));
+        m.insert("DB_LOGGING_ENABLED", (d.statement_log.all || d.statement_log.slow).to_string());
+        m.insert("DB_LOGGING_LEVEL", d.statement_log.level.as_str().into());
+        m.insert("DB_LOG_QUERIES", d.statement_log.all.to_string());
+        m.insert("DB_LOG_SLOW_QUERIES", d.statement_log.slow.to_string());
         m.insert(
             "DATABASE_MIGRATION_URL",
             d.migration_source.as_deref().map_or_else(|| "(unset: DATABASE_URL)".into(), masked_target),

@@ -211,7 +211,7 @@ async fn connect_raw(
             Ok(client)
         }};
     }
-    match tls::connector(cfg.effective_ssl_mode(target)) {
+    match tls::connector(cfg.effective_ssl_mode(target), &cfg.tls_files) {
         None => spawn!(t.connect(tokio_postgres::NoTls)),
         Some(tls) => spawn!(t.connect(tls)),
     }
@@ -240,7 +240,7 @@ impl Db {
         // Fast recycling checks only that the connection is open: no query,
         // nothing that depends on session state.
         let mgr_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-        let cancel_tls = tls::connector(cfg.effective_ssl_mode(target));
+        let cancel_tls = tls::connector(cfg.effective_ssl_mode(target), &cfg.tls_files);
         let manager = match cancel_tls.clone() {
             None => Manager::from_config(t, tokio_postgres::NoTls, mgr_config),
             Some(tls) => Manager::from_config(t, tls, mgr_config),

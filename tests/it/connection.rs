@@ -184,3 +184,160 @@ async fn unqualified_sql_finds_devx_tables_in_a_new_session() {
     let path: String = one(&client, "SHOW search_path", &[]).await;
     assert_eq!(path, "\"$user\", public");
 }
+
+/// Runs openssl with `args` in `dir`; panics with its output when it fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl runs");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A CA, a server certificate for 127.0.0.2 and a client certificate for
+/// the role `user`, signed by it, made with openssl in `dir`: `ca.crt`,
+/// `server.crt`/`server.key`, `client.crt`/`client.key`; and a second CA
+/// (`other-ca.crt`) that signed none of them.
+fn make_certificates(dir: &std::path::Path, user: &str) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    for ca in ["ca", "other-ca"] {
+        let (key, crt, subject) = (format!("{ca}.key"), format!("{ca}.crt"), format!("/CN=devx test {ca}"));
+        let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subject, "-keyout", &key, "-out", &crt];
+        args.extend(ec);
+        args.extend([
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(dir, &args);
+    }
+    for (name, subject, ext) in [
+        ("server", "/CN=127.0.0.2".to_string(), "subjectAltName=IP:127.0.0.2\nextendedKeyUsage=serverAuth\n"),
+        ("client", format!("/CN={user}"), "extendedKeyUsage=clientAuth\n"),
+    ] {
+        let (key, csr, crt, extfile) =
+            (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"), format!("{name}.ext"));
+        std::fs::write(dir.join(&extfile), format!("basicConstraints=CA:FALSE\n{ext}")).unwrap();
+        let mut args = vec!["req", "-subj", &subject, "-keyout", &key, "-out", &csr];
+        args.extend(ec);
+        openssl(dir, &args);
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &extfile,
+                "-out",
+                &crt,
+            ],
+        );
+    }
+}
+
+#[tokio::test]
+async fn verify_full_with_our_own_ca_and_a_client_certificate() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Some(private) = crate::harness::PrivateServer::start("devx-tls").await else {
+        eprintln!("skipped: no PostgreSQL server binaries on this machine");
+        return;
+    };
+    let client = private.client().await;
+    let user: String = one(&client, "SELECT current_user::text", &[]).await;
+    let data: String = one(&client, "SHOW data_directory", &[]).await;
+    let hba: String = one(&client, "SHOW hba_file", &[]).await;
+    let data = std::path::PathBuf::from(data);
+    let owner = std::fs::metadata(&data).unwrap();
+
+    // The server: our CA's certificate for 127.0.0.2, client certificates
+    // required on TCP; the unix socket stays as it was.
+    let certs = tempfile::tempdir().unwrap();
+    make_certificates(certs.path(), &user);
+    for file in ["server.crt", "server.key", "ca.crt"] {
+        let to = data.join(file);
+        std::fs::copy(certs.path().join(file), &to).unwrap();
+        std::os::unix::fs::chown(&to, Some(owner.uid()), Some(owner.gid())).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let rules = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(&hba, format!("hostssl all all 127.0.0.0/8 cert\nhost all all 127.0.0.0/8 reject\n{rules}"))
+        .unwrap();
+    for (name, value) in [
+        ("ssl", "on"),
+        ("ssl_cert_file", "server.crt"),
+        ("ssl_key_file", "server.key"),
+        ("ssl_ca_file", "ca.crt"),
+        ("listen_addresses", "127.0.0.2"),
+    ] {
+        client.batch_execute(&format!("ALTER SYSTEM SET {name} = '{value}'")).await.unwrap();
+    }
+    drop(client);
+    let crate::harness::PrivateServer { dir, server, .. } = private;
+    server.shutdown().await;
+    let private = crate::harness::PrivateServer::start_in(dir).await.expect("the private server starts again");
+
+    let path = |f: &str| certs.path().join(f).display().to_string();
+    let url = format!("postgresql://{user}@127.0.0.2:5432/postgres");
+    let connect = async |vars: &[(&str, String)]| -> Result<bool, String> {
+        let config = config_with(vars).map_err(|e| e.to_string())?;
+        let devx::config::DbSource::Explicit(target) = &config.database.source else { panic!("a URL") };
+        let pool = Db::connect(&config.database, target).await.map_err(|e| e.to_string())?;
+        let client = pool.client().await.map_err(|e| e.to_string())?;
+        let ssl: bool =
+            client.query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap();
+        drop(client);
+        pool.close();
+        Ok(ssl)
+    };
+
+    // Variables: CA and client certificate; the CA alone means verify-full.
+    let with_env = [
+        ("DATABASE_URL", url.clone()),
+        ("DB_SSL_ROOT_CERT", path("ca.crt")),
+        ("DB_SSL_CERT", path("client.crt")),
+        ("DB_SSL_KEY", path("client.key")),
+    ];
+    assert_eq!(config_with(&with_env).unwrap().database.ssl_mode, Some(devx::config::SslMode::VerifyFull));
+    assert_eq!(connect(&with_env).await, Ok(true), "verified, encrypted, signed in by certificate");
+    // The same in the URL, as libpq writes it.
+    let in_url = format!(
+        "{url}?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+        path("ca.crt"),
+        path("client.crt"),
+        path("client.key")
+    );
+    assert_eq!(connect(&[("DATABASE_URL", in_url)]).await, Ok(true));
+
+    // Without the client certificate the server refuses; with another CA
+    // the server's certificate does not verify.
+    let no_client = [("DATABASE_URL", url.clone()), ("DB_SSL_ROOT_CERT", path("ca.crt"))];
+    let refused = connect(&no_client).await.unwrap_err();
+    assert!(refused.contains("certificate") || refused.contains("pg_hba"), "{refused}");
+    let other_ca = [
+        ("DATABASE_URL", url.clone()),
+        ("DB_SSL_ROOT_CERT", path("other-ca.crt")),
+        ("DB_SSL_CERT", path("client.crt")),
+        ("DB_SSL_KEY", path("client.key")),
+    ];
+    let unverified = connect(&other_ca).await.unwrap_err();
+    assert!(unverified.contains("certificate"), "{unverified}");
+
+    // A missing file or half a client certificate is a configuration
+    // problem naming the variable.
+    let problems = config_with(&[
+        ("DATABASE_URL", url.clone()),
+        ("DB_SSL_ROOT_CERT", path("missing.crt")),
+        ("DB_SSL_CERT", path("client.crt")),
+    ])
+    .unwrap_err();
+    let named: Vec<&str> = problems.problems.iter().map(|p| p.variable.as_str()).collect();
+    assert_eq!(named, ["DB_SSL_ROOT_CERT", "DB_SSL_KEY"], "{problems}");
+    private.stop().await;
+}

@@ -8,6 +8,7 @@ pub mod hasher;
 mod identity;
 pub mod import;
 pub mod model;
+pub mod people;
 pub mod queries;
 mod routes;
 pub mod secrets;
@@ -15,4 +16,5 @@ pub mod throttle;
 
 pub use hasher::Hasher;
 pub use identity::{AdminPrincipal, Credential, Principal, RouteScopes};
+pub use people::{PersonRef, resolve_person};
 pub use routes::routes;

@@ -20,7 +20,7 @@ use super::model::{CancelledTask, ClaimedTask, PriorityCount, Task, TaskDetail, 
 use super::queries::executions as xq;
 use super::queries::tasks::{self as q, NewTask, TaskChange, TaskFilter, TaskKey};
 use super::{AGENT_TYPE_PATTERN, AGENT_TYPE_RULE, JSON_MAX, is_agent_type};
-use crate::accounts::Principal;
+use crate::accounts::{PersonRef, Principal, resolve_person};
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
@@ -67,7 +67,9 @@ pub struct TaskListParams {
     /// Highest priority to include (0..10).
     #[param(minimum = 0, maximum = 10)]
     pub priority_max: Option<i32>,
-    pub assigned_to: Option<Uuid>,
+    /// A user id, or the email of an account.
+    #[param(value_type = Option<PersonRef>)]
+    pub assigned_to: Option<String>,
     /// Only the direct subtasks of this task.
     pub parent_task_id: Option<Uuid>,
     pub limit: Option<i64>,
@@ -82,7 +84,8 @@ pub struct TaskListParams {
         (status = 200, body = Page<Task>),
         (status = 400, description = "Bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Priority bounds out of 0..10", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`assigned_to` is an email no account has", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Priority bounds out of 0..10, or `assigned_to` neither a user id nor an email", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn list_tasks(
@@ -95,13 +98,17 @@ async fn list_tasks(
     v.check(p.priority_min.is_none_or(priority_ok), "priority_min", "must be 0 to 10");
     v.check(p.priority_max.is_none_or(priority_ok), "priority_max", "must be 0 to 10");
     v.finish()?;
+    let assigned_to = match &p.assigned_to {
+        Some(named) => Some(resolve_person(&state.db.client().await?, "assigned_to", named).await?),
+        None => None,
+    };
     let filter = TaskFilter {
         owner: principal.visibility().owner(),
         project_id: p.project_id,
         status: p.status,
         priority_min: p.priority_min,
         priority_max: p.priority_max,
-        assigned_to: p.assigned_to,
+        assigned_to,
         parent_task_id: p.parent_task_id,
         after,
         limit,
@@ -165,6 +172,11 @@ pub struct CreateTask {
     /// A pending or in-progress task of the same project (404 naming the
     /// field if there is none, 409 if it is finished).
     pub parent_task_id: Option<Uuid>,
+    /// Who does it: a user id or an email; yourself (an admin may name any
+    /// user). Another user is a 404 naming the field, as for one that does
+    /// not exist.
+    #[schema(value_type = Option<PersonRef>)]
+    pub assigned_to: Option<String>,
 }
 
 fn check_requirements(v: &mut Validator, requirements: &Value) {
@@ -191,6 +203,7 @@ fn check_requirements(v: &mut Validator, requirements: &Value) {
     responses(
         (status = 201, body = Task, headers(("Location" = String, description = "The new task: /api/tasks/{id}"), ("ETag" = String, description = "The new task's version, for If-Match"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project, parent task or assignee (`assigned_to`) of yours; the field is named", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The parent task is finished or cancelled; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields; no such project or parent task of yours; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
@@ -210,6 +223,10 @@ async fn create_task(
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
+    let assigned_to = match &req.assigned_to {
+        Some(named) => Some(assignee(&tx, &principal, named).await?),
+        None => None,
+    };
     // A body that names a project the caller cannot see is a 404 naming the field.
     access::project_for(&tx, &principal, req.project_id, false).await.map_err(|e| match e {
         ApiError::NotFound(_) => ApiError::no_such("project_id", "no such project of yours"),
@@ -240,7 +257,7 @@ async fn create_task(
             requirements: &requirements,
             priority: req.priority,
             created_by: principal.user_id,
-            assigned_to: None,
+            assigned_to,
         },
     )
     .await?;
@@ -396,11 +413,27 @@ pub struct UpdateTask {
     /// pending subtasks too; leaving in_progress cancels the task's running
     /// execution. The same status is no change.
     pub status: Option<TaskStatus>,
-    /// Yourself or `null` (an admin may name any user); another user is a
-    /// 404 naming the field, as for a user that does not exist.
+    /// Yourself, by user id or email, or `null` (an admin may name any
+    /// user); another user is a 404 naming the field, as for a user that
+    /// does not exist.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<Uuid>)]
-    pub assigned_to: Option<Option<Uuid>>,
+    #[schema(value_type = Option<PersonRef>, nullable)]
+    pub assigned_to: Option<Option<String>>,
+}
+
+/// The user a task is assigned to, named by id or email
+/// (`accounts::resolve_person`). Another user is one the caller cannot see:
+/// answered as a user that does not exist (which, for an admin, the foreign
+/// key answers).
+async fn assignee(db: &impl crate::db::Queryable, principal: &Principal, named: &str) -> ApiResult<Uuid> {
+    let user = resolve_person(db, "assigned_to", named).await?;
+    if !principal.can_see(user) {
+        return Err(ApiError::no_such(
+            "assigned_to",
+            "no such user: you can assign a task only to yourself (or clear it with null)",
+        ));
+    }
+    Ok(user)
 }
 
 /// Change a task's fields or status.
@@ -436,19 +469,13 @@ async fn update_task(
     }
     v.check(req.priority.is_none_or(priority_ok), "priority", "must be 0 (lowest) to 10 (highest)");
     v.finish()?;
-    // Another user is one the caller cannot see: answered as a user that
-    // does not exist (which, for an admin, the foreign key answers).
-    if let Some(Some(user)) = req.assigned_to
-        && !principal.can_see(user)
-    {
-        return Err(ApiError::no_such(
-            "assigned_to",
-            "no such user: you can assign a task only to yourself (or clear it with null)",
-        ));
-    }
-
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
+    let assigned_to = match &req.assigned_to {
+        Some(Some(named)) => Some(Some(assignee(&tx, &principal, named).await?)),
+        Some(None) => Some(None),
+        None => None,
+    };
     let current = visible_task(&tx, &principal, id, true).await?.ok_or(ApiError::NotFound("task"))?;
     if_match.check("task", &current.etag())?;
     let mut task = current.clone();
@@ -472,7 +499,7 @@ async fn update_task(
         description: req.description.as_ref().map(|d| d.as_deref()),
         requirements: requirements.as_ref(),
         priority: req.priority,
-        assigned_to: req.assigned_to,
+        assigned_to,
     };
     if !change.is_empty() {
         task = q::update_task(&tx, id, &change).await?.ok_or(ApiError::NotFound("task"))?;

@@ -285,3 +285,63 @@ async fn a_user_lists_and_ends_their_own_sessions_only() {
     let (_, page) = app.get("/api/auth/sessions", Some(&bob.token)).await;
     assert_eq!(ids(&page).len(), 1, "bob sees only his own");
 }
+
+#[tokio::test]
+async fn a_person_is_named_by_id_or_email_when_assigning_tasks() {
+    let app = TestApp::spawn().await;
+    let dev = app.register("developer@example.com").await;
+    let other = app.register("other@example.com").await;
+    let root = app.admin("root@example.com").await;
+    let p = project(&app, &dev, "spec").await;
+
+    // At creation, by email in any case; the answer carries the user's id.
+    let (status, task) = app
+        .post(
+            "/api/tasks",
+            Some(&dev.token),
+            json!({"project_id": p, "title": "Implement auth", "assigned_to": "Developer@Example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    assert_eq!(task["assigned_to"], dev.user_id.as_str());
+    let task_id = crate::support::id(&task);
+    let (_, page) = app.get("/api/tasks?assigned_to=developer@example.com", Some(&dev.token)).await;
+    assert_eq!(ids(&page), [task_id.as_str()]);
+
+    // Unknown and other people's emails are answered alike: a 404 naming the field.
+    for named in ["nobody@example.com", "other@example.com"] {
+        let (status, body) =
+            app.patch(&format!("/api/tasks/{task_id}"), Some(&dev.token), json!({"assigned_to": named})).await;
+        assert_problem(status, &body, StatusCode::NOT_FOUND);
+        assert_eq!(fields(&body), ["assigned_to"], "{named}: {body}");
+    }
+    let (status, body) = app
+        .post(
+            "/api/tasks",
+            Some(&dev.token),
+            json!({"project_id": p, "title": "t", "assigned_to": "nobody@example.com"}),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) =
+        app.patch(&format!("/api/tasks/{task_id}"), Some(&dev.token), json!({"assigned_to": "not a person"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["assigned_to"]);
+    let client = app.db.client().await;
+    let tasks: i64 = one(&client, "SELECT count(*) FROM devx.tasks", &[]).await;
+    assert_eq!(tasks, 1, "refused requests changed nothing");
+
+    // An admin names anyone, by email; null clears; an id still works.
+    let (status, body) = app
+        .patch(&format!("/api/tasks/{task_id}"), Some(&root.token), json!({"assigned_to": "other@example.com"}))
+        .await;
+    assert_eq!((status, body["assigned_to"].as_str()), (StatusCode::OK, Some(other.user_id.as_str())), "{body}");
+    let (status, body) =
+        app.patch(&format!("/api/tasks/{task_id}"), Some(&root.token), json!({"assigned_to": null})).await;
+    assert_eq!((status, body["assigned_to"].clone()), (StatusCode::OK, Value::Null));
+    let (status, body) =
+        app.patch(&format!("/api/tasks/{task_id}"), Some(&dev.token), json!({"assigned_to": dev.user_id})).await;
+    assert_eq!((status, body["assigned_to"].as_str()), (StatusCode::OK, Some(dev.user_id.as_str())));
+    let (status, body) = app.get("/api/tasks?assigned_to=nobody@example.com", Some(&dev.token)).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+}

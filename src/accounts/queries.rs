@@ -57,9 +57,9 @@ pub async fn login_secret(db: &impl Queryable, user_id: Uuid) -> Result<(String,
     Ok((row.email, row.password_hash))
 }
 
-pub async fn record_login(db: &impl Queryable, user_id: Uuid) -> Result<(), DbError> {
-    db.execute("UPDATE devx.users SET last_login = now() WHERE id = $1", &[&user_id]).await?;
-    Ok(())
+/// Stamps a sign-in; the time stored.
+pub async fn record_login(db: &impl Queryable, user_id: Uuid) -> Result<DateTime<Utc>, DbError> {
+    db.query_scalar("UPDATE devx.users SET last_login = now() WHERE id = $1 RETURNING last_login", &[&user_id]).await
 }
 
 /// Changes the fields given (`None` leaves a field as it is; `Some(None)` clears it).

@@ -143,7 +143,7 @@ async fn register(
     let id = Uuid::new_v4();
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&format!("user:{id}")).await?;
-    let user = queries::insert_user(
+    let mut user = queries::insert_user(
         &tx,
         &NewUser {
             id,
@@ -155,7 +155,8 @@ async fn register(
         },
     )
     .await?;
-    queries::record_login(&tx, user.id).await?;
+    // The account as stored, sign-in included.
+    user.last_login = Some(queries::record_login(&tx, user.id).await?);
     let grant = open_session(&tx, &state, user, &origin, "register").await?;
     tx.commit().await?;
     Ok(Created::at("/api/auth/me", grant))

@@ -264,6 +264,39 @@ async fn containment_and_array_queries_use_their_gin_indexes() {
         ),
         ("SELECT id FROM devx.tasks WHERE requirements @> '{\"language\": \"rust\"}'", "tasks_requirements_idx"),
         ("SELECT id FROM devx.containers WHERE labels @> '{\"tier\": \"web\"}'", "containers_labels_idx"),
+        // The codebase index serves key existence too.
+        (
+            "SELECT project_id FROM devx.project_contexts WHERE codebase ? 'package.json'",
+            "project_contexts_codebase_idx",
+        ),
+        (
+            "SELECT project_id FROM devx.project_contexts WHERE codebase ?| ARRAY['go.mod', 'Cargo.toml']",
+            "project_contexts_codebase_idx",
+        ),
+        (
+            "SELECT project_id FROM devx.project_contexts WHERE environment_vars ? 'DATABASE_URL'",
+            "project_contexts_environment_vars_idx",
+        ),
+        (
+            "SELECT project_id FROM devx.project_contexts WHERE environment_vars @> '{\"NODE_ENV\": \"production\"}'",
+            "project_contexts_environment_vars_idx",
+        ),
+        (
+            "SELECT id FROM devx.modifications WHERE impact_analysis @> '{\"risk\": \"high\"}'",
+            "modifications_impact_analysis_idx",
+        ),
+        (
+            "SELECT id FROM devx.modifications WHERE test_results @> '{\"passed\": false}'",
+            "modifications_test_results_idx",
+        ),
+        (
+            "SELECT id FROM devx.projects WHERE owner_id = '7f1c0c6e-2f4e-4a8b-9a51-1c7b1d2e3f40' AND status = 'archived'",
+            "projects_owner_id_status_idx",
+        ),
+        (
+            "SELECT id FROM devx.modifications WHERE project_id = '7f1c0c6e-2f4e-4a8b-9a51-1c7b1d2e3f40' AND status = 'pending'",
+            "modifications_project_id_status_idx",
+        ),
     ];
     for (sql, index) in cases {
         let plan: Vec<String> = column(&client, &format!("EXPLAIN {sql}"), &[]).await;

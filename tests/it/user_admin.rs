@@ -239,6 +239,19 @@ async fn imported_accounts_sign_in_and_bcrypt_hashes_become_argon2id() {
 }
 
 #[tokio::test]
+async fn registration_answers_the_account_as_stored() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .post("/api/auth/register", None, json!({"email": "new@example.com", "password": "correct horse battery"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let token = body["token"].as_str().unwrap();
+    assert!(body["user"]["last_login"].is_string(), "{body}");
+    let (_, me) = app.get("/api/auth/me", Some(token)).await;
+    assert_eq!(body["user"]["last_login"], me["last_login"]);
+}
+
+#[tokio::test]
 async fn a_user_lists_and_ends_their_own_sessions_only() {
     let app = TestApp::spawn().await;
     let ada = app.register("ada@example.com").await;

@@ -264,14 +264,14 @@ async fn containment_and_array_queries_use_their_gin_indexes() {
         ),
         ("SELECT id FROM devx.tasks WHERE requirements @> '{\"language\": \"rust\"}'", "tasks_requirements_idx"),
         ("SELECT id FROM devx.containers WHERE labels @> '{\"tier\": \"web\"}'", "containers_labels_idx"),
-        // The codebase index serves key existence too.
+        // Key existence in the codebase has an index of its own.
         (
             "SELECT project_id FROM devx.project_contexts WHERE codebase ? 'package.json'",
-            "project_contexts_codebase_idx",
+            "project_contexts_codebase_keys_idx",
         ),
         (
             "SELECT project_id FROM devx.project_contexts WHERE codebase ?| ARRAY['go.mod', 'Cargo.toml']",
-            "project_contexts_codebase_idx",
+            "project_contexts_codebase_keys_idx",
         ),
         (
             "SELECT project_id FROM devx.project_contexts WHERE environment_vars ? 'DATABASE_URL'",

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 crate::text_enum! {
@@ -108,6 +109,8 @@ pub struct DatabaseConfig {
     /// `None`: decided by the host (off for loopback and unix sockets, where
     /// encryption buys nothing; `prefer` elsewhere).
     pub ssl_mode: Option<SslMode>,
+    /// The CA that signs the server's certificate, and a client certificate.
+    pub tls_files: TlsFiles,
     pub pool_min: usize,
     pub pool_max: usize,
     pub idle_timeout: Duration,
@@ -131,6 +134,90 @@ pub struct DatabaseConfig {
     /// How long `serve` waits at start for a database that does not answer
     /// yet (`DEVX_DB_WAIT`); zero: fail at once.
     pub start_wait: Duration,
+    /// The pool gives up opening a connection (connect, TLS, sign-in) after
+    /// this (`DB_CREATE_TIMEOUT`; unset: `connect_timeout`).
+    pub create_timeout: Duration,
+    /// How often idle connections past `idle_timeout` are closed
+    /// (`DB_REAP_INTERVAL`; unset: `idle_timeout`, at most 10 s).
+    pub reap_interval: Duration,
+    /// `serve` checks the database this often, for `/readyz` and the
+    /// metrics (`DB_HEALTH_CHECK_ENABLED`, `DB_HEALTH_CHECK_INTERVAL`);
+    /// `None`: no periodic check.
+    pub health_check_interval: Option<Duration>,
+    /// Which statements are logged, and at which level.
+    pub statement_log: StatementLog,
+}
+
+/// Certificates for TLS to PostgreSQL (`DB_SSL_ROOT_CERT`, `DB_SSL_CERT`,
+/// `DB_SSL_KEY`, or `sslrootcert`, `sslcert`, `sslkey` in the URL), read
+/// from their PEM files with the configuration, so a missing or unreadable
+/// file is a configuration problem at start. Compared and printed by path;
+/// the key never is.
+#[derive(Clone, Default)]
+pub struct TlsFiles {
+    pub root_cert: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// The certificates of `root_cert`: what verify-full trusts instead of
+    /// the web PKI roots.
+    pub roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// `client_cert`'s chain and `client_key`, presented to the server.
+    pub identity:
+        Option<(Vec<rustls::pki_types::CertificateDer<'static>>, Arc<rustls::pki_types::PrivateKeyDer<'static>>)>,
+}
+
+impl PartialEq for TlsFiles {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.root_cert, &self.client_cert, &self.client_key)
+            == (&other.root_cert, &other.client_cert, &other.client_key)
+    }
+}
+
+impl Eq for TlsFiles {}
+
+impl fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("root_cert", &self.root_cert)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .finish()
+    }
+}
+
+/// The certificates of a PEM file; an error says what is wrong with it.
+fn pem_certificates(path: &std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| format!("cannot read certificates from {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
+    }
+    Ok(certs)
+}
+
+/// Which statements the instrumented layer logs (`DB_LOGGING_ENABLED`,
+/// `DB_LOG_QUERIES`, `DB_LOG_SLOW_QUERIES`, `DB_LOGGING_LEVEL`). Statements
+/// are timed and counted whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatementLog {
+    /// Every statement, with its duration, at `level`.
+    pub all: bool,
+    /// Statements slower than `slow_query_threshold`, at `warn`.
+    pub slow: bool,
+    pub level: LogLevel,
+}
+
+crate::text_enum! {
+    /// A log level for statement lines.
+    #[strum(ascii_case_insensitive)]
+    pub enum LogLevel {
+        Trace,
+        Debug,
+        Info,
+        Warn,
+    }
 }
 
 impl DatabaseConfig {
@@ -326,6 +413,13 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DB_USER", "postgres", "user name (alias POSTGRES_USER)"),
     ("DB_PASSWORD", "", "password (alias POSTGRES_PASSWORD); never printed"),
     ("DB_SSL_MODE", "", "disable|prefer|require|verify-full; unset = disable on loopback, prefer elsewhere"),
+    (
+        "DB_SSL_ROOT_CERT",
+        "",
+        "PEM file of the CA that signs the server's certificate (or sslrootcert= in the URL): verify-full trusts it instead of the web PKI; set without DB_SSL_MODE, the mode is verify-full",
+    ),
+    ("DB_SSL_CERT", "", "PEM client certificate presented to the server (or sslcert= in the URL); needs DB_SSL_KEY"),
+    ("DB_SSL_KEY", "", "PEM private key of DB_SSL_CERT (or sslkey= in the URL)"),
     ("DB_POOL_MIN", "2", "connections opened at start and kept warm"),
     ("DB_POOL_MAX", "20", "most connections in the pool"),
     ("DB_IDLE_TIMEOUT", "30s", "close connections idle this long (above DB_POOL_MIN)"),
@@ -336,6 +430,26 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DB_IDLE_IN_TRANSACTION_TIMEOUT", "30s", "the server ends a transaction left idle this long"),
     ("DB_SLOW_QUERY_THRESHOLD", "1s", "log and count queries slower than this"),
     ("DB_LONG_QUERY_THRESHOLD", "1m", "db insights reports statements running (or transactions idle) longer than this"),
+    (
+        "DB_CREATE_TIMEOUT",
+        "",
+        "the pool gives up opening a connection (connect, TLS, sign-in) after this; unset = DB_CONNECT_TIMEOUT",
+    ),
+    (
+        "DB_REAP_INTERVAL",
+        "",
+        "how often idle connections past DB_IDLE_TIMEOUT are closed; unset = DB_IDLE_TIMEOUT, at most 10s",
+    ),
+    (
+        "DB_HEALTH_CHECK_ENABLED",
+        "false",
+        "serve runs a query every DB_HEALTH_CHECK_INTERVAL: /readyz answers 503 while the last one failed; devx_database_health_check_* metrics",
+    ),
+    ("DB_HEALTH_CHECK_INTERVAL", "30s", "how often the periodic health check runs"),
+    ("DB_LOGGING_ENABLED", "true", "false = log no statements (neither DB_LOG_QUERIES nor DB_LOG_SLOW_QUERIES)"),
+    ("DB_LOGGING_LEVEL", "debug", "trace|debug|info|warn: the level of DB_LOG_QUERIES lines"),
+    ("DB_LOG_QUERIES", "false", "log every statement with its duration (SQL text only, never parameters)"),
+    ("DB_LOG_SLOW_QUERIES", "true", "log statements slower than DB_SLOW_QUERY_THRESHOLD (warn); counted either way"),
     (
         "DB_STATEMENT_MODE",
         "prepared",
@@ -472,6 +586,73 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
     }
 
+    /// The TLS files: each variable, else the URL's parameter; each read
+    /// and parsed now.
+    fn tls_files(&mut self, url: [Option<PathBuf>; 3]) -> TlsFiles {
+        let [url_root, url_cert, url_key] = url;
+        let pick = |name: &str, from_url: Option<PathBuf>| {
+            self.get(&[name]).map(|(n, v)| (n, PathBuf::from(v))).or(from_url.map(|p| ("DATABASE_URL".to_string(), p)))
+        };
+        let root = pick("DB_SSL_ROOT_CERT", url_root);
+        let cert = pick("DB_SSL_CERT", url_cert);
+        let key = pick("DB_SSL_KEY", url_key);
+        let mut files = TlsFiles {
+            root_cert: root.as_ref().map(|(_, p)| p.clone()),
+            client_cert: cert.as_ref().map(|(_, p)| p.clone()),
+            client_key: key.as_ref().map(|(_, p)| p.clone()),
+            ..TlsFiles::default()
+        };
+        if let Some((name, path)) = &root {
+            match pem_certificates(path) {
+                Ok(roots) => files.roots = roots,
+                Err(e) => self.problem(name, e, "DB_SSL_ROOT_CERT=/etc/devx/db-ca.pem"),
+            }
+        }
+        match (&cert, &key) {
+            (None, None) => {}
+            (Some(_), None) | (None, Some(_)) => self.problem(
+                if cert.is_some() { "DB_SSL_KEY" } else { "DB_SSL_CERT" },
+                "a client certificate needs both DB_SSL_CERT and DB_SSL_KEY (or sslcert and sslkey)",
+                "DB_SSL_CERT=/etc/devx/client.pem DB_SSL_KEY=/etc/devx/client.key",
+            ),
+            (Some((cert_name, cert_path)), Some((key_name, key_path))) => {
+                use rustls::pki_types::pem::PemObject;
+                let chain = pem_certificates(cert_path);
+                let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key_path)
+                    .map_err(|e| format!("cannot read a PEM private key from {}: {e}", key_path.display()));
+                match (chain, key) {
+                    (Ok(chain), Ok(key)) => files.identity = Some((chain, Arc::new(key))),
+                    (chain, key) => {
+                        if let Err(e) = chain {
+                            self.problem(cert_name, e, "DB_SSL_CERT=/etc/devx/client.pem");
+                        }
+                        if let Err(e) = key {
+                            self.problem(key_name, e, "DB_SSL_KEY=/etc/devx/client.key");
+                        }
+                    }
+                }
+            }
+        }
+        files
+    }
+
+    /// A positive duration with no default (`None` when unset or wrong,
+    /// the latter a problem).
+    fn optional_duration(&mut self, names: &[&str], example: &str) -> Option<Duration> {
+        let (name, raw) = self.get(names)?;
+        match parse_duration(&raw) {
+            Some(d) if !d.is_zero() => Some(d),
+            Some(_) => {
+                self.problem(&name, "must be greater than zero", example);
+                None
+            }
+            None => {
+                self.problem(&name, format!("{raw:?} is not a duration"), example);
+                None
+            }
+        }
+    }
+
     fn positive_duration(&mut self, names: &[&str], example: &str) -> Duration {
         let default = parse_duration(default_of(names[0])).expect("a VARIABLES default is a duration");
         let d = self.duration(names, example);
@@ -582,6 +763,13 @@ const ALIASES: &[&str] = &[
     "RUST_LOG",
 ];
 
+/// Variables of the source products that have nothing to map onto in devx:
+/// set, each is a warning saying so (and never "did you mean").
+const IGNORED: &[(&str, &str)] = &[(
+    "DB_DESTROY_TIMEOUT",
+    "devx closes a connection by dropping it, which never waits, so there is no destroy timeout to set",
+)];
+
 /// `DEVX_*` names that belong to devx's tests, not to devx.
 const NOT_SETTINGS: &[&str] = &["DEVX_TEST_PG_URL", "DEVX_UPDATE_SNAPSHOTS"];
 
@@ -589,7 +777,12 @@ const NOT_SETTINGS: &[&str] = &["DEVX_TEST_PG_URL", "DEVX_UPDATE_SNAPSHOTS"];
 /// `DEVX_*`, and a `DB_*` or `DATABASE_*` close to a known name (other
 /// programs' `DB_*` variables are none of devx's business).
 pub fn unknown_variables(names: &[String]) -> Vec<String> {
-    let known: Vec<&str> = VARIABLES.iter().map(|(n, _, _)| *n).chain(ALIASES.iter().copied()).collect();
+    let known: Vec<&str> = VARIABLES
+        .iter()
+        .map(|(n, _, _)| *n)
+        .chain(ALIASES.iter().copied())
+        .chain(IGNORED.iter().map(|(n, _)| *n))
+        .collect();
     let mut seen = std::collections::BTreeSet::new();
     let mut warnings = Vec::new();
     for name in names {
@@ -649,12 +842,105 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
     humantime::parse_duration(raw).ok()
 }
 
-fn parse_url(raw: &str) -> Result<tokio_postgres::Config, String> {
+/// The parameters of a connection URL tokio-postgres reads itself.
+const URL_PARAMETERS: &[&str] = &[
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "sslnegotiation",
+    "host",
+    "hostaddr",
+    "port",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+
+/// A connection URL: what tokio-postgres reads, and the TLS mode it names
+/// (`sslmode=`, or `ssl=true|false` as the source products write it).
+struct ParsedUrl {
+    config: tokio_postgres::Config,
+    ssl_mode: Option<SslMode>,
+    /// `sslrootcert`, `sslcert`, `sslkey`.
+    tls_paths: [Option<PathBuf>; 3],
+}
+
+fn parse_url(raw: &str) -> Result<ParsedUrl, String> {
     if !(raw.starts_with("postgres://") || raw.starts_with("postgresql://") || raw.contains('=')) {
         return Err("must start with postgres:// or postgresql://".into());
     }
+    let mut text = raw.to_string();
+    let mut ssl_mode = None;
+    let mut tls_paths: [Option<PathBuf>; 3] = Default::default();
+    if (raw.starts_with("postgres://") || raw.starts_with("postgresql://"))
+        && let Some((base, query)) = raw.split_once('?')
+    {
+        let (mut kept, mut unknown) = (Vec::new(), Vec::new());
+        let (mut ssl, mut sslmode) = (None, None);
+        for segment in query.split('&').filter(|s| !s.is_empty()) {
+            let (key, value) = form_urlencoded::parse(segment.as_bytes()).next().unwrap_or_default();
+            match key.as_ref() {
+                "ssl" => ssl = Some(value.into_owned()),
+                "sslmode" => sslmode = Some(value.into_owned()),
+                "sslrootcert" => tls_paths[0] = Some(PathBuf::from(value.as_ref())),
+                "sslcert" => tls_paths[1] = Some(PathBuf::from(value.as_ref())),
+                "sslkey" => tls_paths[2] = Some(PathBuf::from(value.as_ref())),
+                k if URL_PARAMETERS.contains(&k) => kept.push(segment),
+                k => unknown.push(k.to_string()),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(format!(
+                "has parameters devx does not know: {}; it reads ssl, sslmode, sslrootcert, sslcert, sslkey, {}",
+                unknown.join(", "),
+                URL_PARAMETERS.join(", ")
+            ));
+        }
+        let ssl = match ssl.as_deref() {
+            None => None,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "on" | "yes" => Some(SslMode::Require),
+                "false" | "0" | "off" | "no" => Some(SslMode::Disable),
+                _ => return Err(format!("has ssl={v}, which is neither true nor false")),
+            },
+        };
+        let sslmode = match sslmode.as_deref() {
+            None => None,
+            Some(v) => Some(SslMode::parse(v).ok_or_else(|| {
+                format!("has sslmode={v}, which is not one of disable, allow, prefer, require, verify-ca, verify-full")
+            })?),
+        };
+        if let (Some(ssl), Some(mode)) = (ssl, sslmode)
+            && (ssl == SslMode::Disable) != (mode == SslMode::Disable)
+        {
+            return Err(format!(
+                "says ssl={} but sslmode={}; keep one of them",
+                if ssl == SslMode::Disable { "false" } else { "true" },
+                mode.as_str()
+            ));
+        }
+        ssl_mode = sslmode.or(ssl);
+        text = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    }
     // tokio-postgres's message can quote the input, which may hold a password.
-    raw.parse::<tokio_postgres::Config>().map_err(|_| "is not a valid PostgreSQL connection URL".to_string())
+    let config =
+        text.parse::<tokio_postgres::Config>().map_err(|_| "is not a valid PostgreSQL connection URL".to_string())?;
+    // A key/value string's `sslmode` is read by tokio-postgres (its default
+    // is prefer, so only the other two say something).
+    let ssl_mode = ssl_mode.or(match config.get_ssl_mode() {
+        tokio_postgres::config::SslMode::Disable => Some(SslMode::Disable),
+        tokio_postgres::config::SslMode::Require => Some(SslMode::Require),
+        _ => None,
+    });
+    Ok(ParsedUrl { config, ssl_mode, tls_paths })
 }
 
 impl Config {
@@ -718,6 +1004,8 @@ impl Config {
         let any_part = part_names.iter().any(|names| r.get(names).is_some());
 
         let parts_set: Vec<String> = part_names.iter().filter_map(|names| r.get(names).map(|(name, _)| name)).collect();
+        let mut url_ssl_mode = None;
+        let mut url_tls_paths: [Option<PathBuf>; 3] = Default::default();
         let source = if let Some((name, raw)) = r.get(&["DATABASE_URL"]) {
             if !parts_set.is_empty() {
                 let password = parts_set.iter().find(|n| n.ends_with("PASSWORD"));
@@ -733,13 +1021,15 @@ impl Config {
                 warnings.push(warning);
             }
             match parse_url(&raw) {
-                Ok(mut cfg) => {
+                Ok(ParsedUrl { config: mut cfg, ssl_mode, tls_paths }) => {
+                    url_tls_paths = tls_paths;
                     // Explicit parts refine the URL (the source products' deployments set both).
                     if let Some((_, pw)) = r.get(part_names[4])
                         && cfg.get_password().is_none()
                     {
                         cfg.password(pw);
                     }
+                    url_ssl_mode = ssl_mode;
                     DbSource::Explicit(Box::new(cfg))
                 }
                 Err(e) => {
@@ -774,7 +1064,7 @@ impl Config {
 
         let migration_source = match r.get(&["DATABASE_MIGRATION_URL"]) {
             Some((name, raw)) => match parse_url(&raw) {
-                Ok(cfg) => Some(Box::new(cfg)),
+                Ok(parsed) => Some(Box::new(parsed.config)),
                 Err(e) => {
                     r.problem(&name, e, "DATABASE_MIGRATION_URL=postgres://devx:secret@db.internal:5432/devx");
                     None
@@ -797,6 +1087,22 @@ impl Config {
             },
             None => None,
         };
+        let ssl_mode = match (ssl_mode, url_ssl_mode) {
+            (Some(env), Some(url)) if env != url => {
+                warnings.push(format!(
+                    "DATABASE_URL asks for sslmode {} but {} is {}: {} wins",
+                    url.as_str(),
+                    r.get(&["DB_SSL_MODE", "DB_SSL", "DATABASE_SSL"]).map(|(n, _)| n).unwrap_or_default(),
+                    env.as_str(),
+                    env.as_str()
+                ));
+                Some(env)
+            }
+            (env, url) => env.or(url),
+        };
+        let tls_files = r.tls_files(url_tls_paths);
+        // A CA given only makes sense verified against.
+        let ssl_mode = ssl_mode.or(tls_files.root_cert.as_ref().map(|_| SslMode::VerifyFull));
 
         let statement_mode = match r.get(&["DB_STATEMENT_MODE"]) {
             Some((name, raw)) => StatementMode::parse(&raw).unwrap_or_else(|| {
@@ -816,9 +1122,10 @@ impl Config {
             r.problem("DB_POOL_MIN", format!("{pool_min} is larger than DB_POOL_MAX ({pool_max})"), "DB_POOL_MIN=2");
         }
 
-        let database = DatabaseConfig {
+        let mut database = DatabaseConfig {
             source,
             ssl_mode,
+            tls_files,
             pool_min,
             pool_max,
             idle_timeout: r.positive_duration(&["DB_IDLE_TIMEOUT", "DB_POOL_IDLE_TIMEOUT"], "DB_IDLE_TIMEOUT=30s"),
@@ -840,7 +1147,41 @@ impl Config {
             statement_mode,
             migration_source,
             start_wait: r.duration(&["DEVX_DB_WAIT"], "DEVX_DB_WAIT=60s"),
+            create_timeout: Duration::ZERO,
+            reap_interval: Duration::ZERO,
+            health_check_interval: r
+                .boolean(&["DB_HEALTH_CHECK_ENABLED"], "DB_HEALTH_CHECK_ENABLED=true")
+                .then(|| r.positive_duration(&["DB_HEALTH_CHECK_INTERVAL"], "DB_HEALTH_CHECK_INTERVAL=30s")),
+            statement_log: StatementLog {
+                all: r.boolean(&["DB_LOG_QUERIES"], "DB_LOG_QUERIES=true"),
+                slow: r.boolean(&["DB_LOG_SLOW_QUERIES"], "DB_LOG_SLOW_QUERIES=false"),
+                level: match r.get(&["DB_LOGGING_LEVEL"]) {
+                    None => LogLevel::Debug,
+                    Some((name, raw)) => LogLevel::parse(&raw).unwrap_or_else(|| {
+                        r.problem(
+                            &name,
+                            format!("{raw:?} is not one of trace, debug, info, warn"),
+                            "DB_LOGGING_LEVEL=info",
+                        );
+                        LogLevel::Debug
+                    }),
+                },
+            },
         };
+        database.create_timeout =
+            r.optional_duration(&["DB_CREATE_TIMEOUT"], "DB_CREATE_TIMEOUT=3s").unwrap_or(database.connect_timeout);
+        database.reap_interval = r
+            .optional_duration(&["DB_REAP_INTERVAL"], "DB_REAP_INTERVAL=1s")
+            .unwrap_or_else(|| database.idle_timeout.min(Duration::from_secs(10)));
+        if !r.boolean(&["DB_LOGGING_ENABLED"], "DB_LOGGING_ENABLED=false") {
+            database.statement_log.all = false;
+            database.statement_log.slow = false;
+        }
+        for (name, why) in IGNORED {
+            if r.get(&[name]).is_some() {
+                warnings.push(format!("{name} is set but devx ignores it: {why}"));
+            }
+        }
 
         let migrations = MigrationConfig {
             auto_migrate: r.boolean(&["DEVX_AUTO_MIGRATE"], "DEVX_AUTO_MIGRATE=false"),
@@ -972,6 +1313,18 @@ impl Config {
         m.insert("DB_SLOW_QUERY_THRESHOLD", secs(d.slow_query_threshold));
         m.insert("DB_LONG_QUERY_THRESHOLD", secs(d.long_query_threshold));
         m.insert("DB_STATEMENT_MODE", d.statement_mode.as_str().into());
+        let path = |p: &Option<PathBuf>| p.as_ref().map_or_else(|| "(unset)".to_string(), |p| p.display().to_string());
+        m.insert("DB_SSL_ROOT_CERT", path(&d.tls_files.root_cert));
+        m.insert("DB_SSL_CERT", path(&d.tls_files.client_cert));
+        m.insert("DB_SSL_KEY", path(&d.tls_files.client_key));
+        m.insert("DB_CREATE_TIMEOUT", secs(d.create_timeout));
+        m.insert("DB_REAP_INTERVAL", secs(d.reap_interval));
+        m.insert("DB_HEALTH_CHECK_ENABLED", d.health_check_interval.is_some().to_string());
+        m.insert("DB_HEALTH_CHECK_INTERVAL", d.health_check_interval.map_or_else(|| "(off)".into(), secs));
+        m.insert("DB_LOGGING_ENABLED", (d.statement_log.all || d.statement_log.slow).to_string());
+        m.insert("DB_LOGGING_LEVEL", d.statement_log.level.as_str().into());
+        m.insert("DB_LOG_QUERIES", d.statement_log.all.to_string());
+        m.insert("DB_LOG_SLOW_QUERIES", d.statement_log.slow.to_string());
         m.insert(
             "DATABASE_MIGRATION_URL",
             d.migration_source.as_deref().map_or_else(|| "(unset: DATABASE_URL)".into(), masked_target),
@@ -1202,14 +1555,41 @@ mod tests {
     fn every_name_devx_reads_is_known_to_the_misspelling_check() {
         let source = include_str!("config.rs");
         let code = &source[..source.find("#[cfg(test)]").unwrap()];
-        let known: Vec<&str> = VARIABLES.iter().map(|(n, _, _)| *n).chain(ALIASES.iter().copied()).collect();
+        let known: Vec<&str> = VARIABLES
+            .iter()
+            .map(|(n, _, _)| *n)
+            .chain(ALIASES.iter().copied())
+            .chain(IGNORED.iter().map(|(n, _)| *n))
+            .collect();
         for literal in code.split('"').skip(1).step_by(2) {
             let looks_like_ours = ["DEVX_", "DB_", "DATABASE_", "POSTGRES_"].iter().any(|p| literal.starts_with(p))
                 && literal.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
             if looks_like_ours && !literal.ends_with('_') && !NOT_SETTINGS.contains(&literal) {
-                assert!(known.contains(&literal), "{literal} is read but missing from VARIABLES or ALIASES");
+                assert!(known.contains(&literal), "{literal} is read but missing from VARIABLES, ALIASES or IGNORED");
             }
         }
+    }
+
+    #[test]
+    fn url_parameters_the_ssl_alias_and_unknown_names() {
+        let url = "postgres://u@db.internal/devx?ssl=true&application_name=spec&sslmode=require";
+        let c = config(&[("DATABASE_URL", url)]).unwrap();
+        assert_eq!(c.database.ssl_mode, Some(SslMode::Require));
+        let DbSource::Explicit(target) = &c.database.source else { panic!("a URL") };
+        assert_eq!(target.get_application_name(), Some("spec"), "the parameters tokio-postgres reads are kept");
+        let e = config(&[("DATABASE_URL", "postgres://u:hunter2@db.internal/devx?foo=1&ssl=true")]).unwrap_err();
+        assert!(e.to_string().contains("does not know: foo") && !e.to_string().contains("hunter2"), "{e}");
+        let verify = config(&[("DATABASE_URL", "postgres://u@db.internal/devx?sslmode=verify-full")]).unwrap();
+        assert_eq!(verify.database.ssl_mode, Some(SslMode::VerifyFull));
+        let both = config(&[
+            ("DATABASE_URL", "postgres://u@db.internal/devx?sslmode=require"),
+            ("DB_SSL_MODE", "verify-full"),
+        ])
+        .unwrap();
+        assert_eq!(both.database.ssl_mode, Some(SslMode::VerifyFull));
+        assert!(both.warnings.iter().any(|w| w.contains("verify-full wins")), "{:?}", both.warnings);
+        let key_value = config(&[("DATABASE_URL", "host=db.internal dbname=devx sslmode=disable")]).unwrap();
+        assert_eq!(key_value.database.ssl_mode, Some(SslMode::Disable));
     }
 
     #[test]

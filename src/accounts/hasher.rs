@@ -93,7 +93,8 @@ impl Hasher {
         }
     }
 
-    /// Whether `password` matches `stored`; with no stored hash, the same
+    /// Whether `password` matches `stored` (argon2 PHC, or an imported
+    /// bcrypt hash); with no stored hash, the same
     /// work is done against a dummy and the answer is no, so unknown
     /// accounts cost the same time.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, HashError> {
@@ -179,7 +180,12 @@ fn verify_with(memory: &mut Vec<Block>, password: &str, stored: Option<&str>) ->
         Some(h) => (h, true),
         None => (dummy, false),
     };
-    matches(memory, password, candidate) && real
+    let ok = if secrets::is_bcrypt(candidate) {
+        secrets::verify_bcrypt(password, candidate)
+    } else {
+        matches(memory, password, candidate)
+    };
+    ok && real
 }
 
 /// Whether `password` hashes to the argon2 PHC string `stored`, under the

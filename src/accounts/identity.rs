@@ -22,6 +22,7 @@ use axum::http::{Method, header};
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::activity::{self, Activity, ActivityAction, Origin};
 use super::model::{Role, Scope};
 use super::queries;
 use super::secrets::{API_KEY_PREFIX, hash_token};
@@ -224,7 +225,9 @@ impl FromRequestParts<AppState> for Principal {
                     needed.as_str()
                 )));
             }
-            if row.last_seen.is_none_or(|at| now - at > TOUCH_EVERY) {
+            if row.last_seen.is_none() {
+                first_use(parts, state, row.user_id, row.id).await?;
+            } else if row.last_seen.is_some_and(|at| now - at > TOUCH_EVERY) {
                 queries::touch_api_key(&state.db.client().await?, row.id).await?;
             }
             Principal {
@@ -249,6 +252,32 @@ impl FromRequestParts<AppState> for Principal {
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }
+}
+
+/// A key's first use: its `last_used_at` set and the `api_key_first_use`
+/// event written together, once (of two first requests at the same moment,
+/// the one whose update finds the column still empty writes the event).
+async fn first_use(parts: &mut Parts, state: &AppState, user_id: Uuid, key_id: Uuid) -> Result<(), ApiError> {
+    let origin = match Origin::from_request_parts(parts, state).await {
+        Ok(origin) => origin,
+        Err(never) => match never {},
+    };
+    let actor = format!("user:{user_id} apikey:{key_id}");
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&actor).await?;
+    if queries::first_touch_api_key(&tx, key_id).await? {
+        let route = parts.extensions.get::<MatchedPath>().map_or("", MatchedPath::as_str);
+        let activity = Activity {
+            user_id: Some(user_id),
+            actor: &actor,
+            action: ActivityAction::ApiKeyFirstUse,
+            origin: &origin,
+            details: serde_json::json!({"api_key_id": key_id, "request": format!("{} {route}", parts.method)}),
+        };
+        activity::record(&tx, &activity).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The caller of a route that anyone may call but that answers a signed-in

@@ -3,9 +3,12 @@
 //! `queries` is the SQL, `routes` the HTTP handlers, and `identity` the
 //! bearer extractor every other capability uses to know who is calling.
 
+pub mod activity;
 pub mod hasher;
 mod identity;
+pub mod import;
 pub mod model;
+pub mod people;
 pub mod queries;
 mod routes;
 pub mod secrets;
@@ -13,4 +16,5 @@ pub mod throttle;
 
 pub use hasher::Hasher;
 pub use identity::{AdminPrincipal, Credential, Principal, RouteScopes};
+pub use people::{PersonRef, resolve_person};
 pub use routes::routes;

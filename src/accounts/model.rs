@@ -88,6 +88,23 @@ pub struct ApiKey {
 pub const API_KEY_COLUMNS: &str = "k.id, k.name, CASE WHEN k.agent_type IS NULL THEN 'user' ELSE 'agent' END AS kind, k.agent_type, k.prefix, \
      k.scopes, k.last_used_at, k.expires_at, k.revoked_at, k.created_at";
 
+/// One of the caller's sessions (the token itself is never shown again).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    /// When it was opened (signed in).
+    pub created_at: DateTime<Utc>,
+    /// Its last request (written at most once a minute).
+    pub last_activity: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The client's address when it signed in.
+    #[schema(value_type = Option<String>, example = "203.0.113.7")]
+    pub ip_address: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+    /// The session this request was made with.
+    pub current: bool,
+}
+
 /// The answer to a sign-in or registration.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionGrant {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::model::{API_KEY_COLUMNS, ApiKey, CredentialRow, Role, Scope, USER_COLUMNS, User};
+use super::model::{API_KEY_COLUMNS, ApiKey, CredentialRow, PlanType, Role, Scope, SessionInfo, USER_COLUMNS, User};
 use super::secrets::TokenHash;
 use crate::db::{DbError, FromRow, Queryable, Statement, escape_like};
 
@@ -15,15 +15,16 @@ pub struct NewUser<'a> {
     pub name: Option<&'a str>,
     pub password_hash: Option<&'a str>,
     pub role: Role,
+    pub plan_type: PlanType,
 }
 
 pub async fn insert_user(db: &impl Queryable, user: &NewUser<'_>) -> Result<User, DbError> {
     let sql = format!(
-        "INSERT INTO devx.users AS u (id, email, name, password_hash, role)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO devx.users AS u (id, email, name, password_hash, role, plan_type)
+         VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING {USER_COLUMNS}"
     );
-    db.query_one_as(&sql, &[&user.id, &user.email, &user.name, &user.password_hash, &user.role]).await
+    db.query_one_as(&sql, &[&user.id, &user.email, &user.name, &user.password_hash, &user.role, &user.plan_type]).await
 }
 
 pub async fn get_user(db: &impl Queryable, id: Uuid) -> Result<Option<User>, DbError> {
@@ -56,9 +57,9 @@ pub async fn login_secret(db: &impl Queryable, user_id: Uuid) -> Result<(String,
     Ok((row.email, row.password_hash))
 }
 
-pub async fn record_login(db: &impl Queryable, user_id: Uuid) -> Result<(), DbError> {
-    db.execute("UPDATE devx.users SET last_login = now() WHERE id = $1", &[&user_id]).await?;
-    Ok(())
+/// Stamps a sign-in; the time stored.
+pub async fn record_login(db: &impl Queryable, user_id: Uuid) -> Result<DateTime<Utc>, DbError> {
+    db.query_scalar("UPDATE devx.users SET last_login = now() WHERE id = $1 RETURNING last_login", &[&user_id]).await
 }
 
 /// Changes the fields given (`None` leaves a field as it is; `Some(None)` clears it).
@@ -79,6 +80,17 @@ pub async fn update_profile(
         .await
 }
 
+/// Replaces the password hash if it is still `old` (an imported bcrypt hash
+/// upgraded at sign-in; a concurrent change wins).
+pub async fn replace_password_hash(db: &impl Queryable, user_id: Uuid, old: &str, new: &str) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE devx.users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+        &[&user_id, &old, &new],
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn set_password_hash(db: &impl Queryable, user_id: Uuid, hash: &str) -> Result<(), DbError> {
     db.execute("UPDATE devx.users SET password_hash = $2 WHERE id = $1", &[&user_id, &hash]).await?;
     Ok(())
@@ -86,7 +98,11 @@ pub async fn set_password_hash(db: &impl Queryable, user_id: Uuid, hash: &str) -
 
 /// Closes an account: it can no longer sign in; retention purges it later.
 pub async fn close_account(db: &impl Queryable, user_id: Uuid) -> Result<(), DbError> {
-    db.execute("UPDATE devx.users SET is_active = false, deleted_at = now() WHERE id = $1", &[&user_id]).await?;
+    db.execute(
+        "UPDATE devx.users SET is_active = false, deleted_at = coalesce(deleted_at, now()) WHERE id = $1",
+        &[&user_id],
+    )
+    .await?;
     Ok(())
 }
 
@@ -206,13 +222,38 @@ pub async fn touch_session(db: &impl Queryable, id: Uuid) -> Result<(), DbError>
     Ok(())
 }
 
-pub async fn revoke_session(db: &impl Queryable, id: Uuid) -> Result<(), DbError> {
-    db.execute(
-        "UPDATE devx.sessions SET is_active = false, revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
-        &[&id],
-    )
-    .await?;
-    Ok(())
+/// Ends one live session of the user; false when the user has none with that id.
+pub async fn revoke_session(db: &impl Queryable, user_id: Uuid, id: Uuid) -> Result<bool, DbError> {
+    let ended = db
+        .execute(
+            "UPDATE devx.sessions SET is_active = false, revoked_at = now()
+              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+            &[&id, &user_id],
+        )
+        .await?;
+    Ok(ended > 0)
+}
+
+/// A user's live sessions (not ended, not expired), newest first, keyset on
+/// (created_at, id); `current` is marked.
+pub async fn list_sessions(
+    db: &impl Queryable,
+    user_id: Uuid,
+    current: Option<Uuid>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<SessionInfo>, DbError> {
+    let mut s = Statement::default();
+    let current = s.bind(current.unwrap_or(Uuid::nil()));
+    let user_id = s.bind(user_id);
+    s.and(format!("s.user_id = {user_id} AND s.revoked_at IS NULL AND s.is_active AND s.expires_at > now()"));
+    let select = format!(
+        "SELECT s.id, s.created_at, s.last_activity, s.expires_at, s.ip_address, s.user_agent,
+                (s.id = {current}) AS current
+           FROM devx.sessions s"
+    );
+    s.newest_first(&select, "s", after, limit);
+    s.query_as(db).await
 }
 
 /// Revokes every live session of a user except `keep`.
@@ -299,6 +340,14 @@ pub async fn api_key_by_hash(db: &impl Queryable, hash: &TokenHash) -> Result<Op
         &[&hash.as_slice()],
     )
     .await
+}
+
+/// Sets `last_used_at` if the key was never used; whether it did.
+pub async fn first_touch_api_key(db: &impl Queryable, id: Uuid) -> Result<bool, DbError> {
+    let n = db
+        .execute("UPDATE devx.api_keys SET last_used_at = now() WHERE id = $1 AND last_used_at IS NULL", &[&id])
+        .await?;
+    Ok(n > 0)
 }
 
 pub async fn touch_api_key(db: &impl Queryable, id: Uuid) -> Result<(), DbError> {

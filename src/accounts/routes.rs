@@ -4,20 +4,21 @@
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::activity::{self, Activity, ActivityAction, Origin};
 use super::hasher::{HashError, Hasher};
 use super::identity::{AdminPrincipal, Credential, Principal};
-use super::model::{ApiKey, ApiKeyKind, CreatedApiKey, PlanType, Role, Scope, SessionGrant, User};
+use super::import::{self, ImportReport};
+use super::model::{ApiKey, ApiKeyKind, CreatedApiKey, PlanType, Role, Scope, SessionGrant, SessionInfo, User};
 use super::queries::{self, AdminUserChange, NewApiKey, NewSession, NewUser, UserFilter};
 use super::secrets;
 use super::throttle;
-use crate::http::client::{ClientIp, user_agent};
 use crate::http::error::Problem;
 use crate::http::pagination::{self, Page, PageRequest};
 use crate::http::validate::Validator;
@@ -31,8 +32,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(me, update_me, close_me))
         .routes(routes!(list_keys, create_key))
         .routes(routes!(get_key, revoke_key))
+        .routes(routes!(list_sessions))
+        .routes(routes!(end_session))
         .routes(routes!(admin_list_users))
-        .routes(routes!(admin_get_user, admin_update_user))
+        .routes(routes!(admin_import_users))
+        .routes(routes!(admin_get_user, admin_update_user, admin_close_user))
 }
 
 /// Runs argon2 off the async threads.
@@ -45,21 +49,37 @@ impl From<HashError> for ApiError {
     }
 }
 
+/// Opens a session for `user` and writes the `sign_in` to the activity log,
+/// both in the caller's transaction.
 async fn open_session(
     db: &impl crate::db::Queryable,
     state: &AppState,
     user: User,
-    ip: Option<std::net::IpAddr>,
-    agent: Option<&str>,
+    origin: &Origin,
+    how: &str,
 ) -> ApiResult<SessionGrant> {
     let (token, hash) = secrets::new_session_token();
     let ttl = chrono::TimeDelta::from_std(state.config.http.session_ttl).map_err(ApiError::internal)?;
     let expires_at = Utc::now() + ttl;
-    queries::insert_session(
+    let session_id = queries::insert_session(
         db,
-        &NewSession { user_id: user.id, token_hash: &hash, expires_at, ip_address: ip, user_agent: agent },
+        &NewSession {
+            user_id: user.id,
+            token_hash: &hash,
+            expires_at,
+            ip_address: origin.ip,
+            user_agent: origin.user_agent.as_deref(),
+        },
     )
     .await?;
+    let activity = Activity {
+        user_id: Some(user.id),
+        actor: &format!("user:{}", user.id),
+        action: ActivityAction::SignIn,
+        origin,
+        details: serde_json::json!({"session_id": session_id, "via": how}),
+    };
+    activity::record(db, &activity).await?;
     Ok(SessionGrant { token, expires_at, user })
 }
 
@@ -99,8 +119,7 @@ pub struct RegisterRequest {
 async fn register(
     State(state): State<AppState>,
     Extension(hasher): Extension<Hasher>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    origin: Origin,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<Created<SessionGrant>> {
     let mut v = Validator::new();
@@ -113,17 +132,19 @@ async fn register(
 
     // Every attempt counts, including those answered 409 (which tell that
     // an email has an account), before any work is done for it.
-    if let Some(ip) = ip {
+    if let Some(ip) = origin.ip {
         let key = [throttle::Key::registration(ip, &state.config.http)];
-        let client = state.db.client().await?;
+        let mut client = state.db.client().await?;
         throttle::check(&client, &key, "registrations from this address").await?;
-        throttle::record_failure(&client, &key, &state.config.http).await?;
+        let tx = client.transaction().await?;
+        throttle::record_failure(&tx, &key, &state.config.http, &origin, None).await?;
+        tx.commit().await?;
     }
     let hash = hasher.hash(req.password.clone()).await?;
     let id = Uuid::new_v4();
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&format!("user:{id}")).await?;
-    let user = queries::insert_user(
+    let mut user = queries::insert_user(
         &tx,
         &NewUser {
             id,
@@ -131,11 +152,13 @@ async fn register(
             name: req.name.as_deref().map(str::trim),
             password_hash: Some(&hash),
             role: Role::User,
+            plan_type: PlanType::Free,
         },
     )
     .await?;
-    queries::record_login(&tx, user.id).await?;
-    let grant = open_session(&tx, &state, user, ip, user_agent(&headers).as_deref()).await?;
+    // The account as stored, sign-in included.
+    user.last_login = Some(queries::record_login(&tx, user.id).await?);
+    let grant = open_session(&tx, &state, user, &origin, "register").await?;
     tx.commit().await?;
     Ok(Created::at("/api/auth/me", grant))
 }
@@ -163,14 +186,13 @@ pub struct LoginRequest {
 async fn login(
     State(state): State<AppState>,
     Extension(hasher): Extension<Hasher>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    origin: Origin,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<SessionGrant>> {
     let http = &state.config.http;
     let account = throttle::Key::account(&req.email, http);
     let mut keys = vec![account.clone()];
-    keys.extend(ip.map(|ip| throttle::Key::address(ip, http)));
+    keys.extend(origin.ip.map(|ip| throttle::Key::address(ip, http)));
     {
         let client = state.db.client().await?;
         throttle::check(&client, &keys, "failed sign-ins").await?;
@@ -182,20 +204,41 @@ async fn login(
         return Err(ApiError::Unauthorized("wrong email or password".into()));
     }
     let found = crate::db_read!(state.db, |c| queries::find_login(c, email))?;
+    let known = found.as_ref().map(|(user, _)| user.id);
     let (user, hash) = match found {
         Some((user, hash)) if user.is_active => (Some(user), hash),
         _ => (None, None),
     };
-    let verified = hasher.verify(req.password.clone(), hash).await?;
-    let (true, Some(user)) = (verified, user) else {
-        throttle::record_failure(&state.db.client().await?, &keys, http).await?;
+    let verified = hasher.verify(req.password.clone(), hash.clone()).await?;
+    let (true, Some(user), Some(hash)) = (verified, user, hash) else {
+        // Refused, and recorded: the count, any lockout it starts, and the
+        // failed attempt itself, together.
+        let mut client = state.db.client().await?;
+        let tx = client.transaction().await?;
+        let actor = known.map_or_else(|| activity::ANONYMOUS.to_string(), |id| format!("user:{id}"));
+        let failed = Activity {
+            user_id: known,
+            actor: &actor,
+            action: ActivityAction::SignInFailed,
+            origin: &origin,
+            details: serde_json::json!({"email": email}),
+        };
+        activity::record(&tx, &failed).await?;
+        throttle::record_failure(&tx, &keys, http, &origin, known).await?;
+        tx.commit().await?;
         return Err(ApiError::Unauthorized("wrong email or password".into()));
     };
+    // An imported hash of another kind (bcrypt) is replaced by argon2id now
+    // that the password is known.
+    let rehashed = if secrets::needs_rehash(&hash) { Some(hasher.hash(req.password.clone()).await?) } else { None };
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&format!("user:{}", user.id)).await?;
     throttle::clear(&tx, &account).await?;
     queries::record_login(&tx, user.id).await?;
-    let grant = open_session(&tx, &state, user, ip, user_agent(&headers).as_deref()).await?;
+    if let Some(new_hash) = &rehashed {
+        queries::replace_password_hash(&tx, user.id, &hash, new_hash).await?;
+    }
+    let grant = open_session(&tx, &state, user, &origin, "password").await?;
     tx.commit().await?;
     Ok(Json(grant))
 }
@@ -209,7 +252,7 @@ async fn login(
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResult<StatusCode> {
+async fn logout(State(state): State<AppState>, principal: Principal, origin: Origin) -> ApiResult<StatusCode> {
     let Some(session) = principal.session_id() else {
         return Err(ApiError::BadRequest(
             "an API key has no session to end; revoke it with DELETE /api/api-keys/{id}".into(),
@@ -217,7 +260,15 @@ async fn logout(State(state): State<AppState>, principal: Principal) -> ApiResul
     };
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
-    queries::revoke_session(&tx, session).await?;
+    queries::revoke_session(&tx, principal.user_id, session).await?;
+    let activity = Activity {
+        user_id: Some(principal.user_id),
+        actor: &principal.actor(),
+        action: ActivityAction::SignOut,
+        origin: &origin,
+        details: serde_json::json!({"session_id": session}),
+    };
+    activity::record(&tx, &activity).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -279,6 +330,7 @@ async fn update_me(
     State(state): State<AppState>,
     Extension(hasher): Extension<Hasher>,
     principal: Principal,
+    origin: Origin,
     if_match: IfMatch,
     Json(req): Json<UpdateMeRequest>,
 ) -> ApiResult<Tagged<User>> {
@@ -308,7 +360,11 @@ async fn update_me(
             drop(client);
             match hasher.change(change.current.clone(), current_hash, change.new.clone()).await? {
                 None => {
-                    throttle::record_failure(&state.db.client().await?, &account, &state.config.http).await?;
+                    let mut client = state.db.client().await?;
+                    let tx = client.transaction().await?;
+                    throttle::record_failure(&tx, &account, &state.config.http, &origin, Some(principal.user_id))
+                        .await?;
+                    tx.commit().await?;
                     // The proof of identity failed, as a wrong password at
                     // sign-in does; the session itself is still good (not 401).
                     return Err(ApiError::Forbidden("password.current is not your current password".into()));
@@ -356,6 +412,63 @@ async fn close_me(State(state): State<AppState>, principal: Principal) -> ApiRes
 }
 
 use crate::http::pagination::TimeKey;
+
+/// The caller's live sessions (not signed out, revoked or expired), newest
+/// first; `current` marks the one this request was made with.
+#[utoipa::path(
+    get, path = "/api/auth/sessions", tag = "accounts", security(("bearer" = ["read"])),
+    params(pagination::PageParams),
+    responses(
+        (status = 200, body = Page<SessionInfo>),
+        (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_sessions(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(params): Query<pagination::PageParams>,
+) -> ApiResult<Json<Page<SessionInfo>>> {
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(params.limit, params.cursor.as_deref())?;
+    let current = principal.session_id();
+    let rows = crate::db_read!(state.db, |c| queries::list_sessions(c, principal.user_id, current, after, limit))?;
+    Ok(Json(Page::from_rows(rows, limit, |s| (s.created_at, s.id))))
+}
+
+/// End one of the caller's sessions (signs that device out). Ending the
+/// current one is signing out.
+#[utoipa::path(
+    delete, path = "/api/auth/sessions/{id}", tag = "accounts", security(("bearer" = ["write"])),
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Session ended"),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No live session of yours with this id", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn end_session(
+    State(state): State<AppState>,
+    principal: Principal,
+    origin: Origin,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    if !queries::revoke_session(&tx, principal.user_id, id).await? {
+        return Err(ApiError::NotFound("session"));
+    }
+    let activity = Activity {
+        user_id: Some(principal.user_id),
+        actor: &principal.actor(),
+        action: ActivityAction::SignOut,
+        origin: &origin,
+        details: serde_json::json!({"session_id": id, "current": principal.session_id() == Some(id)}),
+    };
+    activity::record(&tx, &activity).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
 
 /// The caller's API keys that are not revoked, newest first (keys themselves
 /// are never shown again).
@@ -720,6 +833,101 @@ async fn admin_get_user(
 ) -> ApiResult<Tagged<User>> {
     let user = crate::db_read!(state.db, |c| queries::get_user(c, id))?;
     user.map(Tagged).ok_or(ApiError::NotFound("user"))
+}
+
+/// Close a user's account (admin), as closing one's own does: deactivated
+/// at once, sessions and keys revoked, data purged after the retention
+/// period. Closing a closed account again changes nothing.
+#[utoipa::path(
+    delete, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = ["admin"])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Account closed"),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Would leave no active admin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn admin_close_user(
+    State(state): State<AppState>,
+    AdminPrincipal(admin): AdminPrincipal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&admin.actor()).await?;
+    let user = queries::lock_user(&tx, id).await?.ok_or(ApiError::NotFound("user"))?;
+    if user.role == Role::Admin && user.is_active {
+        queries::lock_admin_roles(&tx).await?;
+        if queries::other_active_admins(&tx, id).await? == 0 {
+            return Err(ApiError::Conflict {
+                detail: "this would leave no active administrator; promote another user first".into(),
+                field: None,
+            });
+        }
+    }
+    queries::close_account(&tx, id).await?;
+    queries::revoke_sessions_of(&tx, id, None).await?;
+    queries::revoke_api_keys_of(&tx, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Import existing accounts (admin): JSON lines (`application/x-ndjson`)
+/// or CSV with a header (`text/csv`), one account per record with `email`,
+/// `password_hash` (bcrypt `$2a$`/`$2b$`/`$2y$`, or an argon2 PHC string),
+/// and optionally `name`, `plan` (`free` when empty) and `created_at` (RFC
+/// 3339). Every record is checked first: one bad record is a 422 naming
+/// `line N: field`, and nothing is imported. Emails that already have an
+/// account are skipped. A bcrypt account signs in with its old password; its
+/// hash becomes argon2id then.
+#[utoipa::path(
+    post, path = "/api/admin/users/import", tag = "admin", security(("bearer" = ["admin"])),
+    request_body(
+        description = "At most 10000 accounts.",
+        content(
+            (String = "text/csv", example = "email,name,password_hash,plan,created_at\nada@example.com,Ada,$2b$10$...,team,2024-01-31T12:00:00Z"),
+            (String = "application/x-ndjson", example = "{\"email\": \"ada@example.com\", \"password_hash\": \"$2b$10$...\", \"plan\": \"team\"}"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Imported", body = ImportReport),
+        (status = 400, description = "The body is not UTF-8 text", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither text/csv nor application/x-ndjson", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A record is invalid (its line and field are named); nothing was imported", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn admin_import_users(
+    State(state): State<AppState>,
+    AdminPrincipal(admin): AdminPrincipal,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<ImportReport>> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let format = match content_type.as_deref() {
+        Some("text/csv") => import::Format::Csv,
+        Some("application/x-ndjson" | "application/jsonl" | "application/json-lines") => import::Format::JsonLines,
+        other => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "send the accounts as text/csv or application/x-ndjson (got {})",
+                other.unwrap_or("no Content-Type")
+            )));
+        }
+    };
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8 text".into()))?;
+    let records = import::parse(text, format)?;
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&admin.actor()).await?;
+    let report = import::import(&tx, &records).await?;
+    tx.commit().await?;
+    Ok(Json(report))
 }
 
 #[cfg(test)]

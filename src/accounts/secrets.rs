@@ -65,6 +65,40 @@ pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
     argon2().verify_password(password.as_bytes(), &parsed).is_ok() && real
 }
 
+/// Whether `stored` is a bcrypt hash (`$2a$`, `$2b$` or `$2y$`), which
+/// imported accounts may carry until their first sign-in.
+pub fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|p| stored.starts_with(p))
+}
+
+/// Whether `stored` is a password hash devx can check: bcrypt, or an
+/// argon2 PHC string (`$argon2id$`, `$argon2i$`, `$argon2d$`) that parses.
+pub fn is_known_hash(stored: &str) -> bool {
+    if is_bcrypt(stored) {
+        // `$2b$10$` + 22 characters of salt + 31 of hash.
+        return stored.len() == 60 && stored.as_bytes()[3] == b'$' && stored[4..6].bytes().all(|b| b.is_ascii_digit());
+    }
+    stored.starts_with("$argon2")
+        && PasswordHash::new(stored).is_ok_and(|h| {
+            Algorithm::try_from(h.algorithm).is_ok()
+                && Params::try_from(&h).is_ok()
+                && h.salt.is_some()
+                && h.hash.is_some()
+        })
+}
+
+/// Whether a verified password's hash should be replaced by a new argon2id
+/// one: it is of another kind (bcrypt, argon2i or argon2d).
+pub fn needs_rehash(stored: &str) -> bool {
+    !stored.starts_with("$argon2id$")
+}
+
+/// Checks `password` against a bcrypt hash (verification only: devx never
+/// makes bcrypt hashes).
+pub fn verify_bcrypt(password: &str, stored: &str) -> bool {
+    bcrypt::verify(password, stored).unwrap_or(false)
+}
+
 pub type TokenHash = [u8; 32];
 
 pub fn hash_token(token: &str) -> TokenHash {
@@ -103,6 +137,23 @@ mod tests {
         assert!(verify_password("correct horse battery", Some(&hash)));
         assert!(!verify_password("wrong horse battery", Some(&hash)));
         assert!(!verify_password("dummy password for timing", None), "no account never verifies");
+    }
+
+    #[test]
+    fn bcrypt_hashes_are_recognised_and_verified() {
+        // One hash written with each prefix bcrypt libraries use.
+        let hash = bcrypt::hash_with_result("correct horse battery", 4).unwrap();
+        for version in [bcrypt::Version::TwoA, bcrypt::Version::TwoB, bcrypt::Version::TwoY] {
+            let stored = hash.format_for_version(version);
+            assert!(is_bcrypt(&stored) && is_known_hash(&stored) && needs_rehash(&stored), "{stored}");
+            assert!(verify_bcrypt("correct horse battery", &stored));
+            assert!(!verify_bcrypt("wrong horse battery", &stored));
+        }
+        let argon = hash_password("x y z w v").unwrap();
+        assert!(is_known_hash(&argon) && !needs_rehash(&argon));
+        for bad in ["", "plain", "$2b$10$short", "$argon2id$nonsense", "$1$md5$abc"] {
+            assert!(!is_known_hash(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -18,13 +18,17 @@
 //!   form needs, and its use for enumeration is bounded here.
 //!
 //! A lockout starting, and an unlock (`devx users unlock --email`), are
-//! written to the audit trail by triggers; retention prunes quiet counters.
+//! written to the audit trail by triggers, and a lockout starting also to the
+//! activity log (`lockout`, with the key and its end); retention prunes quiet
+//! counters.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
+use super::activity::{self, Activity, ActivityAction, Origin};
 use crate::config::HttpConfig;
 use crate::db::{DbError, Queryable};
 use crate::http::ApiError;
@@ -37,6 +41,13 @@ const MAX_LOCKOUT: Duration = Duration::from_secs(3600);
 pub struct Key {
     key: String,
     limit: u32,
+}
+
+#[derive(crate::db::FromRow)]
+struct Counted {
+    /// This failure reached the limit: the count starts over, locked.
+    locked: bool,
+    locked_until: Option<DateTime<Utc>>,
 }
 
 impl Key {
@@ -77,8 +88,15 @@ pub async fn check(db: &impl Queryable, keys: &[Key], what: &str) -> Result<(), 
 /// Counts one failure against each key. A key that reaches its limit within
 /// the window is locked (the count starts over), for a period that doubles
 /// with each lockout in a row; a window that passed without failures forgets
-/// both the count and the lockouts.
-pub async fn record_failure(db: &impl Queryable, keys: &[Key], http: &HttpConfig) -> Result<(), DbError> {
+/// both the count and the lockouts. A lockout that starts is written to the
+/// activity log, with `user_id` when the key is an account's.
+pub async fn record_failure(
+    db: &impl Queryable,
+    keys: &[Key],
+    http: &HttpConfig,
+    origin: &Origin,
+    user_id: Option<Uuid>,
+) -> Result<(), DbError> {
     let window = interval(http.login_window);
     let base = interval(http.login_lockout);
     let max = interval(MAX_LOCKOUT.max(http.login_lockout));
@@ -99,11 +117,22 @@ pub async fn record_failure(db: &impl Queryable, keys: &[Key], http: &HttpConfig
                                  THEN now() + least($4::text::interval * power(2, {lockouts}), $5::text::interval)
                                  ELSE t.locked_until END,
              window_started_at = CASE WHEN {stale} THEN now() ELSE t.window_started_at END,
-             last_failure_at = now()"
+             last_failure_at = now()
+         RETURNING t.failures = 0 AS locked, t.locked_until"
     );
     for key in keys {
         let limit = i32::try_from(key.limit).unwrap_or(i32::MAX);
-        db.execute(&sql, &[&key.key, &limit, &window, &base, &max]).await?;
+        let counted: Counted = db.query_one_as(&sql, &[&key.key, &limit, &window, &base, &max]).await?;
+        if counted.locked {
+            let user_id = user_id.filter(|_| key.key.starts_with("account:"));
+            let actor = user_id.map_or_else(|| activity::ANONYMOUS.to_string(), |id| format!("user:{id}"));
+            let details = serde_json::json!({"key": key.key, "locked_until": counted.locked_until});
+            activity::record(
+                db,
+                &Activity { user_id, actor: &actor, action: ActivityAction::Lockout, origin, details },
+            )
+            .await?;
+        }
     }
     Ok(())
 }

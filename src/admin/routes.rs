@@ -9,11 +9,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
 
 use super::model::{AuditAction, AuditEntry, ConfigEntry, SystemStats};
 use super::queries::{self, AuditFilter};
 use super::settings;
 use crate::accounts::AdminPrincipal;
+use crate::accounts::activity::{self, ActivityAction, ActivityEntry, ActivityFilter};
 use crate::http::error::Problem;
 use crate::http::json_schema::AnyJsonButNull;
 use crate::http::pagination::{self, Page, PageRequest};
@@ -27,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_config, put_config))
         .routes(routes!(list_audit))
         .routes(routes!(recent_activity))
+        .routes(routes!(list_activity_logs))
         .routes(routes!(stats))
 }
 
@@ -249,6 +252,44 @@ async fn recent_activity(
     let PageRequest { limit, after } =
         PageRequest::<(DateTime<Utc>, i64)>::new(params.limit, params.cursor.as_deref())?;
     let rows = crate::db_read!(state.db, |c| queries::recent_activity(c, after, limit))?;
+    Ok(Json(Page::from_rows(rows, limit, |e| (e.created_at, e.id))))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ActivityLogParams {
+    /// The account concerned.
+    pub user_id: Option<Uuid>,
+    #[param(inline)]
+    pub action: Option<ActivityAction>,
+    /// Events at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The activity log: application events that change no row, so the audit
+/// trail cannot show them (sign-ins, sign-outs, failed sign-ins, lockouts,
+/// an API key's first use, generations started), newest first (admin).
+#[utoipa::path(
+    get, path = "/api/admin/activity-logs", tag = "admin", security(("bearer" = ["admin"])),
+    params(ActivityLogParams),
+    responses(
+        (status = 200, body = Page<ActivityEntry>),
+        (status = 400, description = "Bad limit, cursor or filter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_activity_logs(
+    State(state): State<AppState>,
+    _admin: AdminPrincipal,
+    Query(params): Query<ActivityLogParams>,
+) -> ApiResult<Json<Page<ActivityEntry>>> {
+    let PageRequest { limit, after } = PageRequest::new(params.limit, params.cursor.as_deref())?;
+    let filter = ActivityFilter { user_id: params.user_id, action: params.action, since: params.since, after, limit };
+    let rows = crate::db_read!(state.db, |c| activity::list(c, &filter))?;
     Ok(Json(Page::from_rows(rows, limit, |e| (e.created_at, e.id))))
 }
 

@@ -57,6 +57,11 @@ pub const KNOWN: &[KnownSetting] = &[
         kind: Kind::Period,
         description: "How long task execution log lines are kept",
     },
+    KnownSetting {
+        key: "retention.activity_logs",
+        kind: Kind::Period,
+        description: "How long activity log rows (sign-ins, failures, lockouts...) are kept",
+    },
     KnownSetting { key: "retention.audit_logs", kind: Kind::Period, description: "How long audit trail rows are kept" },
     KnownSetting {
         key: "retention.sign_in_throttle",

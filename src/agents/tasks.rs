@@ -25,7 +25,7 @@ use super::queries::executions as xq;
 use super::queries::tasks::{self as q, NewTask, TaskChange, TaskFilter, TaskKey};
 use super::settings::{ATTEMPTS_MAX, ATTEMPTS_MIN, AgentSettings, LEASE_MAX, LEASE_MIN};
 use super::{AGENT_TYPE_PATTERN, AGENT_TYPE_RULE, JSON_MAX, is_agent_type};
-use crate::accounts::Principal;
+use crate::accounts::{PersonRef, Principal, resolve_person};
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
@@ -73,7 +73,9 @@ pub struct TaskListParams {
     /// Highest priority to include (0..10).
     #[param(minimum = 0, maximum = 10)]
     pub priority_max: Option<i32>,
-    pub assigned_to: Option<Uuid>,
+    /// A user id, or the email of an account.
+    #[param(value_type = Option<PersonRef>)]
+    pub assigned_to: Option<String>,
     /// Only the direct subtasks of this task.
     pub parent_task_id: Option<Uuid>,
     /// `true`: only dead letters, the tasks that failed with every attempt
@@ -92,7 +94,8 @@ pub struct TaskListParams {
         (status = 200, body = Page<Task>),
         (status = 400, description = "Bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Priority bounds out of 0..10", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`assigned_to` is an email no account has", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Priority bounds out of 0..10, or `assigned_to` neither a user id nor an email", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn list_tasks(
@@ -105,13 +108,17 @@ async fn list_tasks(
     v.check(p.priority_min.is_none_or(priority_ok), "priority_min", "must be 0 to 10");
     v.check(p.priority_max.is_none_or(priority_ok), "priority_max", "must be 0 to 10");
     v.finish()?;
+    let assigned_to = match &p.assigned_to {
+        Some(named) => Some(resolve_person(&state.db.client().await?, "assigned_to", named).await?),
+        None => None,
+    };
     let filter = TaskFilter {
         owner: principal.visibility().owner(),
         project_id: p.project_id,
         status: p.status,
         priority_min: p.priority_min,
         priority_max: p.priority_max,
-        assigned_to: p.assigned_to,
+        assigned_to,
         parent_task_id: p.parent_task_id,
         dead: p.dead,
         after,
@@ -176,6 +183,11 @@ pub struct CreateTask {
     /// A pending or in-progress task of the same project (404 naming the
     /// field if there is none, 409 if it is finished).
     pub parent_task_id: Option<Uuid>,
+    /// Who does it: a user id or an email; yourself (an admin may name any
+    /// user). Another user is a 404 naming the field, as for one that does
+    /// not exist.
+    #[schema(value_type = Option<PersonRef>)]
+    pub assigned_to: Option<String>,
     /// Attempts before a failure is final, 1 to 100; default: the
     /// `agents.max_attempts` setting (3).
     #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
@@ -235,6 +247,7 @@ fn check_requirements(v: &mut Validator, requirements: &Value) {
     responses(
         (status = 201, body = Task, headers(("Location" = String, description = "The new task: /api/tasks/{id}"), ("ETag" = String, description = "The new task's version, for If-Match"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project, parent task or assignee (`assigned_to`) of yours; the field is named", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An open task of the project has this unique_key (the detail names it); the parent task is finished or cancelled; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields; no such project or parent task of yours; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
@@ -259,6 +272,10 @@ async fn create_task(
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
+    let assigned_to = match &req.assigned_to {
+        Some(named) => Some(assignee(&tx, &principal, named).await?),
+        None => None,
+    };
     // A body that names a project the caller cannot see is a 404 naming the field.
     access::project_for(&tx, &principal, req.project_id, false).await.map_err(|e| match e {
         ApiError::NotFound(_) => ApiError::no_such("project_id", "no such project of yours"),
@@ -293,7 +310,7 @@ async fn create_task(
             requirements: &requirements,
             priority: req.priority,
             created_by: principal.user_id,
-            assigned_to: None,
+            assigned_to,
             max_attempts,
             lease_seconds: req.lease_seconds,
             unique_key: req.unique_key.as_deref(),
@@ -578,11 +595,12 @@ pub struct UpdateTask {
     /// pending subtasks too; leaving in_progress cancels the task's running
     /// execution. The same status is no change.
     pub status: Option<TaskStatus>,
-    /// Yourself or `null` (an admin may name any user); another user is a
-    /// 404 naming the field, as for a user that does not exist.
+    /// Yourself, by user id or email, or `null` (an admin may name any
+    /// user); another user is a 404 naming the field, as for a user that
+    /// does not exist.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
-    #[schema(value_type = Option<Uuid>)]
-    pub assigned_to: Option<Option<Uuid>>,
+    #[schema(value_type = Option<PersonRef>, nullable)]
+    pub assigned_to: Option<Option<String>>,
     /// Attempts before a failure is final, 1 to 100.
     #[serde(default, deserialize_with = "crate::http::extract::opt_whole")]
     #[schema(minimum = 1, maximum = 100)]
@@ -592,6 +610,21 @@ pub struct UpdateTask {
     #[serde(default, deserialize_with = "crate::http::extract::nullable_whole")]
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 3600)]
     pub lease_seconds: Option<Option<i32>>,
+}
+
+/// The user a task is assigned to, named by id or email
+/// (`accounts::resolve_person`). Another user is one the caller cannot see:
+/// answered as a user that does not exist (which, for an admin, the foreign
+/// key answers).
+async fn assignee(db: &impl crate::db::Queryable, principal: &Principal, named: &str) -> ApiResult<Uuid> {
+    let user = resolve_person(db, "assigned_to", named).await?;
+    if !principal.can_see(user) {
+        return Err(ApiError::no_such(
+            "assigned_to",
+            "no such user: you can assign a task only to yourself (or clear it with null)",
+        ));
+    }
+    Ok(user)
 }
 
 /// Change a task's fields or status.
@@ -629,19 +662,13 @@ async fn update_task(
     check_attempts(&mut v, req.max_attempts);
     check_lease(&mut v, req.lease_seconds.flatten());
     v.finish()?;
-    // Another user is one the caller cannot see: answered as a user that
-    // does not exist (which, for an admin, the foreign key answers).
-    if let Some(Some(user)) = req.assigned_to
-        && !principal.can_see(user)
-    {
-        return Err(ApiError::no_such(
-            "assigned_to",
-            "no such user: you can assign a task only to yourself (or clear it with null)",
-        ));
-    }
-
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
+    let assigned_to = match &req.assigned_to {
+        Some(Some(named)) => Some(Some(assignee(&tx, &principal, named).await?)),
+        Some(None) => Some(None),
+        None => None,
+    };
     let current = visible_task(&tx, &principal, id, true).await?.ok_or(ApiError::NotFound("task"))?;
     if_match.check("task", &current.etag())?;
     let mut task = current.clone();
@@ -665,7 +692,7 @@ async fn update_task(
         description: req.description.as_ref().map(|d| d.as_deref()),
         requirements: requirements.as_ref(),
         priority: req.priority,
-        assigned_to: req.assigned_to,
+        assigned_to,
         max_attempts: req.max_attempts,
         lease_seconds: req.lease_seconds,
     };

@@ -1,6 +1,7 @@
 //! `devx db seed`: sample data in every table, for demos and the dashboard.
 //! The data is one SQL script (`seed.sql`) with fixed ids and
-//! `ON CONFLICT DO NOTHING` everywhere, so loading it twice changes nothing;
+//! `ON CONFLICT DO NOTHING` everywhere (the activity log, which has no key,
+//! only while it holds no seed row), so loading it twice changes nothing;
 //! it runs in one transaction after the built-in catalog, whose templates it
 //! refers to by slug.
 

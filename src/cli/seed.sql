@@ -26,7 +26,9 @@
 --   13 devx.generation_history 14 devx.chat_messages      15 devx.file_storage
 --   16 devx.tasks              17 devx.task_executions    18 devx.pr_validations
 --   19 devx.error_logs
---   (devx.execution_logs is keyed by (execution_id, seq).)
+--   (devx.execution_logs is keyed by (execution_id, seq); devx.activity_logs
+--   has no key of its own, so its rows are inserted only while the table
+--   holds no row marked "seed" in its details.)
 -- Secrets: password_hash is NULL (external sign-in); token and key hashes are
 -- 32-byte fills (ab, ac, cd, ce) that no token hashes to; deployments'
 -- encrypted columns are NULL (only the application can encrypt them).
@@ -681,6 +683,21 @@ INSERT INTO devx.sign_in_throttle (key, failures, window_started_at, last_failur
     ('address:198.51.100.23', 0, now() - interval '4 minutes', now() - interval '1 minute',
      now() + interval '10 minutes', 1)
 ON CONFLICT DO NOTHING;
+
+-- What the activity log holds after a sign-in, a failed one and a lockout.
+INSERT INTO devx.activity_logs (created_at, user_id, actor, action, ip_address, user_agent, details)
+SELECT a.created_at, a.user_id, a.actor, a.action, a.ip_address::inet, a.user_agent, a.details::jsonb
+  FROM (VALUES
+        (now() - interval '20 minutes', (SELECT id FROM devx.users WHERE lower(email) = 'ada@devx.local'),
+         'user:' || (SELECT id FROM devx.users WHERE lower(email) = 'ada@devx.local'), 'sign_in', '192.0.2.10',
+         'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15',
+         '{"seed": true, "via": "password", "session_id": "deed0002-5eed-4000-8000-000000000001"}'),
+        (now() - interval '5 minutes', NULL::uuid, 'anonymous', 'sign_in_failed', '198.51.100.23', 'curl/8.5.0',
+         '{"seed": true, "email": "admin@devx.local"}'),
+        (now() - interval '1 minute', NULL::uuid, 'anonymous', 'lockout', '198.51.100.23', 'curl/8.5.0',
+         '{"seed": true, "key": "address:198.51.100.23"}')
+       ) AS a (created_at, user_id, actor, action, ip_address, user_agent, details)
+ WHERE NOT EXISTS (SELECT 1 FROM devx.activity_logs WHERE details ? 'seed');
 
 -- An agent's POST /api/tasks sent with an Idempotency-Key, and the answer a
 -- retry with the same key would get again.

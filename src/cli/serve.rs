@@ -18,7 +18,7 @@ use crate::config::{Config, masked_target};
 use crate::db::Db;
 use crate::embedded::ResolvedDatabase;
 use crate::http::AppState;
-use crate::{agents, catalog, migrate, retention};
+use crate::{agents, catalog, health, migrate, retention};
 
 #[derive(Args)]
 #[command(
@@ -73,15 +73,23 @@ pub async fn run(config: &Config, _args: ServeArgs) -> anyhow::Result<ExitCode> 
                 return Ok(ExitCode::SUCCESS);
             }
         };
-        opening.open(AppState::new(db.clone(), config.clone()));
+        let state = AppState::new(db.clone(), config.clone());
+        opening.open(state.clone());
         tracing::info!(%addr, "devx ready on http://{addr}");
         let retention = tokio::spawn(retention::job(db.clone()));
         let agents_reaper = tokio::spawn(agents::reaper::job(db.clone()));
-        let reaper = tokio::spawn(reap_idle_connections(db, config.database.idle_timeout, config.database.pool_min));
+        let database = &config.database;
+        let reaper =
+            tokio::spawn(reap_idle_connections(db, database.idle_timeout, database.pool_min, database.reap_interval));
+        let checker =
+            config.database.health_check_interval.map(|every| tokio::spawn(health::periodic_check(state, every)));
         let result = server.await;
         retention.abort();
         agents_reaper.abort();
         reaper.abort();
+        if let Some(checker) = checker {
+            checker.abort();
+        }
         result.context("the server task failed")??;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
@@ -171,9 +179,11 @@ async fn seed_catalog(db: &Db) -> Result<usize, crate::db::DbError> {
     Ok(added)
 }
 
-/// deadpool does not close idle connections itself.
-async fn reap_idle_connections(db: Db, idle: Duration, keep: usize) {
-    let mut tick = tokio::time::interval(idle.min(Duration::from_secs(10)));
+/// deadpool does not close idle connections itself: every
+/// `DB_REAP_INTERVAL`, those idle past `DB_IDLE_TIMEOUT` (above
+/// `DB_POOL_MIN`) are closed.
+async fn reap_idle_connections(db: Db, idle: Duration, keep: usize, every: Duration) {
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         db.reap_idle(idle, keep);

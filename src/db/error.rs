@@ -263,10 +263,11 @@ fn fix(e: &tokio_postgres::Error) -> Option<String> {
         Some("The server does not offer TLS: enable ssl on it, or set DB_SSL_MODE=disable".into())
     } else if text.starts_with("error performing TLS handshake") && text.contains("certificate") {
         Some(
-            "The server's certificate does not verify under DB_SSL_MODE=verify-full (checked against the public \
-             web PKI roots and the host name): give the server a certificate from a public CA that names the host \
-             devx connects to, connect by the name on its certificate, or set DB_SSL_MODE=require to encrypt \
-             without verifying"
+            "The server's certificate does not verify under DB_SSL_MODE=verify-full (checked against the CA of \
+             DB_SSL_ROOT_CERT when it is set, else the public web PKI roots, and the host name): set \
+             DB_SSL_ROOT_CERT to the CA that signed the server's certificate, or give the server a certificate \
+             from a public CA that names the host devx connects to, connect by the name on its certificate, or \
+             set DB_SSL_MODE=require to encrypt without verifying"
                 .into(),
         )
     } else if text.contains("Connection refused") || text.contains("No such file or directory") {

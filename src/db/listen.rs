@@ -86,7 +86,7 @@ impl Db {
         let t = session_target(cfg, target, true);
         let alive = Arc::new(AtomicBool::new(true));
         let (channels, received) = (self.ctx.hub.channels.clone(), self.ctx.hub.received.clone());
-        let client = match tls::connector(cfg.effective_ssl_mode(target)) {
+        let client = match tls::connector(cfg.effective_ssl_mode(target), &cfg.tls_files) {
             None => {
                 let (client, connection) = t.connect(tokio_postgres::NoTls).await?;
                 tokio::spawn(drive(connection, channels, received, alive.clone()));

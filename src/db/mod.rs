@@ -41,6 +41,8 @@ struct DbContext {
     /// How a cancel request reaches the server (the pool's TLS setting).
     cancel_tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     slow_threshold: Duration,
+    /// Which statements are logged (`DB_LOG_QUERIES`, `DB_LOG_SLOW_QUERIES`).
+    statement_log: crate::config::StatementLog,
     breaker: breaker::Breaker,
     mode: StatementMode,
     /// Unnamed mode (behind PgBouncer, where startup options cannot carry
@@ -54,6 +56,31 @@ struct DbContext {
     param_types: Mutex<HashMap<String, Arc<[Type]>>>,
     /// LISTEN/NOTIFY: one connection for the pool (see [`Db::subscribe`]).
     hub: listen::Hub,
+}
+
+impl DbContext {
+    /// Times and counts one statement, and logs it as `statement_log` says.
+    fn record(&self, sql: &str, elapsed: Duration, ok: bool) {
+        let slow = self.stats.record(sql, elapsed, ok, self.slow_threshold);
+        let log = self.statement_log;
+        if !(log.all || (slow && log.slow)) {
+            return;
+        }
+        // Whole microseconds: finer clock readings are noise in a log.
+        let ms = elapsed.as_micros() as f64 / 1000.0;
+        let sql = normalize_sql(sql);
+        if slow && log.slow {
+            tracing::warn!(sql = %sql, duration_ms = ms, ok, "slow query");
+            return;
+        }
+        use crate::config::LogLevel;
+        match log.level {
+            LogLevel::Trace => tracing::trace!(sql = %sql, duration_ms = ms, ok, "statement"),
+            LogLevel::Debug => tracing::debug!(sql = %sql, duration_ms = ms, ok, "statement"),
+            LogLevel::Info => tracing::info!(sql = %sql, duration_ms = ms, ok, "statement"),
+            LogLevel::Warn => tracing::warn!(sql = %sql, duration_ms = ms, ok, "statement"),
+        }
+    }
 }
 
 /// Distinct SQL texts whose parameter types are remembered; past this the
@@ -88,6 +115,15 @@ pub struct PoolStatus {
 fn session_target(cfg: &DatabaseConfig, target: &tokio_postgres::Config, direct: bool) -> tokio_postgres::Config {
     let mut t = target.clone();
     t.connect_timeout(cfg.connect_timeout);
+    // The mode decides the connector; tokio-postgres must also refuse a
+    // server that answers without TLS when the mode requires it.
+    t.ssl_mode(match cfg.effective_ssl_mode(target) {
+        crate::config::SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+        crate::config::SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        crate::config::SslMode::Require | crate::config::SslMode::VerifyFull => {
+            tokio_postgres::config::SslMode::Require
+        }
+    });
     if t.get_application_name().is_none() {
         t.application_name("devx");
     }
@@ -178,7 +214,7 @@ async fn connect_raw(
             Ok(client)
         }};
     }
-    match tls::connector(cfg.effective_ssl_mode(target)) {
+    match tls::connector(cfg.effective_ssl_mode(target), &cfg.tls_files) {
         None => spawn!(t.connect(tokio_postgres::NoTls)),
         Some(tls) => spawn!(t.connect(tls)),
     }
@@ -188,7 +224,7 @@ impl Db {
     /// Builds the pool and opens `pool_min` connections, so that a bad target
     /// fails here, at start, and not on the first request.
     pub async fn connect(cfg: &DatabaseConfig, target: &tokio_postgres::Config) -> Result<Db, DbError> {
-        let db = Db::build(cfg, target, cfg.pool_max, cfg.acquire_timeout, cfg.connect_timeout)?;
+        let db = Db::build(cfg, target, cfg.pool_max, cfg.acquire_timeout, cfg.connect_timeout, cfg.create_timeout)?;
         db.warm(cfg.pool_min.max(1)).await?;
         Ok(db)
     }
@@ -199,6 +235,7 @@ impl Db {
         max_size: usize,
         wait: Duration,
         connect_timeout: Duration,
+        create_timeout: Duration,
     ) -> Result<Db, DbError> {
         let mut cfg = cfg.clone();
         cfg.connect_timeout = connect_timeout;
@@ -206,7 +243,7 @@ impl Db {
         // Fast recycling checks only that the connection is open: no query,
         // nothing that depends on session state.
         let mgr_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-        let cancel_tls = tls::connector(cfg.effective_ssl_mode(target));
+        let cancel_tls = tls::connector(cfg.effective_ssl_mode(target), &cfg.tls_files);
         let manager = match cancel_tls.clone() {
             None => Manager::from_config(t, tokio_postgres::NoTls, mgr_config),
             Some(tls) => Manager::from_config(t, tls, mgr_config),
@@ -214,7 +251,7 @@ impl Db {
         let pool = Pool::builder(manager)
             .max_size(max_size)
             .wait_timeout(Some(wait))
-            .create_timeout(Some(connect_timeout))
+            .create_timeout(Some(create_timeout))
             .recycle_timeout(Some(connect_timeout))
             .runtime(Runtime::Tokio1)
             .build()
@@ -225,6 +262,7 @@ impl Db {
                 stats: QueryStats::default(),
                 cancel_tls,
                 slow_threshold: cfg.slow_query_threshold,
+                statement_log: cfg.statement_log,
                 // Five failed connects in a row open it; it probes after a
                 // quarter second, backing off to one probe per five seconds.
                 breaker: breaker::Breaker::new(5, Duration::from_millis(250), Duration::from_secs(5)),
@@ -254,7 +292,8 @@ impl Db {
     /// opens on first use.
     pub fn probe_pool(&self, wait: Duration) -> Result<Db, DbError> {
         let (cfg, target) = &*self.ctx.settings;
-        Db::build(cfg, target, 1, wait, cfg.connect_timeout.min(wait.max(Duration::from_millis(250))))
+        let connect = cfg.connect_timeout.min(wait.max(Duration::from_millis(250)));
+        Db::build(cfg, target, 1, wait, connect, connect)
     }
 
     /// Opens up to `n` connections (fewer if some are open already).
@@ -446,7 +485,7 @@ impl PgClient {
         let guard = InFlight::new(&***self.conn(), &self.abandoned, &self.ctx);
         let result = self.conn().batch_execute(sql).await;
         guard.done();
-        self.ctx.stats.record(sql, start.elapsed(), result.is_ok(), self.ctx.slow_threshold);
+        self.ctx.record(sql, start.elapsed(), result.is_ok());
         Ok(result?)
     }
 }
@@ -556,7 +595,7 @@ impl PgTx<'_> {
         let guard = InFlight::new(&*self.tx, self.abandoned, self.ctx);
         let result = self.tx.batch_execute(sql).await;
         guard.done();
-        self.ctx.stats.record(sql, start.elapsed(), result.is_ok(), self.ctx.slow_threshold);
+        self.ctx.record(sql, start.elapsed(), result.is_ok());
         Ok(result?)
     }
 
@@ -636,7 +675,7 @@ where
     }
     .await;
     guard.done();
-    ctx.stats.record(sql, start.elapsed(), result.is_ok(), ctx.slow_threshold);
+    ctx.record(sql, start.elapsed(), result.is_ok());
     result.map_err(|e| {
         let err = DbError::from(e);
         tracing::debug!(sql = %normalize_sql(sql), error = %err, "statement failed");

@@ -100,7 +100,9 @@ pub fn normalize_sql(sql: &str) -> String {
 }
 
 impl QueryStats {
-    pub fn record(&self, sql: &str, elapsed: Duration, ok: bool, slow_threshold: Duration) {
+    /// Counts one statement; whether it was slow (the caller logs it, as
+    /// configured).
+    pub fn record(&self, sql: &str, elapsed: Duration, ok: bool, slow_threshold: Duration) -> bool {
         let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         self.total.fetch_add(1, Ordering::Relaxed);
         self.total_us.fetch_add(us, Ordering::Relaxed);
@@ -114,7 +116,6 @@ impl QueryStats {
             // Whole microseconds: finer clock readings are noise in a log.
             let ms = elapsed.as_micros() as f64 / 1000.0;
             let key = normalize_sql(sql);
-            tracing::warn!(sql = %key, duration_ms = ms, "slow query");
             let mut map = self.slow_queries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(entry) = map.get_mut(&key) {
                 entry.count += 1;
@@ -126,7 +127,9 @@ impl QueryStats {
                     SlowQuery { sql: key.clone(), count: 1, max_ms: ms, total_ms: ms, last_seen: chrono::Utc::now() };
                 map.insert(key, entry);
             }
+            return true;
         }
+        false
     }
 
     fn percentile_ms(&self, counts: &[u64], total: u64, p: f64) -> f64 {

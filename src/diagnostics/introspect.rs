@@ -259,8 +259,9 @@ pub async fn schema_findings(db: &impl Queryable) -> Result<Vec<Finding>, DbErro
 /// The parts of a schema that migrations declare, each rendered by
 /// PostgreSQL itself (`format_type`, `pg_get_indexdef`, `pg_get_constraintdef`,
 /// `pg_get_triggerdef`, `pg_get_viewdef`, `pg_get_functiondef`), keyed by a
-/// stable name such as `column devx.users.email`. Two databases built by the
-/// same migrations have equal snapshots.
+/// stable name such as `column devx.users.email`, with every name
+/// schema-qualified whatever the session's search path. Two databases built
+/// by the same migrations have equal snapshots.
 pub async fn schema_snapshot(db: &impl Queryable) -> Result<BTreeMap<String, String>, DbError> {
     const SCHEMAS: &str = "ARRAY['devx', 'templates']";
     let queries = [
@@ -312,13 +313,25 @@ pub async fn schema_snapshot(db: &impl Queryable) -> Result<BTreeMap<String, Str
               WHERE p.prokind IN ('f', 'p') AND n.nspname = ANY({SCHEMAS})"
         ),
     ];
+    // PostgreSQL leaves out the schema of names on the search path, which a
+    // database may set (devx's own does, for psql users): read everything
+    // under a fixed one so that two databases render alike, then put the
+    // session's back.
+    let previous: String = db.query_scalar("SELECT current_setting('search_path')", &[]).await?;
+    db.execute("SELECT set_config('search_path', 'pg_catalog', false)", &[]).await?;
     let mut snapshot = BTreeMap::new();
-    for sql in &queries {
-        for row in db.query_as::<SnapshotRow>(sql, &[]).await? {
-            snapshot.insert(row.object, row.definition);
+    let mut read = Ok(());
+    'queries: for sql in &queries {
+        match db.query_as::<SnapshotRow>(sql, &[]).await {
+            Ok(rows) => snapshot.extend(rows.into_iter().map(|row| (row.object, row.definition))),
+            Err(e) => {
+                read = Err(e);
+                break 'queries;
+            }
         }
     }
-    Ok(snapshot)
+    db.execute("SELECT set_config('search_path', $1, false)", &[&previous]).await?;
+    read.map(|()| snapshot)
 }
 
 /// One entry of [`schema_snapshot`].

@@ -25,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::AdminPrincipal;
-use crate::db::{PoolStatus, StatsSnapshot};
+use crate::db::{PoolStatus, Queryable, StatsSnapshot};
 use crate::diagnostics::insights;
 use crate::diagnostics::introspect::{self, ServerInfo};
 use crate::http::error::Problem;
@@ -130,6 +130,12 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Extension<QuietLo
     if state.is_draining() {
         return not_ready("shutting down: finishing in-flight requests".into());
     }
+    if let Some(check) = state.metrics.last_health_check()
+        && let Some(error) = check.error
+    {
+        let ago = check.at.elapsed().as_secs();
+        return not_ready(format!("the periodic database health check failed {ago}s ago: {error}"));
+    }
     let Ok(client) = state.probes.client().await else {
         return not_ready("database unreachable".into());
     };
@@ -140,6 +146,43 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Extension<QuietLo
         Ok(pending) => not_ready(format!("{} migration(s) pending: run `devx migrate up`", pending.len())),
         Err(_) => not_ready("could not read the migration ledger".into()),
     }
+}
+
+/// The periodic health check inside `serve` (`DB_HEALTH_CHECK_ENABLED`):
+/// [`check_once`] every `interval`; a change between up and down is logged.
+pub async fn periodic_check(state: AppState, interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_up = true;
+    loop {
+        tick.tick().await;
+        let error = check_once(&state, interval).await;
+        match (&error, was_up) {
+            (Some(e), true) => tracing::warn!(error = %e, "the periodic database health check failed"),
+            (None, false) => tracing::info!("the periodic database health check passes again"),
+            _ => {}
+        }
+        was_up = error.is_none();
+    }
+}
+
+/// One health check: a query through the probes' own connection, given at
+/// most `limit`. The outcome feeds `/readyz` (503 while the last check
+/// failed) and the `devx_database_health_check_*` metrics; returned too
+/// (`None`: the database answered).
+pub async fn check_once(state: &AppState, limit: std::time::Duration) -> Option<String> {
+    let started = std::time::Instant::now();
+    let check = async {
+        let client = state.probes.client().await?;
+        client.query_scalar::<i32>("SELECT 1", &[]).await
+    };
+    let error = match tokio::time::timeout(limit, check).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer within {} ms", limit.as_millis())),
+    };
+    state.metrics.record_health_check(started.elapsed(), error.clone());
+    error
 }
 
 fn not_ready(reason: String) -> (StatusCode, Extension<QuietLog>, Json<Probe>) {

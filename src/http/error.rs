@@ -267,6 +267,7 @@ const TABLES: &[&str] = &[
     "task_executions",
     "pr_validations",
     "execution_logs",
+    "activity_logs",
     "chat_messages",
     "modifications",
     "system_config",

@@ -140,6 +140,11 @@ impl Validator {
         }
     }
 
+    /// Whether no problem was found so far.
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty()
+    }
+
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() { Ok(()) } else { Err(ApiError::Invalid(self.errors)) }
     }

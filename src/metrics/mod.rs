@@ -25,6 +25,10 @@
 //!   `devx_tasks{status}` (task queue depth): queried at each scrape (two
 //!   cheap statements, bounded by a short timeout); when the database does
 //!   not answer the scrape still succeeds, with `devx_database_up 0`;
+//! - `devx_database_health_check_up` and
+//!   `devx_database_health_check_duration_seconds`: the last periodic
+//!   health check (`DB_HEALTH_CHECK_ENABLED`), recorded by
+//!   [`Metrics::record_health_check`];
 //! - `devx_retention_deleted_rows_total{table}`: process-wide, counted by
 //!   [`record_retention_deleted`];
 //! - `devx_build_info{version}` and the `process_*` metrics (memory, CPU,
@@ -91,6 +95,18 @@ pub struct Metrics {
     http_errors_total: AtomicU64,
     http_micros_total: AtomicU64,
     history: History,
+    health_check_up: IntGauge,
+    health_check_seconds: prometheus::Gauge,
+    /// The last periodic health check: when, and why it failed if it did.
+    health_check: std::sync::Mutex<Option<HealthCheck>>,
+}
+
+/// The outcome of one periodic health check (`DB_HEALTH_CHECK_ENABLED`).
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    pub at: std::time::Instant,
+    /// `None`: the database answered.
+    pub error: Option<String>,
 }
 
 impl Metrics {
@@ -121,6 +137,16 @@ impl Metrics {
         let tasks =
             IntGaugeVec::new(Opts::new("devx_tasks", "Tasks in the queue (devx.tasks), by status"), &["status"])
                 .expect("a valid metric definition");
+        let health_check_up = IntGauge::new(
+            "devx_database_health_check_up",
+            "1 when the last periodic health check (DB_HEALTH_CHECK_ENABLED) reached the database, else 0",
+        )
+        .expect("a valid metric definition");
+        let health_check_seconds = prometheus::Gauge::new(
+            "devx_database_health_check_duration_seconds",
+            "How long the last periodic health check took",
+        )
+        .expect("a valid metric definition");
         let build_info =
             IntGaugeVec::new(Opts::new("devx_build_info", "Always 1; the version as a label"), &["version"])
                 .expect("a valid metric definition");
@@ -132,6 +158,8 @@ impl Metrics {
             Box::new(database_up.clone()),
             Box::new(migrations_pending.clone()),
             Box::new(tasks.clone()),
+            Box::new(health_check_up.clone()),
+            Box::new(health_check_seconds.clone()),
             Box::new(build_info),
             Box::new(RETENTION_DELETED.clone()),
             Box::new(DbCollector::new(db)),
@@ -151,7 +179,24 @@ impl Metrics {
             http_errors_total: AtomicU64::new(0),
             http_micros_total: AtomicU64::new(0),
             history: History::new(sample_interval),
+            health_check_up,
+            health_check_seconds,
+            health_check: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Records a periodic health check: its metrics, and the outcome
+    /// `/readyz` reads.
+    pub fn record_health_check(&self, elapsed: Duration, error: Option<String>) {
+        self.health_check_up.set(i64::from(error.is_none()));
+        self.health_check_seconds.set(elapsed.as_secs_f64());
+        let check = HealthCheck { at: std::time::Instant::now(), error };
+        *self.health_check.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(check);
+    }
+
+    /// The last periodic health check, if one ran.
+    pub fn last_health_check(&self) -> Option<HealthCheck> {
+        self.health_check.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// The recent history of this process's statistics.

@@ -21,6 +21,7 @@ use super::model::{Generation, GenerationStats, GenerationStatus};
 use super::queries::{self, GenerationFilter, GenerationOutcome, NewGeneration};
 use super::routes::TimeKey;
 use crate::accounts::Principal;
+use crate::accounts::activity::{self, Activity, ActivityAction, Origin};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::json_schema::{self, AnyJson};
@@ -174,6 +175,7 @@ pub struct StartGeneration {
 async fn start_generation(
     State(state): State<AppState>,
     principal: Principal,
+    origin: Origin,
     Json(req): Json<StartGeneration>,
 ) -> ApiResult<Created<Generation>> {
     let status = req.status.unwrap_or(GenerationStatus::Pending);
@@ -227,6 +229,16 @@ async fn start_generation(
         },
     )
     .await?;
+    let started = Activity {
+        user_id: Some(principal.user_id),
+        actor: &principal.actor(),
+        action: ActivityAction::GenerationStarted,
+        origin: &origin,
+        details: serde_json::json!({
+            "generation_id": g.id, "generation_type": g.generation_type, "project_id": g.project_id,
+        }),
+    };
+    activity::record(&tx, &started).await?;
     tx.commit().await?;
     Ok(Created::versioned(format!("/api/generations/{}", g.id), g))
 }

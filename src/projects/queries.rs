@@ -25,6 +25,9 @@ pub type After = Option<(DateTime<Utc>, Uuid)>;
 pub struct ProjectFilter {
     /// Only this owner's projects (`None`: everyone's, for admins).
     pub owner: Option<Uuid>,
+    /// `?owner_id=`: only this user's projects, within what the caller
+    /// sees (someone else's, for a non-admin: none).
+    pub owner_id: Option<Uuid>,
     pub status: Option<String>,
     pub project_type: Option<String>,
     /// Template slug.
@@ -46,6 +49,7 @@ pub fn list_projects_statement(f: &ProjectFilter) -> Statement<'_> {
     let mut s = Statement::default();
     s.and("p.status <> 'deleted'");
     s.and_some(f.owner, |owner| format!("p.owner_id = {owner}"));
+    s.and_some(f.owner_id.filter(|id| f.owner != Some(*id)), |owner| format!("p.owner_id = {owner}"));
     s.and_some(f.status.as_deref(), |status| format!("p.status = {status}"));
     s.and_some(f.project_type.as_deref(), |t| format!("p.type = {t}"));
     s.and_some(f.template.as_deref(), |slug| {

@@ -56,6 +56,9 @@ pub(super) fn empty_object() -> Value {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ProjectListParams {
+    /// Only this user's projects. Admins see anyone's; everyone else sees
+    /// only their own, so someone else's id gives an empty page.
+    pub owner_id: Option<Uuid>,
     pub status: Option<ProjectStatus>,
     /// Project type, e.g. `nextjs`.
     #[serde(rename = "type")]
@@ -121,6 +124,7 @@ async fn list_projects(
     v.finish()?;
     let filter = ProjectFilter {
         owner: principal.visibility().owner(),
+        owner_id: p.owner_id,
         status: p.status.map(|s| s.as_str().to_string()),
         project_type: p.project_type,
         template: p.template,

@@ -110,6 +110,15 @@ pub const RULES: &[Rule] = &[
         what: "task execution log lines logged before the cutoff",
     },
     Rule {
+        name: "activity_logs",
+        table: "devx.activity_logs",
+        setting: "retention.activity_logs",
+        default_period: "1 year",
+        condition: "created_at < $1",
+        oldest_first: Some("created_at"),
+        what: "activity log rows (sign-ins, failures, lockouts, first key uses, generations started) written before the cutoff",
+    },
+    Rule {
         name: "closed_accounts",
         table: "devx.users",
         setting: "retention.user_data",

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub db: TestDb,
     pub pool: Db,
     pub config: Config,
+    /// The state the server runs with (its metrics, its probes' pool).
+    pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -73,13 +75,23 @@ impl TestApp {
             tx.commit().await.unwrap();
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let app = Application::build(listener, AppState::new(pool.clone(), config.clone()));
+        let state = AppState::new(pool.clone(), config.clone());
+        let app = Application::build(listener, state.clone());
         let addr = app.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        TestApp { addr, http: reqwest::Client::new(), db, pool, config, shutdown: Some(tx), server: Some(server) }
+        TestApp {
+            addr,
+            http: reqwest::Client::new(),
+            db,
+            pool,
+            config,
+            state,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -3,12 +3,14 @@
 //! (see `app`).
 
 mod accounts;
+mod activity;
 mod admin;
 mod agents;
 mod app;
 mod browser;
 mod catalog;
 mod chat_files;
+mod connection;
 mod contract;
 mod dashboard;
 mod embedded;
@@ -29,4 +31,5 @@ mod scopes;
 mod semantics;
 mod support;
 mod throttle;
+mod user_admin;
 mod visibility;

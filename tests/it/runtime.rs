@@ -311,6 +311,25 @@ async fn concurrent_starts_have_exactly_one_winner() {
     assert_eq!(starts, 3);
 }
 
+#[tokio::test]
+async fn a_deployment_going_live_stamps_the_projects_code_context_too() {
+    let app = spawn_with_key().await;
+    let ada = app.register("ada@example.com").await;
+    let t = Some(ada.token.as_str());
+    let (status, p) = app.post("/api/projects", t, json!({"name": "shop"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let p = id_of(&p);
+    let (_, context) = app.get(&format!("/api/projects/{p}/context"), t).await;
+    assert!(context["last_deployed_at"].is_null(), "{context}");
+    let (_, d) = app.post(&format!("/api/projects/{p}/deployments"), t, json!({})).await;
+    let (status, body) = app.patch(&format!("/api/deployments/{}", id_of(&d)), t, json!({"status": "running"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, context) = app.get(&format!("/api/projects/{p}/context"), t).await;
+    let (_, project) = app.get(&format!("/api/projects/{p}"), t).await;
+    assert!(context["last_deployed_at"].is_string(), "{context}");
+    assert!(project["last_deployed_at"].is_string() || project["project"]["last_deployed_at"].is_string(), "{project}");
+}
+
 const PLAIN_PASSWORD: &str = "pg-pass-Zq8wXv51";
 const PLAIN_TOKEN: &str = "stripe-sk-live-Kd93jfa0";
 

@@ -264,6 +264,39 @@ async fn containment_and_array_queries_use_their_gin_indexes() {
         ),
         ("SELECT id FROM devx.tasks WHERE requirements @> '{\"language\": \"rust\"}'", "tasks_requirements_idx"),
         ("SELECT id FROM devx.containers WHERE labels @> '{\"tier\": \"web\"}'", "containers_labels_idx"),
+        // Key existence in the codebase has an index of its own.
+        (
+            "SELECT project_id FROM devx.project_contexts WHERE codebase ? 'package.json'",
+            "project_contexts_codebase_keys_idx",
+        ),
+        (
+            "SELECT project_id FROM devx.project_contexts WHERE codebase ?| ARRAY['go.mod', 'Cargo.toml']",
+            "project_contexts_codebase_keys_idx",
+        ),
+        (
+            "SELECT project_id FROM devx.project_contexts WHERE environment_vars ? 'DATABASE_URL'",
+            "project_contexts_environment_vars_idx",
+        ),
+        (
+            "SELECT project_id FROM devx.project_contexts WHERE environment_vars @> '{\"NODE_ENV\": \"production\"}'",
+            "project_contexts_environment_vars_idx",
+        ),
+        (
+            "SELECT id FROM devx.modifications WHERE impact_analysis @> '{\"risk\": \"high\"}'",
+            "modifications_impact_analysis_idx",
+        ),
+        (
+            "SELECT id FROM devx.modifications WHERE test_results @> '{\"passed\": false}'",
+            "modifications_test_results_idx",
+        ),
+        (
+            "SELECT id FROM devx.projects WHERE owner_id = '7f1c0c6e-2f4e-4a8b-9a51-1c7b1d2e3f40' AND status = 'archived'",
+            "projects_owner_id_status_idx",
+        ),
+        (
+            "SELECT id FROM devx.modifications WHERE project_id = '7f1c0c6e-2f4e-4a8b-9a51-1c7b1d2e3f40' AND status = 'pending'",
+            "modifications_project_id_status_idx",
+        ),
     ];
     for (sql, index) in cases {
         let plan: Vec<String> = column(&client, &format!("EXPLAIN {sql}"), &[]).await;
@@ -344,6 +377,7 @@ fn stored_text_enums() -> Vec<(&'static str, &'static str, BTreeSet<&'static str
         stored!("devx.users.plan_type", accounts::model::PlanType),
         stored!("devx.api_keys.scopes", accounts::model::Scope),
         stored!("devx.audit_logs.action", admin::model::AuditAction),
+        stored!("devx.activity_logs.action", accounts::activity::ActivityAction),
         stored!("templates.templates.complexity", catalog::model::Complexity),
         stored!("devx.projects.status", ProjectStatus),
         stored!("devx.modifications.status", ModificationStatus),
@@ -673,4 +707,7 @@ async fn every_table_is_audited_or_append_only() {
     assert!(refused.to_string().contains("append-only") || format!("{refused:?}").contains("append-only"));
     let refused = client.execute("UPDATE devx.audit_logs SET actor = 'someone else'", &[]).await;
     assert!(refused.is_err(), "the trail itself cannot be rewritten");
+    let append_only: Vec<String> =
+        rows.iter().filter(|r| r.get::<_, Option<bool>>(2).unwrap_or(false)).map(|r| r.get(0)).collect();
+    assert!(append_only.iter().any(|t| t == "devx.activity_logs"), "the activity log is append-only: {append_only:?}");
 }

@@ -213,9 +213,11 @@ pub async fn update_deployment(
 }
 
 /// Records that a deployment of the project (and of the service, if any)
-/// just went live.
+/// just went live: on the project, its code context, and the service.
 pub async fn mark_deployed(db: &impl Queryable, project_id: Uuid, service_id: Option<Uuid>) -> Result<(), DbError> {
     db.execute("UPDATE devx.projects SET last_deployed_at = now() WHERE id = $1", &[&project_id]).await?;
+    db.execute("UPDATE devx.project_contexts SET last_deployed_at = now() WHERE project_id = $1", &[&project_id])
+        .await?;
     if let Some(service_id) = service_id {
         db.execute("UPDATE devx.services SET deployed_at = now() WHERE id = $1", &[&service_id]).await?;
     }

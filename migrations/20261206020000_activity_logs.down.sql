@@ -1,0 +1,2 @@
+DELETE FROM devx.system_config WHERE key = 'retention.activity_logs';
+DROP TABLE devx.activity_logs;

@@ -1002,7 +1002,10 @@
           const detail = await problemDetail(resp);
           if (resp.status === 401) return signOut("Your session ended; sign in again.");
           // 400 or 404: asking again would get the same answer.
-          if (resp.status < 500) return void (state.textContent = detail);
+          if (resp.status < 500 && resp.status !== 408 && resp.status !== 429) {
+            state.textContent = detail;
+            return;
+          }
           throw new Error(detail);
         }
         state.textContent = tailing();

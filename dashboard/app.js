@@ -129,19 +129,23 @@
       throw new ApiFailure(0, "devx did not answer (" + e.message + ")");
     }
     if (!resp.ok && !(opts.allow || []).includes(resp.status)) {
-      let detail = resp.status + " " + resp.statusText;
-      try {
-        const p = await resp.json();
-        detail = p.detail || p.title || detail;
-      } catch (_) {
-        /* not JSON */
-      }
+      const detail = await problemDetail(resp);
       if (resp.status === 401 && opts.token === undefined && t) {
         signOut("Your session ended; sign in again.");
       }
       throw new ApiFailure(resp.status, detail);
     }
     return opts.text ? resp.text() : resp.json();
+  }
+
+  // What a failed response says: its problem's detail, else its status line.
+  async function problemDetail(resp) {
+    try {
+      const p = await resp.json();
+      return p.detail || p.title || resp.status + " " + resp.statusText;
+    } catch (_) {
+      return resp.status + " " + resp.statusText; // not JSON
+    }
   }
 
   const api = (path, opts) => request(path, opts);
@@ -155,18 +159,29 @@
 
   // ---- page lifecycle ------------------------------------------------------
 
-  // Timers and charts belonging to the page on screen; dropped on navigation.
+  // Timers, charts and open requests (streams) belonging to the page on
+  // screen; dropped (requests aborted) on navigation.
   let pageTimers = [];
   let pageCharts = [];
+  let pageAborts = [];
   let pageToken = 0;
 
   function every(ms, fn) {
     pageTimers.push(setInterval(fn, ms));
   }
 
+  // An AbortController whose request leavePage() aborts.
+  function abortOnLeave() {
+    const c = new AbortController();
+    pageAborts.push(c);
+    return c;
+  }
+
   function leavePage() {
     pageTimers.forEach(clearInterval);
     pageTimers = [];
+    pageAborts.forEach((c) => c.abort());
+    pageAborts = [];
     pageCharts.forEach((c) => c.destroy());
     pageCharts = [];
     pageToken++;
@@ -835,8 +850,6 @@
 
   // ---- Tasks ---------------------------------------------------------------------------
 
-  const FINAL = ["completed", "failed", "cancelled"];
-
   async function pageTasks(root, alive, args) {
     root.appendChild(el("h1", { text: "Tasks" }));
     if (args[0] === "execution" && args[1]) return executionTail(root, alive, args[1]);
@@ -893,6 +906,46 @@
     return box;
   }
 
+  // A parser of Server-Sent Events (the event-stream format) for a stream
+  // read with fetch(): EventSource cannot send the Authorization header.
+  // push(text) takes the decoded text as it arrives and calls
+  // onEvent({type, data, id}) for each complete event; comments (the
+  // keep-alives) are skipped, an unfinished line waits for the next chunk.
+  function sseParser(onEvent) {
+    let buffer = "";
+    let data = [];
+    let type = "";
+    let id = "";
+    function line(l) {
+      if (l === "") {
+        if (data.length) onEvent({ type: type || "message", data: data.join("\n"), id });
+        data = [];
+        type = "";
+        return;
+      }
+      if (l[0] === ":") return;
+      const colon = l.indexOf(":");
+      const field = colon < 0 ? l : l.slice(0, colon);
+      let value = colon < 0 ? "" : l.slice(colon + 1);
+      if (value[0] === " ") value = value.slice(1);
+      if (field === "data") data.push(value);
+      else if (field === "event") type = value;
+      else if (field === "id" && !value.includes("\0")) id = value;
+    }
+    return function push(text) {
+      // A "\r" ending the chunk may be the first half of a "\r\n": kept.
+      const lines = (buffer + text).split(/\r\n|\r(?!$)|\n/);
+      buffer = lines.pop();
+      lines.forEach(line);
+    };
+  }
+
+  // An execution's log, followed live through its event stream
+  // (GET /api/executions/{id}/logs/stream): one event per line, in seq
+  // order; a dropped connection is resumed after a short backoff with
+  // Last-Event-ID, the seq of the last line shown, so no line is missed or
+  // shown twice; `event: end` says the execution finished and every line
+  // has been sent. Leaving the page aborts the request.
   async function executionTail(root, alive, id) {
     const head = el("div", { class: "stats" });
     const log = el("pre", { class: "log", id: "log-tail" });
@@ -905,8 +958,7 @@
     );
     let after = 0;
     let x = null;
-    let polls = 0;
-    let busy = false;
+    let finished = null;
     async function refreshExecution() {
       x = await api("/api/executions/" + encodeURIComponent(id));
       clear(head);
@@ -917,43 +969,81 @@
         stat("Lines", fmtNum(Math.max(x.log_lines, after))),
       );
     }
-    // The execution is re-read every fifth poll; the count follows the tail in between.
+    // The execution is read when the page opens and when it finishes; the
+    // count follows the tail in between.
     function showLineCount() {
       const value = head.querySelector(".stat:last-child .stat-value");
       if (value && x) value.textContent = fmtNum(Math.max(x.log_lines, after));
     }
-    async function poll() {
-      if (busy || !alive()) return;
-      busy = true;
-      try {
-        if (!x || polls % 5 === 0) await refreshExecution();
-        polls++;
-        let more = true;
-        while (more && alive()) {
-          const page = await api("/api/executions/" + encodeURIComponent(id) + "/logs" + qs({ after, limit: 200 }));
-          for (const l of page.items) {
-            after = l.seq;
-            log.appendChild(el("span", { class: "log-line log-" + l.level.replace(/[^a-z]/gi, "") }, el("span", { class: "log-meta", text: l.seq + " " + new Date(l.time).toLocaleTimeString() + " " + l.level + " " }), l.message, "\n"));
-          }
-          more = !!page.next_cursor;
-        }
-        showLineCount();
-        if (follow.checked) log.scrollTop = log.scrollHeight;
-        const done = x && FINAL.includes(x.status) && after >= x.log_lines;
-        state.textContent = done ? "Execution " + x.status + "; " + after + " lines." : "Tailing live (every 2 s) after line " + after + "…";
-        if (done) leavePageTimersOnly();
-      } catch (e) {
-        state.textContent = e.message;
-      } finally {
-        busy = false;
+    function showLines(lines) {
+      const batch = document.createDocumentFragment();
+      for (const l of lines) {
+        if (l.seq <= after) continue; // already shown
+        after = l.seq;
+        batch.appendChild(el("span", { class: "log-line log-" + l.level.replace(/[^a-z]/gi, "") }, el("span", { class: "log-meta", text: l.seq + " " + new Date(l.time).toLocaleTimeString() + " " + l.level + " " }), l.message, "\n"));
       }
+      log.appendChild(batch);
+      showLineCount();
+      if (follow.checked) log.scrollTop = log.scrollHeight;
     }
-    function leavePageTimersOnly() {
-      pageTimers.forEach(clearInterval);
-      pageTimers = [];
+    const tailing = () => "Tailing live after line " + after + "…";
+
+    await refreshExecution();
+    const url = "/api/executions/" + encodeURIComponent(id) + "/logs/stream";
+    let failures = 0;
+    while (alive() && !finished) {
+      const request = abortOnLeave();
+      let reason = "the stream ended";
+      try {
+        const headers = { Accept: "text/event-stream", Authorization: "Bearer " + token() };
+        if (after > 0) headers["Last-Event-ID"] = String(after);
+        const resp = await fetch(url, { headers, cache: "no-store", signal: request.signal });
+        if (!resp.ok) {
+          const detail = await problemDetail(resp);
+          if (resp.status === 401) return signOut("Your session ended; sign in again.");
+          // 400 or 404: asking again would get the same answer.
+          if (resp.status < 500 && resp.status !== 408 && resp.status !== 429) {
+            state.textContent = detail;
+            return;
+          }
+          throw new Error(detail);
+        }
+        state.textContent = tailing();
+        const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+        let lines = [];
+        const push = sseParser((ev) => {
+          if (ev.type === "end") finished = ev.data;
+          else if (ev.type === "message") lines.push(JSON.parse(ev.data));
+        });
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done || !alive()) break;
+          push(value);
+          if (lines.length) {
+            showLines(lines);
+            lines = [];
+            failures = 0;
+          }
+          if (!finished) state.textContent = tailing();
+        }
+      } catch (e) {
+        if (request.signal.aborted || !alive()) return;
+        reason = e.message;
+      } finally {
+        pageAborts = pageAborts.filter((c) => c !== request);
+      }
+      if (finished || !alive()) break;
+      // Reconnect after 1, 2, 4, 8, then every 10 s, from the last seq shown.
+      const wait = Math.min(1000 * 2 ** failures, 10000);
+      failures++;
+      state.textContent = "Reconnecting in " + wait / 1000 + " s after line " + after + " (" + reason + ")…";
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
-    await poll();
-    if (!(x && FINAL.includes(x.status) && after >= x.log_lines)) every(2000, poll);
+    if (!finished || !alive()) return;
+    await refreshExecution().catch(() => {});
+    showLineCount();
+    state.textContent = "Execution " + finished + "; " + after + " lines.";
+    state.dataset.finished = finished;
   }
 
   // ---- Catalog --------------------------------------------------------------------------

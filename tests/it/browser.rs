@@ -3,21 +3,25 @@
 //! overview's numbers against the API and its charts drawn from the
 //! server's metrics history (with the time-range picker), opens the
 //! slow-query page and the migration history, the activity list (each row
-//! once), follows a live log tail while lines are appended, and signs out;
-//! then it visits every page again on a phone-sized screen. Every page, at
-//! 1366×900 and at 390×844, gets a full-page screenshot under
+//! once), follows a live log tail (an event stream) while lines are
+//! appended, across a dropped connection and until the execution finishes,
+//! and signs out; then it visits every page again on a phone-sized screen.
+//! Every page, at 1366×900 and at 390×844, gets a full-page screenshot under
 //! `target/tmp/dashboard/` and is inspected ([`INSPECT`]): a text node
 //! `null`, `undefined` or `NaN`, an element wider than the viewport, a
 //! chart without axis labels or with a stacked legend fails the test, as does any console error (an
 //! exception, a failed request, a CSP violation).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 
 use crate::app::{Session, TestApp};
 use crate::support::id;
@@ -309,6 +313,50 @@ impl Browser {
     }
 }
 
+/// A TCP relay in front of the app whose connections the test can cut, as
+/// a dropped network would.
+struct Relay {
+    url: String,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(to: SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let open = Arc::clone(&connections);
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                open.lock().unwrap().push(relay);
+            }
+        });
+        Relay { url, connections, accept }
+    }
+
+    /// Closes every open connection, both ends, and returns once they are closed.
+    async fn cut(&self) {
+        let open = std::mem::take(&mut *self.connections.lock().unwrap());
+        for connection in open {
+            connection.abort();
+            let _ = connection.await;
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.connections.lock().unwrap().iter().for_each(JoinHandle::abort);
+    }
+}
+
 /// What the dashboard has to show: a user's project with a task whose
 /// execution is running and has logged two lines, and an unresolved error.
 async fn activity(app: &TestApp, dev: &Session) -> String {
@@ -392,7 +440,9 @@ async fn the_dashboard_works_in_a_real_browser() {
     b.set_viewport(DESKTOP).await;
 
     // Sign in.
-    b.client.goto(&app.url("/")).await.unwrap();
+    // Through a relay that can cut the browser's connections.
+    let relay = Relay::start(app.addr).await;
+    b.client.goto(&format!("{}/", relay.url)).await.unwrap();
     b.text_of("#login h1").await;
     b.inspect("sign-in").await;
     b.client.find(Locator::Id("login-email")).await.unwrap().send_keys(&admin.email).await.unwrap();
@@ -535,6 +585,11 @@ async fn the_dashboard_works_in_a_real_browser() {
     b.client.find(Locator::Css("#page tbody button.link")).await.unwrap().click().await.unwrap();
     let link = format!("a[href='#/tasks/execution/{execution}']");
     b.text_of(&link).await;
+    // The requests the tail makes, from here on (resource timing).
+    b.client
+        .execute("performance.setResourceTimingBufferSize(10000); performance.clearResourceTimings();", vec![])
+        .await
+        .unwrap();
     b.client.find(Locator::Css(&link)).await.unwrap().click().await.unwrap();
     let tail = b.text_of("#log-tail").await;
     assert!(tail.contains("cloning the repository") && tail.contains("running cargo build"), "{tail}");
@@ -556,6 +611,53 @@ async fn the_dashboard_works_in_a_real_browser() {
     assert_eq!(tail.matches("running cargo build").count(), 1, "no line twice: {tail}");
     assert_eq!(b.stats("Lines").await["Lines"], "4", "the line count follows the tail");
     b.inspect("log-tail").await;
+    // The connection drops while lines are appended: the tail reconnects
+    // with Last-Event-ID and shows the lines it missed, each once.
+    relay.cut().await;
+    let more = json!({"lines": [{"message": "uploading artifacts"}, {"message": "done uploading"}]});
+    let (status, body) = app.post(&format!("/api/executions/{execution}/logs"), Some(&dev.token), more).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let tail = b
+        .wait_until(
+            "the lines appended while cut off",
+            "return document.getElementById('log-tail').textContent;",
+            |v| v.as_str().is_some_and(|t| t.contains("done uploading")),
+        )
+        .await;
+    let tail = tail.as_str().unwrap();
+    let order: Vec<usize> = ["disk almost full", "uploading artifacts", "done uploading"]
+        .iter()
+        .map(|line| tail.find(line).unwrap_or_else(|| panic!("{line} in {tail}")))
+        .collect();
+    assert!(order.is_sorted(), "lines in order after the reconnect: {tail}");
+    for line in ["cloning the repository", "disk almost full", "uploading artifacts"] {
+        assert_eq!(tail.matches(line).count(), 1, "{line} once after the reconnect: {tail}");
+    }
+    assert_eq!(b.stats("Lines").await["Lines"], "6", "the line count follows the tail");
+    // Chromium reports the cut stream (a truncated chunked body), and nothing else.
+    let errors = b.console_errors().await;
+    let expected = |e: &String| e.contains("/logs/stream") && e.contains("net::ERR_");
+    assert!(errors.iter().all(expected), "console errors after the reconnect: {errors:#?}");
+    // The execution finishes: the stream's `event: end` says so.
+    let (status, body) = app.post(&format!("/api/executions/{execution}/complete"), Some(&dev.token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    b.wait_until(
+        "the finished marker",
+        "return document.getElementById('tail-state').dataset.finished || null;",
+        |v| v == "completed",
+    )
+    .await;
+    assert_eq!(b.text_of("#tail-state").await, "Execution completed; 6 lines.");
+    let stats = b.stats("Status").await;
+    assert_eq!((stats["Status"].as_str(), stats["Lines"].as_str()), (Some("completed"), Some("6")), "{stats:?}");
+    let tail = b.text_of("#log-tail").await;
+    assert_eq!(tail.matches("disk almost full").count(), 1, "no line twice after the end: {tail}");
+    // Read through the stream, never by polling the page-by-page tail.
+    let requests =
+        b.client.execute("return performance.getEntriesByType('resource').map((e) => e.name);", vec![]).await.unwrap();
+    let requests: Vec<&str> = requests.as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(requests.iter().any(|r| r.ends_with(&format!("/api/executions/{execution}/logs/stream"))), "{requests:#?}");
+    assert!(!requests.iter().any(|r| r.contains("/logs?")), "no polling while streaming: {requests:#?}");
     b.assert_no_console_errors("the log tail").await;
 
     // A phone: every page again.

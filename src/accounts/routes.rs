@@ -887,8 +887,8 @@ async fn admin_close_user(
     request_body(
         description = "At most 10000 accounts.",
         content(
-            (String = "text/csv", example = "email,name,password_hash,plan,created_at\nada@example.com,Ada,$2b$10$...,team,2024-01-31T12:00:00Z"),
-            (String = "application/x-ndjson", example = "{\"email\": \"ada@example.com\", \"password_hash\": \"$2b$10$...\", \"plan\": \"team\"}"),
+            (String = "text/csv", example = "email,name,password_hash,plan,created_at\nada@example.com,Ada,$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy,team,2024-01-31T12:00:00Z"),
+            (String = "application/x-ndjson", example = "{\"email\": \"ada@example.com\", \"password_hash\": \"$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy\", \"plan\": \"team\"}"),
         )
     ),
     responses(

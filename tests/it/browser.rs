@@ -254,8 +254,10 @@ impl Browser {
 
     async fn open(&self, page: &str, heading: &str) {
         self.client.find(Locator::Css(&format!("#nav a[data-page='{page}']"))).await.unwrap().click().await.unwrap();
-        let h1 = self.text_of("#page h1").await;
-        assert_eq!(h1, heading, "the {page} page");
+        // The click renders the page asynchronously: until it has, the
+        // previous page's heading is still there.
+        let script = "const h = document.querySelector('#page h1'); return h ? h.textContent : null;";
+        self.wait_until(&format!("the {page} page's heading {heading:?}"), script, |v| v == heading).await;
     }
 
     /// A DevTools protocol command through chromedriver.

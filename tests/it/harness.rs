@@ -113,7 +113,28 @@ impl TestDb {
     pub async fn migrated() -> TestDb {
         sweep_stale().await;
         let template = TEMPLATE.get_or_init(ensure_template).await;
-        TestDb::create(&format!("TEMPLATE \"{template}\"")).await
+        let db = TestDb::create(&format!("TEMPLATE \"{template}\"")).await;
+        // CREATE DATABASE copies the template's contents but not the
+        // settings a migration gave the database itself (`search_path`):
+        // copy them, so the clone is what `devx migrate up` would leave.
+        let admin = admin_client().await;
+        let settings: Vec<String> = admin
+            .query(
+                "SELECT unnest(s.setconfig) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase \
+                 WHERE d.datname = $1 AND s.setrole = 0",
+                &[template],
+            )
+            .await
+            .expect("the template's settings are readable")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for setting in settings {
+            let (name, value) = setting.split_once('=').expect("a setting is name=value");
+            let sql = format!("ALTER DATABASE \"{}\" SET {name} = {value}", db.name);
+            admin.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        db
     }
 
     /// A fresh, empty database (from `template0`).

@@ -29,6 +29,7 @@ mod runtime;
 mod schema;
 mod scopes;
 mod semantics;
+mod spec_000;
 mod support;
 mod throttle;
 mod user_admin;

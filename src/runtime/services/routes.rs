@@ -18,6 +18,7 @@ use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, IfMatch, Json, Path, Query, Tagged, Versioned};
 use crate::projects::access::{find_project, project_for};
+use crate::projects::queries::usable_template_id;
 use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -140,8 +141,13 @@ pub struct CreateService {
     pub health_check_url: Option<String>,
     /// Default `inactive`.
     pub status: Option<ServiceStatus>,
-    /// A template (404 naming the field if there is none).
+    /// A template by id (404 naming the field if there is none).
     pub template_id: Option<Uuid>,
+    /// A template by slug, as the catalog lists them (404 naming the field
+    /// for one there is none of, or a non-public one of someone else's);
+    /// not together with `template_id`.
+    #[schema(example = "express-api", min_length = 1, max_length = 100)]
+    pub template: Option<String>,
     /// At most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub deployment_config: Option<Value>,
@@ -185,6 +191,12 @@ async fn create_service(
     if let Some(url) = &req.health_check_url {
         check_health_url(&mut v, url);
     }
+    v.opt_text("template", req.template.as_deref(), 1, 100);
+    v.check(
+        req.template.is_none() || req.template_id.is_none(),
+        "template",
+        "name the template by `template` (slug) or `template_id`, not both",
+    );
     v.opt_json_object("deployment_config", req.deployment_config.as_ref(), JSON_MAX_BYTES);
     v.opt_json_object("environment_vars", req.environment_vars.as_ref(), JSON_MAX_BYTES);
     v.opt_json_object("resource_limits", req.resource_limits.as_ref(), JSON_MAX_BYTES);
@@ -193,12 +205,20 @@ async fn create_service(
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
     let project = project_for(&tx, &principal, id, false).await?;
+    let template_id = match &req.template {
+        Some(slug) => Some(
+            usable_template_id(&tx, slug, principal.user_id, principal.is_admin())
+                .await?
+                .ok_or_else(|| ApiError::no_such("template", "no such template; see GET /api/templates"))?,
+        ),
+        None => req.template_id,
+    };
     let service = queries::insert_service(
         &tx,
         &NewService {
             project_id: project.project_id,
             owner_id: project.owner_id,
-            template_id: req.template_id,
+            template_id,
             name: req.name.trim(),
             slug: &req.slug,
             description: req.description.as_deref(),

@@ -30,6 +30,7 @@ mod schema;
 mod scopes;
 mod semantics;
 mod spec_000;
+mod spec_002;
 mod support;
 mod throttle;
 mod user_admin;

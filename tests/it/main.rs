@@ -31,6 +31,7 @@ mod scopes;
 mod semantics;
 mod spec_000;
 mod spec_002;
+mod spec_003;
 mod support;
 mod throttle;
 mod user_admin;

@@ -54,8 +54,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The full application: API, OpenAPI document, `/metrics`, fallbacks and
 /// middleware. `/api/openapi.json`, `/metrics` and the dashboard (`/`,
-/// `/dashboard/...`) are not in the OpenAPI document.
-pub fn router(state: AppState) -> Router {
+/// `/dashboard/...`) are not in the OpenAPI document. `touches` collects
+/// the credentials in use for whoever flushes them (see [`Opening::open`]).
+pub fn router(state: AppState, touches: crate::accounts::Touches) -> Router {
     let (api, openapi) = api();
     // A route without a declared scope is a programming error a test
     // catches; at run time such a route refuses every caller.
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
             crate::http::idempotency::layer::<crate::accounts::Principal>,
         ))
         .layer(axum::Extension(scopes))
+        .layer(axum::Extension(touches))
         .layer(axum::Extension(crate::accounts::Hasher::new(
             state.config.http.hash_threads(),
             state.config.http.hash_queue,
@@ -99,23 +101,25 @@ pub struct Application {
 struct Phase {
     app: OnceLock<(Router, AppState)>,
     waiting_for: Mutex<String>,
-    /// The metrics history's sampler, started with the application.
-    sampler: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The tasks started with the application: the metrics history's
+    /// sampler and the flusher of credentials in use.
+    background: Mutex<Vec<tokio::task::AbortHandle>>,
+    touches: crate::accounts::Touches,
 }
 
 impl Phase {
-    fn stop_sampler(&self) {
-        if let Some(sampler) = self.sampler.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
-            sampler.abort();
+    fn stop_background(&self) {
+        for task in self.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
+            task.abort();
         }
     }
 }
 
 impl Drop for Phase {
     /// A server dropped without a shutdown (a test's runtime ending) stops
-    /// sampling too.
+    /// its background tasks too.
     fn drop(&mut self) {
-        self.stop_sampler();
+        self.stop_background();
     }
 }
 
@@ -130,12 +134,20 @@ impl Opening {
         *self.0.waiting_for.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = reason.into();
     }
 
-    /// Starts serving the application over `state`, and the sampler of its
-    /// metrics history (`metrics::history`), which runs until shutdown.
+    /// Starts serving the application over `state`, the sampler of its
+    /// metrics history (`metrics::history`) and the flusher of credentials
+    /// in use (`accounts::touch`), which run until shutdown.
     pub fn open(&self, state: AppState) {
-        if self.0.app.set((router(state.clone()), state.clone())).is_ok() {
+        let touches = self.0.touches.clone();
+        if self.0.app.set((router(state.clone(), touches.clone()), state.clone())).is_ok() {
+            let db = state.db.clone();
             let sampler = tokio::spawn(async move { state.metrics.sample_every(&state.db).await });
-            *self.0.sampler.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sampler.abort_handle());
+            let flusher = tokio::spawn(touches.run(db, crate::accounts::touch::FLUSH_EVERY));
+            self.0
+                .background
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend([sampler.abort_handle(), flusher.abort_handle()]);
         }
     }
 }
@@ -159,7 +171,8 @@ impl Application {
         let phase = Arc::new(Phase {
             app: OnceLock::new(),
             waiting_for: Mutex::new(waiting_for.into()),
-            sampler: Mutex::new(None),
+            background: Mutex::new(Vec::new()),
+            touches: crate::accounts::Touches::default(),
         });
         let app = Application { listener, http: config.http.clone(), phase: phase.clone() };
         (app, Opening(phase))
@@ -176,8 +189,8 @@ impl Application {
 
     /// Serves until `shutdown` resolves; then (once open) answers `/readyz`
     /// 503 for the drain period, stops accepting, gives in-flight requests
-    /// the configured grace period, stops the metrics sampler and closes the
-    /// pool.
+    /// the configured grace period, stops the background tasks, writes the
+    /// last credentials in use and closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let grace = self.http.shutdown_grace;
         let drain = self.http.shutdown_drain;
@@ -232,8 +245,11 @@ impl Application {
                 Ok(())
             }
         };
-        phase.stop_sampler();
+        phase.stop_background();
         if let Some((_, state)) = phase.app.get() {
+            if let Err(error) = phase.touches.flush(&state.db).await {
+                tracing::warn!(%error, "could not record when sessions and API keys were last used");
+            }
             state.db.close();
         }
         result

@@ -26,10 +26,12 @@ use super::activity::{self, Activity, ActivityAction, Origin};
 use super::model::{Role, Scope};
 use super::queries;
 use super::secrets::{API_KEY_PREFIX, hash_token};
+use super::touch::Touches;
 use crate::http::{ApiError, AppState};
 
-/// `last_activity` / `last_used_at` are written at most this often per
-/// credential, so that authenticating is a read on almost every request.
+/// `last_activity` / `last_used_at` are noted at most this often per
+/// credential, and written in batches off the request path
+/// ([`Touches`]): authenticating is a read.
 const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +230,7 @@ impl FromRequestParts<AppState> for Principal {
             if row.last_seen.is_none() {
                 first_use(parts, state, row.user_id, row.id).await?;
             } else if row.last_seen.is_some_and(|at| now - at > TOUCH_EVERY) {
-                queries::touch_api_key(&state.db.client().await?, row.id).await?;
+                touches(parts).api_key(row.id);
             }
             Principal {
                 user_id: row.user_id,
@@ -242,7 +244,7 @@ impl FromRequestParts<AppState> for Principal {
                 return Err(ApiError::InvalidToken("the session expired after inactivity; sign in again".into()));
             }
             if row.last_seen.is_none_or(|at| now - at > TOUCH_EVERY) {
-                queries::touch_session(&state.db.client().await?, row.id).await?;
+                touches(parts).session(row.id);
             }
             if !session_scopes(row.role).contains(&needed) {
                 return Err(ApiError::Forbidden("this route is for administrators".into()));
@@ -252,6 +254,11 @@ impl FromRequestParts<AppState> for Principal {
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }
+}
+
+/// The batch of credentials in use ([`Touches`]); the router provides it.
+fn touches(parts: &Parts) -> Touches {
+    parts.extensions.get::<Touches>().cloned().unwrap_or_default()
 }
 
 /// A key's first use: its `last_used_at` set and the `api_key_first_use`

@@ -13,8 +13,10 @@ pub mod queries;
 mod routes;
 pub mod secrets;
 pub mod throttle;
+pub mod touch;
 
 pub use hasher::Hasher;
 pub use identity::{AdminPrincipal, Credential, Principal, RouteScopes};
 pub use people::{PersonRef, resolve_person};
 pub use routes::routes;
+pub use touch::Touches;

@@ -217,8 +217,9 @@ pub async fn session_by_token(db: &impl Queryable, hash: &TokenHash) -> Result<O
     }))
 }
 
-pub async fn touch_session(db: &impl Queryable, id: Uuid) -> Result<(), DbError> {
-    db.execute("UPDATE devx.sessions SET last_activity = now() WHERE id = $1", &[&id]).await?;
+/// Marks sessions as used now (`accounts::touch` batches them).
+pub async fn touch_sessions(db: &impl Queryable, ids: &[Uuid]) -> Result<(), DbError> {
+    db.execute("UPDATE devx.sessions SET last_activity = now() WHERE id = ANY($1)", &[&ids]).await?;
     Ok(())
 }
 
@@ -350,7 +351,8 @@ pub async fn first_touch_api_key(db: &impl Queryable, id: Uuid) -> Result<bool, 
     Ok(n > 0)
 }
 
-pub async fn touch_api_key(db: &impl Queryable, id: Uuid) -> Result<(), DbError> {
-    db.execute("UPDATE devx.api_keys SET last_used_at = now() WHERE id = $1", &[&id]).await?;
+/// Marks API keys as used now (`accounts::touch` batches them).
+pub async fn touch_api_keys(db: &impl Queryable, ids: &[Uuid]) -> Result<(), DbError> {
+    db.execute("UPDATE devx.api_keys SET last_used_at = now() WHERE id = ANY($1)", &[&ids]).await?;
     Ok(())
 }

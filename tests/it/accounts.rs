@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::app::{TestApp, assert_problem};
-use crate::support::fields;
+use crate::support::{count, fields};
 
 #[tokio::test]
 async fn register_login_me_logout() {
@@ -262,6 +262,45 @@ async fn idle_sessions_expire() {
     let (status, body) = app.get("/api/auth/me", Some(&hal.token)).await;
     assert_problem(status, &body, StatusCode::UNAUTHORIZED);
     assert!(body["detail"].as_str().unwrap().contains("inactivity"));
+}
+
+/// A credential's last use is written off the request path: the request
+/// that notes it does not write, the flusher writes every noted session and
+/// key within about a second (and shutting down writes what is left).
+#[tokio::test]
+async fn last_use_is_written_in_batches_off_the_request_path() {
+    let app = TestApp::spawn().await;
+    let kim = app.register("kim@example.com").await;
+    let lee = app.register("lee@example.com").await;
+    let (_, created) = app.post("/api/api-keys", Some(&kim.token), json!({"name": "ci", "scopes": ["read"]})).await;
+    let key = created["key"].as_str().unwrap().to_string();
+    assert_eq!(app.get("/api/auth/me", Some(&key)).await.0, StatusCode::OK, "first use, written at once");
+    let client = app.db.client().await;
+    let stale = "UPDATE devx.sessions SET last_activity = now() - interval '5 minutes'; \
+                 UPDATE devx.api_keys SET last_used_at = now() - interval '5 minutes'";
+    client.batch_execute(stale).await.unwrap();
+    let recent = "SELECT (SELECT count(*) FROM devx.sessions WHERE last_activity > now() - interval '1 minute') \
+                + (SELECT count(*) FROM devx.api_keys WHERE last_used_at > now() - interval '1 minute')";
+
+    // While another transaction holds every session and key row, requests
+    // still answer: they only note the credential (a write would wait).
+    let mut locker = app.db.client().await;
+    let lock = locker.transaction().await.unwrap();
+    lock.batch_execute("SELECT 1 FROM devx.sessions FOR UPDATE; SELECT 1 FROM devx.api_keys FOR UPDATE").await.unwrap();
+    for token in [&kim.token, &lee.token, &key] {
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), app.get("/api/auth/me", Some(token)))
+            .await
+            .expect("the request does not wait for the bookkeeping write");
+        assert_eq!(answer.0, StatusCode::OK);
+    }
+    lock.rollback().await.unwrap();
+    // Written by the flusher, not by the requests: wait for it (a deadline,
+    // not a fixed sleep).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count(&client, recent).await < 3 {
+        assert!(std::time::Instant::now() < deadline, "the flusher wrote all three within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

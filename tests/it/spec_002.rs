@@ -51,7 +51,7 @@ async fn users_with_plans_are_created_read_updated_listed_and_closed() {
     // getUserByEmail / getUserById.
     let (status, page) = app.get("/api/admin/users?q=john@example.com", Some(&admin.token)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(ids(&page), [john_id.clone()]);
+    assert_eq!(ids(&page), vec![john_id.clone()]);
     let user_path = format!("/api/admin/users/{john_id}");
     let (status, john) = app.get(&user_path, Some(&admin.token)).await;
     assert_eq!((status, john["plan_type"].as_str()), (StatusCode::OK, Some("personal")), "{john}");

@@ -41,7 +41,7 @@ async fn contexts_modifications_and_templates_as_the_design_queries_them() {
     let fastapi =
         all_pages(&app, &owner.token, "/api/projects?codebase_contains=%7B%22requirements.txt%22%3A%22fastapi%22%7D")
             .await;
-    assert_eq!(fastapi.iter().map(id).collect::<Vec<_>>(), [project_id.clone()]);
+    assert_eq!(fastapi.iter().map(id).collect::<Vec<_>>(), vec![project_id.clone()]);
 
     // "Track Modifications": requested, approved, applied with its results.
     let (status, modification) = app

@@ -101,6 +101,11 @@ impl From<tokio_postgres::Error> for DbError {
             DbError::Timeout
         } else if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED {
             DbError::Conflict
+        } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+            // A standby, or a primary demoted by a failover: the pool
+            // reconnects (`db::DbContext::note_read_only`) and finds the
+            // writable host when the URL lists several.
+            DbError::Unavailable("the database server is read-only (a standby, or demoted by a failover)".into())
         } else if code.code().starts_with("08")
             || code.code().starts_with("57P")
             || *code == SqlState::TOO_MANY_CONNECTIONS

@@ -56,9 +56,24 @@ struct DbContext {
     param_types: Mutex<HashMap<String, Arc<[Type]>>>,
     /// LISTEN/NOTIFY: one connection for the pool (see [`Db::subscribe`]).
     hub: listen::Hub,
+    /// Set when a statement found its server read-only (a standby, or a
+    /// primary demoted by a failover): the pool's idle connections go to
+    /// the same server, so the next checkout drops them all and new
+    /// connections find the writable host (`target_session_attrs`).
+    read_only_seen: AtomicBool,
 }
 
 impl DbContext {
+    /// A statement refused because its server is read-only: this
+    /// connection leaves the pool, and the next checkout drops its idle
+    /// siblings (see `read_only_seen`).
+    fn note_read_only(&self, e: &tokio_postgres::Error, abandoned: &AtomicBool) {
+        if e.code() == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION) {
+            abandoned.store(true, Ordering::Relaxed);
+            self.read_only_seen.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Times and counts one statement, and logs it as `statement_log` says.
     fn record(&self, sql: &str, elapsed: Duration, ok: bool) {
         let slow = self.stats.record(sql, elapsed, ok, self.slow_threshold);
@@ -280,6 +295,7 @@ impl Db {
                 },
                 param_types: Mutex::new(HashMap::new()),
                 hub: listen::Hub::default(),
+                read_only_seen: AtomicBool::new(false),
                 settings: Box::new((cfg, target.clone())),
             }),
         })
@@ -308,6 +324,10 @@ impl Db {
     /// A pooled connection, or `Unavailable` once the acquire timeout passes
     /// (or at once while the circuit breaker is open).
     pub async fn client(&self) -> Result<PgClient, DbError> {
+        if self.ctx.read_only_seen.swap(false, Ordering::Relaxed) {
+            tracing::warn!("the database server turned read-only: reconnecting to find the writable one");
+            self.forget_idle();
+        }
         let breaker = &self.ctx.breaker;
         if !breaker.allow() {
             return Err(DbError::Unavailable("circuit breaker open after repeated connection failures".into()));
@@ -486,6 +506,9 @@ impl PgClient {
         let result = self.conn().batch_execute(sql).await;
         guard.done();
         self.ctx.record(sql, start.elapsed(), result.is_ok());
+        if let Err(e) = &result {
+            self.ctx.note_read_only(e, &self.abandoned);
+        }
         Ok(result?)
     }
 }
@@ -596,6 +619,9 @@ impl PgTx<'_> {
         let result = self.tx.batch_execute(sql).await;
         guard.done();
         self.ctx.record(sql, start.elapsed(), result.is_ok());
+        if let Err(e) = &result {
+            self.ctx.note_read_only(e, self.abandoned);
+        }
         Ok(result?)
     }
 
@@ -677,6 +703,7 @@ where
     guard.done();
     ctx.record(sql, start.elapsed(), result.is_ok());
     result.map_err(|e| {
+        ctx.note_read_only(&e, abandoned);
         let err = DbError::from(e);
         tracing::debug!(sql = %normalize_sql(sql), error = %err, "statement failed");
         err

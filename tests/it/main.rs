@@ -14,6 +14,7 @@ mod connection;
 mod contract;
 mod dashboard;
 mod embedded;
+mod failover;
 mod hardening;
 mod harness;
 mod insights;

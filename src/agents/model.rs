@@ -306,12 +306,34 @@ pub struct AppendedLogs {
 }
 
 crate::text_enum! {
+    /// pending -> running | passed | failed | cancelled; running -> passed |
+    /// failed | cancelled, as the CI system sets it (`PUT
+    /// /api/pr-validations/{id}/status`) or as recording a check recomputes
+    /// it; passed, failed and cancelled are final for a status set by hand.
     pub enum ValidationStatus {
         Pending,
         Running,
         Passed,
         Failed,
         Cancelled,
+    }
+}
+
+impl ValidationStatus {
+    /// The statuses a validation in this status may be set to.
+    pub fn next(self) -> &'static [ValidationStatus] {
+        use ValidationStatus::*;
+        match self {
+            Pending => &[Running, Passed, Failed, Cancelled],
+            Running => &[Passed, Failed, Cancelled],
+            Passed | Failed | Cancelled => &[],
+        }
+    }
+
+    /// Why a validation in this status cannot be set to `to`, for a 409.
+    pub fn refusal(self, to: ValidationStatus) -> String {
+        let next: Vec<&str> = self.next().iter().map(|s| s.as_str()).collect();
+        refusal("PR validation", self.as_str(), &next, to.as_str())
     }
 }
 
@@ -340,6 +362,11 @@ pub struct PrValidation {
     /// Check name -> `{status, summary, details, updated_at}`.
     #[schema(value_type = Object)]
     pub validation_results: Value,
+    /// The overall result the CI system reported with the status (`PUT
+    /// /api/pr-validations/{id}/status`), e.g. `{overall_score,
+    /// checks_passed, checks_failed}`; null until one is reported.
+    #[schema(value_type = Option<Object>)]
+    pub summary: Option<Value>,
     #[schema(value_type = Option<Object>)]
     pub webhook_payload: Option<Value>,
     pub created_by: Option<Uuid>,
@@ -355,7 +382,7 @@ impl crate::http::Versioned for PrValidation {
 
 /// The columns a [`PrValidation`] is read from (the table is aliased `v`).
 pub const PR_VALIDATION_COLUMNS: &str = "v.id, v.task_id, v.execution_id, v.pr_number, v.repository, v.branch_name, \
-     v.status, v.validation_results, v.webhook_payload, v.created_by, v.created_at, v.updated_at";
+     v.status, v.validation_results, v.summary, v.webhook_payload, v.created_by, v.created_at, v.updated_at";
 
 /// Per repository, over the validations the caller may see.
 #[derive(Debug, Serialize, utoipa::ToSchema, crate::db::FromRow)]

@@ -2007,3 +2007,118 @@ async fn an_agent_key_claims_for_its_type_and_is_the_actor() {
     let (_, claimed) = claim(&app, &ada, "claude-code").await;
     assert_eq!(claimed["execution"]["started_by"], format!("user:{}", ada.user_id).as_str());
 }
+
+/// The CI system sets a validation's status with the overall summary it
+/// reports; a pending or running one can be cancelled, a finished one not
+/// (409 saying so); illegal moves are 409s naming the allowed ones; both
+/// writes are in the audit trail under the caller.
+#[tokio::test]
+async fn pr_validations_are_cancelled_and_their_status_set_by_the_ci_system() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let t = Some(ada.token.as_str());
+    let new = async || {
+        let (status, v) = app.post("/api/pr-validations", t, json!({"repository": "acme/shop", "pr_number": 5})).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        id(&v)
+    };
+    let put = async |v: &str, body: Value| {
+        app.call(reqwest::Method::PUT, &format!("/api/pr-validations/{v}/status"), t, Some(body)).await
+    };
+
+    // pending -> running -> passed, with the summary the design's updateStatus records.
+    let v = new().await;
+    let (status, body) = put(&v, json!({"status": "running"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "running");
+    assert!(body["summary"].is_null());
+    let summary = json!({"overall_score": 95, "checks_passed": 5, "checks_failed": 0});
+    let (status, body) = put(&v, json!({"status": "passed", "summary": summary})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "passed");
+    assert_eq!(body["summary"], summary);
+    assert_eq!(body["validation_results"], json!({}), "the per-check results are apart from the summary");
+    let (_, read) = app.get(&format!("/api/pr-validations/{v}"), t).await;
+    assert_eq!(read["summary"], summary);
+    // The same status again is no change; another move from a final one is a 409.
+    let (status, _) = put(&v, json!({"status": "passed"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = put(&v, json!({"status": "failed"})).await;
+    let problem = assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("passed, which is final"), "{problem}");
+    assert_eq!(fields(&body), ["status"]);
+    // A finished validation cannot be cancelled.
+    let (status, body) = app.post(&format!("/api/pr-validations/{v}/cancel"), t, json!({})).await;
+    let problem = assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("is passed, which is final"), "{problem}");
+    let (_, read) = app.get(&format!("/api/pr-validations/{v}"), t).await;
+    assert_eq!(read["status"], "passed", "a refused cancel changes nothing");
+
+    // pending cannot be set (it is where a validation starts), and a bad summary is a 422 naming it.
+    let w = new().await;
+    let (status, body) = put(&w, json!({"status": "pending"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = put(&w, json!({"status": "failed", "summary": "red"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    // pending -> failed directly, then running is a 409 naming the status.
+    let (status, body) = put(&w, json!({"status": "failed", "summary": {"checks_failed": 1}})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = put(&w, json!({"status": "running"})).await;
+    let problem = assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("failed"), "{problem}");
+
+    // Cancelling a pending one and a running one; cancelling again is a 409;
+    // a cancelled one takes no status either.
+    let pending = new().await;
+    let (status, body) = app.post(&format!("/api/pr-validations/{pending}/cancel"), t, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "cancelled");
+    let running = new().await;
+    put(&running, json!({"status": "running"})).await;
+    let (status, body) = app.post(&format!("/api/pr-validations/{running}/cancel"), t, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "cancelled");
+    let (status, body) = app.post(&format!("/api/pr-validations/{running}/cancel"), t, json!({})).await;
+    let problem = assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("cancelled, which is final"), "{problem}");
+    let (status, body) = put(&running, json!({"status": "passed"})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+
+    // Someone else's validation is missing to them, for both routes, and unchanged.
+    let other = new().await;
+    let (status, body) = app.post(&format!("/api/pr-validations/{other}/cancel"), Some(&bob.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/pr-validations/{other}/status"),
+            Some(&bob.token),
+            Some(json!({"status": "failed"})),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (_, read) = app.get(&format!("/api/pr-validations/{other}"), t).await;
+    assert_eq!(read["status"], "pending");
+
+    // Both writes are audited under ada.
+    let client = app.db.client().await;
+    let trail: Vec<String> = column(
+        &client,
+        "SELECT new_values ->> 'status' FROM devx.audit_logs
+          WHERE entity_type = 'devx.pr_validations' AND entity_id = $1 AND action = 'update'
+            AND actor = $2 ORDER BY id",
+        &[&running, &format!("user:{}", ada.user_id)],
+    )
+    .await;
+    assert_eq!(trail, ["running", "cancelled"]);
+    let summaries: Vec<Option<String>> = column(
+        &client,
+        "SELECT new_values ->> 'summary' FROM devx.audit_logs
+          WHERE entity_type = 'devx.pr_validations' AND entity_id = $1 AND action = 'update' ORDER BY id",
+        &[&v],
+    )
+    .await;
+    assert_eq!(summaries.len(), 2, "running, then passed with its summary: {summaries:?}");
+    assert!(summaries[1].as_deref().unwrap().contains("overall_score"));
+}

@@ -98,7 +98,11 @@ pub struct Task {
     /// 0 (lowest) to 10 (highest).
     pub priority: i32,
     pub created_by: Option<Uuid>,
+    /// Who does it: the user's id (a request may name them by id or email).
     pub assigned_to: Option<Uuid>,
+    /// The email of the account `assigned_to` names; null when unassigned.
+    #[schema(example = "developer@example.com")]
+    pub assigned_to_email: Option<String>,
     /// Executions started since the task was created or last retried.
     pub attempt: i32,
     /// Attempts before a failure is final (1 to 100): a failed attempt with
@@ -132,9 +136,11 @@ impl crate::http::Versioned for Task {
     }
 }
 
-/// The columns a [`Task`] is read from (the table is aliased `t`).
+/// The columns a [`Task`] is read from (the table, or the `devx.active_tasks`
+/// view, is aliased `t`); the assignee's email is looked up by id.
 pub const TASK_COLUMNS: &str = "t.id, t.project_id, t.parent_task_id, t.title, t.description, t.requirements, \
-     t.status, t.priority, t.created_by, t.assigned_to, t.attempt, t.max_attempts, t.errors, t.run_after, \
+     t.status, t.priority, t.created_by, t.assigned_to, \
+     (SELECT u.email FROM devx.users u WHERE u.id = t.assigned_to) AS assigned_to_email, t.attempt, t.max_attempts, t.errors, t.run_after, \
      t.lease_seconds, t.unique_key, t.created_at, t.updated_at";
 
 /// One task with its direct subtasks and its latest execution.

@@ -21,12 +21,12 @@ use uuid::Uuid;
 
 use super::executions::visible_execution;
 use super::model::{CheckStatus, PrValidation, PrValidationSummary, ValidationStatus};
-use crate::http::Versioned;
 use super::queries::pr_validations::{self as q, NewValidation, ValidationFilter};
 use super::tasks::visible_task;
 use super::{Items, JSON_MAX, TimeKey};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
+use crate::http::Versioned;
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};

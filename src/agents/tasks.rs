@@ -82,6 +82,10 @@ pub struct TaskListParams {
     /// used (revive one with `POST /api/tasks/{id}/retry`); `false`: every
     /// other task.
     pub dead: Option<bool>,
+    /// `true`: only open tasks (pending, in_progress), as the
+    /// `devx.active_tasks` view has them; `false`: only finished and
+    /// cancelled ones.
+    pub active: Option<bool>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -121,6 +125,7 @@ async fn list_tasks(
         assigned_to,
         parent_task_id: p.parent_task_id,
         dead: p.dead,
+        active: p.active,
         after,
         limit,
     };

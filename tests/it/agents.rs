@@ -2122,3 +2122,116 @@ async fn pr_validations_are_cancelled_and_their_status_set_by_the_ci_system() {
     assert_eq!(summaries.len(), 2, "running, then passed with its summary: {summaries:?}");
     assert!(summaries[1].as_deref().unwrap().contains("overall_score"));
 }
+
+/// `GET /api/tasks?active=true` answers the rows of the `devx.active_tasks`
+/// view, in the list's order: open tasks only, none of a deleted project.
+#[tokio::test]
+async fn active_tasks_are_the_rows_of_the_active_tasks_view() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let admin = app.admin("root@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    let gone = project(&app, &ada, "gone").await;
+    let mut open = Vec::new();
+    for (i, priority) in [3, 7, 3, 0].into_iter().enumerate() {
+        open.push(
+            id(&task(&app, &ada, json!({"project_id": p, "title": format!("t{i}"), "priority": priority})).await),
+        );
+    }
+    let running = id(&task(&app, &ada, json!({"project_id": p, "title": "running", "priority": 5})).await);
+    start(&app, &ada, &running).await;
+    let done = id(&task(&app, &ada, json!({"project_id": p, "title": "done"})).await);
+    let x = start(&app, &ada, &done).await;
+    app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
+    let cancelled = id(&task(&app, &ada, json!({"project_id": p, "title": "cancelled"})).await);
+    app.post(&format!("/api/tasks/{cancelled}/cancel"), Some(&ada.token), json!({})).await;
+    let orphan = id(&task(&app, &ada, json!({"project_id": gone, "title": "orphan"})).await);
+    let client = app.db.client().await;
+    client.execute("UPDATE devx.projects SET status = 'deleted' WHERE id = $1::text::uuid", &[&gone]).await.unwrap();
+
+    let view: Vec<String> =
+        column(&client, "SELECT id::text FROM devx.active_tasks ORDER BY priority DESC, created_at, id", &[]).await;
+    let (status, page) = app.get("/api/tasks?active=true", Some(&admin.token)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(ids(&page), view, "the route's rows are the view's rows, in order");
+    assert_eq!(view.len(), 5);
+    assert!(view.contains(&running) && open.iter().all(|t| view.contains(t)));
+    assert!(!view.contains(&orphan), "a deleted project's task is in neither");
+    assert!(!view.contains(&done) && !view.contains(&cancelled));
+    assert_eq!(view[0], open[1], "highest priority first");
+    // The owner sees the same rows; the view's row for a task is the task as the API answers it.
+    let (_, mine) = app.get("/api/tasks?active=true", Some(&ada.token)).await;
+    assert_eq!(ids(&mine), view);
+    let (_, one) = app.get(&format!("/api/tasks/{running}"), Some(&ada.token)).await;
+    let listed = mine["items"].as_array().unwrap().iter().find(|t| t["id"] == running.as_str()).unwrap();
+    for field in ["status", "attempt", "assigned_to", "assigned_to_email", "run_after", "updated_at"] {
+        assert_eq!(listed[field], one[field], "{field}");
+    }
+    // Filters combine with it; active=false is the rest.
+    let (_, high) = app.get("/api/tasks?active=true&priority_min=5", Some(&ada.token)).await;
+    assert_eq!(ids(&high), [open[1].clone(), running.clone()]);
+    let (_, rest) = app.get("/api/tasks?active=false", Some(&ada.token)).await;
+    let mut rest = ids(&rest);
+    rest.sort();
+    let mut expected = vec![done, cancelled];
+    expected.sort();
+    assert_eq!(rest, expected);
+    let (_, paged) = app.get("/api/tasks?active=true&limit=2", Some(&ada.token)).await;
+    let (_, next) = app
+        .get(
+            &format!("/api/tasks?active=true&limit=2&cursor={}", paged["next_cursor"].as_str().unwrap()),
+            Some(&ada.token),
+        )
+        .await;
+    assert_eq!([ids(&paged), ids(&next)].concat(), view[..4]);
+}
+
+/// Wherever a request names a person (a task's `assigned_to`, at create,
+/// update and as a filter), the answer gives both the user id and the
+/// email; an email no account has stays a 404 naming the field.
+#[tokio::test]
+async fn a_task_answers_its_assignee_s_id_and_email() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let admin = app.admin("root@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+
+    let t = task(&app, &ada, json!({"project_id": p, "title": "mine", "assigned_to": "ADA@Example.com"})).await;
+    assert_eq!(t["assigned_to"], ada.user_id.as_str());
+    assert_eq!(t["assigned_to_email"], "ada@example.com");
+    let unassigned = task(&app, &ada, json!({"project_id": p, "title": "nobody's"})).await;
+    assert!(unassigned["assigned_to"].is_null() && unassigned["assigned_to_email"].is_null());
+
+    // An admin assigns it to bob by id: the answer names him by email too.
+    let (status, body) =
+        app.patch(&format!("/api/tasks/{}", id(&t)), Some(&admin.token), json!({"assigned_to": bob.user_id})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["assigned_to"], bob.user_id.as_str());
+    assert_eq!(body["assigned_to_email"], "bob@example.com");
+    let (_, read) = app.get(&format!("/api/tasks/{}", id(&t)), Some(&ada.token)).await;
+    assert_eq!(read["assigned_to_email"], "bob@example.com");
+    let (_, list) = app.get("/api/tasks?assigned_to=bob@example.com", Some(&ada.token)).await;
+    assert_eq!(ids(&list), [id(&t)]);
+    assert_eq!(list["items"][0]["assigned_to_email"], "bob@example.com");
+    let (status, body) =
+        app.patch(&format!("/api/tasks/{}", id(&t)), Some(&ada.token), json!({"assigned_to": null})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["assigned_to"].is_null() && body["assigned_to_email"].is_null());
+
+    // A claim assigns the claimer, and says who by email as well.
+    let (_, claimed) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(claimed["task"]["assigned_to"], ada.user_id.as_str());
+    assert_eq!(claimed["task"]["assigned_to_email"], "ada@example.com");
+
+    // Unknown emails: still the deliberate 404 naming the field.
+    let (status, body) = app
+        .post(
+            "/api/tasks",
+            Some(&ada.token),
+            json!({"project_id": p, "title": "x", "assigned_to": "nobody@example.com"}),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(fields(&body), ["assigned_to"]);
+}

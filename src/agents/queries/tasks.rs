@@ -107,6 +107,9 @@ pub struct TaskFilter {
     /// `Some(true)`: only dead letters (failed with every attempt used);
     /// `Some(false)`: everything else.
     pub dead: Option<bool>,
+    /// `Some(true)`: the open tasks, read from the `devx.active_tasks` view;
+    /// `Some(false)`: the finished and cancelled ones.
+    pub active: Option<bool>,
     pub after: Option<TaskKey>,
     pub limit: i64,
 }
@@ -128,6 +131,9 @@ pub async fn list_tasks(db: &impl Queryable, f: &TaskFilter) -> Result<Vec<Task>
         Some(false) => s.and(format!("NOT {DEAD}")),
         None => {}
     }
+    if f.active == Some(false) {
+        s.and("t.status NOT IN ('pending', 'in_progress')");
+    }
     if let Some((priority, at, id)) = f.after {
         let (priority, at, id) = (s.bind(priority), s.bind(at), s.bind(id));
         s.and(format!(
@@ -135,9 +141,12 @@ pub async fn list_tasks(db: &impl Queryable, f: &TaskFilter) -> Result<Vec<Task>
         ));
     }
     let limit = s.bind(f.limit + 1);
+    // The open tasks are the view's rows (it leaves out deleted projects
+    // as `visible_tasks` does).
+    let from = if f.active == Some(true) { "devx.active_tasks" } else { "devx.tasks" };
     s.sql = format!(
         "SELECT {TASK_COLUMNS}
-           FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
+           FROM {from} t JOIN devx.projects p ON p.id = t.project_id
           {}
           ORDER BY t.priority DESC, t.created_at, t.id
           LIMIT {limit}",

@@ -2235,3 +2235,142 @@ async fn a_task_answers_its_assignee_s_id_and_email() {
     assert_problem(status, &body, StatusCode::NOT_FOUND);
     assert_eq!(fields(&body), ["assigned_to"]);
 }
+
+/// Queues an execution (`"status": "pending"`) on a task; returns it.
+async fn queue(app: &TestApp, who: &Session, task_id: &str, agent_type: &str) -> Value {
+    let (status, x) = app
+        .post(
+            &format!("/api/tasks/{task_id}/executions"),
+            Some(&who.token),
+            json!({"agent_type": agent_type, "status": "pending", "agent_config": {"model": agent_type}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "queue execution: {x}");
+    x
+}
+
+/// An execution created `pending` is queued: no start, no lease, its task
+/// left pending; `POST /api/executions/{id}/start` starts it as a claim
+/// would (running, a lease, one more attempt, the task in progress).
+#[tokio::test]
+async fn a_queued_execution_holds_no_lease_until_it_is_started() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "queued", "lease_seconds": 120})).await;
+
+    let x = queue(&app, &ada, &id(&t), "codegen").await;
+    assert_eq!(x["status"], "pending");
+    assert!(x["started_at"].is_null() && x["lease_expires_at"].is_null() && x["started_by"].is_null(), "{x}");
+    assert_eq!(x["attempt"], 1, "the attempt it will be");
+    let (_, read) = app.get(&format!("/api/tasks/{}", id(&t)), Some(&ada.token)).await;
+    assert_eq!(read["status"], "pending", "queuing leaves the task as it is");
+    assert_eq!(read["attempt"], 0);
+    assert_eq!(read["latest_execution"]["id"], id(&x));
+    // One open execution per task: a second, queued or running, is a 409.
+    for status in ["pending", "running"] {
+        let (code, body) = app
+            .post(
+                &format!("/api/tasks/{}/executions", id(&t)),
+                Some(&ada.token),
+                json!({"agent_type": "codegen", "status": status}),
+            )
+            .await;
+        let problem = assert_problem(code, &body, StatusCode::CONFLICT);
+        assert!(problem["detail"].as_str().unwrap().contains(&id(&x)), "{problem}");
+    }
+    let (code, body) = app
+        .post(
+            &format!("/api/tasks/{}/executions", id(&t)),
+            Some(&ada.token),
+            json!({"agent_type": "codegen", "status": "done"}),
+        )
+        .await;
+    assert_problem(code, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    // Not running yet: no heartbeat, no completion.
+    let (code, body) = app.post(&format!("/api/executions/{}/heartbeat", id(&x)), Some(&ada.token), json!({})).await;
+    assert_problem(code, &body, StatusCode::CONFLICT);
+    let (code, body) = app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
+    assert_problem(code, &body, StatusCode::CONFLICT);
+    // Someone else's is missing to them.
+    let (code, body) = app.post(&format!("/api/executions/{}/start", id(&x)), Some(&bob.token), json!({})).await;
+    assert_problem(code, &body, StatusCode::NOT_FOUND);
+
+    let (code, started) = app.post(&format!("/api/executions/{}/start", id(&x)), Some(&ada.token), json!({})).await;
+    assert_eq!(code, StatusCode::OK, "{started}");
+    assert_eq!(started["id"], id(&x));
+    assert_eq!(started["status"], "running");
+    assert_eq!(started["attempt"], 1);
+    assert_eq!(started["lease_seconds"], 120);
+    assert_eq!(started["agent_config"], json!({"model": "codegen"}));
+    assert_eq!(started["started_by"], format!("user:{}", ada.user_id));
+    let lease = time(&started["lease_expires_at"]) - time(&started["started_at"]);
+    assert_eq!(lease.num_seconds(), 120, "the task's lease, as a claim gives");
+    let (_, read) = app.get(&format!("/api/tasks/{}", id(&t)), Some(&ada.token)).await;
+    assert_eq!(read["status"], "in_progress");
+    assert_eq!(read["attempt"], 1);
+    assert_eq!(read["assigned_to"], ada.user_id.as_str());
+    let (code, body) = app.post(&format!("/api/executions/{}/start", id(&x)), Some(&ada.token), json!({})).await;
+    let problem = assert_problem(code, &body, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("running"), "{problem}");
+    let (code, _) = app.post(&format!("/api/executions/{}/heartbeat", id(&x)), Some(&ada.token), json!({})).await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, done) = app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
+    assert_eq!(code, StatusCode::OK, "{done}");
+    assert_eq!(done["task"]["status"], "completed");
+
+    // Cancelling a task cancels its queued execution, which then cannot start.
+    let t2 = task(&app, &ada, json!({"project_id": p, "title": "dropped"})).await;
+    let x2 = queue(&app, &ada, &id(&t2), "codegen").await;
+    let (_, cancelled) = app.post(&format!("/api/tasks/{}/cancel", id(&t2)), Some(&ada.token), json!({})).await;
+    assert_eq!(cancelled["cancelled_executions"], json!([id(&x2)]));
+    let (code, body) = app.post(&format!("/api/executions/{}/start", id(&x2)), Some(&ada.token), json!({})).await;
+    let problem = assert_problem(code, &body, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("cancelled"), "{problem}");
+}
+
+/// A claim runs the task's queued execution rather than starting a second
+/// one, leaves a task queued for another agent type to that type, and the
+/// limits count running executions only, queued ones not.
+#[tokio::test]
+async fn a_claim_runs_the_queued_execution_and_the_limits_still_hold() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    set(&app, &admin, "agents.max_concurrent_executions", json!(1)).await;
+    let a = task(&app, &ada, json!({"project_id": p, "title": "for codegen", "priority": 9})).await;
+    let b = task(&app, &ada, json!({"project_id": p, "title": "for claude", "priority": 1})).await;
+    let xa = queue(&app, &ada, &id(&a), "codegen").await;
+    let xb = queue(&app, &ada, &id(&b), "claude-code").await;
+
+    // Two queued executions do not count against a limit of one.
+    let (status, claimed) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    assert_eq!(claimed["task"]["id"], id(&b), "the higher-priority task is queued for codegen");
+    assert_eq!(claimed["execution"]["id"], id(&xb), "the queued execution runs");
+    assert_eq!(claimed["execution"]["status"], "running");
+    assert_eq!(claimed["execution"]["agent_config"], json!({"model": "claude-code"}));
+    assert_eq!(claimed["execution"]["attempt"], 1);
+    assert!(claimed["execution"]["lease_expires_at"].is_string());
+    let (_, runs) = app.get(&format!("/api/tasks/{}/executions", id(&b)), Some(&ada.token)).await;
+    assert_eq!(ids(&runs), [id(&xb)], "no second execution");
+    // One running: the limit holds for the codegen claimer too.
+    let (status, _) = claim(&app, &ada, "codegen").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.post(&format!("/api/executions/{}/complete", id(&xb)), Some(&ada.token), json!({})).await;
+    // The claude-code claimer does not take codegen's queued task.
+    let (status, _) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, claimed) = claim(&app, &ada, "codegen").await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    assert_eq!(claimed["task"]["id"], id(&a));
+    assert_eq!(claimed["execution"]["id"], id(&xa));
+    let client = app.db.client().await;
+    let executions: i64 =
+        one(&client, "SELECT count(*) FROM devx.task_executions WHERE task_id = $1::text::uuid", &[&id(&a)]).await;
+    assert_eq!(executions, 1);
+    let running: i64 = one(&client, "SELECT count(*) FROM devx.task_executions WHERE status = 'running'", &[]).await;
+    assert_eq!(running, 1);
+}

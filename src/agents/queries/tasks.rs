@@ -291,7 +291,8 @@ pub async fn claim_next(
 /// The claim: the highest priority, then the oldest, among the pending tasks
 /// of `owner`'s live projects (every project when `owner` is `None`) whose
 /// `run_after` has passed, whose `requirements.agent_type` is absent, this
-/// type, or a list holding it, and (with `per_project_limit`) whose project
+/// type, or a list holding it, that have no queued execution of another
+/// agent type, and (with `per_project_limit`) whose project
 /// runs fewer executions than that. Rows other claimers hold are skipped, so
 /// concurrent claimers never get the same task and never wait for each
 /// other. Public so that a test can read its plan: the order is the one of
@@ -313,6 +314,11 @@ pub fn claim_statement<'a>(
     let agent_type = s.bind(agent_type);
     s.and(format!(
         "(NOT t.requirements ? 'agent_type' OR t.requirements -> 'agent_type' @> to_jsonb({agent_type}::text))"
+    ));
+    // A task with a queued execution runs that one: only an agent of its type takes it.
+    s.and(format!(
+        "NOT EXISTS (SELECT 1 FROM devx.task_executions q
+                      WHERE q.task_id = t.id AND q.status = 'pending' AND q.agent_type <> {agent_type}::text)"
     ));
     // Projects at their limit, counted once (claims are serialized by the
     // caller, so the count cannot change before the claim commits).

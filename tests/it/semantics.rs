@@ -205,6 +205,10 @@ async fn every_201_names_the_new_resource_in_location() {
     create(&app, c, "POST /api/pr-validations", Method::POST, "/api/pr-validations", t, body).await;
     create(&app, c, "POST /api/api-keys", Method::POST, "/api/api-keys", t, json!({"name": "ci"})).await;
     create(&app, c, "POST /api/templates", Method::POST, "/api/templates", a, template_body("hello-loc")).await;
+    let body = json!({"slug": "loc-category", "name": "Loc"});
+    create(&app, c, "POST /api/templates/categories", Method::POST, "/api/templates/categories", a, body).await;
+    let body = json!({"slug": "loc-tech", "name": "Loc", "kind": "tool"});
+    create(&app, c, "POST /api/templates/technologies", Method::POST, "/api/templates/technologies", a, body).await;
     let body = json!({"value": 1, "description": "a setting of this test"});
     let op = "PUT /api/admin/config/{key}";
     create(&app, c, op, Method::PUT, "/api/admin/config/semantics.test", a, body.clone()).await;
@@ -359,6 +363,16 @@ async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_
                 json!({"name": "B"}),
                 "name",
             )
+        },
+        {
+            let (r, p) = item("/api/templates/categories/web".into());
+            let (a, b) = (json!({"name": "A"}), json!({"name": "B"}));
+            w("PATCH /api/templates/categories/{slug}", r, Method::PATCH, p, user(&admin), a, b, "name")
+        },
+        {
+            let (r, p) = item("/api/templates/technologies/rust".into());
+            let (a, b) = (json!({"name": "A"}), json!({"name": "B"}));
+            w("PATCH /api/templates/technologies/{slug}", r, Method::PATCH, p, user(&admin), a, b, "name")
         },
         {
             let (r, p) = item("/api/admin/config/retention.chat_messages".into());

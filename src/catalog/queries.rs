@@ -130,16 +130,14 @@ pub async fn get_category(db: &impl Queryable, slug: &str, lock: bool) -> Result
 
 /// Adds a category (a taken slug is `categories_slug_key`'s unique violation).
 pub async fn insert_category(db: &impl Queryable, c: &CategoryInput) -> Result<VersionedCategory, DbError> {
-    let sql = format!(
-        "WITH c AS (
-             INSERT INTO templates.categories (slug, name, description, sort_order) VALUES ($1, $2, $3, $4)
-             RETURNING id, slug, name, description, sort_order, updated_at
-         )
-         SELECT c.slug, c.name, coalesce(c.description, '') AS description, c.sort_order,
-                0::int8 AS template_count, c.updated_at
-           FROM c"
-    );
-    db.query_one_as(&sql, &[&c.slug, &c.name.trim(), &c.description.trim(), &c.sort_order]).await
+    let sql = "WITH c AS (
+                   INSERT INTO templates.categories (slug, name, description, sort_order) VALUES ($1, $2, $3, $4)
+                   RETURNING id, slug, name, description, sort_order, updated_at
+               )
+               SELECT c.slug, c.name, coalesce(c.description, '') AS description, c.sort_order,
+                      0::int8 AS template_count, c.updated_at
+                 FROM c";
+    db.query_one_as(sql, &[&c.slug, &c.name.trim(), &c.description.trim(), &c.sort_order]).await
 }
 
 /// Replaces the category at `slug` with `c` (which may rename it); `false`

@@ -265,7 +265,7 @@ async fn every_post_that_creates_takes_an_idempotency_key_and_every_write_of_a_r
             // The resource it writes is read where it is written, or at its parent.
             let path = name.split_once(' ').unwrap().1;
             // (`.../{id}/status` is read at `.../{id}`; `.../{id}/checks/{name}` at `.../{id}`.)
-            let read = [Some(path), path.rsplitn(2, '/').nth(1), path.rsplitn(3, '/').nth(2)]
+            let read = [Some(path), path.rsplit_once('/').map(|(up, _)| up), path.rsplitn(3, '/').nth(2)]
                 .into_iter()
                 .flatten()
                 .find(|p| gets.contains(p))

@@ -324,3 +324,43 @@ impl TechnologyPatch {
         Ok(TechnologyInput { slug: self.slug.unwrap_or(t.slug), name: self.name.unwrap_or(t.name), kind })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::json_schema::testing::{assert_agree, pattern_of, strings};
+
+    /// The slug patterns the document states for categories and
+    /// technologies (created and renamed) are the rule `validate` checks.
+    #[test]
+    fn the_category_and_technology_slug_patterns_are_the_rule() {
+        let accepted = |slug: &str| {
+            let mut v = crate::http::validate::Validator::new();
+            v.slug("slug", slug);
+            v.finish().is_ok()
+        };
+        let random = strings("az09-A_ ", 3000, 6);
+        let samples = ["microservice", "a-b-2", "-a", "a-", "a--b", "Micro", ""];
+        for pattern in [
+            pattern_of::<CategoryInput>("/properties/slug/pattern"),
+            pattern_of::<CategoryPatch>("/properties/slug/pattern"),
+            pattern_of::<TechnologyInput>("/properties/slug/pattern"),
+            pattern_of::<TechnologyPatch>("/properties/slug/pattern"),
+        ] {
+            assert_agree(&pattern, accepted, samples.into_iter().chain(random.iter().map(String::as_str)));
+        }
+    }
+
+    #[test]
+    fn a_category_out_of_range_names_each_field() {
+        let bad =
+            CategoryInput { slug: "Bad".into(), name: " ".into(), description: String::new(), sort_order: 2_000_000 };
+        match bad.validate() {
+            Err(crate::http::ApiError::Invalid(errors)) => {
+                let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(fields, ["slug", "name", "sort_order"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

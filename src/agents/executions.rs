@@ -1,4 +1,5 @@
-//! Task executions over HTTP: start one on a task, list a task's, read one,
+//! Task executions over HTTP: start one on a task (or queue it, `pending`,
+//! and start it later), list a task's, read one,
 //! renew its lease (heartbeat), complete or fail it (which finishes its
 //! task: a failure writes an error log and records a failed attempt, which
 //! puts the task back to pending after a backoff while attempts are left,
@@ -38,6 +39,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_executions, start_execution))
         .routes(routes!(execution_summary))
         .routes(routes!(get_execution))
+        .routes(routes!(start_queued))
         .routes(routes!(heartbeat))
         .routes(routes!(complete_execution))
         .routes(routes!(fail_execution))
@@ -89,23 +91,42 @@ pub struct StartExecution {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub agent_config: Map<String, Value>,
+    /// `running` (the default): the execution starts now, holding a lease;
+    /// `pending`: it is queued, holding no lease and leaving the task as it
+    /// is, until `POST /api/executions/{id}/start` or a claim by an agent of
+    /// its `agent_type` starts it.
+    #[serde(default)]
+    pub status: StartAs,
+}
+
+/// How a new execution begins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StartAs {
+    /// Queued: started later.
+    Pending,
+    /// Started now.
+    #[default]
+    Running,
 }
 
 /// Start an execution of a pending or in-progress task (a pending task
-/// becomes in_progress, assigned to the caller unless assigned already).
-/// A task runs one execution at a time. The execution counts as an attempt
-/// and holds a lease like a claimed one; the concurrency limits apply to
-/// claims only.
+/// becomes in_progress, assigned to the caller unless assigned already), or
+/// queue one (`"status": "pending"`: the task is left as it is, and the
+/// execution holds no lease until it starts). A task has one open (pending
+/// or running) execution at a time. A started execution counts as an
+/// attempt and holds a lease like a claimed one; the concurrency limits
+/// apply to claims only.
 #[utoipa::path(
     post, path = "/api/tasks/{id}/executions", tag = "executions", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Task id"), IdempotencyKey),
     request_body = StartExecution,
     responses(
-        (status = 201, description = "Started (running)", body = Execution, headers(("Location" = String, description = "The new execution: /api/executions/{id}"))),
+        (status = 201, description = "Started (running), or queued (pending)", body = Execution, headers(("Location" = String, description = "The new execution: /api/executions/{id}"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The task is finished or cancelled, or already has a running execution; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The task is finished or cancelled, or already has an open (pending or running) execution; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -126,11 +147,12 @@ async fn start_execution(
     // Locked: starts on one task are decided one at a time.
     let task = visible_task(&tx, &principal, id, true).await?.ok_or(ApiError::NotFound("task"))?;
     match task.status {
-        TaskStatus::Pending => {}
-        TaskStatus::InProgress => {
+        TaskStatus::Pending | TaskStatus::InProgress => {
             if let Some(open) = q::open_execution(&tx, id).await? {
                 return Err(ApiError::Conflict {
-                    detail: format!("the task already has a running execution ({open}); complete or fail it first"),
+                    detail: format!(
+                        "the task already has an open execution ({open}); start, complete, fail or cancel it first"
+                    ),
                     field: None,
                 });
             }
@@ -145,17 +167,68 @@ async fn start_execution(
             });
         }
     }
-    let attempt = tq::begin_attempt(&tx, id, principal.user_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("a locked open task changed status"))?;
-    let lease = match task.lease_seconds {
-        Some(lease) => lease,
-        None => AgentSettings::load(&tx).await?.lease_seconds,
+    let lease = lease_of(&tx, &task).await?;
+    let execution = if req.status == StartAs::Pending {
+        q::queue_execution(&tx, id, &req.agent_type, &agent_config, task.attempt + 1, lease).await?
+    } else {
+        let attempt = tq::begin_attempt(&tx, id, principal.user_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("a locked open task changed status"))?;
+        let actor = principal.actor();
+        q::start_execution(&tx, id, &req.agent_type, &agent_config, attempt, lease, &actor).await?
     };
-    let actor = principal.actor();
-    let execution = q::start_execution(&tx, id, &req.agent_type, &agent_config, attempt, lease, &actor).await?;
     tx.commit().await?;
     Ok(Created::at(format!("/api/executions/{}", execution.id), execution))
+}
+
+/// The lease of the task's executions: its own, or the `agents.lease_seconds` setting.
+async fn lease_of(db: &impl Queryable, task: &Task) -> Result<i32, DbError> {
+    Ok(match task.lease_seconds {
+        Some(lease) => lease,
+        None => AgentSettings::load(db).await?.lease_seconds,
+    })
+}
+
+/// Start a queued (pending) execution: it runs from now as the next attempt
+/// of its task, holding a lease as a claimed one does, and the task becomes
+/// in_progress (assigned to the caller unless assigned already). As for an
+/// execution started by hand, the concurrency limits apply to claims only.
+#[utoipa::path(
+    post, path = "/api/executions/{id}/start", tag = "executions", security(("bearer" = ["write"])),
+    params(("id" = Uuid, Path, description = "Execution id"), IdempotencyKey),
+    responses(
+        (status = 200, description = "Started (running)", body = Execution),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such execution of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not pending (the detail names its status and the allowed next ones); or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn start_queued(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Execution>> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let x = visible_execution(&tx, &principal, id).await?.ok_or(ApiError::NotFound("execution"))?;
+    // Lock order everywhere: the task, then its executions.
+    let task = visible_task(&tx, &principal, x.task_id, true).await?.ok_or(ApiError::NotFound("execution"))?;
+    let x = visible_execution(&tx, &principal, id).await?.ok_or(ApiError::NotFound("execution"))?;
+    if x.status != ExecutionStatus::Pending {
+        return Err(ApiError::Conflict { detail: not_running(&x, ExecutionStatus::Running), field: None });
+    }
+    let lease = lease_of(&tx, &task).await?;
+    // A queued execution's task is open: cancelling the task cancels it.
+    let attempt = tq::begin_attempt(&tx, task.id, principal.user_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the task of a pending execution is not open"))?;
+    let started = q::run_queued(&tx, q::Queued::Execution(id), attempt, lease, &principal.actor())
+        .await?
+        .ok_or_else(|| ApiError::internal("a pending execution changed status under its task's lock"))?;
+    tx.commit().await?;
+    Ok(Json(started))
 }
 
 /// Per agent type over the caller's executions (all for an admin, from the

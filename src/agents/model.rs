@@ -98,7 +98,11 @@ pub struct Task {
     /// 0 (lowest) to 10 (highest).
     pub priority: i32,
     pub created_by: Option<Uuid>,
+    /// Who does it: the user's id (a request may name them by id or email).
     pub assigned_to: Option<Uuid>,
+    /// The email of the account `assigned_to` names; null when unassigned.
+    #[schema(example = "developer@example.com")]
+    pub assigned_to_email: Option<String>,
     /// Executions started since the task was created or last retried.
     pub attempt: i32,
     /// Attempts before a failure is final (1 to 100): a failed attempt with
@@ -132,9 +136,11 @@ impl crate::http::Versioned for Task {
     }
 }
 
-/// The columns a [`Task`] is read from (the table is aliased `t`).
+/// The columns a [`Task`] is read from (the table, or the `devx.active_tasks`
+/// view, is aliased `t`); the assignee's email is looked up by id.
 pub const TASK_COLUMNS: &str = "t.id, t.project_id, t.parent_task_id, t.title, t.description, t.requirements, \
-     t.status, t.priority, t.created_by, t.assigned_to, t.attempt, t.max_attempts, t.errors, t.run_after, \
+     t.status, t.priority, t.created_by, t.assigned_to, \
+     (SELECT u.email FROM devx.users u WHERE u.id = t.assigned_to) AS assigned_to_email, t.attempt, t.max_attempts, t.errors, t.run_after, \
      t.lease_seconds, t.unique_key, t.created_at, t.updated_at";
 
 /// One task with its direct subtasks and its latest execution.
@@ -306,12 +312,34 @@ pub struct AppendedLogs {
 }
 
 crate::text_enum! {
+    /// pending -> running | passed | failed | cancelled; running -> passed |
+    /// failed | cancelled, as the CI system sets it (`PUT
+    /// /api/pr-validations/{id}/status`) or as recording a check recomputes
+    /// it; passed, failed and cancelled are final for a status set by hand.
     pub enum ValidationStatus {
         Pending,
         Running,
         Passed,
         Failed,
         Cancelled,
+    }
+}
+
+impl ValidationStatus {
+    /// The statuses a validation in this status may be set to.
+    pub fn next(self) -> &'static [ValidationStatus] {
+        use ValidationStatus::*;
+        match self {
+            Pending => &[Running, Passed, Failed, Cancelled],
+            Running => &[Passed, Failed, Cancelled],
+            Passed | Failed | Cancelled => &[],
+        }
+    }
+
+    /// Why a validation in this status cannot be set to `to`, for a 409.
+    pub fn refusal(self, to: ValidationStatus) -> String {
+        let next: Vec<&str> = self.next().iter().map(|s| s.as_str()).collect();
+        refusal("PR validation", self.as_str(), &next, to.as_str())
     }
 }
 
@@ -340,6 +368,11 @@ pub struct PrValidation {
     /// Check name -> `{status, summary, details, updated_at}`.
     #[schema(value_type = Object)]
     pub validation_results: Value,
+    /// The overall result the CI system reported with the status (`PUT
+    /// /api/pr-validations/{id}/status`), e.g. `{overall_score,
+    /// checks_passed, checks_failed}`; null until one is reported.
+    #[schema(value_type = Option<Object>)]
+    pub summary: Option<Value>,
     #[schema(value_type = Option<Object>)]
     pub webhook_payload: Option<Value>,
     pub created_by: Option<Uuid>,
@@ -355,7 +388,7 @@ impl crate::http::Versioned for PrValidation {
 
 /// The columns a [`PrValidation`] is read from (the table is aliased `v`).
 pub const PR_VALIDATION_COLUMNS: &str = "v.id, v.task_id, v.execution_id, v.pr_number, v.repository, v.branch_name, \
-     v.status, v.validation_results, v.webhook_payload, v.created_by, v.created_at, v.updated_at";
+     v.status, v.validation_results, v.summary, v.webhook_payload, v.created_by, v.created_at, v.updated_at";
 
 /// Per repository, over the validations the caller may see.
 #[derive(Debug, Serialize, utoipa::ToSchema, crate::db::FromRow)]

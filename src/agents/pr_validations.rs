@@ -5,7 +5,11 @@
 //! A validation's status follows its checks, recomputed in the same update
 //! that records a check: any failed -> failed; every one passed (or skipped)
 //! -> passed; otherwise running. A cancelled validation takes no more
-//! results (409).
+//! results (409). The CI system may also set the status itself, with the
+//! overall summary it reports (`PUT .../status`: pending -> running ->
+//! passed | failed, or cancelled from pending or running), and a pending or
+//! running validation can be cancelled (`POST .../cancel`); a finished one
+//! is a 409 saying so.
 
 use axum::extract::State;
 use serde::Deserialize;
@@ -22,6 +26,7 @@ use super::tasks::visible_task;
 use super::{Items, JSON_MAX, TimeKey};
 use crate::accounts::Principal;
 use crate::db::{DbError, Queryable};
+use crate::http::Versioned;
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
@@ -34,6 +39,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(validation_summary))
         .routes(routes!(get_validation))
         .routes(routes!(record_check))
+        .routes(routes!(cancel_validation))
+        .routes(routes!(set_validation_status))
 }
 
 /// Checks a validation may have.
@@ -347,6 +354,142 @@ async fn record_check(
         detail: "the validation is cancelled, which is final; it takes no more check results".into(),
         field: None,
     })?;
+    tx.commit().await?;
+    Ok(Tagged(updated))
+}
+
+/// Locks the validation's row, then reads it if the caller may see it: the
+/// status read is the one a conditional update on it will find.
+async fn locked(db: &impl Queryable, principal: &Principal, id: Uuid) -> ApiResult<PrValidation> {
+    q::lock_validation(db, id).await?;
+    visible(db, principal, id).await?.ok_or(ApiError::NotFound("PR validation"))
+}
+
+/// Moves a locked, visible validation from `current`'s status to `to`
+/// (recording `summary` when given); the 409 when the move is not allowed.
+/// The same status is no change (the summary is still recorded).
+async fn move_to(
+    db: &impl Queryable,
+    current: &PrValidation,
+    to: ValidationStatus,
+    summary: Option<&Value>,
+) -> ApiResult<PrValidation> {
+    if to != current.status && !current.status.next().contains(&to) {
+        return Err(ApiError::Conflict { detail: current.status.refusal(to), field: Some("status".into()) });
+    }
+    if to == current.status && summary.is_none() {
+        return Ok(current.clone());
+    }
+    q::set_status(db, current.id, current.status, to, summary)
+        .await?
+        .ok_or_else(|| ApiError::internal("a locked PR validation changed status"))
+}
+
+/// Cancel a pending or running PR validation. A finished one (passed,
+/// failed or cancelled) is a 409 saying so.
+#[utoipa::path(
+    post, path = "/api/pr-validations/{id}/cancel", tag = "pr-validations", security(("bearer" = ["write"])),
+    params(("id" = Uuid, Path, description = "Validation id")),
+    responses(
+        (status = 200, description = "Cancelled", body = PrValidation, headers(("ETag" = String, description = "The PR validation's version after the change"))),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such validation of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The validation is finished (passed, failed or cancelled already)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn cancel_validation(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Tagged<PrValidation>> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let current = locked(&tx, &principal, id).await?;
+    if !current.status.next().contains(&ValidationStatus::Cancelled) {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "the PR validation is {}, which is final: only a pending or running validation can be cancelled",
+                current.status.as_str()
+            ),
+            field: None,
+        });
+    }
+    let updated = move_to(&tx, &current, ValidationStatus::Cancelled, None).await?;
+    tx.commit().await?;
+    Ok(Tagged(updated))
+}
+
+/// A status the CI system may set.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportedStatus {
+    Running,
+    Passed,
+    Failed,
+    Cancelled,
+}
+
+impl From<ReportedStatus> for ValidationStatus {
+    fn from(s: ReportedStatus) -> ValidationStatus {
+        match s {
+            ReportedStatus::Running => ValidationStatus::Running,
+            ReportedStatus::Passed => ValidationStatus::Passed,
+            ReportedStatus::Failed => ValidationStatus::Failed,
+            ReportedStatus::Cancelled => ValidationStatus::Cancelled,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetValidationStatus {
+    /// pending -> running | passed | failed | cancelled; running -> passed
+    /// | failed | cancelled. Another move is a 409 naming the allowed ones;
+    /// the same status is no change (a `summary` given is still recorded).
+    pub status: ReportedStatus,
+    /// The overall result, e.g. `{"overall_score": 95, "checks_passed": 5,
+    /// "checks_failed": 0}`: replaces the one recorded; at most 256 KiB of
+    /// JSON. Left out, the recorded one stays.
+    #[schema(value_type = Option<Object>)]
+    pub summary: Option<Map<String, Value>>,
+}
+
+/// Set a PR validation's status as the CI system decides it, with the
+/// overall summary it reports. Per-check results are recorded with `PATCH
+/// /api/pr-validations/{id}/checks/{name}`.
+#[utoipa::path(
+    put, path = "/api/pr-validations/{id}/status", tag = "pr-validations", security(("bearer" = ["write"])),
+    params(("id" = Uuid, Path, description = "Validation id"), IfMatch),
+    request_body = SetValidationStatus,
+    responses(
+        (status = 200, body = PrValidation, headers(("ETag" = String, description = "The PR validation's version after the change"))),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such validation of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a move the validation's status allows (the detail names the status and the allowed next ones)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the PR validation no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn set_validation_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    if_match: IfMatch,
+    Json(req): Json<SetValidationStatus>,
+) -> ApiResult<Tagged<PrValidation>> {
+    let summary = req.summary.map(Value::Object);
+    let mut v = Validator::new();
+    if let Some(s) = &summary {
+        v.json_object("summary", s, JSON_MAX);
+    }
+    v.finish()?;
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let current = locked(&tx, &principal, id).await?;
+    if_match.check("PR validation", &current.etag())?;
+    let updated = move_to(&tx, &current, req.status.into(), summary.as_ref()).await?;
     tx.commit().await?;
     Ok(Tagged(updated))
 }

@@ -82,6 +82,10 @@ pub struct TaskListParams {
     /// used (revive one with `POST /api/tasks/{id}/retry`); `false`: every
     /// other task.
     pub dead: Option<bool>,
+    /// `true`: only open tasks (pending, in_progress), as the
+    /// `devx.active_tasks` view has them; `false`: only finished and
+    /// cancelled ones.
+    pub active: Option<bool>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -121,6 +125,7 @@ async fn list_tasks(
         assigned_to,
         parent_task_id: p.parent_task_id,
         dead: p.dead,
+        active: p.active,
         after,
         limit,
     };
@@ -363,7 +368,10 @@ const FALLBACK_POLL: Duration = Duration::from_millis(500);
 /// passed and whose `requirements.agent_type` is absent or names this agent
 /// type, marks it `in_progress` (one more attempt), assigns it to the
 /// caller, and starts a running execution for it with a lease of the task's
-/// `lease_seconds` (default the `agents.lease_seconds` setting): renew it
+/// `lease_seconds` (default the `agents.lease_seconds` setting): the task's
+/// queued (`pending`) execution when it has one (a task whose queued
+/// execution is of another agent type is left to that type), else a new
+/// one. Renew the lease
 /// with `POST /api/executions/{id}/heartbeat` or by appending logs, or the
 /// reaper fails the execution as lost and hands the task on. Many agents
 /// polling at once never get the same task: rows being claimed are skipped
@@ -388,7 +396,7 @@ const FALLBACK_POLL: Duration = Duration::from_millis(500);
     params(IdempotencyKey),
     request_body = ClaimTask,
     responses(
-        (status = 200, description = "The claimed task and its new execution", body = ClaimedTask),
+        (status = 200, description = "The claimed task and its execution (its queued one, or a new one), running", body = ClaimedTask),
         (status = 204, description = "No pending task to claim, or a concurrency limit is reached (at the end of the wait, with `wait`)"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
@@ -490,8 +498,16 @@ async fn try_claim(state: &AppState, principal: &Principal, agent_type: &str) ->
     };
     let lease = task.lease_seconds.unwrap_or(settings.lease_seconds);
     let actor = principal.actor();
-    let config = Value::Object(Map::new());
-    let execution = xq::start_execution(&tx, task.id, agent_type, &config, task.attempt, lease, &actor).await?;
+    // The task's queued execution (of this agent type: the claim took no
+    // other) runs; else a new one starts.
+    let queued = xq::run_queued(&tx, xq::Queued::OfTask(task.id), task.attempt, lease, &actor).await?;
+    let execution = match queued {
+        Some(execution) => execution,
+        None => {
+            let config = Value::Object(Map::new());
+            xq::start_execution(&tx, task.id, agent_type, &config, task.attempt, lease, &actor).await?
+        }
+    };
     tx.commit().await?;
     Ok(Some(ClaimedTask { task, execution }))
 }

@@ -1,8 +1,10 @@
 //! The template catalog (schema `templates`): categories,
 //! technologies and project templates with their starter files. `builtin`
-//! is the catalog shipped in the binary, `queries` the SQL, `routes` the
-//! HTTP handlers (public reads, admin writes, built-in fallback).
+//! is the catalog shipped in the binary, `queries` the SQL, `admin` the
+//! writes of categories and technologies the API and `devx catalog` share,
+//! `routes` the HTTP handlers (public reads, admin writes, built-in fallback).
 
+pub mod admin;
 pub mod builtin;
 pub mod model;
 pub mod queries;

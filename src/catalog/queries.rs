@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::model::{Category, Complexity, OptionalVar, SUMMARY_COLUMNS, Technology, Template, TemplateSummary};
+use super::model::{
+    Category, CategoryInput, Complexity, OptionalVar, SUMMARY_COLUMNS, Technology, TechnologyInput, Template,
+    TemplateSummary, VersionedCategory, VersionedTechnology,
+};
 use crate::db::{DbError, FromRow, Queryable, Statement, Visibility, escape_like};
 
 #[derive(Debug, Default)]
@@ -96,28 +99,138 @@ pub async fn versioned_template(
     Ok(Some((Template { summary: row.summary, files }, row.updated_at)))
 }
 
+/// The columns a [`Category`] is read from (aliased `c`), with its number of public templates.
+const CATEGORY_COLUMNS: &str = "c.slug, c.name, coalesce(c.description, '') AS description, c.sort_order,
+     (SELECT count(*) FROM templates.templates t WHERE t.category_id = c.id AND t.is_public) AS template_count";
+
+/// The columns a [`Technology`] is read from (aliased `g`), with its number of public templates.
+const TECHNOLOGY_COLUMNS: &str = "g.slug, g.name, g.kind,
+     (SELECT count(*) FROM templates.templates t WHERE t.tech_stack @> ARRAY[g.slug] AND t.is_public)
+         AS template_count";
+
 pub async fn list_categories(db: &impl Queryable) -> Result<Vec<Category>, DbError> {
-    db.query_as(
-        "SELECT c.slug, c.name, coalesce(c.description, '') AS description, c.sort_order,
-                (SELECT count(*) FROM templates.templates t WHERE t.category_id = c.id AND t.is_public)
-                    AS template_count
-           FROM templates.categories c
-          ORDER BY c.sort_order, c.slug",
-        &[],
-    )
-    .await
+    let sql = format!("SELECT {CATEGORY_COLUMNS} FROM templates.categories c ORDER BY c.sort_order, c.slug");
+    db.query_as(&sql, &[]).await
 }
 
 pub async fn list_technologies(db: &impl Queryable) -> Result<Vec<Technology>, DbError> {
-    db.query_as(
-        "SELECT g.slug, g.name, g.kind,
-                (SELECT count(*) FROM templates.templates t WHERE t.tech_stack @> ARRAY[g.slug] AND t.is_public)
-                    AS template_count
-           FROM templates.technologies g
-          ORDER BY g.kind, g.slug",
-        &[],
-    )
-    .await
+    let sql = format!("SELECT {TECHNOLOGY_COLUMNS} FROM templates.technologies g ORDER BY g.kind, g.slug");
+    db.query_as(&sql, &[]).await
+}
+
+/// One category and its version; with `lock`, its row stays locked for the
+/// rest of the transaction.
+pub async fn get_category(db: &impl Queryable, slug: &str, lock: bool) -> Result<Option<VersionedCategory>, DbError> {
+    let sql = format!(
+        "SELECT {CATEGORY_COLUMNS}, c.updated_at FROM templates.categories c WHERE c.slug = $1{}",
+        if lock { " FOR UPDATE OF c" } else { "" }
+    );
+    db.query_opt_as(&sql, &[&slug]).await
+}
+
+/// Adds a category (a taken slug is `categories_slug_key`'s unique violation).
+pub async fn insert_category(db: &impl Queryable, c: &CategoryInput) -> Result<VersionedCategory, DbError> {
+    let sql = "WITH c AS (
+                   INSERT INTO templates.categories (slug, name, description, sort_order) VALUES ($1, $2, $3, $4)
+                   RETURNING id, slug, name, description, sort_order, updated_at
+               )
+               SELECT c.slug, c.name, coalesce(c.description, '') AS description, c.sort_order,
+                      0::int8 AS template_count, c.updated_at
+                 FROM c";
+    db.query_one_as(sql, &[&c.slug, &c.name.trim(), &c.description.trim(), &c.sort_order]).await
+}
+
+/// Replaces the category at `slug` with `c` (which may rename it); `false`
+/// when there is none.
+pub async fn update_category(db: &impl Queryable, slug: &str, c: &CategoryInput) -> Result<bool, DbError> {
+    let changed = db
+        .execute(
+            "UPDATE templates.categories SET slug = $2, name = $3, description = $4, sort_order = $5
+              WHERE slug = $1",
+            &[&slug, &c.slug, &c.name.trim(), &c.description.trim(), &c.sort_order],
+        )
+        .await?;
+    Ok(changed > 0)
+}
+
+/// The slugs of the templates (public or not) in a category, in slug order.
+pub async fn templates_in_category(db: &impl Queryable, slug: &str) -> Result<Vec<String>, DbError> {
+    let rows = db
+        .query(
+            "SELECT t.slug FROM templates.templates t JOIN templates.categories c ON c.id = t.category_id
+              WHERE c.slug = $1 ORDER BY t.slug",
+            &[&slug],
+        )
+        .await?;
+    rows.iter().map(crate::db::row::single).collect()
+}
+
+/// Removes a category no template is in; `false` when there is none. (A
+/// template in it makes the foreign key refuse: check
+/// [`templates_in_category`] first, with the row locked.)
+pub async fn delete_category(db: &impl Queryable, slug: &str) -> Result<bool, DbError> {
+    Ok(db.execute("DELETE FROM templates.categories WHERE slug = $1", &[&slug]).await? > 0)
+}
+
+/// One technology and its version; with `lock`, its row stays locked for
+/// the rest of the transaction.
+pub async fn get_technology(
+    db: &impl Queryable,
+    slug: &str,
+    lock: bool,
+) -> Result<Option<VersionedTechnology>, DbError> {
+    let sql = format!(
+        "SELECT {TECHNOLOGY_COLUMNS}, g.updated_at FROM templates.technologies g WHERE g.slug = $1{}",
+        if lock { " FOR UPDATE OF g" } else { "" }
+    );
+    db.query_opt_as(&sql, &[&slug]).await
+}
+
+/// Adds a technology (a taken slug is `technologies_slug_key`'s unique violation).
+pub async fn insert_technology(db: &impl Queryable, t: &TechnologyInput) -> Result<VersionedTechnology, DbError> {
+    let sql = "WITH g AS (
+                   INSERT INTO templates.technologies (slug, name, kind) VALUES ($1, $2, $3)
+                   RETURNING slug, name, kind, updated_at
+               )
+               SELECT g.slug, g.name, g.kind, 0::int8 AS template_count, g.updated_at FROM g";
+    db.query_one_as(sql, &[&t.slug, &t.name.trim(), &t.kind.as_str()]).await
+}
+
+/// Replaces the technology at `slug` with `t`; a new slug is carried into
+/// the `tech_stack` of every template that named the old one. `false` when
+/// there is no such technology. Run it in a transaction.
+pub async fn update_technology(db: &impl Queryable, slug: &str, t: &TechnologyInput) -> Result<bool, DbError> {
+    let changed = db
+        .execute(
+            "UPDATE templates.technologies SET slug = $2, name = $3, kind = $4 WHERE slug = $1",
+            &[&slug, &t.slug, &t.name.trim(), &t.kind.as_str()],
+        )
+        .await?;
+    if changed > 0 && t.slug != slug {
+        db.execute(
+            "UPDATE templates.templates SET tech_stack = array_replace(tech_stack, $1, $2)
+              WHERE tech_stack @> ARRAY[$1::text]",
+            &[&slug, &t.slug],
+        )
+        .await?;
+    }
+    Ok(changed > 0)
+}
+
+/// The slugs of the templates (public or not) whose `tech_stack` names a technology.
+pub async fn templates_using_technology(db: &impl Queryable, slug: &str) -> Result<Vec<String>, DbError> {
+    let rows = db
+        .query(
+            "SELECT t.slug FROM templates.templates t WHERE t.tech_stack @> ARRAY[$1::text] ORDER BY t.slug",
+            &[&slug],
+        )
+        .await?;
+    rows.iter().map(crate::db::row::single).collect()
+}
+
+/// Removes a technology; `false` when there is none.
+pub async fn delete_technology(db: &impl Queryable, slug: &str) -> Result<bool, DbError> {
+    Ok(db.execute("DELETE FROM templates.technologies WHERE slug = $1", &[&slug]).await? > 0)
 }
 
 /// A template as written by an admin or the built-in seed.

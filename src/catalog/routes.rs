@@ -13,9 +13,12 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::builtin;
-use super::model::{Category, Complexity, OptionalVar, Technology, Template, TemplateSummary};
+use super::model::{
+    Category, CategoryInput, CategoryPatch, Complexity, OptionalVar, Technology, TechnologyInput, TechnologyPatch,
+    Template, TemplateSummary, VersionedCategory, VersionedTechnology,
+};
 use super::queries::{self, TemplateFilter, TemplateWrite};
+use super::{admin as ops, builtin};
 use crate::accounts::{AdminPrincipal, Principal};
 use crate::db::{DbError, Visibility};
 use crate::http::error::Problem;
@@ -23,13 +26,15 @@ use crate::http::idempotency::IdempotencyKey;
 use crate::http::json_schema;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
-use crate::http::{ApiError, ApiResult, AppState, Created, ETag, IfMatch, Json, Path, Query};
+use crate::http::{ApiError, ApiResult, AppState, Created, ETag, IfMatch, Json, Path, Query, Tagged};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_templates, create_template))
-        .routes(routes!(list_categories))
-        .routes(routes!(list_technologies))
+        .routes(routes!(list_categories, create_category))
+        .routes(routes!(get_category, update_category, delete_category))
+        .routes(routes!(list_technologies, create_technology))
+        .routes(routes!(get_technology, update_technology, delete_technology))
         .routes(routes!(get_template, update_template, delete_template))
 }
 
@@ -178,6 +183,199 @@ async fn list_categories(State(state): State<AppState>) -> ApiResult<Response> {
 async fn list_technologies(State(state): State<AppState>) -> ApiResult<Response> {
     let result = crate::db_read!(state.db, |c| queries::list_technologies(c));
     or_fallback(result, || Ok(builtin::catalog().technologies.clone()))
+}
+
+/// One category with its number of public templates.
+#[utoipa::path(
+    get, path = "/api/templates/categories/{slug}", tag = "catalog",
+    params(("slug" = String, Path, description = "Category slug")),
+    responses(
+        (status = 200, body = Category, headers(("ETag" = String, description = "The category's version, for If-Match"))),
+        (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_category(State(state): State<AppState>, Path(slug): Path<String>) -> ApiResult<Tagged<VersionedCategory>> {
+    let found = crate::db_read!(state.db, |c| queries::get_category(c, &slug, false))?;
+    found.map(Tagged).ok_or(ApiError::NotFound("category"))
+}
+
+/// Add a category (admin), e.g. `microservice`.
+#[utoipa::path(
+    post, path = "/api/templates/categories", tag = "catalog", security(("bearer" = ["admin"])),
+    params(IdempotencyKey),
+    request_body = CategoryInput,
+    responses(
+        (status = 201, body = Category, headers(("Location" = String, description = "The new category: /api/templates/categories/{slug}"), ("ETag" = String, description = "The new category's version, for If-Match"))),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Slug taken; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_category(
+    State(state): State<AppState>,
+    AdminPrincipal(admin): AdminPrincipal,
+    Json(input): Json<CategoryInput>,
+) -> ApiResult<Created<VersionedCategory>> {
+    input.validate()?;
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&admin.actor()).await?;
+    let category = ops::add_category(&tx, &input).await?;
+    tx.commit().await?;
+    Ok(Created::versioned(format!("/api/templates/categories/{}", category.category.slug), category))
+}
+
+/// Change a category (admin): only the fields given change; a new slug
+/// renames it (its templates stay in it).
+#[utoipa::path(
+    patch, path = "/api/templates/categories/{slug}", tag = "catalog", security(("bearer" = ["admin"])),
+    params(("slug" = String, Path, description = "Category slug"), IfMatch),
+    request_body = CategoryPatch,
+    responses(
+        (status = 200, body = Category, headers(("ETag" = String, description = "The category's version after the change"))),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "New slug taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the category no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_category(
+    State(state): State<AppState>,
+    AdminPrincipal(admin): AdminPrincipal,
+    Path(slug): Path<String>,
+    if_match: IfMatch,
+    Json(patch): Json<CategoryPatch>,
+) -> ApiResult<Tagged<VersionedCategory>> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&admin.actor()).await?;
+    let category = ops::change_category(&tx, &slug, patch, &if_match).await?;
+    tx.commit().await?;
+    Ok(Tagged(category))
+}
+
+/// Remove a category (admin). One that templates are in is a 409 naming
+/// them: move or delete them first.
+#[utoipa::path(
+    delete, path = "/api/templates/categories/{slug}", tag = "catalog", security(("bearer" = ["admin"])),
+    params(("slug" = String, Path, description = "Category slug")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Templates are in the category (the detail names them)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_category(
+    State(state): State<AppState>,
+    AdminPrincipal(admin): AdminPrincipal,
+    Path(slug): Path<String>,
+) -> ApiResult<StatusCode> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&admin.actor()).await?;
+    ops::remove_category(&tx, &slug).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One technology with its number of public templates.
+#[utoipa::path(
+    get, path = "/api/templates/technologies/{slug}", tag = "catalog",
+    params(("slug" = String, Path, description = "Technology slug")),
+    responses(
+        (status = 200, body = Technology, headers(("ETag" = String, description = "The technology's version, for If-Match"))),
+        (status = 404, description = "No such technology", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_technology(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> ApiResult<Tagged<VersionedTechnology>> {
+    let found = crate::db_read!(state.db, |c| queries::get_technology(c, &slug, false))?;
+    found.map(Tagged).ok_or(ApiError::NotFound("technology"))
+}
+
+/// Add a technology (admin).
+#[utoipa::path(
+    post, path = "/api/templates/technologies", tag = "catalog", security(("bearer" = ["admin"])),
+    params(IdempotencyKey),
+    request_body = TechnologyInput,
+    responses(
+        (status = 201, body = Technology, headers(("Location" = String, description = "The new technology: /api/templates/technologies/{slug}"), ("ETag" = String, description = "The new technology's version, for If-Match"))),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Slug taken; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_technology(
+    State(state): State<AppState>,
+    AdminPrincipal(admin): AdminPrincipal,
+    Json(input): Json<TechnologyInput>,
+) -> ApiResult<Created<VersionedTechnology>> {
+    input.validate()?;
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&admin.actor()).await?;
+    let technology = ops::add_technology(&tx, &input).await?;
+    tx.commit().await?;
+    Ok(Created::versioned(format!("/api/templates/technologies/{}", technology.technology.slug), technology))
+}
+
+/// Change a technology (admin): only the fields given change; a new slug is
+/// carried into the `tech_stack` of the templates that named the old one.
+#[utoipa::path(
+    patch, path = "/api/templates/technologies/{slug}", tag = "catalog", security(("bearer" = ["admin"])),
+    params(("slug" = String, Path, description = "Technology slug"), IfMatch),
+    request_body = TechnologyPatch,
+    responses(
+        (status = 200, body = Technology, headers(("ETag" = String, description = "The technology's version after the change"))),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such technology", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "New slug taken", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match names a version the technology no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_technology(
+    State(state): State<AppState>,
+    AdminPrincipal(admin): AdminPrincipal,
+    Path(slug): Path<String>,
+    if_match: IfMatch,
+    Json(patch): Json<TechnologyPatch>,
+) -> ApiResult<Tagged<VersionedTechnology>> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&admin.actor()).await?;
+    let technology = ops::change_technology(&tx, &slug, patch, &if_match).await?;
+    tx.commit().await?;
+    Ok(Tagged(technology))
+}
+
+/// Remove a technology (admin). One that templates name in their
+/// `tech_stack` is a 409 naming them.
+#[utoipa::path(
+    delete, path = "/api/templates/technologies/{slug}", tag = "catalog", security(("bearer" = ["admin"])),
+    params(("slug" = String, Path, description = "Technology slug")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such technology", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Templates name the technology (the detail names them)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_technology(
+    State(state): State<AppState>,
+    AdminPrincipal(admin): AdminPrincipal,
+    Path(slug): Path<String>,
+) -> ApiResult<StatusCode> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&admin.actor()).await?;
+    ops::remove_technology(&tx, &slug).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A template as an admin writes it.

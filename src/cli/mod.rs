@@ -5,6 +5,7 @@
 //! A failure is printed once, each of its causes once (text), or as one JSON
 //! line under `DEVX_LOG_FORMAT=json`.
 
+mod catalog;
 mod config;
 mod db;
 mod logging;
@@ -48,7 +49,7 @@ pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
         With no DATABASE_URL (or DB_*) set it uses a PostgreSQL server on this machine if one answers,\n\
         and otherwise starts a private one from the system's PostgreSQL binaries in .devx/postgres.",
     after_help = "Exit codes: 0 success, 1 failure, 2 bad usage or configuration, 3 a check found problems.\n\n\
-        Examples:\n  devx serve\n  devx migrate status\n  DATABASE_URL=postgres://devx@db/devx devx migrate up\n  devx db health\n  devx users create --email admin@example.com --admin\n  devx config check\n  devx retention run --dry-run"
+        Examples:\n  devx serve\n  devx migrate status\n  DATABASE_URL=postgres://devx@db/devx devx migrate up\n  devx db health\n  devx users create --email admin@example.com --admin\n  devx catalog categories list\n  devx config check\n  devx retention run --dry-run"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -62,6 +63,7 @@ enum Command {
     Db(db::DbArgs),
     Config(config::ConfigArgs),
     Users(users::UsersArgs),
+    Catalog(catalog::CatalogArgs),
     Retention(retention::RetentionArgs),
 }
 
@@ -102,6 +104,7 @@ pub fn main() -> ExitCode {
             Command::Db(args) => db::run(&config, args).await,
             Command::Config(args) => config::run(&config, &args).await,
             Command::Users(args) => users::run(&config, args).await,
+            Command::Catalog(args) => catalog::run(&config, args).await,
             Command::Retention(args) => retention::run(&config, args).await,
         }
     });

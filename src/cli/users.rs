@@ -215,7 +215,7 @@ async fn create(
 
 /// The operating-system user running the command, from its uid (not from
 /// `$USER`, which may be unset or say anything): its name, else `uid N`.
-fn whoami() -> String {
+pub(super) fn whoami() -> String {
     let uid = nix::unistd::getuid();
     nix::unistd::User::from_uid(uid).ok().flatten().map_or_else(|| format!("uid {uid}"), |user| user.name)
 }

@@ -295,6 +295,8 @@ const KNOWN_CONSTRAINTS: &[(&str, &str, &str)] = &[
     ("containers_container_id_key", "container_id", "a container with this runtime id already exists"),
     ("file_storage_live_path_key", "file_path", "a live file already exists at this path"),
     ("templates_slug_key", "slug", "a template with this slug already exists"),
+    ("categories_slug_key", "slug", "a category with this slug already exists"),
+    ("technologies_slug_key", "slug", "a technology with this slug already exists"),
     ("tasks_parent_task_id_project_id_fkey", "parent_task_id", "the parent task must exist in the same project"),
     ("tasks_id_project_key", "id", "a task with this id already exists"),
     ("tasks_unique_key_key", "unique_key", "an open task of this project already has this unique_key"),

@@ -24,6 +24,9 @@ crate::text_enum! {
 pub struct Project {
     pub id: Uuid,
     pub owner_id: Uuid,
+    /// The email of the owner's account.
+    #[schema(example = "developer@example.com")]
+    pub owner_email: Option<String>,
     pub name: String,
     pub description: Option<String>,
     /// Kind of project: nextjs, react, api, web_app, ...
@@ -56,8 +59,10 @@ impl crate::http::Versioned for ProjectDetail {
 }
 
 /// The columns a [`Project`] is read from: `p` is the project, `t` its
-/// template (LEFT JOIN templates.templates t ON t.id = p.template_id).
-pub const PROJECT_COLUMNS: &str = "p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug AS template, \
+/// template (LEFT JOIN templates.templates t ON t.id = p.template_id); the
+/// owner's email is looked up by id.
+pub const PROJECT_COLUMNS: &str = "p.id, p.owner_id, \
+    (SELECT u.email FROM devx.users u WHERE u.id = p.owner_id) AS owner_email, p.name, p.description, p.type, p.status, t.slug AS template, \
     p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at";
 
 /// Containers of a project by status.

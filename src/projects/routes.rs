@@ -23,7 +23,7 @@ use super::model::{
 };
 use super::path;
 use super::queries::{self, NewGeneration, NewProject, ProjectChange, ProjectFilter};
-use crate::accounts::Principal;
+use crate::accounts::{PersonRef, Principal, resolve_person};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::json_schema;
@@ -56,9 +56,12 @@ pub(super) fn empty_object() -> Value {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ProjectListParams {
-    /// Only this user's projects. Admins see anyone's; everyone else sees
-    /// only their own, so someone else's id gives an empty page.
-    pub owner_id: Option<Uuid>,
+    /// Only this user's projects, by user id or an account's email (an
+    /// email no account has is a 404 naming the field). Admins see anyone's;
+    /// everyone else sees only their own, so someone else's gives an empty
+    /// page.
+    #[param(value_type = Option<PersonRef>)]
+    pub owner_id: Option<String>,
     pub status: Option<ProjectStatus>,
     /// Project type, e.g. `nextjs`.
     #[serde(rename = "type")]
@@ -94,7 +97,8 @@ pub struct ProjectListParams {
         (status = 200, body = Page<Project>),
         (status = 400, description = "Unknown filter, bad limit or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid filter value", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`owner_id` is an email no account has", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter value, or `owner_id` neither a user id nor an email", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn list_projects(
@@ -122,9 +126,13 @@ async fn list_projects(
         },
     };
     v.finish()?;
+    let owner_id = match &p.owner_id {
+        Some(named) => Some(resolve_person(&state.db.client().await?, "owner_id", named).await?),
+        None => None,
+    };
     let filter = ProjectFilter {
         owner: principal.visibility().owner(),
-        owner_id: p.owner_id,
+        owner_id,
         status: p.status.map(|s| s.as_str().to_string()),
         project_type: p.project_type,
         template: p.template,

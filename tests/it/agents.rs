@@ -2007,3 +2007,370 @@ async fn an_agent_key_claims_for_its_type_and_is_the_actor() {
     let (_, claimed) = claim(&app, &ada, "claude-code").await;
     assert_eq!(claimed["execution"]["started_by"], format!("user:{}", ada.user_id).as_str());
 }
+
+/// The CI system sets a validation's status with the overall summary it
+/// reports; a pending or running one can be cancelled, a finished one not
+/// (409 saying so); illegal moves are 409s naming the allowed ones; both
+/// writes are in the audit trail under the caller.
+#[tokio::test]
+async fn pr_validations_are_cancelled_and_their_status_set_by_the_ci_system() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let t = Some(ada.token.as_str());
+    let new = async || {
+        let (status, v) = app.post("/api/pr-validations", t, json!({"repository": "acme/shop", "pr_number": 5})).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        id(&v)
+    };
+    let put = async |v: &str, body: Value| {
+        app.call(reqwest::Method::PUT, &format!("/api/pr-validations/{v}/status"), t, Some(body)).await
+    };
+
+    // pending -> running -> passed, with the summary the design's updateStatus records.
+    let v = new().await;
+    let (status, body) = put(&v, json!({"status": "running"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "running");
+    assert!(body["summary"].is_null());
+    let summary = json!({"overall_score": 95, "checks_passed": 5, "checks_failed": 0});
+    let (status, body) = put(&v, json!({"status": "passed", "summary": summary})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "passed");
+    assert_eq!(body["summary"], summary);
+    assert_eq!(body["validation_results"], json!({}), "the per-check results are apart from the summary");
+    let (_, read) = app.get(&format!("/api/pr-validations/{v}"), t).await;
+    assert_eq!(read["summary"], summary);
+    // The same status again is no change; another move from a final one is a 409.
+    let (status, _) = put(&v, json!({"status": "passed"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = put(&v, json!({"status": "failed"})).await;
+    let problem = assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("passed, which is final"), "{problem}");
+    assert_eq!(fields(&body), ["status"]);
+    // A finished validation cannot be cancelled.
+    let (status, body) = app.post(&format!("/api/pr-validations/{v}/cancel"), t, json!({})).await;
+    let problem = assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("is passed, which is final"), "{problem}");
+    let (_, read) = app.get(&format!("/api/pr-validations/{v}"), t).await;
+    assert_eq!(read["status"], "passed", "a refused cancel changes nothing");
+
+    // pending cannot be set (it is where a validation starts), and a bad summary is a 422 naming it.
+    let w = new().await;
+    let (status, body) = put(&w, json!({"status": "pending"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = put(&w, json!({"status": "failed", "summary": "red"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    // pending -> failed directly, then running is a 409 naming the status.
+    let (status, body) = put(&w, json!({"status": "failed", "summary": {"checks_failed": 1}})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = put(&w, json!({"status": "running"})).await;
+    let problem = assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("failed"), "{problem}");
+
+    // Cancelling a pending one and a running one; cancelling again is a 409;
+    // a cancelled one takes no status either.
+    let pending = new().await;
+    let (status, body) = app.post(&format!("/api/pr-validations/{pending}/cancel"), t, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "cancelled");
+    let running = new().await;
+    put(&running, json!({"status": "running"})).await;
+    let (status, body) = app.post(&format!("/api/pr-validations/{running}/cancel"), t, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "cancelled");
+    let (status, body) = app.post(&format!("/api/pr-validations/{running}/cancel"), t, json!({})).await;
+    let problem = assert_problem(status, &body, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("cancelled, which is final"), "{problem}");
+    let (status, body) = put(&running, json!({"status": "passed"})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+
+    // Someone else's validation is missing to them, for both routes, and unchanged.
+    let other = new().await;
+    let (status, body) = app.post(&format!("/api/pr-validations/{other}/cancel"), Some(&bob.token), json!({})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/pr-validations/{other}/status"),
+            Some(&bob.token),
+            Some(json!({"status": "failed"})),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (_, read) = app.get(&format!("/api/pr-validations/{other}"), t).await;
+    assert_eq!(read["status"], "pending");
+
+    // Both writes are audited under ada.
+    let client = app.db.client().await;
+    let trail: Vec<String> = column(
+        &client,
+        "SELECT new_values ->> 'status' FROM devx.audit_logs
+          WHERE entity_type = 'devx.pr_validations' AND entity_id = $1 AND action = 'update'
+            AND actor = $2 ORDER BY id",
+        &[&running, &format!("user:{}", ada.user_id)],
+    )
+    .await;
+    assert_eq!(trail, ["running", "cancelled"]);
+    let summaries: Vec<Option<String>> = column(
+        &client,
+        "SELECT new_values ->> 'summary' FROM devx.audit_logs
+          WHERE entity_type = 'devx.pr_validations' AND entity_id = $1 AND action = 'update' ORDER BY id",
+        &[&v],
+    )
+    .await;
+    assert_eq!(summaries.len(), 2, "running, then passed with its summary: {summaries:?}");
+    assert!(summaries[1].as_deref().unwrap().contains("overall_score"));
+}
+
+/// `GET /api/tasks?active=true` answers the rows of the `devx.active_tasks`
+/// view, in the list's order: open tasks only, none of a deleted project.
+#[tokio::test]
+async fn active_tasks_are_the_rows_of_the_active_tasks_view() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let admin = app.admin("root@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    let gone = project(&app, &ada, "gone").await;
+    let mut open = Vec::new();
+    for (i, priority) in [3, 7, 3, 0].into_iter().enumerate() {
+        open.push(
+            id(&task(&app, &ada, json!({"project_id": p, "title": format!("t{i}"), "priority": priority})).await),
+        );
+    }
+    let running = id(&task(&app, &ada, json!({"project_id": p, "title": "running", "priority": 5})).await);
+    start(&app, &ada, &running).await;
+    let done = id(&task(&app, &ada, json!({"project_id": p, "title": "done"})).await);
+    let x = start(&app, &ada, &done).await;
+    app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
+    let cancelled = id(&task(&app, &ada, json!({"project_id": p, "title": "cancelled"})).await);
+    app.post(&format!("/api/tasks/{cancelled}/cancel"), Some(&ada.token), json!({})).await;
+    let orphan = id(&task(&app, &ada, json!({"project_id": gone, "title": "orphan"})).await);
+    let client = app.db.client().await;
+    client.execute("UPDATE devx.projects SET status = 'deleted' WHERE id = $1::text::uuid", &[&gone]).await.unwrap();
+
+    let view: Vec<String> =
+        column(&client, "SELECT id::text FROM devx.active_tasks ORDER BY priority DESC, created_at, id", &[]).await;
+    let (status, page) = app.get("/api/tasks?active=true", Some(&admin.token)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(ids(&page), view, "the route's rows are the view's rows, in order");
+    assert_eq!(view.len(), 5);
+    assert!(view.contains(&running) && open.iter().all(|t| view.contains(t)));
+    assert!(!view.contains(&orphan), "a deleted project's task is in neither");
+    assert!(!view.contains(&done) && !view.contains(&cancelled));
+    assert_eq!(view[0], open[1], "highest priority first");
+    // The owner sees the same rows; the view's row for a task is the task as the API answers it.
+    let (_, mine) = app.get("/api/tasks?active=true", Some(&ada.token)).await;
+    assert_eq!(ids(&mine), view);
+    let (_, one) = app.get(&format!("/api/tasks/{running}"), Some(&ada.token)).await;
+    let listed = mine["items"].as_array().unwrap().iter().find(|t| t["id"] == running.as_str()).unwrap();
+    for field in ["status", "attempt", "assigned_to", "assigned_to_email", "run_after", "updated_at"] {
+        assert_eq!(listed[field], one[field], "{field}");
+    }
+    // Filters combine with it; active=false is the rest.
+    let (_, high) = app.get("/api/tasks?active=true&priority_min=5", Some(&ada.token)).await;
+    assert_eq!(ids(&high), [open[1].clone(), running.clone()]);
+    let (_, rest) = app.get("/api/tasks?active=false", Some(&ada.token)).await;
+    let mut rest = ids(&rest);
+    rest.sort();
+    let mut expected = vec![done, cancelled];
+    expected.sort();
+    assert_eq!(rest, expected);
+    let (_, paged) = app.get("/api/tasks?active=true&limit=2", Some(&ada.token)).await;
+    let (_, next) = app
+        .get(
+            &format!("/api/tasks?active=true&limit=2&cursor={}", paged["next_cursor"].as_str().unwrap()),
+            Some(&ada.token),
+        )
+        .await;
+    assert_eq!([ids(&paged), ids(&next)].concat(), view[..4]);
+}
+
+/// Wherever a request names a person (a task's `assigned_to`, at create,
+/// update and as a filter), the answer gives both the user id and the
+/// email; an email no account has stays a 404 naming the field.
+#[tokio::test]
+async fn a_task_answers_its_assignee_s_id_and_email() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let admin = app.admin("root@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+
+    let t = task(&app, &ada, json!({"project_id": p, "title": "mine", "assigned_to": "ADA@Example.com"})).await;
+    assert_eq!(t["assigned_to"], ada.user_id.as_str());
+    assert_eq!(t["assigned_to_email"], "ada@example.com");
+    let unassigned = task(&app, &ada, json!({"project_id": p, "title": "nobody's"})).await;
+    assert!(unassigned["assigned_to"].is_null() && unassigned["assigned_to_email"].is_null());
+
+    // An admin assigns it to bob by id: the answer names him by email too.
+    let (status, body) =
+        app.patch(&format!("/api/tasks/{}", id(&t)), Some(&admin.token), json!({"assigned_to": bob.user_id})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["assigned_to"], bob.user_id.as_str());
+    assert_eq!(body["assigned_to_email"], "bob@example.com");
+    let (_, read) = app.get(&format!("/api/tasks/{}", id(&t)), Some(&ada.token)).await;
+    assert_eq!(read["assigned_to_email"], "bob@example.com");
+    let (_, list) = app.get("/api/tasks?assigned_to=bob@example.com", Some(&ada.token)).await;
+    assert_eq!(ids(&list), [id(&t)]);
+    assert_eq!(list["items"][0]["assigned_to_email"], "bob@example.com");
+    let (status, body) =
+        app.patch(&format!("/api/tasks/{}", id(&t)), Some(&ada.token), json!({"assigned_to": null})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["assigned_to"].is_null() && body["assigned_to_email"].is_null());
+
+    // A claim assigns the claimer, and says who by email as well.
+    let (_, claimed) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(claimed["task"]["assigned_to"], ada.user_id.as_str());
+    assert_eq!(claimed["task"]["assigned_to_email"], "ada@example.com");
+
+    // Unknown emails: still the deliberate 404 naming the field.
+    let (status, body) = app
+        .post(
+            "/api/tasks",
+            Some(&ada.token),
+            json!({"project_id": p, "title": "x", "assigned_to": "nobody@example.com"}),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(fields(&body), ["assigned_to"]);
+}
+
+/// Queues an execution (`"status": "pending"`) on a task; returns it.
+async fn queue(app: &TestApp, who: &Session, task_id: &str, agent_type: &str) -> Value {
+    let (status, x) = app
+        .post(
+            &format!("/api/tasks/{task_id}/executions"),
+            Some(&who.token),
+            json!({"agent_type": agent_type, "status": "pending", "agent_config": {"model": agent_type}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "queue execution: {x}");
+    x
+}
+
+/// An execution created `pending` is queued: no start, no lease, its task
+/// left pending; `POST /api/executions/{id}/start` starts it as a claim
+/// would (running, a lease, one more attempt, the task in progress).
+#[tokio::test]
+async fn a_queued_execution_holds_no_lease_until_it_is_started() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    let t = task(&app, &ada, json!({"project_id": p, "title": "queued", "lease_seconds": 120})).await;
+
+    let x = queue(&app, &ada, &id(&t), "codegen").await;
+    assert_eq!(x["status"], "pending");
+    assert!(x["started_at"].is_null() && x["lease_expires_at"].is_null() && x["started_by"].is_null(), "{x}");
+    assert_eq!(x["attempt"], 1, "the attempt it will be");
+    let (_, read) = app.get(&format!("/api/tasks/{}", id(&t)), Some(&ada.token)).await;
+    assert_eq!(read["status"], "pending", "queuing leaves the task as it is");
+    assert_eq!(read["attempt"], 0);
+    assert_eq!(read["latest_execution"]["id"], id(&x));
+    // One open execution per task: a second, queued or running, is a 409.
+    for status in ["pending", "running"] {
+        let (code, body) = app
+            .post(
+                &format!("/api/tasks/{}/executions", id(&t)),
+                Some(&ada.token),
+                json!({"agent_type": "codegen", "status": status}),
+            )
+            .await;
+        let problem = assert_problem(code, &body, StatusCode::CONFLICT);
+        assert!(problem["detail"].as_str().unwrap().contains(&id(&x)), "{problem}");
+    }
+    let (code, body) = app
+        .post(
+            &format!("/api/tasks/{}/executions", id(&t)),
+            Some(&ada.token),
+            json!({"agent_type": "codegen", "status": "done"}),
+        )
+        .await;
+    assert_problem(code, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    // Not running yet: no heartbeat, no completion.
+    let (code, body) = app.post(&format!("/api/executions/{}/heartbeat", id(&x)), Some(&ada.token), json!({})).await;
+    assert_problem(code, &body, StatusCode::CONFLICT);
+    let (code, body) = app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
+    assert_problem(code, &body, StatusCode::CONFLICT);
+    // Someone else's is missing to them.
+    let (code, body) = app.post(&format!("/api/executions/{}/start", id(&x)), Some(&bob.token), json!({})).await;
+    assert_problem(code, &body, StatusCode::NOT_FOUND);
+
+    let (code, started) = app.post(&format!("/api/executions/{}/start", id(&x)), Some(&ada.token), json!({})).await;
+    assert_eq!(code, StatusCode::OK, "{started}");
+    assert_eq!(started["id"], id(&x));
+    assert_eq!(started["status"], "running");
+    assert_eq!(started["attempt"], 1);
+    assert_eq!(started["lease_seconds"], 120);
+    assert_eq!(started["agent_config"], json!({"model": "codegen"}));
+    assert_eq!(started["started_by"], format!("user:{}", ada.user_id));
+    let lease = time(&started["lease_expires_at"]) - time(&started["started_at"]);
+    assert_eq!(lease.num_seconds(), 120, "the task's lease, as a claim gives");
+    let (_, read) = app.get(&format!("/api/tasks/{}", id(&t)), Some(&ada.token)).await;
+    assert_eq!(read["status"], "in_progress");
+    assert_eq!(read["attempt"], 1);
+    assert_eq!(read["assigned_to"], ada.user_id.as_str());
+    let (code, body) = app.post(&format!("/api/executions/{}/start", id(&x)), Some(&ada.token), json!({})).await;
+    let problem = assert_problem(code, &body, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("running"), "{problem}");
+    let (code, _) = app.post(&format!("/api/executions/{}/heartbeat", id(&x)), Some(&ada.token), json!({})).await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, done) = app.post(&format!("/api/executions/{}/complete", id(&x)), Some(&ada.token), json!({})).await;
+    assert_eq!(code, StatusCode::OK, "{done}");
+    assert_eq!(done["task"]["status"], "completed");
+
+    // Cancelling a task cancels its queued execution, which then cannot start.
+    let t2 = task(&app, &ada, json!({"project_id": p, "title": "dropped"})).await;
+    let x2 = queue(&app, &ada, &id(&t2), "codegen").await;
+    let (_, cancelled) = app.post(&format!("/api/tasks/{}/cancel", id(&t2)), Some(&ada.token), json!({})).await;
+    assert_eq!(cancelled["cancelled_executions"], json!([id(&x2)]));
+    let (code, body) = app.post(&format!("/api/executions/{}/start", id(&x2)), Some(&ada.token), json!({})).await;
+    let problem = assert_problem(code, &body, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().unwrap().contains("cancelled"), "{problem}");
+}
+
+/// A claim runs the task's queued execution rather than starting a second
+/// one, leaves a task queued for another agent type to that type, and the
+/// limits count running executions only, queued ones not.
+#[tokio::test]
+async fn a_claim_runs_the_queued_execution_and_the_limits_still_hold() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "demo").await;
+    set(&app, &admin, "agents.max_concurrent_executions", json!(1)).await;
+    let a = task(&app, &ada, json!({"project_id": p, "title": "for codegen", "priority": 9})).await;
+    let b = task(&app, &ada, json!({"project_id": p, "title": "for claude", "priority": 1})).await;
+    let xa = queue(&app, &ada, &id(&a), "codegen").await;
+    let xb = queue(&app, &ada, &id(&b), "claude-code").await;
+
+    // Two queued executions do not count against a limit of one.
+    let (status, claimed) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    assert_eq!(claimed["task"]["id"], id(&b), "the higher-priority task is queued for codegen");
+    assert_eq!(claimed["execution"]["id"], id(&xb), "the queued execution runs");
+    assert_eq!(claimed["execution"]["status"], "running");
+    assert_eq!(claimed["execution"]["agent_config"], json!({"model": "claude-code"}));
+    assert_eq!(claimed["execution"]["attempt"], 1);
+    assert!(claimed["execution"]["lease_expires_at"].is_string());
+    let (_, runs) = app.get(&format!("/api/tasks/{}/executions", id(&b)), Some(&ada.token)).await;
+    assert_eq!(ids(&runs), [id(&xb)], "no second execution");
+    // One running: the limit holds for the codegen claimer too.
+    let (status, _) = claim(&app, &ada, "codegen").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.post(&format!("/api/executions/{}/complete", id(&xb)), Some(&ada.token), json!({})).await;
+    // The claude-code claimer does not take codegen's queued task.
+    let (status, _) = claim(&app, &ada, "claude-code").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, claimed) = claim(&app, &ada, "codegen").await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    assert_eq!(claimed["task"]["id"], id(&a));
+    assert_eq!(claimed["execution"]["id"], id(&xa));
+    let client = app.db.client().await;
+    let executions: i64 =
+        one(&client, "SELECT count(*) FROM devx.task_executions WHERE task_id = $1::text::uuid", &[&id(&a)]).await;
+    assert_eq!(executions, 1);
+    let running: i64 = one(&client, "SELECT count(*) FROM devx.task_executions WHERE status = 'running'", &[]).await;
+    assert_eq!(running, 1);
+}

@@ -21,6 +21,8 @@ const PUBLIC: &[&str] = &[
     "GET /api/templates",
     "GET /api/templates/categories",
     "GET /api/templates/technologies",
+    "GET /api/templates/categories/{slug}",
+    "GET /api/templates/technologies/{slug}",
     "GET /api/templates/{slug}",
 ];
 

@@ -205,6 +205,10 @@ async fn every_201_names_the_new_resource_in_location() {
     create(&app, c, "POST /api/pr-validations", Method::POST, "/api/pr-validations", t, body).await;
     create(&app, c, "POST /api/api-keys", Method::POST, "/api/api-keys", t, json!({"name": "ci"})).await;
     create(&app, c, "POST /api/templates", Method::POST, "/api/templates", a, template_body("hello-loc")).await;
+    let body = json!({"slug": "loc-category", "name": "Loc"});
+    create(&app, c, "POST /api/templates/categories", Method::POST, "/api/templates/categories", a, body).await;
+    let body = json!({"slug": "loc-tech", "name": "Loc", "kind": "tool"});
+    create(&app, c, "POST /api/templates/technologies", Method::POST, "/api/templates/technologies", a, body).await;
     let body = json!({"value": 1, "description": "a setting of this test"});
     let op = "PUT /api/admin/config/{key}";
     create(&app, c, op, Method::PUT, "/api/admin/config/semantics.test", a, body.clone()).await;
@@ -260,7 +264,12 @@ async fn every_post_that_creates_takes_an_idempotency_key_and_every_write_of_a_r
             assert!(op["responses"]["200"]["headers"].get("ETag").is_some(), "{name}: its 200 declares no ETag");
             // The resource it writes is read where it is written, or at its parent.
             let path = name.split_once(' ').unwrap().1;
-            let read = if gets.contains(path) { path } else { path.rsplitn(3, '/').nth(2).unwrap() };
+            // (`.../{id}/status` is read at `.../{id}`; `.../{id}/checks/{name}` at `.../{id}`.)
+            let read = [Some(path), path.rsplit_once('/').map(|(up, _)| up), path.rsplitn(3, '/').nth(2)]
+                .into_iter()
+                .flatten()
+                .find(|p| gets.contains(p))
+                .unwrap_or_else(|| panic!("{name}: no GET of what it writes"));
             let get =
                 &ops.iter().find(|(n, _)| *n == format!("GET {read}")).unwrap_or_else(|| panic!("{name}: no GET")).1;
             assert!(get["responses"]["200"]["headers"].get("ETag").is_some(), "GET {read}: declares no ETag");
@@ -326,6 +335,7 @@ async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_
     let deployment = post(&format!("/api/projects/{p}/deployments"), json!({})).await;
     let generation = post("/api/generations", json!({"generation_type": "service"})).await;
     let validation = post("/api/pr-validations", json!({"repository": "o/r", "pr_number": 2})).await;
+    let reported = post("/api/pr-validations", json!({"repository": "o/r", "pr_number": 3})).await;
     let task = post("/api/tasks", json!({"project_id": p, "title": "t"})).await;
 
     let user = |s: &Session| s.token.clone();
@@ -353,6 +363,16 @@ async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_
                 json!({"name": "B"}),
                 "name",
             )
+        },
+        {
+            let (r, p) = item("/api/templates/categories/web".into());
+            let (a, b) = (json!({"name": "A"}), json!({"name": "B"}));
+            w("PATCH /api/templates/categories/{slug}", r, Method::PATCH, p, user(&admin), a, b, "name")
+        },
+        {
+            let (r, p) = item("/api/templates/technologies/rust".into());
+            let (a, b) = (json!({"name": "A"}), json!({"name": "B"}));
+            w("PATCH /api/templates/technologies/{slug}", r, Method::PATCH, p, user(&admin), a, b, "name")
         },
         {
             let (r, p) = item("/api/admin/config/retention.chat_messages".into());
@@ -424,6 +444,12 @@ async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_
             let path = format!("{read}/checks/tests");
             let (a, b) = (json!({"status": "running"}), json!({"status": "failed"}));
             w("PATCH /api/pr-validations/{id}/checks/{name}", read, Method::PATCH, path, user(&ann), a, b, "status")
+        },
+        {
+            let read = format!("/api/pr-validations/{reported}");
+            let path = format!("{read}/status");
+            let (a, b) = (json!({"status": "running"}), json!({"status": "passed"}));
+            w("PUT /api/pr-validations/{id}/status", read, Method::PUT, path, user(&ann), a, b, "status")
         },
         {
             let (r, p) = item(format!("/api/tasks/{task}"));

@@ -90,12 +90,29 @@ async fn admins_filter_projects_by_owner_and_others_see_only_their_own() {
     let adas = project(&app, &ada, "ada's").await;
     let bobs = project(&app, &bob, "bob's").await;
 
-    assert_eq!(owned_by(&app, &admin.token, &ada.user_id).await, [adas]);
+    assert_eq!(owned_by(&app, &admin.token, &ada.user_id).await, [adas.as_str()]);
     assert_eq!(owned_by(&app, &bob.token, &bob.user_id).await, [bobs.as_str()]);
     assert_eq!(owned_by(&app, &admin.token, &bob.user_id).await, [bobs]);
     assert!(owned_by(&app, &bob.token, &ada.user_id).await.is_empty(), "someone else's projects are not visible");
     let (status, body) = app.get("/api/projects?owner_id=nope", Some(&admin.token)).await;
     assert!(status.is_client_error(), "{body}");
+
+    // The owner named by email (any case), as tasks name their assignee;
+    // every project answers its owner's id and email.
+    assert_eq!(owned_by(&app, &admin.token, "ADA@example.com").await, [adas.as_str()]);
+    assert!(owned_by(&app, &bob.token, "ada@example.com").await.is_empty());
+    let (status, page) = app.get("/api/projects?owner_id=bob@example.com", Some(&admin.token)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"][0]["owner_id"], bob.user_id.as_str());
+    assert_eq!(page["items"][0]["owner_email"], "bob@example.com");
+    let (_, one) = app.get(&format!("/api/projects/{adas}"), Some(&ada.token)).await;
+    assert_eq!(
+        (one["owner_id"].as_str(), one["owner_email"].as_str()),
+        (Some(ada.user_id.as_str()), Some("ada@example.com"))
+    );
+    let (status, body) = app.get("/api/projects?owner_id=nobody@example.com", Some(&admin.token)).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(fields(&body), ["owner_id"]);
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! Task executions: start, read with their owner, list, finish, cancel, and
-//! the summary by agent type.
+//! Task executions: start (at once, or queued and started later), read with
+//! their owner, list, finish, cancel, and the summary by agent type.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -27,6 +27,59 @@ pub async fn start_execution(
          RETURNING {EXECUTION_COLUMNS}"
     );
     db.query_one_as(&sql, &[&task_id, &agent_type, &agent_config, &attempt, &lease_seconds, &started_by]).await
+}
+
+/// Inserts an execution queued (`pending`) on its task: no start, no lease
+/// until it starts ([`run_queued`]). `attempt` is the attempt it would be if
+/// it started now; starting it sets the real one.
+pub async fn queue_execution(
+    db: &impl Queryable,
+    task_id: Uuid,
+    agent_type: &str,
+    agent_config: &Value,
+    attempt: i32,
+    lease_seconds: i32,
+) -> Result<Execution, DbError> {
+    let sql = format!(
+        "INSERT INTO devx.task_executions AS x (task_id, agent_type, agent_config, status, attempt, lease_seconds)
+         VALUES ($1, $2, $3, 'pending', $4, $5)
+         RETURNING {EXECUTION_COLUMNS}"
+    );
+    db.query_one_as(&sql, &[&task_id, &agent_type, &agent_config, &attempt, &lease_seconds]).await
+}
+
+/// Which queued execution [`run_queued`] starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Queued {
+    /// This execution, if it is queued.
+    Execution(Uuid),
+    /// The task's queued execution, if it has one (a task has at most one
+    /// open execution).
+    OfTask(Uuid),
+}
+
+/// Starts a queued execution: running from now as attempt `attempt` of its
+/// task, holding a lease of `lease_seconds`, started by `started_by`.
+/// `None` if there is no such queued (`pending`) execution.
+pub async fn run_queued(
+    db: &impl Queryable,
+    which: Queued,
+    attempt: i32,
+    lease_seconds: i32,
+    started_by: &str,
+) -> Result<Option<Execution>, DbError> {
+    let (column, id) = match which {
+        Queued::Execution(id) => ("id", id),
+        Queued::OfTask(task_id) => ("task_id", task_id),
+    };
+    let sql = format!(
+        "UPDATE devx.task_executions x
+            SET status = 'running', started_at = now(), attempt = $2, lease_seconds = $3::integer,
+                lease_expires_at = now() + make_interval(secs => $3::integer), started_by = $4
+          WHERE x.{column} = $1 AND x.status = 'pending'
+         RETURNING {EXECUTION_COLUMNS}"
+    );
+    db.query_opt_as(&sql, &[&id, &attempt, &lease_seconds, &started_by]).await
 }
 
 /// The advisory lock that serializes claims (transaction scope, so it works

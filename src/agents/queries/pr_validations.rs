@@ -1,5 +1,6 @@
 //! PR validations: create, read with their owner, list, record one check's
-//! result (the status follows in the same statement), and the summary by
+//! result (the status follows in the same statement), set the status (and
+//! the overall summary) as the CI system reports it, and the summary by
 //! repository.
 
 use chrono::{DateTime, Utc};
@@ -126,6 +127,24 @@ pub async fn record_check(
          RETURNING {PR_VALIDATION_COLUMNS}"
     );
     db.query_opt_as(&sql, &[&id, &name, &result]).await
+}
+
+/// Sets the status of a validation that is still in `from` (and, when
+/// given, its overall `summary`), so that of two concurrent changes one
+/// wins. `None` if it is no longer in `from`.
+pub async fn set_status(
+    db: &impl Queryable,
+    id: Uuid,
+    from: ValidationStatus,
+    to: ValidationStatus,
+    summary: Option<&Value>,
+) -> Result<Option<PrValidation>, DbError> {
+    let sql = format!(
+        "UPDATE devx.pr_validations v SET status = $3, summary = coalesce($4, v.summary)
+          WHERE v.id = $1 AND v.status = $2
+         RETURNING {PR_VALIDATION_COLUMNS}"
+    );
+    db.query_opt_as(&sql, &[&id, &from.as_str(), &to.as_str(), &summary]).await
 }
 
 const SUMMARY_COLUMNS: &str = "repository, validations, pending, running, passed, failed, cancelled, \

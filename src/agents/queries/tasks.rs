@@ -107,6 +107,9 @@ pub struct TaskFilter {
     /// `Some(true)`: only dead letters (failed with every attempt used);
     /// `Some(false)`: everything else.
     pub dead: Option<bool>,
+    /// `Some(true)`: the open tasks, read from the `devx.active_tasks` view;
+    /// `Some(false)`: the finished and cancelled ones.
+    pub active: Option<bool>,
     pub after: Option<TaskKey>,
     pub limit: i64,
 }
@@ -128,6 +131,9 @@ pub async fn list_tasks(db: &impl Queryable, f: &TaskFilter) -> Result<Vec<Task>
         Some(false) => s.and(format!("NOT {DEAD}")),
         None => {}
     }
+    if f.active == Some(false) {
+        s.and("t.status NOT IN ('pending', 'in_progress')");
+    }
     if let Some((priority, at, id)) = f.after {
         let (priority, at, id) = (s.bind(priority), s.bind(at), s.bind(id));
         s.and(format!(
@@ -135,9 +141,12 @@ pub async fn list_tasks(db: &impl Queryable, f: &TaskFilter) -> Result<Vec<Task>
         ));
     }
     let limit = s.bind(f.limit + 1);
+    // The open tasks are the view's rows (it leaves out deleted projects
+    // as `visible_tasks` does).
+    let from = if f.active == Some(true) { "devx.active_tasks" } else { "devx.tasks" };
     s.sql = format!(
         "SELECT {TASK_COLUMNS}
-           FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
+           FROM {from} t JOIN devx.projects p ON p.id = t.project_id
           {}
           ORDER BY t.priority DESC, t.created_at, t.id
           LIMIT {limit}",
@@ -282,7 +291,8 @@ pub async fn claim_next(
 /// The claim: the highest priority, then the oldest, among the pending tasks
 /// of `owner`'s live projects (every project when `owner` is `None`) whose
 /// `run_after` has passed, whose `requirements.agent_type` is absent, this
-/// type, or a list holding it, and (with `per_project_limit`) whose project
+/// type, or a list holding it, that have no queued execution of another
+/// agent type, and (with `per_project_limit`) whose project
 /// runs fewer executions than that. Rows other claimers hold are skipped, so
 /// concurrent claimers never get the same task and never wait for each
 /// other. Public so that a test can read its plan: the order is the one of
@@ -304,6 +314,11 @@ pub fn claim_statement<'a>(
     let agent_type = s.bind(agent_type);
     s.and(format!(
         "(NOT t.requirements ? 'agent_type' OR t.requirements -> 'agent_type' @> to_jsonb({agent_type}::text))"
+    ));
+    // A task with a queued execution runs that one: only an agent of its type takes it.
+    s.and(format!(
+        "NOT EXISTS (SELECT 1 FROM devx.task_executions q
+                      WHERE q.task_id = t.id AND q.status = 'pending' AND q.agent_type <> {agent_type}::text)"
     ));
     // Projects at their limit, counted once (claims are serialized by the
     // caller, so the count cannot change before the claim commits).

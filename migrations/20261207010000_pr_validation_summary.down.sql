@@ -1,0 +1,1 @@
+ALTER TABLE devx.pr_validations DROP COLUMN summary;

@@ -34,6 +34,8 @@ pub struct Project {
     pub status: String,
     /// Slug of the template the project was made from.
     pub template: Option<String>,
+    /// The container the project lives in (set at create or update).
+    pub container_id: Option<Uuid>,
     #[schema(value_type = Object)]
     pub metadata: Value,
     #[schema(value_type = Object)]
@@ -58,7 +60,7 @@ impl crate::http::Versioned for ProjectDetail {
 /// The columns a [`Project`] is read from: `p` is the project, `t` its
 /// template (LEFT JOIN templates.templates t ON t.id = p.template_id).
 pub const PROJECT_COLUMNS: &str = "p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug AS template, \
-    p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at";
+    p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at";
 
 /// Containers of a project by status.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema, crate::db::FromRow)]
@@ -94,7 +96,7 @@ pub struct ProjectDetail {
     pub counts: ProjectCounts,
 }
 
-/// `devx.user_projects` for one user.
+/// `devx.user_summaries` for one user.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct UserSummary {
     pub user_id: Uuid,

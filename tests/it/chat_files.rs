@@ -376,3 +376,101 @@ async fn reposting_a_path_replaces_its_record() {
     let (status, _) = app.post(&url, t, json!({"file_path": "src/main.rs"})).await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+/// The container-keyed chat: a container's messages (posted on the project
+/// that lives in it or was registered for it, with its `container_id`),
+/// listed by `session_id` in order both ways with keyset paging; other
+/// containers' and container-less messages never show, and someone else's
+/// container is a 404.
+#[tokio::test]
+async fn a_containers_chat_is_listed_by_session_in_order_both_ways() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let t = Some(ada.token.as_str());
+    let (status, c) = app.post("/api/containers", t, json!({"container_id": "rt-chat", "name": "chat"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let c = c["id"].as_str().unwrap().to_string();
+    let (status, p) = app.post("/api/projects", t, json!({"name": "lives-in-c", "container_id": c})).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let p = p["id"].as_str().unwrap().to_string();
+    // A second project, with a container registered for it.
+    let q = project(&app, &ada, "other").await;
+    let (_, k) = app.post(&format!("/api/projects/{q}/containers"), t, json!({"container_id": "rt-k", "name": "k"})).await;
+    let k = k["id"].as_str().unwrap().to_string();
+
+    let mut posted = Vec::new();
+    for i in 0..45 {
+        let session = if i % 3 == 0 { "s-one" } else { "s-two" };
+        let (project, container) = match i % 5 {
+            4 => (&q, Some(&k)),
+            3 => (&p, None),
+            _ => (&p, Some(&c)),
+        };
+        let (status, m) = app
+            .post(
+                &format!("/api/projects/{project}/messages"),
+                t,
+                json!({"session_id": session, "role": "user", "content": format!("m{i}"), "container_id": container}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{m}");
+        if container == Some(&c) {
+            posted.push((m["id"].as_str().unwrap().to_string(), session));
+        }
+    }
+    // Ties on created_at are broken by id.
+    let client = app.db.client().await;
+    let mut tied: Vec<String> = column(
+        &client,
+        "INSERT INTO devx.chat_messages (project_id, container_id, session_id, role, content, created_at)
+             SELECT $1::text::uuid, $2::text::uuid, 's-one', 'assistant', 'tied ' || g, now() + interval '1 hour'
+               FROM generate_series(1, 9) g
+             RETURNING id::text",
+        &[&p, &c],
+    )
+    .await;
+    tied.sort();
+
+    let mut all: Vec<String> = posted.iter().map(|(id, _)| id.clone()).collect();
+    all.extend(tied.iter().cloned());
+    let got = walk(&app, &ada.token, &format!("/api/containers/{c}/messages?"), 4).await;
+    assert_eq!(got, all, "the container's messages, oldest first, each once");
+    let mut one: Vec<String> = posted.iter().filter(|(_, s)| *s == "s-one").map(|(id, _)| id.clone()).collect();
+    one.extend(tied.iter().cloned());
+    let got = walk(&app, &ada.token, &format!("/api/containers/{c}/messages?session_id=s-one"), 5).await;
+    assert_eq!(got, one, "one conversation");
+    let got = walk(&app, &ada.token, &format!("/api/containers/{c}/messages?session_id=s-one&order=desc"), 3).await;
+    one.reverse();
+    assert_eq!(got, one, "newest first");
+    let two: Vec<String> = posted.iter().filter(|(_, s)| *s == "s-two").map(|(id, _)| id.clone()).collect();
+    let got = walk(&app, &ada.token, &format!("/api/containers/{c}/messages?session_id=s-two"), 50).await;
+    assert_eq!(got, two);
+    let (_, page) = app.get(&format!("/api/containers/{c}/messages?session_id=nobody"), t).await;
+    assert_eq!(page["items"], json!([]));
+    let (_, page) = app.get(&format!("/api/containers/{k}/messages?limit=200"), t).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 9, "the registered container's own chat: {page}");
+    assert!(page["items"].as_array().unwrap().iter().all(|m| m["container_id"] == k.as_str()));
+
+    // The view counts the same messages for the project living in the container.
+    let count: i64 = client
+        .query_one("SELECT message_count FROM devx.user_projects WHERE id = $1::text::uuid", &[&p])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count as usize, all.len());
+
+    let (status, body) = app.get(&format!("/api/containers/{c}/messages?cursor=garbage"), t).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+    let (status, body) = app.get(&format!("/api/containers/{c}/messages?session_id=%20"), t).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["session_id"]);
+    let bob = app.register("bob@example.com").await;
+    let (status, body) = app.get(&format!("/api/containers/{c}/messages"), Some(&bob.token)).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let missing = uuid::Uuid::new_v4();
+    let (status, body) = app.get(&format!("/api/containers/{missing}/messages"), t).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let root = app.admin("root@example.com").await;
+    let (status, page) = app.get(&format!("/api/containers/{c}/messages?limit=1"), Some(&root.token)).await;
+    assert_eq!((status, page["items"][0]["id"].as_str()), (StatusCode::OK, Some(all[0].as_str())));
+}

@@ -1,4 +1,5 @@
-//! Chat over HTTP: a project's messages, read in order and appended.
+//! Chat over HTTP: a project's messages, read in order and appended; a
+//! container's, read in order.
 
 use axum::extract::State;
 use serde::Deserialize;

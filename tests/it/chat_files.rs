@@ -395,7 +395,8 @@ async fn a_containers_chat_is_listed_by_session_in_order_both_ways() {
     let p = p["id"].as_str().unwrap().to_string();
     // A second project, with a container registered for it.
     let q = project(&app, &ada, "other").await;
-    let (_, k) = app.post(&format!("/api/projects/{q}/containers"), t, json!({"container_id": "rt-k", "name": "k"})).await;
+    let (_, k) =
+        app.post(&format!("/api/projects/{q}/containers"), t, json!({"container_id": "rt-k", "name": "k"})).await;
     let k = k["id"].as_str().unwrap().to_string();
 
     let mut posted = Vec::new();

@@ -777,7 +777,8 @@ async fn a_container_exists_without_a_project_and_a_project_can_live_in_it() {
     let (status, body) = app.post("/api/containers", t, json!({"container_id": "rt-solo", "name": "again"})).await;
     assert_problem(status, &body, StatusCode::CONFLICT);
     assert_eq!(fields(&body), ["container_id"], "{body}");
-    let (status, body) = app.post("/api/containers", t, json!({"container_id": " ", "name": "x", "url": "ftp://x"})).await;
+    let (status, body) =
+        app.post("/api/containers", t, json!({"container_id": " ", "name": "x", "url": "ftp://x"})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["container_id", "url"]);
     let idle = id_of(&app.post("/api/containers", t, json!({"container_id": "rt-idle", "name": "idle"})).await.1);
@@ -811,9 +812,9 @@ async fn a_container_exists_without_a_project_and_a_project_can_live_in_it() {
     let (status, running) = app.post(&format!("/api/containers/{c}/start"), t, json!({})).await;
     assert_eq!((status, running["status"].as_str()), (StatusCode::OK, Some("running")), "{running}");
     let (_, active) = app.get("/api/containers?active=true&status=running", t).await;
-    assert_eq!(crate::support::ids(&active), [c.clone()]);
+    assert_eq!(crate::support::ids(&active), [c.as_str()]);
     let (_, active) = app.get("/api/containers?active=true&status=created", t).await;
-    assert_eq!(crate::support::ids(&active), [idle.clone()]);
+    assert_eq!(crate::support::ids(&active), [idle.as_str()]);
     let (status, body) = app.get("/api/containers?active=true&status=deleted", t).await;
     assert_problem(status, &body, StatusCode::BAD_REQUEST);
 

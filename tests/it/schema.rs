@@ -442,11 +442,14 @@ async fn the_container_keyed_views_read_as_the_design_writes_them() {
         ]
     );
     let rows = client
-        .query("SELECT id, status, project_name, project_description, user_email, user_id FROM devx.active_containers", &[])
+        .query(
+            "SELECT id, status, project_name, project_description, user_email, user_id FROM devx.active_containers",
+            &[],
+        )
         .await
         .unwrap();
-    let read: Vec<(Uuid, String, Option<String>, Option<String>, String, Uuid)> =
-        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect();
+    type Active = (Uuid, String, Option<String>, Option<String>, String, Uuid);
+    let read: Vec<Active> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect();
     let email = "owner@example.com".to_string();
     assert_eq!(
         read,

@@ -1,5 +1,6 @@
-//! Containers over HTTP: listed and registered under a project, the caller's
-//! across projects, and their lifecycle actions.
+//! Containers over HTTP: listed and registered under a project or on their
+//! own (`POST /api/containers`, without a project), the caller's across
+//! projects, and their lifecycle actions.
 
 use axum::extract::State;
 use serde::Deserialize;

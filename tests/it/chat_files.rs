@@ -165,19 +165,104 @@ async fn the_last_chat_page_is_read_by_seeking_not_scanning() {
         [("fwd", 10), ("fwd", 99_900), ("back", 99_990), ("back", 100), ("conv", 10), ("conv", 99_000)]
     {
         let (at, id) = key_at(offset).await;
-        let explain = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE {statement}('{p}', '{at}', '{id}')");
-        let rows = client.simple_query(&explain).await.unwrap();
-        let json = rows
-            .into_iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                _ => None,
-            })
+        let (rows, buffers, plan) = cost(&client, &format!("{statement}('{p}', '{at}', '{id}')")).await;
+        assert!(rows > 0, "{statement} at {offset}: {plan}");
+        assert!(buffers < 50, "{statement} at {offset} touched {buffers} buffers: {plan:#}");
+    }
+}
+
+/// What executing a prepared statement (`name(args)`) costs: the rows it
+/// returned, the buffers it touched, and its plan.
+async fn cost(client: &tokio_postgres::Client, call: &str) -> (i64, i64, Value) {
+    let explain = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE {call}");
+    let rows = client.simple_query(&explain).await.unwrap();
+    let json = rows
+        .into_iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap();
+    let plan: Value = serde_json::from_str(&json).unwrap();
+    let top = &plan[0]["Plan"];
+    let buffers = top["Shared Hit Blocks"].as_i64().unwrap() + top["Shared Read Blocks"].as_i64().unwrap();
+    (top["Actual Rows"].as_i64().unwrap(), buffers, plan)
+}
+
+/// A container's chat is paged like a project's: a deep page, forward,
+/// backward or in one conversation, touches a few index pages, with the
+/// generic plan PostgreSQL may cache, among messages of other containers.
+#[tokio::test]
+async fn a_containers_last_chat_page_is_read_by_seeking_not_scanning() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let t = Some(ada.token.as_str());
+    let (_, c) = app.post("/api/containers", t, json!({"container_id": "rt-big", "name": "big"})).await;
+    let c = c["id"].as_str().unwrap().to_string();
+    let (_, p) = app.post("/api/projects", t, json!({"name": "big", "container_id": c})).await;
+    let p = p["id"].as_str().unwrap().to_string();
+    let q = project(&app, &ada, "neighbour").await;
+    let (_, k) =
+        app.post(&format!("/api/projects/{q}/containers"), t, json!({"container_id": "rt-k", "name": "k"})).await;
+    let k = k["id"].as_str().unwrap().to_string();
+    let client = app.db.client().await;
+    for (project, container) in [(&p, &c), (&q, &k)] {
+        client
+            .execute(
+                "INSERT INTO devx.chat_messages (project_id, container_id, session_id, role, content, created_at)
+                 SELECT $1::text::uuid, $2::text::uuid, 's-' || (g % 10), 'user', 'm' || g, now() + g * interval '1 ms'
+                   FROM generate_series(1, 50000) g",
+                &[project, container],
+            )
+            .await
             .unwrap();
-        let plan: Value = serde_json::from_str(&json).unwrap();
-        let top = &plan[0]["Plan"];
-        let buffers = top["Shared Hit Blocks"].as_i64().unwrap() + top["Shared Read Blocks"].as_i64().unwrap();
-        assert!(top["Actual Rows"].as_i64().unwrap() > 0, "{statement} at {offset}: {plan}");
+    }
+    client.batch_execute("ANALYZE devx.chat_messages").await.unwrap();
+
+    let (_, last) = app.get(&format!("/api/containers/{c}/messages?order=desc&limit=3"), t).await;
+    let cursor = last["next_cursor"].as_str().unwrap().to_string();
+    for _ in 0..8 {
+        let (status, page) =
+            app.get(&format!("/api/containers/{c}/messages?order=asc&limit=50&cursor={cursor}"), t).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    }
+    client
+        .batch_execute(
+            "SET plan_cache_mode = force_generic_plan;
+             PREPARE fwd(uuid, timestamptz, uuid) AS
+               SELECT m.id FROM devx.chat_messages m
+                WHERE m.container_id = $1 AND (m.created_at, m.id) > ($2, $3)
+                ORDER BY m.created_at ASC, m.id ASC LIMIT 51;
+             PREPARE back(uuid, timestamptz, uuid) AS
+               SELECT m.id FROM devx.chat_messages m
+                WHERE m.container_id = $1 AND (m.created_at, m.id) < ($2, $3)
+                ORDER BY m.created_at DESC, m.id DESC LIMIT 51;
+             PREPARE conv(uuid, text, timestamptz, uuid) AS
+               SELECT m.id FROM devx.chat_messages m
+                WHERE m.container_id = $1 AND m.session_id = $2 AND (m.created_at, m.id) > ($3, $4)
+                ORDER BY m.created_at ASC, m.id ASC LIMIT 51;",
+        )
+        .await
+        .unwrap();
+    for (statement, offset) in
+        [("fwd", 10i64), ("fwd", 49_900), ("back", 49_990), ("back", 100), ("conv", 10), ("conv", 49_000)]
+    {
+        let row = client
+            .query_one(
+                "SELECT created_at::text, id::text FROM devx.chat_messages WHERE container_id = $1::text::uuid
+                  ORDER BY created_at, id OFFSET $2 LIMIT 1",
+                &[&c, &offset],
+            )
+            .await
+            .unwrap();
+        let (at, id): (String, String) = (row.get(0), row.get(1));
+        let call = match statement {
+            "conv" => format!("conv('{c}', 's-3', '{at}', '{id}')"),
+            _ => format!("{statement}('{c}', '{at}', '{id}')"),
+        };
+        let (rows, buffers, plan) = cost(&client, &call).await;
+        assert!(rows > 0, "{statement} at {offset}: {plan}");
         assert!(buffers < 50, "{statement} at {offset} touched {buffers} buffers: {plan:#}");
     }
 }

@@ -559,4 +559,25 @@ async fn a_containers_chat_is_listed_by_session_in_order_both_ways() {
     let root = app.admin("root@example.com").await;
     let (status, page) = app.get(&format!("/api/containers/{c}/messages?limit=1"), Some(&root.token)).await;
     assert_eq!((status, page["items"][0]["id"].as_str()), (StatusCode::OK, Some(all[0].as_str())));
+
+    // The container's record going (retention) leaves its messages in their
+    // project's chat, without the link; they stay append-only otherwise.
+    client.execute("DELETE FROM devx.containers WHERE id = $1::text::uuid", &[&c]).await.unwrap();
+    let kept = walk(&app, &ada.token, &format!("/api/projects/{p}/messages?"), 200).await;
+    assert!(all.iter().all(|id| kept.contains(id)), "every message of the container is kept");
+    let linked: i64 = client
+        .query_one("SELECT count(*) FROM devx.chat_messages WHERE container_id = $1::text::uuid", &[&c])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(linked, 0);
+    let refused = client
+        .execute(
+            "UPDATE devx.chat_messages SET container_id = NULL, content = 'rewritten' WHERE container_id = $1::text::uuid",
+            &[&k],
+        )
+        .await;
+    assert!(refused.is_err(), "dropping the link is no way to rewrite a message");
+    let (status, body) = app.get(&format!("/api/containers/{c}/messages"), t).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
 }

@@ -11,12 +11,12 @@ SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity
 BEGIN;
 SELECT set_config('devx.actor', 'user:' || :user_id, true);
 WITH p AS (
-    INSERT INTO devx.projects (owner_id, name, description, type, template_id, metadata, settings)
-    VALUES (:user_id, 'bench project', NULL, NULL, NULL, '{}', '{}')
+    INSERT INTO devx.projects (owner_id, name, description, type, template_id, metadata, settings, container_id)
+    VALUES (:user_id, 'bench project', NULL, NULL, NULL, '{}', '{}', NULL)
     RETURNING *)
-SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at FROM p LEFT JOIN templates.templates t ON t.id = p.template_id \gset new_
+SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at FROM p LEFT JOIN templates.templates t ON t.id = p.template_id \gset new_
 INSERT INTO devx.project_contexts (project_id, codebase) VALUES (:new_id, '{}');
-SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at,
+SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at,
        (SELECT count(*) FROM devx.services s WHERE s.project_id = p.id),
        c.created, c.running, c.stopped, c.deleted,
        (SELECT count(*) FROM devx.deployments d WHERE d.project_id = p.id),

@@ -9,7 +9,7 @@ SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity
   FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
  WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL \gset
 SELECT owner_id FROM devx.projects WHERE id = md5('p' || :p)::uuid AND status <> 'deleted';
-SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at,
+SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at,
        (SELECT count(*) FROM devx.services s WHERE s.project_id = p.id),
        c.created, c.running, c.stopped, c.deleted,
        (SELECT count(*) FROM devx.deployments d WHERE d.project_id = p.id),

@@ -7,7 +7,7 @@
 SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity
   FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
  WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL \gset
-SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at
+SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at
   FROM devx.projects p LEFT JOIN templates.templates t ON t.id = p.template_id
  WHERE p.status <> 'deleted'
    AND p.owner_id = :user_id

@@ -1,5 +1,6 @@
 //! The chat with the AI assistant, per project and conversation
-//! (`session_id`). Messages are appended and read in order; paging is keyset
+//! (`session_id`), and per container (the messages posted with its
+//! `container_id`), as the container-keyed design reads it. Messages are appended and read in order; paging is keyset
 //! on `(created_at, id)` in either direction, so the last page of 100,000
 //! messages costs what the first does.
 

@@ -42,17 +42,28 @@ pub async fn get_message(db: &impl Queryable, id: Uuid) -> Result<Option<(ChatMe
     Ok(db.query_opt_as::<WithOwner<ChatMessage>>(&sql, &[&id]).await?.map(|r| (r.row, r.owner_id)))
 }
 
-/// A page of a project's messages (of one conversation with `session_id`),
+/// Whose chat a list reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Chat {
+    /// A project's messages.
+    Project(Uuid),
+    /// The messages about a container (`container_id`), as the
+    /// container-keyed design reads a chat.
+    Container(Uuid),
+}
+
+/// A page of a chat's messages (of one conversation with `session_id`),
 /// after the keyset `after` in the list's order; fetches `limit + 1` rows.
 ///
 /// The statement holds only the conditions in use ([`Statement`]), so that
-/// even a cached generic plan seeks straight to the cursor: a range
-/// scan on `chat_messages (project_id, created_at, id)` for a project, or on
-/// `(session_id, created_at)` for a conversation, that stops after
-/// `limit + 1` rows wherever the page is.
+/// even a cached generic plan seeks straight to the cursor: a range scan on
+/// `chat_messages (project_id, created_at, id)` for a project, or on
+/// `(session_id, created_at)` for a conversation; for a container, on
+/// `(container_id, created_at, id)` or `(container_id, session_id,
+/// created_at, id)`; each stops after `limit + 1` rows wherever the page is.
 pub async fn list_messages(
     db: &impl Queryable,
-    project_id: Uuid,
+    chat: Chat,
     session_id: Option<&str>,
     order: Order,
     after: Option<TimeKey>,
@@ -63,8 +74,16 @@ pub async fn list_messages(
         Order::Desc => ("<", "DESC"),
     };
     let mut s = Statement::default();
-    let project_id = s.bind(project_id);
-    s.and(format!("m.project_id = {project_id}"));
+    match chat {
+        Chat::Project(id) => {
+            let id = s.bind(id);
+            s.and(format!("m.project_id = {id}"));
+        }
+        Chat::Container(id) => {
+            let id = s.bind(id);
+            s.and(format!("m.container_id = {id}"));
+        }
+    }
     s.and_some(session_id, |session_id| format!("m.session_id = {session_id}"));
     s.and_key(after, |at, id| format!("(m.created_at, m.id) {keyset} ({at}, {id})"));
     let limit = s.bind(limit + 1);

@@ -1,4 +1,5 @@
-//! Chat over HTTP: a project's messages, read in order and appended.
+//! Chat over HTTP: a project's messages, read in order and appended; a
+//! container's, read in order.
 
 use axum::extract::State;
 use serde::Deserialize;
@@ -8,7 +9,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::model::{CONTENT_MAX_CHARS, ChatMessage, Order, Role};
-use super::queries::{self, NewMessage};
+use super::queries::{self, Chat, NewMessage};
 use crate::accounts::Principal;
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
@@ -17,11 +18,14 @@ use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, Json, Path, Query};
 use crate::projects::access::{find_project, project_for};
-use crate::runtime::containers::queries::belongs_to_project;
+use crate::runtime::containers::queries::{belongs_to_project, get_container};
 use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_messages, post_message)).routes(routes!(get_message))
+    OpenApiRouter::new()
+        .routes(routes!(list_messages, post_message))
+        .routes(routes!(list_container_messages))
+        .routes(routes!(get_message))
 }
 
 /// Largest `attachments` array, serialized.
@@ -67,9 +71,45 @@ async fn list_messages(
     let session = p.session_id.as_deref();
     let rows = crate::db_read!(state.db, |c| async {
         let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
-        queries::list_messages(c, project.project_id, session, order, after, limit).await.map(Some)
+        queries::list_messages(c, Chat::Project(project.project_id), session, order, after, limit).await.map(Some)
     })?
     .ok_or(ApiError::NotFound("project"))?;
+    Ok(Json(Page::from_rows(rows, limit, |m| (m.created_at, m.id))))
+}
+
+/// A container's chat in order, as the container-keyed design reads it: the
+/// messages about the container (posted with its `container_id`), of one
+/// conversation with `session_id`; keyset paging both ways (see `order`).
+#[utoipa::path(
+    get, path = "/api/containers/{id}/messages", tag = "chat", security(("bearer" = ["read"])),
+    params(("id" = Uuid, Path, description = "Container id (devx's, not the runtime's)"), MessageListParams),
+    responses(
+        (status = 200, body = Page<ChatMessage>),
+        (status = 400, description = "Bad filter or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such container of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter value", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_container_messages(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+    Query(p): Query<MessageListParams>,
+) -> ApiResult<Json<Page<ChatMessage>>> {
+    let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
+    let mut v = Validator::new();
+    v.opt_text("session_id", p.session_id.as_deref(), 1, 255);
+    v.finish()?;
+    let order = p.order.unwrap_or_default();
+    let session = p.session_id.as_deref();
+    let visibility = principal.visibility();
+    let rows = crate::db_read!(state.db, |c| async {
+        if visibility.filter(get_container(c, id, false).await?).is_none() {
+            return Ok(None);
+        }
+        queries::list_messages(c, Chat::Container(id), session, order, after, limit).await.map(Some)
+    })?
+    .ok_or(ApiError::NotFound("container"))?;
     Ok(Json(Page::from_rows(rows, limit, |m| (m.created_at, m.id))))
 }
 
@@ -98,7 +138,9 @@ pub struct PostMessage {
     /// A JSON object (default `{}`), at most 64 KiB serialized.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
-    /// A container of this project (another is a 404).
+    /// A container of this project, or the one it lives in (another is a
+    /// 404). The message is then also in the container's chat
+    /// (`GET /api/containers/{id}/messages`).
     pub container_id: Option<Uuid>,
 }
 

@@ -37,6 +37,8 @@ pub struct Project {
     pub status: String,
     /// Slug of the template the project was made from.
     pub template: Option<String>,
+    /// The container the project lives in (set at create or update).
+    pub container_id: Option<Uuid>,
     #[schema(value_type = Object)]
     pub metadata: Value,
     #[schema(value_type = Object)]
@@ -63,7 +65,7 @@ impl crate::http::Versioned for ProjectDetail {
 /// owner's email is looked up by id.
 pub const PROJECT_COLUMNS: &str = "p.id, p.owner_id, \
     (SELECT u.email FROM devx.users u WHERE u.id = p.owner_id) AS owner_email, p.name, p.description, p.type, p.status, t.slug AS template, \
-    p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at";
+    p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at";
 
 /// Containers of a project by status.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema, crate::db::FromRow)]
@@ -99,7 +101,7 @@ pub struct ProjectDetail {
     pub counts: ProjectCounts,
 }
 
-/// `devx.user_projects` for one user.
+/// `devx.user_summaries` for one user.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct UserSummary {
     pub user_id: Uuid,

@@ -86,6 +86,7 @@ pub struct NewProject<'a> {
     pub description: Option<&'a str>,
     pub project_type: Option<&'a str>,
     pub template_id: Option<Uuid>,
+    pub container_id: Option<Uuid>,
     pub metadata: &'a Value,
     pub settings: &'a Value,
 }
@@ -93,14 +94,24 @@ pub struct NewProject<'a> {
 pub async fn insert_project(db: &impl Queryable, p: &NewProject<'_>) -> Result<Project, DbError> {
     let sql = format!(
         "WITH p AS (
-            INSERT INTO devx.projects (owner_id, name, description, type, template_id, metadata, settings)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            INSERT INTO devx.projects (owner_id, name, description, type, template_id, metadata, settings,
+                                       container_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
             RETURNING *)
          SELECT {PROJECT_COLUMNS} FROM p LEFT JOIN templates.templates t ON t.id = p.template_id"
     );
     db.query_one_as(
         &sql,
-        &[&p.owner_id, &p.name, &p.description, &p.project_type, &p.template_id, &p.metadata, &p.settings],
+        &[
+            &p.owner_id,
+            &p.name,
+            &p.description,
+            &p.project_type,
+            &p.template_id,
+            &p.metadata,
+            &p.settings,
+            &p.container_id,
+        ],
     )
     .await
 }
@@ -145,6 +156,7 @@ pub struct ProjectChange<'a> {
     pub status: Option<&'a str>,
     pub metadata: Option<&'a Value>,
     pub settings: Option<&'a Value>,
+    pub container_id: Option<Option<Uuid>>,
 }
 
 pub async fn update_project(db: &impl Queryable, id: Uuid, c: &ProjectChange<'_>) -> Result<(), DbError> {
@@ -155,7 +167,8 @@ pub async fn update_project(db: &impl Queryable, id: Uuid, c: &ProjectChange<'_>
                 type = CASE WHEN $5 THEN $6 ELSE x.type END,
                 status = coalesce($7, x.status),
                 metadata = coalesce($8, x.metadata),
-                settings = coalesce($9, x.settings)
+                settings = coalesce($9, x.settings),
+                container_id = CASE WHEN $10 THEN $11 ELSE x.container_id END
           WHERE x.id = $1",
         &[
             &id,
@@ -167,10 +180,28 @@ pub async fn update_project(db: &impl Queryable, id: Uuid, c: &ProjectChange<'_>
             &c.status,
             &c.metadata,
             &c.settings,
+            &c.container_id.is_some(),
+            &c.container_id.flatten(),
         ],
     )
     .await?;
     Ok(())
+}
+
+/// A container a project may name as the one it lives in: the owner who
+/// sees it (its project's, or its own without a project) and whether it is
+/// deleted. `None`: no such container, or its project is deleted.
+pub async fn container_for_project(db: &impl Queryable, id: Uuid) -> Result<Option<(Uuid, bool)>, DbError> {
+    let row = db
+        .query_opt(
+            "SELECT coalesce(p.owner_id, c.owner_id) AS owner_id, c.status = 'deleted' AS deleted
+               FROM devx.containers c LEFT JOIN devx.projects p ON p.id = c.project_id
+              WHERE c.id = $1 AND (c.project_id IS NULL OR p.status <> 'deleted')
+                FOR KEY SHARE OF c",
+            &[&id],
+        )
+        .await?;
+    row.map(|r| Ok((crate::db::row::column(&r, "owner_id")?, crate::db::row::column(&r, "deleted")?))).transpose()
 }
 
 /// Deletes the project; everything that belongs to it goes with it (the
@@ -182,7 +213,7 @@ pub async fn delete_project(db: &impl Queryable, id: Uuid) -> Result<bool, DbErr
 pub async fn user_summary(db: &impl Queryable, user_id: Uuid) -> Result<Option<UserSummary>, DbError> {
     db.query_opt_as(
         "SELECT user_id, email, name, project_count, active_containers, last_activity
-           FROM devx.user_projects WHERE user_id = $1",
+           FROM devx.user_summaries WHERE user_id = $1",
         &[&user_id],
     )
     .await

@@ -177,6 +177,10 @@ pub struct CreateProject {
     /// Slug of a template to start from: its files become the codebase
     /// (another is a 404).
     pub template: Option<String>,
+    /// The container the project lives in: one of the caller's (an admin:
+    /// anyone's), not deleted. Another, or a missing one, is a 404 naming
+    /// the field; a deleted one a 409.
+    pub container_id: Option<Uuid>,
     /// Values for the template's `{{VAR}}` placeholders. Its required
     /// variables must be given and only the ones it declares; optional ones
     /// default. Without a template there is nothing to fill: only `{}` (or
@@ -306,7 +310,8 @@ fn render_template(t: &TemplateSource, given: &BTreeMap<String, Value>, v: &mut 
     responses(
         (status = 201, body = ProjectDetail, headers(("Location" = String, description = "The new project: /api/projects/{id}"), ("ETag" = String, description = "The new project's version, for If-Match"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such container of yours (`container_id`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The container is deleted; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, unknown template, missing or invalid variables; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -343,6 +348,9 @@ async fn create_project(
         }
     }
     v.finish()?;
+    if let Some(container_id) = req.container_id {
+        check_container(&tx, &principal, container_id).await?;
+    }
 
     let project = queries::insert_project(
         &tx,
@@ -352,6 +360,7 @@ async fn create_project(
             description: req.description.as_deref().map(str::trim),
             project_type: req.project_type.as_deref().map(str::trim),
             template_id: from_template.as_ref().map(|(t, _)| t.id),
+            container_id: req.container_id,
             metadata: &req.metadata,
             settings: &req.settings,
         },
@@ -438,10 +447,16 @@ pub struct UpdateProject {
     /// Replaces the whole object (at most 64 KiB serialized).
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
+    /// The container the project lives in: one of the caller's (an admin:
+    /// anyone's), not deleted; another, or a missing one, is a 404 naming
+    /// the field, a deleted one a 409. `null`: it lives in none.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<Uuid>)]
+    pub container_id: Option<Option<Uuid>>,
 }
 
 /// Change a project's name, description, type, status (active or
-/// archived), settings or metadata. Only the fields given change.
+/// archived), settings, metadata or container. Only the fields given change.
 #[utoipa::path(
     patch, path = "/api/projects/{id}", tag = "projects", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Project id"), IfMatch),
@@ -450,7 +465,8 @@ pub struct UpdateProject {
         (status = 200, body = ProjectDetail, headers(("ETag" = String, description = "The project's version after the change"))),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such project of yours; or no such container of yours (`container_id`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The container is deleted", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names a version the project no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     )
@@ -485,6 +501,9 @@ async fn update_project(
         let version = queries::project_updated_at(&tx, id).await?.ok_or(ApiError::NotFound("project"))?;
         if_match.check("project", &ETag::from_timestamp(version))?;
     }
+    if let Some(Some(container_id)) = req.container_id {
+        check_container(&tx, &principal, container_id).await?;
+    }
     let change = ProjectChange {
         name: req.name.as_deref().map(str::trim),
         description: req.description.as_ref().map(|d| d.as_deref().map(str::trim)),
@@ -492,19 +511,39 @@ async fn update_project(
         status: req.status.map(ProjectStatus::as_str),
         metadata: req.metadata.as_ref(),
         settings: req.settings.as_ref(),
+        container_id: req.container_id,
     };
     let unchanged = change.name.is_none()
         && change.description.is_none()
         && change.project_type.is_none()
         && change.status.is_none()
         && change.metadata.is_none()
-        && change.settings.is_none();
+        && change.settings.is_none()
+        && change.container_id.is_none();
     if !unchanged {
         queries::update_project(&tx, id, &change).await?;
     }
     let detail = queries::project_detail(&tx, id).await?.ok_or(ApiError::NotFound("project"))?;
     tx.commit().await?;
     Ok(Tagged(detail))
+}
+
+/// A container the caller may house a project in: one they see (another
+/// user's is a 404 naming the field, as a missing one), not deleted (409).
+async fn check_container(tx: &impl crate::db::Queryable, principal: &Principal, id: Uuid) -> ApiResult<()> {
+    match queries::container_for_project(tx, id).await? {
+        Some((owner, deleted)) if principal.can_see(owner) => {
+            if deleted {
+                Err(ApiError::conflict(
+                    "container_id",
+                    "the container is deleted; name a live one, or register one with POST /api/containers",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(ApiError::no_such("container_id", "no such container of yours; see GET /api/containers")),
+    }
 }
 
 /// Delete a project and everything that belongs to it (code context,

@@ -1,10 +1,10 @@
 //! What runs a project: its services, the containers the runtime started for
-//! it, and its deployments (its builds and rollouts, tracked by status),
+//! it (or for its user alone, before and without a project), and its deployments (its builds and rollouts, tracked by status),
 //! whose connection info and environment are sealed at rest (`secrets`).
 //!
 //! Routes on a project (`/api/projects/{id}/...`) ask `projects::access`;
 //! routes on a row (`/api/containers/{id}`) load the row with its project's
-//! owner and answer 404 unless the caller may see it
+//! owner (a container without a project: its own) and answer 404 unless the caller may see it
 //! (`Principal::visibility`). Rows of a deleted project are gone for the API,
 //! like the project itself.
 

@@ -165,19 +165,104 @@ async fn the_last_chat_page_is_read_by_seeking_not_scanning() {
         [("fwd", 10), ("fwd", 99_900), ("back", 99_990), ("back", 100), ("conv", 10), ("conv", 99_000)]
     {
         let (at, id) = key_at(offset).await;
-        let explain = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE {statement}('{p}', '{at}', '{id}')");
-        let rows = client.simple_query(&explain).await.unwrap();
-        let json = rows
-            .into_iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                _ => None,
-            })
+        let (rows, buffers, plan) = cost(&client, &format!("{statement}('{p}', '{at}', '{id}')")).await;
+        assert!(rows > 0, "{statement} at {offset}: {plan}");
+        assert!(buffers < 50, "{statement} at {offset} touched {buffers} buffers: {plan:#}");
+    }
+}
+
+/// What executing a prepared statement (`name(args)`) costs: the rows it
+/// returned, the buffers it touched, and its plan.
+async fn cost(client: &tokio_postgres::Client, call: &str) -> (i64, i64, Value) {
+    let explain = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE {call}");
+    let rows = client.simple_query(&explain).await.unwrap();
+    let json = rows
+        .into_iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap();
+    let plan: Value = serde_json::from_str(&json).unwrap();
+    let top = &plan[0]["Plan"];
+    let buffers = top["Shared Hit Blocks"].as_i64().unwrap() + top["Shared Read Blocks"].as_i64().unwrap();
+    (top["Actual Rows"].as_i64().unwrap(), buffers, plan)
+}
+
+/// A container's chat is paged like a project's: a deep page, forward,
+/// backward or in one conversation, touches a few index pages, with the
+/// generic plan PostgreSQL may cache, among messages of other containers.
+#[tokio::test]
+async fn a_containers_last_chat_page_is_read_by_seeking_not_scanning() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let t = Some(ada.token.as_str());
+    let (_, c) = app.post("/api/containers", t, json!({"container_id": "rt-big", "name": "big"})).await;
+    let c = c["id"].as_str().unwrap().to_string();
+    let (_, p) = app.post("/api/projects", t, json!({"name": "big", "container_id": c})).await;
+    let p = p["id"].as_str().unwrap().to_string();
+    let q = project(&app, &ada, "neighbour").await;
+    let (_, k) =
+        app.post(&format!("/api/projects/{q}/containers"), t, json!({"container_id": "rt-k", "name": "k"})).await;
+    let k = k["id"].as_str().unwrap().to_string();
+    let client = app.db.client().await;
+    for (project, container) in [(&p, &c), (&q, &k)] {
+        client
+            .execute(
+                "INSERT INTO devx.chat_messages (project_id, container_id, session_id, role, content, created_at)
+                 SELECT $1::text::uuid, $2::text::uuid, 's-' || (g % 10), 'user', 'm' || g, now() + g * interval '1 ms'
+                   FROM generate_series(1, 50000) g",
+                &[project, container],
+            )
+            .await
             .unwrap();
-        let plan: Value = serde_json::from_str(&json).unwrap();
-        let top = &plan[0]["Plan"];
-        let buffers = top["Shared Hit Blocks"].as_i64().unwrap() + top["Shared Read Blocks"].as_i64().unwrap();
-        assert!(top["Actual Rows"].as_i64().unwrap() > 0, "{statement} at {offset}: {plan}");
+    }
+    client.batch_execute("ANALYZE devx.chat_messages").await.unwrap();
+
+    let (_, last) = app.get(&format!("/api/containers/{c}/messages?order=desc&limit=3"), t).await;
+    let cursor = last["next_cursor"].as_str().unwrap().to_string();
+    for _ in 0..8 {
+        let (status, page) =
+            app.get(&format!("/api/containers/{c}/messages?order=asc&limit=50&cursor={cursor}"), t).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    }
+    client
+        .batch_execute(
+            "SET plan_cache_mode = force_generic_plan;
+             PREPARE fwd(uuid, timestamptz, uuid) AS
+               SELECT m.id FROM devx.chat_messages m
+                WHERE m.container_id = $1 AND (m.created_at, m.id) > ($2, $3)
+                ORDER BY m.created_at ASC, m.id ASC LIMIT 51;
+             PREPARE back(uuid, timestamptz, uuid) AS
+               SELECT m.id FROM devx.chat_messages m
+                WHERE m.container_id = $1 AND (m.created_at, m.id) < ($2, $3)
+                ORDER BY m.created_at DESC, m.id DESC LIMIT 51;
+             PREPARE conv(uuid, text, timestamptz, uuid) AS
+               SELECT m.id FROM devx.chat_messages m
+                WHERE m.container_id = $1 AND m.session_id = $2 AND (m.created_at, m.id) > ($3, $4)
+                ORDER BY m.created_at ASC, m.id ASC LIMIT 51;",
+        )
+        .await
+        .unwrap();
+    for (statement, offset) in
+        [("fwd", 10i64), ("fwd", 49_900), ("back", 49_990), ("back", 100), ("conv", 10), ("conv", 49_000)]
+    {
+        let row = client
+            .query_one(
+                "SELECT created_at::text, id::text FROM devx.chat_messages WHERE container_id = $1::text::uuid
+                  ORDER BY created_at, id OFFSET $2 LIMIT 1",
+                &[&c, &offset],
+            )
+            .await
+            .unwrap();
+        let (at, id): (String, String) = (row.get(0), row.get(1));
+        let call = match statement {
+            "conv" => format!("conv('{c}', 's-3', '{at}', '{id}')"),
+            _ => format!("{statement}('{c}', '{at}', '{id}')"),
+        };
+        let (rows, buffers, plan) = cost(&client, &call).await;
+        assert!(rows > 0, "{statement} at {offset}: {plan}");
         assert!(buffers < 50, "{statement} at {offset} touched {buffers} buffers: {plan:#}");
     }
 }
@@ -375,4 +460,124 @@ async fn reposting_a_path_replaces_its_record() {
     assert_eq!(paths(&src), ["src/lib.rs"]);
     let (status, _) = app.post(&url, t, json!({"file_path": "src/main.rs"})).await;
     assert_eq!(status, StatusCode::CREATED);
+}
+
+/// The container-keyed chat: a container's messages (posted on the project
+/// that lives in it or was registered for it, with its `container_id`),
+/// listed by `session_id` in order both ways with keyset paging; other
+/// containers' and container-less messages never show, and someone else's
+/// container is a 404.
+#[tokio::test]
+async fn a_containers_chat_is_listed_by_session_in_order_both_ways() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let t = Some(ada.token.as_str());
+    let (status, c) = app.post("/api/containers", t, json!({"container_id": "rt-chat", "name": "chat"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let c = c["id"].as_str().unwrap().to_string();
+    let (status, p) = app.post("/api/projects", t, json!({"name": "lives-in-c", "container_id": c})).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let p = p["id"].as_str().unwrap().to_string();
+    // A second project, with a container registered for it.
+    let q = project(&app, &ada, "other").await;
+    let (_, k) =
+        app.post(&format!("/api/projects/{q}/containers"), t, json!({"container_id": "rt-k", "name": "k"})).await;
+    let k = k["id"].as_str().unwrap().to_string();
+
+    let mut posted = Vec::new();
+    for i in 0..45 {
+        let session = if i % 3 == 0 { "s-one" } else { "s-two" };
+        let (project, container) = match i % 5 {
+            4 => (&q, Some(&k)),
+            3 => (&p, None),
+            _ => (&p, Some(&c)),
+        };
+        let (status, m) = app
+            .post(
+                &format!("/api/projects/{project}/messages"),
+                t,
+                json!({"session_id": session, "role": "user", "content": format!("m{i}"), "container_id": container}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{m}");
+        if container == Some(&c) {
+            posted.push((m["id"].as_str().unwrap().to_string(), session));
+        }
+    }
+    // Ties on created_at are broken by id.
+    let client = app.db.client().await;
+    let mut tied: Vec<String> = column(
+        &client,
+        "INSERT INTO devx.chat_messages (project_id, container_id, session_id, role, content, created_at)
+             SELECT $1::text::uuid, $2::text::uuid, 's-one', 'assistant', 'tied ' || g, now() + interval '1 hour'
+               FROM generate_series(1, 9) g
+             RETURNING id::text",
+        &[&p, &c],
+    )
+    .await;
+    tied.sort();
+
+    let mut all: Vec<String> = posted.iter().map(|(id, _)| id.clone()).collect();
+    all.extend(tied.iter().cloned());
+    let got = walk(&app, &ada.token, &format!("/api/containers/{c}/messages?"), 4).await;
+    assert_eq!(got, all, "the container's messages, oldest first, each once");
+    let mut one: Vec<String> = posted.iter().filter(|(_, s)| *s == "s-one").map(|(id, _)| id.clone()).collect();
+    one.extend(tied.iter().cloned());
+    let got = walk(&app, &ada.token, &format!("/api/containers/{c}/messages?session_id=s-one"), 5).await;
+    assert_eq!(got, one, "one conversation");
+    let got = walk(&app, &ada.token, &format!("/api/containers/{c}/messages?session_id=s-one&order=desc"), 3).await;
+    one.reverse();
+    assert_eq!(got, one, "newest first");
+    let two: Vec<String> = posted.iter().filter(|(_, s)| *s == "s-two").map(|(id, _)| id.clone()).collect();
+    let got = walk(&app, &ada.token, &format!("/api/containers/{c}/messages?session_id=s-two"), 50).await;
+    assert_eq!(got, two);
+    let (_, page) = app.get(&format!("/api/containers/{c}/messages?session_id=nobody"), t).await;
+    assert_eq!(page["items"], json!([]));
+    let (_, page) = app.get(&format!("/api/containers/{k}/messages?limit=200"), t).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 9, "the registered container's own chat: {page}");
+    assert!(page["items"].as_array().unwrap().iter().all(|m| m["container_id"] == k.as_str()));
+
+    // The view counts the same messages for the project living in the container.
+    let count: i64 = client
+        .query_one("SELECT message_count FROM devx.user_projects WHERE id = $1::text::uuid", &[&p])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count as usize, all.len());
+
+    let (status, body) = app.get(&format!("/api/containers/{c}/messages?cursor=garbage"), t).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+    let (status, body) = app.get(&format!("/api/containers/{c}/messages?session_id=%20"), t).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["session_id"]);
+    let bob = app.register("bob@example.com").await;
+    let (status, body) = app.get(&format!("/api/containers/{c}/messages"), Some(&bob.token)).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let missing = uuid::Uuid::new_v4();
+    let (status, body) = app.get(&format!("/api/containers/{missing}/messages"), t).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let root = app.admin("root@example.com").await;
+    let (status, page) = app.get(&format!("/api/containers/{c}/messages?limit=1"), Some(&root.token)).await;
+    assert_eq!((status, page["items"][0]["id"].as_str()), (StatusCode::OK, Some(all[0].as_str())));
+
+    // The container's record going (retention) leaves its messages in their
+    // project's chat, without the link; they stay append-only otherwise.
+    client.execute("DELETE FROM devx.containers WHERE id = $1::text::uuid", &[&c]).await.unwrap();
+    let kept = walk(&app, &ada.token, &format!("/api/projects/{p}/messages?"), 200).await;
+    assert!(all.iter().all(|id| kept.contains(id)), "every message of the container is kept");
+    let linked: i64 = client
+        .query_one("SELECT count(*) FROM devx.chat_messages WHERE container_id = $1::text::uuid", &[&c])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(linked, 0);
+    let refused = client
+        .execute(
+            "UPDATE devx.chat_messages SET container_id = NULL, content = 'rewritten' WHERE container_id = $1::text::uuid",
+            &[&k],
+        )
+        .await;
+    assert!(refused.is_err(), "dropping the link is no way to rewrite a message");
+    let (status, body) = app.get(&format!("/api/containers/{c}/messages"), t).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
 }

@@ -746,3 +746,133 @@ async fn admins_see_every_users_containers_and_deployments() {
     let (_, all) = app.get("/api/deployments/summary", Some(&admin.token)).await;
     assert_eq!((mine["total"].as_i64(), all["total"].as_i64()), (Some(1), Some(2)), "{mine} {all}");
 }
+
+/// Containers first: a container made on its own belongs to its user (seen
+/// by them and admins, 404 to anyone else), runs through its lifecycle, is
+/// active while created or running, and a project can name it as the
+/// container it lives in, at create and update, only if the caller sees it.
+#[tokio::test]
+async fn a_container_exists_without_a_project_and_a_project_can_live_in_it() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let root = app.admin("root@example.com").await;
+    let (t, b) = (Some(ada.token.as_str()), Some(bob.token.as_str()));
+
+    let resp = app
+        .request(reqwest::Method::POST, "/api/containers", t)
+        .json(&json!({"container_id": "rt-solo", "name": "solo", "assigned_port": 4100,
+                      "url": "http://localhost:4100"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let solo: Value = resp.json().await.unwrap();
+    let c = id_of(&solo);
+    assert_eq!(location, format!("/api/containers/{c}"));
+    assert_eq!(solo["project_id"], Value::Null);
+    assert_eq!(solo["owner_id"], ada.user_id.as_str());
+    assert_eq!(solo["status"], "created");
+    let (status, body) = app.post("/api/containers", t, json!({"container_id": "rt-solo", "name": "again"})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert_eq!(fields(&body), ["container_id"], "{body}");
+    let (status, body) =
+        app.post("/api/containers", t, json!({"container_id": " ", "name": "x", "url": "ftp://x"})).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&body), ["container_id", "url"]);
+    let idle = id_of(&app.post("/api/containers", t, json!({"container_id": "rt-idle", "name": "idle"})).await.1);
+
+    // Its owner and admins see it; anyone else gets a 404 everywhere.
+    let (status, got) = app.get(&format!("/api/containers/{c}"), t).await;
+    assert_eq!((status, got["name"].as_str()), (StatusCode::OK, Some("solo")), "{got}");
+    let (_, mine) = app.get("/api/containers", t).await;
+    assert_eq!(crate::support::ids(&mine), [idle.clone(), c.clone()]);
+    let (status, _) = app.get(&format!("/api/containers/{c}"), Some(&root.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, all) = app.get("/api/containers", Some(&root.token)).await;
+    assert!(crate::support::ids(&all).contains(&c), "{all}");
+    let (status, body) = app.get(&format!("/api/containers/{c}"), b).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    for action in ["start", "stop", "delete"] {
+        let (status, body) = app.post(&format!("/api/containers/{c}/{action}"), b, json!({})).await;
+        assert_problem(status, &body, StatusCode::NOT_FOUND);
+    }
+    let (status, body) = app.patch(&format!("/api/containers/{c}"), b, json!({"name": "bob's"})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    for path in ["/api/containers", "/api/containers?active=true"] {
+        let (_, theirs) = app.get(path, b).await;
+        assert_eq!(theirs["items"], json!([]), "{path}");
+    }
+
+    // Active: created and running ones, from the view; a project-less one has no project name.
+    let (_, active) = app.get("/api/containers?active=true", t).await;
+    assert_eq!(crate::support::ids(&active), [idle.clone(), c.clone()]);
+    assert_eq!(active["items"][1]["project_name"], Value::Null);
+    let (status, running) = app.post(&format!("/api/containers/{c}/start"), t, json!({})).await;
+    assert_eq!((status, running["status"].as_str()), (StatusCode::OK, Some("running")), "{running}");
+    let (_, active) = app.get("/api/containers?active=true&status=running", t).await;
+    assert_eq!(crate::support::ids(&active), [c.as_str()]);
+    let (_, active) = app.get("/api/containers?active=true&status=created", t).await;
+    assert_eq!(crate::support::ids(&active), [idle.as_str()]);
+    let (status, body) = app.get("/api/containers?active=true&status=deleted", t).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+
+    // A project names the container it lives in, at create...
+    let (status, shop) =
+        app.post("/api/projects", t, json!({"name": "shop", "description": "a shop", "container_id": c})).await;
+    assert_eq!(status, StatusCode::CREATED, "{shop}");
+    assert_eq!(shop["container_id"], c.as_str());
+    let shop_id = id_of(&shop);
+    let (_, got) = app.get(&format!("/api/projects/{shop_id}"), t).await;
+    assert_eq!(got["container_id"], c.as_str());
+    let (_, active) = app.get("/api/containers?active=true", t).await;
+    assert_eq!(active["items"][1]["project_name"], "shop", "{active}");
+    // ...and at update, where null clears it.
+    let (status, moved) = app.patch(&format!("/api/projects/{shop_id}"), t, json!({"container_id": idle})).await;
+    assert_eq!((status, moved["container_id"].as_str()), (StatusCode::OK, Some(idle.as_str())), "{moved}");
+    let (status, cleared) = app.patch(&format!("/api/projects/{shop_id}"), t, json!({"container_id": null})).await;
+    assert_eq!((status, &cleared["container_id"]), (StatusCode::OK, &Value::Null), "{cleared}");
+    let (status, back) = app.patch(&format!("/api/projects/{shop_id}"), t, json!({"name": "shop"})).await;
+    assert_eq!((status, &back["container_id"]), (StatusCode::OK, &Value::Null), "a PATCH without it keeps it");
+    app.patch(&format!("/api/projects/{shop_id}"), t, json!({"container_id": c})).await;
+
+    // Someone else's container, or none, is a 404 naming the field, and nothing is made or changed.
+    let missing = uuid::Uuid::new_v4().to_string();
+    for container in [&c, &missing] {
+        let (status, body) = app.post("/api/projects", b, json!({"name": "bobs", "container_id": container})).await;
+        assert_problem(status, &body, StatusCode::NOT_FOUND);
+        assert_eq!(fields(&body), ["container_id"], "{body}");
+    }
+    let (_, bobs) = app.get("/api/projects", b).await;
+    assert_eq!(bobs["items"], json!([]));
+    let bobs = id_of(&app.post("/api/projects", b, json!({"name": "bobs"})).await.1);
+    let (status, body) = app.patch(&format!("/api/projects/{bobs}"), b, json!({"container_id": c, "name": "x"})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(fields(&body), ["container_id"], "{body}");
+    let (_, unchanged) = app.get(&format!("/api/projects/{bobs}"), b).await;
+    assert_eq!((unchanged["name"].as_str(), &unchanged["container_id"]), (Some("bobs"), &Value::Null));
+    // An admin may house anyone's project in anyone's container.
+    let (status, housed) =
+        app.patch(&format!("/api/projects/{bobs}"), Some(&root.token), json!({"container_id": idle})).await;
+    assert_eq!((status, housed["container_id"].as_str()), (StatusCode::OK, Some(idle.as_str())), "{housed}");
+    // A deleted container houses nothing new.
+    app.post(&format!("/api/containers/{idle}/delete"), t, json!({})).await;
+    let (status, body) = app.post("/api/projects", t, json!({"name": "late", "container_id": idle})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert_eq!(fields(&body), ["container_id"], "{body}");
+
+    // Per-project containers keep working, with their project.
+    let p = project(&app, &ada, "legacy").await;
+    let kept = container(&app, &ada, &p, "rt-legacy", None).await;
+    let (_, got) = app.get(&format!("/api/containers/{kept}"), t).await;
+    assert_eq!(got["project_id"], p.as_str());
+    let (_, listed) = app.get(&format!("/api/projects/{p}/containers"), t).await;
+    assert_eq!(crate::support::ids(&listed), [kept]);
+
+    // The container's record going (retention) leaves the project, without it.
+    let client = app.db.client().await;
+    client.execute("DELETE FROM devx.containers WHERE id = $1::text::uuid", &[&c]).await.unwrap();
+    let (status, got) = app.get(&format!("/api/projects/{shop_id}"), t).await;
+    assert_eq!((status, &got["container_id"]), (StatusCode::OK, &Value::Null), "{got}");
+}

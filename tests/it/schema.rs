@@ -323,6 +323,7 @@ async fn every_view_of_the_design_answers() {
         "recent_activity",
         "task_execution_summary",
         "user_projects",
+        "user_summaries",
     ];
     assert_eq!(views, expected);
     let (user, project) = seed_owner(&client).await;
@@ -338,6 +339,169 @@ async fn every_view_of_the_design_answers() {
     }
     let active: i64 = client.query_one("SELECT count(*) FROM devx.active_containers", &[]).await.unwrap().get(0);
     assert_eq!(active, 1);
+}
+
+/// The container-keyed design's two views, read as it writes them:
+/// `active_containers` is the containers created or running (newest first),
+/// each once, with the project living in it and its user's email;
+/// `user_projects` is one row per project with its container's status, port
+/// and URL and that container's messages counted. devx's per-user summary
+/// is `user_summaries`.
+#[tokio::test]
+async fn the_container_keyed_views_read_as_the_design_writes_them() {
+    let db = TestDb::migrated().await;
+    let client = db.client().await;
+    let (user, legacy) = seed_owner(&client).await;
+    let container = |runtime: &str, status: &str, port: Option<i32>, project: Option<Uuid>| {
+        let (client, runtime, status) = (&client, runtime.to_string(), status.to_string());
+        async move {
+            crate::support::one::<Uuid>(
+                client,
+                "INSERT INTO devx.containers (container_id, project_id, owner_id, name, status, assigned_port, url)
+                 VALUES ($1, $2, $3, $1, $4, $5, 'http://localhost/' || $1) RETURNING id",
+                &[&runtime, &project, &user, &status, &port],
+            )
+            .await
+        }
+    };
+    let solo = container("solo", "created", Some(4000), None).await;
+    let web = container("web", "running", Some(3000), Some(legacy)).await;
+    let old = container("old", "stopped", None, None).await;
+    container("gone", "deleted", None, None).await;
+    client
+        .execute("UPDATE devx.containers SET created_at = now() - interval '1 hour' WHERE id = $1", &[&web])
+        .await
+        .unwrap();
+    let project = |name: &str, container: Option<Uuid>| {
+        let (client, name) = (&client, name.to_string());
+        async move {
+            crate::support::one::<Uuid>(
+                client,
+                "INSERT INTO devx.projects (owner_id, name, description, container_id)
+                 VALUES ($1, $2, 'about ' || $2, $3) RETURNING id",
+                &[&user, &name, &container],
+            )
+            .await
+        }
+    };
+    let app = project("app", Some(solo)).await;
+    let older = project("older", Some(old)).await;
+    for (session, n) in [("s1", 3), ("s2", 2)] {
+        for _ in 0..n {
+            client
+                .execute(
+                    "INSERT INTO devx.chat_messages (project_id, container_id, session_id, role, content)
+                     VALUES ($1, $2, $3, 'user', 'hi')",
+                    &[&app, &solo, &session],
+                )
+                .await
+                .unwrap();
+        }
+    }
+    client
+        .execute(
+            "INSERT INTO devx.chat_messages (project_id, session_id, role, content) VALUES ($1, 's', 'user', 'x')",
+            &[&app],
+        )
+        .await
+        .unwrap();
+
+    let columns = |view: &str| {
+        let (client, view) = (&client, view.to_string());
+        async move {
+            column::<String>(
+                client,
+                "SELECT column_name::text FROM information_schema.columns
+                  WHERE table_schema = 'devx' AND table_name = $1 ORDER BY ordinal_position",
+                &[&view],
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        columns("active_containers").await,
+        [
+            "id",
+            "container_id",
+            "name",
+            "status",
+            "image_name",
+            "assigned_port",
+            "url",
+            "created_at",
+            "updated_at",
+            "started_at",
+            "stopped_at",
+            "user_id",
+            "labels",
+            "metadata",
+            "project_id",
+            "project_name",
+            "project_description",
+            "user_email",
+        ]
+    );
+    let rows = client
+        .query(
+            "SELECT id, status, project_name, project_description, user_email, user_id FROM devx.active_containers",
+            &[],
+        )
+        .await
+        .unwrap();
+    type Active = (Uuid, String, Option<String>, Option<String>, String, Uuid);
+    let read: Vec<Active> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect();
+    let email = "owner@example.com".to_string();
+    assert_eq!(
+        read,
+        [
+            (solo, "created".into(), Some("app".into()), Some("about app".into()), email.clone(), user),
+            (web, "running".into(), Some("demo".into()), None, email.clone(), user),
+        ],
+        "created and running ones, newest first; a project living in it, else the one it was registered for"
+    );
+    // Two projects in one container: still one row, with the latest changed.
+    project("second", Some(solo)).await;
+    let names: Vec<Option<String>> =
+        column(&client, "SELECT project_name FROM devx.active_containers WHERE id = $1", &[&solo]).await;
+    assert_eq!(names, [Some("second".to_string())]);
+
+    let user_projects = columns("user_projects").await;
+    for expected in ["id", "container_id", "name", "description", "type", "status", "user_id", "metadata", "settings"] {
+        assert!(user_projects.iter().any(|c| c == expected), "{expected} missing: {user_projects:?}");
+    }
+    assert!(user_projects.ends_with(&[
+        "container_status".to_string(),
+        "assigned_port".to_string(),
+        "url".to_string(),
+        "message_count".to_string()
+    ]));
+    let rows = client
+        .query(
+            "SELECT id, container_id, container_status, assigned_port, url, message_count, user_id
+               FROM devx.user_projects WHERE id = ANY($1)",
+            &[&vec![app, older, legacy]],
+        )
+        .await
+        .unwrap();
+    type Row = (Uuid, Option<Uuid>, Option<String>, Option<i32>, Option<String>, i64, Uuid);
+    let mut read: Vec<Row> =
+        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6))).collect();
+    read.sort();
+    let mut expected: Vec<Row> = vec![
+        (app, Some(solo), Some("created".into()), Some(4000), Some("http://localhost/solo".into()), 5, user),
+        (older, Some(old), Some("stopped".into()), None, Some("http://localhost/old".into()), 0, user),
+        (legacy, None, None, None, None, 0, user),
+    ];
+    expected.sort();
+    assert_eq!(read, expected, "per project: its container's status, port, url and messages");
+    let newest: Vec<String> = column(&client, "SELECT name FROM devx.user_projects LIMIT 1", &[]).await;
+    assert_eq!(newest, ["second"], "newest change first");
+
+    let summary = client
+        .query_one("SELECT project_count, active_containers FROM devx.user_summaries WHERE user_id = $1", &[&user])
+        .await
+        .unwrap();
+    assert_eq!((summary.get::<_, i64>(0), summary.get::<_, i64>(1)), (4, 1));
 }
 
 #[tokio::test]

@@ -178,6 +178,8 @@ async fn every_201_names_the_new_resource_in_location() {
         let op = format!("POST /api/projects/{{id}}/{what}");
         create(&app, c, &op, Method::POST, &nested(what), t, body).await;
     }
+    let body = json!({"container_id": "rt-own", "name": "own"});
+    create(&app, c, "POST /api/containers", Method::POST, "/api/containers", t, body).await;
     let body = json!({"generation_type": "service", "project_id": p});
     create(&app, c, "POST /api/generations", Method::POST, "/api/generations", t, body).await;
     let task =

@@ -56,7 +56,9 @@ pub struct Container {
     pub id: Uuid,
     /// The runtime's id for it (unique).
     pub container_id: String,
-    pub project_id: Uuid,
+    /// The project it was registered for; `null` for a container made on
+    /// its own (`POST /api/containers`), which belongs to `owner_id`.
+    pub project_id: Option<Uuid>,
     pub owner_id: Uuid,
     pub name: String,
     pub status: ContainerStatus,
@@ -74,7 +76,8 @@ pub struct Container {
     pub metadata: Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// Only in `GET /api/containers?active=true` (from `devx.active_containers`).
+    /// Only in `GET /api/containers?active=true` (from `devx.active_containers`):
+    /// the project living in it, else the one it was registered for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project_name: Option<String>,
 }
@@ -95,7 +98,7 @@ pub const CONTAINER_COLUMNS: &str = "c.id, c.container_id, c.project_id, c.owner
 pub(super) struct ContainerRow {
     id: Uuid,
     container_id: String,
-    project_id: Uuid,
+    project_id: Option<Uuid>,
     owner_id: Uuid,
     name: String,
     status: ContainerStatus,

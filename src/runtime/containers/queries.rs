@@ -9,7 +9,8 @@ use crate::db::{DbError, FromRow, Queryable, Statement};
 use crate::runtime::TimeKey;
 
 pub struct NewContainer<'a> {
-    pub project_id: Uuid,
+    /// `None`: a container of its own, owned by `owner_id`.
+    pub project_id: Option<Uuid>,
     pub owner_id: Uuid,
     pub container_id: &'a str,
     pub name: &'a str,
@@ -46,8 +47,9 @@ pub async fn insert_container(db: &impl Queryable, c: &NewContainer<'_>) -> Resu
     Ok(row.into())
 }
 
-/// A container and its project's owner (who may differ from the
-/// container's own `owner_id`).
+/// A container and the owner who decides who sees it: its project's owner
+/// (who may differ from the container's own `owner_id`), or for a container
+/// without a project its own.
 #[derive(FromRow)]
 struct ContainerWithProjectOwner {
     #[from_row(flatten)]
@@ -55,22 +57,31 @@ struct ContainerWithProjectOwner {
     project_owner_id: Uuid,
 }
 
-/// The container and its project's owner (not found if the project is deleted).
+/// The container and the owner who sees it (not found if its project is
+/// deleted).
 pub async fn get_container(db: &impl Queryable, id: Uuid, lock: bool) -> Result<Option<(Container, Uuid)>, DbError> {
     let sql = format!(
-        "SELECT {CONTAINER_COLUMNS}, p.owner_id AS project_owner_id
-           FROM devx.containers c JOIN devx.projects p ON p.id = c.project_id
-          WHERE c.id = $1 AND p.status <> 'deleted'{}",
+        "SELECT {CONTAINER_COLUMNS}, coalesce(p.owner_id, c.owner_id) AS project_owner_id
+           FROM devx.containers c LEFT JOIN devx.projects p ON p.id = c.project_id
+          WHERE c.id = $1 AND (c.project_id IS NULL OR p.status <> 'deleted'){}",
         if lock { " FOR UPDATE OF c" } else { "" }
     );
     let found: Option<ContainerWithProjectOwner> = db.query_opt_as(&sql, &[&id]).await?;
     Ok(found.map(|r| (r.row.into(), r.project_owner_id)))
 }
 
-/// Whether `id` is a container of `project_id` (any status).
+/// Whether `id` is a container of `project_id` (any status): registered for
+/// it, or the container the project lives in.
 pub async fn belongs_to_project(db: &impl Queryable, id: Uuid, project_id: Uuid) -> Result<bool, DbError> {
-    let row =
-        db.query_opt("SELECT 1 FROM devx.containers WHERE id = $1 AND project_id = $2", &[&id, &project_id]).await?;
+    let row = db
+        .query_opt(
+            "SELECT 1 FROM devx.containers c
+              WHERE c.id = $1
+                AND (c.project_id = $2
+                     OR EXISTS (SELECT 1 FROM devx.projects p WHERE p.id = $2 AND p.container_id = c.id))",
+            &[&id, &project_id],
+        )
+        .await?;
     Ok(row.is_some())
 }
 
@@ -90,8 +101,8 @@ pub async fn list_project_containers(
     Ok(rows.into_iter().map(Container::from).collect())
 }
 
-/// The containers of `owner`'s live projects, newest first; with no
-/// `status`, all but deleted ones.
+/// The containers the caller sees (`visibility`), of live projects or of
+/// none, newest first; with no `status`, all but deleted ones.
 pub async fn list_visible_containers(
     db: &impl Queryable,
     visibility: Visibility,
@@ -101,8 +112,8 @@ pub async fn list_visible_containers(
 ) -> Result<Vec<Container>, DbError> {
     let mut s = Statement::default();
     s.visible_to(visibility, "c.owner_id");
-    s.and("p.status <> 'deleted'");
-    let from = "devx.containers c JOIN devx.projects p ON p.id = c.project_id";
+    s.and("(c.project_id IS NULL OR p.status <> 'deleted')");
+    let from = "devx.containers c LEFT JOIN devx.projects p ON p.id = c.project_id";
     let rows: Vec<ContainerRow> = list_containers(s, from, status, after, limit).query_as(db).await?;
     Ok(rows.into_iter().map(Container::from).collect())
 }
@@ -135,22 +146,25 @@ struct ActiveContainer {
     project_name: Option<String>,
 }
 
-/// `owner`'s active containers as the `devx.active_containers` view defines
-/// them (running), with their project's name, newest first.
+/// The active containers the caller sees, as the `devx.active_containers`
+/// view defines them (created or running), with their project's name,
+/// newest first; `status` narrows them to one of the two.
 pub async fn list_active_containers(
     db: &impl Queryable,
     visibility: Visibility,
+    status: Option<&str>,
     after: Option<TimeKey>,
     limit: i64,
 ) -> Result<Vec<Container>, DbError> {
     let mut s = Statement::default();
-    s.visible_to(visibility, "a.owner_id");
-    s.and("p.status <> 'deleted'");
+    s.visible_to(visibility, "a.user_id");
+    s.and("(c.project_id IS NULL OR p.status <> 'deleted')");
+    s.and_some(status, |status| format!("a.status = {status}"));
     let select = format!(
         "SELECT {CONTAINER_COLUMNS}, a.project_name
            FROM devx.active_containers a
            JOIN devx.containers c ON c.id = a.id
-           JOIN devx.projects p ON p.id = a.project_id"
+           LEFT JOIN devx.projects p ON p.id = c.project_id"
     );
     s.newest_first(&select, "a", after, limit);
     let rows: Vec<ActiveContainer> = s.query_as(db).await?;

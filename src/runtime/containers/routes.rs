@@ -1,5 +1,6 @@
-//! Containers over HTTP: listed and registered under a project, the caller's
-//! across projects, and their lifecycle actions.
+//! Containers over HTTP: listed and registered under a project or on their
+//! own (`POST /api/containers`, without a project), the caller's across
+//! projects, and their lifecycle actions.
 
 use axum::extract::State;
 use serde::Deserialize;
@@ -23,7 +24,7 @@ use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_project_containers, create_container))
-        .routes(routes!(list_my_containers))
+        .routes(routes!(list_my_containers, create_own_container))
         .routes(routes!(get_container, update_container))
         .routes(routes!(start_container))
         .routes(routes!(stop_container))
@@ -99,15 +100,16 @@ async fn list_project_containers(
 #[into_params(parameter_in = Query)]
 pub struct MyContainerParams {
     pub status: Option<ContainerStatus>,
-    /// `true`: only active (running) containers, from the
-    /// `devx.active_containers` view, with their project's name.
+    /// `true`: only active containers (created or running), from the
+    /// `devx.active_containers` view, with their project's name; `status`
+    /// may then be `created` or `running` (another is a 400).
     pub active: Option<bool>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
 
-/// The caller's containers (an admin's: everyone's) across projects, newest first (deleted ones only
-/// with `status=deleted`).
+/// The caller's containers (an admin's: everyone's) across projects and without one, newest first
+/// (deleted ones only with `status=deleted`).
 #[utoipa::path(
     get, path = "/api/containers", tag = "runtime", security(("bearer" = ["read"])),
     params(MyContainerParams),
@@ -124,10 +126,13 @@ async fn list_my_containers(
     let PageRequest { limit, after } = PageRequest::<TimeKey>::new(p.limit, p.cursor.as_deref())?;
     let owner = principal.visibility();
     let rows = if p.active == Some(true) {
-        if p.status.is_some_and(|s| s != ContainerStatus::Running) {
-            return Err(ApiError::BadRequest("active=true lists running containers; drop `status` or `active`".into()));
+        if p.status.is_some_and(|s| !matches!(s, ContainerStatus::Created | ContainerStatus::Running)) {
+            return Err(ApiError::BadRequest(
+                "active=true lists created and running containers; drop `status` or `active`".into(),
+            ));
         }
-        crate::db_read!(state.db, |c| queries::list_active_containers(c, owner, after, limit))?
+        let status = p.status.map(ContainerStatus::as_str);
+        crate::db_read!(state.db, |c| queries::list_active_containers(c, owner, status, after, limit))?
     } else {
         let status = p.status.map(ContainerStatus::as_str);
         crate::db_read!(state.db, |c| queries::list_visible_containers(c, owner, status, after, limit))?
@@ -194,7 +199,42 @@ async fn create_container(
     Path(id): Path<Uuid>,
     Json(req): Json<CreateContainer>,
 ) -> ApiResult<Created<Container>> {
-    let empty = json!({});
+    validate_new(&req)?;
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let project = project_for(&tx, &principal, id, false).await?;
+    let container = insert(&tx, &req, Some(project.project_id), project.owner_id).await?;
+    tx.commit().await?;
+    Ok(Created::versioned(format!("/api/containers/{}", container.id), container))
+}
+
+/// Register a container of the caller's own, before and without a project;
+/// it starts as `created`. A project can then name it as the container it
+/// lives in (`container_id` on the project).
+#[utoipa::path(
+    post, path = "/api/containers", tag = "runtime", security(("bearer" = ["write"])),
+    params(IdempotencyKey),
+    request_body = CreateContainer,
+    responses(
+        (status = 201, body = Container, headers(("Location" = String, description = "The new container: /api/containers/{id}"), ("ETag" = String, description = "The new container's version, for If-Match"))),
+        (status = 409, description = "The runtime id is known already; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_own_container(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<CreateContainer>,
+) -> ApiResult<Created<Container>> {
+    validate_new(&req)?;
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    let container = insert(&tx, &req, None, principal.user_id).await?;
+    tx.commit().await?;
+    Ok(Created::versioned(format!("/api/containers/{}", container.id), container))
+}
+
+fn validate_new(req: &CreateContainer) -> ApiResult<()> {
     let mut v = Validator::new();
     v.text("container_id", &req.container_id, 1, 255);
     v.text("name", &req.name, 1, 255);
@@ -207,16 +247,21 @@ async fn create_container(
     }
     v.opt_json_object("labels", req.labels.as_ref(), JSON_MAX_BYTES);
     v.opt_json_object("metadata", req.metadata.as_ref(), JSON_MAX_BYTES);
-    v.finish()?;
+    v.finish()
+}
 
-    let mut client = state.db.client().await?;
-    let tx = client.transaction_as(&principal.actor()).await?;
-    let project = project_for(&tx, &principal, id, false).await?;
-    let container = queries::insert_container(
-        &tx,
+async fn insert(
+    tx: &impl crate::db::Queryable,
+    req: &CreateContainer,
+    project_id: Option<Uuid>,
+    owner_id: Uuid,
+) -> ApiResult<Container> {
+    let empty = json!({});
+    Ok(queries::insert_container(
+        tx,
         &NewContainer {
-            project_id: project.project_id,
-            owner_id: project.owner_id,
+            project_id,
+            owner_id,
             container_id: req.container_id.trim(),
             name: req.name.trim(),
             image_name: req.image_name.as_deref().map(str::trim),
@@ -226,9 +271,7 @@ async fn create_container(
             metadata: req.metadata.as_ref().unwrap_or(&empty),
         },
     )
-    .await?;
-    tx.commit().await?;
-    Ok(Created::versioned(format!("/api/containers/{}", container.id), container))
+    .await?)
 }
 
 /// One container.

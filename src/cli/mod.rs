@@ -10,6 +10,7 @@ mod db;
 mod logging;
 mod migrate;
 mod retention;
+mod secrets;
 mod seed;
 mod serve;
 mod users;
@@ -48,7 +49,7 @@ pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
         With no DATABASE_URL (or DB_*) set it uses a PostgreSQL server on this machine if one answers,\n\
         and otherwise starts a private one from the system's PostgreSQL binaries in .devx/postgres.",
     after_help = "Exit codes: 0 success, 1 failure, 2 bad usage or configuration, 3 a check found problems.\n\n\
-        Examples:\n  devx serve\n  devx migrate status\n  DATABASE_URL=postgres://devx@db/devx devx migrate up\n  devx db health\n  devx users create --email admin@example.com --admin\n  devx config check\n  devx retention run --dry-run"
+        Examples:\n  devx serve\n  devx migrate status\n  DATABASE_URL=postgres://devx@db/devx devx migrate up\n  devx db health\n  devx users create --email admin@example.com --admin\n  devx config check\n  devx retention run --dry-run\n  devx secrets check"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -63,6 +64,7 @@ enum Command {
     Config(config::ConfigArgs),
     Users(users::UsersArgs),
     Retention(retention::RetentionArgs),
+    Secrets(secrets::SecretsArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -103,6 +105,7 @@ pub fn main() -> ExitCode {
             Command::Config(args) => config::run(&config, &args).await,
             Command::Users(args) => users::run(&config, args).await,
             Command::Retention(args) => retention::run(&config, args).await,
+            Command::Secrets(args) => secrets::run(&config, args).await,
         }
     });
     match result {

@@ -34,6 +34,7 @@ UPDATE devx.deployments d
 
 ALTER TABLE devx.deployments
     ALTER COLUMN triggered_by SET NOT NULL,
+    ALTER COLUMN triggered_by SET DEFAULT devx.current_actor(),
     ALTER COLUMN status SET DEFAULT 'queued',
     ADD CONSTRAINT deployments_status_check CHECK (status IN ('queued', 'building', 'deploying', 'running',
                                                               'stopped', 'failed', 'cancelled')),
@@ -53,7 +54,7 @@ ALTER TABLE devx.deployments
         CHECK ((environment_vars IS NULL) = (environment_vars_key_id IS NULL)
                AND environment_vars_key_id ~ '^[A-Za-z0-9_-]{1,64}$');
 
-COMMENT ON COLUMN devx.deployments.triggered_by IS 'the actor that created it, as the audit trail names actors';
+COMMENT ON COLUMN devx.deployments.triggered_by IS 'the actor that created it, as the audit trail names actors (by default the transaction''s audit actor)';
 COMMENT ON COLUMN devx.deployments.db_connection_info_key_id IS 'the id of the DEVX_SECRET_KEY key db_connection_info is sealed under';
 COMMENT ON COLUMN devx.deployments.environment_vars_key_id IS 'the id of the DEVX_SECRET_KEY key environment_vars is sealed under';
 

@@ -247,7 +247,7 @@ async fn concurrent_requests_never_overshoot_the_build_slots() {
     requests.extend((0..6).map(create));
     let answers = all_at_once(requests).await;
     // A queued one may have got its slot meanwhile: cancelling a build is fine too.
-    assert!(answers.iter().all(|s| s.is_success()), "{answers:?}");
+    assert!(answers.iter().all(StatusCode::is_success), "{answers:?}");
     let after = statuses(&app).await;
     assert_eq!((count(&after, "building"), count(&after, "running")), (3, 3), "{after:?}");
     assert_eq!(count(&after, "cancelled"), 9);

@@ -456,3 +456,42 @@ async fn rotating_the_key_keeps_every_value_readable() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("openssl rand -base64 32"));
 }
+
+#[tokio::test]
+async fn deployments_made_before_provenance_are_backfilled_and_still_open() {
+    let app = spawn_with_key().await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "shop").await;
+    let client = app.db.client().await;
+    client.batch_execute(include_str!("../../migrations/20261207030000_deployment_provenance.down.sql")).await.unwrap();
+
+    // A deployment as it was stored before: pending, sealed under the one
+    // key with no key id, created by Ada (the audit trail says so).
+    let id = uuid::Uuid::new_v4();
+    let env = json!({"TOKEN": "legacy-canary"});
+    let context = devx::runtime::secrets::context("deployments", "environment_vars", id);
+    let sealed = devx::runtime::secrets::seal_json(Some(&crate::runtime::test_key()), &context, &env).unwrap();
+    let actor = format!("user:{}", ada.user_id);
+    client
+        .batch_execute(&format!(
+            "BEGIN; SELECT set_config('devx.actor', '{actor}', true);
+             INSERT INTO devx.deployments (id, project_id, environment_vars, status)
+             VALUES ('{id}', '{p}', '\\x{}', 'pending'); COMMIT;",
+            sealed.bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ))
+        .await
+        .unwrap();
+    client.batch_execute(include_str!("../../migrations/20261207030000_deployment_provenance.up.sql")).await.unwrap();
+
+    let (status, d) = app.get(&format!("/api/deployments/{id}"), Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(d["environment_vars"], env, "sealed before key ids: the bare key, id default, opens it");
+    assert_eq!((d["status"].as_str(), d["trigger"].as_str()), (Some("queued"), Some("manual")));
+    assert_eq!(d["triggered_by"], actor, "taken from the audit trail");
+    let key_id: String = client
+        .query_one("SELECT environment_vars_key_id FROM devx.deployments WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(key_id, "default");
+}

@@ -318,6 +318,20 @@ async fn a_stopped_or_failed_deployment_can_be_redeployed() {
     assert_eq!(full["environment_vars"], env, "the secrets came along, sealed for the new row");
     let (_, old) = app.get(&format!("/api/deployments/{id}"), t).await;
     assert_eq!(old["status"], "failed", "the source is left as it was");
+
+    // A retried redeploy with its Idempotency-Key makes one deployment.
+    let keyed = || {
+        app.request(Method::POST, &format!("/api/deployments/{id}/redeploy"), t)
+            .header("Idempotency-Key", "redeploy-once")
+            .json(&json!({}))
+    };
+    let first: Value = keyed().send().await.unwrap().json().await.unwrap();
+    let second: Value = keyed().send().await.unwrap().json().await.unwrap();
+    assert_eq!(first["id"], second["id"], "{first} {second}");
+    let client = app.db.client().await;
+    let redeploys: i64 =
+        client.query_one("SELECT count(*) FROM devx.deployments WHERE trigger = 'redeploy'", &[]).await.unwrap().get(0);
+    assert_eq!(redeploys, 2);
 }
 
 /// A server on the same database as `app`, with other keys (and a pool of

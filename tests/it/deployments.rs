@@ -132,6 +132,11 @@ async fn a_queued_deployment_waits_for_its_slot_and_can_be_cancelled() {
     assert!(body["detail"].as_str().unwrap().contains("no build slot is free"), "{body}");
     let (status, body) = app.patch(&format!("/api/deployments/{b}"), t, json!({"status": "running"})).await;
     assert_problem(status, &body, StatusCode::CONFLICT);
+    // `pending`, the former name of `queued`, still reads as it.
+    let (_, waiting) = app.get("/api/deployments?status=pending", t).await;
+    let waiting: BTreeSet<&str> =
+        waiting["items"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(waiting, BTreeSet::from([b.as_str(), c.as_str()]));
 
     // Cancelling a queued one: the next one keeps waiting behind the build.
     let (status, cancelled) = app.post(&format!("/api/deployments/{b}/cancel"), t, json!({})).await;

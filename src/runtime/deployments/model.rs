@@ -18,7 +18,9 @@ pub const MASK: &str = "****";
 
 crate::text_enum! {
     pub enum DeploymentStatus {
-        /// Waiting for a build slot.
+        /// Waiting for a build slot. `pending`, its former name, is read as
+        /// `queued`.
+        #[serde(alias = "pending")]
         Queued,
         Building,
         Deploying,

@@ -325,9 +325,9 @@ pub struct Config {
     pub log_filter: String,
     /// Where devx keeps its own files (the embedded server's data directory).
     pub data_dir: PathBuf,
-    /// Encrypts deployment secrets at rest; `None` = such secrets cannot be
+    /// Encrypt deployment secrets at rest; `None` = such secrets cannot be
     /// stored or read (a clear 503 says so), everything else works.
-    pub secret_key: Option<SecretKey>,
+    pub secret_keys: Option<SecretKeys>,
     /// `NO_COLOR` is set: no ANSI colours in the log, even on a terminal.
     pub no_color: bool,
     /// Settings that are suspicious but not wrong: a misspelt name, two
@@ -372,6 +372,91 @@ impl SecretKey {
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretKey(****)")
+    }
+}
+
+/// The keys of `DEVX_SECRET_KEY`, each with its id: the first seals, every
+/// one unseals the values sealed under its id. A bare key (the only form
+/// before rotation existed) is one key with the id [`SecretKeys::DEFAULT_ID`].
+/// Its `Debug` shows the ids, never a key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKeys(Vec<(String, SecretKey)>);
+
+impl SecretKeys {
+    /// The id of a key given bare, and of values sealed before keys had ids.
+    pub const DEFAULT_ID: &'static str = "default";
+    pub const ID_MAX_LEN: usize = 64;
+
+    /// One key under the id `default`.
+    pub fn single(key: SecretKey) -> Self {
+        SecretKeys(vec![(Self::DEFAULT_ID.to_string(), key)])
+    }
+
+    /// Keys in order (the first seals); `None` when the list is empty or an
+    /// id repeats.
+    pub fn new(keys: Vec<(String, SecretKey)>) -> Option<Self> {
+        let unique = keys.iter().enumerate().all(|(i, (id, _))| keys[..i].iter().all(|(other, _)| other != id));
+        (!keys.is_empty() && unique && keys.iter().all(|(id, _)| Self::valid_id(id))).then_some(SecretKeys(keys))
+    }
+
+    pub fn valid_id(id: &str) -> bool {
+        !id.is_empty()
+            && id.len() <= Self::ID_MAX_LEN
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }
+
+    /// A bare key, or `id:key` pairs separated by commas (ids of letters,
+    /// digits, `_` and `-`, at most 64, each once). The error never repeats
+    /// a key.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if !raw.contains(':') && !raw.contains(',') {
+            return SecretKey::parse(raw).map(Self::single);
+        }
+        let mut keys: Vec<(String, SecretKey)> = Vec::new();
+        for (n, item) in raw.split(',').map(str::trim).enumerate() {
+            let n = n + 1;
+            let Some((id, key)) = item.split_once(':') else {
+                return Err(format!(
+                    "key {n} of the list has no id: a list of keys is `id:key` pairs separated by commas"
+                ));
+            };
+            let id = id.trim();
+            if !Self::valid_id(id) {
+                return Err(format!(
+                    "key {n} of the list has an id that is not 1 to {} letters, digits, `_` or `-`",
+                    Self::ID_MAX_LEN
+                ));
+            }
+            if keys.iter().any(|(other, _)| other == id) {
+                return Err(format!("the id {id:?} is listed twice"));
+            }
+            let key = SecretKey::parse(key).map_err(|e| format!("the key with id {id:?} {e}"))?;
+            keys.push((id.to_string(), key));
+        }
+        Ok(SecretKeys(keys))
+    }
+
+    /// The key new values are sealed under, with its id.
+    pub fn sealing(&self) -> (&str, &SecretKey) {
+        let (id, key) = &self.0[0];
+        (id, key)
+    }
+
+    /// The key with this id, if configured.
+    pub fn get(&self, id: &str) -> Option<&SecretKey> {
+        self.0.iter().find(|(other, _)| other == id).map(|(_, key)| key)
+    }
+
+    /// The ids, the sealing one first.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(id, _)| id.as_str())
+    }
+}
+
+impl fmt::Debug for SecretKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKeys({}: ****)", self.ids().collect::<Vec<_>>().join(", "))
     }
 }
 
@@ -524,7 +609,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "DEVX_SECRET_KEY",
         "",
-        "32 bytes, base64 or hex (`openssl rand -base64 32`): encrypts deployment secrets at rest; unset = they cannot be stored; never printed",
+        "32 bytes, base64 or hex (`openssl rand -base64 32`): encrypts deployment secrets at rest; unset = they cannot be stored; never printed. To rotate, list `id:key` pairs, comma separated: the first seals, all unseal (a bare key is the one with id `default`)",
     ),
 ];
 
@@ -1250,9 +1335,9 @@ impl Config {
         }
         let data_dir = r.get(&["DEVX_DATA_DIR"]).map_or_else(|| PathBuf::from(".devx"), |(_, v)| PathBuf::from(v));
 
-        let secret_key = match r.get(&["DEVX_SECRET_KEY"]) {
-            Some((name, raw)) => match SecretKey::parse(&raw) {
-                Ok(key) => Some(key),
+        let secret_keys = match r.get(&["DEVX_SECRET_KEY"]) {
+            Some((name, raw)) => match SecretKeys::parse(&raw) {
+                Ok(keys) => Some(keys),
                 Err(e) => {
                     r.problem(&name, e, "DEVX_SECRET_KEY=$(openssl rand -base64 32)");
                     None
@@ -1273,7 +1358,7 @@ impl Config {
                 log_format,
                 log_filter,
                 data_dir,
-                secret_key,
+                secret_keys,
                 no_color,
                 warnings,
             })
@@ -1363,8 +1448,10 @@ impl Config {
         m.insert("DEVX_DATA_DIR", self.data_dir.display().to_string());
         m.insert(
             "DEVX_SECRET_KEY",
-            match self.secret_key {
-                Some(_) => "**** (set)".into(),
+            match &self.secret_keys {
+                Some(keys) => {
+                    format!("**** (set; key ids {}, the first seals)", keys.ids().collect::<Vec<_>>().join(", "))
+                }
                 None => "(unset: deployment secrets cannot be stored)".into(),
             },
         );
@@ -1516,19 +1603,45 @@ mod tests {
     #[test]
     fn the_secret_key_is_base64_or_hex_and_never_shown() {
         let b64 = "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=";
-        let from_b64 = config(&[("DEVX_SECRET_KEY", b64)]).unwrap().secret_key.unwrap();
+        let from_b64 = config(&[("DEVX_SECRET_KEY", b64)]).unwrap().secret_keys.unwrap();
         let hex = "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
-        let from_hex = config(&[("DEVX_SECRET_KEY", hex)]).unwrap().secret_key.unwrap();
+        let from_hex = config(&[("DEVX_SECRET_KEY", hex)]).unwrap().secret_keys.unwrap();
         assert_eq!(from_b64, from_hex);
+        assert_eq!(from_b64.sealing().0, "default", "a bare key has the id default");
         let c = config(&[("DEVX_SECRET_KEY", b64)]).unwrap();
         let shown = format!("{:?} {:?}", c, c.describe());
         assert!(!shown.contains(b64) && !shown.contains("q83v"), "{shown}");
-        assert!(config(&[]).unwrap().secret_key.is_none());
+        assert!(config(&[]).unwrap().secret_keys.is_none());
 
         let err = config(&[("DEVX_SECRET_KEY", "dG9vIHNob3J0")]).unwrap_err();
         assert_eq!(err.problems[0].variable, "DEVX_SECRET_KEY");
         assert!(err.to_string().contains("must be exactly 32"), "{err}");
         assert!(!err.to_string().contains("dG9vIHNob3J0"), "{err}");
+    }
+
+    #[test]
+    fn the_secret_key_may_list_keys_with_ids_and_the_first_seals() {
+        let a = "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=";
+        let b = "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456788";
+        let c = config(&[("DEVX_SECRET_KEY", &format!("new:{b}, old:{a}"))]).unwrap();
+        let keys = c.secret_keys.as_ref().unwrap();
+        assert_eq!(keys.ids().collect::<Vec<_>>(), ["new", "old"]);
+        assert_eq!(keys.sealing().0, "new");
+        assert_eq!(keys.get("old"), Some(&SecretKey::parse(a).unwrap()));
+        assert!(keys.get("default").is_none());
+        let shown = format!("{:?} {:?}", c, c.describe());
+        assert!(!shown.contains(a) && !shown.contains(b) && shown.contains("new, old"), "{shown}");
+
+        for (raw, says) in [
+            (format!("new:{b},{a}"), "key 2 of the list has no id"),
+            (format!("new:{b},new:{a}"), "listed twice"),
+            (format!("bad id:{b}"), "letters, digits"),
+            (format!("new:{b},old:dG9vIHNob3J0"), "\"old\" decodes to 9 bytes"),
+        ] {
+            let err = config(&[("DEVX_SECRET_KEY", &raw)]).unwrap_err();
+            assert!(err.to_string().contains(says), "{raw}: {err}");
+            assert!(!err.to_string().contains(b), "{err}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::model::{
 };
 use crate::db::{DbError, FromRow, Queryable, Statement};
 use crate::diagnostics::introspect::{self, human_bytes};
+use crate::runtime::deployments::model::DeploymentStatus;
 
 /// Settings in key order, after `after`; fetches `limit + 1` (see `Page::from_rows`).
 pub async fn list_config(db: &impl Queryable, after: Option<&str>, limit: i64) -> Result<Vec<ConfigEntry>, DbError> {
@@ -153,9 +154,8 @@ pub async fn system_stats(db: &impl Queryable) -> Result<SystemStats, DbError> {
     let projects_by_status = status_counts(db, "devx.projects", &["active", "archived", "deleted"]).await?;
     let containers_by_status =
         status_counts(db, "devx.containers", &["created", "running", "stopped", "deleted"]).await?;
-    let deployments_by_status =
-        status_counts(db, "devx.deployments", &["pending", "building", "deploying", "running", "stopped", "failed"])
-            .await?;
+    let deployment_statuses: Vec<&str> = DeploymentStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let deployments_by_status = status_counts(db, "devx.deployments", &deployment_statuses).await?;
     let tasks_by_status =
         status_counts(db, "devx.tasks", &["pending", "in_progress", "completed", "failed", "cancelled"]).await?;
     let row: DatabaseRow = db

@@ -70,7 +70,8 @@ pub struct PutConfigRequest {
     /// 100, `agents.retry_backoff_base_seconds` from 0 to 86400,
     /// `agents.retry_backoff_max_seconds` from 0 to 604800,
     /// `agents.reaper_interval_seconds` from 1 to 3600, `agents.max_log_bytes`
-    /// from 1024 to 1073741824,
+    /// from 1024 to 1073741824, `deploy.max_concurrent_builds` from 1 to
+    /// 10000, `deploy.max_concurrent_builds_per_project` from 1 to 10000,
     /// `errors.max_recovery_attempts` from 0 to 100.
     #[schema(value_type = AnyJsonButNull, example = json!("6 months"))]
     pub value: Value,

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::agents::settings as agents;
 use crate::http::validate::Validator;
 use crate::retention;
+use crate::runtime::deployments::queries as deployments;
 
 /// What a known setting's value must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +138,16 @@ pub const KNOWN: &[KnownSetting] = &[
         key: agents::REAPER_INTERVAL_KEY,
         kind: Kind::Integer { min: 1, max: 3600 },
         description: "How often devx serve looks for executions whose lease expired or that ran too long",
+    },
+    KnownSetting {
+        key: deployments::MAX_BUILDS_KEY,
+        kind: Kind::Integer { min: 1, max: deployments::MAX_BUILDS_LIMIT },
+        description: "Deployments that may build at the same time (10 when unset); the others wait as queued",
+    },
+    KnownSetting {
+        key: deployments::MAX_BUILDS_PER_PROJECT_KEY,
+        kind: Kind::Integer { min: 1, max: deployments::MAX_BUILDS_LIMIT },
+        description: "Deployments of one project that may build at the same time (no limit when unset)",
     },
     KnownSetting {
         key: "errors.max_recovery_attempts",

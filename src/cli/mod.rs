@@ -11,6 +11,7 @@ mod db;
 mod logging;
 mod migrate;
 mod retention;
+mod secrets;
 mod seed;
 mod serve;
 mod users;
@@ -49,7 +50,7 @@ pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
         With no DATABASE_URL (or DB_*) set it uses a PostgreSQL server on this machine if one answers,\n\
         and otherwise starts a private one from the system's PostgreSQL binaries in .devx/postgres.",
     after_help = "Exit codes: 0 success, 1 failure, 2 bad usage or configuration, 3 a check found problems.\n\n\
-        Examples:\n  devx serve\n  devx migrate status\n  DATABASE_URL=postgres://devx@db/devx devx migrate up\n  devx db health\n  devx users create --email admin@example.com --admin\n  devx catalog categories list\n  devx config check\n  devx retention run --dry-run"
+        Examples:\n  devx serve\n  devx migrate status\n  DATABASE_URL=postgres://devx@db/devx devx migrate up\n  devx db health\n  devx users create --email admin@example.com --admin\n  devx catalog categories list\n  devx config check\n  devx retention run --dry-run\n  devx secrets check"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -65,6 +66,7 @@ enum Command {
     Users(users::UsersArgs),
     Catalog(catalog::CatalogArgs),
     Retention(retention::RetentionArgs),
+    Secrets(secrets::SecretsArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -106,6 +108,7 @@ pub fn main() -> ExitCode {
             Command::Users(args) => users::run(&config, args).await,
             Command::Catalog(args) => catalog::run(&config, args).await,
             Command::Retention(args) => retention::run(&config, args).await,
+            Command::Secrets(args) => secrets::run(&config, args).await,
         }
     });
     match result {

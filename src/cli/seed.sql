@@ -377,7 +377,10 @@ VALUES
      NULL, NULL, 'deploying', 'docker', now() - interval '31 minutes', now() - interval '30 minutes'),
     ('deed0012-5eed-4000-8000-000000000006', 'deed0007-5eed-4000-8000-000000000005',
      NULL, NULL, NULL, NULL,
-     NULL, NULL, 'pending', 'static', now() - interval '1 minute', now() - interval '1 minute')
+     NULL, NULL, 'queued', 'static', now() - interval '1 minute', now() - interval '1 minute'),
+    ('deed0012-5eed-4000-8000-000000000007', 'deed0007-5eed-4000-8000-000000000005',
+     NULL, NULL, NULL, NULL,
+     NULL, NULL, 'cancelled', 'static', now() - interval '5 minutes', now() - interval '4 minutes')
 ON CONFLICT DO NOTHING;
 
 INSERT INTO devx.generation_history (id, user_id, template_id, project_id, service_id, generation_type,

@@ -273,6 +273,8 @@ async fn stats_count_by_status_and_size_the_database() {
     assert_eq!(stats["containers_by_status"], json!({"created": 0, "running": 1, "stopped": 1, "deleted": 0}));
     assert_eq!(stats["deployments_by_status"]["failed"], 1);
     assert_eq!(stats["deployments_by_status"]["running"], 0);
+    assert_eq!(stats["deployments_by_status"]["queued"], 0, "every status, the queue's too");
+    assert_eq!(stats["deployments_by_status"]["cancelled"], 0);
     assert_eq!(stats["tasks_by_status"]["pending"], 2);
     assert_eq!(stats["database"]["name"], app.db.name());
     assert!(stats["database"]["size_bytes"].as_i64().unwrap() > 0);

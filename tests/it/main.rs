@@ -13,6 +13,7 @@ mod chat_files;
 mod connection;
 mod contract;
 mod dashboard;
+mod deployments;
 mod embedded;
 mod failover;
 mod hardening;

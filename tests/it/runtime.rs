@@ -3,7 +3,7 @@
 //! their status machine and sealed secrets, and another user's ids answering
 //! 404 on every route.
 
-use devx::config::SecretKey;
+use devx::config::{SecretKey, SecretKeys};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -11,12 +11,12 @@ use crate::app::{Session, TestApp, assert_problem};
 use crate::support::{fields, id as id_of, project};
 
 /// A key for tests (any 32 bytes).
-pub fn test_key() -> SecretKey {
-    SecretKey::from_bytes(*b"devx-test-key-0123456789abcdefgh")
+pub fn test_key() -> SecretKeys {
+    SecretKeys::single(SecretKey::from_bytes(*b"devx-test-key-0123456789abcdefgh"))
 }
 
 pub async fn spawn_with_key() -> TestApp {
-    TestApp::spawn_with(|c| c.secret_key = Some(test_key())).await
+    TestApp::spawn_with(|c| c.secret_keys = Some(test_key())).await
 }
 
 async fn container(app: &TestApp, s: &Session, project: &str, runtime_id: &str, port: Option<i32>) -> String {
@@ -351,7 +351,12 @@ async fn deployments_follow_their_status_machine() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{d}");
-    assert_eq!(d["status"], "pending");
+    assert_eq!(d["status"], "building", "it starts queued and a free build slot takes it at once: {d}");
+    assert!(d["started_at"].is_string() && d["finished_at"].is_null(), "{d}");
+    assert_eq!(
+        (d["trigger"].as_str(), d["triggered_by"].clone()),
+        (Some("manual"), json!(format!("user:{}", ada.user_id)))
+    );
     assert_eq!(d["project_name"], "shop");
     assert!(d["db_connection_info"].is_null() && d["environment_vars"].is_null());
     let id = id_of(&d);
@@ -376,11 +381,11 @@ async fn deployments_follow_their_status_machine() {
     };
     let (status, body) = step("building").await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("building")), "{body}");
-    let (status, body) = step("pending").await;
+    let (status, body) = step("queued").await;
     assert_problem(status, &body, StatusCode::CONFLICT);
     let detail = body["detail"].as_str().unwrap();
     assert!(
-        detail.contains("from building to pending") && detail.contains("deploying, running, stopped, failed"),
+        detail.contains("from building to queued") && detail.contains("deploying, running, stopped, failed, cancelled"),
         "{detail}"
     );
     let (status, body) = step("running").await;
@@ -410,7 +415,7 @@ async fn deployments_follow_their_status_machine() {
 
     let (status, _) = step("stopped").await;
     assert_eq!(status, StatusCode::OK);
-    for to in ["failed", "running", "pending"] {
+    for to in ["failed", "running", "queued", "cancelled"] {
         let (status, body) = step(to).await;
         assert_problem(status, &body, StatusCode::CONFLICT);
         assert!(body["detail"].as_str().unwrap().contains("stopped is final"), "{body}");
@@ -474,7 +479,7 @@ async fn deployment_secrets_are_sealed_at_rest_and_shown_only_to_the_owner_on_ge
     for path in [
         format!("/api/projects/{p}/deployments"),
         "/api/deployments".to_string(),
-        "/api/deployments?status=pending".to_string(),
+        "/api/deployments?status=building".to_string(),
         format!("/api/projects/{p}/deployments/latest"),
     ] {
         let (status, body) = app.get(&path, t).await;
@@ -545,7 +550,8 @@ async fn deployment_secrets_are_sealed_at_rest_and_shown_only_to_the_owner_on_ge
     let id2 = id_of(&d2);
     client
         .execute(
-            "UPDATE devx.deployments SET environment_vars = (SELECT environment_vars FROM devx.deployments WHERE id = $1::text::uuid)
+            "UPDATE devx.deployments SET (environment_vars, environment_vars_key_id) =
+                    (SELECT environment_vars, environment_vars_key_id FROM devx.deployments WHERE id = $1::text::uuid)
               WHERE id = $2::text::uuid",
             &[&id, &id2],
         )
@@ -559,7 +565,7 @@ async fn deployment_secrets_are_sealed_at_rest_and_shown_only_to_the_owner_on_ge
 #[tokio::test]
 async fn without_a_secret_key_only_secrets_are_refused_and_clearly() {
     let app = TestApp::spawn().await;
-    assert!(app.config.secret_key.is_none());
+    assert!(app.config.secret_keys.is_none());
     let ada = app.register("ada@example.com").await;
     let p = project(&app, &ada, "shop").await;
     let t = Some(ada.token.as_str());
@@ -591,7 +597,8 @@ async fn without_a_secret_key_only_secrets_are_refused_and_clearly() {
         .client()
         .await
         .execute(
-            "UPDATE devx.deployments SET environment_vars = '\\x0102030405'::bytea WHERE id = $1::text::uuid",
+            "UPDATE devx.deployments SET environment_vars = '\\x0102030405'::bytea, environment_vars_key_id = 'default'
+              WHERE id = $1::text::uuid",
             &[&id],
         )
         .await
@@ -669,7 +676,7 @@ async fn another_users_ids_are_not_found_on_every_route() {
     assert_eq!(container["status"], "created");
     assert_eq!(container["labels"], json!({}));
     let (_, deployment) = app.get(&format!("/api/deployments/{d}"), t).await;
-    assert_eq!(deployment["status"], "pending");
+    assert_eq!(deployment["status"], "building", "as it was: a free build slot took it at once");
 
     // An admin may act on anyone's rows.
     let root = app.admin("root@example.com").await;

@@ -180,6 +180,12 @@ async fn every_201_names_the_new_resource_in_location() {
     }
     let body = json!({"container_id": "rt-own", "name": "own"});
     create(&app, c, "POST /api/containers", Method::POST, "/api/containers", t, body).await;
+    let d = create(&app, c, "POST /api/projects/{id}/deployments", Method::POST, &nested("deployments"), t, json!({}))
+        .await;
+    let (status, _) = app.patch(&format!("/api/deployments/{}", id(&d)), t, json!({"status": "failed"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let path = format!("/api/deployments/{}/redeploy", id(&d));
+    create(&app, c, "POST /api/deployments/{id}/redeploy", Method::POST, &path, t, json!({})).await;
     let body = json!({"generation_type": "service", "project_id": p});
     create(&app, c, "POST /api/generations", Method::POST, "/api/generations", t, body).await;
     let task =

@@ -10,69 +10,109 @@ use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use uuid::Uuid;
 
+use crate::config::SecretKeys;
+use crate::runtime::secrets::Sealed;
+
 /// What a secret looks like wherever it is not revealed.
 pub const MASK: &str = "****";
 
 crate::text_enum! {
     pub enum DeploymentStatus {
-        Pending,
+        /// Waiting for a build slot. `pending`, its former name, is read as
+        /// `queued`.
+        #[serde(alias = "pending")]
+        Queued,
         Building,
         Deploying,
         Running,
         Stopped,
         Failed,
+        Cancelled,
     }
 }
 
-/// The one status a deployment is created in: a create may say `pending`,
-/// and anything else is refused with how to move a deployment on.
+crate::text_enum! {
+    /// What started a deployment.
+    pub enum DeploymentTrigger {
+        /// A person, signed in.
+        Manual,
+        /// An API key (a person's or an agent's).
+        Api,
+        Webhook,
+        PullRequest,
+        Rollback,
+        Redeploy,
+    }
+}
+
+/// The one status a deployment is created in: a create may say `queued`
+/// (or `pending`, its former name), and anything else is refused with how
+/// to move a deployment on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum NewDeploymentStatus {
+    Queued,
     Pending,
 }
 
 impl<'de> Deserialize<'de> for NewDeploymentStatus {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let status = String::deserialize(deserializer)?;
-        if status == "pending" {
-            Ok(NewDeploymentStatus::Pending)
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "a deployment starts as pending, not {status:?}; move it on with PATCH /api/deployments/{{id}}"
-            )))
+        match status.as_str() {
+            "queued" => Ok(NewDeploymentStatus::Queued),
+            "pending" => Ok(NewDeploymentStatus::Pending),
+            _ => Err(serde::de::Error::custom(format!(
+                "a deployment starts as queued, not {status:?}; it moves to building when a build slot is free, \
+                 and on with PATCH /api/deployments/{{id}}"
+            ))),
         }
     }
 }
 
 impl DeploymentStatus {
     pub fn is_final(self) -> bool {
+        matches!(self, DeploymentStatus::Stopped | DeploymentStatus::Failed | DeploymentStatus::Cancelled)
+    }
+
+    /// Whether it may be cancelled: it has not gone live yet.
+    pub fn can_cancel(self) -> bool {
+        matches!(self, DeploymentStatus::Queued | DeploymentStatus::Building | DeploymentStatus::Deploying)
+    }
+
+    /// Whether it may be deployed again.
+    pub fn can_redeploy(self) -> bool {
         matches!(self, DeploymentStatus::Stopped | DeploymentStatus::Failed)
     }
 
-    /// Position on the forward path; `failed` is off it.
+    /// Position on the forward path; `failed` and `cancelled` are off it.
     fn step(self) -> Option<u8> {
         match self {
-            DeploymentStatus::Pending => Some(0),
+            DeploymentStatus::Queued => Some(0),
             DeploymentStatus::Building => Some(1),
             DeploymentStatus::Deploying => Some(2),
             DeploymentStatus::Running => Some(3),
             DeploymentStatus::Stopped => Some(4),
-            DeploymentStatus::Failed => None,
+            DeploymentStatus::Failed | DeploymentStatus::Cancelled => None,
         }
     }
 
     /// Whether a deployment in `self` may move to `to`: forward along the
-    /// path (skipping steps is fine), or to `failed` from any status that is
-    /// not final.
+    /// path (skipping steps is fine, except that a queued deployment moves
+    /// only to `building`, when it gets a build slot), to `failed` from any
+    /// status that is not final, or to `cancelled` before it runs.
     pub fn can_move_to(self, to: DeploymentStatus) -> bool {
         if self.is_final() || self == to {
             return false;
         }
-        match (self.step(), to.step()) {
-            (_, None) => true,
-            (Some(from), Some(to)) => to > from,
-            (None, Some(_)) => false,
+        match to {
+            DeploymentStatus::Failed => return true,
+            DeploymentStatus::Cancelled => return self.can_cancel(),
+            _ => {}
+        }
+        match (self, self.step(), to.step()) {
+            (DeploymentStatus::Queued, _, _) => to == DeploymentStatus::Building,
+            (_, Some(from), Some(to)) => to > from,
+            _ => false,
         }
     }
 
@@ -102,6 +142,24 @@ pub struct Deployment {
     pub status: DeploymentStatus,
     #[schema(example = "nodejs")]
     pub runtime_type: Option<String>,
+    #[schema(example = "3f786850e387550fdab836ed7e6dc881de23001b")]
+    pub commit_sha: Option<String>,
+    pub commit_message: Option<String>,
+    #[schema(example = "main")]
+    pub branch: Option<String>,
+    pub trigger: DeploymentTrigger,
+    /// Who created it, as the audit trail names actors: `user:<id>`,
+    /// `user:<id> apikey:<id>`, `agent:<type> user:<id> apikey:<id>`.
+    #[schema(example = "user:6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b")]
+    pub triggered_by: String,
+    /// When it got a build slot (moved to `building`, or past it).
+    pub started_at: Option<DateTime<Utc>>,
+    /// When its rollout ended: it went `running`, or `stopped`, `failed` or
+    /// `cancelled` before that.
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error_message: Option<String>,
+    /// For a rollback: the deployment it restores.
+    pub rollback_of: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -141,20 +199,26 @@ fn masked_environment_vars() -> Schema {
 /// The columns a `MaskedRow` is read from, with secrets reduced to
 /// whether they are set (`d` is a deployment, `p` its project).
 pub const DEPLOYMENT_COLUMNS: &str = "d.id, d.project_id, p.name AS project_name, p.owner_id, d.service_id, \
-     d.app_sandbox_id, d.public_url, d.db_sandbox_id, d.status, d.runtime_type, d.created_at, d.updated_at, \
+     d.app_sandbox_id, d.public_url, d.db_sandbox_id, d.status, d.runtime_type, d.commit_sha, d.commit_message, \
+     d.branch, d.trigger, d.triggered_by, d.started_at, d.finished_at, d.error_message, d.rollback_of, \
+     d.created_at, d.updated_at, \
      d.db_connection_info IS NOT NULL AS has_connection_info, d.environment_vars IS NOT NULL AS has_environment_vars";
 
-/// [`DEPLOYMENT_COLUMNS`] and the sealed secrets (a `SealedRow`).
+/// [`DEPLOYMENT_COLUMNS`] and the sealed secrets with their key ids (a
+/// `SealedRow`).
 pub const DEPLOYMENT_COLUMNS_SEALED: &str = "d.id, d.project_id, p.name AS project_name, p.owner_id, d.service_id, \
-     d.app_sandbox_id, d.public_url, d.db_sandbox_id, d.status, d.runtime_type, d.created_at, d.updated_at, \
+     d.app_sandbox_id, d.public_url, d.db_sandbox_id, d.status, d.runtime_type, d.commit_sha, d.commit_message, \
+     d.branch, d.trigger, d.triggered_by, d.started_at, d.finished_at, d.error_message, d.rollback_of, \
+     d.created_at, d.updated_at, \
      d.db_connection_info IS NOT NULL AS has_connection_info, d.environment_vars IS NOT NULL AS has_environment_vars, \
-     d.db_connection_info AS sealed_connection_info, d.environment_vars AS sealed_environment_vars";
+     d.db_connection_info AS sealed_connection_info, d.db_connection_info_key_id AS connection_info_key_id, \
+     d.environment_vars AS sealed_environment_vars, d.environment_vars_key_id AS environment_vars_key_id";
 
 /// A deployment as loaded: masked, with the sealed secrets when asked for.
 pub struct DeploymentRow {
     pub deployment: Deployment,
-    pub sealed_connection_info: Option<Vec<u8>>,
-    pub sealed_environment_vars: Option<Vec<u8>>,
+    pub sealed_connection_info: Option<Sealed>,
+    pub sealed_environment_vars: Option<Sealed>,
 }
 
 /// The stored deployment with its secrets reduced to whether they are set
@@ -171,6 +235,15 @@ pub(super) struct MaskedRow {
     db_sandbox_id: Option<String>,
     status: DeploymentStatus,
     runtime_type: Option<String>,
+    commit_sha: Option<String>,
+    commit_message: Option<String>,
+    branch: Option<String>,
+    trigger: DeploymentTrigger,
+    triggered_by: String,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    error_message: Option<String>,
+    rollback_of: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     has_connection_info: bool,
@@ -183,7 +256,9 @@ pub(super) struct SealedRow {
     #[from_row(flatten)]
     masked: MaskedRow,
     sealed_connection_info: Option<Vec<u8>>,
+    connection_info_key_id: Option<String>,
     sealed_environment_vars: Option<Vec<u8>>,
+    environment_vars_key_id: Option<String>,
 }
 
 impl From<MaskedRow> for DeploymentRow {
@@ -201,6 +276,15 @@ impl From<MaskedRow> for DeploymentRow {
                 db_sandbox_id: r.db_sandbox_id,
                 status: r.status,
                 runtime_type: r.runtime_type,
+                commit_sha: r.commit_sha,
+                commit_message: r.commit_message,
+                branch: r.branch,
+                trigger: r.trigger,
+                triggered_by: r.triggered_by,
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+                error_message: r.error_message,
+                rollback_of: r.rollback_of,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
                 db_connection_info: mask(r.has_connection_info),
@@ -214,9 +298,13 @@ impl From<MaskedRow> for DeploymentRow {
 
 impl From<SealedRow> for DeploymentRow {
     fn from(r: SealedRow) -> DeploymentRow {
+        // The key id is set exactly when the value is (a CHECK says so).
+        let sealed = |bytes: Option<Vec<u8>>, key_id: Option<String>| {
+            bytes.map(|bytes| Sealed { key_id: key_id.unwrap_or_else(|| SecretKeys::DEFAULT_ID.into()), bytes })
+        };
         DeploymentRow {
-            sealed_connection_info: r.sealed_connection_info,
-            sealed_environment_vars: r.sealed_environment_vars,
+            sealed_connection_info: sealed(r.sealed_connection_info, r.connection_info_key_id),
+            sealed_environment_vars: sealed(r.sealed_environment_vars, r.environment_vars_key_id),
             ..DeploymentRow::from(r.masked)
         }
     }
@@ -237,18 +325,29 @@ mod tests {
 
     #[test]
     fn the_status_machine_moves_forward_or_fails() {
-        assert!(Pending.can_move_to(Building));
-        assert!(Pending.can_move_to(Running), "steps may be skipped");
+        assert!(Queued.can_move_to(Building), "when it gets a slot");
+        assert!(!Queued.can_move_to(Running), "a queued deployment waits for its build slot");
+        assert!(Building.can_move_to(Running), "steps may be skipped");
         assert!(Deploying.can_move_to(Running));
         assert!(Running.can_move_to(Stopped));
         assert!(Running.can_move_to(Failed));
         assert!(!Running.can_move_to(Building), "never backwards");
         assert!(!Stopped.can_move_to(Running), "stopped is final");
-        assert!(!Failed.can_move_to(Pending), "failed is final");
+        assert!(!Failed.can_move_to(Queued), "failed is final");
         assert!(!Stopped.can_move_to(Failed));
-        assert!(!Pending.can_move_to(Pending));
-        assert_eq!(Deploying.next(), [Running, Stopped, Failed]);
+        assert!(!Queued.can_move_to(Queued));
+        assert_eq!(Deploying.next(), [Running, Stopped, Failed, Cancelled]);
+        assert_eq!(Queued.next(), [Building, Failed, Cancelled]);
         assert!(Failed.next().is_empty());
         assert_eq!(DeploymentStatus::parse("running"), Some(Running));
+    }
+
+    #[test]
+    fn only_a_deployment_that_has_not_gone_live_can_be_cancelled() {
+        let cancellable: Vec<_> = DeploymentStatus::ALL.iter().copied().filter(|s| s.can_move_to(Cancelled)).collect();
+        assert_eq!(cancellable, [Queued, Building, Deploying]);
+        assert!(Cancelled.is_final() && Cancelled.next().is_empty());
+        let redeployable: Vec<_> = DeploymentStatus::ALL.iter().copied().filter(|s| s.can_redeploy()).collect();
+        assert_eq!(redeployable, [Stopped, Failed]);
     }
 }

@@ -4,10 +4,12 @@ use crate::db::Visibility;
 use uuid::Uuid;
 
 use super::model::{
-    DEPLOYMENT_COLUMNS, DEPLOYMENT_COLUMNS_SEALED, DeploymentRow, DeploymentStatus, MaskedRow, SealedRow,
+    DEPLOYMENT_COLUMNS, DEPLOYMENT_COLUMNS_SEALED, DeploymentRow, DeploymentStatus, DeploymentTrigger, MaskedRow,
+    SealedRow,
 };
 use crate::db::{DbError, FromRow, Queryable, Statement};
 use crate::runtime::TimeKey;
+use crate::runtime::secrets::Sealed;
 
 pub struct NewDeployment<'a> {
     /// Chosen before the insert: sealed values are bound to it.
@@ -17,17 +19,26 @@ pub struct NewDeployment<'a> {
     pub app_sandbox_id: Option<&'a str>,
     pub public_url: Option<&'a str>,
     pub db_sandbox_id: Option<&'a str>,
-    pub db_connection_info: Option<&'a [u8]>,
-    pub environment_vars: Option<&'a [u8]>,
+    pub db_connection_info: Option<&'a Sealed>,
+    pub environment_vars: Option<&'a Sealed>,
     pub runtime_type: Option<&'a str>,
+    pub commit_sha: Option<&'a str>,
+    pub commit_message: Option<&'a str>,
+    pub branch: Option<&'a str>,
+    pub trigger: DeploymentTrigger,
+    pub triggered_by: &'a str,
+    pub rollback_of: Option<Uuid>,
 }
 
+/// Inserts a deployment; it starts `queued` (see [`promote_queued`]).
 pub async fn insert_deployment(db: &impl Queryable, n: &NewDeployment<'_>) -> Result<DeploymentRow, DbError> {
     let sql = format!(
         "WITH d AS (
             INSERT INTO devx.deployments (id, project_id, service_id, app_sandbox_id, public_url, db_sandbox_id,
-                                          db_connection_info, environment_vars, runtime_type)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                          db_connection_info, db_connection_info_key_id, environment_vars,
+                                          environment_vars_key_id, runtime_type, commit_sha, commit_message,
+                                          branch, trigger, triggered_by, rollback_of, status)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'queued')
             RETURNING *)
          SELECT {DEPLOYMENT_COLUMNS} FROM d JOIN devx.projects p ON p.id = d.project_id"
     );
@@ -41,13 +52,81 @@ pub async fn insert_deployment(db: &impl Queryable, n: &NewDeployment<'_>) -> Re
                 &n.app_sandbox_id,
                 &n.public_url,
                 &n.db_sandbox_id,
-                &n.db_connection_info,
-                &n.environment_vars,
+                &n.db_connection_info.map(|s| &s.bytes),
+                &n.db_connection_info.map(|s| &s.key_id),
+                &n.environment_vars.map(|s| &s.bytes),
+                &n.environment_vars.map(|s| &s.key_id),
                 &n.runtime_type,
+                &n.commit_sha,
+                &n.commit_message,
+                &n.branch,
+                &n.trigger,
+                &n.triggered_by,
+                &n.rollback_of,
             ],
         )
         .await?;
     Ok(row.into())
+}
+
+/// The advisory lock that serializes the writes that take or free a build
+/// slot (transaction scope, so it works through PgBouncer in transaction
+/// mode). Taken before any deployment row is locked, so it cannot deadlock
+/// with a row lock, and held until the transaction ends: the statement
+/// after it sees every slot taken before, so concurrent requests cannot
+/// overshoot a limit.
+pub async fn lock_build_slots(db: &impl Queryable) -> Result<(), DbError> {
+    db.execute("SELECT pg_advisory_xact_lock($1)", &[&BUILD_SLOT_LOCK]).await.map(drop)
+}
+
+/// Key of [`lock_build_slots`]: "devxbild".
+const BUILD_SLOT_LOCK: i64 = 0x6465_7678_6269_6c64;
+
+/// Moves the oldest queued deployments (of live projects) to `building`
+/// while there are build slots: at most `global` building in all and
+/// `per_project` in one project. Run under [`lock_build_slots`]. Returns the
+/// ids it moved.
+pub async fn promote_queued(db: &impl Queryable, global: i64, per_project: i64) -> Result<Vec<Uuid>, DbError> {
+    let rows = db
+        .query(
+            "WITH building AS (
+                SELECT d.project_id, count(*) AS n
+                  FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
+                 WHERE d.status = 'building' AND p.status <> 'deleted'
+                 GROUP BY d.project_id
+             ), queue AS (
+                SELECT d.id, d.created_at,
+                       coalesce(b.n, 0) + row_number() OVER (PARTITION BY d.project_id ORDER BY d.created_at, d.id)
+                           AS nth
+                  FROM devx.deployments d
+                  JOIN devx.projects p ON p.id = d.project_id
+                  LEFT JOIN building b ON b.project_id = d.project_id
+                 WHERE d.status = 'queued' AND p.status <> 'deleted'
+             ), chosen AS (
+                SELECT id FROM queue WHERE nth <= $2::bigint
+                 ORDER BY created_at, id
+                 LIMIT greatest($1::bigint - (SELECT coalesce(sum(n), 0)::bigint FROM building), 0)
+             )
+             UPDATE devx.deployments d SET status = 'building', started_at = coalesce(d.started_at, now())
+               FROM chosen WHERE d.id = chosen.id AND d.status = 'queued'
+             RETURNING d.id",
+            &[&global, &per_project],
+        )
+        .await?;
+    rows.iter().map(|r| crate::db::row::column(r, "id")).collect()
+}
+
+/// How many deployments are building: in all, and in one project.
+pub async fn building_counts(db: &impl Queryable, project_id: Uuid) -> Result<(i64, i64), DbError> {
+    let row = db
+        .query_one(
+            "SELECT count(*) AS global, count(*) FILTER (WHERE d.project_id = $1) AS project
+               FROM devx.deployments d JOIN devx.projects p ON p.id = d.project_id
+              WHERE d.status = 'building' AND p.status <> 'deleted'",
+            &[&project_id],
+        )
+        .await?;
+    Ok((crate::db::row::column(&row, "global")?, crate::db::row::column(&row, "project")?))
 }
 
 /// The deployment with its project (not found if the project is deleted);
@@ -158,6 +237,9 @@ pub async fn service_in_project(db: &impl Queryable, service_id: Uuid, project_i
 
 /// A change: `None` leaves a field; `Some(None)` clears a nullable one.
 /// Secrets come sealed.
+/// A status change also stamps `started_at` (the first time it is
+/// building or further) and `finished_at` (the first time it is running or
+/// final).
 #[derive(Default)]
 pub struct DeploymentChange<'a> {
     pub status: Option<&'a str>,
@@ -165,8 +247,9 @@ pub struct DeploymentChange<'a> {
     pub public_url: Option<Option<&'a str>>,
     pub db_sandbox_id: Option<Option<&'a str>>,
     pub runtime_type: Option<Option<&'a str>>,
-    pub db_connection_info: Option<Option<&'a [u8]>>,
-    pub environment_vars: Option<Option<&'a [u8]>>,
+    pub db_connection_info: Option<Option<&'a Sealed>>,
+    pub environment_vars: Option<Option<&'a Sealed>>,
+    pub error_message: Option<Option<&'a str>>,
 }
 
 pub async fn update_deployment(
@@ -177,13 +260,20 @@ pub async fn update_deployment(
     let sql = format!(
         "WITH d AS (
             UPDATE devx.deployments d
-               SET status = coalesce($2, d.status),
+               SET status = coalesce($2::text, d.status),
+                   started_at = CASE WHEN $2::text IN ('building', 'deploying', 'running', 'stopped')
+                                     THEN coalesce(d.started_at, now()) ELSE d.started_at END,
+                   finished_at = CASE WHEN $2::text IN ('running', 'stopped', 'failed', 'cancelled')
+                                      THEN coalesce(d.finished_at, now()) ELSE d.finished_at END,
                    app_sandbox_id = CASE WHEN $3 THEN $4 ELSE d.app_sandbox_id END,
                    public_url = CASE WHEN $5 THEN $6 ELSE d.public_url END,
                    db_sandbox_id = CASE WHEN $7 THEN $8 ELSE d.db_sandbox_id END,
                    runtime_type = CASE WHEN $9 THEN $10 ELSE d.runtime_type END,
                    db_connection_info = CASE WHEN $11 THEN $12 ELSE d.db_connection_info END,
-                   environment_vars = CASE WHEN $13 THEN $14 ELSE d.environment_vars END
+                   db_connection_info_key_id = CASE WHEN $11 THEN $13 ELSE d.db_connection_info_key_id END,
+                   environment_vars = CASE WHEN $14 THEN $15 ELSE d.environment_vars END,
+                   environment_vars_key_id = CASE WHEN $14 THEN $16 ELSE d.environment_vars_key_id END,
+                   error_message = CASE WHEN $17 THEN $18 ELSE d.error_message END
              WHERE d.id = $1
             RETURNING *)
          SELECT {DEPLOYMENT_COLUMNS} FROM d JOIN devx.projects p ON p.id = d.project_id"
@@ -203,9 +293,13 @@ pub async fn update_deployment(
                 &c.runtime_type.is_some(),
                 &c.runtime_type.flatten(),
                 &c.db_connection_info.is_some(),
-                &c.db_connection_info.flatten(),
+                &c.db_connection_info.flatten().map(|s| &s.bytes),
+                &c.db_connection_info.flatten().map(|s| &s.key_id),
                 &c.environment_vars.is_some(),
-                &c.environment_vars.flatten(),
+                &c.environment_vars.flatten().map(|s| &s.bytes),
+                &c.environment_vars.flatten().map(|s| &s.key_id),
+                &c.error_message.is_some(),
+                &c.error_message.flatten(),
             ],
         )
         .await?;
@@ -226,4 +320,36 @@ pub async fn mark_deployed(db: &impl Queryable, project_id: Uuid, service_id: Op
 
 pub async fn delete_deployment(db: &impl Queryable, id: Uuid) -> Result<bool, DbError> {
     Ok(db.execute("DELETE FROM devx.deployments WHERE id = $1", &[&id]).await? > 0)
+}
+
+/// The setting: how many deployments may build at once in all.
+pub const MAX_BUILDS_KEY: &str = "deploy.max_concurrent_builds";
+/// The setting: how many deployments of one project may build at once.
+pub const MAX_BUILDS_PER_PROJECT_KEY: &str = "deploy.max_concurrent_builds_per_project";
+/// [`MAX_BUILDS_KEY`] when unset.
+pub const MAX_BUILDS_DEFAULT: i64 = 10;
+/// The largest value either setting takes.
+pub const MAX_BUILDS_LIMIT: i64 = 10_000;
+
+/// The build slots: in all (default [`MAX_BUILDS_DEFAULT`]) and per project
+/// (no limit unless set). A stored value out of range reads as unset.
+pub async fn build_limits(db: &impl Queryable) -> Result<(i64, i64), DbError> {
+    let rows = db
+        .query(
+            "SELECT key, value FROM devx.system_config WHERE key = ANY($1)",
+            &[&[MAX_BUILDS_KEY, MAX_BUILDS_PER_PROJECT_KEY].as_slice()],
+        )
+        .await?;
+    let (mut global, mut per_project) = (MAX_BUILDS_DEFAULT, i64::MAX);
+    for row in &rows {
+        let key: String = crate::db::row::column(row, "key")?;
+        let value: serde_json::Value = crate::db::row::column(row, "value")?;
+        let Some(n) = value.as_i64().filter(|n| (1..=MAX_BUILDS_LIMIT).contains(n)) else { continue };
+        if key == MAX_BUILDS_KEY {
+            global = n;
+        } else {
+            per_project = n;
+        }
+    }
+    Ok((global, per_project))
 }

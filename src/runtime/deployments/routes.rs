@@ -1,6 +1,12 @@
-//! Deployments over HTTP: create, list, latest,
-//! get (the one place secrets are revealed), update with the status machine
-//! enforced, delete, the caller's deployments by status, and a summary.
+//! Deployments over HTTP: create (queued, with its commit and who triggered
+//! it), list, latest, get (the one place secrets are revealed), update with
+//! the status machine enforced, cancel, redeploy, delete, the caller's
+//! deployments by status, and a summary.
+//!
+//! Every write that takes or frees a build slot (create, redeploy, a status
+//! change, cancel, delete) takes the build-slot lock first, then runs the
+//! queue (`queries::promote_queued`) before it commits: a queued deployment
+//! moves to `building` as soon as a slot is free, oldest first.
 
 use std::collections::BTreeMap;
 
@@ -13,17 +19,21 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::model::{Deployment, DeploymentRow, DeploymentStatus, DeploymentSummary, NewDeploymentStatus, any_json};
+use super::model::{
+    Deployment, DeploymentRow, DeploymentStatus, DeploymentSummary, DeploymentTrigger, NewDeploymentStatus, any_json,
+};
 use super::queries::{self, DeploymentChange, NewDeployment};
+use crate::accounts::Credential;
 use crate::accounts::Principal;
-use crate::config::SecretKey;
+use crate::config::SecretKeys;
+use crate::db::Queryable;
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, IfMatch, Json, Path, Query, Tagged, Versioned};
 use crate::projects::access::{find_project, project_for};
-use crate::runtime::secrets;
+use crate::runtime::secrets::{self, Sealed};
 use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -33,21 +43,64 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_my_deployments))
         .routes(routes!(deployment_summary))
         .routes(routes!(get_deployment, update_deployment, delete_deployment))
+        .routes(routes!(cancel_deployment))
+        .routes(routes!(redeploy_deployment))
 }
 
 const TABLE: &str = "deployments";
 const CONNECTION_INFO: &str = "db_connection_info";
 const ENVIRONMENT_VARS: &str = "environment_vars";
 
-fn seal(key: Option<&SecretKey>, id: Uuid, column: &str, value: &Value) -> ApiResult<Vec<u8>> {
-    Ok(secrets::seal_json(key, &secrets::context(TABLE, column, id), value)?)
+fn seal(keys: Option<&SecretKeys>, id: Uuid, column: &str, value: &Value) -> ApiResult<Sealed> {
+    Ok(secrets::seal_json(keys, &secrets::context(TABLE, column, id), value)?)
 }
 
-fn open(key: Option<&SecretKey>, id: Uuid, column: &str, sealed: Option<&[u8]>) -> ApiResult<Option<Value>> {
+fn open(keys: Option<&SecretKeys>, id: Uuid, column: &str, sealed: Option<&Sealed>) -> ApiResult<Option<Value>> {
     match sealed {
         None => Ok(None),
-        Some(bytes) => Ok(Some(secrets::open_json(key, &secrets::context(TABLE, column, id), bytes)?)),
+        Some(s) => Ok(Some(secrets::open_json(keys, &s.key_id, &secrets::context(TABLE, column, id), &s.bytes)?)),
     }
+}
+
+/// A value sealed for deployment `from`, sealed again for `to` (under the
+/// first key).
+fn reseal(
+    keys: Option<&SecretKeys>,
+    from: Uuid,
+    to: Uuid,
+    column: &str,
+    sealed: Option<&Sealed>,
+) -> ApiResult<Option<Sealed>> {
+    open(keys, from, column, sealed)?.map(|value| seal(keys, to, column, &value)).transpose()
+}
+
+/// `manual` for a signed-in person, `api` for an API key.
+fn trigger_of(principal: &Principal) -> DeploymentTrigger {
+    match principal.credential {
+        Credential::Session(_) => DeploymentTrigger::Manual,
+        Credential::ApiKey { .. } => DeploymentTrigger::Api,
+    }
+}
+
+/// Moves queued deployments to `building` while there are slots. The
+/// caller holds [`queries::lock_build_slots`].
+async fn run_queue(db: &impl Queryable) -> ApiResult<()> {
+    let (global, per_project) = queries::build_limits(db).await?;
+    queries::promote_queued(db, global, per_project).await?;
+    Ok(())
+}
+
+/// A deployment the caller may see, as it is now in this transaction.
+async fn reload(db: &impl Queryable, id: Uuid) -> ApiResult<Deployment> {
+    Ok(queries::get_deployment(db, id, false, false).await?.ok_or(ApiError::NotFound("deployment"))?.deployment)
+}
+
+fn check_commit_sha(v: &mut Validator, sha: &str) {
+    v.check(
+        (7..=64).contains(&sha.len()) && sha.chars().all(|c| c.is_ascii_hexdigit()),
+        "commit_sha",
+        "must be 7 to 64 hexadecimal digits (a full or abbreviated git commit id)",
+    );
 }
 
 fn page(rows: Vec<DeploymentRow>, limit: i64) -> Page<Deployment> {
@@ -188,14 +241,39 @@ pub struct CreateDeployment {
         pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
     )]
     pub runtime_type: Option<String>,
-    /// A deployment starts `pending`; only that value is accepted here.
+    /// The commit deployed: 7 to 64 hexadecimal digits.
+    #[schema(example = "3f786850e387550fdab836ed7e6dc881de23001b", pattern = "^[0-9A-Fa-f]{7,64}$")]
+    pub commit_sha: Option<String>,
+    /// Not blank; at most 10000 characters.
+    #[schema(
+        example = "Fix the checkout total",
+        min_length = 1,
+        max_length = 10000,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
+    pub commit_message: Option<String>,
+    /// Trimmed; 1 to 255 characters.
+    #[schema(
+        example = "main",
+        min_length = 1,
+        max_length = 255,
+        pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
+    pub branch: Option<String>,
+    /// A deployment starts `queued` (`pending` is accepted as its former
+    /// name); no other value is. It moves to `building` by itself when a
+    /// build slot is free.
     // Parsed to refuse any other value; the one it can hold is the default.
     #[serde(rename = "status")]
     pub _status: Option<NewDeploymentStatus>,
 }
 
-/// Create a deployment (`createDeployment`); it starts `pending`. The answer
-/// masks the secrets.
+/// Create a deployment (`createDeployment`). It starts `queued` and is
+/// `building` in the answer already when a build slot is free
+/// (`deploy.max_concurrent_builds` in all and
+/// `deploy.max_concurrent_builds_per_project`); `trigger` is `manual` for a
+/// signed-in person and `api` for an API key, and `triggered_by` the
+/// caller as the audit trail names it. The answer masks the secrets.
 #[utoipa::path(
     post, path = "/api/projects/{id}/deployments", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Project id"), IdempotencyKey),
@@ -233,16 +311,27 @@ async fn create_deployment(
     if let Some(env) = &req.environment_vars {
         v.json_object(ENVIRONMENT_VARS, env, JSON_MAX_BYTES);
     }
+    if let Some(sha) = &req.commit_sha {
+        check_commit_sha(&mut v, sha);
+    }
+    if let Some(s) = &req.commit_message {
+        check_text(&mut v, "commit_message", s, 10_000);
+    }
+    if let Some(s) = &req.branch {
+        check_text(&mut v, "branch", s, 255);
+    }
     v.finish()?;
 
     let deployment_id = Uuid::new_v4();
-    let key = state.config.secret_key.as_ref();
+    let key = state.config.secret_keys.as_ref();
     let connection =
         req.db_connection_info.as_ref().map(|x| seal(key, deployment_id, CONNECTION_INFO, x)).transpose()?;
     let env = req.environment_vars.as_ref().map(|x| seal(key, deployment_id, ENVIRONMENT_VARS, x)).transpose()?;
 
+    let actor = principal.actor();
     let mut client = state.db.client().await?;
-    let tx = client.transaction_as(&principal.actor()).await?;
+    let tx = client.transaction_as(&actor).await?;
+    queries::lock_build_slots(&tx).await?;
     let project = project_for(&tx, &principal, id, false).await?;
     if let Some(service_id) = req.service_id
         && !queries::service_in_project(&tx, service_id, project.project_id).await?
@@ -258,14 +347,22 @@ async fn create_deployment(
             app_sandbox_id: req.app_sandbox_id.as_deref().map(str::trim),
             public_url: req.public_url.as_deref(),
             db_sandbox_id: req.db_sandbox_id.as_deref().map(str::trim),
-            db_connection_info: connection.as_deref(),
-            environment_vars: env.as_deref(),
+            db_connection_info: connection.as_ref(),
+            environment_vars: env.as_ref(),
             runtime_type: req.runtime_type.as_deref().map(str::trim),
+            commit_sha: req.commit_sha.as_deref(),
+            commit_message: req.commit_message.as_deref(),
+            branch: req.branch.as_deref().map(str::trim),
+            trigger: trigger_of(&principal),
+            triggered_by: &actor,
+            rollback_of: None,
         },
     )
     .await?;
+    run_queue(&tx).await?;
+    let deployment = reload(&tx, row.deployment.id).await?;
     tx.commit().await?;
-    Ok(Created::versioned(format!("/api/deployments/{}", row.deployment.id), row.deployment))
+    Ok(Created::versioned(format!("/api/deployments/{}", deployment.id), deployment))
 }
 
 /// The caller's deployments (an admin's: everyone's) across projects, newest first; secrets masked
@@ -325,20 +422,27 @@ async fn get_deployment(
 ) -> ApiResult<Tagged<Deployment>> {
     let found = crate::db_read!(state.db, |c| queries::get_deployment(c, id, true, false))?;
     let row = found.filter(|r| principal.can_see(r.deployment.owner_id)).ok_or(ApiError::NotFound("deployment"))?;
-    let key = state.config.secret_key.as_ref();
+    let key = state.config.secret_keys.as_ref();
     let mut deployment = row.deployment;
-    deployment.db_connection_info = open(key, id, CONNECTION_INFO, row.sealed_connection_info.as_deref())?;
-    deployment.environment_vars = open(key, id, ENVIRONMENT_VARS, row.sealed_environment_vars.as_deref())?;
+    deployment.db_connection_info = open(key, id, CONNECTION_INFO, row.sealed_connection_info.as_ref())?;
+    deployment.environment_vars = open(key, id, ENVIRONMENT_VARS, row.sealed_environment_vars.as_ref())?;
     Ok(Tagged(deployment))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDeployment {
-    /// Forward along pending -> building -> deploying -> running -> stopped
-    /// (steps may be skipped), or `failed` from any status but `stopped` and
-    /// `failed`, which are final. 409 otherwise. The same status is a no-op.
+    /// Forward along queued -> building -> deploying -> running -> stopped
+    /// (steps may be skipped, but a queued deployment moves only to
+    /// `building`, and only when a build slot is free), `cancelled` from
+    /// queued, building or deploying, or `failed` from any status but
+    /// `stopped`, `failed` and `cancelled`, which are final. 409 otherwise.
+    /// The same status is a no-op.
     pub status: Option<DeploymentStatus>,
+    /// Why it failed: not blank, at most 10000 characters. `null` clears it.
+    #[serde(default, deserialize_with = "crate::http::extract::nullable")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 10000, pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
+    pub error_message: Option<Option<String>>,
     /// Trimmed; 1 to 255 characters. `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 255, pattern = "[^\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]")]
@@ -377,7 +481,7 @@ pub struct UpdateDeployment {
     responses(
         (status = 200, body = Deployment, headers(("ETag" = String, description = "The deployment's version after the change"))),
         (status = 404, description = "No such deployment of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The status cannot move there from where it is", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The status cannot move there from where it is (or no build slot is free)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names a version the deployment no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Secrets given but DEVX_SECRET_KEY is not set", body = Problem, content_type = "application/problem+json"),
@@ -395,6 +499,7 @@ async fn update_deployment(
         ("app_sandbox_id", &req.app_sandbox_id, 255),
         ("db_sandbox_id", &req.db_sandbox_id, 255),
         ("runtime_type", &req.runtime_type, 100),
+        ("error_message", &req.error_message, 10_000),
     ] {
         if let Some(Some(s)) = value {
             check_text(&mut v, field, s, max);
@@ -411,7 +516,7 @@ async fn update_deployment(
     }
     v.finish()?;
 
-    let key = state.config.secret_key.as_ref();
+    let key = state.config.secret_keys.as_ref();
     let connection = match &req.db_connection_info {
         Some(Some(x)) => Some(Some(seal(key, id, CONNECTION_INFO, x)?)),
         Some(None) => Some(None),
@@ -425,6 +530,9 @@ async fn update_deployment(
 
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
+    if req.status.is_some() {
+        queries::lock_build_slots(&tx).await?;
+    }
     // Locked: concurrent changes to one deployment take turns, and each sees
     // the status the one before it left.
     let before = queries::get_deployment(&tx, id, false, true)
@@ -434,6 +542,25 @@ async fn update_deployment(
         .deployment;
     if_match.check("deployment", &before.etag())?;
     let status = match req.status {
+        // A queued deployment gets a build slot only in its turn.
+        Some(DeploymentStatus::Building) if before.status == DeploymentStatus::Queued => {
+            run_queue(&tx).await?;
+            if reload(&tx, id).await?.status == DeploymentStatus::Queued {
+                let (global, per_project) = queries::build_limits(&tx).await?;
+                let (building, in_project) = queries::building_counts(&tx, before.project_id).await?;
+                let per_project =
+                    if per_project == i64::MAX { "no limit".to_string() } else { per_project.to_string() };
+                return Err(ApiError::conflict(
+                    "status",
+                    format!(
+                        "no build slot is free ({building} of {global} building in all, {in_project} of \
+                         {per_project} in this project), or older queued deployments come first: it moves to \
+                         building by itself when its turn comes"
+                    ),
+                ));
+            }
+            None
+        }
         Some(to) if to != before.status && !before.status.can_move_to(to) => {
             let next: Vec<&str> = before.status.next().iter().map(|s| s.as_str()).collect();
             let allowed = if next.is_empty() {
@@ -454,15 +581,129 @@ async fn update_deployment(
         public_url: req.public_url.as_ref().map(|x| x.as_deref()),
         db_sandbox_id: req.db_sandbox_id.as_ref().map(|x| x.as_deref().map(str::trim)),
         runtime_type: req.runtime_type.as_ref().map(|x| x.as_deref().map(str::trim)),
-        db_connection_info: connection.as_ref().map(|x| x.as_deref()),
-        environment_vars: env.as_ref().map(|x| x.as_deref()),
+        db_connection_info: connection.as_ref().map(|x| x.as_ref()),
+        environment_vars: env.as_ref().map(|x| x.as_ref()),
+        error_message: req.error_message.as_ref().map(|x| x.as_deref()),
     };
-    let row = queries::update_deployment(&tx, id, &change).await?.ok_or(ApiError::NotFound("deployment"))?;
+    queries::update_deployment(&tx, id, &change).await?.ok_or(ApiError::NotFound("deployment"))?;
     if status == Some(DeploymentStatus::Running) && before.status != DeploymentStatus::Running {
         queries::mark_deployed(&tx, before.project_id, before.service_id).await?;
     }
+    if status.is_some_and(|to| to != before.status) {
+        run_queue(&tx).await?;
+    }
+    let deployment = reload(&tx, id).await?;
     tx.commit().await?;
-    Ok(Tagged(row.deployment))
+    Ok(Tagged(deployment))
+}
+
+/// Cancel a deployment that has not gone live: queued, building or
+/// deploying (409 otherwise). Its build slot, if it held one, goes to the
+/// oldest queued deployment.
+#[utoipa::path(
+    post, path = "/api/deployments/{id}/cancel", tag = "runtime", security(("bearer" = ["write"])),
+    params(("id" = Uuid, Path, description = "Deployment id")),
+    responses(
+        (status = 200, body = Deployment, headers(("ETag" = String, description = "The deployment's version after the change"))),
+        (status = 404, description = "No such deployment of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It is running or final already: only queued, building or deploying deployments can be cancelled", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn cancel_deployment(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Tagged<Deployment>> {
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&principal.actor()).await?;
+    queries::lock_build_slots(&tx).await?;
+    let before = queries::get_deployment(&tx, id, false, true)
+        .await?
+        .filter(|r| principal.can_see(r.deployment.owner_id))
+        .ok_or(ApiError::NotFound("deployment"))?
+        .deployment;
+    if !before.status.can_cancel() {
+        return Err(ApiError::conflict(
+            "status",
+            format!(
+                "a {} deployment cannot be cancelled: only queued, building or deploying ones can",
+                before.status.as_str()
+            ),
+        ));
+    }
+    let change = DeploymentChange { status: Some(DeploymentStatus::Cancelled.as_str()), ..DeploymentChange::default() };
+    queries::update_deployment(&tx, id, &change).await?.ok_or(ApiError::NotFound("deployment"))?;
+    run_queue(&tx).await?;
+    let deployment = reload(&tx, id).await?;
+    tx.commit().await?;
+    Ok(Tagged(deployment))
+}
+
+/// Deploy a stopped or failed deployment again (409 otherwise): a new
+/// deployment with its service, public URL, database, connection info,
+/// environment, runtime type and commit (not its app sandbox), `trigger`
+/// `redeploy`, queued like any new one. Needs `DEVX_SECRET_KEY` when it has
+/// secrets (they are sealed again for the new deployment).
+#[utoipa::path(
+    post, path = "/api/deployments/{id}/redeploy", tag = "runtime", security(("bearer" = ["write"])),
+    params(("id" = Uuid, Path, description = "Deployment id"), IdempotencyKey),
+    responses(
+        (status = 201, body = Deployment, headers(("Location" = String, description = "The new deployment: /api/deployments/{id}"), ("ETag" = String, description = "The new deployment's version, for If-Match"))),
+        (status = 404, description = "No such deployment of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It is not stopped or failed; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "It has secrets and DEVX_SECRET_KEY is not set (or cannot open them)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn redeploy_deployment(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Created<Deployment>> {
+    let actor = principal.actor();
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&actor).await?;
+    queries::lock_build_slots(&tx).await?;
+    let source = queries::get_deployment(&tx, id, true, true)
+        .await?
+        .filter(|r| principal.can_see(r.deployment.owner_id))
+        .ok_or(ApiError::NotFound("deployment"))?;
+    let d = &source.deployment;
+    if !d.status.can_redeploy() {
+        return Err(ApiError::conflict(
+            "status",
+            format!("a {} deployment cannot be redeployed: only stopped or failed ones can", d.status.as_str()),
+        ));
+    }
+    let new_id = Uuid::new_v4();
+    let key = state.config.secret_keys.as_ref();
+    let connection = reseal(key, id, new_id, CONNECTION_INFO, source.sealed_connection_info.as_ref())?;
+    let env = reseal(key, id, new_id, ENVIRONMENT_VARS, source.sealed_environment_vars.as_ref())?;
+    queries::insert_deployment(
+        &tx,
+        &NewDeployment {
+            id: new_id,
+            project_id: d.project_id,
+            service_id: d.service_id,
+            app_sandbox_id: None,
+            public_url: d.public_url.as_deref(),
+            db_sandbox_id: d.db_sandbox_id.as_deref(),
+            db_connection_info: connection.as_ref(),
+            environment_vars: env.as_ref(),
+            runtime_type: d.runtime_type.as_deref(),
+            commit_sha: d.commit_sha.as_deref(),
+            commit_message: d.commit_message.as_deref(),
+            branch: d.branch.as_deref(),
+            trigger: DeploymentTrigger::Redeploy,
+            triggered_by: &actor,
+            rollback_of: None,
+        },
+    )
+    .await?;
+    run_queue(&tx).await?;
+    let deployment = reload(&tx, new_id).await?;
+    tx.commit().await?;
+    Ok(Created::versioned(format!("/api/deployments/{new_id}"), deployment))
 }
 
 /// Delete a deployment (`deleteDeployment`).
@@ -481,11 +722,13 @@ async fn delete_deployment(
 ) -> ApiResult<StatusCode> {
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&principal.actor()).await?;
+    queries::lock_build_slots(&tx).await?;
     queries::get_deployment(&tx, id, false, true)
         .await?
         .filter(|r| principal.can_see(r.deployment.owner_id))
         .ok_or(ApiError::NotFound("deployment"))?;
     queries::delete_deployment(&tx, id).await?;
+    run_queue(&tx).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

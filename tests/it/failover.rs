@@ -85,6 +85,8 @@ async fn writes_move_to_a_promoted_standby_without_a_restart_and_none_is_lost() 
             "-R",
             "-X",
             "stream",
+            // An immediate checkpoint: the default spreads it over minutes.
+            "--checkpoint=fast",
         ],
     );
     std::fs::write(

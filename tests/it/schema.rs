@@ -33,7 +33,8 @@ async fn every_foreign_key_to_projects_and_users_has_a_deliberate_on_delete() {
     // must outlive it (what was generated, and when) is unlinked instead.
     let not_cascading: Vec<String> = column(
         &client,
-        "SELECT conrelid::regclass::text || '.' || conname || ' ' || confdeltype::text FROM pg_constraint
+        "SELECT n.nspname || '.' || t.relname || '.' || conname || ' ' || confdeltype::text
+               FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
               WHERE contype = 'f' AND confrelid = 'devx.projects'::regclass AND confdeltype <> 'c'",
         &[],
     )

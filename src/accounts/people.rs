@@ -27,9 +27,10 @@ crate::json_schema! {
 /// The user `named` names in the request field `field`: a UUID is taken as
 /// it is (whether that user exists, or is one the caller may name, is the
 /// caller's check, as for any id); an email is looked up without case among
-/// accounts that are not closed, and one no such account has is answered as
-/// a user id that does not exist: a 404 naming the field. Anything else is a
-/// 422 naming the field.
+/// accounts that are not closed, and one no such account has is a 422
+/// naming the field (the request names someone who is not there to name;
+/// an id is a reference, whose absence is a 404 like any other). Anything
+/// else is a 422 naming the field too.
 pub async fn resolve_person(db: &impl Queryable, field: &str, named: &str) -> Result<Uuid, ApiError> {
     let named = named.trim();
     if let Ok(id) = Uuid::try_parse(named) {
@@ -44,7 +45,9 @@ pub async fn resolve_person(db: &impl Queryable, field: &str, named: &str) -> Re
         .query_opt("SELECT id FROM devx.users WHERE lower(email) = lower($1) AND deleted_at IS NULL", &[&named])
         .await?;
     let found: Option<Uuid> = row.map(|row| crate::db::column(&row, "id")).transpose()?;
-    found.ok_or_else(|| ApiError::no_such(field, format!("no account has the email {named}")))
+    found.ok_or_else(|| {
+        ApiError::invalid(field, format!("no account has the email {named}: name a registered user by email or id"))
+    })
 }
 
 #[cfg(test)]

@@ -189,8 +189,8 @@ pub struct CreateTask {
     /// field if there is none, 409 if it is finished).
     pub parent_task_id: Option<Uuid>,
     /// Who does it: a user id or an email; yourself (an admin may name any
-    /// user). Another user is a 404 naming the field, as for one that does
-    /// not exist.
+    /// user). Another user is a 404 naming the field, as for an id that
+    /// does not exist; an email no account has is a 422 naming it.
     #[schema(value_type = Option<PersonRef>)]
     pub assigned_to: Option<String>,
     /// Attempts before a failure is final, 1 to 100; default: the
@@ -612,7 +612,8 @@ pub struct UpdateTask {
     /// execution. The same status is no change.
     pub status: Option<TaskStatus>,
     /// Yourself, by user id or email, or `null` (an admin may name any
-    /// user); another user is a 404 naming the field, as for a user that
+    /// user); an email no account has is a 422 naming the field; another
+    /// user is a 404 naming the field, as for a user that
     /// does not exist.
     #[serde(default, deserialize_with = "crate::http::extract::nullable")]
     #[schema(value_type = Option<PersonRef>, nullable)]

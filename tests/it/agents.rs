@@ -2224,7 +2224,7 @@ async fn a_task_answers_its_assignee_s_id_and_email() {
     assert_eq!(claimed["task"]["assigned_to"], ada.user_id.as_str());
     assert_eq!(claimed["task"]["assigned_to_email"], "ada@example.com");
 
-    // Unknown emails: still the deliberate 404 naming the field.
+    // An unknown email: a 422 naming the field.
     let (status, body) = app
         .post(
             "/api/tasks",
@@ -2232,7 +2232,7 @@ async fn a_task_answers_its_assignee_s_id_and_email() {
             json!({"project_id": p, "title": "x", "assigned_to": "nobody@example.com"}),
         )
         .await;
-    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["assigned_to"]);
 }
 

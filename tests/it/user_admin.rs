@@ -111,7 +111,7 @@ async fn admins_filter_projects_by_owner_and_others_see_only_their_own() {
         (Some(ada.user_id.as_str()), Some("ada@example.com"))
     );
     let (status, body) = app.get("/api/projects?owner_id=nobody@example.com", Some(&admin.token)).await;
-    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["owner_id"]);
 }
 
@@ -338,11 +338,14 @@ async fn a_person_is_named_by_id_or_email_when_assigning_tasks() {
     let (_, page) = app.get("/api/tasks?assigned_to=developer@example.com", Some(&dev.token)).await;
     assert_eq!(ids(&page), [task_id.as_str()]);
 
-    // Unknown and other people's emails are answered alike: a 404 naming the field.
-    for named in ["nobody@example.com", "other@example.com"] {
+    // An unknown email is a 422, another person a user may not assign a
+    // 404 (as their id would be), each naming the field.
+    for (named, expected) in
+        [("nobody@example.com", StatusCode::UNPROCESSABLE_ENTITY), ("other@example.com", StatusCode::NOT_FOUND)]
+    {
         let (status, body) =
             app.patch(&format!("/api/tasks/{task_id}"), Some(&dev.token), json!({"assigned_to": named})).await;
-        assert_problem(status, &body, StatusCode::NOT_FOUND);
+        assert_problem(status, &body, expected);
         assert_eq!(fields(&body), ["assigned_to"], "{named}: {body}");
     }
     let (status, body) = app
@@ -352,7 +355,7 @@ async fn a_person_is_named_by_id_or_email_when_assigning_tasks() {
             json!({"project_id": p, "title": "t", "assigned_to": "nobody@example.com"}),
         )
         .await;
-    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, body) =
         app.patch(&format!("/api/tasks/{task_id}"), Some(&dev.token), json!({"assigned_to": "not a person"})).await;
     assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
@@ -373,5 +376,5 @@ async fn a_person_is_named_by_id_or_email_when_assigning_tasks() {
         app.patch(&format!("/api/tasks/{task_id}"), Some(&dev.token), json!({"assigned_to": dev.user_id})).await;
     assert_eq!((status, body["assigned_to"].as_str()), (StatusCode::OK, Some(dev.user_id.as_str())));
     let (status, body) = app.get("/api/tasks?assigned_to=nobody@example.com", Some(&dev.token)).await;
-    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -104,6 +104,15 @@ async fn templates_services_generations_and_activity_as_the_design_keeps_them() 
         )
         .await;
     assert_eq!((status, fields(&missing)), (StatusCode::NOT_FOUND, vec!["template".to_string()]), "{missing}");
+    let (status, mismatch) = app
+        .post(
+            &format!("/api/projects/{project_id}/services"),
+            Some(&dev.token),
+            json!({"name": "Orders API", "slug": "orders-api", "template": "orders-starter",
+                   "template_id": uuid::Uuid::new_v4()}),
+        )
+        .await;
+    assert_eq!((status, fields(&mismatch)), (StatusCode::NOT_FOUND, vec!["template_id".to_string()]), "{mismatch}");
     let service = json!({
         "name": "Orders API", "slug": "orders-api", "description": "Orders", "template": "orders-starter",
         "service_type": "api", "port": 3000, "health_check_url": "http://localhost:3000/health",

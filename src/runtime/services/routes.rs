@@ -145,7 +145,8 @@ pub struct CreateService {
     pub template_id: Option<Uuid>,
     /// A template by slug, as the catalog lists them (404 naming the field
     /// for one there is none of, or a non-public one of someone else's);
-    /// not together with `template_id`.
+    /// with `template_id` too, both must name the same template (else a 404
+    /// naming `template_id`).
     #[schema(example = "express-api", min_length = 1, max_length = 100)]
     pub template: Option<String>,
     /// At most 64 KiB of JSON.
@@ -192,11 +193,6 @@ async fn create_service(
         check_health_url(&mut v, url);
     }
     v.opt_text("template", req.template.as_deref(), 1, 100);
-    v.check(
-        req.template.is_none() || req.template_id.is_none(),
-        "template",
-        "name the template by `template` (slug) or `template_id`, not both",
-    );
     v.opt_json_object("deployment_config", req.deployment_config.as_ref(), JSON_MAX_BYTES);
     v.opt_json_object("environment_vars", req.environment_vars.as_ref(), JSON_MAX_BYTES);
     v.opt_json_object("resource_limits", req.resource_limits.as_ref(), JSON_MAX_BYTES);
@@ -206,11 +202,16 @@ async fn create_service(
     let tx = client.transaction_as(&principal.actor()).await?;
     let project = project_for(&tx, &principal, id, false).await?;
     let template_id = match &req.template {
-        Some(slug) => Some(
-            usable_template_id(&tx, slug, principal.user_id, principal.is_admin())
+        Some(slug) => {
+            let found = usable_template_id(&tx, slug, principal.user_id, principal.is_admin())
                 .await?
-                .ok_or_else(|| ApiError::no_such("template", "no such template; see GET /api/templates"))?,
-        ),
+                .ok_or_else(|| ApiError::no_such("template", "no such template; see GET /api/templates"))?;
+            // Both given: they must name the same template (none has both otherwise).
+            if req.template_id.is_some_and(|id| id != found) {
+                return Err(ApiError::no_such("template_id", format!("template {slug} has another id")));
+            }
+            Some(found)
+        }
         None => req.template_id,
     };
     let service = queries::insert_service(

@@ -20,7 +20,7 @@ crate::json_schema! {
     PersonRef = crate::http::json_schema::string()
         .max_length(Some(254))
         .pattern(Some(PERSON_PATTERN))
-        .description(Some("A user id (UUID), or the email of an account (any case), e.g. developer@example.com"))
+        .description(Some("A user id (UUID), or the email of an account (any case), e.g. developer@example.com; an email no account has is a 422 naming the field"))
         .examples([serde_json::json!("developer@example.com")]);
 }
 

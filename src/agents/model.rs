@@ -509,3 +509,9 @@ mod tests {
         assert_eq!(ErrorType::parse("other"), None);
     }
 }
+
+impl crate::http::logs::Seq for LogLine {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+}

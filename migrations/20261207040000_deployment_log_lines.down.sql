@@ -1,0 +1,2 @@
+DELETE FROM devx.system_config WHERE key = 'retention.deployment_logs';
+DROP TABLE devx.deployment_log_lines;

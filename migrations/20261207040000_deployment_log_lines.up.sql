@@ -30,6 +30,33 @@ CREATE INDEX deployment_log_lines_time_idx ON devx.deployment_log_lines (time);
 CREATE TRIGGER deployment_log_lines_append_only BEFORE UPDATE ON devx.deployment_log_lines
     FOR EACH ROW EXECUTE FUNCTION devx.refuse_update();
 
+-- Live deploy log streams: an append (once per statement and deployment)
+-- or a deployment's status change notifies `devx_deploy_logs` with its id.
+CREATE FUNCTION devx.notify_deployment_log_lines() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('devx_deploy_logs', d.deployment_id::text)
+       FROM (SELECT DISTINCT deployment_id FROM new_lines) d;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION devx.notify_deployment_log_lines() IS 'AFTER INSERT statement trigger: NOTIFY devx_deploy_logs with each deployment id appended to';
+CREATE TRIGGER deployment_log_lines_notify AFTER INSERT ON devx.deployment_log_lines
+    REFERENCING NEW TABLE AS new_lines
+    FOR EACH STATEMENT EXECUTE FUNCTION devx.notify_deployment_log_lines();
+
+CREATE FUNCTION devx.notify_deployment_status() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('devx_deploy_logs', NEW.id::text);
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION devx.notify_deployment_status() IS 'AFTER row trigger: NOTIFY devx_deploy_logs with the deployment id (deploy log streams end when it is final)';
+CREATE TRIGGER deployments_notify_logs AFTER UPDATE OF status ON devx.deployments
+    FOR EACH ROW WHEN (OLD.status <> NEW.status)
+    EXECUTE FUNCTION devx.notify_deployment_status();
+
 INSERT INTO devx.system_config (key, value, description) VALUES
     ('retention.deployment_logs', '"90 days"', 'How long deployment log lines are kept')
 ON CONFLICT (key) DO NOTHING;

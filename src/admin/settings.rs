@@ -150,6 +150,11 @@ pub const KNOWN: &[KnownSetting] = &[
         description: "Deployments of one project that may build at the same time (no limit when unset)",
     },
     KnownSetting {
+        key: deployments::MAX_LOG_BYTES_KEY,
+        kind: Kind::Integer { min: deployments::LOG_BYTES_MIN, max: deployments::LOG_BYTES_MAX },
+        description: "Bytes of log text one deployment may hold (16 MiB when unset); past it appends are refused (413)",
+    },
+    KnownSetting {
         key: "errors.max_recovery_attempts",
         kind: Kind::Integer { min: 0, max: 100 },
         description: "Automatic recovery attempts before an error needs a person",

@@ -35,7 +35,7 @@ pub async fn max_log_bytes(db: &impl Queryable) -> Result<i64, DbError> {
 /// Takes the deployment's append lock until the transaction ends.
 pub async fn lock_log(db: &impl Queryable, deployment_id: Uuid) -> Result<(), DbError> {
     db.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('devx.deployment_log_lines:' || $1::text, 0))",
+        "SELECT pg_advisory_xact_lock(hashtextextended('devx.deployment_log_lines:' || $1::uuid::text, 0))",
         &[&deployment_id],
     )
     .await?;

@@ -303,6 +303,12 @@ pub struct LogLine {
     pub time: DateTime<Utc>,
 }
 
+impl crate::http::logs::Seq for LogLine {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+}
+
 /// Where an appended batch landed.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppendedLogs {
@@ -507,11 +513,5 @@ mod tests {
         assert_eq!(ExecutionStatus::parse("running"), Some(ExecutionStatus::Running));
         assert_eq!(ValidationStatus::parse("Passed"), None);
         assert_eq!(ErrorType::parse("other"), None);
-    }
-}
-
-impl crate::http::logs::Seq for LogLine {
-    fn seq(&self) -> i64 {
-        self.seq
     }
 }

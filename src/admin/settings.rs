@@ -59,6 +59,11 @@ pub const KNOWN: &[KnownSetting] = &[
         description: "How long task execution log lines are kept",
     },
     KnownSetting {
+        key: "retention.deployment_logs",
+        kind: Kind::Period,
+        description: "How long deployment log lines are kept",
+    },
+    KnownSetting {
         key: "retention.activity_logs",
         kind: Kind::Period,
         description: "How long activity log rows (sign-ins, failures, lockouts...) are kept",

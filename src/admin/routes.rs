@@ -72,6 +72,7 @@ pub struct PutConfigRequest {
     /// `agents.reaper_interval_seconds` from 1 to 3600, `agents.max_log_bytes`
     /// from 1024 to 1073741824, `deploy.max_concurrent_builds` from 1 to
     /// 10000, `deploy.max_concurrent_builds_per_project` from 1 to 10000,
+    /// `deploy.max_log_bytes` from 1024 to 1073741824,
     /// `errors.max_recovery_attempts` from 0 to 100.
     #[schema(value_type = AnyJsonButNull, example = json!("6 months"))]
     pub value: Value,

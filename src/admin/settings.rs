@@ -59,6 +59,11 @@ pub const KNOWN: &[KnownSetting] = &[
         description: "How long task execution log lines are kept",
     },
     KnownSetting {
+        key: "retention.deployment_logs",
+        kind: Kind::Period,
+        description: "How long deployment log lines are kept",
+    },
+    KnownSetting {
         key: "retention.activity_logs",
         kind: Kind::Period,
         description: "How long activity log rows (sign-ins, failures, lockouts...) are kept",
@@ -148,6 +153,11 @@ pub const KNOWN: &[KnownSetting] = &[
         key: deployments::MAX_BUILDS_PER_PROJECT_KEY,
         kind: Kind::Integer { min: 1, max: deployments::MAX_BUILDS_LIMIT },
         description: "Deployments of one project that may build at the same time (no limit when unset)",
+    },
+    KnownSetting {
+        key: deployments::MAX_LOG_BYTES_KEY,
+        kind: Kind::Integer { min: deployments::LOG_BYTES_MIN, max: deployments::LOG_BYTES_MAX },
+        description: "Bytes of log text one deployment may hold (16 MiB when unset); past it appends are refused (413)",
     },
     KnownSetting {
         key: "errors.max_recovery_attempts",

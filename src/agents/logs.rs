@@ -7,18 +7,11 @@
 //! seen seq n has seen every line before it: `after=n` never skips a line
 //! that commits later.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use tokio::sync::broadcast;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -31,7 +24,8 @@ use crate::accounts::Principal;
 use crate::db::DbError;
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
-use crate::http::pagination::{self, Page};
+use crate::http::logs::{self, LogFeed, Progress, StreamParams, TailParams};
+use crate::http::pagination::Page;
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, Json, Path, Query};
 
@@ -138,21 +132,6 @@ async fn append_logs(
     Ok(Created::at(location, AppendedLogs { first_seq, last_seq, count }))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct TailParams {
-    /// Lines with a seq greater than this (default 0: from the start); not
-    /// with `cursor`.
-    #[param(minimum = 0)]
-    pub after: Option<i64>,
-    /// The same as `after`: the `next_cursor` of the previous page; not
-    /// with `after`.
-    pub cursor: Option<String>,
-    /// Lines per page, 1 to 200 (default 50).
-    pub limit: Option<i64>,
-}
-
 /// An execution's log lines in seq order, from after `after`.
 ///
 /// `next_cursor` is the seq of the last line returned when more lines exist
@@ -174,50 +153,19 @@ async fn tail_logs(
     Path(id): Path<Uuid>,
     Query(p): Query<TailParams>,
 ) -> ApiResult<Json<Page<LogLine>>> {
-    let limit = pagination::limit(p.limit)?;
-    let from_cursor = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::BadRequest("cursor is not one from this list: pass `next_cursor` unchanged".into())
-        })?),
-    };
-    let after = match (p.after, from_cursor) {
-        (Some(_), Some(_)) => return Err(ApiError::BadRequest("give `after` or `cursor`, not both".into())),
-        (Some(n), None) if n < 0 => return Err(ApiError::BadRequest(format!("after={n}: seqs start at 1"))),
-        (a, c) => a.or(c).unwrap_or(0),
-    };
-    let mut lines = crate::db_read!(state.db, |c| async {
+    let (limit, after) = logs::tail_after(&p)?;
+    let lines = crate::db_read!(state.db, |c| async {
         match visible_execution(c, &principal, id).await? {
             Some(_) => q::tail(c, id, after, limit + 1).await.map(Some),
             None => Ok::<_, DbError>(None),
         }
     })?
     .ok_or(ApiError::NotFound("execution"))?;
-    let more = lines.len() as i64 > limit;
-    lines.truncate(limit as usize);
-    let next_cursor = if more { lines.last().map(|l| l.seq.to_string()) } else { None };
-    Ok(Json(Page { items: lines, next_cursor }))
+    Ok(Json(logs::tail_page(lines, limit)))
 }
 
 /// The channel an append or the end of an execution notifies, with its id.
 pub const LOGS_CHANNEL: &str = "devx_logs";
-/// Lines read per query of a stream.
-const STREAM_BATCH: i64 = 500;
-/// How often a stream looks again without a notification (a missed one
-/// costs at most this), and without notifications at all.
-const STREAM_POLL: Duration = Duration::from_secs(5);
-const STREAM_FALLBACK_POLL: Duration = Duration::from_millis(500);
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct StreamParams {
-    /// Start after this seq (default 0: from the first line); a
-    /// `Last-Event-ID` header wins over it.
-    #[param(minimum = 0)]
-    pub after: Option<i64>,
-}
-
 /// Follow an execution's log live, as Server-Sent Events.
 ///
 /// One event per line, `id:` its seq and `data:` the line as JSON
@@ -255,114 +203,22 @@ async fn stream_logs(
     let wakeups = state.db.subscribe(LOGS_CHANNEL).await;
     crate::db_read!(state.db, |c| visible_execution(c, &principal, id))?.ok_or(ApiError::NotFound("execution"))?;
     let Query(p) = query?;
-    let resume = match headers.get("last-event-id") {
-        None => None,
-        Some(value) => {
-            Some(value.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()).filter(|n| *n >= 0).ok_or_else(
-                || ApiError::BadRequest("Last-Event-ID is not a seq: send the id of the last event received".into()),
-            )?)
-        }
-    };
-    if let Some(n) = p.after.filter(|n| *n < 0) {
-        return Err(ApiError::BadRequest(format!("after={n}: seqs start at 1")));
-    }
-    let after = resume.or(p.after).unwrap_or(0);
-    let follow = Follow {
-        state,
-        id,
-        key: id.to_string(),
-        last: after,
-        pending: VecDeque::new(),
-        wakeups,
-        look_now: true,
-        done: false,
-    };
-    let events = futures_util::stream::unfold(follow, next_event);
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+    let after = logs::stream_after(&p, &headers)?;
+    Ok(logs::stream(state, ExecutionFeed(id), id.to_string(), after, wakeups))
 }
 
-/// A stream's place in the log.
-struct Follow {
-    state: AppState,
-    id: Uuid,
-    key: String,
-    /// The seq of the last line sent.
-    last: i64,
-    pending: VecDeque<Out>,
-    wakeups: Option<broadcast::Receiver<Arc<str>>>,
-    /// Read before waiting (at the start, and after a full batch).
-    look_now: bool,
-    done: bool,
-}
+/// An execution's log, for a stream.
+struct ExecutionFeed(Uuid);
 
-/// What a stream sends next.
-enum Out {
-    Line(LogLine),
-    /// The execution finished (its status) and every line is sent.
-    End(ExecutionStatus),
-}
+impl LogFeed for ExecutionFeed {
+    type Line = LogLine;
 
-async fn next_event(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
-    loop {
-        match f.pending.pop_front() {
-            Some(Out::Line(line)) => {
-                f.last = line.seq;
-                let event = Event::default().id(line.seq.to_string()).json_data(&line).ok()?;
-                return Some((Ok(event), f));
-            }
-            Some(Out::End(status)) => return Some((Ok(Event::default().event("end").data(status.as_str())), f)),
-            None => {}
-        }
-        if f.done || f.state.is_draining() {
-            return None;
-        }
-        if !f.look_now {
-            let poll = if f.wakeups.is_some() { STREAM_POLL } else { STREAM_FALLBACK_POLL };
-            wait_for(f.wakeups.as_mut(), &f.key, poll).await;
-        }
-        // The status and last seq first: once a finished execution's lines
-        // up to that seq are sent, every line is (seqs commit in order).
-        let (id, last) = (f.id, f.last);
-        let read = async {
-            let client = f.state.db.client().await?;
-            let progress = q::progress(&client, id).await?;
-            let lines = q::tail(&client, id, last, STREAM_BATCH).await?;
-            Ok::<_, DbError>((progress, lines))
-        };
-        match read.await {
-            Ok((None, _)) => return None,
-            Ok((Some((status, last_seq)), lines)) => {
-                f.look_now = lines.len() as i64 == STREAM_BATCH;
-                let through = lines.last().map_or(f.last, |l| l.seq);
-                f.pending.extend(lines.into_iter().map(Out::Line));
-                let finished = !matches!(status, ExecutionStatus::Pending | ExecutionStatus::Running);
-                if finished && through >= last_seq {
-                    f.done = true;
-                    f.pending.push_back(Out::End(status));
-                }
-            }
-            Err(e) => {
-                // The client reconnects with Last-Event-ID and loses nothing.
-                tracing::warn!(error = %e, execution = %f.id, "a log stream could not read; ending it");
-                return None;
-            }
-        }
-    }
-}
-
-/// Waits for a notification about this execution, or `poll` at most.
-async fn wait_for(wakeups: Option<&mut broadcast::Receiver<Arc<str>>>, key: &str, poll: Duration) {
-    let nap = tokio::time::sleep(poll);
-    tokio::pin!(nap);
-    let Some(rx) = wakeups else { return nap.await };
-    loop {
-        tokio::select! {
-            got = rx.recv() => match got {
-                Ok(payload) if &*payload != key => {}
-                // This execution, or notifications were lost (lagged): look.
-                _ => return,
-            },
-            () = &mut nap => return,
-        }
+    async fn read(&self, state: &AppState, after: i64, limit: i64) -> Result<Option<Progress<LogLine>>, DbError> {
+        let client = state.db.client().await?;
+        let Some((status, last_seq)) = q::progress(&client, self.0).await? else { return Ok(None) };
+        let lines = q::tail(&client, self.0, after, limit).await?;
+        let finished = (!matches!(status, ExecutionStatus::Pending | ExecutionStatus::Running))
+            .then(|| status.as_str().to_string());
+        Ok(Some(Progress { lines, finished, last_seq }))
     }
 }

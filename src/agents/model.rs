@@ -303,6 +303,12 @@ pub struct LogLine {
     pub time: DateTime<Utc>,
 }
 
+impl crate::http::logs::Seq for LogLine {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+}
+
 /// Where an appended batch landed.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppendedLogs {

@@ -260,6 +260,7 @@ pub fn constraint_field(constraint: &str) -> (String, String) {
 /// Table names, longest first so that `project_contexts_x` is not read as
 /// `projects` + ...
 const TABLES: &[&str] = &[
+    "deployment_log_lines",
     "generation_history",
     "idempotency_keys",
     "sign_in_throttle",

@@ -18,6 +18,7 @@ pub mod etag;
 pub mod extract;
 pub mod idempotency;
 pub mod json_schema;
+pub mod logs;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;

@@ -110,6 +110,15 @@ pub const RULES: &[Rule] = &[
         what: "task execution log lines logged before the cutoff",
     },
     Rule {
+        name: "deployment_logs",
+        table: "devx.deployment_log_lines",
+        setting: "retention.deployment_logs",
+        default_period: "90 days",
+        condition: "time < $1",
+        oldest_first: Some("time"),
+        what: "deployment log lines logged before the cutoff",
+    },
+    Rule {
         name: "activity_logs",
         table: "devx.activity_logs",
         setting: "retention.activity_logs",

@@ -1789,20 +1789,20 @@ async fn without_notifications_a_waiting_claim_polls() {
 
 /// One Server-Sent Event: its id, its event name (default `message`), its data.
 #[derive(Debug, Clone)]
-struct Sse {
-    id: Option<String>,
-    event: String,
-    data: String,
+pub(crate) struct Sse {
+    pub(crate) id: Option<String>,
+    pub(crate) event: String,
+    pub(crate) data: String,
 }
 
 /// Reads an event stream as it arrives.
-struct SseReader {
+pub(crate) struct SseReader {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl SseReader {
-    async fn open(app: &TestApp, path: &str, token: &str, last_event_id: Option<&str>) -> SseReader {
+    pub(crate) async fn open(app: &TestApp, path: &str, token: &str, last_event_id: Option<&str>) -> SseReader {
         let mut request = app.request(reqwest::Method::GET, path, Some(token));
         if let Some(last) = last_event_id {
             request = request.header("Last-Event-ID", last);
@@ -1814,7 +1814,7 @@ impl SseReader {
     }
 
     /// The next event (comments skipped); `None` when the stream ends.
-    async fn next(&mut self) -> Option<Sse> {
+    pub(crate) async fn next(&mut self) -> Option<Sse> {
         loop {
             if let Some(at) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..at + 2).collect();

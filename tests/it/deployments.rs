@@ -11,6 +11,7 @@ use devx::http::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::agents::SseReader;
 use crate::app::{Session, TestApp, assert_problem};
 use crate::harness::devx_command;
 use crate::runtime::spawn_with_key;
@@ -513,4 +514,135 @@ async fn deployments_made_before_provenance_are_backfilled_and_still_open() {
         .unwrap()
         .get(0);
     assert_eq!(key_id, "default");
+}
+
+async fn append_deploy_logs(app: &TestApp, token: &str, id: &str, lines: Value) -> (StatusCode, Value) {
+    app.post(&format!("/api/deployments/{id}/logs"), Some(token), json!({"lines": lines})).await
+}
+
+/// Canary: the values of a deployment's sealed environment variables and
+/// its database password never reach the stored text, the tail or the live
+/// stream; lines are numbered per deployment, tailed after a seq, streamed
+/// across a reconnect with `Last-Event-ID` until the deployment is final;
+/// the table refuses updates; another user's deployment is a 404.
+#[tokio::test]
+async fn deploy_log_lines_never_hold_a_secret_and_stream_resumes_with_last_event_id() {
+    let app = spawn_with_key().await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let p = project(&app, &ada, "shop").await;
+    let t = ada.token.as_str();
+    let (status, d) = app
+        .post(
+            &format!("/api/projects/{p}/deployments"),
+            Some(t),
+            json!({"environment_vars": {"STRIPE_KEY": "sk-live-log-canary", "MODE": "prod", "X": "abc"},
+                   "db_connection_info": {"host": "db.internal", "password": "pw-log-canary"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let id = id_of(&d);
+    let other = id_of(&deploy(&app, t, &p).await);
+
+    let (status, body) = append_deploy_logs(
+        &app,
+        t,
+        &id,
+        json!([
+            {"text": "building with STRIPE_KEY=sk-live-log-canary in prod"},
+            {"stream": "stderr", "text": "connect postgres://app:pw-log-canary@db.internal failed (abc)"},
+            {"stream": "system", "text": "retrying", "time": "2026-01-02T03:04:05Z"},
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body, json!({"first_seq": 1, "last_seq": 3, "count": 3}));
+    // Seqs are per deployment.
+    let (status, body) = append_deploy_logs(&app, t, &other, json!([{"text": "elsewhere"}])).await;
+    assert_eq!((status, body["first_seq"].clone()), (StatusCode::CREATED, json!(1)));
+
+    let (status, page) = app.get(&format!("/api/deployments/{id}/logs"), Some(t)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let texts: Vec<&str> = page["items"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        texts,
+        ["building with STRIPE_KEY=**** in ****", "connect postgres://app:****@db.internal failed (abc)", "retrying"],
+        "values of 4 characters or more are masked, shorter ones are not"
+    );
+    assert_eq!(page["items"][1]["stream"], "stderr");
+    assert_eq!(page["items"][2]["time"], "2026-01-02T03:04:05Z");
+    let (_, page) = app.get(&format!("/api/deployments/{id}/logs?after=1&limit=1"), Some(t)).await;
+    assert_eq!(page["items"][0]["seq"], 2);
+    assert_eq!(page["next_cursor"], "2");
+
+    // Nothing stored holds the canary; the table is append-only.
+    let client = app.db.client().await;
+    let stored: i64 = client
+        .query_one("SELECT count(*) FROM devx.deployment_log_lines WHERE text LIKE '%canary%'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 0, "no secret reached the table");
+    let err = client.execute("UPDATE devx.deployment_log_lines SET text = 'x'", &[]).await.unwrap_err();
+    assert!(err.to_string().contains("append-only") || format!("{err:?}").contains("append-only"), "{err:?}");
+
+    // Another user's deployment is missing, for every route.
+    let (status, body) = app.get(&format!("/api/deployments/{id}/logs"), Some(&bob.token)).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = append_deploy_logs(&app, &bob.token, &id, json!([{"text": "x"}])).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = app.get(&format!("/api/deployments/{id}/logs/stream"), Some(&bob.token)).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = append_deploy_logs(&app, t, &id, json!([{"stream": "debug", "text": "x"}])).await;
+    assert!(status.is_client_error(), "{status} {body}");
+
+    // The stream: from the start, then resumed after the last id received
+    // while the deployment is cancelled; it ends with its status.
+    let path = format!("/api/deployments/{id}/logs/stream");
+    let mut first = SseReader::open(&app, &path, t, None).await;
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let event = first.next().await.expect("the stream goes on");
+        assert!(!event.data.contains("canary"), "{}", event.data);
+        seen.push(event.id.unwrap().parse::<i64>().unwrap());
+    }
+    drop(first);
+    let (status, _) = append_deploy_logs(&app, t, &id, json!([{"text": "again sk-live-log-canary"}])).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut second = SseReader::open(&app, &path, t, Some("3")).await;
+    let (status, body) = app.post(&format!("/api/deployments/{id}/cancel"), Some(t), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    loop {
+        let event = second.next().await.expect("an end event before the stream ends");
+        if event.event == "end" {
+            assert_eq!(event.data, "cancelled");
+            break;
+        }
+        assert!(event.data.contains("again ****"), "{}", event.data);
+        seen.push(event.id.unwrap().parse().unwrap());
+    }
+    assert!(second.next().await.is_none(), "the stream ends after `end`");
+    assert_eq!(seen, [1, 2, 3, 4], "every line once, in order");
+}
+
+/// A deployment's log holds `deploy.max_log_bytes` of text: a batch past
+/// it is a 413 naming the setting, and nothing of it is stored.
+#[tokio::test]
+async fn a_deploy_log_past_its_cap_is_refused_whole() {
+    let app = spawn_with_key().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "shop").await;
+    set_setting(&app, &admin, "deploy.max_log_bytes", json!(1024)).await;
+    let id = id_of(&deploy(&app, &ada.token, &p).await);
+    let (status, body) = append_deploy_logs(&app, &ada.token, &id, json!([{"text": "a".repeat(1000)}])).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) =
+        append_deploy_logs(&app, &ada.token, &id, json!([{"text": "b".repeat(10)}, {"text": "c".repeat(20)}])).await;
+    assert_problem(status, &body, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body["detail"].as_str().unwrap().contains("deploy.max_log_bytes"), "{body}");
+    let (_, page) = app.get(&format!("/api/deployments/{id}/logs"), Some(&ada.token)).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "nothing of the refused batch is stored");
+    let (status, _) = append_deploy_logs(&app, &ada.token, &id, json!([{"text": "d".repeat(24)}])).await;
+    assert_eq!(status, StatusCode::CREATED, "up to the cap exactly");
 }

@@ -524,7 +524,7 @@ fn stored_text_enums() -> Vec<(&'static str, &'static str, BTreeSet<&'static str
     use devx::agents::model::{ErrorType, ExecutionStatus, LogLevel, TaskStatus, ValidationStatus};
     use devx::projects::model::{GenerationStatus, ModificationStatus, ProjectStatus};
     use devx::runtime::containers::model::ContainerStatus;
-    use devx::runtime::deployments::model::{DeploymentStatus, DeploymentTrigger};
+    use devx::runtime::deployments::model::{DeploymentStatus, DeploymentTrigger, LogStream};
     use devx::runtime::services::model::ServiceStatus;
     use devx::{accounts, admin, catalog, chat};
 
@@ -553,6 +553,7 @@ fn stored_text_enums() -> Vec<(&'static str, &'static str, BTreeSet<&'static str
         stored!("devx.containers.status", ContainerStatus),
         stored!("devx.deployments.status", DeploymentStatus),
         stored!("devx.deployments.trigger", DeploymentTrigger),
+        stored!("devx.deployment_log_lines.stream", LogStream),
         stored!("devx.tasks.status", TaskStatus),
         stored!("devx.task_executions.status", ExecutionStatus),
         stored!("devx.execution_logs.level", LogLevel),

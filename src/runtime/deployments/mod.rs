@@ -9,8 +9,10 @@
 //! and `cancelled` are final, and a stopped or failed one can be redeployed
 //! as a new deployment. Its `db_connection_info` and `environment_vars` are
 //! sealed at rest (`runtime::secrets`) and shown only by
-//! `GET /api/deployments/{id}`.
+//! `GET /api/deployments/{id}`. Its log (`logs`) is append-only lines with
+//! its secret values masked before they are stored.
 
+mod logs;
 pub mod model;
 pub mod queries;
 mod routes;

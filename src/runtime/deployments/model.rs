@@ -319,8 +319,100 @@ pub struct DeploymentSummary {
     pub by_status: BTreeMap<String, i64>,
 }
 
+crate::text_enum! {
+    #[derive(Default)]
+    /// Which output a deploy log line came from: the build's or the app's
+    /// `stdout` and `stderr`, or `system` (devx's or the builder's own).
+    pub enum LogStream {
+        #[default]
+        Stdout,
+        Stderr,
+        System,
+    }
+}
+
+/// One line of a deployment's log, its secret values masked.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
+pub struct DeployLogLine {
+    /// 1, 2, 3... in append order, without gaps.
+    pub seq: i64,
+    #[schema(value_type = LogStream)]
+    pub stream: String,
+    pub time: DateTime<Utc>,
+    /// The text as stored: every value of the deployment's secrets (of 4
+    /// characters or more) replaced by `****`.
+    pub text: String,
+}
+
+impl crate::http::logs::Seq for DeployLogLine {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+}
+
+/// Where an appended batch of deploy log lines landed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AppendedDeployLogs {
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub count: i64,
+}
+
+/// The values a deploy log line must not show: every string (or number)
+/// in `environment_vars` and the `password` of `db_connection_info`, of at
+/// least [`MIN_SECRET_CHARS`] characters, longest first (so that a value
+/// containing another is masked whole).
+pub fn secret_values(environment_vars: Option<&Value>, connection_info: Option<&Value>) -> Vec<String> {
+    fn leaves(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Number(n) => out.push(n.to_string()),
+            Value::Array(items) => items.iter().for_each(|i| leaves(i, out)),
+            Value::Object(map) => map.values().for_each(|i| leaves(i, out)),
+            Value::Bool(_) | Value::Null => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(env) = environment_vars {
+        leaves(env, &mut out);
+    }
+    if let Some(password) = connection_info.and_then(|c| c.get("password")) {
+        leaves(password, &mut out);
+    }
+    out.retain(|s| s.chars().count() >= MIN_SECRET_CHARS);
+    out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    out.dedup();
+    out
+}
+
+/// Secret values shorter than this are not masked (they would mask
+/// ordinary words).
+pub const MIN_SECRET_CHARS: usize = 4;
+
+/// `text` with every one of `secrets` replaced by [`MASK`].
+pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), MASK);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn log_lines_mask_every_secret_value_of_four_characters_or_more() {
+        let env = serde_json::json!({"API_TOKEN": "tok-123456", "PORT": 8080, "SHORT": "abc", "INNER": "tok-12"});
+        let conn = serde_json::json!({"host": "db.local", "password": "hunter22"});
+        let secrets = super::secret_values(Some(&env), Some(&conn));
+        // Longest first: the longer value is masked whole, not around its prefix.
+        assert_eq!(secrets, ["tok-123456", "hunter22", "tok-12", "8080"]);
+        let masked = super::mask_secrets("token tok-123456 pw hunter22 on 8080 (abc) at db.local", &secrets);
+        assert_eq!(masked, "token **** pw **** on **** (abc) at db.local");
+    }
+
     use super::DeploymentStatus::{self, *};
 
     #[test]

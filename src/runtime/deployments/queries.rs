@@ -1,5 +1,9 @@
 //! The SQL of deployments. Secrets arrive here sealed and leave sealed.
 
+pub mod logs;
+
+pub use logs::{LOG_BYTES_MAX, LOG_BYTES_MIN, MAX_LOG_BYTES_KEY};
+
 use crate::db::Visibility;
 use uuid::Uuid;
 

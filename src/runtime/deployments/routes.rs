@@ -45,17 +45,23 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_deployment, update_deployment, delete_deployment))
         .routes(routes!(cancel_deployment))
         .routes(routes!(redeploy_deployment))
+        .merge(super::logs::routes())
 }
 
 const TABLE: &str = "deployments";
-const CONNECTION_INFO: &str = "db_connection_info";
-const ENVIRONMENT_VARS: &str = "environment_vars";
+pub(super) const CONNECTION_INFO: &str = "db_connection_info";
+pub(super) const ENVIRONMENT_VARS: &str = "environment_vars";
 
 fn seal(keys: Option<&SecretKeys>, id: Uuid, column: &str, value: &Value) -> ApiResult<Sealed> {
     Ok(secrets::seal_json(keys, &secrets::context(TABLE, column, id), value)?)
 }
 
-fn open(keys: Option<&SecretKeys>, id: Uuid, column: &str, sealed: Option<&Sealed>) -> ApiResult<Option<Value>> {
+pub(super) fn open(
+    keys: Option<&SecretKeys>,
+    id: Uuid,
+    column: &str,
+    sealed: Option<&Sealed>,
+) -> ApiResult<Option<Value>> {
     match sealed {
         None => Ok(None),
         Some(s) => Ok(Some(secrets::open_json(keys, &s.key_id, &secrets::context(TABLE, column, id), &s.bytes)?)),

@@ -383,6 +383,18 @@ VALUES
      NULL, NULL, 'cancelled', 'static', now() - interval '5 minutes', now() - interval '4 minutes')
 ON CONFLICT DO NOTHING;
 
+-- The running recipe-box deployment's build and start, as its log streamed them.
+INSERT INTO devx.deployment_log_lines (deployment_id, seq, stream, time, text, bytes_through)
+SELECT d.id, l.seq, l.stream, d.created_at + l.after, l.text,
+       sum(octet_length(l.text)) OVER (ORDER BY l.seq)
+  FROM devx.deployments d,
+       (VALUES (1, 'system', interval '0 seconds', 'build started from main'),
+               (2, 'stdout', interval '40 seconds', 'npm ci: added 412 packages in 31s'),
+               (3, 'stdout', interval '2 minutes', 'next build: compiled successfully'),
+               (4, 'system', interval '9 minutes', 'container started; health check passed')) AS l(seq, stream, after, text)
+ WHERE d.id = 'deed0012-5eed-4000-8000-000000000001'
+ON CONFLICT DO NOTHING;
+
 INSERT INTO devx.generation_history (id, user_id, template_id, project_id, service_id, generation_type,
                                      input_params, output_files, status, error_message, execution_time_ms,
                                      created_at, completed_at)

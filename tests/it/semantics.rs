@@ -201,6 +201,9 @@ async fn every_201_names_the_new_resource_in_location() {
         json!({"agent_type": "claude-code"}),
     )
     .await;
+    let path = format!("/api/deployments/{}/logs", id(&d));
+    let body = json!({"lines": [{"text": "build started"}]});
+    create(&app, c, "POST /api/deployments/{id}/logs", Method::POST, &path, t, body).await;
     let path = format!("/api/executions/{}/logs", id(&x));
     let lines = json!({"lines": [{"message": "one"}, {"message": "two"}]});
     create(&app, c, "POST /api/executions/{id}/logs", Method::POST, &path, t, lines.clone()).await;

@@ -185,7 +185,7 @@ pub const LOGS_CHANNEL: &str = "devx_logs";
         ("Last-Event-ID" = Option<i64>, Header, description = "The seq of the last line received, to resume after it"),
     ),
     responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The event stream: each event's data is a JSON line object (`id:` its seq), the last `event: end`", content_type = "text/event-stream", body = crate::http::json_schema::AnyJson),
         (status = 400, description = "The id is not a UUID, or after / Last-Event-ID is not a seq", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such execution of yours", body = Problem, content_type = "application/problem+json"),

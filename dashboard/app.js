@@ -450,6 +450,7 @@
     migrations: pageMigrations,
     activity: pageActivity,
     tasks: pageTasks,
+    deployments: pageDeployments,
     catalog: pageCatalog,
   };
 
@@ -940,71 +941,35 @@
     };
   }
 
-  // An execution's log, followed live through its event stream
-  // (GET /api/executions/{id}/logs/stream): one event per line, in seq
-  // order; a dropped connection is resumed after a short backoff with
-  // Last-Event-ID, the seq of the last line shown, so no line is missed or
-  // shown twice; `event: end` says the execution finished and every line
-  // has been sent. Leaving the page aborts the request.
-  async function executionTail(root, alive, id) {
-    const head = el("div", { class: "stats" });
-    const log = el("pre", { class: "log", id: "log-tail" });
-    const state = el("p", { class: "muted", id: "tail-state", text: "Loading…" });
-    const follow = el("input", { type: "checkbox", checked: true });
-    root.append(
-      el("p", {}, el("a", { href: "#/tasks", text: "← Tasks" })),
-      head,
-      card("Log", el("label", { class: "inline" }, follow, " follow"), state, log),
-    );
-    let after = 0;
-    let x = null;
-    let finished = null;
-    async function refreshExecution() {
-      x = await api("/api/executions/" + encodeURIComponent(id));
-      clear(head);
-      head.append(
-        stat("Agent", x.agent_type),
-        el("div", { class: "stat" }, el("div", { class: "stat-value" }, badge(x.status)), el("div", { class: "stat-label", text: "Status" })),
-        stat("Started", fmtTime(x.started_at)),
-        stat("Lines", fmtNum(Math.max(x.log_lines, after))),
-      );
-    }
-    // The execution is read when the page opens and when it finishes; the
-    // count follows the tail in between.
-    function showLineCount() {
-      const value = head.querySelector(".stat:last-child .stat-value");
-      if (value && x) value.textContent = fmtNum(Math.max(x.log_lines, after));
-    }
-    function showLines(lines) {
-      const batch = document.createDocumentFragment();
-      for (const l of lines) {
-        if (l.seq <= after) continue; // already shown
-        after = l.seq;
-        batch.appendChild(el("span", { class: "log-line log-" + l.level.replace(/[^a-z]/gi, "") }, el("span", { class: "log-meta", text: l.seq + " " + new Date(l.time).toLocaleTimeString() + " " + l.level + " " }), l.message, "\n"));
-      }
-      log.appendChild(batch);
-      showLineCount();
-      if (follow.checked) log.scrollTop = log.scrollHeight;
-    }
-    const tailing = () => "Tailing live after line " + after + "…";
-
-    await refreshExecution();
-    const url = "/api/executions/" + encodeURIComponent(id) + "/logs/stream";
+  // A log followed live through its event stream (an execution's or a
+  // deployment's `.../logs/stream`): one event per line, in seq order; a
+  // dropped connection is resumed after a short backoff with Last-Event-ID,
+  // the seq of the last line shown, so no line is missed or shown twice;
+  // `event: end` says the producer finished and every line has been sent.
+  // Leaving the page aborts the request. `show(lines)` draws new lines (those
+  // past `after()`); resolves to the final status, or null when the page
+  // was left or the stream was refused (`state` then says why).
+  async function followLog(url, alive, state, after, show) {
+    const tailing = () => "Tailing live after line " + after() + "…";
     let failures = 0;
+    let finished = null;
     while (alive() && !finished) {
       const request = abortOnLeave();
       let reason = "the stream ended";
       try {
         const headers = { Accept: "text/event-stream", Authorization: "Bearer " + token() };
-        if (after > 0) headers["Last-Event-ID"] = String(after);
+        if (after() > 0) headers["Last-Event-ID"] = String(after());
         const resp = await fetch(url, { headers, cache: "no-store", signal: request.signal });
         if (!resp.ok) {
           const detail = await problemDetail(resp);
-          if (resp.status === 401) return signOut("Your session ended; sign in again.");
+          if (resp.status === 401) {
+            signOut("Your session ended; sign in again.");
+            return null;
+          }
           // 400 or 404: asking again would get the same answer.
           if (resp.status < 500 && resp.status !== 408 && resp.status !== 429) {
             state.textContent = detail;
-            return;
+            return null;
           }
           throw new Error(detail);
         }
@@ -1020,14 +985,14 @@
           if (done || !alive()) break;
           push(value);
           if (lines.length) {
-            showLines(lines);
+            show(lines);
             lines = [];
             failures = 0;
           }
           if (!finished) state.textContent = tailing();
         }
       } catch (e) {
-        if (request.signal.aborted || !alive()) return;
+        if (request.signal.aborted || !alive()) return null;
         reason = e.message;
       } finally {
         pageAborts = pageAborts.filter((c) => c !== request);
@@ -1036,13 +1001,181 @@
       // Reconnect after 1, 2, 4, 8, then every 10 s, from the last seq shown.
       const wait = Math.min(1000 * 2 ** failures, 10000);
       failures++;
-      state.textContent = "Reconnecting in " + wait / 1000 + " s after line " + after + " (" + reason + ")…";
+      state.textContent = "Reconnecting in " + wait / 1000 + " s after line " + after() + " (" + reason + ")…";
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
-    if (!finished || !alive()) return;
+    return alive() ? finished : null;
+  }
+
+  // A <pre> that log lines are appended to, each once (by seq), kept
+  // scrolled to the end while `follow` is checked.
+  function logView(id, follow, render) {
+    const log = el("pre", { class: "log", id });
+    let after = 0;
+    return {
+      log,
+      after: () => after,
+      show(lines) {
+        const batch = document.createDocumentFragment();
+        for (const l of lines) {
+          if (l.seq <= after) continue; // already shown
+          after = l.seq;
+          batch.appendChild(render(l));
+        }
+        log.appendChild(batch);
+        if (follow.checked) log.scrollTop = log.scrollHeight;
+      },
+    };
+  }
+
+  // An execution's log, live (followLog), under the execution's agent,
+  // status, start and line count.
+  async function executionTail(root, alive, id) {
+    const head = el("div", { class: "stats" });
+    const state = el("p", { class: "muted", id: "tail-state", text: "Loading…" });
+    const follow = el("input", { type: "checkbox", checked: true });
+    const view = logView("log-tail", follow, (l) =>
+      el("span", { class: "log-line log-" + l.level.replace(/[^a-z]/gi, "") }, el("span", { class: "log-meta", text: l.seq + " " + new Date(l.time).toLocaleTimeString() + " " + l.level + " " }), l.message, "\n"),
+    );
+    root.append(
+      el("p", {}, el("a", { href: "#/tasks", text: "← Tasks" })),
+      head,
+      card("Log", el("label", { class: "inline" }, follow, " follow"), state, view.log),
+    );
+    let x = null;
+    async function refreshExecution() {
+      x = await api("/api/executions/" + encodeURIComponent(id));
+      clear(head);
+      head.append(
+        stat("Agent", x.agent_type),
+        el("div", { class: "stat" }, el("div", { class: "stat-value" }, badge(x.status)), el("div", { class: "stat-label", text: "Status" })),
+        stat("Started", fmtTime(x.started_at)),
+        stat("Lines", fmtNum(Math.max(x.log_lines, view.after()))),
+      );
+    }
+    // The execution is read when the page opens and when it finishes; the
+    // count follows the tail in between.
+    function showLineCount() {
+      const value = head.querySelector(".stat:last-child .stat-value");
+      if (value && x) value.textContent = fmtNum(Math.max(x.log_lines, view.after()));
+    }
+    await refreshExecution();
+    const finished = await followLog("/api/executions/" + encodeURIComponent(id) + "/logs/stream", alive, state, view.after, (lines) => {
+      view.show(lines);
+      showLineCount();
+    });
+    if (!finished) return;
     await refreshExecution().catch(() => {});
     showLineCount();
-    state.textContent = "Execution " + finished + "; " + after + " lines.";
+    state.textContent = "Execution " + finished + "; " + view.after() + " lines.";
+    state.dataset.finished = finished;
+  }
+
+  // ---- Deployments ----------------------------------------------------------------------
+
+  const DEPLOYMENT_STATUSES = ["queued", "building", "deploying", "running", "stopped", "failed", "cancelled"];
+  const CANCELLABLE = ["queued", "building", "deploying"];
+
+  function commitOf(d) {
+    const parts = [];
+    if (d.branch) parts.push(el("code", { text: d.branch }));
+    if (d.commit_sha) parts.push(" ", el("code", { text: d.commit_sha.slice(0, 10), title: d.commit_sha }));
+    if (d.commit_message) parts.push(" ", el("span", { class: "muted", text: d.commit_message.split("\n")[0] }));
+    return parts.length ? el("span", {}, parts) : el("span", { class: "muted", text: "—" });
+  }
+
+  function deploymentTable(items) {
+    return table(
+      [
+        { label: "Project", get: (d) => el("a", { href: "#/deployments/" + encodeURIComponent(d.id), text: d.project_name }) },
+        { label: "Status", get: (d) => badge(d.status) },
+        { label: "Trigger", get: (d) => d.trigger + (d.rollback_of ? " of " + d.rollback_of.slice(0, 8) : "") },
+        { label: "Commit", get: commitOf },
+        { label: "By", get: (d) => el("code", { class: "small", text: d.triggered_by }) },
+        { label: "Created", get: (d) => fmtTime(d.created_at) },
+        { label: "Took", get: (d) => (d.started_at && d.finished_at ? fmtDuration((Date.parse(d.finished_at) - Date.parse(d.started_at)) / 1000) : "—") },
+      ],
+      items,
+      "No deployments.",
+    );
+  }
+
+  // The queue (waiting for a build slot), what is building now, and the
+  // history with each deployment's provenance; a row opens its live log.
+  async function pageDeployments(root, alive, args) {
+    root.appendChild(el("h1", { text: "Deployments" }));
+    if (args[0]) return deploymentDetail(root, alive, args[0]);
+    const summary = await api("/api/deployments/summary");
+    if (!alive()) return;
+    root.appendChild(
+      el(
+        "div",
+        { class: "stats", id: "deployment-stats" },
+        stat("Total", fmtNum(summary.total)),
+        DEPLOYMENT_STATUSES.map((s) => stat(s[0].toUpperCase() + s.slice(1), fmtNum(summary.by_status[s] || 0))),
+      ),
+    );
+    const queue = el("div", { id: "deployment-queue" });
+    root.appendChild(card("Queue", el("p", { class: "muted small", text: "Waiting for a build slot, oldest first in line (deploy.max_concurrent_builds)." }), queue));
+    queue.appendChild(pagedList("/api/deployments", { status: "queued" }, deploymentTable));
+    const select = el("select", { name: "status", id: "deployment-status" }, ["", ...DEPLOYMENT_STATUSES].map((s) => el("option", { value: s, text: s || "any status" })));
+    const results = el("div", { id: "deployment-history" });
+    select.addEventListener("change", run);
+    function run() {
+      clear(results);
+      results.appendChild(pagedList("/api/deployments", { status: select.value }, deploymentTable));
+    }
+    root.appendChild(card("History", el("form", { class: "filters" }, el("label", {}, "Status", select)), results));
+    run();
+  }
+
+  // One deployment: its provenance, a cancel button while it may be
+  // cancelled, and its log followed live.
+  async function deploymentDetail(root, alive, id) {
+    const head = el("div", { class: "stats", id: "deployment-head" });
+    const actions = el("p", {});
+    const state = el("p", { class: "muted", id: "deploy-tail-state", text: "Loading…" });
+    const follow = el("input", { type: "checkbox", checked: true });
+    const view = logView("deploy-log-tail", follow, (l) =>
+      el("span", { class: "log-line log-" + l.stream.replace(/[^a-z]/gi, "") }, el("span", { class: "log-meta", text: l.seq + " " + new Date(l.time).toLocaleTimeString() + " " + l.stream + " " }), l.text, "\n"),
+    );
+    root.append(el("p", {}, el("a", { href: "#/deployments", text: "← Deployments" })), head, actions, card("Log", el("label", { class: "inline" }, follow, " follow"), state, view.log));
+    async function refresh() {
+      const d = await api("/api/deployments/" + encodeURIComponent(id));
+      clear(head);
+      head.append(
+        stat("Project", d.project_name),
+        el("div", { class: "stat" }, el("div", { class: "stat-value" }, badge(d.status)), el("div", { class: "stat-label", text: "Status" })),
+        stat("Trigger", d.trigger),
+        stat("Branch", d.branch || "—"),
+        stat("Commit", d.commit_sha ? d.commit_sha.slice(0, 10) : "—", d.commit_message || ""),
+        stat("Triggered by", d.triggered_by),
+        stat("Started", fmtTime(d.started_at)),
+        stat("Finished", fmtTime(d.finished_at)),
+      );
+      if (d.error_message) head.appendChild(stat("Error", d.error_message));
+      clear(actions);
+      if (CANCELLABLE.includes(d.status)) {
+        const cancel = el("button", { type: "button", class: "secondary", id: "deployment-cancel", text: "Cancel deployment" });
+        cancel.addEventListener("click", async () => {
+          cancel.disabled = true;
+          try {
+            await api("/api/deployments/" + encodeURIComponent(id) + "/cancel", { method: "POST", body: {} });
+            await refresh();
+          } catch (e) {
+            actions.appendChild(errorBox(e));
+            cancel.disabled = false;
+          }
+        });
+        actions.appendChild(cancel);
+      }
+      return d;
+    }
+    await refresh();
+    const finished = await followLog("/api/deployments/" + encodeURIComponent(id) + "/logs/stream", alive, state, view.after, (lines) => view.show(lines));
+    if (!finished) return;
+    await refresh().catch(() => {});
+    state.textContent = "Deployment " + finished + "; " + view.after() + " lines.";
     state.dataset.finished = finished;
   }
 

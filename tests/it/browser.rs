@@ -380,8 +380,23 @@ async fn activity(app: &TestApp, dev: &Session) -> String {
     id(&x)
 }
 
+/// A deployment of another project of the user's, with its commit and two
+/// log lines: building (it took the one build slot), its id.
+async fn deployment(app: &TestApp, dev: &Session) -> String {
+    let (status, project) = app.post("/api/projects", Some(&dev.token), json!({"name": "storefront"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{project}");
+    let body = json!({"commit_sha": "3f786850e387550fdab836ed7e6dc881de23001b", "commit_message": "Ship the cart", "branch": "main"});
+    let (status, d) = app.post(&format!("/api/projects/{}/deployments", id(&project)), Some(&dev.token), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let lines =
+        json!({"lines": [{"text": "resolving dependencies"}, {"text": "compiling 212 crates", "stream": "stderr"}]});
+    let (status, body) = app.post(&format!("/api/deployments/{}/logs", id(&d)), Some(&dev.token), lines).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    id(&d)
+}
+
 /// Each page's address and a script that is true once it has drawn its data.
-fn pages(execution: &str, applied: usize) -> Vec<(&'static str, String, String)> {
+fn pages(execution: &str, deployment: &str, applied: usize) -> Vec<(&'static str, String, String)> {
     vec![
         (
             "overview",
@@ -409,6 +424,17 @@ fn pages(execution: &str, applied: usize) -> Vec<(&'static str, String, String)>
                 .into(),
         ),
         ("catalog", "#/catalog".into(), "return document.querySelectorAll('#page article.template').length >= 15;".into()),
+        (
+            "deployments",
+            "#/deployments".into(),
+            "return document.querySelectorAll('#deployment-history tbody tr').length === 1;".into(),
+        ),
+        (
+            "deploy-log-tail",
+            format!("#/deployments/{deployment}"),
+            "const t = document.getElementById('deploy-log-tail'); return !!t && t.textContent.includes('image pushed');"
+                .into(),
+        ),
     ]
 }
 
@@ -424,6 +450,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     let admin = app.admin("ops@example.com").await;
     let dev = app.register("dev@example.com").await;
     let execution = activity(&app, &dev).await;
+    let deployed = deployment(&app, &dev).await;
     let applied = devx::migrate::MigrationSet::embedded().unwrap().len();
     // The history holds a few samples before the browser opens.
     let deadline = Instant::now() + PATIENCE;
@@ -470,7 +497,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     assert_eq!(shown("Migrations applied"), applied.to_string());
     assert_eq!(shown("Migrations pending"), "0");
     // The charts open with the server's history drawn, over the chosen range.
-    let all = pages(&execution, applied);
+    let all = pages(&execution, &deployed, applied);
     b.wait_until("four charts drawn from the history", &format!("return (() => {{ {} }})();", all[0].2), |v| {
         v == &Value::Bool(true)
     })
@@ -661,6 +688,48 @@ async fn the_dashboard_works_in_a_real_browser() {
     assert!(requests.iter().any(|r| r.ends_with(&format!("/api/executions/{execution}/logs/stream"))), "{requests:#?}");
     assert!(!requests.iter().any(|r| r.contains("/logs?")), "no polling while streaming: {requests:#?}");
     b.assert_no_console_errors("the log tail").await;
+
+    // Deployments: the history with its provenance → the deployment's live
+    // log → cancelled from the page, which ends the stream.
+    b.open("deployments", "Deployments").await;
+    let row = b
+        .wait_until(
+            "the deployment in the history",
+            "const r = document.querySelectorAll('#deployment-history tbody tr');
+             return r.length === 1 ? r[0].textContent : null;",
+            |v| v.is_string(),
+        )
+        .await;
+    let row = row.as_str().unwrap();
+    for shown in ["storefront", "building", "manual", "3f786850e3", "Ship the cart", "main", "user:"] {
+        assert!(row.contains(shown), "{shown} in the history row: {row}");
+    }
+    assert_eq!(b.stats("Building").await["Building"], "1");
+    b.inspect("deployments").await;
+    let link = format!("#deployment-history a[href='#/deployments/{deployed}']");
+    b.client.find(Locator::Css(&link)).await.unwrap().click().await.unwrap();
+    let tail = b.text_of("#deploy-log-tail").await;
+    assert!(tail.contains("resolving dependencies") && tail.contains("compiling 212 crates"), "{tail}");
+    let more = json!({"lines": [{"text": "image pushed", "stream": "system"}]});
+    let (status, body) = app.post(&format!("/api/deployments/{deployed}/logs"), Some(&dev.token), more).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    b.wait_until("the appended deploy line", "return document.getElementById('deploy-log-tail').textContent;", |v| {
+        v.as_str().is_some_and(|t| t.contains("image pushed"))
+    })
+    .await;
+    b.inspect("deploy-log-tail").await;
+    b.client.find(Locator::Id("deployment-cancel")).await.unwrap().click().await.unwrap();
+    b.wait_until(
+        "the stream's end after the cancel",
+        "return document.getElementById('deploy-tail-state').dataset.finished || null;",
+        |v| v == "cancelled",
+    )
+    .await;
+    assert_eq!(b.text_of("#deploy-tail-state").await, "Deployment cancelled; 3 lines.");
+    let (_, d) = app.get(&format!("/api/deployments/{deployed}"), Some(&admin.token)).await;
+    assert_eq!(d["status"], "cancelled", "{d}");
+    assert_eq!(b.stats("Status").await["Status"], "cancelled");
+    b.assert_no_console_errors("the deployments pages").await;
 
     // A phone: every page again.
     b.set_viewport(PHONE).await;

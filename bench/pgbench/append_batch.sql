@@ -4,7 +4,7 @@
 -- (the batch's message bytes, as devx counts them for agents.max_log_bytes).
 -- devx sends the four arrays as parameters; here the server builds them (same shape, same insert).
 \set u random(1, :users)
-SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity
+SELECT s.id, s.user_id, u.role, u.is_active AS user_active, s.expires_at, s.last_activity AS last_seen
   FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
  WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL \gset
 BEGIN;
@@ -17,14 +17,14 @@ UPDATE devx.task_executions x
                                ELSE x.lease_expires_at END
   FROM devx.tasks t JOIN devx.projects p ON p.id = t.project_id
  WHERE x.id = md5('x' || :u)::uuid AND t.id = x.task_id AND p.status <> 'deleted'
-   AND (:user_id::uuid IS NULL OR p.owner_id = :user_id)
+   AND p.owner_id = :user_id
    AND x.log_bytes + :bytes <= 1073741824
 RETURNING x.last_log_seq \gset
 \set first :last_log_seq - :batch + 1
 INSERT INTO devx.execution_logs (execution_id, seq, level, message, logged_at)
 SELECT md5('x' || :u)::uuid, l.seq, l.level, l.message, coalesce(l.logged_at, now())
   FROM unnest(ARRAY(SELECT generate_series(:first::bigint, :last_log_seq::bigint))::bigint[],
-              array_fill('info'::text, ARRAY[:batch::int]),
-              array_fill('bench log line 1: compiling crate, running step, all fine so far'::text, ARRAY[:batch::int]),
-              array_fill(NULL::timestamptz, ARRAY[:batch::int])) AS l(seq, level, message, logged_at);
+              array_fill('info'::text, ARRAY[:batch::int])::text[],
+              array_fill('bench log line 1: compiling crate, running step, all fine so far'::text, ARRAY[:batch::int])::text[],
+              array_fill(NULL::timestamptz, ARRAY[:batch::int])::timestamptz[]) AS l(seq, level, message, logged_at);
 COMMIT;

@@ -4,7 +4,7 @@
 -- Ids are computed as bench/load/prelude.sql names them (md5('p'||n)::uuid, ...).
 -- GET /api/projects/{hot}/messages?limit=20: projects::access::find_project, chat::queries::list_messages.
 \set u 1
-SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity
+SELECT s.id, s.user_id, u.role, u.is_active AS user_active, s.expires_at, s.last_activity AS last_seen
   FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
  WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL \gset
 SELECT owner_id FROM devx.projects WHERE id = :hot AND status <> 'deleted';

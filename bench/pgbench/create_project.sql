@@ -5,7 +5,7 @@
 -- POST /api/projects {"name": ...}: projects::queries::insert_project, insert_context, project_detail,
 -- in one transaction that names the actor (db::PgTx::set_actor).
 \set u random(1, :users)
-SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity
+SELECT s.id, s.user_id, u.role, u.is_active AS user_active, s.expires_at, s.last_activity AS last_seen
   FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
  WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL \gset
 BEGIN;
@@ -14,16 +14,18 @@ WITH p AS (
     INSERT INTO devx.projects (owner_id, name, description, type, template_id, metadata, settings, container_id)
     VALUES (:user_id, 'bench project', NULL, NULL, NULL, '{}', '{}', NULL)
     RETURNING *)
-SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at FROM p LEFT JOIN templates.templates t ON t.id = p.template_id \gset new_
+SELECT p.id, p.owner_id, (SELECT u.email FROM devx.users u WHERE u.id = p.owner_id) AS owner_email, p.name, p.description, p.type, p.status,
+       t.slug AS template, p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at FROM p LEFT JOIN templates.templates t ON t.id = p.template_id \gset new_
 INSERT INTO devx.project_contexts (project_id, codebase) VALUES (:new_id, '{}');
-SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at,
-       (SELECT count(*) FROM devx.services s WHERE s.project_id = p.id),
+SELECT p.id, p.owner_id, (SELECT u.email FROM devx.users u WHERE u.id = p.owner_id) AS owner_email, p.name, p.description, p.type, p.status,
+       t.slug AS template, p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at,
+       (SELECT count(*) FROM devx.services s WHERE s.project_id = p.id) AS services,
        c.created, c.running, c.stopped, c.deleted,
-       (SELECT count(*) FROM devx.deployments d WHERE d.project_id = p.id),
-       (SELECT count(*) FROM devx.chat_messages m WHERE m.project_id = p.id),
-       (SELECT count(*) FROM devx.file_storage f WHERE f.project_id = p.id AND NOT f.is_deleted),
+       (SELECT count(*) FROM devx.deployments d WHERE d.project_id = p.id) AS deployments,
+       (SELECT count(*) FROM devx.chat_messages m WHERE m.project_id = p.id) AS messages,
+       (SELECT count(*) FROM devx.file_storage f WHERE f.project_id = p.id AND NOT f.is_deleted) AS files,
        (SELECT count(*) FROM devx.modifications x
-         WHERE x.project_id = p.id AND x.status IN ('pending', 'approved'))
+         WHERE x.project_id = p.id AND x.status IN ('pending', 'approved')) AS open_modifications
   FROM devx.projects p
   LEFT JOIN templates.templates t ON t.id = p.template_id
  CROSS JOIN LATERAL (

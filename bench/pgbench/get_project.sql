@@ -5,18 +5,19 @@
 -- GET /api/projects/{id}: projects::access::find_project, projects::queries::project_detail.
 \set u random(1, :users)
 \set p :u + :users * random(0, 9)
-SELECT s.id, s.user_id, u.role, u.is_active, s.expires_at, s.last_activity
+SELECT s.id, s.user_id, u.role, u.is_active AS user_active, s.expires_at, s.last_activity AS last_seen
   FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
  WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL \gset
 SELECT owner_id FROM devx.projects WHERE id = md5('p' || :p)::uuid AND status <> 'deleted';
-SELECT p.id, p.owner_id, p.name, p.description, p.type, p.status, t.slug, p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at,
-       (SELECT count(*) FROM devx.services s WHERE s.project_id = p.id),
+SELECT p.id, p.owner_id, (SELECT u.email FROM devx.users u WHERE u.id = p.owner_id) AS owner_email, p.name, p.description, p.type, p.status,
+       t.slug AS template, p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at,
+       (SELECT count(*) FROM devx.services s WHERE s.project_id = p.id) AS services,
        c.created, c.running, c.stopped, c.deleted,
-       (SELECT count(*) FROM devx.deployments d WHERE d.project_id = p.id),
-       (SELECT count(*) FROM devx.chat_messages m WHERE m.project_id = p.id),
-       (SELECT count(*) FROM devx.file_storage f WHERE f.project_id = p.id AND NOT f.is_deleted),
+       (SELECT count(*) FROM devx.deployments d WHERE d.project_id = p.id) AS deployments,
+       (SELECT count(*) FROM devx.chat_messages m WHERE m.project_id = p.id) AS messages,
+       (SELECT count(*) FROM devx.file_storage f WHERE f.project_id = p.id AND NOT f.is_deleted) AS files,
        (SELECT count(*) FROM devx.modifications x
-         WHERE x.project_id = p.id AND x.status IN ('pending', 'approved'))
+         WHERE x.project_id = p.id AND x.status IN ('pending', 'approved')) AS open_modifications
   FROM devx.projects p
   LEFT JOIN templates.templates t ON t.id = p.template_id
  CROSS JOIN LATERAL (

@@ -697,7 +697,7 @@ async fn the_dashboard_works_in_a_real_browser() {
             "the deployment in the history",
             "const r = document.querySelectorAll('#deployment-history tbody tr');
              return r.length === 1 ? r[0].textContent : null;",
-            |v| v.is_string(),
+            Value::is_string,
         )
         .await;
     let row = row.as_str().unwrap();

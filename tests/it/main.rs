@@ -7,6 +7,7 @@ mod activity;
 mod admin;
 mod agents;
 mod app;
+mod bench_scripts;
 mod browser;
 mod catalog;
 mod chat_files;

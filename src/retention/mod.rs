@@ -78,7 +78,11 @@ pub const RULES: &[Rule] = &[
         table: "devx.chat_messages",
         setting: "retention.chat_messages",
         default_period: "6 months",
-        condition: "created_at < $1",
+        // The second clause is always true: it is the predicate of the
+        // partial index this deletion reads (chat_messages_created_at_retention_idx),
+        // which no other statement states, so no reader of one project's
+        // chat can walk created_at across every project.
+        condition: "created_at < $1 AND created_at > '-infinity'",
         oldest_first: Some("created_at"),
         what: "chat messages written before the cutoff",
     },

@@ -171,6 +171,77 @@ async fn the_last_chat_page_is_read_by_seeking_not_scanning() {
     }
 }
 
+/// A project whose messages are all older than everyone else's (or all
+/// newer) still gets its newest (oldest) page from its own index: the
+/// planner, given a custom plan and an index on `created_at` alone, would
+/// walk every other project's newer messages backwards and filter, since it
+/// assumes the project's rows are spread evenly over time. The index
+/// retention needs on `created_at` is partial, on a predicate only
+/// retention's statement states, so no page can take that path.
+#[tokio::test]
+async fn a_projects_first_page_never_walks_other_projects_messages() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let client = app.db.client().await;
+    // Fixed ids: how the project ids sort against the heap order sets the
+    // planner's estimate; these are ones where a plain created_at index
+    // wins the custom plan.
+    client
+        .batch_execute(&format!(
+            "INSERT INTO devx.projects (id, owner_id, name)
+             SELECT md5('p' || g)::uuid, '{owner}', 'p' || g FROM generate_series(1, 51) g;
+             INSERT INTO devx.chat_messages (project_id, session_id, role, content, created_at)
+             SELECT md5('p1')::uuid, 's', 'user', 'old ' || g, '2026-01-01'::timestamptz + g * interval '10 ms'
+               FROM generate_series(1, 5000) g;
+             INSERT INTO devx.chat_messages (project_id, session_id, role, content, created_at)
+             SELECT md5('p' || (2 + g % 50))::uuid, 's', 'user', 'busy ' || g,
+                    '2026-02-01'::timestamptz + g * interval '1 s'
+               FROM generate_series(1, 50000) g;
+             ANALYZE devx.chat_messages;",
+            owner = ada.user_id,
+        ))
+        .await
+        .unwrap();
+    let old: String = client.query_one("SELECT md5('p1')::uuid::text", &[]).await.unwrap().get(0);
+    let newest: String = client
+        .query_one("SELECT project_id::text FROM devx.chat_messages ORDER BY created_at DESC LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // The statement devx sends for a first page, every column (so no
+    // index-only scan hides the heap), under a custom plan and a generic one.
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        client
+            .batch_execute(&format!(
+                "DEALLOCATE ALL;
+                 SET plan_cache_mode = {mode};
+                 PREPARE newest(uuid, bigint) AS
+                   SELECT m.id, m.project_id, m.container_id, m.session_id, m.role, m.content, m.attachments,
+                          m.metadata, m.created_at
+                     FROM devx.chat_messages m WHERE m.project_id = $1
+                    ORDER BY m.created_at DESC, m.id DESC LIMIT $2;
+                 PREPARE oldest(uuid, bigint) AS
+                   SELECT m.id, m.project_id, m.container_id, m.session_id, m.role, m.content, m.attachments,
+                          m.metadata, m.created_at
+                     FROM devx.chat_messages m WHERE m.project_id = $1
+                    ORDER BY m.created_at ASC, m.id ASC LIMIT $2;"
+            ))
+            .await
+            .unwrap();
+        for call in [format!("newest('{old}', 21)"), format!("oldest('{newest}', 21)")] {
+            let (rows, buffers, plan) = cost(&client, &call).await;
+            assert_eq!(rows, 21, "{call}: {plan}");
+            assert!(buffers < 50, "{call} under {mode} touched {buffers} buffers: {plan:#}");
+        }
+    }
+    // Through the API too: the old project's newest page is its last messages.
+    let (status, page) = app.get(&format!("/api/projects/{old}/messages?order=desc&limit=3"), Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let contents: Vec<&str> =
+        page["items"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, ["old 5000", "old 4999", "old 4998"]);
+}
+
 /// What executing a prepared statement (`name(args)`) costs: the rows it
 /// returned, the buffers it touched, and its plan.
 async fn cost(client: &tokio_postgres::Client, call: &str) -> (i64, i64, Value) {

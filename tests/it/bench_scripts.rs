@@ -92,9 +92,17 @@ fn pattern(devx_sql: &str) -> Regex {
     Regex::new(&re).unwrap()
 }
 
+/// The scripts checked so far, and how each that differs does.
+#[derive(Default)]
+struct Checks {
+    checked: Vec<String>,
+    drift: Vec<String>,
+}
+
 /// Every statement of the script matches one devx sent, and every one devx
 /// sent is in the script, as many times; a difference is added to `drift`.
-fn check_script(drift: &mut Vec<String>, script: &str, devx: Vec<String>) {
+fn check_script(checks: &mut Checks, script: &str, devx: Vec<String>) {
+    checks.checked.push(script.to_string());
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/pgbench").join(script);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut unmatched: Vec<String> = devx;
@@ -109,7 +117,7 @@ fn check_script(drift: &mut Vec<String>, script: &str, devx: Vec<String>) {
         }
     }
     if !(extra.is_empty() && unmatched.is_empty()) {
-        drift.push(format!(
+        checks.drift.push(format!(
             "bench/pgbench/{script} differs from what devx sends.\n\nIn the script only:\n{}\n\nSent by devx only:\n{}",
             extra.join("\n\n"),
             unmatched.join("\n\n"),
@@ -133,6 +141,7 @@ struct Fixture {
     project: String,
     hot: String,
     cursor: String,
+    desc_cursor: String,
     execution: String,
 }
 
@@ -154,11 +163,13 @@ async fn fixture(app: &TestApp) -> Fixture {
     }
     let (_, page) = app.get(&format!("/api/projects/{}/messages?limit=20", id(&hot)), t).await;
     let cursor = page["next_cursor"].as_str().unwrap_or_else(|| panic!("a next page: {page}")).to_string();
+    let (_, page) = app.get(&format!("/api/projects/{}/messages?order=desc&limit=20", id(&hot)), t).await;
+    let desc_cursor = page["next_cursor"].as_str().unwrap_or_else(|| panic!("a next page: {page}")).to_string();
     let (_, task) = app.post("/api/tasks", t, json!({"project_id": id(&project), "title": "logs"})).await;
     let (status, x) =
         app.post(&format!("/api/tasks/{}/executions", id(&task)), t, json!({"agent_type": "claude-code"})).await;
     assert_eq!(status, StatusCode::CREATED, "{x}");
-    Fixture { project: id(&project), hot: id(&hot), cursor, execution: id(&x), dev }
+    Fixture { project: id(&project), hot: id(&hot), cursor, desc_cursor, execution: id(&x), dev }
 }
 
 #[tokio::test]
@@ -166,7 +177,7 @@ async fn every_pgbench_script_sends_the_statements_devx_sends() {
     let app = TestApp::spawn_with(|c| c.database.slow_query_threshold = Duration::ZERO).await;
     let f = fixture(&app).await;
     let t = Some(f.dev.token.as_str());
-    let mut drift = Vec::new();
+    let mut checks = Checks::default();
     // The session's last use is written once by the batch; requests after it
     // send nothing for it.
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -176,21 +187,21 @@ async fn every_pgbench_script_sends_the_statements_devx_sends() {
         assert_eq!(status, StatusCode::OK, "{body}");
     })
     .await;
-    check_script(&mut drift, "get_project.sql", get);
+    check_script(&mut checks, "get_project.sql", get);
 
     let list = statements_of(&app, || async {
         let (status, body) = app.get("/api/projects?limit=20", t).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     })
     .await;
-    check_script(&mut drift, "list_projects.sql", list);
+    check_script(&mut checks, "list_projects.sql", list);
 
     let page1 = statements_of(&app, || async {
         let (status, body) = app.get(&format!("/api/projects/{}/messages?limit=20", f.hot), t).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     })
     .await;
-    check_script(&mut drift, "chat_page1.sql", page1);
+    check_script(&mut checks, "chat_page1.sql", page1);
 
     let later = statements_of(&app, || async {
         let path = format!("/api/projects/{}/messages?limit=20&cursor={}", f.hot, f.cursor);
@@ -198,14 +209,29 @@ async fn every_pgbench_script_sends_the_statements_devx_sends() {
         assert_eq!(status, StatusCode::OK, "{body}");
     })
     .await;
-    check_script(&mut drift, "chat_page5000.sql", later);
+    check_script(&mut checks, "chat_page5000.sql", later);
+
+    let newest = statements_of(&app, || async {
+        let (status, body) = app.get(&format!("/api/projects/{}/messages?order=desc&limit=20", f.hot), t).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    })
+    .await;
+    check_script(&mut checks, "chat_desc_page1.sql", newest);
+
+    let earlier = statements_of(&app, || async {
+        let path = format!("/api/projects/{}/messages?order=desc&limit=20&cursor={}", f.hot, f.desc_cursor);
+        let (status, body) = app.get(&path, t).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    })
+    .await;
+    check_script(&mut checks, "chat_desc_page5000.sql", earlier);
 
     let create = statements_of(&app, || async {
         let (status, body) = app.post("/api/projects", t, json!({"name": "bench project"})).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     })
     .await;
-    check_script(&mut drift, "create_project.sql", create);
+    check_script(&mut checks, "create_project.sql", create);
 
     let lines: Vec<Value> = (0..100).map(|_| json!({"message": "bench log line"})).collect();
     let append = statements_of(&app, || async {
@@ -214,8 +240,8 @@ async fn every_pgbench_script_sends_the_statements_devx_sends() {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     })
     .await;
-    check_script(&mut drift, "append_logs.sql", append.clone());
-    check_script(&mut drift, "append_batch.sql", append);
+    check_script(&mut checks, "append_logs.sql", append.clone());
+    check_script(&mut checks, "append_batch.sql", append);
 
     let (_, task) = app.post("/api/tasks", t, json!({"project_id": f.project, "title": "claim me"})).await;
     assert!(task["id"].is_string(), "{task}");
@@ -226,7 +252,7 @@ async fn every_pgbench_script_sends_the_statements_devx_sends() {
         claimed = body;
     })
     .await;
-    check_script(&mut drift, "claim_next.sql", claim.clone());
+    check_script(&mut checks, "claim_next.sql", claim.clone());
 
     let execution =
         claimed["execution"]["id"].as_str().unwrap_or_else(|| panic!("an execution in {claimed}")).to_string();
@@ -237,6 +263,16 @@ async fn every_pgbench_script_sends_the_statements_devx_sends() {
     .await;
     let mut cycle = claim;
     cycle.extend(complete);
-    check_script(&mut drift, "claim_complete.sql", cycle);
-    assert!(drift.is_empty(), "{}", drift.join("\n\n----\n\n"));
+    check_script(&mut checks, "claim_complete.sql", cycle);
+    assert!(checks.drift.is_empty(), "{}", checks.drift.join("\n\n----\n\n"));
+    // Every script is one of these: a new one gets its scenario here.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/pgbench");
+    let mut scripts: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    scripts.sort();
+    checks.checked.sort();
+    assert_eq!(scripts, checks.checked, "every bench/pgbench script is checked against devx");
 }

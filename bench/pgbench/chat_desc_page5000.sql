@@ -8,7 +8,9 @@
 SELECT s.id, s.user_id, u.role, u.is_active AS user_active, s.expires_at, s.last_activity AS last_seen
   FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
  WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL \gset
+\startpipeline
 SELECT owner_id FROM devx.projects WHERE id = :hot AND status <> 'deleted';
 SELECT m.id, m.project_id, m.container_id, m.session_id, m.role, m.content, m.attachments, m.metadata, m.created_at FROM devx.chat_messages m
  WHERE m.project_id = :hot AND (m.created_at, m.id) < (:dcur_at, :dcur_id)
  ORDER BY m.created_at DESC, m.id DESC LIMIT 21;
+\endpipeline

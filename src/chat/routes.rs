@@ -69,9 +69,15 @@ async fn list_messages(
     v.finish()?;
     let order = p.order.unwrap_or_default();
     let session = p.session_id.as_deref();
+    // The access check and the page go out together (tokio-postgres
+    // pipelines statements polled at once on one connection): one round trip.
+    // Another user's page is read and dropped, never answered.
     let rows = crate::db_read!(state.db, |c| async {
-        let Some(project) = find_project(c, &principal, id, false).await? else { return Ok(None) };
-        queries::list_messages(c, Chat::Project(project.project_id), session, order, after, limit).await.map(Some)
+        let (project, rows) = tokio::try_join!(
+            find_project(c, &principal, id, false),
+            queries::list_messages(c, Chat::Project(id), session, order, after, limit),
+        )?;
+        Ok(project.map(|_| rows))
     })?
     .ok_or(ApiError::NotFound("project"))?;
     Ok(Json(Page::from_rows(rows, limit, |m| (m.created_at, m.id))))

@@ -4,17 +4,45 @@
 //! `log` crate (tokio-postgres's) join the same stream, with PostgreSQL's
 //! NOTICEs (`IF NOT EXISTS ... skipping`) moved from info to debug: they
 //! are the server talking about a statement that did what it should.
+//! `serve` writes its lines from a worker thread (see [`Writer`]).
 
 use std::io::IsTerminal;
 
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
 use crate::config::LogFormat;
 
-/// Installs the subscriber (once per process; later calls do nothing).
-pub fn init(format: LogFormat, filter: &str, no_color: bool) {
+/// How log lines reach stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// Written by the thread that logs, in order with everything else the
+    /// command prints: for short commands.
+    Direct,
+    /// Handed to a worker thread, so that a request's line costs it a copy
+    /// into a queue instead of a locked write to stderr: for `serve`. The
+    /// queue never drops a line (a full queue makes the logger wait).
+    Background,
+}
+
+/// Installs the subscriber (once per process; later calls do nothing). With
+/// [`Writer::Background`], lines are flushed when the returned guard drops:
+/// keep it until the process ends.
+pub fn init(format: LogFormat, filter: &str, no_color: bool, writer: Writer) -> Option<WorkerGuard> {
     let filter =
         tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = !no_color && std::io::stderr().is_terminal();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let (make_writer, guard) = match writer {
+        Writer::Direct => (BoxMakeWriter::new(std::io::stderr), None),
+        Writer::Background => {
+            let (worker, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(false)
+                .thread_name("devx-log")
+                .finish(std::io::stderr());
+            (BoxMakeWriter::new(worker), Some(guard))
+        }
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(make_writer).with_ansi(ansi);
     // `set_global_default`, not `try_init`: that would also install the
     // plain log bridge, and the one below could not replace it.
     let installed = match format {
@@ -24,6 +52,7 @@ pub fn init(format: LogFormat, filter: &str, no_color: bool) {
     if installed.is_ok() && log::set_boxed_logger(Box::new(Bridge(tracing_log::LogTracer::new()))).is_ok() {
         log::set_max_level(log::LevelFilter::Trace);
     }
+    guard
 }
 
 /// Forwards `log` records to tracing, a NOTICE from tokio-postgres's

@@ -80,12 +80,14 @@ pub fn main() -> ExitCode {
     let config = match Config::from_process_env() {
         Ok(c) => c,
         Err(e) => {
-            logging::init(e.log_format, "info", false);
+            logging::init(e.log_format, "info", false, logging::Writer::Direct);
             fatal(e.log_format, &e.to_string(), EXIT_USAGE);
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    logging::init(config.log_format, &config.log_filter, config.no_color);
+    let writer =
+        if matches!(cli.command, Command::Serve(_)) { logging::Writer::Background } else { logging::Writer::Direct };
+    let log_guard = logging::init(config.log_format, &config.log_filter, config.no_color, writer);
     // `config check` prints its warnings itself.
     if !matches!(cli.command, Command::Config(_)) {
         for warning in &config.warnings {
@@ -115,7 +117,14 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let code = exit_code(&e);
+            // The last line comes last: a text one is printed directly, so
+            // the log's queue is flushed first; a JSON one goes through it.
+            let mut log_guard = log_guard;
+            if config.log_format == LogFormat::Text {
+                log_guard = None;
+            }
             fatal(config.log_format, &render(&e), code);
+            drop(log_guard);
             ExitCode::from(code)
         }
     }

@@ -414,12 +414,8 @@ async fn get_project(
     principal: Principal,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Tagged<ProjectDetail>> {
-    let detail = crate::db_read!(state.db, |c| async {
-        match access::find_project(c, &principal, id, false).await? {
-            Some(_) => queries::project_detail(c, id).await,
-            None => Ok(None),
-        }
-    })?;
+    let visibility = principal.visibility();
+    let detail = crate::db_read!(state.db, |c| async { queries::project_detail_visible(c, id, visibility).await })?;
     detail.map(Tagged).ok_or(ApiError::NotFound("project"))
 }
 

@@ -10,6 +10,7 @@
 
 pub mod containers;
 pub mod deployments;
+pub mod env;
 pub mod secrets;
 pub mod services;
 
@@ -18,7 +19,11 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(services::routes()).merge(containers::routes()).merge(deployments::routes())
+    OpenApiRouter::new()
+        .merge(services::routes())
+        .merge(containers::routes())
+        .merge(deployments::routes())
+        .merge(env::routes())
 }
 
 pub use crate::http::pagination::TimeKey;

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::model::{AppendedDeployLogs, DeployLogLine, LogStream, mask_secrets, secret_values};
+use super::model::{AppendedDeployLogs, DeployLogLine, LogStream, mask_secrets, normalize_secrets, secret_values};
 use super::queries::{self, logs as q};
 use super::routes::{CONNECTION_INFO, ENVIRONMENT_VARS, open};
 use crate::accounts::Principal;
@@ -113,7 +113,10 @@ async fn append_deploy_logs(
     let keys = state.config.secret_keys.as_ref();
     let env = open(keys, id, ENVIRONMENT_VARS, row.sealed_environment_vars.as_ref())?;
     let conn = open(keys, id, CONNECTION_INFO, row.sealed_connection_info.as_ref())?;
-    let secrets = secret_values(env.as_ref(), conn.as_ref());
+    let mut secrets = secret_values(env.as_ref(), conn.as_ref());
+    let scoped =
+        crate::runtime::env::secret_values(&tx, keys, row.deployment.project_id, row.deployment.service_id).await?;
+    secrets = normalize_secrets(secrets.into_iter().chain(scoped).collect());
     let texts: Vec<String> = req.lines.iter().map(|l| mask_secrets(&l.text, &secrets)).collect();
 
     let count = req.lines.len() as i64;

@@ -486,3 +486,43 @@ async fn a_secret_canary_never_reaches_a_deploy_log_a_stream_or_pg_dump() {
         assert!(!dump.contains(secret), "pg_dump shows {secret}");
     }
 }
+
+/// `devx secrets rotate` and `check` go through `SEALED_COLUMNS`: every
+/// column named `*_sealed`, and every column beside a `<column>_key_id`, is
+/// listed there, and every listed column and its key-id column exist.
+#[tokio::test]
+async fn every_sealed_column_is_listed_for_rotation_and_check() {
+    let db = crate::harness::TestDb::migrated().await;
+    let client = db.client().await;
+    let rows = client
+        .query(
+            "SELECT c.table_name::text, c.column_name::text FROM information_schema.columns c
+              WHERE c.table_schema = 'devx'
+                AND (c.column_name LIKE '%\\_sealed'
+                     OR EXISTS (SELECT 1 FROM information_schema.columns k
+                                 WHERE k.table_schema = 'devx' AND k.table_name = c.table_name
+                                   AND k.column_name = c.column_name || '_key_id'))
+              ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .unwrap();
+    let found: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut listed: Vec<(String, String)> =
+        devx::runtime::secrets::SEALED_COLUMNS.iter().map(|c| (c.table.to_string(), c.column.to_string())).collect();
+    listed.sort();
+    assert_eq!(found, listed);
+    assert!(found.contains(&("env_vars".to_string(), "value_sealed".to_string())));
+    for c in devx::runtime::secrets::SEALED_COLUMNS {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM information_schema.columns
+                  WHERE table_schema = 'devx' AND table_name = $1 AND column_name = $2",
+                &[&c.table, &c.key_id_column],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1, "{}.{} has no key-id column {}", c.table, c.column, c.key_id_column);
+    }
+}

@@ -1,6 +1,7 @@
 //! What runs a project: its services, the containers the runtime started for
 //! it (or for its user alone, before and without a project), and its deployments (its builds and rollouts, tracked by status),
-//! whose connection info and environment are sealed at rest (`secrets`).
+//! whose connection info and environment are sealed at rest (`secrets`), and
+//! the environment variables of projects and services (`env`).
 //!
 //! Routes on a project (`/api/projects/{id}/...`) ask `projects::access`;
 //! routes on a row (`/api/containers/{id}`) load the row with its project's

@@ -1,9 +1,10 @@
 //! Deploy logs over HTTP: append a batch of lines, tail them in order, or
 //! follow them live as Server-Sent Events, with the machinery execution
 //! logs use (`http::logs`). Before a line is stored, every value of the
-//! deployment's sealed environment variables and its database password (of
-//! 4 characters or more) is replaced by `****`, so a secret never reaches
-//! the table, a response or a stream.
+//! deployment's sealed environment variables, its database password and the
+//! secret environment variables of its service and project (`runtime::env`),
+//! of 4 characters or more, is replaced by `****`, so a secret never
+//! reaches the table, a response or a stream.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -67,8 +68,9 @@ async fn visible_deployment(db: &impl Queryable, principal: &Principal, id: Uuid
 /// Append a batch of lines to a deployment's log (any status: a builder may
 /// flush its last lines after the deployment finished). The lines get the
 /// next seqs, contiguous and in order. Every value of the deployment's
-/// environment variables and its database password of 4 characters or more
-/// is replaced by `****` before the line is stored (so the text stored may
+/// environment variables, its database password and the secret environment
+/// variables of its service and project, of 4 characters or more, is
+/// replaced by `****` before the line is stored (so the text stored may
 /// differ from the text sent; the cap counts the stored text). A
 /// deployment's log may hold `deploy.max_log_bytes` (16 MiB) of text: a
 /// batch that would pass it is refused with a 413 and nothing is stored.

@@ -277,3 +277,52 @@ pub(crate) async fn set(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_table_rule() {
+        for ok in ["A", "_", "DATABASE_URL", "a1_b", &"K".repeat(255)] {
+            assert!(key_ok(ok), "{ok}");
+        }
+        for bad in ["", "1A", "A-B", "A.B", "A B", "É", &"K".repeat(256)] {
+            assert!(!key_ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_looking_names_and_legacy_values() {
+        assert!(looks_secret("DB_PASSWORD") && looks_secret("stripe_key") && looks_secret("DATABASE_URL"));
+        assert!(!looks_secret("NODE_ENV") && !looks_secret("PORT"));
+        assert_eq!(value_text(&serde_json::json!("x")), "x");
+        assert_eq!(value_text(&serde_json::json!(8080)), "8080");
+        assert_eq!(value_text(&serde_json::json!({"a": true})), "{\"a\":true}");
+    }
+
+    #[test]
+    fn a_value_opens_only_in_its_own_row() {
+        let keys = SecretKeys::single(crate::config::SecretKey::from_bytes([3; 32]));
+        let id = Uuid::new_v4();
+        let sealed = seal_value(Some(&keys), id, "hunter22").unwrap();
+        let row = |id| queries::EnvRow {
+            id,
+            key: "K".into(),
+            value_sealed: sealed.bytes.clone(),
+            value_key_id: sealed.key_id.clone(),
+            is_secret: true,
+            is_buildtime: true,
+            is_runtime: true,
+            is_preview: false,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+            updated_by: None,
+        };
+        assert_eq!(open_value(Some(&keys), &row(id)).unwrap(), "hunter22");
+        assert_eq!(open_value(Some(&keys), &row(Uuid::new_v4())).unwrap_err(), SecretError::Undecryptable);
+        assert_eq!(open_value(None, &row(id)).unwrap_err(), SecretError::MissingKey);
+        let shown = view(Some(&keys), &row(id)).ok().unwrap();
+        assert!(shown.value.is_none() && shown.masked.as_deref() == Some(MASK), "a secret is never opened");
+    }
+}

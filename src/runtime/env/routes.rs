@@ -523,3 +523,25 @@ async fn effective_env(
     let items = super::effective(&client, keys, service.project_id, service.id, purpose, preview).await?;
     Ok(Json(EffectiveEnv { purpose, preview, items }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotenv_problems_name_their_line_and_never_a_value() {
+        let vars = parse_dotenv("A=1\nexport B=\"two\"\n# c\nA=3\nC='${A}'").ok().unwrap();
+        assert_eq!(vars, [("B".into(), "two".into()), ("A".into(), "3".into()), ("C".into(), "${A}".into())]);
+        let problem = |text: &str| match parse_dotenv(text) {
+            Err(ApiError::Invalid(errors)) => format!("{errors:?}"),
+            other => panic!("{text:?}: {:?}", other.map(|v| v.len())),
+        };
+        let p = problem("A=1\nsk-live-secret-value\nB=2");
+        assert!(p.contains("line 2") && !p.contains("sk-live"), "{p}");
+        assert!(problem("A=1\nmy.var=2").contains("line 2"));
+        let p = problem("TOKEN=two words");
+        assert!(p.contains("line 1") && !p.contains("words"), "{p}");
+        // The server's own environment is never read.
+        assert_eq!(parse_dotenv("A=${HOME}x").ok().unwrap(), [("A".into(), "x".into())]);
+    }
+}

@@ -193,6 +193,23 @@ pub async fn service_view(db: &impl Queryable, keys: Option<&SecretKeys>, servic
     Ok(Value::Object(map))
 }
 
+/// [`service_view`] of each of `ids` (a page of services), in one query.
+pub async fn service_views(
+    db: &impl Queryable,
+    keys: Option<&SecretKeys>,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Value>, ApiError> {
+    let mut out: std::collections::HashMap<Uuid, Value> =
+        ids.iter().map(|id| (*id, Value::Object(serde_json::Map::new()))).collect();
+    for r in queries::list_services(db, ids).await? {
+        let shown = if r.row.is_secret { MASK.to_string() } else { open_value(keys, &r.row)? };
+        if let Some(Value::Object(map)) = out.get_mut(&r.service_id) {
+            map.insert(r.row.key.clone(), Value::String(shown));
+        }
+    }
+    Ok(out)
+}
+
 /// A JSON value of the legacy `environment_vars` object as a variable's
 /// text: a string as it is, anything else as its JSON.
 pub fn value_text(v: &Value) -> String {

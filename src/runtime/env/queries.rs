@@ -33,6 +33,21 @@ pub async fn list(db: &impl Queryable, owner: Owner) -> Result<Vec<EnvRow>, DbEr
     db.query_as(&sql, &[&owner.id()]).await
 }
 
+/// The variables of several services, with the service each belongs to.
+#[derive(FromRow)]
+pub struct ServiceEnvRow {
+    pub service_id: Uuid,
+    #[from_row(flatten)]
+    pub row: EnvRow,
+}
+
+pub async fn list_services(db: &impl Queryable, ids: &[Uuid]) -> Result<Vec<ServiceEnvRow>, DbError> {
+    let sql = format!(
+        "SELECT service_id, {COLUMNS} FROM devx.env_vars WHERE service_id = ANY($1) AND NOT is_preview ORDER BY key"
+    );
+    db.query_as(&sql, &[&ids]).await
+}
+
 pub async fn get(db: &impl Queryable, owner: Owner, key: &str, preview: bool) -> Result<Option<EnvRow>, DbError> {
     let sql =
         format!("SELECT {COLUMNS} FROM devx.env_vars WHERE {} = $1 AND key = $2 AND is_preview = $3", owner.column());

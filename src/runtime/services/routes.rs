@@ -108,9 +108,11 @@ async fn list_services(
     })?
     .ok_or(ApiError::NotFound("project"))?;
     let mut page = Page::from_rows(rows, limit, |s| (s.created_at, s.id));
+    let ids: Vec<Uuid> = page.items.iter().map(|s| s.id).collect();
     let client = state.db.client().await?;
+    let mut views = env::service_views(&client, state.config.secret_keys.as_ref(), &ids).await?;
     for s in &mut page.items {
-        s.environment_vars = env::service_view(&client, state.config.secret_keys.as_ref(), s.id).await?;
+        s.environment_vars = views.remove(&s.id).unwrap_or_default();
     }
     Ok(Json(page))
 }

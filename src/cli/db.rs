@@ -134,7 +134,7 @@ pub async fn run(config: &Config, args: DbArgs) -> anyhow::Result<ExitCode> {
             }
             DbCommand::Seed { force } => {
                 drop(client);
-                let code = seed(&db, force).await?;
+                let code = seed(&db, config.secret_keys.as_ref(), force).await?;
                 db.close();
                 return Ok(code);
             }
@@ -317,7 +317,7 @@ async fn grants(db: &Db, role: &str, apply: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn seed(db: &Db, force: bool) -> anyhow::Result<ExitCode> {
+async fn seed(db: &Db, keys: Option<&crate::config::SecretKeys>, force: bool) -> anyhow::Result<ExitCode> {
     let mut client = db.client().await?;
     if !crate::migrate::pending_ids(&client).await?.is_empty() {
         anyhow::bail!("the database has pending migrations: run `devx migrate up` first");
@@ -332,6 +332,14 @@ async fn seed(db: &Db, force: bool) -> anyhow::Result<ExitCode> {
     let tx = client.transaction_as("system:seed").await?;
     let templates = seed::load(&tx).await?;
     tx.commit().await?;
+    // The sample services' variables are written as the legacy object (SQL
+    // cannot seal); with a key they become sealed rows now, else when
+    // `devx serve` first runs with one.
+    if keys.is_some() {
+        crate::runtime::env::legacy::move_legacy(db, keys, "system:seed")
+            .await
+            .map_err(|e| anyhow::anyhow!("moving the sample services' environment variables: {e}"))?;
+    }
     println!("sample data loaded ({templates} built-in templates added); `devx db stats --exact` shows the rows");
     Ok(ExitCode::SUCCESS)
 }

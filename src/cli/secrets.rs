@@ -67,10 +67,19 @@ pub async fn run(config: &Config, args: SecretsArgs) -> anyhow::Result<ExitCode>
             }
         }
         let outcome = match args.command {
-            SecretsCommand::Rotate { batch_size } => secrets::rotate(&db, &keys, batch_size).await.map(|report| {
-                print!("{}", render_rotation(&report));
-                if report.unreadable() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
-            }),
+            SecretsCommand::Rotate { batch_size } => {
+                let moved =
+                    crate::runtime::env::legacy::move_legacy(&db, Some(&keys), crate::runtime::env::legacy::ACTOR)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("moving legacy service environment variables: {e}"))?;
+                if moved.moved > 0 {
+                    println!("services.environment_vars: moved {} into env_vars (sealed)", moved.moved);
+                }
+                secrets::rotate(&db, &keys, batch_size).await.map(|report| {
+                    print!("{}", render_rotation(&report));
+                    if report.unreadable() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+                })
+            }
             SecretsCommand::Check { batch_size } => secrets::check(&db, &keys, batch_size).await.map(|report| {
                 print!("{}", render_check(&report));
                 if report.problems() > 0 { ExitCode::from(EXIT_CHECK_FAILED) } else { ExitCode::SUCCESS }

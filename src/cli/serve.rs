@@ -106,6 +106,17 @@ async fn start(config: &Config, database: &ResolvedDatabase, opening: &Opening) 
     migrate::prepare_for_serve(config, &database.target).await?;
     opening.waiting_for("opening the connection pool");
     let db = Db::connect(&config.database, &database.target).await.context("cannot open the connection pool")?;
+    // The legacy plaintext service variables become sealed rows (SQL
+    // cannot seal); without a key they wait, still readable where they are.
+    match crate::runtime::env::legacy::move_legacy(&db, config.secret_keys.as_ref(), crate::runtime::env::legacy::ACTOR)
+        .await
+    {
+        Ok(m) if m.moved > 0 || m.left > 0 => {
+            tracing::info!(moved = m.moved, left = m.left, "moved legacy service environment variables into env_vars");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "legacy service environment variables were not moved into env_vars"),
+    }
     match seed_catalog(&db).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(templates = n, "added built-in templates to the catalog"),

@@ -281,6 +281,7 @@ const TABLES: &[&str] = &[
     "error_logs",
     "templates",
     "api_keys",
+    "env_vars",
     "projects",
     "services",
     "sessions",
@@ -301,6 +302,9 @@ const KNOWN_CONSTRAINTS: &[(&str, &str, &str)] = &[
     ("tasks_parent_task_id_project_id_fkey", "parent_task_id", "the parent task must exist in the same project"),
     ("tasks_id_project_key", "id", "a task with this id already exists"),
     ("tasks_unique_key_key", "unique_key", "an open task of this project already has this unique_key"),
+    ("env_vars_project_id_key_key", "key", "the project already has this variable"),
+    ("env_vars_service_id_key_key", "key", "the service already has this variable"),
+    ("env_vars_owner_check", "project_id", "a variable belongs to exactly one project or service"),
 ];
 
 /// The constraint names mapped by hand, so a test can check that each still

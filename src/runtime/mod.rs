@@ -1,6 +1,7 @@
 //! What runs a project: its services, the containers the runtime started for
 //! it (or for its user alone, before and without a project), and its deployments (its builds and rollouts, tracked by status),
-//! whose connection info and environment are sealed at rest (`secrets`).
+//! whose connection info and environment are sealed at rest (`secrets`), and
+//! the environment variables of projects and services (`env`).
 //!
 //! Routes on a project (`/api/projects/{id}/...`) ask `projects::access`;
 //! routes on a row (`/api/containers/{id}`) load the row with its project's
@@ -10,6 +11,7 @@
 
 pub mod containers;
 pub mod deployments;
+pub mod env;
 pub mod secrets;
 pub mod services;
 
@@ -18,7 +20,11 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(services::routes()).merge(containers::routes()).merge(deployments::routes())
+    OpenApiRouter::new()
+        .merge(services::routes())
+        .merge(containers::routes())
+        .merge(deployments::routes())
+        .merge(env::routes())
 }
 
 pub use crate::http::pagination::TimeKey;

@@ -16,6 +16,7 @@ mod contract;
 mod dashboard;
 mod deployments;
 mod embedded;
+mod env_vars;
 mod failover;
 mod hardening;
 mod harness;

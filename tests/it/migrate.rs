@@ -622,7 +622,11 @@ async fn db_check_finds_drift_and_seed_fills_every_table_once() {
     let db = TestDb::migrated().await;
     let devx = |args: &[&str]| {
         let mut cmd = devx_command();
-        cmd.env("DATABASE_URL", db.url()).arg("db").args(args);
+        // A key, so the seed's service variables become sealed rows.
+        cmd.env("DATABASE_URL", db.url())
+            .env("DEVX_SECRET_KEY", "ZGV2eC10ZXN0LWtleS0wMTIzNDU2Nzg5YWJjZGVmZ2g=")
+            .arg("db")
+            .args(args);
         run(&mut cmd)
     };
     let (code, out, err) = devx(&["check"]);

@@ -33,7 +33,8 @@ async fn container(app: &TestApp, s: &Session, project: &str, runtime_id: &str, 
 
 #[tokio::test]
 async fn services_are_created_listed_changed_and_deleted() {
-    let app = TestApp::spawn().await;
+    // A key: a service's environment variables are sealed.
+    let app = spawn_with_key().await;
     let ada = app.register("ada@example.com").await;
     let p = project(&app, &ada, "shop").await;
     let t = Some(ada.token.as_str());

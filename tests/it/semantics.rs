@@ -330,7 +330,8 @@ async fn check_conditional_write(app: &TestApp, w: &Write) {
 
 #[tokio::test]
 async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+    // A key: environment variables are sealed.
+    let app = crate::runtime::spawn_with_key().await;
     let ann = app.register("ann@example.com").await;
     let admin = app.admin("root@example.com").await;
     let bob = app.register("bob@example.com").await;
@@ -348,6 +349,10 @@ async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_
     let validation = post("/api/pr-validations", json!({"repository": "o/r", "pr_number": 2})).await;
     let reported = post("/api/pr-validations", json!({"repository": "o/r", "pr_number": 3})).await;
     let task = post("/api/tasks", json!({"project_id": p, "title": "t"})).await;
+    for owner in [format!("/api/projects/{p}"), format!("/api/services/{service}")] {
+        let (status, v) = app.call(Method::PUT, &format!("{owner}/env/MODE"), t, Some(json!({"value": "dev"}))).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
 
     let user = |s: &Session| s.token.clone();
     let w = |op, read: String, method, path: String, token: String, first, second, field| Write {
@@ -483,6 +488,26 @@ async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_
             let (r, p) = item(format!("/api/admin/users/{}", bob.user_id));
             let (a, b) = (json!({"plan_type": "team"}), json!({"plan_type": "enterprise"}));
             w("PATCH /api/admin/users/{id}", r, Method::PATCH, p, user(&admin), a, b, "plan_type")
+        },
+        {
+            let (r, path) = item(format!("/api/projects/{p}/env/MODE"));
+            let (a, b) = (json!({"value": "a"}), json!({"value": "b"}));
+            w("PUT /api/projects/{id}/env/{key}", r, Method::PUT, path, user(&ann), a, b, "value")
+        },
+        {
+            let (r, path) = item(format!("/api/projects/{p}/env"));
+            let (a, b) = (json!({"dotenv": "A=1"}), json!({"dotenv": "A=2\nB=3"}));
+            w("PUT /api/projects/{id}/env", r, Method::PUT, path, user(&ann), a, b, "items")
+        },
+        {
+            let (r, path) = item(format!("/api/services/{service}/env/MODE"));
+            let (a, b) = (json!({"value": "a"}), json!({"value": "b"}));
+            w("PUT /api/services/{id}/env/{key}", r, Method::PUT, path, user(&ann), a, b, "value")
+        },
+        {
+            let (r, path) = item(format!("/api/services/{service}/env"));
+            let (a, b) = (json!({"dotenv": "A=1"}), json!({"dotenv": "A=2\nB=3"}));
+            w("PUT /api/services/{id}/env", r, Method::PUT, path, user(&ann), a, b, "items")
         },
     ];
     let mut covered = BTreeSet::new();

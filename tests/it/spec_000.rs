@@ -75,7 +75,8 @@ async fn migrations_run_at_start_and_the_status_endpoints_report_them() {
 /// started and finished, each sign-in and generation in the activity log.
 #[tokio::test]
 async fn templates_services_generations_and_activity_as_the_design_keeps_them() {
-    let app = TestApp::spawn().await;
+    // A key: a service's environment variables are sealed.
+    let app = crate::runtime::spawn_with_key().await;
     let admin = app.admin("root@example.com").await;
     let dev = app.register("dev@example.com").await;
 

@@ -1,9 +1,10 @@
 //! Deploy logs over HTTP: append a batch of lines, tail them in order, or
 //! follow them live as Server-Sent Events, with the machinery execution
 //! logs use (`http::logs`). Before a line is stored, every value of the
-//! deployment's sealed environment variables and its database password (of
-//! 4 characters or more) is replaced by `****`, so a secret never reaches
-//! the table, a response or a stream.
+//! deployment's sealed environment variables, its database password and the
+//! secret environment variables of its service and project (`runtime::env`),
+//! of 4 characters or more, is replaced by `****`, so a secret never
+//! reaches the table, a response or a stream.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -14,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::model::{AppendedDeployLogs, DeployLogLine, LogStream, mask_secrets, secret_values};
+use super::model::{AppendedDeployLogs, DeployLogLine, LogStream, mask_secrets, normalize_secrets, secret_values};
 use super::queries::{self, logs as q};
 use super::routes::{CONNECTION_INFO, ENVIRONMENT_VARS, open};
 use crate::accounts::Principal;
@@ -67,8 +68,9 @@ async fn visible_deployment(db: &impl Queryable, principal: &Principal, id: Uuid
 /// Append a batch of lines to a deployment's log (any status: a builder may
 /// flush its last lines after the deployment finished). The lines get the
 /// next seqs, contiguous and in order. Every value of the deployment's
-/// environment variables and its database password of 4 characters or more
-/// is replaced by `****` before the line is stored (so the text stored may
+/// environment variables, its database password and the secret environment
+/// variables of its service and project, of 4 characters or more, is
+/// replaced by `****` before the line is stored (so the text stored may
 /// differ from the text sent; the cap counts the stored text). A
 /// deployment's log may hold `deploy.max_log_bytes` (16 MiB) of text: a
 /// batch that would pass it is refused with a 413 and nothing is stored.
@@ -113,7 +115,10 @@ async fn append_deploy_logs(
     let keys = state.config.secret_keys.as_ref();
     let env = open(keys, id, ENVIRONMENT_VARS, row.sealed_environment_vars.as_ref())?;
     let conn = open(keys, id, CONNECTION_INFO, row.sealed_connection_info.as_ref())?;
-    let secrets = secret_values(env.as_ref(), conn.as_ref());
+    let mut secrets = secret_values(env.as_ref(), conn.as_ref());
+    let scoped =
+        crate::runtime::env::secret_values(&tx, keys, row.deployment.project_id, row.deployment.service_id).await?;
+    secrets = normalize_secrets(secrets.into_iter().chain(scoped).collect());
     let texts: Vec<String> = req.lines.iter().map(|l| mask_secrets(&l.text, &secrets)).collect();
 
     let count = req.lines.len() as i64;

@@ -379,6 +379,12 @@ pub fn secret_values(environment_vars: Option<&Value>, connection_info: Option<&
     if let Some(password) = connection_info.and_then(|c| c.get("password")) {
         leaves(password, &mut out);
     }
+    normalize_secrets(out)
+}
+
+/// Values of at least [`MIN_SECRET_CHARS`] characters, longest first,
+/// without repeats: the order [`mask_secrets`] needs.
+pub fn normalize_secrets(mut out: Vec<String>) -> Vec<String> {
     out.retain(|s| s.chars().count() >= MIN_SECRET_CHARS);
     out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     out.dedup();

@@ -35,6 +35,8 @@ pub struct Service {
     pub status: ServiceStatus,
     #[schema(value_type = Object)]
     pub deployment_config: Value,
+    /// The service's own (non-preview) environment variables by name,
+    /// secret ones as `"****"` (see `/api/services/{id}/env`).
     #[schema(value_type = Object)]
     pub environment_vars: Value,
     #[schema(value_type = Object)]

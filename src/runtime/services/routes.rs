@@ -19,7 +19,7 @@ use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, IfMatch, Json, Path, Query, Tagged, Versioned};
 use crate::projects::access::{find_project, project_for};
 use crate::projects::queries::usable_template_id;
-use crate::runtime::{JSON_MAX_BYTES, TimeKey};
+use crate::runtime::{JSON_MAX_BYTES, TimeKey, env};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_services, create_service)).routes(routes!(
@@ -91,6 +91,7 @@ pub struct ServiceListParams {
     responses(
         (status = 200, body = Page<Service>),
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Its environment variables must be sealed or opened and DEVX_SECRET_KEY is not set (or does not open them)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn list_services(
@@ -106,7 +107,14 @@ async fn list_services(
         queries::list_project_services(c, project.project_id, status, after, limit).await.map(Some)
     })?
     .ok_or(ApiError::NotFound("project"))?;
-    Ok(Json(Page::from_rows(rows, limit, |s| (s.created_at, s.id))))
+    let mut page = Page::from_rows(rows, limit, |s| (s.created_at, s.id));
+    let ids: Vec<Uuid> = page.items.iter().map(|s| s.id).collect();
+    let client = state.db.client().await?;
+    let mut views = env::service_views(&client, state.config.secret_keys.as_ref(), &ids).await?;
+    for s in &mut page.items {
+        s.environment_vars = views.remove(&s.id).unwrap_or_default();
+    }
+    Ok(Json(page))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -152,6 +160,12 @@ pub struct CreateService {
     /// At most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub deployment_config: Option<Value>,
+    /// Names to values (a value that is not a string is stored as its
+    /// JSON); each name must be an environment name (`^[A-Za-z_][A-Za-z0-9_]*$`,
+    /// at most 255 characters; else 422 naming `environment_vars.<name>`).
+    /// Stored as the service's environment variables (`/api/services/{id}/env`),
+    /// secret if the name looks like a secret's (PASSWORD, SECRET, TOKEN,
+    /// KEY, URL, CREDENTIAL, PRIVATE); needs DEVX_SECRET_KEY (else 503).
     /// At most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub environment_vars: Option<Value>,
@@ -170,6 +184,7 @@ pub struct CreateService {
         (status = 404, description = "No such project of yours", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slug is taken; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields; or the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Its environment variables must be sealed or opened and DEVX_SECRET_KEY is not set (or does not open them)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn create_service(
@@ -195,6 +210,7 @@ async fn create_service(
     v.opt_text("template", req.template.as_deref(), 1, 100);
     v.opt_json_object("deployment_config", req.deployment_config.as_ref(), JSON_MAX_BYTES);
     v.opt_json_object("environment_vars", req.environment_vars.as_ref(), JSON_MAX_BYTES);
+    env::check_object(&mut v, "environment_vars", req.environment_vars.as_ref());
     v.opt_json_object("resource_limits", req.resource_limits.as_ref(), JSON_MAX_BYTES);
     v.finish()?;
 
@@ -228,11 +244,18 @@ async fn create_service(
             health_check_url: req.health_check_url.as_deref(),
             status: req.status.unwrap_or(ServiceStatus::Inactive).as_str(),
             deployment_config: req.deployment_config.as_ref().unwrap_or(&empty),
-            environment_vars: req.environment_vars.as_ref().unwrap_or(&empty),
+            // The variables are rows of their own (`runtime::env`).
+            environment_vars: &empty,
             resource_limits: req.resource_limits.as_ref().unwrap_or(&empty),
         },
     )
     .await?;
+    let mut service = service;
+    let keys = state.config.secret_keys.as_ref();
+    if let Some(vars) = &req.environment_vars {
+        env::replace_service_vars(&tx, keys, service.id, vars, &principal.actor()).await?;
+    }
+    service.environment_vars = env::service_view(&tx, keys, service.id).await?;
     tx.commit().await?;
     Ok(Created::versioned(format!("/api/services/{}", service.id), service))
 }
@@ -244,6 +267,7 @@ async fn create_service(
     responses(
         (status = 200, body = Service, headers(("ETag" = String, description = "The service's version, for If-Match"))),
         (status = 404, description = "No such service of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Its environment variables must be sealed or opened and DEVX_SECRET_KEY is not set (or does not open them)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn get_service(
@@ -252,7 +276,10 @@ async fn get_service(
     Path(id): Path<Uuid>,
 ) -> ApiResult<Tagged<Service>> {
     let found = crate::db_read!(state.db, |c| queries::get_service(c, id, false))?;
-    principal.visibility().filter(found).map(Tagged).ok_or(ApiError::NotFound("service"))
+    let mut service = principal.visibility().filter(found).ok_or(ApiError::NotFound("service"))?;
+    let client = state.db.client().await?;
+    service.environment_vars = env::service_view(&client, state.config.secret_keys.as_ref(), id).await?;
+    Ok(Tagged(service))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -289,7 +316,10 @@ pub struct UpdateService {
     /// Replaces the whole object; at most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub deployment_config: Option<Value>,
-    /// Replaces the whole object; at most 64 KiB of JSON.
+    /// Replaces the service's (non-preview) environment variables: names
+    /// not in it are deleted, the others set (an existing one keeps its
+    /// flags); names as on create (else 422); needs DEVX_SECRET_KEY (else
+    /// 503). At most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
     pub environment_vars: Option<Value>,
     /// Replaces the whole object; at most 64 KiB of JSON.
@@ -308,6 +338,7 @@ pub struct UpdateService {
         (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match names a version the service no longer has; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Its environment variables must be sealed or opened and DEVX_SECRET_KEY is not set (or does not open them)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn update_service(
@@ -338,6 +369,7 @@ async fn update_service(
     }
     v.opt_json_object("deployment_config", req.deployment_config.as_ref(), JSON_MAX_BYTES);
     v.opt_json_object("environment_vars", req.environment_vars.as_ref(), JSON_MAX_BYTES);
+    env::check_object(&mut v, "environment_vars", req.environment_vars.as_ref());
     v.opt_json_object("resource_limits", req.resource_limits.as_ref(), JSON_MAX_BYTES);
     v.finish()?;
 
@@ -357,10 +389,15 @@ async fn update_service(
         health_check_url: req.health_check_url.as_ref().map(|u| u.as_deref()),
         status: req.status.map(ServiceStatus::as_str),
         deployment_config: req.deployment_config.as_ref(),
-        environment_vars: req.environment_vars.as_ref(),
+        environment_vars: None,
         resource_limits: req.resource_limits.as_ref(),
     };
-    let service = queries::update_service(&tx, id, &change).await?.ok_or(ApiError::NotFound("service"))?;
+    let mut service = queries::update_service(&tx, id, &change).await?.ok_or(ApiError::NotFound("service"))?;
+    let keys = state.config.secret_keys.as_ref();
+    if let Some(vars) = &req.environment_vars {
+        env::replace_service_vars(&tx, keys, id, vars, &principal.actor()).await?;
+    }
+    service.environment_vars = env::service_view(&tx, keys, id).await?;
     tx.commit().await?;
     Ok(Tagged(service))
 }

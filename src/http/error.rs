@@ -260,8 +260,11 @@ pub fn constraint_field(constraint: &str) -> (String, String) {
 /// Table names, longest first so that `project_contexts_x` is not read as
 /// `projects` + ...
 const TABLES: &[&str] = &[
+    "service_deploy_tokens",
     "deployment_log_lines",
+    "preview_deployments",
     "generation_history",
+    "webhook_deliveries",
     "idempotency_keys",
     "sign_in_throttle",
     "project_contexts",
@@ -301,6 +304,7 @@ const KNOWN_CONSTRAINTS: &[(&str, &str, &str)] = &[
     ("tasks_parent_task_id_project_id_fkey", "parent_task_id", "the parent task must exist in the same project"),
     ("tasks_id_project_key", "id", "a task with this id already exists"),
     ("tasks_unique_key_key", "unique_key", "an open task of this project already has this unique_key"),
+    ("preview_deployments_live_pr_number_key", "pr_number", "this pull request already has a live preview"),
 ];
 
 /// The constraint names mapped by hand, so a test can check that each still

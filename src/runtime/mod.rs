@@ -1,6 +1,8 @@
 //! What runs a project: its services, the containers the runtime started for
 //! it (or for its user alone, before and without a project), and its deployments (its builds and rollouts, tracked by status),
-//! whose connection info and environment are sealed at rest (`secrets`).
+//! whose connection info and environment are sealed at rest (`secrets`); the
+//! deploy webhooks that queue them (`hooks`) and pull-request previews
+//! (`previews`).
 //!
 //! Routes on a project (`/api/projects/{id}/...`) ask `projects::access`;
 //! routes on a row (`/api/containers/{id}`) load the row with its project's
@@ -10,6 +12,8 @@
 
 pub mod containers;
 pub mod deployments;
+pub mod hooks;
+pub mod previews;
 pub mod secrets;
 pub mod services;
 
@@ -18,7 +22,12 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::http::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(services::routes()).merge(containers::routes()).merge(deployments::routes())
+    OpenApiRouter::new()
+        .merge(services::routes())
+        .merge(containers::routes())
+        .merge(deployments::routes())
+        .merge(hooks::routes())
+        .merge(previews::routes())
 }
 
 pub use crate::http::pagination::TimeKey;

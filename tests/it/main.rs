@@ -19,6 +19,7 @@ mod embedded;
 mod failover;
 mod hardening;
 mod harness;
+mod hooks;
 mod insights;
 mod metrics_history;
 mod migrate;

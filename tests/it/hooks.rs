@@ -366,3 +366,39 @@ async fn concurrent_pull_requests_never_overshoot_the_cap() {
     assert_eq!(count(&client, "SELECT count(*) FROM devx.preview_deployments WHERE status = 'live'").await, 5);
     assert_eq!(count(&client, "SELECT count(*) FROM devx.preview_deployments WHERE status = 'expired'").await, 3);
 }
+
+#[tokio::test]
+async fn retention_expires_previews_past_their_time_and_prunes_old_deliveries() {
+    let app = spawn_with_key().await;
+    let ada = app.register("ada@example.com").await;
+    let svc = service(&app, &ada, "shop").await;
+    let token = new_token(&app, &ada, &svc).await;
+    signed(&app, &svc, &token, "pull_request", "e-1", &pull_request("opened", 1, SHA)).await;
+    signed(&app, &svc, &token, "pull_request", "e-2", &pull_request("opened", 2, SHA)).await;
+    let client = app.db.client().await;
+    client
+        .execute("UPDATE devx.preview_deployments SET expires_at = now() - interval '1 hour' WHERE pr_number = 1", &[])
+        .await
+        .unwrap();
+    // A delivery received 31 days ago (the table is append-only: written so).
+    client
+        .execute(
+            "INSERT INTO devx.webhook_deliveries (service_id, provider, delivery_id, event, received_at, status, answer)
+             VALUES ($1::text::uuid, 'github', 'old', 'ping', now() - interval '31 days', 'ignored', '{}')",
+            &[&svc],
+        )
+        .await
+        .unwrap();
+
+    let pool = crate::app::pool(&app.db).await;
+    let report = devx::retention::run(&pool, &devx::retention::RunOptions::default()).await.unwrap();
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(report.table("webhook_deliveries").unwrap().rows, 1, "{report:?}");
+    let statuses: Vec<String> =
+        crate::support::column(&client, "SELECT status FROM devx.preview_deployments ORDER BY pr_number", &[]).await;
+    assert_eq!(statuses, ["expired", "live"]);
+    let kept: Vec<String> =
+        crate::support::column(&client, "SELECT delivery_id FROM devx.webhook_deliveries ORDER BY delivery_id", &[])
+            .await;
+    assert_eq!(kept, ["e-1", "e-2"]);
+}

@@ -194,6 +194,17 @@ async fn badly_signed_deliveries_are_401_and_create_nothing() {
     assert_problem(status, &p, StatusCode::BAD_REQUEST);
     assert!(p["detail"].as_str().unwrap().contains("x-github-delivery"), "{p}");
 
+    // A body over the server's limit is refused before anything is read.
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let req = app
+        .request(Method::POST, &format!("/api/hooks/deploy/{svc}"), None)
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "x-5")
+        .header("x-hub-signature-256", github_signature(&token, &big))
+        .body(big);
+    let (status, p) = answer(req).await;
+    assert_problem(status, &p, StatusCode::PAYLOAD_TOO_LARGE);
+
     assert_eq!(deployments(&app).await, 0);
     assert_eq!(count(&app.db.client().await, "SELECT count(*) FROM devx.webhook_deliveries").await, 0);
 }

@@ -12,6 +12,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
@@ -204,8 +205,15 @@ async fn deploy_hook(
     State(state): State<AppState>,
     Path(service_id): Path<Uuid>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit: crate::http::body_limit() }
+        } else {
+            ApiError::BadRequest(format!("could not read the request body: {}", e.body_text()))
+        }
+    })?;
     let denied = || ApiError::Unauthorized(DENIED.into());
     let github = header(&headers, "x-hub-signature-256");
     let gitlab = header(&headers, "x-gitlab-token");

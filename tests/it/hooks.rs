@@ -313,6 +313,13 @@ async fn pull_requests_open_and_close_previews_within_the_cap() {
     assert_eq!((items[0]["status"].as_str(), items[0]["head_sha"].as_str()), (Some("live"), Some(SHA)));
     assert_eq!(items[0]["deployment_id"], deployment.as_str());
     assert_eq!(items[0]["pr_url"], "https://github.com/acme/shop/pull/1");
+    assert!(items[0]["url"].is_null(), "not served yet: {page}");
+    let url = "https://shop-pr-1.preview.example.com";
+    let (status, d) =
+        app.patch(&format!("/api/deployments/{deployment}"), Some(&ada.token), json!({"public_url": url})).await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let (_, page) = app.get(&previews, Some(&ada.token)).await;
+    assert_eq!(page["items"][0]["url"], url, "the deployment's address: {page}");
 
     // A push to the pull request redeploys the same preview and ends the old deployment.
     let synced = signed(&app, &svc, &token, "pull_request", "p-2", &pull_request("synchronize", 1, SHA2)).await;

@@ -29,7 +29,8 @@ pub struct Preview {
     #[schema(example = "3f786850e387550fdab836ed7e6dc881de23001b")]
     pub head_sha: String,
     pub status: PreviewStatus,
-    /// Where the preview is served, once the runtime reports it.
+    /// Where the preview is served: its deployment's `public_url` once the
+    /// runtime sets it.
     pub url: Option<String>,
     /// Its newest deployment (`null` once that deployment is deleted).
     pub deployment_id: Option<Uuid>,

@@ -148,6 +148,12 @@ pub async fn list(
     let service_id = s.bind(service_id);
     s.and(format!("v.service_id = {service_id}"));
     s.and_some(status, |status| format!("v.status = {status}"));
-    s.newest_first(&format!("SELECT {PREVIEW_COLUMNS} FROM devx.preview_deployments v"), "v", after, limit);
+    // A preview's own url, else where its deployment is served once the
+    // runtime reports it (the deployment's public_url).
+    let columns = PREVIEW_COLUMNS.replace("v.url,", "coalesce(v.url, d.public_url) AS url,");
+    let select = format!(
+        "SELECT {columns} FROM devx.preview_deployments v LEFT JOIN devx.deployments d ON d.id = v.deployment_id"
+    );
+    s.newest_first(&select, "v", after, limit);
     s.query_as(db).await
 }

@@ -5,8 +5,9 @@
 //! `deploy.previews_per_service` are live per service: opening one more
 //! expires the oldest, under a per-service lock, in the same transaction.
 //! A preview lives `deploy.preview_ttl_hours` after its last deployment; the
-//! retention run marks the ones past it `expired`. Closing or expiring a
-//! preview here ends its deployment as the deployment status machine allows
+//! retention run marks the ones past it `expired` (their deployments are
+//! left as they are). Closing, or expiring by the cap, ends a preview's
+//! deployment as the deployment status machine allows
 //! (cancelled before it runs, stopped when it runs).
 
 pub mod model;

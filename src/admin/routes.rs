@@ -73,6 +73,8 @@ pub struct PutConfigRequest {
     /// from 1024 to 1073741824, `deploy.max_concurrent_builds` from 1 to
     /// 10000, `deploy.max_concurrent_builds_per_project` from 1 to 10000,
     /// `deploy.max_log_bytes` from 1024 to 1073741824,
+    /// `deploy.previews_per_service` from 1 to 1000,
+    /// `deploy.preview_ttl_hours` from 1 to 8760,
     /// `errors.max_recovery_attempts` from 0 to 100.
     #[schema(value_type = AnyJsonButNull, example = json!("6 months"))]
     pub value: Value,

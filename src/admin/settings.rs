@@ -9,6 +9,7 @@ use crate::agents::settings as agents;
 use crate::http::validate::Validator;
 use crate::retention;
 use crate::runtime::deployments::queries as deployments;
+use crate::runtime::previews::queries as previews;
 
 /// What a known setting's value must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +79,11 @@ pub const KNOWN: &[KnownSetting] = &[
         key: "retention.idempotency_keys",
         kind: Kind::Period,
         description: "How long idempotency keys and their stored answers are kept",
+    },
+    KnownSetting {
+        key: "retention.webhook_deliveries",
+        kind: Kind::Period,
+        description: "How long deploy webhook deliveries (and their replay answers) are kept",
     },
     KnownSetting {
         key: retention::BATCH_SIZE_KEY,
@@ -158,6 +164,16 @@ pub const KNOWN: &[KnownSetting] = &[
         key: deployments::MAX_LOG_BYTES_KEY,
         kind: Kind::Integer { min: deployments::LOG_BYTES_MIN, max: deployments::LOG_BYTES_MAX },
         description: "Bytes of log text one deployment may hold (16 MiB when unset); past it appends are refused (413)",
+    },
+    KnownSetting {
+        key: previews::PER_SERVICE_KEY,
+        kind: Kind::Integer { min: 1, max: previews::PER_SERVICE_MAX },
+        description: "Live pull-request previews per service (5 when unset); opening one more expires the oldest",
+    },
+    KnownSetting {
+        key: previews::TTL_HOURS_KEY,
+        kind: Kind::Integer { min: 1, max: previews::TTL_HOURS_MAX },
+        description: "Hours a pull-request preview lives after its last deployment (168 when unset)",
     },
     KnownSetting {
         key: "errors.max_recovery_attempts",

@@ -25,13 +25,15 @@
 --   10 devx.services           11 devx.containers         12 devx.deployments
 --   13 devx.generation_history 14 devx.chat_messages      15 devx.file_storage
 --   16 devx.tasks              17 devx.task_executions    18 devx.pr_validations
---   19 devx.error_logs
+--   19 devx.error_logs         20 devx.service_deploy_tokens
+--   21 devx.webhook_deliveries 22 devx.preview_deployments
 --   (devx.execution_logs is keyed by (execution_id, seq); devx.activity_logs
 --   has no key of its own, so its rows are inserted only while the table
 --   holds no row marked "seed" in its details.)
 -- Secrets: password_hash is NULL (external sign-in); token and key hashes are
 -- 32-byte fills (ab, ac, cd, ce) that no token hashes to; deployments'
--- encrypted columns are NULL (only the application can encrypt them).
+-- encrypted columns are NULL (only the application can encrypt them), and so
+-- is the deploy token's sealed copy (its hash is a 32-byte fill in hex).
 
 SELECT set_config('devx.actor', 'system:seed', true);
 
@@ -393,6 +395,34 @@ SELECT d.id, l.seq, l.stream, d.created_at + l.after, l.text,
                (3, 'stdout', interval '2 minutes', 'next build: compiled successfully'),
                (4, 'system', interval '9 minutes', 'container started; health check passed')) AS l(seq, stream, after, text)
  WHERE d.id = 'deed0012-5eed-4000-8000-000000000001'
+ON CONFLICT DO NOTHING;
+
+-- A deploy token for the recipe-box web service, the push delivery that
+-- queued its running deployment, and a pull request's live preview.
+INSERT INTO devx.service_deploy_tokens (id, service_id, token_hash, created_by, last_used_at, created_at, updated_at)
+SELECT 'deed0020-5eed-4000-8000-000000000001', s.id, repeat('cf', 32), 'system:seed',
+       now() - interval '2 hours 10 minutes', now() - interval '10 days', now() - interval '10 days'
+  FROM devx.services s WHERE s.id = 'deed0010-5eed-4000-8000-000000000001'
+ON CONFLICT DO NOTHING;
+
+INSERT INTO devx.webhook_deliveries (id, service_id, provider, delivery_id, event, received_at, status, answer,
+                                     deployment_id)
+SELECT 'deed0021-5eed-4000-8000-000000000001', s.id, 'gitlab', 'seed-5d1c7a2e-push', 'Push Hook',
+       now() - interval '2 hours 10 minutes', 'deployment_queued',
+       jsonb_build_object('delivery_id', 'seed-5d1c7a2e-push', 'provider', 'gitlab', 'event', 'Push Hook',
+                          'status', 'deployment_queued', 'detail', 'a deployment of main is queued',
+                          'deployment_id', 'deed0012-5eed-4000-8000-000000000001', 'pr_number', NULL),
+       'deed0012-5eed-4000-8000-000000000001'
+  FROM devx.services s WHERE s.id = 'deed0010-5eed-4000-8000-000000000001'
+ON CONFLICT DO NOTHING;
+
+INSERT INTO devx.preview_deployments (id, service_id, pr_number, pr_url, branch, head_sha, status, url,
+                                      deployment_id, expires_at, created_at, updated_at)
+SELECT 'deed0022-5eed-4000-8000-000000000001', s.id, 42, 'https://git.devx.local/ada/recipe-box/-/merge_requests/42',
+       'feature/ratings', '9b2e4f0c1a7d3e5f6a8b9c0d1e2f3a4b5c6d7e8f', 'live',
+       'https://recipe-box-pr-42.preview.devx.local', NULL, now() + interval '5 days',
+       now() - interval '2 days', now() - interval '2 days'
+  FROM devx.services s WHERE s.id = 'deed0010-5eed-4000-8000-000000000001'
 ON CONFLICT DO NOTHING;
 
 INSERT INTO devx.generation_history (id, user_id, template_id, project_id, service_id, generation_type,

@@ -260,8 +260,11 @@ pub fn constraint_field(constraint: &str) -> (String, String) {
 /// Table names, longest first so that `project_contexts_x` is not read as
 /// `projects` + ...
 const TABLES: &[&str] = &[
+    "service_deploy_tokens",
     "deployment_log_lines",
+    "preview_deployments",
     "generation_history",
+    "webhook_deliveries",
     "idempotency_keys",
     "sign_in_throttle",
     "project_contexts",
@@ -305,6 +308,7 @@ const KNOWN_CONSTRAINTS: &[(&str, &str, &str)] = &[
     ("env_vars_project_id_key_key", "key", "the project already has this variable"),
     ("env_vars_service_id_key_key", "key", "the service already has this variable"),
     ("env_vars_owner_check", "project_id", "a variable belongs to exactly one project or service"),
+    ("preview_deployments_live_pr_number_key", "pr_number", "this pull request already has a live preview"),
 ];
 
 /// The constraint names mapped by hand, so a test can check that each still

@@ -11,7 +11,9 @@
 //! a run removes exactly the rows older than the period at that moment. After
 //! a table, one audit row (entity `*`, actor `system:retention`) records how
 //! many rows went and the cutoff, the trail of append-only tables. A dry run
-//! counts and changes nothing.
+//! counts and changes nothing. Before the deletions, a real run marks the
+//! pull-request previews past their `expires_at` expired
+//! (`runtime::previews`).
 //!
 //! Two runs never work at once: a real run holds a session advisory lock, and
 //! a second one (another replica, or the CLI beside `serve`) is told so and
@@ -130,6 +132,15 @@ pub const RULES: &[Rule] = &[
         condition: "created_at < $1",
         oldest_first: Some("created_at"),
         what: "activity log rows (sign-ins, failures, lockouts, first key uses, generations started) written before the cutoff",
+    },
+    Rule {
+        name: "webhook_deliveries",
+        table: "devx.webhook_deliveries",
+        setting: "retention.webhook_deliveries",
+        default_period: "30 days",
+        condition: "received_at < $1",
+        oldest_first: Some("received_at"),
+        what: "deploy webhook deliveries (and the answers replays get) received before the cutoff",
     },
     Rule {
         name: "closed_accounts",
@@ -283,6 +294,9 @@ pub async fn run(db: &Db, opts: &RunOptions) -> Result<RetentionReport, Retentio
     if !opts.dry_run && !unnamed && !queries::try_lock(&client).await? {
         return Err(RetentionError::Busy);
     }
+    if !opts.dry_run {
+        expire_previews(&mut client).await;
+    }
     let mut tables = Vec::with_capacity(RULES.len());
     for rule in RULES {
         tables.push(run_rule(&mut client, rule, &settings, batch_size, opts.dry_run).await);
@@ -298,6 +312,24 @@ pub async fn run(db: &Db, opts: &RunOptions) -> Result<RetentionReport, Retentio
         tracing::debug!(error = %e, "could not release the retention lock");
     }
     Ok(RetentionReport { dry_run: opts.dry_run, batch_size, started_at, duration: started.elapsed(), tables })
+}
+
+/// Marks the pull-request previews past their `expires_at` expired (their
+/// rows stay: the list shows them, and deletion follows the service). A
+/// failure is logged; the deletions still run.
+async fn expire_previews(client: &mut PgClient) {
+    let expired = async {
+        let tx = client.transaction_as(ACTOR).await?;
+        queries::set_lock_timeout(&tx).await?;
+        let n = crate::runtime::previews::queries::expire_due(&tx).await?;
+        tx.commit().await?;
+        Ok::<u64, DbError>(n)
+    };
+    match expired.await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(previews = n, "retention: marked expired previews"),
+        Err(e) => tracing::warn!(error = %e, "retention: could not mark expired previews"),
+    }
 }
 
 async fn run_rule(

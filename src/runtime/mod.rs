@@ -1,7 +1,9 @@
 //! What runs a project: its services, the containers the runtime started for
 //! it (or for its user alone, before and without a project), and its deployments (its builds and rollouts, tracked by status),
-//! whose connection info and environment are sealed at rest (`secrets`), and
-//! the environment variables of projects and services (`env`).
+//! whose connection info and environment are sealed at rest (`secrets`); the
+//! environment variables of projects and services (`env`); the deploy
+//! webhooks that queue deployments (`hooks`) and pull-request previews
+//! (`previews`).
 //!
 //! Routes on a project (`/api/projects/{id}/...`) ask `projects::access`;
 //! routes on a row (`/api/containers/{id}`) load the row with its project's
@@ -12,6 +14,8 @@
 pub mod containers;
 pub mod deployments;
 pub mod env;
+pub mod hooks;
+pub mod previews;
 pub mod secrets;
 pub mod services;
 
@@ -25,6 +29,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(containers::routes())
         .merge(deployments::routes())
         .merge(env::routes())
+        .merge(hooks::routes())
+        .merge(previews::routes())
 }
 
 pub use crate::http::pagination::TimeKey;

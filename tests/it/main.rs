@@ -20,6 +20,7 @@ mod env_vars;
 mod failover;
 mod hardening;
 mod harness;
+mod hooks;
 mod insights;
 mod metrics_history;
 mod migrate;

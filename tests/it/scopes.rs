@@ -18,6 +18,7 @@ const PUBLIC: &[&str] = &[
     "GET /readyz",
     "POST /api/auth/register",
     "POST /api/auth/login",
+    "POST /api/hooks/deploy/{service}",
     "GET /api/templates",
     "GET /api/templates/categories",
     "GET /api/templates/technologies",
@@ -45,6 +46,7 @@ fn concrete(path: &str) -> String {
         .replace("{slug}", "no-such-template")
         .replace("{name}", "build")
         .replace("{key}", "no.such.key")
+        .replace("{number}", "1")
 }
 
 #[test]

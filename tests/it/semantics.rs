@@ -157,7 +157,7 @@ fn template_body(slug: &str) -> Value {
 
 #[tokio::test]
 async fn every_201_names_the_new_resource_in_location() {
-    let app = TestApp::spawn().await;
+    let app = crate::runtime::spawn_with_key().await;
     let ann = app.register("ann@example.com").await;
     let admin = app.admin("root@example.com").await;
     let t = Some(ann.token.as_str());
@@ -178,6 +178,9 @@ async fn every_201_names_the_new_resource_in_location() {
         let op = format!("POST /api/projects/{{id}}/{what}");
         create(&app, c, &op, Method::POST, &nested(what), t, body).await;
     }
+    let (_, svc) = app.post(&nested("services"), t, json!({"name": "Hooked", "slug": "svc-hook"})).await;
+    let path = format!("/api/services/{}/deploy-token", id(&svc));
+    create(&app, c, "POST /api/services/{id}/deploy-token", Method::POST, &path, t, json!({})).await;
     let body = json!({"container_id": "rt-own", "name": "own"});
     create(&app, c, "POST /api/containers", Method::POST, "/api/containers", t, body).await;
     let d = create(&app, c, "POST /api/projects/{id}/deployments", Method::POST, &nested("deployments"), t, json!({}))
@@ -247,6 +250,7 @@ async fn every_201_names_the_new_resource_in_location() {
 const UNKEYED_CREATES: &[(&str, &str)] = &[
     ("POST /api/auth/register", "the answer holds a session token"),
     ("POST /api/api-keys", "the answer holds the new key"),
+    ("POST /api/services/{id}/deploy-token", "the answer holds the new deploy token"),
 ];
 
 #[tokio::test]

@@ -18,3 +18,4 @@ pub mod queries;
 mod routes;
 
 pub use routes::routes;
+pub(crate) use routes::{end, queue};

@@ -96,6 +96,34 @@ async fn run_queue(db: &impl Queryable) -> ApiResult<()> {
     Ok(())
 }
 
+/// Inserts a deployment (queued) and runs the queue, so it builds at once
+/// when a slot is free: the one way every caller (the API, redeploys,
+/// webhooks) creates a deployment. The caller holds
+/// [`queries::lock_build_slots`] and commits.
+pub(crate) async fn queue(db: &impl Queryable, n: &NewDeployment<'_>) -> ApiResult<Deployment> {
+    let row = queries::insert_deployment(db, n).await?;
+    run_queue(db).await?;
+    reload(db, row.deployment.id).await
+}
+
+/// Ends a deployment that something replaced or closed (a pull request's
+/// preview): cancelled if it has not gone live, stopped if it runs, left
+/// alone when it is final already; its build slot goes to the next in the
+/// queue. The caller holds [`queries::lock_build_slots`] and commits.
+/// Whether it changed anything.
+pub(crate) async fn end(db: &impl Queryable, id: Uuid) -> ApiResult<bool> {
+    let Some(row) = queries::get_deployment(db, id, false, true).await? else { return Ok(false) };
+    let to = match row.deployment.status {
+        s if s.can_cancel() => DeploymentStatus::Cancelled,
+        DeploymentStatus::Running => DeploymentStatus::Stopped,
+        _ => return Ok(false),
+    };
+    let change = DeploymentChange { status: Some(to.as_str()), ..DeploymentChange::default() };
+    queries::update_deployment(db, id, &change).await?;
+    run_queue(db).await?;
+    Ok(true)
+}
+
 /// A deployment the caller may see, as it is now in this transaction.
 async fn reload(db: &impl Queryable, id: Uuid) -> ApiResult<Deployment> {
     Ok(queries::get_deployment(db, id, false, false).await?.ok_or(ApiError::NotFound("deployment"))?.deployment)
@@ -344,7 +372,7 @@ async fn create_deployment(
     {
         return Err(ApiError::no_such("service_id", "no such service in this project"));
     }
-    let row = queries::insert_deployment(
+    let deployment = queue(
         &tx,
         &NewDeployment {
             id: deployment_id,
@@ -365,8 +393,6 @@ async fn create_deployment(
         },
     )
     .await?;
-    run_queue(&tx).await?;
-    let deployment = reload(&tx, row.deployment.id).await?;
     tx.commit().await?;
     Ok(Created::versioned(format!("/api/deployments/{}", deployment.id), deployment))
 }
@@ -685,7 +711,7 @@ async fn redeploy_deployment(
     let key = state.config.secret_keys.as_ref();
     let connection = reseal(key, id, new_id, CONNECTION_INFO, source.sealed_connection_info.as_ref())?;
     let env = reseal(key, id, new_id, ENVIRONMENT_VARS, source.sealed_environment_vars.as_ref())?;
-    queries::insert_deployment(
+    let deployment = queue(
         &tx,
         &NewDeployment {
             id: new_id,
@@ -706,8 +732,6 @@ async fn redeploy_deployment(
         },
     )
     .await?;
-    run_queue(&tx).await?;
-    let deployment = reload(&tx, new_id).await?;
     tx.commit().await?;
     Ok(Created::versioned(format!("/api/deployments/{new_id}"), deployment))
 }

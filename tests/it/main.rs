@@ -25,6 +25,7 @@ mod migrate;
 mod openapi;
 mod ops;
 mod outage;
+mod partitions;
 mod pgbouncer;
 mod projects;
 mod readme;

@@ -61,6 +61,9 @@ pub struct PutConfigRequest {
     /// retention periods (`retention.*`, and `retention.interval`) are
     /// positive PostgreSQL intervals as strings (`"6 months"`),
     /// `retention.batch_size` an integer from 1 to 100000,
+    /// `retention.partitions_ahead` from 0 to 366,
+    /// `retention.partition_interval.<table>` (`audit_logs`, `execution_logs`,
+    /// `deployment_log_lines`, `activity_logs`, `error_logs`) one of "month", "day",
     /// `retention.enabled` a boolean, `agents.max_concurrent_executions` an
     /// integer from 1 to 10000, `agents.max_concurrent_executions_per_project`
     /// from 1 to 10000, `agents.max_concurrent_executions_per_agent_type` an
@@ -337,6 +340,12 @@ mod tests {
                 settings::Kind::AgentTypeLimits { max } => {
                     let said = format!("`{}` an object from agent types to integers from 1 to {max}", setting.key);
                     assert!(description.contains(&said), "{}", setting.key);
+                }
+                settings::Kind::OneOf(choices) => {
+                    let table = setting.key.strip_prefix("retention.partition_interval.").unwrap();
+                    assert!(description.contains(&format!("`{table}`")), "{}", setting.key);
+                    let quoted: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
+                    assert!(description.contains(&format!("one of {}", quoted.join(", "))), "{}", setting.key);
                 }
             }
         }

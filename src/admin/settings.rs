@@ -27,6 +27,8 @@ pub enum Kind {
     AgentTypeLimits {
         max: i64,
     },
+    /// One of these JSON strings.
+    OneOf(&'static [&'static str]),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +101,41 @@ pub const KNOWN: &[KnownSetting] = &[
         key: retention::ENABLED_KEY,
         kind: Kind::Bool,
         description: "Whether devx serve runs the retention job (devx retention run works either way)",
+    },
+    KnownSetting {
+        key: retention::PARTITIONS_AHEAD_KEY,
+        kind: Kind::Integer { min: 0, max: retention::MAX_PARTITIONS_AHEAD },
+        description: "Partitions of each history table the retention run creates ahead of the current one (2 when unset)",
+    },
+    KnownSetting {
+        key: retention::PARTITION_GRACE_KEY,
+        kind: Kind::Period,
+        description: "How long after its whole range expired a history partition is dropped (1 day when unset)",
+    },
+    KnownSetting {
+        key: "retention.partition_interval.audit_logs",
+        kind: Kind::OneOf(PARTITION_INTERVALS),
+        description: "How long each partition of the audit trail covers: month (when unset) or day",
+    },
+    KnownSetting {
+        key: "retention.partition_interval.execution_logs",
+        kind: Kind::OneOf(PARTITION_INTERVALS),
+        description: "How long each partition of execution log lines covers: month (when unset) or day",
+    },
+    KnownSetting {
+        key: "retention.partition_interval.deployment_log_lines",
+        kind: Kind::OneOf(PARTITION_INTERVALS),
+        description: "How long each partition of deployment log lines covers: month (when unset) or day",
+    },
+    KnownSetting {
+        key: "retention.partition_interval.activity_logs",
+        kind: Kind::OneOf(PARTITION_INTERVALS),
+        description: "How long each partition of the activity log covers: month (when unset) or day",
+    },
+    KnownSetting {
+        key: "retention.partition_interval.error_logs",
+        kind: Kind::OneOf(PARTITION_INTERVALS),
+        description: "How long each partition of error logs covers: month (when unset) or day",
     },
     KnownSetting {
         key: "agents.max_concurrent_executions",
@@ -182,6 +219,10 @@ pub const KNOWN: &[KnownSetting] = &[
     },
 ];
 
+/// What `retention.partition_interval.<table>` may be (what
+/// `devx.history_tables()` reads).
+pub const PARTITION_INTERVALS: &[&str] = &["month", "day"];
+
 /// A namespace in which only the known keys exist.
 const CLOSED_NAMESPACES: &[&str] = &["retention."];
 
@@ -262,6 +303,12 @@ pub fn check_value<'a>(v: &mut Validator, key: &str, value: &'a Value) -> Option
             );
             None
         }
+        Kind::OneOf(choices) => {
+            let ok = value.as_str().is_some_and(|s| choices.contains(&s));
+            let quoted: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
+            v.check(ok, "value", format!("must be one of {}", quoted.join(", ")));
+            None
+        }
     }
 }
 
@@ -284,6 +331,14 @@ mod tests {
     fn every_retention_period_is_a_known_setting() {
         for rule in retention::RULES {
             assert_eq!(known(rule.setting).map(|k| k.kind), Some(Kind::Period), "{}", rule.setting);
+        }
+    }
+
+    #[test]
+    fn every_history_table_has_a_partition_interval_setting() {
+        for table in retention::HISTORY_TABLES {
+            let key = retention::partition_interval_key(table);
+            assert_eq!(known(&key).map(|k| k.kind), Some(Kind::OneOf(PARTITION_INTERVALS)), "{key}");
         }
     }
 
@@ -323,6 +378,12 @@ mod tests {
             ("agents.max_concurrent_executions_per_agent_type", json!({"claude-code": 0}), false),
             ("agents.max_concurrent_executions_per_agent_type", json!([4]), false),
             ("agents.retry_backoff_base_seconds", json!(0), true),
+            ("retention.partition_interval.audit_logs", json!("day"), true),
+            ("retention.partition_interval.audit_logs", json!("week"), false),
+            ("retention.partition_interval.audit_logs", json!(1), false),
+            ("retention.partitions_ahead", json!(0), true),
+            ("retention.partitions_ahead", json!(-1), false),
+            ("retention.partition_grace", json!("2 days"), true),
         ];
         for (key, value, ok) in cases {
             let mut v = Validator::new();

@@ -27,7 +27,9 @@ enum RetentionCommand {
     /// stopped containers, execution log lines, closed accounts and audit
     /// rows older than their periods (the retention.* settings, e.g.
     /// `retention.chat_messages` = "6 months"), and print what went per
-    /// table. `devx serve` does the same every `retention.interval` unless
+    /// table. The time-partitioned history tables first get their
+    /// partitions ahead, then lose whole expired partitions (detached and
+    /// dropped, named in the output) before the batched deletion. `devx serve` does the same every `retention.interval` unless
     /// `retention.enabled` is false. Exits 1 if a table could not be finished.
     #[command(after_help = "Examples:\n  devx retention run --dry-run\n  devx retention run\n  \
         devx retention run --batch-size 500")]
@@ -75,6 +77,11 @@ pub fn render(report: &RetentionReport) -> String {
     let mut out = String::new();
     if report.dry_run {
         out.push_str("dry run: nothing is deleted\n");
+    } else if report.partitions_created > 0 {
+        out.push_str(&format!("created {} ahead\n", plural(u64::from(report.partitions_created), "partition")));
+    }
+    if let Some(error) = &report.partitions_error {
+        out.push_str(&format!("partitions ahead not created: {error}\n"));
     }
     for t in &report.tables {
         let rows = plural(t.rows, "row");
@@ -89,6 +96,14 @@ pub fn render(report: &RetentionReport) -> String {
         };
         if !report.dry_run && t.batches > 0 {
             line.push_str(&format!(" in {}", plural(u64::from(t.batches), "batch")));
+        }
+        if !t.partitions_dropped.is_empty() {
+            let verb = if report.dry_run { "would drop" } else { "dropped" };
+            line.push_str(&format!(
+                "; {verb} {} whole: {}",
+                plural(t.partitions_dropped.len() as u64, "partition"),
+                t.partitions_dropped.join(", ")
+            ));
         }
         if let Some(error) = &t.error {
             line.push_str(&format!("; not finished: {error}"));

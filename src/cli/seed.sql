@@ -27,7 +27,9 @@
 --   16 devx.tasks              17 devx.task_executions    18 devx.pr_validations
 --   19 devx.error_logs         20 devx.service_deploy_tokens
 --   21 devx.webhook_deliveries 22 devx.preview_deployments
---   (devx.execution_logs is keyed by (execution_id, seq); devx.activity_logs
+--   (devx.execution_logs and devx.error_logs are partitioned by time, so their
+--   keys include a time the seed computes from now(): their rows are inserted
+--   only where no row has the same (execution_id, seq) or id; devx.activity_logs
 --   has no key of its own, so its rows are inserted only while the table
 --   holds no row marked "seed" in its details.)
 -- Secrets: password_hash is NULL (external sign-in); token and key hashes are
@@ -625,7 +627,8 @@ VALUES
 ON CONFLICT DO NOTHING;
 
 INSERT INTO devx.execution_logs (execution_id, seq, level, message, logged_at)
-VALUES
+SELECT v.execution_id::uuid, v.seq, v.level, v.message, v.logged_at
+  FROM (VALUES
     ('deed0017-5eed-4000-8000-000000000001', 1, 'info', 'cloned ada-lovelace/inventory-api@main',
      now() - interval '5 days'),
     ('deed0017-5eed-4000-8000-000000000001', 2, 'info', 'bumped fastapi 0.104.1 -> 0.110.0, pydantic 2.5.2 -> 2.7.0',
@@ -654,6 +657,8 @@ VALUES
      now() - interval '2 days 5 hours 10 minutes'),
     ('deed0017-5eed-4000-8000-000000000004', 2, 'warn', 'cancelled: the task was cancelled',
      now() - interval '2 days 5 hours')
+       ) AS v (execution_id, seq, level, message, logged_at)
+ WHERE NOT EXISTS (SELECT 1 FROM devx.execution_logs l WHERE l.execution_id = v.execution_id::uuid AND l.seq = v.seq)
 ON CONFLICT DO NOTHING;
 
 -- Pull-request validations; validation_results has one entry per check.
@@ -691,7 +696,9 @@ ON CONFLICT DO NOTHING;
 -- Errors of five types; only the network error is resolved.
 INSERT INTO devx.error_logs (id, task_id, execution_id, error_type, message, stack, context, recovery_attempts,
                              resolved, resolved_at, created_at)
-VALUES
+SELECT v.id::uuid, v.task_id::uuid, v.execution_id::uuid, v.error_type, v.message, v.stack, v.context::jsonb,
+       v.recovery_attempts, v.resolved, v.resolved_at, v.created_at
+  FROM (VALUES
     ('deed0019-5eed-4000-8000-000000000001', 'deed0016-5eed-4000-8000-000000000004',
      'deed0017-5eed-4000-8000-000000000002', 'timeout',
      'cargo test exceeded the 600 s step limit',
@@ -721,6 +728,8 @@ VALUES
      NULL,
      '{"repository": "linus/edge-proxy", "delivery": "7f1c9e2a-seed", "header": "X-Hub-Signature-256"}', 0, false, NULL,
      now() - interval '6 hours')
+       ) AS v (id, task_id, execution_id, error_type, message, stack, context, recovery_attempts, resolved, resolved_at, created_at)
+ WHERE NOT EXISTS (SELECT 1 FROM devx.error_logs e WHERE e.id = v.id::uuid)
 ON CONFLICT DO NOTHING;
 
 -- Someone guessing passwords from one address, locked out for now.

@@ -679,13 +679,17 @@ async fn unused_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> Res
     let rows: Vec<UnusedIndex> = db
         .query_as(
             &format!(
-                "SELECT format('%I.%I', s.schemaname, s.indexrelname) AS index,
-                        format('%I.%I', s.schemaname, s.relname) AS \"table\",
-                        pg_relation_size(s.indexrelid) AS bytes, pg_get_indexdef(s.indexrelid) AS definition
+                // A partitioned table's index is one index: its partitions'
+                // copies are summed into it (and cannot be dropped alone).
+                "SELECT format('%I.%I', n.nspname, ci.relname) AS index,
+                        format('%I.%I', n.nspname, ct.relname) AS \"table\",
+                        sum(pg_relation_size(s.indexrelid))::int8 AS bytes, pg_get_indexdef(ci.oid) AS definition
                    FROM pg_stat_user_indexes s
-                   JOIN pg_index i ON i.indexrelid = s.indexrelid
-                  WHERE s.schemaname IN {SCHEMAS} AND s.idx_scan = 0
-                    AND pg_relation_size(s.indexrelid) >= $1
+                   JOIN pg_class ci ON ci.oid = coalesce(pg_partition_root(s.indexrelid), s.indexrelid)
+                   JOIN pg_namespace n ON n.oid = ci.relnamespace
+                   JOIN pg_index i ON i.indexrelid = ci.oid
+                   JOIN pg_class ct ON ct.oid = i.indrelid
+                  WHERE s.schemaname IN {SCHEMAS}
                     AND NOT i.indisunique AND NOT i.indisprimary
                     AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
                     AND NOT EXISTS (
@@ -693,7 +697,9 @@ async fn unused_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> Res
                          WHERE c.contype = 'f' AND c.conrelid = i.indrelid
                            AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
                            AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey)
-                  ORDER BY pg_relation_size(s.indexrelid) DESC, 1"
+                  GROUP BY n.nspname, ci.oid, ci.relname, ct.relname
+                 HAVING sum(s.idx_scan) = 0 AND sum(pg_relation_size(s.indexrelid))::int8 >= $1
+                  ORDER BY bytes DESC, 1"
             ),
             &[&UNUSED_INDEX_MIN_BYTES],
         )
@@ -748,7 +754,7 @@ async fn duplicate_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> 
                    JOIN pg_class t ON t.oid = a.indrelid
                    JOIN pg_namespace n ON n.oid = t.relnamespace
                    JOIN pg_am am ON am.oid = ca.relam
-                  WHERE n.nspname IN {SCHEMAS}
+                  WHERE n.nspname IN {SCHEMAS} AND NOT t.relispartition
                     AND ca.relam = cb.relam AND a.indisvalid AND b.indisvalid
                     AND NOT a.indisprimary
                     AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = a.indexrelid)
@@ -795,6 +801,20 @@ async fn duplicate_indexes(db: &impl Queryable, findings: &mut Vec<Insight>) -> 
 }
 
 /// Tables with enough rows to matter that are mostly read by sequential scans.
+/// `pg_stat_user_tables` with a partitioned table's partitions summed into
+/// it, so that a table is one finding, not one per month. `vacuumed` is its
+/// least recently vacuumed part.
+const BY_TABLE: &str = "SELECT format('%I.%I', n.nspname, c.relname) AS \"table\",
+        sum(s.seq_scan)::int8 AS seq_scan, sum(s.seq_tup_read)::int8 AS seq_tup_read,
+        sum(coalesce(s.idx_scan, 0))::int8 AS idx_scan, sum(s.n_live_tup)::int8 AS n_live_tup,
+        sum(s.n_dead_tup)::int8 AS n_dead_tup, sum(pg_table_size(s.relid))::int8 AS bytes,
+        min(greatest(s.last_vacuum, s.last_autovacuum)) AS vacuumed
+   FROM pg_stat_user_tables s
+   JOIN pg_class c ON c.oid = coalesce(pg_partition_root(s.relid), s.relid)
+   JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE s.schemaname IN ('devx', 'templates')
+  GROUP BY n.nspname, c.relname";
+
 #[derive(FromRow)]
 struct ScannedTable {
     table: String,
@@ -808,11 +828,10 @@ async fn seq_scans(db: &impl Queryable, limits: &Thresholds, findings: &mut Vec<
     let rows: Vec<ScannedTable> = db
         .query_as(
             &format!(
-                "SELECT format('%I.%I', schemaname, relname) AS \"table\", seq_scan, seq_tup_read,
-                        coalesce(idx_scan, 0) AS idx_scan, n_live_tup
-                   FROM pg_stat_user_tables
-                  WHERE schemaname IN {SCHEMAS} AND seq_scan >= $1 AND n_live_tup >= $2
-                    AND coalesce(idx_scan, 0)::float8 / (seq_scan + coalesce(idx_scan, 0)) < $3
+                "SELECT \"table\", seq_scan, seq_tup_read, idx_scan, n_live_tup
+                   FROM ({BY_TABLE}) t
+                  WHERE seq_scan >= $1 AND n_live_tup >= $2
+                    AND idx_scan::float8 / (seq_scan + idx_scan) < $3
                   ORDER BY seq_tup_read DESC, 1"
             ),
             &[&limits.seq_scan_min_scans, &limits.seq_scan_min_rows, &limits.seq_scan_max_index_share],
@@ -851,10 +870,9 @@ async fn bloat(db: &impl Queryable, limits: &Thresholds, findings: &mut Vec<Insi
     let rows: Vec<DeadTuples> = db
         .query_as(
             &format!(
-                "SELECT format('%I.%I', schemaname, relname) AS \"table\", n_live_tup, n_dead_tup,
-                        pg_table_size(relid) AS bytes, greatest(last_vacuum, last_autovacuum) AS vacuumed
-                   FROM pg_stat_user_tables
-                  WHERE schemaname IN {SCHEMAS} AND n_dead_tup >= $1
+                "SELECT \"table\", n_live_tup, n_dead_tup, bytes, vacuumed
+                   FROM ({BY_TABLE}) t
+                  WHERE n_dead_tup >= $1
                     AND n_dead_tup::float8 / nullif(n_live_tup + n_dead_tup, 0) >= $2
                   ORDER BY n_dead_tup DESC, 1"
             ),

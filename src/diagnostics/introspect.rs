@@ -62,13 +62,19 @@ struct TableRow {
 pub async fn table_stats(db: &impl Queryable, exact: bool) -> Result<Vec<TableStats>, DbError> {
     let rows: Vec<TableRow> = db
         .query_as(
-            "SELECT n.nspname AS schema, c.relname AS \"table\", coalesce(s.n_live_tup, 0)::int8 AS rows,
-                    pg_total_relation_size(c.oid) AS total_bytes, pg_indexes_size(c.oid) AS index_bytes
+            // A partitioned table is one table: its partitions are summed
+            // into it and not listed.
+            "SELECT n.nspname AS schema, c.relname AS \"table\", t.rows, t.total_bytes, t.index_bytes
                FROM pg_class c
                JOIN pg_namespace n ON n.oid = c.relnamespace
-               LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-              WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('devx', 'templates')
-              ORDER BY pg_total_relation_size(c.oid) DESC, n.nspname, c.relname",
+               CROSS JOIN LATERAL (
+                    SELECT coalesce(sum(s.n_live_tup), 0)::int8 AS rows,
+                           coalesce(sum(pg_total_relation_size(p.relid)), 0)::int8 AS total_bytes,
+                           coalesce(sum(pg_indexes_size(p.relid)), 0)::int8 AS index_bytes
+                      FROM pg_partition_tree(c.oid) p
+                      LEFT JOIN pg_stat_user_tables s ON s.relid = p.relid) t
+              WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname IN ('devx', 'templates')
+              ORDER BY t.total_bytes DESC, n.nspname, c.relname",
             &[],
         )
         .await?;
@@ -261,14 +267,16 @@ pub async fn schema_findings(db: &impl Queryable) -> Result<Vec<Finding>, DbErro
 /// `pg_get_triggerdef`, `pg_get_viewdef`, `pg_get_functiondef`), keyed by a
 /// stable name such as `column devx.users.email`, with every name
 /// schema-qualified whatever the session's search path. Two databases built
-/// by the same migrations have equal snapshots.
+/// by the same migrations have equal snapshots. Partitions are left out: the
+/// retention run creates and drops them by date, and each copies its
+/// parent's columns, indexes, constraints and triggers, which are in.
 pub async fn schema_snapshot(db: &impl Queryable) -> Result<BTreeMap<String, String>, DbError> {
     const SCHEMAS: &str = "ARRAY['devx', 'templates']";
     let queries = [
         format!(
             "SELECT 'table ' || n.nspname || '.' || c.relname AS object, c.relkind::text AS definition
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname = ANY({SCHEMAS})"
+              WHERE c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition AND n.nspname = ANY({SCHEMAS})"
         ),
         format!(
             "SELECT 'column ' || n.nspname || '.' || c.relname || '.' || a.attname AS object,
@@ -281,24 +289,25 @@ pub async fn schema_snapshot(db: &impl Queryable) -> Result<BTreeMap<String, Str
                JOIN pg_namespace n ON n.oid = c.relnamespace
                LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
               WHERE c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped
-                AND n.nspname = ANY({SCHEMAS})"
+                AND NOT c.relispartition AND n.nspname = ANY({SCHEMAS})"
         ),
         format!(
             "SELECT 'index ' || n.nspname || '.' || c.relname AS object, pg_get_indexdef(c.oid) AS definition
                FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = ANY({SCHEMAS})"
+               JOIN pg_class t ON t.oid = i.indrelid
+              WHERE NOT t.relispartition AND n.nspname = ANY({SCHEMAS})"
         ),
         format!(
             "SELECT 'constraint ' || n.nspname || '.' || t.relname || '.' || c.conname AS object,
                     pg_get_constraintdef(c.oid) AS definition
                FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-              WHERE n.nspname = ANY({SCHEMAS})"
+              WHERE NOT t.relispartition AND n.nspname = ANY({SCHEMAS})"
         ),
         format!(
             "SELECT 'trigger ' || n.nspname || '.' || t.relname || '.' || g.tgname AS object,
                     pg_get_triggerdef(g.oid) AS definition
                FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-              WHERE NOT g.tgisinternal AND n.nspname = ANY({SCHEMAS})"
+              WHERE NOT g.tgisinternal AND NOT t.relispartition AND n.nspname = ANY({SCHEMAS})"
         ),
         format!(
             "SELECT 'view ' || n.nspname || '.' || c.relname AS object, pg_get_viewdef(c.oid) AS definition

@@ -15,6 +15,19 @@
 //! pull-request previews past their `expires_at` expired
 //! (`runtime::previews`).
 //!
+//! The history tables (`HISTORY_TABLES`: the audit trail, execution and
+//! deploy log lines, the activity log; error logs too, which no rule ages)
+//! are range-partitioned by time. A real run first creates their partitions
+//! for the current period and `retention.partitions_ahead` more
+//! (`devx.create_history_partitions`), then, for each of their rules, detaches
+//! and drops every partition whose whole range ended `retention.partition_grace`
+//! before the cutoff, one short transaction each: a catalog change, whatever
+//! the partition holds. Rows older than the cutoff in the partitions that
+//! stay (one only partly expired, one within the grace, the DEFAULT one) go
+//! by the batched deletion, so the period is kept to the row. A dry run
+//! names the partitions it would drop and counts the rows the deletion
+//! would remove outside them.
+//!
 //! Two runs never work at once: a real run holds a session advisory lock, and
 //! a second one (another replica, or the CLI beside `serve`) is told so and
 //! skips. With `DB_STATEMENT_MODE=unnamed` (PgBouncer in transaction mode,
@@ -41,6 +54,32 @@ pub const BATCH_SIZE_KEY: &str = "retention.batch_size";
 pub const INTERVAL_KEY: &str = "retention.interval";
 /// Whether the job inside `serve` runs (JSON boolean).
 pub const ENABLED_KEY: &str = "retention.enabled";
+
+/// Periods of partitions created ahead of time (JSON integer).
+pub const PARTITIONS_AHEAD_KEY: &str = "retention.partitions_ahead";
+/// How long after its whole range expired a partition is dropped (JSON
+/// interval string).
+pub const PARTITION_GRACE_KEY: &str = "retention.partition_grace";
+
+pub const DEFAULT_PARTITIONS_AHEAD: i64 = 2;
+pub const MAX_PARTITIONS_AHEAD: i64 = 366;
+pub const DEFAULT_PARTITION_GRACE: &str = "1 day";
+
+/// The tables range-partitioned by time (`devx.history_tables()` says the
+/// same, with their time column), each partitioned monthly or, when
+/// `retention.partition_interval.<table>` is `"day"`, daily.
+pub const HISTORY_TABLES: &[&str] =
+    &["audit_logs", "execution_logs", "deployment_log_lines", "activity_logs", "error_logs"];
+
+/// The setting holding the partition interval of a history table.
+pub fn partition_interval_key(table: &str) -> String {
+    format!("retention.partition_interval.{table}")
+}
+
+/// Whether a rule's table is one of the partitioned history tables.
+pub fn is_partitioned(rule: &Rule) -> bool {
+    rule.table.strip_prefix("devx.").is_some_and(|t| HISTORY_TABLES.contains(&t))
+}
 
 pub const DEFAULT_BATCH_SIZE: i64 = 1000;
 pub const MAX_BATCH_SIZE: i64 = 100_000;
@@ -207,6 +246,9 @@ pub struct TableReport {
     pub rows: u64,
     /// Delete statements run (each its own transaction); 0 in a dry run.
     pub batches: u32,
+    /// Partitions detached and dropped whole (in a dry run, those that
+    /// would be); their rows are not in `rows`.
+    pub partitions_dropped: Vec<String>,
     /// Why the table was skipped or stopped early (rows removed before the
     /// failure stay removed).
     pub error: Option<String>,
@@ -219,6 +261,10 @@ pub struct RetentionReport {
     pub batch_size: i64,
     pub started_at: DateTime<Utc>,
     pub duration: Duration,
+    /// History partitions created ahead by this run (none in a dry run).
+    pub partitions_created: u32,
+    /// Why creating partitions ahead failed (the tables still ran).
+    pub partitions_error: Option<String>,
     pub tables: Vec<TableReport>,
 }
 
@@ -233,7 +279,7 @@ impl RetentionReport {
     }
 
     pub fn failed(&self) -> bool {
-        self.tables.iter().any(|t| t.error.is_some())
+        self.partitions_error.is_some() || self.tables.iter().any(|t| t.error.is_some())
     }
 
     pub fn table(&self, name: &str) -> Option<&TableReport> {
@@ -255,6 +301,18 @@ struct Settings(HashMap<String, Value>);
 impl Settings {
     fn batch_size(&self) -> i64 {
         self.0.get(BATCH_SIZE_KEY).and_then(Value::as_i64).unwrap_or(DEFAULT_BATCH_SIZE)
+    }
+
+    fn partitions_ahead(&self) -> i32 {
+        let n = self.0.get(PARTITIONS_AHEAD_KEY).and_then(Value::as_i64).unwrap_or(DEFAULT_PARTITIONS_AHEAD);
+        i32::try_from(n.clamp(0, MAX_PARTITIONS_AHEAD)).unwrap_or(0)
+    }
+
+    fn partition_grace(&self) -> String {
+        match self.0.get(PARTITION_GRACE_KEY) {
+            Some(Value::String(s)) => s.clone(),
+            _ => DEFAULT_PARTITION_GRACE.to_string(),
+        }
     }
 
     fn enabled(&self) -> bool {
@@ -294,7 +352,12 @@ pub async fn run(db: &Db, opts: &RunOptions) -> Result<RetentionReport, Retentio
     if !opts.dry_run && !unnamed && !queries::try_lock(&client).await? {
         return Err(RetentionError::Busy);
     }
+    let (mut partitions_created, mut partitions_error) = (0, None);
     if !opts.dry_run {
+        match create_partitions(&mut client, settings.partitions_ahead()).await {
+            Ok(n) => partitions_created = n,
+            Err(e) => partitions_error = Some(e.to_string()),
+        }
         expire_previews(&mut client).await;
     }
     let mut tables = Vec::with_capacity(RULES.len());
@@ -311,7 +374,31 @@ pub async fn run(db: &Db, opts: &RunOptions) -> Result<RetentionReport, Retentio
         // A broken session has released its lock with it.
         tracing::debug!(error = %e, "could not release the retention lock");
     }
-    Ok(RetentionReport { dry_run: opts.dry_run, batch_size, started_at, duration: started.elapsed(), tables })
+    Ok(RetentionReport {
+        dry_run: opts.dry_run,
+        batch_size,
+        started_at,
+        duration: started.elapsed(),
+        partitions_created,
+        partitions_error,
+        tables,
+    })
+}
+
+async fn create_partitions(client: &mut PgClient, ahead: i32) -> Result<u32, DbError> {
+    let tx = client.transaction_as(ACTOR).await?;
+    queries::set_lock_timeout(&tx).await?;
+    let n = queries::create_partitions(&tx, ahead).await?;
+    tx.commit().await?;
+    Ok(u32::try_from(n).unwrap_or(0))
+}
+
+async fn drop_partition(client: &mut PgClient, table: &str, partition: &str) -> Result<(), DbError> {
+    let tx = client.transaction_as(ACTOR).await?;
+    queries::set_lock_timeout(&tx).await?;
+    queries::drop_partition(&tx, table, partition).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Marks the pull-request previews past their `expires_at` expired (their
@@ -347,6 +434,7 @@ async fn run_rule(
         cutoff: None,
         rows: 0,
         batches: 0,
+        partitions_dropped: Vec::new(),
         error: None,
     };
     let period = match settings.period(rule) {
@@ -377,15 +465,46 @@ async fn run_rule(
         }
     };
     report.cutoff = Some(cutoff);
+    let expired = if is_partitioned(rule) {
+        match queries::expired_partitions(&*client, rule.table, cutoff, &settings.partition_grace()).await {
+            Ok(names) => names,
+            Err(e) => {
+                report.error = Some(format!("{PARTITION_GRACE_KEY}: {e}; table skipped"));
+                return report;
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    // A partitioned history table ages out by whole partitions: rows are
+    // deleted one by one only where they have no partition of their own
+    // (its DEFAULT one). So a row outlives its period by at most one
+    // partition's span plus the grace, and the run costs a catalog change
+    // whatever the table's size.
+    let target = if is_partitioned(rule) { format!("{}_default", rule.table) } else { rule.table.to_owned() };
     if dry_run {
-        match queries::count_aged(&*client, rule, cutoff).await {
+        let counted = queries::count_aged(&*client, &target, rule, cutoff).await;
+        match counted {
             Ok(n) => report.rows = n,
             Err(e) => report.error = Some(e.to_string()),
         }
+        report.partitions_dropped = expired;
         return report;
     }
+    for partition in expired {
+        match drop_partition(client, rule.table, &partition).await {
+            Ok(()) => {
+                tracing::debug!(table = rule.table, partition, "retention: partition dropped");
+                report.partitions_dropped.push(partition);
+            }
+            Err(e) => {
+                report.error = Some(format!("could not drop partition {partition}: {e}"));
+                break;
+            }
+        }
+    }
     loop {
-        match delete_one_batch(client, rule, cutoff, batch_size).await {
+        match delete_one_batch(client, &target, rule, cutoff, batch_size).await {
             Ok(n) => {
                 report.rows += n;
                 report.batches += 1;
@@ -401,8 +520,9 @@ async fn run_rule(
             }
         }
     }
-    if report.rows > 0
-        && let Err(e) = queries::record_deletion(&*client, rule, &period, cutoff, report.rows).await
+    if (report.rows > 0 || !report.partitions_dropped.is_empty())
+        && let Err(e) =
+            queries::record_deletion(&*client, rule, &period, cutoff, report.rows, &report.partitions_dropped).await
     {
         report.error.get_or_insert_with(|| format!("deleted {} rows but could not audit it: {e}", report.rows));
     }
@@ -411,13 +531,14 @@ async fn run_rule(
 
 async fn delete_one_batch(
     client: &mut PgClient,
+    table: &str,
     rule: &Rule,
     cutoff: DateTime<Utc>,
     limit: i64,
 ) -> Result<u64, DbError> {
     let tx = client.transaction_as(ACTOR).await?;
     queries::set_lock_timeout(&tx).await?;
-    let n = queries::delete_batch(&tx, rule, cutoff, limit).await?;
+    let n = queries::delete_batch(&tx, table, rule, cutoff, limit).await?;
     tx.commit().await?;
     Ok(n)
 }
@@ -496,6 +617,12 @@ pub fn log_report(report: &RetentionReport) {
         } else if t.rows > 0 {
             tracing::info!(table = t.table, removed = t.rows, batches = t.batches, period = %t.period, "retention: removed rows");
         }
+        if !t.partitions_dropped.is_empty() {
+            tracing::info!(table = t.table, partitions = ?t.partitions_dropped, "retention: dropped partitions");
+        }
+    }
+    if let Some(error) = &report.partitions_error {
+        tracing::warn!(%error, "retention: could not create history partitions ahead");
     }
     let (removed, batches) = (report.total_rows(), report.total_batches());
     let duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX);

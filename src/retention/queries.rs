@@ -51,20 +51,27 @@ pub async fn interval_seconds(db: &impl Queryable, text: &str) -> Result<Option<
     }
 }
 
-/// Rows of the rule's table older than `cutoff`.
-pub async fn count_aged(db: &impl Queryable, rule: &Rule, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
-    let sql = format!("SELECT count(*) FROM {} WHERE {}", rule.table, rule.condition);
+/// Rows of `table` (the rule's, or its DEFAULT partition) older than `cutoff`.
+pub async fn count_aged(db: &impl Queryable, table: &str, rule: &Rule, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
+    let sql = format!("SELECT count(*) FROM {table} WHERE {}", rule.condition);
     let n: i64 = db.query_scalar(&sql, &[&cutoff]).await?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Deletes at most `limit` rows of the rule's table older than `cutoff`.
+/// Deletes at most `limit` rows of `table` (the rule's, or its DEFAULT
+/// partition) older than `cutoff`.
 ///
 /// The rows are picked oldest first by `ctid` (a TID scan, whatever the
 /// primary key) and the condition is checked again on delete, so a row
 /// changed since it was picked (a container started again) is left alone.
-pub async fn delete_batch(db: &impl Queryable, rule: &Rule, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, DbError> {
-    let (table, condition) = (rule.table, rule.condition);
+pub async fn delete_batch(
+    db: &impl Queryable,
+    table: &str,
+    rule: &Rule,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> Result<u64, DbError> {
+    let condition = rule.condition;
     let order = rule.oldest_first.map(|column| format!("ORDER BY {column}")).unwrap_or_default();
     let sql = format!(
         "DELETE FROM {table}
@@ -104,18 +111,63 @@ pub async fn record_deletion(
     period: &str,
     cutoff: DateTime<Utc>,
     rows: u64,
+    partitions: &[String],
 ) -> Result<(), DbError> {
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "retention": rule.name,
         "rows": rows,
         "period": period,
         "cutoff": cutoff,
     });
+    if !partitions.is_empty() {
+        summary["partitions_dropped"] = serde_json::json!(partitions);
+    }
     db.execute(
         "INSERT INTO devx.audit_logs (entity_type, entity_id, action, old_values, new_values, actor)
          VALUES ($1, '*', 'delete', NULL, $2, $3)",
         &[&rule.table, &summary, &super::ACTOR],
     )
     .await?;
+    Ok(())
+}
+
+/// Creates the history tables' partitions for the current period and
+/// `ahead` more (`devx.create_history_partitions`, idempotent); returns how
+/// many it created.
+pub async fn create_partitions(db: &impl Queryable, ahead: i32) -> Result<i32, DbError> {
+    db.query_scalar("SELECT devx.create_history_partitions($1)", &[&ahead]).await
+}
+
+/// The partitions of `table` whose whole range ended at least `grace`
+/// before `cutoff`, oldest first (the DEFAULT partition never is one).
+pub async fn expired_partitions(
+    db: &impl Queryable,
+    table: &str,
+    cutoff: DateTime<Utc>,
+    grace: &str,
+) -> Result<Vec<String>, DbError> {
+    let rows: Vec<Partition> = db
+        .query_as(
+            "SELECT partition_name FROM devx.history_partition_bounds($1::text::regclass)
+              WHERE range_end <= $2::timestamptz - $3::text::interval
+              ORDER BY range_start",
+            &[&table, &cutoff, &grace],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|p| p.partition_name).collect())
+}
+
+#[derive(FromRow)]
+struct Partition {
+    partition_name: String,
+}
+
+/// Detaches one partition from `table` (`devx.audit_logs`) and drops it
+/// (`devx.drop_history_partition`, which owns the tables when `serve` does
+/// not; a plain DETACH, see there), in the caller's transaction, whose
+/// `lock_timeout` bounds the wait for the parent's lock.
+pub async fn drop_partition(db: &impl Queryable, table: &str, partition: &str) -> Result<(), DbError> {
+    let table = table.strip_prefix("devx.").unwrap_or(table);
+    db.execute("SELECT devx.drop_history_partition($1, $2)", &[&table, &partition]).await?;
     Ok(())
 }

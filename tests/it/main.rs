@@ -27,6 +27,7 @@ mod migrate;
 mod openapi;
 mod ops;
 mod outage;
+mod partitions;
 mod pgbouncer;
 mod projects;
 mod readme;

@@ -660,7 +660,7 @@ async fn every_text_enum_matches_its_check_constraint() {
                FROM pg_constraint c
                JOIN pg_class t ON t.oid = c.conrelid
                JOIN pg_namespace n ON n.oid = t.relnamespace
-              WHERE c.contype = 'c' AND n.nspname IN ('devx', 'templates')
+              WHERE c.contype = 'c' AND n.nspname IN ('devx', 'templates') AND NOT t.relispartition
                 AND pg_get_constraintdef(c.oid) LIKE '%ARRAY[%'
               ORDER BY 1, 2",
             &[],
@@ -794,14 +794,14 @@ async fn every_constraint_maps_to_a_field_of_its_table() {
                     array(SELECT a.attname::text FROM pg_attribute a
                            WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped)
                FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-              WHERE n.nspname IN ('devx', 'templates') AND c.contype IN ('u', 'c', 'f')
+              WHERE n.nspname IN ('devx', 'templates') AND c.contype IN ('u', 'c', 'f') AND NOT t.relispartition
              UNION ALL
              SELECT i.relname::text, t.relname::text,
                     array(SELECT a.attname::text FROM pg_attribute a
                            WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped)
                FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
                JOIN pg_namespace n ON n.oid = t.relnamespace
-              WHERE n.nspname IN ('devx', 'templates') AND x.indisunique AND NOT x.indisprimary
+              WHERE n.nspname IN ('devx', 'templates') AND x.indisunique AND NOT x.indisprimary AND NOT t.relispartition
                 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
             &[],
         )

@@ -72,6 +72,17 @@ pub fn key_ok(key: &str) -> bool {
         && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// OpenAPI for a map of variables by name (the services API's
+/// `environment_vars`): an object whose property names follow [`key_ok`].
+pub fn env_map_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^[A-Za-z_][A-Za-z0-9_]*$"))
+        .max_length(Some(MAX_KEY));
+    ObjectBuilder::new().schema_type(Type::Object).property_names(Some(name)).build()
+}
+
 pub const KEY_RULE: &str =
     "must be letters, digits and _, not starting with a digit, at most 255 characters (e.g. DATABASE_URL)";
 

@@ -167,7 +167,7 @@ pub struct CreateService {
     /// secret if the name looks like a secret's (PASSWORD, SECRET, TOKEN,
     /// KEY, URL, CREDENTIAL, PRIVATE); needs DEVX_SECRET_KEY (else 503).
     /// At most 64 KiB of JSON.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::runtime::env::env_map_schema)]
     pub environment_vars: Option<Value>,
     /// At most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]
@@ -320,7 +320,7 @@ pub struct UpdateService {
     /// not in it are deleted, the others set (an existing one keeps its
     /// flags); names as on create (else 422); needs DEVX_SECRET_KEY (else
     /// 503). At most 64 KiB of JSON.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::runtime::env::env_map_schema)]
     pub environment_vars: Option<Value>,
     /// Replaces the whole object; at most 64 KiB of JSON.
     #[schema(value_type = Option<Object>)]

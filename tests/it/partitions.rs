@@ -13,8 +13,10 @@ use crate::app::TestApp;
 use crate::harness::TestDb;
 use crate::support::{column, count, one, seed_owner};
 
-/// The migration before the one that partitions the history tables.
-const BEFORE: &str = "20261208310000";
+/// The migration before the one that partitions the history tables, and
+/// that one.
+const BEFORE: &str = "20261209020000";
+const PARTITIONS: &str = "20261209030000";
 
 const HISTORY: &[(&str, &str)] = &[
     ("audit_logs", "created_at"),
@@ -101,7 +103,7 @@ async fn rows_across_months_survive_migrating_up_and_down() {
     assert!(before[0] >= 700 && before[1..] == [500, 210, 350, 70], "{before:?}");
     let max_audit_id: i64 = one(&client, "SELECT max(id) FROM devx.audit_logs", &[]).await;
 
-    m.up(None).await.unwrap();
+    m.up(Some(PARTITIONS)).await.unwrap();
     assert_eq!(counts(&client).await, before, "every row is copied");
     for (table, _) in HISTORY {
         assert_eq!(relkind(&client, table).await, "p", "{table} is partitioned");
@@ -141,7 +143,7 @@ async fn rows_across_months_survive_migrating_up_and_down() {
         one(&client, "SELECT count(*) = count(DISTINCT (execution_id, seq)) FROM devx.execution_logs", &[]).await;
     assert!(unique);
 
-    m.up(None).await.unwrap();
+    m.up(Some(PARTITIONS)).await.unwrap();
     after[0] += 1;
     assert_eq!(counts(&client).await, after, "and up again");
 }

@@ -203,6 +203,11 @@ pub const KNOWN: &[KnownSetting] = &[
         description: "Bytes of log text one deployment may hold (16 MiB when unset); past it appends are refused (413)",
     },
     KnownSetting {
+        key: deployments::KEEP_SNAPSHOTS_KEY,
+        kind: Kind::Integer { min: 1, max: deployments::KEEP_SNAPSHOTS_MAX },
+        description: "Configuration snapshots kept per service (10 when unset); retention prunes older ones, never a running deployment's",
+    },
+    KnownSetting {
         key: previews::PER_SERVICE_KEY,
         kind: Kind::Integer { min: 1, max: previews::PER_SERVICE_MAX },
         description: "Live pull-request previews per service (5 when unset); opening one more expires the oldest",

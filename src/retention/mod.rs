@@ -13,7 +13,9 @@
 //! many rows went and the cutoff, the trail of append-only tables. A dry run
 //! counts and changes nothing. Before the deletions, a real run marks the
 //! pull-request previews past their `expires_at` expired
-//! (`runtime::previews`).
+//! (`runtime::previews`) and prunes the deployments' configuration
+//! snapshots beyond `deploy.keep_snapshots` per service, running ones
+//! excepted (the sealed value goes, the digest stays).
 //!
 //! The history tables (`HISTORY_TABLES`: the audit trail, execution and
 //! deploy log lines, the activity log; error logs too, which no rule ages)
@@ -359,6 +361,7 @@ pub async fn run(db: &Db, opts: &RunOptions) -> Result<RetentionReport, Retentio
             Err(e) => partitions_error = Some(e.to_string()),
         }
         expire_previews(&mut client).await;
+        prune_snapshots(&mut client).await;
     }
     let mut tables = Vec::with_capacity(RULES.len());
     for rule in RULES {
@@ -399,6 +402,23 @@ async fn drop_partition(client: &mut PgClient, table: &str, partition: &str) -> 
     queries::drop_partition(&tx, table, partition).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Prunes configuration snapshots beyond `deploy.keep_snapshots` per
+/// service. A failure is logged; the deletions still run.
+async fn prune_snapshots(client: &mut PgClient) {
+    let pruned = async {
+        let tx = client.transaction_as(ACTOR).await?;
+        queries::set_lock_timeout(&tx).await?;
+        let n = crate::runtime::deployments::queries::prune_snapshots(&tx).await?;
+        tx.commit().await?;
+        Ok::<u64, DbError>(n)
+    };
+    match pruned.await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(snapshots = n, "retention: pruned deployment snapshots"),
+        Err(e) => tracing::warn!(error = %e, "retention: could not prune deployment snapshots"),
+    }
 }
 
 /// Marks the pull-request previews past their `expires_at` expired (their

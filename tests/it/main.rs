@@ -35,6 +35,7 @@ mod runtime;
 mod schema;
 mod scopes;
 mod semantics;
+mod snapshots;
 mod spec_000;
 mod spec_001;
 mod spec_002;

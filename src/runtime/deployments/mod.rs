@@ -16,6 +16,7 @@ mod logs;
 pub mod model;
 pub mod queries;
 mod routes;
+pub mod snapshot;
 
 pub use routes::routes;
 pub(crate) use routes::{end, queue};

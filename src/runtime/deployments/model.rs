@@ -170,6 +170,34 @@ impl crate::http::Versioned for Deployment {
     }
 }
 
+/// One deployment as `GET /api/deployments/{id}` answers it: its secrets
+/// in full and its configuration snapshot (only here, not in lists).
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+pub struct DeploymentDetail {
+    #[serde(flatten)]
+    pub deployment: Deployment,
+    /// `stored`; `none`: no snapshot (not a service's deployment, made
+    /// before snapshots, or without `DEVX_SECRET_KEY`); `pruned` by
+    /// retention (the digest stays).
+    pub snapshot_state: super::snapshot::SnapshotState,
+    /// What it was queued with: `service`, `source`, `env` (each variable's
+    /// `value`, `"****"` for a secret, and its `secret`, `buildtime`,
+    /// `runtime` flags), `resources`. `null` unless stored.
+    #[schema(value_type = Option<Object>)]
+    pub snapshot: Option<Value>,
+    /// The sha256 hex of the snapshot's canonical JSON (kept when pruned).
+    pub snapshot_digest: Option<String>,
+    /// Changes from the previous deployment of the same service whose
+    /// snapshot is stored; `null` when there is none (or no snapshot here).
+    pub snapshot_diff: Option<Vec<super::snapshot::SnapshotChange>>,
+}
+
+impl crate::http::Versioned for DeploymentDetail {
+    fn etag(&self) -> crate::http::ETag {
+        self.deployment.etag()
+    }
+}
+
 /// Every JSON type: any value. (A schema without `type` says the same, but
 /// the finished document is read back into utoipa's types, which need one.)
 pub fn any_json() -> SchemaType {

@@ -34,15 +34,28 @@ pub struct NewDeployment<'a> {
     pub rollback_of: Option<Uuid>,
 }
 
+/// A configuration snapshot as stored: sealed for its row, and the sha256
+/// hex of its canonical plaintext.
+pub struct StoredSnapshot {
+    pub sealed: Sealed,
+    pub digest: String,
+}
+
 /// Inserts a deployment; it starts `queued` (see [`promote_queued`]).
-pub async fn insert_deployment(db: &impl Queryable, n: &NewDeployment<'_>) -> Result<DeploymentRow, DbError> {
+pub async fn insert_deployment(
+    db: &impl Queryable,
+    n: &NewDeployment<'_>,
+    snapshot: Option<&StoredSnapshot>,
+) -> Result<DeploymentRow, DbError> {
     let sql = format!(
         "WITH d AS (
             INSERT INTO devx.deployments (id, project_id, service_id, app_sandbox_id, public_url, db_sandbox_id,
                                           db_connection_info, db_connection_info_key_id, environment_vars,
                                           environment_vars_key_id, runtime_type, commit_sha, commit_message,
-                                          branch, trigger, triggered_by, rollback_of, status)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'queued')
+                                          branch, trigger, triggered_by, rollback_of, snapshot_sealed,
+                                          snapshot_key_id, snapshot_digest, status)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                    'queued')
             RETURNING *)
          SELECT {DEPLOYMENT_COLUMNS} FROM d JOIN devx.projects p ON p.id = d.project_id"
     );
@@ -67,6 +80,9 @@ pub async fn insert_deployment(db: &impl Queryable, n: &NewDeployment<'_>) -> Re
                 &n.trigger,
                 &n.triggered_by,
                 &n.rollback_of,
+                &snapshot.map(|s| &s.sealed.bytes),
+                &snapshot.map(|s| &s.sealed.key_id),
+                &snapshot.map(|s| &s.digest),
             ],
         )
         .await?;
@@ -356,4 +372,101 @@ pub async fn build_limits(db: &impl Queryable) -> Result<(i64, i64), DbError> {
         }
     }
     Ok((global, per_project))
+}
+
+/// What a configuration snapshot records of a service.
+#[derive(FromRow)]
+pub struct ServiceSettings {
+    pub project_id: Option<Uuid>,
+    pub name: String,
+    pub slug: String,
+    pub service_type: String,
+    pub port: Option<i32>,
+    pub health_check_url: Option<String>,
+    pub deployment_config: serde_json::Value,
+    pub template_id: Option<Uuid>,
+    pub resource_limits: serde_json::Value,
+}
+
+pub async fn service_settings(db: &impl Queryable, service_id: Uuid) -> Result<Option<ServiceSettings>, DbError> {
+    db.query_opt_as(
+        "SELECT project_id, name, slug, service_type, port, health_check_url, deployment_config, template_id,
+                resource_limits
+           FROM devx.services WHERE id = $1",
+        &[&service_id],
+    )
+    .await
+}
+
+/// A deployment's snapshot columns, and what finds its predecessor.
+#[derive(FromRow)]
+pub struct SnapshotRow {
+    pub id: Uuid,
+    pub service_id: Option<Uuid>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub snapshot_sealed: Option<Vec<u8>>,
+    pub snapshot_key_id: Option<String>,
+    pub snapshot_digest: Option<String>,
+}
+
+impl SnapshotRow {
+    /// The sealed snapshot, if it is stored (the key id is set with it: a
+    /// CHECK says so).
+    pub fn sealed(&self) -> Option<Sealed> {
+        let bytes = self.snapshot_sealed.clone()?;
+        Some(Sealed { key_id: self.snapshot_key_id.clone().unwrap_or_default(), bytes })
+    }
+}
+
+const SNAPSHOT_COLUMNS: &str = "id, service_id, created_at, snapshot_sealed, snapshot_key_id, snapshot_digest";
+
+pub async fn snapshot(db: &impl Queryable, id: Uuid) -> Result<Option<SnapshotRow>, DbError> {
+    let sql = format!("SELECT {SNAPSHOT_COLUMNS} FROM devx.deployments WHERE id = $1");
+    db.query_opt_as(&sql, &[&id]).await
+}
+
+/// The newest deployment of the service older than `(created_at, id)`
+/// whose snapshot is still stored.
+pub async fn previous_snapshot(
+    db: &impl Queryable,
+    service_id: Uuid,
+    created_at: chrono::DateTime<chrono::Utc>,
+    id: Uuid,
+) -> Result<Option<SnapshotRow>, DbError> {
+    let sql = format!(
+        "SELECT {SNAPSHOT_COLUMNS} FROM devx.deployments
+          WHERE service_id = $1 AND snapshot_digest IS NOT NULL AND snapshot_sealed IS NOT NULL
+            AND (created_at, id) < ($2, $3)
+          ORDER BY created_at DESC, id DESC LIMIT 1"
+    );
+    db.query_opt_as(&sql, &[&service_id, &created_at, &id]).await
+}
+
+/// The setting: configuration snapshots kept per service.
+pub const KEEP_SNAPSHOTS_KEY: &str = "deploy.keep_snapshots";
+pub const KEEP_SNAPSHOTS_DEFAULT: i64 = 10;
+pub const KEEP_SNAPSHOTS_MAX: i64 = 10_000;
+
+/// Clears the sealed snapshot (keeping its digest) of every service's
+/// deployments beyond the newest `keep` that have one stored, except
+/// running ones. Returns how many it pruned.
+pub async fn prune_snapshots(db: &impl Queryable) -> Result<u64, DbError> {
+    db.execute(
+        "WITH keep AS (
+            SELECT coalesce((SELECT CASE WHEN jsonb_typeof(value) = 'number'
+                                          AND (value::text)::numeric BETWEEN 1 AND $2::bigint
+                                         THEN (value::text)::numeric::bigint END
+                               FROM devx.system_config WHERE key = $1), $3::bigint) AS n
+         ), ranked AS (
+            SELECT id, status,
+                   row_number() OVER (PARTITION BY service_id ORDER BY created_at DESC, id DESC) AS nth
+              FROM devx.deployments
+             WHERE service_id IS NOT NULL AND snapshot_sealed IS NOT NULL
+         )
+         UPDATE devx.deployments d SET snapshot_sealed = NULL, snapshot_key_id = NULL
+           FROM ranked, keep
+          WHERE d.id = ranked.id AND ranked.nth > keep.n AND ranked.status <> 'running'",
+        &[&KEEP_SNAPSHOTS_KEY, &KEEP_SNAPSHOTS_MAX, &KEEP_SNAPSHOTS_DEFAULT],
+    )
+    .await
 }

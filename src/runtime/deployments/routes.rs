@@ -20,9 +20,11 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::model::{
-    Deployment, DeploymentRow, DeploymentStatus, DeploymentSummary, DeploymentTrigger, NewDeploymentStatus, any_json,
+    Deployment, DeploymentDetail, DeploymentRow, DeploymentStatus, DeploymentSummary, DeploymentTrigger,
+    NewDeploymentStatus, any_json,
 };
 use super::queries::{self, DeploymentChange, NewDeployment};
+use super::snapshot::{self, SnapshotState};
 use crate::accounts::Credential;
 use crate::accounts::Principal;
 use crate::config::SecretKeys;
@@ -45,6 +47,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_deployment, update_deployment, delete_deployment))
         .routes(routes!(cancel_deployment))
         .routes(routes!(redeploy_deployment))
+        .routes(routes!(rollback_deployment))
         .merge(super::logs::routes())
 }
 
@@ -96,12 +99,27 @@ async fn run_queue(db: &impl Queryable) -> ApiResult<()> {
     Ok(())
 }
 
-/// Inserts a deployment (queued) and runs the queue, so it builds at once
-/// when a slot is free: the one way every caller (the API, redeploys,
-/// webhooks) creates a deployment. The caller holds
-/// [`queries::lock_build_slots`] and commits.
-pub(crate) async fn queue(db: &impl Queryable, n: &NewDeployment<'_>) -> ApiResult<Deployment> {
-    let row = queries::insert_deployment(db, n).await?;
+/// Inserts a deployment (queued) with its configuration snapshot (a
+/// service's deployment, when a key is set: `snapshot`) and runs the queue,
+/// so it builds at once when a slot is free: the one way every caller (the
+/// API, redeploys, webhooks, previews) creates a deployment. The caller
+/// holds [`queries::lock_build_slots`] and commits.
+pub(crate) async fn queue(
+    db: &impl Queryable,
+    keys: Option<&SecretKeys>,
+    n: &NewDeployment<'_>,
+) -> ApiResult<Deployment> {
+    let snapshot = snapshot::take(db, keys, n).await?;
+    queue_with(db, n, snapshot.as_ref()).await
+}
+
+/// [`queue`] with a given snapshot (a rollback's copy).
+async fn queue_with(
+    db: &impl Queryable,
+    n: &NewDeployment<'_>,
+    snapshot: Option<&queries::StoredSnapshot>,
+) -> ApiResult<Deployment> {
+    let row = queries::insert_deployment(db, n, snapshot).await?;
     run_queue(db).await?;
     reload(db, row.deployment.id).await
 }
@@ -374,6 +392,7 @@ async fn create_deployment(
     }
     let deployment = queue(
         &tx,
+        key,
         &NewDeployment {
             id: deployment_id,
             project_id: project.project_id,
@@ -436,29 +455,57 @@ async fn deployment_summary(State(state): State<AppState>, principal: Principal)
     Ok(Json(DeploymentSummary { total: by_status.values().sum(), by_status }))
 }
 
-/// One deployment with its secrets in full (`getDeploymentWithDetails`).
-/// Needs `DEVX_SECRET_KEY` when the deployment has secrets.
+/// One deployment with its secrets in full (`getDeploymentWithDetails`),
+/// and its configuration snapshot: secret values masked as `"****"`, with
+/// its digest and a diff against the previous deployment of the same
+/// service whose snapshot is stored (`snapshot_state` says when there is
+/// none). Needs `DEVX_SECRET_KEY` when the deployment has secrets or a
+/// snapshot.
 #[utoipa::path(
     get, path = "/api/deployments/{id}", tag = "runtime", security(("bearer" = ["read"])),
     params(("id" = Uuid, Path, description = "Deployment id")),
     responses(
-        (status = 200, body = Deployment, headers(("ETag" = String, description = "The deployment's version, for If-Match"))),
+        (status = 200, body = DeploymentDetail, headers(("ETag" = String, description = "The deployment's version, for If-Match"))),
         (status = 404, description = "No such deployment of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "It has secrets and DEVX_SECRET_KEY is not set (or cannot open them)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "It has secrets or a snapshot and DEVX_SECRET_KEY is not set (or cannot open them)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn get_deployment(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<Uuid>,
-) -> ApiResult<Tagged<Deployment>> {
-    let found = crate::db_read!(state.db, |c| queries::get_deployment(c, id, true, false))?;
-    let row = found.filter(|r| principal.can_see(r.deployment.owner_id)).ok_or(ApiError::NotFound("deployment"))?;
+) -> ApiResult<Tagged<DeploymentDetail>> {
+    let found = crate::db_read!(state.db, |c| async {
+        let Some(row) = queries::get_deployment(c, id, true, false).await? else { return Ok(None) };
+        if !principal.can_see(row.deployment.owner_id) {
+            return Ok(None);
+        }
+        let Some(snap) = queries::snapshot(c, id).await? else { return Ok(None) };
+        let previous = match snap.service_id {
+            Some(service_id) if snap.snapshot_sealed.is_some() => {
+                queries::previous_snapshot(c, service_id, snap.created_at, id).await?
+            }
+            _ => None,
+        };
+        Ok(Some((row, snap, previous)))
+    })?;
+    let (row, snap, previous) = found.ok_or(ApiError::NotFound("deployment"))?;
     let key = state.config.secret_keys.as_ref();
     let mut deployment = row.deployment;
     deployment.db_connection_info = open(key, id, CONNECTION_INFO, row.sealed_connection_info.as_ref())?;
     deployment.environment_vars = open(key, id, ENVIRONMENT_VARS, row.sealed_environment_vars.as_ref())?;
-    Ok(Tagged(deployment))
+    let current = snapshot::open(key, &snap)?;
+    let diff = match (&current, previous) {
+        (Some(now), Some(prev)) => snapshot::open(key, &prev)?.map(|before| snapshot::diff(&before, now)),
+        _ => None,
+    };
+    Ok(Tagged(DeploymentDetail {
+        deployment,
+        snapshot_state: snapshot::state(&snap),
+        snapshot: current.as_ref().map(snapshot::masked),
+        snapshot_digest: snap.snapshot_digest,
+        snapshot_diff: diff,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -713,6 +760,7 @@ async fn redeploy_deployment(
     let env = reseal(key, id, new_id, ENVIRONMENT_VARS, source.sealed_environment_vars.as_ref())?;
     let deployment = queue(
         &tx,
+        key,
         &NewDeployment {
             id: new_id,
             project_id: d.project_id,
@@ -730,6 +778,91 @@ async fn redeploy_deployment(
             triggered_by: &actor,
             rollback_of: None,
         },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Created::versioned(format!("/api/deployments/{new_id}"), deployment))
+}
+
+/// Roll back to a deployment's configuration snapshot: a new deployment
+/// (`trigger` `rollback`, `rollback_of` this one, queued like any new one)
+/// of the same service, with that snapshot (the same digest) and its commit
+/// and branch; the public URL, database and runtime type come from the
+/// deployment as a redeploy's do. The service's current env vars are not
+/// rewritten. 409 when the deployment has no snapshot (not a service's,
+/// made before snapshots or without `DEVX_SECRET_KEY`) or retention pruned
+/// it (`deploy.keep_snapshots`).
+#[utoipa::path(
+    post, path = "/api/deployments/{id}/rollback", tag = "runtime", security(("bearer" = ["write"])),
+    params(("id" = Uuid, Path, description = "Deployment id"), IdempotencyKey),
+    responses(
+        (status = 201, body = Deployment, headers(("Location" = String, description = "The new deployment: /api/deployments/{id}"), ("ETag" = String, description = "The new deployment's version, for If-Match"))),
+        (status = 404, description = "No such deployment of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has no configuration snapshot, or retention pruned it; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "DEVX_SECRET_KEY is not set (or cannot open the snapshot or the deployment's secrets)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn rollback_deployment(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Created<Deployment>> {
+    let actor = principal.actor();
+    let mut client = state.db.client().await?;
+    let tx = client.transaction_as(&actor).await?;
+    queries::lock_build_slots(&tx).await?;
+    let source = queries::get_deployment(&tx, id, true, true)
+        .await?
+        .filter(|r| principal.can_see(r.deployment.owner_id))
+        .ok_or(ApiError::NotFound("deployment"))?;
+    let snap = queries::snapshot(&tx, id).await?.ok_or(ApiError::NotFound("deployment"))?;
+    match snapshot::state(&snap) {
+        SnapshotState::Stored => {}
+        SnapshotState::Pruned => {
+            return Err(ApiError::conflict(
+                "snapshot",
+                "its configuration snapshot was pruned by retention (deploy.keep_snapshots keeps the newest per \
+                 service): roll back to a newer deployment, or redeploy this one",
+            ));
+        }
+        SnapshotState::None => {
+            return Err(ApiError::conflict(
+                "snapshot",
+                "it has no configuration snapshot (not a service's deployment, made before snapshots, or made \
+                 without DEVX_SECRET_KEY): redeploy it instead",
+            ));
+        }
+    }
+    let key = state.config.secret_keys.as_ref();
+    let value = snapshot::open(key, &snap)?.ok_or(ApiError::NotFound("deployment"))?;
+    let new_id = Uuid::new_v4();
+    let copy = snapshot::seal(key, new_id, &value)?;
+    let d = &source.deployment;
+    let connection = reseal(key, id, new_id, CONNECTION_INFO, source.sealed_connection_info.as_ref())?;
+    let env = reseal(key, id, new_id, ENVIRONMENT_VARS, source.sealed_environment_vars.as_ref())?;
+    let commit_sha = value.pointer("/source/commit_sha").and_then(Value::as_str);
+    let branch = value.pointer("/source/branch").and_then(Value::as_str);
+    let deployment = queue_with(
+        &tx,
+        &NewDeployment {
+            id: new_id,
+            project_id: d.project_id,
+            service_id: d.service_id,
+            app_sandbox_id: None,
+            public_url: d.public_url.as_deref(),
+            db_sandbox_id: d.db_sandbox_id.as_deref(),
+            db_connection_info: connection.as_ref(),
+            environment_vars: env.as_ref(),
+            runtime_type: d.runtime_type.as_deref(),
+            commit_sha,
+            commit_message: d.commit_message.as_deref(),
+            branch,
+            trigger: DeploymentTrigger::Rollback,
+            triggered_by: &actor,
+            rollback_of: Some(id),
+        },
+        Some(&copy),
     )
     .await?;
     tx.commit().await?;

@@ -172,6 +172,50 @@ pub async fn effective(
     Ok(out.into_values().collect())
 }
 
+/// One variable of a deployment's configuration snapshot, its value in
+/// plain (the snapshot is sealed as a whole). No `Debug`: it holds a value.
+pub struct SnapshotVar {
+    pub value: String,
+    pub is_secret: bool,
+    pub is_buildtime: bool,
+    pub is_runtime: bool,
+}
+
+/// The whole effective set a deployment is queued with, for build and run
+/// time alike: the same layers as [`effective`], with every value opened
+/// (secret ones too), by key.
+pub async fn snapshot_set(
+    db: &impl Queryable,
+    keys: Option<&SecretKeys>,
+    project_id: Option<Uuid>,
+    service_id: Uuid,
+    preview: bool,
+) -> Result<BTreeMap<String, SnapshotVar>, ApiError> {
+    let project_rows = match project_id {
+        Some(p) => queries::list(db, Owner::Project(p)).await?,
+        None => Vec::new(),
+    };
+    let service_rows = queries::list(db, Owner::Service(service_id)).await?;
+    let mut out = BTreeMap::new();
+    for want_preview in [false, true] {
+        if want_preview && !preview {
+            break;
+        }
+        for rows in [&project_rows, &service_rows] {
+            for row in rows.iter().filter(|r| r.is_preview == want_preview) {
+                let var = SnapshotVar {
+                    value: open_value(keys, row)?,
+                    is_secret: row.is_secret,
+                    is_buildtime: row.is_buildtime,
+                    is_runtime: row.is_runtime,
+                };
+                out.insert(row.key.clone(), var);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Every secret value of a project and (if given) one of its services, in
 /// any scope: what a deployment's log lines must not show. Opens only
 /// secret rows, so without a key only an owner that has some is a 503.

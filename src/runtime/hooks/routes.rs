@@ -335,6 +335,7 @@ async fn deploy_hook(
         Event::Push(p) => {
             deployments::queue(
                 &tx,
+                state.config.secret_keys.as_ref(),
                 &NewDeployment {
                     id: deployment_id,
                     project_id: secret.project_id.unwrap_or_default(),
@@ -365,7 +366,7 @@ async fn deploy_hook(
                 head_sha: &pr.sha,
                 triggered_by: &actor,
             };
-            previews::deploy(&tx, &request, deployment_id).await?;
+            previews::deploy(&tx, state.config.secret_keys.as_ref(), &request, deployment_id).await?;
         }
         Event::PullRequest(pr) => {
             previews::close(&tx, service_id, pr.number).await?;

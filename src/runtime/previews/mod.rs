@@ -44,6 +44,7 @@ pub struct PreviewRequest<'a> {
 /// and commits.
 pub(crate) async fn deploy(
     db: &impl Queryable,
+    keys: Option<&crate::config::SecretKeys>,
     r: &PreviewRequest<'_>,
     deployment_id: Uuid,
 ) -> ApiResult<(Preview, Deployment)> {
@@ -54,6 +55,7 @@ pub(crate) async fn deploy(
     let (cap, ttl_hours) = queries::settings(db).await?;
     let deployment = deployments::queue(
         db,
+        keys,
         &NewDeployment {
             id: deployment_id,
             project_id,

@@ -46,6 +46,7 @@ pub struct SealedColumn {
 pub const SEALED_COLUMNS: &[SealedColumn] = &[
     SealedColumn { table: "deployments", column: "db_connection_info", key_id_column: "db_connection_info_key_id" },
     SealedColumn { table: "deployments", column: "environment_vars", key_id_column: "environment_vars_key_id" },
+    SealedColumn { table: "deployments", column: "snapshot_sealed", key_id_column: "snapshot_key_id" },
     SealedColumn { table: "env_vars", column: "value_sealed", key_id_column: "value_key_id" },
     SealedColumn { table: "service_deploy_tokens", column: "token_sealed", key_id_column: "token_sealed_key_id" },
 ];

@@ -189,6 +189,11 @@ async fn every_201_names_the_new_resource_in_location() {
     assert_eq!(status, StatusCode::OK);
     let path = format!("/api/deployments/{}/redeploy", id(&d));
     create(&app, c, "POST /api/deployments/{id}/redeploy", Method::POST, &path, t, json!({})).await;
+    let body = json!({"service_id": id(&svc)});
+    let (status, sd) = app.post(&nested("deployments"), t, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{sd}");
+    let path = format!("/api/deployments/{}/rollback", id(&sd));
+    create(&app, c, "POST /api/deployments/{id}/rollback", Method::POST, &path, t, json!({})).await;
     let body = json!({"generation_type": "service", "project_id": p});
     create(&app, c, "POST /api/generations", Method::POST, "/api/generations", t, body).await;
     let task =

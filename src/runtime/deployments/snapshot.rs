@@ -53,10 +53,18 @@ pub struct SnapshotChange {
     #[schema(example = "env.LOG_LEVEL.value")]
     pub path: String,
     pub change: ChangeKind,
-    #[schema(value_type = Object)]
+    #[schema(schema_with = any_value)]
     pub before: Option<Value>,
-    #[schema(value_type = Object)]
+    #[schema(schema_with = any_value)]
     pub after: Option<Value>,
+}
+
+/// Any JSON, `null` included: a leaf of the snapshot.
+fn any_value() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(super::model::any_json())
+        .description(Some("The leaf's value: any JSON; `null` when absent or a changed secret's."))
+        .into()
 }
 
 /// `value` with every object's keys sorted, at every depth: the same

@@ -10,7 +10,9 @@
 //! as a new deployment. Its `db_connection_info` and `environment_vars` are
 //! sealed at rest (`runtime::secrets`) and shown only by
 //! `GET /api/deployments/{id}`. Its log (`logs`) is append-only lines with
-//! its secret values masked before they are stored.
+//! its secret values masked before they are stored. A service's deployment
+//! also keeps a sealed configuration snapshot (`snapshot`) that a rollback
+//! queues again.
 
 mod logs;
 pub mod model;

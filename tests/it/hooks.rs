@@ -420,3 +420,27 @@ async fn retention_expires_previews_past_their_time_and_prunes_old_deliveries() 
             .await;
     assert_eq!(kept, ["e-1", "e-2"]);
 }
+
+#[tokio::test]
+async fn a_preview_snapshot_has_the_preview_overrides_and_a_push_snapshot_does_not() {
+    let app = spawn_with_key().await;
+    let ada = app.register("ada@example.com").await;
+    let svc = service(&app, &ada, "shop").await;
+    let token = new_token(&app, &ada, &svc).await;
+    for (body, preview) in [(json!({"value": "prod"}), false), (json!({"value": "pr"}), true)] {
+        let path = format!("/api/services/{svc}/env/MODE?preview={preview}");
+        let (status, v) = app.call(Method::PUT, &path, Some(&ada.token), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    let mode = |d: &Value| d["snapshot"]["env"]["MODE"]["value"].clone();
+    let pushed = signed(&app, &svc, &token, "push", "s-1", &push("main", SHA)).await;
+    let id = pushed["deployment_id"].as_str().unwrap().to_string();
+    let (_, d) = app.get(&format!("/api/deployments/{id}"), Some(&ada.token)).await;
+    assert_eq!((mode(&d), d["snapshot"]["source"]["branch"].clone()), (json!("prod"), json!("main")), "{d}");
+    let opened = signed(&app, &svc, &token, "pull_request", "s-2", &pull_request("opened", 7, SHA)).await;
+    let id = opened["deployment_id"].as_str().unwrap().to_string();
+    let (_, d) = app.get(&format!("/api/deployments/{id}"), Some(&ada.token)).await;
+    assert_eq!(mode(&d), json!("pr"), "{d}");
+    let change = d["snapshot_diff"].as_array().unwrap().iter().find(|c| c["path"] == "env.MODE.value").cloned();
+    assert_eq!(change.map(|c| c["after"].clone()), Some(json!("pr")), "{d}");
+}

@@ -173,3 +173,36 @@ async fn no_snapshot_and_pruned_snapshots_cannot_be_rolled_back() {
     let (status, body) = rollback(&app, &ada, &ids[3]).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+#[tokio::test]
+async fn a_retried_rollback_makes_one_deployment_and_no_key_stores_no_snapshot() {
+    let app = spawn_with_key().await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "shop").await;
+    let s = service(&app, &ada, &p, "api").await;
+    let first = deploy(&app, &ada, &p, &s, "abcdef1").await;
+    let t = Some(ada.token.as_str());
+    let keyed = || {
+        app.request(Method::POST, &format!("/api/deployments/{first}/rollback"), t)
+            .header("Idempotency-Key", "rollback-once")
+            .json(&json!({}))
+    };
+    let one: Value = keyed().send().await.unwrap().json().await.unwrap();
+    let two: Value = keyed().send().await.unwrap().json().await.unwrap();
+    assert_eq!((one["id"].clone(), one["trigger"].clone()), (two["id"].clone(), json!("rollback")), "{one} {two}");
+    let client = app.db.client().await;
+    let rollbacks: i64 =
+        client.query_one("SELECT count(*) FROM devx.deployments WHERE trigger = 'rollback'", &[]).await.unwrap().get(0);
+    assert_eq!(rollbacks, 1);
+
+    // Without DEVX_SECRET_KEY a service's deployment goes ahead without one.
+    let keyless = TestApp::spawn().await;
+    let bob = keyless.register("bob@example.com").await;
+    let p = project(&keyless, &bob, "shop").await;
+    let s = service(&keyless, &bob, &p, "api").await;
+    let d = deploy(&keyless, &bob, &p, &s, "abcdef2").await;
+    let d = get(&keyless, &bob, &d).await;
+    assert_eq!((d["snapshot_state"].clone(), d["snapshot_digest"].clone()), (json!("none"), Value::Null), "{d}");
+    let (status, body) = rollback(&keyless, &bob, &id_of(&d)).await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+}

@@ -790,15 +790,15 @@ async fn redeploy_deployment(
 /// and branch; the public URL, database and runtime type come from the
 /// deployment as a redeploy's do. The service's current env vars are not
 /// rewritten. 409 when the deployment has no snapshot (not a service's,
-/// made before snapshots or without `DEVX_SECRET_KEY`) or retention pruned
-/// it (`deploy.keep_snapshots`).
+/// made before snapshots or without `DEVX_SECRET_KEY`), retention pruned
+/// it (`deploy.keep_snapshots`), or its service was deleted since.
 #[utoipa::path(
     post, path = "/api/deployments/{id}/rollback", tag = "runtime", security(("bearer" = ["write"])),
     params(("id" = Uuid, Path, description = "Deployment id"), IdempotencyKey),
     responses(
         (status = 201, body = Deployment, headers(("Location" = String, description = "The new deployment: /api/deployments/{id}"), ("ETag" = String, description = "The new deployment's version, for If-Match"))),
         (status = 404, description = "No such deployment of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "It has no configuration snapshot, or retention pruned it; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has no configuration snapshot, retention pruned it, or its service was deleted; or a request with this Idempotency-Key is still running", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "DEVX_SECRET_KEY is not set (or cannot open the snapshot or the deployment's secrets)", body = Problem, content_type = "application/problem+json"),
     )
@@ -833,6 +833,12 @@ async fn rollback_deployment(
                  without DEVX_SECRET_KEY): redeploy it instead",
             ));
         }
+    }
+    if source.deployment.service_id.is_none() {
+        return Err(ApiError::conflict(
+            "snapshot",
+            "its service was deleted: a snapshot is rolled back onto the service it was taken of",
+        ));
     }
     let key = state.config.secret_keys.as_ref();
     let value = snapshot::open(key, &snap)?.ok_or(ApiError::NotFound("deployment"))?;

@@ -172,6 +172,17 @@ async fn no_snapshot_and_pruned_snapshots_cannot_be_rolled_back() {
     assert!(body.to_string().contains("pruned"), "{body}");
     let (status, body) = rollback(&app, &ada, &ids[3]).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // `devx secrets rotate` re-seals the stored snapshots under a new first key.
+    let next = devx::config::SecretKey::from_bytes([9; 32]);
+    let old = crate::runtime::test_key().get(devx::config::SecretKeys::DEFAULT_ID).unwrap().clone();
+    let both = devx::config::SecretKeys::new(vec![("next".into(), next.clone()), ("default".into(), old)]).unwrap();
+    let report = devx::runtime::secrets::rotate(&app.pool, &both, 100).await.unwrap();
+    let column = report.columns.iter().find(|c| c.column == "snapshot_sealed").expect("snapshots are rotated");
+    assert_eq!(column.resealed, 4, "three kept and the rollback's copy: {report:?}");
+    let only_next = devx::config::SecretKeys::new(vec![("next".into(), next)]).unwrap();
+    let checked = devx::runtime::secrets::check(&app.pool, &only_next, 100).await.unwrap();
+    assert_eq!(checked.problems(), 0, "{checked:?}");
 }
 
 #[tokio::test]

@@ -78,6 +78,7 @@ pub struct PutConfigRequest {
     /// `deploy.max_log_bytes` from 1024 to 1073741824,
     /// `deploy.previews_per_service` from 1 to 1000,
     /// `deploy.preview_ttl_hours` from 1 to 8760,
+    /// `deploy.keep_snapshots` from 1 to 10000,
     /// `errors.max_recovery_attempts` from 0 to 100.
     #[schema(value_type = AnyJsonButNull, example = json!("6 months"))]
     pub value: Value,

@@ -187,10 +187,11 @@ pub fn masked(snapshot: &Value) -> Value {
     out
 }
 
-/// Every leaf (a scalar, an array, or an empty object) by its path.
+/// Every leaf (a scalar or an array) by its path. An empty object has
+/// none, so a first variable shows as added rather than as `env` changed.
 fn leaves(v: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Value)>) {
     match v {
-        Value::Object(map) if !map.is_empty() => {
+        Value::Object(map) => {
             for (k, child) in map {
                 path.push(k.clone());
                 leaves(child, path, out);
@@ -268,5 +269,8 @@ mod tests {
         let text = serde_json::to_string(&changes).unwrap();
         assert!(!text.contains("tok-") && text.contains("removed"), "{text}");
         assert!(!serde_json::to_string(&masked(&snap("tok-old-1", "x"))).unwrap().contains("tok-"));
+        let added = diff(&json!({"env": {}}), &json!({"env": {"A": {"value": "1"}}}));
+        assert_eq!(added.len(), 1);
+        assert_eq!((added[0].path.as_str(), added[0].change), ("env.A.value", ChangeKind::Added));
     }
 }

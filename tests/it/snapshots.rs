@@ -116,6 +116,17 @@ async fn a_snapshot_masks_secrets_diffs_and_rolls_back() {
         .unwrap()
         .get(0);
     assert_eq!(leaked, 0);
+
+    // Nor anywhere in a dump of the database: the snapshots are sealed.
+    let dbname = app.db.config().get_dbname().expect("test database name").to_string();
+    let dump = std::process::Command::new("pg_dump")
+        .args(["--data-only", "-h", "127.0.0.1", "-U", "postgres", "-d", &dbname])
+        .output()
+        .expect("pg_dump runs");
+    assert!(dump.status.success(), "pg_dump: {}", String::from_utf8_lossy(&dump.stderr));
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains(&digest1), "the dump has the snapshots' digests");
+    assert!(!dump.contains(CANARY), "pg_dump shows the secret");
 }
 
 #[tokio::test]

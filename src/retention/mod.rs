@@ -24,11 +24,11 @@
 //! (`devx.create_history_partitions`), then, for each of their rules, detaches
 //! and drops every partition whose whole range ended `retention.partition_grace`
 //! before the cutoff, one short transaction each: a catalog change, whatever
-//! the partition holds. Rows older than the cutoff in the partitions that
-//! stay (one only partly expired, one within the grace, the DEFAULT one) go
-//! by the batched deletion, so the period is kept to the row. A dry run
-//! names the partitions it would drop and counts the rows the deletion
-//! would remove outside them.
+//! the partition holds. These tables age out by whole partitions: only the
+//! DEFAULT partition (rows no partition covers) goes by the batched
+//! deletion, so a row may outlive its period by one partition's span plus
+//! the grace. A dry run names the partitions it would drop and counts the
+//! DEFAULT rows the deletion would remove.
 //!
 //! Two runs never work at once: a real run holds a session advisory lock, and
 //! a second one (another replica, or the CLI beside `serve`) is told so and

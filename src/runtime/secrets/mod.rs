@@ -1,5 +1,6 @@
-//! Secrets at rest. Deployment connection info and environment variables are
-//! sealed with XChaCha20-Poly1305 (the RustCrypto `chacha20poly1305` crate)
+//! Secrets at rest. Deployment connection info, environment variables
+//! (deployments' and `env_vars` values), configuration snapshots and deploy
+//! tokens' copies for webhook signatures are sealed with XChaCha20-Poly1305 (the RustCrypto `chacha20poly1305` crate)
 //! under the first key of `DEVX_SECRET_KEY`, a fresh random 192-bit nonce per
 //! value, and stored as `nonce || ciphertext+tag` in a `bytea` column, with
 //! the id of the key beside it (its own column). The associated data names

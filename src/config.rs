@@ -103,6 +103,35 @@ pub fn masked_target(cfg: &tokio_postgres::Config) -> String {
     format!("postgres://{user}{password}{at}{host}:{port}/{db}")
 }
 
+/// Read replicas (`DATABASE_REPLICA_URLS`) and the limits on reading from
+/// them. No targets: every statement goes to the primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaConfig {
+    pub targets: Vec<tokio_postgres::Config>,
+    /// A replica further behind than this (replay time) is taken out.
+    pub max_lag: Duration,
+    /// A replica further behind than this many WAL bytes is taken out.
+    pub max_lag_bytes: u64,
+    pub probe_interval: Duration,
+    /// How long a caller's last write position is kept for its reads.
+    pub read_your_writes_window: Duration,
+    /// `METHOD /route/{template}` pairs always read on the primary.
+    pub primary_routes: Vec<(String, String)>,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        ReplicaConfig {
+            targets: Vec::new(),
+            max_lag: Duration::from_secs(10),
+            max_lag_bytes: 16 * 1024 * 1024,
+            probe_interval: Duration::from_millis(250),
+            read_your_writes_window: Duration::from_secs(60),
+            primary_routes: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseConfig {
     pub source: DbSource,
@@ -131,6 +160,8 @@ pub struct DatabaseConfig {
     /// A direct (not pooled through PgBouncer) URL for migrations, whose
     /// session advisory lock needs a real server session.
     pub migration_source: Option<Box<tokio_postgres::Config>>,
+    /// Streaming replicas that take reads, and when one may not.
+    pub replicas: ReplicaConfig,
     /// How long `serve` waits at start for a database that does not answer
     /// yet (`DEVX_DB_WAIT`); zero: fail at once.
     pub start_wait: Duration,
@@ -542,6 +573,28 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ),
     ("DATABASE_MIGRATION_URL", "", "direct server URL for migrations when DATABASE_URL goes through PgBouncer"),
     (
+        "DATABASE_REPLICA_URLS",
+        "",
+        "streaming replicas for reads, URLs separated by spaces or commas; a caller's reads follow its own writes (see DB_READ_YOUR_WRITES_WINDOW)",
+    ),
+    ("DB_REPLICA_MAX_LAG", "10s", "a replica further behind the primary than this in time is not read from"),
+    (
+        "DB_REPLICA_MAX_LAG_BYTES",
+        "16777216",
+        "a replica further behind the primary than this many WAL bytes is not read from",
+    ),
+    ("DB_REPLICA_PROBE_INTERVAL", "250ms", "how often each replica's replay position and lag are read"),
+    (
+        "DB_READ_YOUR_WRITES_WINDOW",
+        "60s",
+        "after a write, the caller's reads go only to a replica that has replayed it, for this long (kept in PostgreSQL for every devx process)",
+    ),
+    (
+        "DB_PRIMARY_ROUTES",
+        "",
+        "routes whose reads always go to the primary, comma-separated as METHOD /path/{template} (e.g. GET /api/projects/{id})",
+    ),
+    (
         "DEVX_DB_WAIT",
         "30s",
         "serve waits this long at start for a database that does not answer yet (retrying with backoff; /livez answers, /readyz is 503); 0 = fail at once",
@@ -781,6 +834,55 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
     }
 
+    /// `DATABASE_REPLICA_URLS` and the limits on reading from replicas.
+    fn replicas(&mut self) -> ReplicaConfig {
+        let example =
+            "DATABASE_REPLICA_URLS=postgres://devx:secret@replica1:5432/devx postgres://devx:secret@replica2:5432/devx";
+        let mut targets = Vec::new();
+        if let Some((name, raw)) = self.get(&["DATABASE_REPLICA_URLS"]) {
+            for url in split_urls(&raw) {
+                match parse_url(url) {
+                    Ok(parsed) => targets.push(parsed.config),
+                    Err(e) => self.problem(&name, format!("{}: {e}", masked_url(url)), example),
+                }
+            }
+        }
+        let primary_routes = match self.get(&["DB_PRIMARY_ROUTES"]) {
+            None => Vec::new(),
+            Some((name, raw)) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .filter_map(|route| match route.split_once(char::is_whitespace) {
+                    Some((method, path)) if path.trim().starts_with('/') => {
+                        Some((method.to_ascii_uppercase(), path.trim().to_string()))
+                    }
+                    _ => {
+                        self.problem(
+                            &name,
+                            format!("{route:?} is not METHOD /path"),
+                            "DB_PRIMARY_ROUTES=GET /api/projects/{id}, GET /api/tasks",
+                        );
+                        None
+                    }
+                })
+                .collect(),
+        };
+        ReplicaConfig {
+            targets,
+            max_lag: self.positive_duration(&["DB_REPLICA_MAX_LAG"], "DB_REPLICA_MAX_LAG=10s"),
+            max_lag_bytes: self.number(
+                &["DB_REPLICA_MAX_LAG_BYTES"],
+                1..=usize::MAX,
+                "DB_REPLICA_MAX_LAG_BYTES=16777216",
+            ) as u64,
+            probe_interval: self.positive_duration(&["DB_REPLICA_PROBE_INTERVAL"], "DB_REPLICA_PROBE_INTERVAL=250ms"),
+            read_your_writes_window: self
+                .positive_duration(&["DB_READ_YOUR_WRITES_WINDOW"], "DB_READ_YOUR_WRITES_WINDOW=60s"),
+            primary_routes,
+        }
+    }
+
     /// A comma-separated list of origins (`scheme://host[:port]`, no path).
     fn origins(&mut self, names: &[&str], example: &str) -> Vec<String> {
         let Some((name, raw)) = self.get(names) else { return Vec::new() };
@@ -956,6 +1058,47 @@ struct ParsedUrl {
     ssl_mode: Option<SslMode>,
     /// `sslrootcert`, `sslcert`, `sslkey`.
     tls_paths: [Option<PathBuf>; 3],
+}
+
+/// The URLs of a list separated by spaces or commas; a comma inside one
+/// URL (several hosts: `postgres://a,b/devx`) does not split it.
+fn split_urls(raw: &str) -> Vec<&str> {
+    let mut urls = Vec::new();
+    for word in raw.split_whitespace() {
+        let mut rest = word;
+        loop {
+            let next = ["postgres://", "postgresql://"]
+                .iter()
+                .filter_map(|scheme| rest.get(1..).and_then(|r| r.find(&format!(",{scheme}"))))
+                .min();
+            match next {
+                Some(at) => {
+                    urls.push(&rest[..=at]);
+                    rest = &rest[at + 2..];
+                }
+                None => break,
+            }
+        }
+        let last = rest.trim_matches(',');
+        if !last.is_empty() {
+            urls.push(last);
+        }
+    }
+    urls.into_iter().map(|u| u.trim_matches(',')).filter(|u| !u.is_empty()).collect()
+}
+
+/// A URL as a problem may show it: the password replaced.
+fn masked_url(url: &str) -> String {
+    match parse_url(url) {
+        Ok(parsed) => masked_target(&parsed.config),
+        Err(_) => match url.split_once('@') {
+            Some((before, after)) => match before.rsplit_once(':') {
+                Some((user, _)) if user.contains("//") => format!("{user}:****@{after}"),
+                _ => url.to_string(),
+            },
+            None => url.to_string(),
+        },
+    }
 }
 
 fn parse_url(raw: &str) -> Result<ParsedUrl, String> {
@@ -1231,6 +1374,7 @@ impl Config {
             long_query_threshold: r.positive_duration(&["DB_LONG_QUERY_THRESHOLD"], "DB_LONG_QUERY_THRESHOLD=30s"),
             statement_mode,
             migration_source,
+            replicas: r.replicas(),
             start_wait: r.duration(&["DEVX_DB_WAIT"], "DEVX_DB_WAIT=60s"),
             create_timeout: Duration::ZERO,
             reap_interval: Duration::ZERO,
@@ -1414,6 +1558,22 @@ impl Config {
             "DATABASE_MIGRATION_URL",
             d.migration_source.as_deref().map_or_else(|| "(unset: DATABASE_URL)".into(), masked_target),
         );
+        m.insert(
+            "DATABASE_REPLICA_URLS",
+            if d.replicas.targets.is_empty() {
+                "(unset: every read on the primary)".into()
+            } else {
+                d.replicas.targets.iter().map(masked_target).collect::<Vec<_>>().join(" ")
+            },
+        );
+        m.insert("DB_REPLICA_MAX_LAG", secs(d.replicas.max_lag));
+        m.insert("DB_REPLICA_MAX_LAG_BYTES", d.replicas.max_lag_bytes.to_string());
+        m.insert("DB_REPLICA_PROBE_INTERVAL", secs(d.replicas.probe_interval));
+        m.insert("DB_READ_YOUR_WRITES_WINDOW", secs(d.replicas.read_your_writes_window));
+        m.insert(
+            "DB_PRIMARY_ROUTES",
+            d.replicas.primary_routes.iter().map(|(m, p)| format!("{m} {p}")).collect::<Vec<_>>().join(", "),
+        );
         m.insert("DEVX_DB_WAIT", secs(d.start_wait));
         m.insert("DEVX_AUTO_MIGRATE", self.migrations.auto_migrate.to_string());
         m.insert("DEVX_MIGRATION_LOCK_TIMEOUT", secs(self.migrations.lock_timeout));
@@ -1467,6 +1627,45 @@ mod tests {
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(&|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn replica_urls_split_on_spaces_and_commas_but_not_inside_a_url() {
+        assert_eq!(
+            split_urls("postgres://a/devx, postgres://b,c/devx postgresql://d/devx,postgres://e/devx"),
+            ["postgres://a/devx", "postgres://b,c/devx", "postgresql://d/devx", "postgres://e/devx"]
+        );
+        let c = config(&[
+            ("DATABASE_URL", "postgres://devx@primary/devx"),
+            ("DATABASE_REPLICA_URLS", "postgres://devx:pw@r1/devx,postgres://devx:pw@r2:6432/devx"),
+            ("DB_REPLICA_MAX_LAG", "3s"),
+            ("DB_PRIMARY_ROUTES", "GET /api/projects/{id}, get /api/tasks"),
+        ])
+        .unwrap();
+        let r = &c.database.replicas;
+        assert_eq!(r.targets.len(), 2);
+        assert_eq!(r.targets[1].get_ports(), [6432]);
+        assert_eq!(r.max_lag, Duration::from_secs(3));
+        assert_eq!(
+            r.primary_routes,
+            [("GET".to_string(), "/api/projects/{id}".to_string()), ("GET".to_string(), "/api/tasks".to_string())]
+        );
+        assert!(!c.describe().values().any(|v| v.contains("pw")), "replica passwords are masked");
+    }
+
+    #[test]
+    fn a_bad_replica_url_or_pinned_route_is_a_problem_that_names_it_without_its_password() {
+        let e = config(&[
+            ("DATABASE_REPLICA_URLS", "postgres://devx:hunter2@r1/devx mysql://devx:hunter2@r2/devx"),
+            ("DB_PRIMARY_ROUTES", "/api/projects"),
+            ("DB_REPLICA_MAX_LAG", "0s"),
+        ])
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("DATABASE_REPLICA_URLS") && text.contains("postgres://"), "{text}");
+        assert!(text.contains("DB_PRIMARY_ROUTES") && text.contains("METHOD /path"), "{text}");
+        assert!(text.contains("DB_REPLICA_MAX_LAG"), "{text}");
+        assert!(!text.contains("hunter2"), "no password in a problem: {text}");
     }
 
     #[test]

@@ -202,9 +202,18 @@ impl FromRequestParts<AppState> for Principal {
         let is_key = token.starts_with(API_KEY_PREFIX);
         // An idempotent read, retried once on a fresh connection like any
         // other: every authenticated request takes this path.
+        // Always on the primary (no caller is known yet): a revocation
+        // counts at once. With replicas it also says where the caller's
+        // reads may go (`db::replicas`).
+        let position = state.db.replicas().is_some();
         let found = crate::db_read!(state.db, |c| async {
-            if is_key { queries::api_key_by_hash(c, &hash).await } else { queries::session_by_token(c, &hash).await }
+            if is_key {
+                queries::api_key_by_hash(c, &hash, position).await
+            } else {
+                queries::session_by_token(c, &hash, position).await
+            }
         })?;
+        let (found, read_after) = found.map_or((None, None), |(row, after)| (Some(row), after));
         let what = if is_key { "API key" } else { "session" };
         let row = found.ok_or_else(|| {
             ApiError::InvalidToken(format!("the {what} is not valid or was revoked; sign in again or use another key"))
@@ -251,6 +260,7 @@ impl FromRequestParts<AppState> for Principal {
             }
             Principal { user_id: row.user_id, role: row.role, credential: Credential::Session(row.id) }
         };
+        crate::db::replicas::note_caller(Some(principal.user_id), read_after);
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }
@@ -295,6 +305,8 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, ApiError> {
         if !parts.headers.contains_key(header::AUTHORIZATION) {
+            // Anonymous: nothing of its own to read back.
+            crate::db::replicas::note_caller(None, None);
             return Ok(None);
         }
         <Principal as FromRequestParts<AppState>>::from_request_parts(parts, state).await.map(Some)

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::model::{API_KEY_COLUMNS, ApiKey, CredentialRow, PlanType, Role, Scope, SessionInfo, USER_COLUMNS, User};
 use super::secrets::TokenHash;
 use crate::db::{DbError, FromRow, Queryable, Statement, escape_like};
+use tokio_postgres::types::PgLsn;
 
 pub struct NewUser<'a> {
     pub id: Uuid,
@@ -195,26 +196,53 @@ struct SessionCredential {
     last_seen: DateTime<Utc>,
 }
 
-/// The live session behind a token hash, with its user.
-pub async fn session_by_token(db: &impl Queryable, hash: &TokenHash) -> Result<Option<CredentialRow>, DbError> {
-    let row: Option<SessionCredential> = db
-        .query_opt_as(
-            "SELECT s.id, s.user_id, u.role, u.is_active AS user_active, s.expires_at, s.last_activity AS last_seen
+/// The statement of [`session_by_token`]; `(position)` adds the user's
+/// last write position still in its window (`devx.read_positions`), so that
+/// with read replicas choosing one for the request's reads costs no round trip.
+macro_rules! session_select {
+    () => {
+        session_select!(@ "")
+    };
+    (position) => {
+        session_select!(@ ",
+                    (SELECT p.lsn FROM devx.read_positions p WHERE p.user_id = s.user_id AND p.expires_at > now())
+                      AS read_after")
+    };
+    (@ $extra:literal) => {
+        concat!(
+            "SELECT s.id, s.user_id, u.role, u.is_active AS user_active, s.expires_at, s.last_activity AS last_seen",
+            $extra,
+            "
                FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
-              WHERE s.token_hash = $1 AND s.is_active AND s.revoked_at IS NULL",
-            &[&hash.as_slice()],
+              WHERE s.token_hash = $1 AND s.is_active AND s.revoked_at IS NULL"
         )
-        .await?;
-    Ok(row.map(|s| CredentialRow {
-        id: s.id,
-        user_id: s.user_id,
-        role: s.role,
-        user_active: s.user_active,
-        expires_at: Some(s.expires_at),
-        last_seen: Some(s.last_seen),
-        scopes: Vec::new(),
-        agent_type: None,
-    }))
+    };
+}
+
+/// The live session behind a token hash, with its user, and with
+/// `read_position` the user's last write position still in its window.
+pub async fn session_by_token(
+    db: &impl Queryable,
+    hash: &TokenHash,
+    read_position: bool,
+) -> Result<Option<(CredentialRow, Option<PgLsn>)>, DbError> {
+    let sql = if read_position { session_select!(position) } else { session_select!() };
+    let Some(row) = db.query_opt(sql, &[&hash.as_slice()]).await? else { return Ok(None) };
+    let s: SessionCredential = crate::db::row::decode(&row)?;
+    let after = if read_position { crate::db::column(&row, "read_after")? } else { None };
+    Ok(Some((
+        CredentialRow {
+            id: s.id,
+            user_id: s.user_id,
+            role: s.role,
+            user_active: s.user_active,
+            expires_at: Some(s.expires_at),
+            last_seen: Some(s.last_seen),
+            scopes: Vec::new(),
+            agent_type: None,
+        },
+        after,
+    )))
 }
 
 /// Marks sessions as used now (`accounts::touch` batches them).
@@ -331,16 +359,40 @@ pub async fn revoke_api_keys_of(db: &impl Queryable, user_id: Uuid) -> Result<u6
         .await
 }
 
-/// The unrevoked key behind a key hash, with its user.
-pub async fn api_key_by_hash(db: &impl Queryable, hash: &TokenHash) -> Result<Option<CredentialRow>, DbError> {
-    db.query_opt_as(
-        "SELECT k.id, k.user_id, u.role, u.is_active AS user_active, k.expires_at, k.last_used_at AS last_seen,
-                k.scopes, k.agent_type
+/// The statement of [`api_key_by_hash`]; `(position)` as in [`session_select`].
+macro_rules! api_key_select {
+    () => {
+        api_key_select!(@ "")
+    };
+    (position) => {
+        api_key_select!(@ ",
+                (SELECT p.lsn FROM devx.read_positions p WHERE p.user_id = k.user_id AND p.expires_at > now())
+                  AS read_after")
+    };
+    (@ $extra:literal) => {
+        concat!(
+            "SELECT k.id, k.user_id, u.role, u.is_active AS user_active, k.expires_at, k.last_used_at AS last_seen,
+                k.scopes, k.agent_type",
+            $extra,
+            "
            FROM devx.api_keys k JOIN devx.users u ON u.id = k.user_id
-          WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-        &[&hash.as_slice()],
-    )
-    .await
+          WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
+        )
+    };
+}
+
+/// The unrevoked key behind a key hash, with its user, and with
+/// `read_position` the user's last write position still in its window.
+pub async fn api_key_by_hash(
+    db: &impl Queryable,
+    hash: &TokenHash,
+    read_position: bool,
+) -> Result<Option<(CredentialRow, Option<PgLsn>)>, DbError> {
+    let sql = if read_position { api_key_select!(position) } else { api_key_select!() };
+    let Some(row) = db.query_opt(sql, &[&hash.as_slice()]).await? else { return Ok(None) };
+    let key: CredentialRow = crate::db::row::decode(&row)?;
+    let after = if read_position { crate::db::column(&row, "read_after")? } else { None };
+    Ok(Some((key, after)))
 }
 
 /// Sets `last_used_at` if the key was never used; whether it did.

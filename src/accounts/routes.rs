@@ -59,6 +59,9 @@ async fn open_session(
     how: &str,
 ) -> ApiResult<SessionGrant> {
     let (token, hash) = secrets::new_session_token();
+    // The request came without a credential, yet wrote for this user: with
+    // replicas, the user's next reads must see it (`db::replicas`).
+    crate::db::replicas::note_caller(Some(user.id), None);
     let ttl = chrono::TimeDelta::from_std(state.config.http.session_ttl).map_err(ApiError::internal)?;
     let expires_at = Utc::now() + ttl;
     let session_id = queries::insert_session(

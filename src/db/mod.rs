@@ -11,6 +11,7 @@
 mod breaker;
 mod error;
 mod listen;
+pub mod replicas;
 pub mod row;
 mod statement;
 mod stats;
@@ -109,6 +110,9 @@ const PARAM_TYPES_CAPACITY: usize = 4096;
 pub struct Db {
     pool: Pool,
     ctx: Arc<DbContext>,
+    /// Streaming replicas for reads (`DATABASE_REPLICA_URLS`); `None` on
+    /// the replicas' own pools and the probes' pool.
+    replicas: Option<Arc<replicas::ReplicaSet>>,
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
@@ -239,8 +243,16 @@ impl Db {
     /// Builds the pool and opens `pool_min` connections, so that a bad target
     /// fails here, at start, and not on the first request.
     pub async fn connect(cfg: &DatabaseConfig, target: &tokio_postgres::Config) -> Result<Db, DbError> {
-        let db = Db::build(cfg, target, cfg.pool_max, cfg.acquire_timeout, cfg.connect_timeout, cfg.create_timeout)?;
+        let mut db =
+            Db::build(cfg, target, cfg.pool_max, cfg.acquire_timeout, cfg.connect_timeout, cfg.create_timeout)?;
         db.warm(cfg.pool_min.max(1)).await?;
+        if !cfg.replicas.targets.is_empty() {
+            // The pool opens once the schema is migrated: replicas take reads
+            // once they have replayed the primary's position now.
+            let set = replicas::ReplicaSet::start(cfg, &db)?;
+            set.schema_ready_at(replicas::primary_position(&db).await?);
+            db.replicas = Some(set);
+        }
         Ok(db)
     }
 
@@ -298,6 +310,7 @@ impl Db {
                 read_only_seen: AtomicBool::new(false),
                 settings: Box::new((cfg, target.clone())),
             }),
+            replicas: None,
         })
     }
 
@@ -403,9 +416,65 @@ impl Db {
         });
     }
 
-    /// Closes the pool: waiting and future requests fail, open connections close.
+    /// Closes the pool (and the replicas'): waiting and future requests
+    /// fail, open connections close.
     pub fn close(&self) {
         self.pool.close();
+        if let Some(set) = &self.replicas {
+            set.close();
+        }
+    }
+
+    /// The replicas, when `DATABASE_REPLICA_URLS` names any.
+    pub fn replicas(&self) -> Option<&replicas::ReplicaSet> {
+        self.replicas.as_deref()
+    }
+
+    /// A connection for an idempotent read of the current request: a
+    /// replica's when the request, the caller and a replica allow it (see
+    /// [`replicas`]), else the primary's.
+    pub async fn read_client(&self) -> Result<(PgClient, replicas::ReadTarget), DbError> {
+        if let Some(set) = &self.replicas
+            && let replicas::ReadTarget::Replica(at) = set.choose()
+        {
+            match set.replica_db(at).client().await {
+                Ok(client) => return Ok((client, replicas::ReadTarget::Replica(at))),
+                Err(e) => set.failed(at, &e),
+            }
+        }
+        Ok((self.client().await?, replicas::ReadTarget::Primary))
+    }
+
+    /// A read on `target` met a transient failure: a replica is taken out
+    /// (the retry goes to the primary); the primary's idle connections are
+    /// dropped when the server went away.
+    pub fn read_failed(&self, client: PgClient, target: replicas::ReadTarget, error: &DbError) {
+        match (target, &self.replicas) {
+            (replicas::ReadTarget::Replica(at), Some(set)) => {
+                if matches!(error, DbError::Unavailable(_)) {
+                    client.discard();
+                }
+                set.failed(at, error);
+            }
+            _ => {
+                if matches!(error, DbError::Unavailable(_)) {
+                    // What killed this connection (a restart, a failover,
+                    // pg_terminate_backend) killed its idle siblings too.
+                    client.discard();
+                    self.forget_idle();
+                }
+            }
+        }
+    }
+
+    /// After a write for `user`: with replicas, records the primary's WAL
+    /// position as the user's last write, so that the user's reads go only
+    /// to a replica that has replayed it. Without replicas, nothing.
+    pub async fn note_write(&self, user: uuid::Uuid) -> Result<(), DbError> {
+        match &self.replicas {
+            Some(set) => replicas::record_write(self, user, set.limits().read_your_writes_window).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -413,6 +482,9 @@ impl Db {
 /// connection if the first attempt met a transient failure (a connection
 /// killed by `pg_terminate_backend`, a server restart). Failing to get a
 /// connection at all is not retried: the circuit breaker handles that.
+/// With replicas, the first attempt goes where [`Db::read_client`] says (a
+/// replica when the request and its caller allow it); the retry goes to the
+/// primary, and a replica that failed is out until probed back in.
 ///
 /// `db_read!(state.db, |c| queries::get_user(c, id))` evaluates to
 /// `Result<T, DbError>`. (A macro rather than a method taking an async
@@ -423,8 +495,14 @@ macro_rules! db_read {
         let db: &$crate::db::Db = &$db;
         let mut first = true;
         loop {
-            let client = match db.client().await {
-                Ok(client) => client,
+            // The first attempt may go to a replica; a retry, to the primary.
+            let attempt = if first {
+                db.read_client().await
+            } else {
+                db.client().await.map(|c| (c, $crate::db::replicas::ReadTarget::Primary))
+            };
+            let (client, target) = match attempt {
+                Ok(taken) => taken,
                 Err(e) => break Err(e),
             };
             let result = {
@@ -434,12 +512,7 @@ macro_rules! db_read {
             match result {
                 Err(e) if first && $crate::db::DbError::is_transient(&e) => {
                     ::tracing::debug!(error = %e, "retrying a read on a fresh connection");
-                    if matches!(e, $crate::db::DbError::Unavailable(_)) {
-                        // What killed this connection (a restart, a failover,
-                        // pg_terminate_backend) killed its idle siblings too.
-                        client.discard();
-                        db.forget_idle();
-                    }
+                    db.read_failed(client, target, &e);
                     first = false;
                 }
                 other => break other,

@@ -229,9 +229,15 @@ pub struct DatabaseStatus {
     pub migrations: MigrationCounts,
     /// From the instrumented query layer since this process started.
     pub queries: StatsSnapshot,
+    /// Each read replica (`DATABASE_REPLICA_URLS`): whether it takes reads,
+    /// its lag at the last probe, the reads it served. Empty without replicas.
+    pub replicas: Vec<crate::db::replicas::ReplicaStatus>,
+    /// Where this process's reads went since it started; null without replicas.
+    pub reads: Option<crate::db::replicas::ReadCounts>,
 }
 
-/// Database details for operators (admin): server, pool, migrations, query statistics.
+/// Database details for operators (admin): server, pool, migrations, query
+/// statistics, and each read replica with its lag and the reads it served.
 #[utoipa::path(
     get, path = "/api/database/status", tag = "health", security(("bearer" = ["admin"])),
     responses(
@@ -251,6 +257,8 @@ async fn database_status(State(state): State<AppState>, _admin: AdminPrincipal) 
         circuit_breaker_open: state.db.breaker_open(),
         migrations: MigrationCounts { applied, pending: pending.len(), pending_ids: pending },
         queries: state.db.stats(),
+        replicas: state.db.replicas().map(crate::db::replicas::ReplicaSet::status).unwrap_or_default(),
+        reads: state.db.replicas().map(crate::db::replicas::ReplicaSet::counts),
     }))
 }
 

@@ -268,6 +268,7 @@ const TABLES: &[&str] = &[
     "idempotency_keys",
     "sign_in_throttle",
     "project_contexts",
+    "read_positions",
     "task_executions",
     "pr_validations",
     "execution_logs",

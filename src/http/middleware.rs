@@ -1,7 +1,8 @@
 //! The middleware stack every request passes through, outermost first:
 //! metrics (count and time by route template), panic safety, request ids,
-//! tracing, compression, the request timeout and the body limit; and the
-//! fallbacks for an unknown path or method.
+//! tracing, compression, the request timeout, the body limit and, with read
+//! replicas, the read routing of `db::replicas`; and the fallbacks for an
+//! unknown path or method.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,7 @@ pub fn wrap(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), read_routing))
         .layer(DefaultBodyLimit::max(state.config.http.body_limit))
         .layer(middleware::from_fn_with_state(timeout, request_timeout))
         .layer(CompressionLayer::new())
@@ -42,6 +44,34 @@ pub fn wrap(routes: Router<AppState>, state: AppState) -> Router {
         // Outermost, so timeouts and panics are counted with their status.
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
+}
+
+/// With read replicas: runs the request inside its read context (a `GET` not
+/// pinned by `DB_PRIMARY_ROUTES` may read on a replica; see `db::replicas`),
+/// and after any other request that may have written for a known user
+/// (anything but a 4xx, which changes nothing) records the primary's WAL
+/// position for that user before answering, so that the user's next read
+/// sees the write from whichever devx process takes it.
+async fn read_routing(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(replicas) = state.db.replicas() else { return next.run(request).await };
+    let method = request.method().clone();
+    let reads = method == Method::GET || method == Method::HEAD;
+    let pinned = reads
+        && request.extensions().get::<MatchedPath>().is_some_and(|route| {
+            replicas.limits().primary_routes.iter().any(|(m, p)| *m == method.as_str() && p == route.as_str())
+        });
+    let context = crate::db::replicas::ReadContext::new(reads && !pinned);
+    let response = crate::db::replicas::in_request(context.clone(), next.run(request)).await;
+    if !reads
+        && method != Method::OPTIONS
+        && !response.status().is_client_error()
+        && let Some(user) = context.user()
+        && let Err(e) = state.db.note_write(user).await
+    {
+        // The write itself stands; the user's reads may lag it for a moment.
+        tracing::warn!(error = %e, %user, "could not record the write position for read-your-writes");
+    }
+    response
 }
 
 /// CORS for the configured origins, or none (no CORS headers at all).

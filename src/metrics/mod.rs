@@ -21,6 +21,12 @@
 //!   `devx_db_query_errors_total`, `devx_db_slow_queries_total` and the
 //!   `devx_db_query_duration_seconds` histogram: read from the pool and the
 //!   instrumented layer at each scrape;
+//! - with read replicas: `devx_db_reads_total{target}` (`primary`, or the
+//!   replica's masked URL), `devx_db_read_fallbacks_total` (no replica
+//!   usable), `devx_db_read_sticky_total` (no usable replica had replayed the
+//!   caller's own last write), and per replica `devx_db_replica_usable`,
+//!   `devx_db_replica_lag_seconds` and `devx_db_replica_lag_bytes` as the last
+//!   probe found them;
 //! - `devx_database_up`, `devx_migrations_pending` and
 //!   `devx_tasks{status}` (task queue depth): queried at each scrape (two
 //!   cheap statements, bounded by a short timeout); when the database does
@@ -162,9 +168,16 @@ impl Metrics {
             Box::new(health_check_seconds.clone()),
             Box::new(build_info),
             Box::new(RETENTION_DELETED.clone()),
-            Box::new(DbCollector::new(db)),
+            Box::new(DbCollector::new(db.clone())),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
+        let collectors = if db.replicas().is_some() {
+            let mut all = collectors;
+            all.push(Box::new(ReplicaCollector::new(db)));
+            all
+        } else {
+            collectors
+        };
         for c in collectors {
             registry.register(c).expect("metric names are unique");
         }
@@ -357,6 +370,107 @@ fn counter(name: &str, value: f64) -> proto::MetricFamily {
     let mut m = proto::Metric::default();
     m.set_counter(c);
     family(name, proto::MetricType::COUNTER, m)
+}
+
+/// Mirrors the read replicas' counters and last probes at scrape time.
+struct ReplicaCollector {
+    db: Db,
+    descs: Vec<Desc>,
+}
+
+const REPLICA_SERIES: [(&str, &str, &[&str]); 6] = [
+    ("devx_db_reads_total", "Reads by where they went: primary, or a replica", &["target"]),
+    ("devx_db_read_fallbacks_total", "Reads sent to the primary because no replica was usable", &[]),
+    (
+        "devx_db_read_sticky_total",
+        "Reads sent to the primary because no usable replica had replayed the caller's own last write",
+        &[],
+    ),
+    ("devx_db_replica_usable", "1 while the replica takes reads", &["replica"]),
+    ("devx_db_replica_lag_seconds", "Replay lag of the replica at its last probe", &["replica"]),
+    (
+        "devx_db_replica_lag_bytes",
+        "WAL bytes between the primary and the replica's replay at its last probe",
+        &["replica"],
+    ),
+];
+
+impl ReplicaCollector {
+    fn new(db: Db) -> Self {
+        let descs = REPLICA_SERIES
+            .iter()
+            .map(|(name, help, labels)| {
+                Desc::new(
+                    name.to_string(),
+                    help.to_string(),
+                    labels.iter().map(ToString::to_string).collect(),
+                    Default::default(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .expect("valid metric descriptions");
+        ReplicaCollector { db, descs }
+    }
+}
+
+/// One family of metrics, each with its label value (none when `label` is empty).
+fn labelled(name: &str, kind: proto::MetricType, label: &str, values: Vec<(String, f64)>) -> proto::MetricFamily {
+    let help = REPLICA_SERIES.iter().find(|(n, _, _)| *n == name).map_or("", |(_, h, _)| *h);
+    let mut mf = proto::MetricFamily::default();
+    mf.set_name(name.to_string());
+    mf.set_help(help.to_string());
+    mf.set_field_type(kind);
+    mf.set_metric(
+        values
+            .into_iter()
+            .map(|(label_value, value)| {
+                let mut m = proto::Metric::default();
+                if !label.is_empty() {
+                    let mut pair = proto::LabelPair::default();
+                    pair.set_name(label.to_string());
+                    pair.set_value(label_value);
+                    m.set_label(vec![pair]);
+                }
+                if kind == proto::MetricType::COUNTER {
+                    let mut c = proto::Counter::default();
+                    c.set_value(value);
+                    m.set_counter(c);
+                } else {
+                    let mut g = proto::Gauge::default();
+                    g.set_value(value);
+                    m.set_gauge(g);
+                }
+                m
+            })
+            .collect(),
+    );
+    mf
+}
+
+impl Collector for ReplicaCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<proto::MetricFamily> {
+        let Some(set) = self.db.replicas() else { return Vec::new() };
+        let counts = set.counts();
+        let replicas = set.status();
+        let mut reads = vec![("primary".to_string(), counts.primary as f64)];
+        reads.extend(replicas.iter().map(|r| (r.name.clone(), r.reads as f64)));
+        let per = |f: &dyn Fn(&crate::db::replicas::ReplicaStatus) -> Option<f64>| {
+            replicas.iter().filter_map(|r| f(r).map(|v| (r.name.clone(), v))).collect::<Vec<_>>()
+        };
+        use proto::MetricType::{COUNTER, GAUGE};
+        vec![
+            labelled("devx_db_reads_total", COUNTER, "target", reads),
+            labelled("devx_db_read_fallbacks_total", COUNTER, "", vec![(String::new(), counts.fallbacks as f64)]),
+            labelled("devx_db_read_sticky_total", COUNTER, "", vec![(String::new(), counts.sticky as f64)]),
+            labelled("devx_db_replica_usable", GAUGE, "replica", per(&|r| Some(if r.usable { 1.0 } else { 0.0 }))),
+            labelled("devx_db_replica_lag_seconds", GAUGE, "replica", per(&|r| r.lag_seconds)),
+            labelled("devx_db_replica_lag_bytes", GAUGE, "replica", per(&|r| r.lag_bytes.map(|b| b as f64))),
+        ]
+    }
 }
 
 impl Collector for DbCollector {

@@ -23,7 +23,7 @@ use crate::harness::{PrivateServer, connect, private_data_dir};
 
 /// Runs a server program as the owner of `owner_of` (PostgreSQL refuses to
 /// run as root); panics with its output when it fails.
-fn pg(program: &Path, owner_of: &Path, args: &[&str]) {
+pub(crate) fn pg(program: &Path, owner_of: &Path, args: &[&str]) {
     let meta = std::fs::metadata(owner_of).unwrap();
     let mut cmd = Command::new(program);
     cmd.args(args).env_remove("PGHOST").env_remove("PGPORT").env_remove("PGUSER").env_remove("PGDATABASE");
@@ -40,7 +40,7 @@ fn pg(program: &Path, owner_of: &Path, args: &[&str]) {
     );
 }
 
-fn target(hosts: &[&Path]) -> tokio_postgres::Config {
+pub(crate) fn target(hosts: &[&Path]) -> tokio_postgres::Config {
     let mut cfg = tokio_postgres::Config::new();
     for host in hosts {
         cfg.host_path(host);
@@ -53,17 +53,16 @@ fn target(hosts: &[&Path]) -> tokio_postgres::Config {
     cfg
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_move_to_a_promoted_standby_without_a_restart_and_none_is_lost() {
-    let Some(primary) = PrivateServer::start("devx-failover-").await else {
-        eprintln!("skipped: no PostgreSQL server binaries on this machine");
-        return;
-    };
-    let binaries = devx::embedded::find_binaries().unwrap();
-    let primary_root: PathBuf = primary.dir.path().join("postgres");
+/// A streaming standby of the private server whose socket directory is
+/// `primary_root`: a base backup (`pg_basebackup -R`), `extra_conf` added to
+/// its settings, started on its own socket directory. Returns the directory
+/// that holds it (removed when dropped), its socket directory and its data.
+pub(crate) fn start_standby(
+    binaries: &devx::embedded::Binaries,
+    primary_root: &Path,
+    extra_conf: &str,
+) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let primary_data = primary_root.join("data");
-
-    // The standby: a base backup of the primary that streams from it.
     let standby_dir = private_data_dir("devx-standby-");
     let standby_root = standby_dir.path().join("postgres");
     std::fs::create_dir(&standby_root).unwrap();
@@ -91,7 +90,10 @@ async fn writes_move_to_a_promoted_standby_without_a_restart_and_none_is_lost() 
     );
     std::fs::write(
         standby_data.join("devx.conf"),
-        format!("listen_addresses = ''\nport = 5432\nunix_socket_directories = '{}'\n", standby_root.display()),
+        format!(
+            "listen_addresses = ''\nport = 5432\nunix_socket_directories = '{}'\n{extra_conf}",
+            standby_root.display()
+        ),
     )
     .unwrap();
     let log = standby_root.join("server.log");
@@ -100,6 +102,20 @@ async fn writes_move_to_a_promoted_standby_without_a_restart_and_none_is_lost() 
         &standby_root,
         &["start", "-w", "-t", "60", "-s", "-D", standby_data.to_str().unwrap(), "-l", log.to_str().unwrap()],
     );
+    (standby_dir, standby_root, standby_data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_move_to_a_promoted_standby_without_a_restart_and_none_is_lost() {
+    let Some(primary) = PrivateServer::start("devx-failover-").await else {
+        eprintln!("skipped: no PostgreSQL server binaries on this machine");
+        return;
+    };
+    let binaries = devx::embedded::find_binaries().unwrap();
+    let primary_root: PathBuf = primary.dir.path().join("postgres");
+
+    // The standby: a base backup of the primary that streams from it.
+    let (_standby_dir, standby_root, standby_data) = start_standby(&binaries, &primary_root, "");
     let mut standby_only = target(&[&standby_root]);
     standby_only.target_session_attrs(tokio_postgres::config::TargetSessionAttrs::Any);
     let standby = connect(&standby_only).await;

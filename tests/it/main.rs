@@ -31,6 +31,7 @@ mod partitions;
 mod pgbouncer;
 mod projects;
 mod readme;
+mod replicas;
 mod runtime;
 mod schema;
 mod scopes;

@@ -9,6 +9,13 @@
 //! [`Db::subscribe`] answers `None` and callers poll instead. A
 //! notification may be missed (while the connection is reopened): callers
 //! keep a poll interval as a floor, so a miss costs at most that.
+//!
+//! The listener follows the primary: when the pool finds its server turned
+//! read-only (a demoted primary, which still accepts LISTEN but will never
+//! see another NOTIFY), [`Db::refresh_listener`] drops the connection and
+//! opens a new one, which `target_session_attrs=read-write` sends to the
+//! writable host; a reopened connection LISTENs again on every channel that
+//! still has subscribers, so that they need not subscribe anew.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -76,6 +83,29 @@ impl Db {
         Some(rx)
     }
 
+    /// Reopens the listening connection (on the writable host, after a
+    /// failover) if one is open, LISTENing again on every channel that has
+    /// subscribers.
+    pub async fn refresh_listener(&self) {
+        let mut live = self.ctx.hub.live.lock().await;
+        if live.is_none() {
+            return;
+        }
+        *live = None;
+        match self.open_listener().await {
+            Ok(opened) => {
+                tracing::info!(
+                    channels = opened.listening.len(),
+                    "reopened the LISTEN connection on the writable server"
+                );
+                *live = Some(opened);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reopen the LISTEN connection; it reopens on the next subscription");
+            }
+        }
+    }
+
     /// Notifications received by this pool's listener since it started.
     pub fn notifications_received(&self) -> u64 {
         self.ctx.hub.received.load(Ordering::Relaxed)
@@ -98,7 +128,17 @@ impl Db {
                 client
             }
         };
-        Ok(Live { client, alive, listening: HashSet::new() })
+        // The channels someone still waits on: LISTEN again on each.
+        let wanted: Vec<String> = {
+            let channels = self.ctx.hub.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            channels.iter().filter(|(_, tx)| tx.receiver_count() > 0).map(|(name, _)| name.clone()).collect()
+        };
+        let mut listening = HashSet::new();
+        for channel in wanted {
+            client.batch_execute(&format!("LISTEN \"{}\"", channel.replace('"', "\"\""))).await?;
+            listening.insert(channel);
+        }
+        Ok(Live { client, alive, listening })
     }
 }
 

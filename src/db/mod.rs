@@ -340,6 +340,9 @@ impl Db {
         if self.ctx.read_only_seen.swap(false, Ordering::Relaxed) {
             tracing::warn!("the database server turned read-only: reconnecting to find the writable one");
             self.forget_idle();
+            // The listener is on the same server, which will see no NOTIFY again.
+            let db = self.clone();
+            tokio::spawn(async move { db.refresh_listener().await });
         }
         let breaker = &self.ctx.breaker;
         if !breaker.allow() {

@@ -147,6 +147,9 @@ async fn writes_move_to_a_promoted_standby_without_a_restart_and_none_is_lost() 
         .unwrap();
     let token = registered["token"].as_str().expect("registered").to_string();
 
+    // A subscriber waiting before the switch must still be woken after it.
+    let mut waiting = pool.subscribe("devx_failover_probe").await.expect("the listener opens");
+
     // Writes run until told to stop; every acknowledged id is kept.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let writer = {
@@ -246,6 +249,28 @@ async fn writes_move_to_a_promoted_standby_without_a_restart_and_none_is_lost() 
         .map(|row| row.get(0))
         .collect();
     assert_eq!(stored.len(), acknowledged.len(), "no acknowledged write was lost");
+
+    // The listener followed the primary: a NOTIFY on the new primary reaches
+    // the subscriber that waited since before the switch (the next
+    // subscription reopens the listener there if the refresh found no
+    // writable server yet).
+    let _again = pool.subscribe("devx_failover_other").await.expect("the listener reopens on the new primary");
+    new_primary.batch_execute("NOTIFY devx_failover_probe, 'after the switch'").await.unwrap();
+    let woken = tokio::time::timeout(Duration::from_secs(10), waiting.recv()).await;
+    assert_eq!(
+        woken.expect("woken within 10 s").unwrap().as_ref(),
+        "after the switch",
+        "a NOTIFY on the new primary reaches a subscriber from before the switch"
+    );
+    // The migration lock's session (a connection of its own) lands on the
+    // new primary too.
+    let session = devx::db::connect_one(&config.database, &both).await.unwrap();
+    let row =
+        session.query_one("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')", &[]).await.unwrap();
+    assert_eq!((row.get::<_, bool>(0), row.get::<_, String>(1)), (false, "off".to_string()));
+    devx::migrate::prepare_for_serve(&config, &both)
+        .await
+        .expect("migrations (none pending) run against the new primary");
 
     server.abort();
     pool.close();

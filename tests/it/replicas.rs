@@ -159,6 +159,20 @@ async fn a_delayed_replica_serves_reads_yet_a_caller_always_reads_its_own_writes
         assert_eq!(read["name"], json!(name), "the writer reads its own write at once (round {n})");
     }
     let latest = "v8";
+    // The same through the idempotency layer, which runs the handler in a task of its own.
+    let resp = ada
+        .http
+        .post(format!("{base}/api/projects"))
+        .bearer_auth(&ada.token)
+        .header("Idempotency-Key", "replica-test-1")
+        .json(&json!({"name": "keyed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let keyed: Value = resp.json().await.unwrap();
+    let (code, read) = ada.get(&format!("/api/projects/{}", keyed["id"].as_str().unwrap())).await;
+    assert_eq!(code, StatusCode::OK, "a keyed create is read back at once too: {read}");
 
     // Someone else reads the replica at once: the state before Ada's
     // writes, which proves the reads go there.

@@ -101,6 +101,8 @@ async fn a_delayed_replica_serves_reads_yet_a_caller_always_reads_its_own_writes
     config.database.replicas.targets = vec![replica_target.clone()];
     config.database.replicas.max_lag = Duration::from_secs(120);
     config.database.replicas.probe_interval = Duration::from_millis(100);
+    // The list of projects is pinned to the primary; a project by id is not.
+    config.database.replicas.primary_routes = vec![("GET".into(), "/api/projects".into())];
     config.database.acquire_timeout = Duration::from_secs(2);
     config.http.shutdown_drain = Duration::ZERO;
     devx::migrate::prepare_for_serve(&config, &primary_target).await.expect("migrates on the primary");
@@ -184,6 +186,11 @@ async fn a_delayed_replica_serves_reads_yet_a_caller_always_reads_its_own_writes
         "a reader who did not write reads the delayed replica: {code} {seen}"
     );
     assert!(after.0 > before.0, "that read went to the replica: {before:?} -> {after:?}");
+    // A route pinned by DB_PRIMARY_ROUTES reads the primary, whoever asks.
+    let (code, all) = grace.get("/api/projects?limit=100").await;
+    assert_eq!(code, StatusCode::OK);
+    let listed = all["items"].as_array().unwrap().iter().find(|p| p["id"] == json!(id)).cloned();
+    assert_eq!(listed.map(|p| p["name"].clone()), Some(json!(latest)), "the pinned list is the primary's: {all}");
 
     // Ada's reads right after a write went to the primary (sticky); once
     // the replica has applied the write, they go to the replica too.

@@ -123,6 +123,9 @@ pub struct ReplicaSet {
 struct Replica {
     name: String,
     db: Db,
+    /// A connection of its own for the probe, so that a replica whose pool
+    /// is busy with reads is not taken for one that does not answer.
+    probe: Db,
     usable: AtomicBool,
     replay_lsn: AtomicU64,
     reads: AtomicU64,
@@ -182,9 +185,11 @@ impl ReplicaSet {
         for target in &limits.targets {
             let db =
                 Db::build(cfg, target, cfg.pool_max, cfg.acquire_timeout, cfg.connect_timeout, cfg.create_timeout)?;
+            let probe = db.probe_pool(cfg.connect_timeout)?;
             replicas.push(Replica {
                 name: masked_target(target),
                 db,
+                probe,
                 usable: AtomicBool::new(false),
                 replay_lsn: AtomicU64::new(0),
                 reads: AtomicU64::new(0),
@@ -304,6 +309,7 @@ impl ReplicaSet {
         }
         for r in &self.replicas {
             r.db.close();
+            r.probe.close();
         }
     }
 
@@ -318,7 +324,7 @@ impl ReplicaSet {
         };
         let wait = self.limits.probe_interval.max(Duration::from_millis(500)) * 4;
         for r in &self.replicas {
-            let probed = tokio::time::timeout(wait, replica_position(&r.db)).await;
+            let probed = tokio::time::timeout(wait, replica_position(&r.probe)).await;
             let now = chrono::Utc::now();
             let mut state = r.state.lock().expect("probe state");
             state.probed_at = Some(now);
@@ -364,6 +370,7 @@ impl ReplicaSet {
             }
             if reason.is_some() && unreachable {
                 r.db.forget_idle();
+                r.probe.forget_idle();
             }
             state.reason = reason;
         }

@@ -415,3 +415,103 @@ async fn three_serve_processes_on_one_database_behave_as_one() {
     assert_eq!(stored, 2, "one row per job, whatever the number of processes");
     drop(fleet);
 }
+
+/// Many claimers of one period at once: one runs it, the others are told
+/// to wait for the next; finishing is recorded for the run that finished,
+/// never over a later one.
+#[tokio::test]
+async fn one_claim_per_period_whatever_the_number_of_claimers() {
+    use devx::jobs::{Turn, claim, finish, process_name};
+    let db = TestDb::migrated().await;
+    let pool = crate::app::pool(&db).await;
+    let client = db.client().await;
+    let every = Duration::from_secs(3600);
+    let turns = futures_util::future::join_all((0..12).map(|_| claim(&pool, "test.job", every))).await;
+    let turns: Vec<Turn> = turns.into_iter().map(Result::unwrap).collect();
+    let runs: Vec<i64> = turns.iter().filter_map(|t| if let Turn::Run(n) = t { Some(*n) } else { None }).collect();
+    assert_eq!(runs, [1], "one claimer runs the period: {turns:?}");
+    for turn in &turns {
+        if let Turn::Wait(wait) = turn {
+            assert!((3590..=3600).contains(&wait.as_secs()), "the others wait for the next period: {wait:?}");
+        }
+    }
+    let row = client
+        .query_one(
+            "SELECT runs, last_process, last_finished_at IS NULL AS running, interval_seconds
+               FROM devx.periodic_jobs WHERE job = 'test.job'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>("runs"), 1);
+    assert_eq!(row.get::<_, String>("last_process"), process_name());
+    assert!(process_name().ends_with(&format!(":{}", std::process::id())), "hostname:pid");
+    assert!(row.get::<_, bool>("running"));
+    assert_eq!(row.get::<_, f64>("interval_seconds"), 3600.0);
+
+    finish(&pool, "test.job", 1, None).await;
+    assert!(matches!(claim(&pool, "test.job", every).await.unwrap(), Turn::Wait(_)), "still this period");
+    // The period passes (its start an hour back): the next claim is run 2;
+    // run 1 finishing late changes nothing of run 2's.
+    client
+        .execute("UPDATE devx.periodic_jobs SET last_started_at = last_started_at - interval '1 hour'", &[])
+        .await
+        .unwrap();
+    assert_eq!(claim(&pool, "test.job", every).await.unwrap(), Turn::Run(2));
+    finish(&pool, "test.job", 1, Some("late")).await;
+    let (running, error): (bool, Option<String>) = {
+        let row = client
+            .query_one(
+                "SELECT last_finished_at IS NULL, last_error FROM devx.periodic_jobs WHERE job = 'test.job'",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!((running, error), (true, None));
+    finish(&pool, "test.job", 2, Some("the lock was taken")).await;
+    let error: Option<String> =
+        client.query_one("SELECT last_error FROM devx.periodic_jobs WHERE job = 'test.job'", &[]).await.unwrap().get(0);
+    assert_eq!(error.as_deref(), Some("the lock was taken"));
+    pool.close();
+}
+
+/// `GET /api/admin/jobs` lists the jobs `serve` runs before any ran, with
+/// their intervals from the settings, and writes nothing.
+#[tokio::test]
+async fn the_jobs_list_shows_every_job_and_writes_nothing() {
+    let app = crate::app::TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let (status, list) = app.get("/api/admin/jobs", Some(&admin.token)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let jobs = list["jobs"].as_array().unwrap();
+    let names: Vec<&str> = jobs.iter().map(|j| j["job"].as_str().unwrap()).collect();
+    assert_eq!(names, ["agents.reaper", "retention"]);
+    assert_eq!(
+        (jobs[0]["interval_seconds"].as_f64(), jobs[1]["interval_seconds"].as_f64()),
+        (Some(10.0), Some(3600.0))
+    );
+    for job in jobs {
+        assert_eq!((job["enabled"].clone(), job["runs"].clone()), (json!(true), json!(0)), "{job}");
+        assert!(job["last_started_at"].is_null() && job["next_due_at"].is_null(), "{job}");
+    }
+    let client = app.db.client().await;
+    assert_eq!(count(&client, "SELECT count(*) FROM devx.periodic_jobs").await, 0, "a GET never writes");
+
+    // Retention switched off; a run recorded by some process.
+    client.execute("UPDATE devx.system_config SET value = 'false' WHERE key = 'retention.enabled'", &[]).await.unwrap();
+    client
+        .execute(
+            "INSERT INTO devx.periodic_jobs (job, interval_seconds, runs, last_started_at, last_process)
+             VALUES ('agents.reaper', 10, 7, '2026-01-01T00:00:00Z', 'web-1:42')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (_, list) = app.get("/api/admin/jobs", Some(&admin.token)).await;
+    let (reaper, retention) = (&list["jobs"][0], &list["jobs"][1]);
+    assert_eq!((reaper["runs"].clone(), reaper["last_process"].clone()), (json!(7), json!("web-1:42")));
+    assert_eq!(reaper["next_due_at"], "2026-01-01T00:00:10Z");
+    assert_eq!((retention["enabled"].clone(), retention["interval_seconds"].clone()), (json!(false), Value::Null));
+}

@@ -34,6 +34,11 @@ use futures_util::future::BoxFuture;
 
 use crate::db::{Db, DbError};
 
+/// A job's interval now, or `None` while it is disabled.
+pub type ScheduleFn = for<'a> fn(&'a Db) -> BoxFuture<'a, Result<Option<Duration>, DbError>>;
+/// One run of a job; `Err` says why it failed or did nothing.
+pub type RunFn = for<'a> fn(&'a Db) -> BoxFuture<'a, Result<(), String>>;
+
 /// A periodic job as the shared loop runs it.
 #[derive(Clone, Copy)]
 pub struct Job {
@@ -41,10 +46,10 @@ pub struct Job {
     pub name: &'static str,
     /// The interval now, or `None` while the job is disabled; read before
     /// each claim, so a changed setting takes effect at the next turn.
-    pub schedule: for<'a> fn(&'a Db) -> BoxFuture<'a, Result<Option<Duration>, DbError>>,
+    pub schedule: ScheduleFn,
     /// One run; `Err` says why it failed or did nothing (logged by the job
     /// itself, and stored as the row's `last_error`).
-    pub run: for<'a> fn(&'a Db) -> BoxFuture<'a, Result<(), String>>,
+    pub run: RunFn,
 }
 
 /// A fresh process serves for this long (or one interval, if shorter)

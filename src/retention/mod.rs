@@ -37,10 +37,11 @@
 //!
 //! Two runs never work at once: a real run holds a session advisory lock, and
 //! a second one (a run that outlasted its interval, or the CLI beside
-//! `serve`) is told so and skips. With `DB_STATEMENT_MODE=unnamed` (PgBouncer in transaction mode,
-//! where a session lock would stay on whichever server connection took it)
-//! the same key is held as a transaction lock by a second pooled connection
-//! whose transaction stays open for the run.
+//! `serve`) is told so and skips. With `DB_STATEMENT_MODE=unnamed`
+//! (PgBouncer in transaction mode, where a session lock would stay on
+//! whichever server connection took it) the same key is held as a
+//! transaction lock by a second pooled connection whose transaction stays
+//! open for the run.
 
 pub mod queries;
 

@@ -17,6 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["metrics", "diagnostics"],
     // The HTTP kit every capability builds on.
     &["http"],
+    // The shared schedule of periodic jobs (once per period across processes).
+    &["jobs"],
     // Capabilities: vertical slices of the product.
     &[
         "accounts",
@@ -37,7 +39,7 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
 ];
 
-const CAPABILITIES: usize = 6;
+const CAPABILITIES: usize = 7;
 
 #[cfg(test)]
 mod tests {

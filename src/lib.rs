@@ -20,6 +20,7 @@ pub mod embedded;
 pub mod files;
 pub mod health;
 pub mod http;
+pub mod jobs;
 pub mod metrics;
 pub mod migrate;
 pub mod projects;

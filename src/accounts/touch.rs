@@ -9,7 +9,8 @@
 //! at most one interval of `last_activity` (a session then looks idle a
 //! second longer than it was); revocation is unaffected, since it is read
 //! on every request. Each process batches its own callers: nothing here is
-//! shared state, every process writes the same "now".
+//! shared state, every process writes the same "now". So the flusher is per
+//! process by nature, and not one of the shared periodic jobs of `jobs`.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -104,3 +104,43 @@ pub struct SystemStats {
     pub largest_tables: Vec<TableStats>,
     pub generated_at: DateTime<Utc>,
 }
+
+/// A periodic job inside `devx serve` and its shared schedule
+/// (`devx.periodic_jobs`): how often it runs, how many periods were run
+/// (each by exactly one process, whatever the number of processes), and the
+/// last run.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JobStatus {
+    #[schema(example = "retention")]
+    pub job: String,
+    /// Whether the job runs now (`retention.enabled`; the reaper always
+    /// does). False for a job this version of devx does not run.
+    pub enabled: bool,
+    /// Its interval now, from its setting (`retention.interval`,
+    /// `agents.reaper_interval_seconds`), in seconds; null when it does not
+    /// run.
+    #[schema(example = 3600.0)]
+    pub interval_seconds: Option<f64>,
+    /// Periods run so far, across every process.
+    pub runs: i64,
+    /// When the last run started (null before the first).
+    pub last_started_at: Option<DateTime<Utc>>,
+    /// When the last run finished; null while it runs (or if its process
+    /// stopped during it).
+    pub last_finished_at: Option<DateTime<Utc>>,
+    /// The process that started the last run, as `hostname:pid`.
+    #[schema(example = "web-1:4242")]
+    pub last_process: Option<String>,
+    /// Why the last run failed or did nothing (e.g. a run that outlasted
+    /// its interval held the job's lock); null when it succeeded.
+    pub last_error: Option<String>,
+    /// When the next period begins: the last start plus the interval (null
+    /// before the first run, or when the job does not run).
+    pub next_due_at: Option<DateTime<Utc>>,
+}
+
+/// The periodic jobs, by name.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<JobStatus>,
+}

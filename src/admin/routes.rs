@@ -1,6 +1,7 @@
 //! Administration over HTTP: runtime settings, the audit trail, recent
-//! activity and system statistics. Every route takes [`AdminPrincipal`]:
-//! anonymous callers get 401, everyone else who is not an admin 403.
+//! activity, system statistics and the periodic jobs' shared schedule.
+//! Every route takes [`AdminPrincipal`]: anonymous callers get 401,
+//! everyone else who is not an admin 403.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -11,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::model::{AuditAction, AuditEntry, ConfigEntry, SystemStats};
+use super::model::{AuditAction, AuditEntry, ConfigEntry, JobList, JobStatus, SystemStats};
 use super::queries::{self, AuditFilter};
 use super::settings;
 use crate::accounts::AdminPrincipal;
@@ -31,6 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(recent_activity))
         .routes(routes!(list_activity_logs))
         .routes(routes!(stats))
+        .routes(routes!(list_jobs))
 }
 
 /// Every setting, in key order (admin).
@@ -313,6 +315,68 @@ async fn list_activity_logs(
 )]
 async fn stats(State(state): State<AppState>, _admin: AdminPrincipal) -> ApiResult<Json<SystemStats>> {
     Ok(Json(crate::db_read!(state.db, |c| queries::system_stats(c))?))
+}
+
+/// The periodic jobs `devx serve` runs once per period across every process
+/// (retention, the agents' reaper).
+const JOBS: &[crate::jobs::Job] = &[crate::agents::reaper::JOB, retention::JOB];
+
+/// The periodic jobs and their shared schedule: each job's interval, how
+/// many periods were run across every devx process, and the last run: when,
+/// by which process (`hostname:pid`), how it ended (admin).
+#[utoipa::path(
+    get, path = "/api/admin/jobs", tag = "admin", security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, body = JobList),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_jobs(State(state): State<AppState>, _admin: AdminPrincipal) -> ApiResult<Json<JobList>> {
+    let mut rows = crate::db_read!(state.db, |c| crate::jobs::queries::list(c))?;
+    let mut jobs = Vec::with_capacity(JOBS.len() + rows.len());
+    for job in JOBS {
+        let interval = (job.schedule)(&state.db).await?;
+        let row = rows.iter().position(|r| r.job == job.name).map(|at| rows.remove(at));
+        jobs.push(job_status(job.name, interval, row));
+    }
+    // Rows of jobs this version does not run (a newer or older devx's).
+    jobs.extend(rows.into_iter().map(|row| job_status(&row.job.clone(), None, Some(row))));
+    jobs.sort_by(|a, b| a.job.cmp(&b.job));
+    Ok(Json(JobList { jobs }))
+}
+
+fn job_status(
+    name: &str,
+    interval: Option<std::time::Duration>,
+    row: Option<crate::jobs::queries::JobRow>,
+) -> JobStatus {
+    let row = row.unwrap_or_else(|| crate::jobs::queries::JobRow {
+        job: name.to_string(),
+        interval_seconds: None,
+        runs: 0,
+        last_started_at: None,
+        last_finished_at: None,
+        last_process: None,
+        last_error: None,
+    });
+    let next_due_at = match (row.last_started_at, interval) {
+        (Some(at), Some(every)) => {
+            chrono::Duration::from_std(every).ok().and_then(|every| at.checked_add_signed(every))
+        }
+        _ => None,
+    };
+    JobStatus {
+        job: name.to_string(),
+        enabled: interval.is_some(),
+        interval_seconds: interval.map(|i| i.as_secs_f64()),
+        runs: row.runs,
+        last_started_at: row.last_started_at,
+        last_finished_at: row.last_finished_at,
+        last_process: row.last_process,
+        last_error: row.last_error,
+        next_due_at,
+    }
 }
 
 #[cfg(test)]

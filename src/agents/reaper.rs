@@ -11,17 +11,21 @@
 //! gets a 409 saying its lease was lost.
 //!
 //! [`reap_once`] is one pass (tests call it directly); [`job`] runs passes
-//! inside `serve` every `agents.reaper_interval_seconds`. Only one process
-//! reaps at a time across replicas: a pass runs in one transaction that
-//! first takes a transaction-scoped advisory lock with
-//! `pg_try_advisory_xact_lock` (which PgBouncer in transaction mode keeps
-//! with the transaction); a replica that does not get it skips the pass.
+//! inside `serve`, one per `agents.reaper_interval_seconds` across every
+//! process on the database: the period is claimed in `devx.periodic_jobs`
+//! (`jobs`), so more replicas do not mean more passes. Only one process
+//! reaps at a time (a pass that outlasts its interval meets the next one): a
+//! pass runs in one transaction that first takes a transaction-scoped
+//! advisory lock with `pg_try_advisory_xact_lock` (which PgBouncer in
+//! transaction mode keeps with the transaction); a pass that does not get it
+//! does nothing.
 //! Locks are taken task first, then execution, as everywhere in `agents`,
 //! and the execution is failed only if it is still expired once its task is
 //! locked, so a heartbeat or an end that came first wins.
 
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -143,33 +147,50 @@ async fn reap(
     Ok(())
 }
 
-/// The reaper inside `serve`: a pass every `agents.reaper_interval_seconds`
-/// (read again before each wait), until aborted. Failures are logged and
-/// the next pass tries again.
-pub async fn job(db: Db) {
-    loop {
-        let interval = match db.client().await {
-            Ok(client) => match AgentSettings::load(&client).await {
-                Ok(settings) => settings.reaper_interval_seconds,
-                Err(e) => {
-                    tracing::debug!(error = %e, "reaper: cannot read its settings; using the default interval");
-                    AgentSettings::default().reaper_interval_seconds
+/// The reaper as a periodic job (`jobs`): a pass every
+/// `agents.reaper_interval_seconds`, once per period across every `serve`
+/// process on the database.
+pub const JOB: crate::jobs::Job = crate::jobs::Job { name: "agents.reaper", schedule: job_schedule, run: job_run };
+
+fn job_schedule(db: &Db) -> BoxFuture<'_, Result<Option<Duration>, DbError>> {
+    Box::pin(async move {
+        let client = db.client().await?;
+        let settings = AgentSettings::load(&client).await?;
+        Ok(Some(Duration::from_secs(settings.reaper_interval_seconds.unsigned_abs())))
+    })
+}
+
+fn job_run(db: &Db) -> BoxFuture<'_, Result<(), String>> {
+    Box::pin(async move {
+        match reap_once(db).await {
+            Ok(report) if report.skipped => {
+                tracing::debug!("reaper: another process is reaping; skipped");
+                Err("another pass held the reaper's lock; this one did nothing".into())
+            }
+            Ok(report) => {
+                if report.reaped() > 0 {
+                    tracing::info!(
+                        lost = report.lost.len(),
+                        timed_out = report.timed_out.len(),
+                        retried = report.retried.len(),
+                        failed = report.failed.len(),
+                        "reaper pass"
+                    );
                 }
-            },
-            Err(_) => AgentSettings::default().reaper_interval_seconds,
-        };
-        tokio::time::sleep(Duration::from_secs(interval.unsigned_abs())).await;
-        match reap_once(&db).await {
-            Ok(report) if report.skipped => tracing::debug!("reaper: another process is reaping; skipped"),
-            Ok(report) if report.reaped() > 0 => tracing::info!(
-                lost = report.lost.len(),
-                timed_out = report.timed_out.len(),
-                retried = report.retried.len(),
-                failed = report.failed.len(),
-                "reaper pass"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "reaper pass failed; trying again at the next interval"),
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reaper pass failed; trying again at the next interval");
+                Err(e.to_string())
+            }
         }
-    }
+    })
+}
+
+/// The reaper inside `serve` ([`JOB`] in `jobs`' loop): a pass per
+/// `agents.reaper_interval_seconds` (read again before each claim) across
+/// every process, until aborted. Failures are logged and the next period
+/// tries again.
+pub async fn job(db: Db) {
+    crate::jobs::run_every(db, JOB).await;
 }

@@ -764,3 +764,17 @@ VALUES
      convert_to('{"id":"deed0016-5eed-4000-8000-000000000001","title":"Paginate GET /items"}', 'UTF8'),
      now() - interval '10 minutes', now() - interval '10 minutes')
 ON CONFLICT DO NOTHING;
+
+-- The shared schedule of the periodic jobs after one reaper pass. A day
+-- back, more than the reaper's longest interval (an hour): the next pass is
+-- due at once, so the sample row delays nothing.
+INSERT INTO devx.periodic_jobs (job, interval_seconds, runs, last_started_at, last_finished_at, last_process)
+VALUES ('agents.reaper', 10, 1, now() - interval '1 day', now() - interval '1 day' + interval '40 milliseconds',
+        'devx-seed:0')
+ON CONFLICT DO NOTHING;
+
+-- Ada's last write position for read-your-writes on replicas, long expired
+-- (so it sends no read to the primary): the shape a row has after a write.
+INSERT INTO devx.read_positions (user_id, lsn, expires_at)
+VALUES ((SELECT id FROM devx.users WHERE lower(email) = 'ada@devx.local'), '0/0', now() - interval '1 day')
+ON CONFLICT DO NOTHING;

@@ -2,9 +2,11 @@
 //! for the database (`DEVX_DB_WAIT`) while `/livez` answers and `/readyz`
 //! says why it is not ready, migrate (or refuse on pending migrations), load
 //! the built-in catalog, then serve the API until SIGINT/SIGTERM, with the
-//! retention job and the agents' reaper (`agents::reaper`) running beside it
-//! (and the metrics history's sampler, which the application itself starts
-//! and stops).
+//! retention job and the agents' reaper (`agents::reaper`) running beside it,
+//! each once per period across every `serve` process on the database
+//! (`jobs`), and the per-process tasks: the idle-connection reaper, the
+//! optional health check (and the metrics history's sampler, which the
+//! application itself starts and stops).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -29,7 +31,8 @@ use crate::{agents, catalog, health, migrate, retention};
         and says why). Applies pending migrations (DEVX_AUTO_MIGRATE=false makes it refuse to start\n\
         instead), adds missing built-in templates to the catalog, runs the retention job every\n\
         retention.interval (unless retention.enabled is false) and the reaper of lost task executions every\n\
-        agents.reaper_interval_seconds, samples its own request and database statistics every\n\
+        agents.reaper_interval_seconds (once per period across every devx serve process on the database:\n\
+        the schedule is kept in PostgreSQL, see GET /api/admin/jobs), samples its own request and database statistics every\n\
         DEVX_METRICS_SAMPLE_INTERVAL (10s) for the dashboard, and stops gracefully on SIGINT or SIGTERM.",
     after_help = "Examples:\n  devx serve\n  DEVX_ADDR=0.0.0.0:8080 DATABASE_URL=postgres://devx@db/devx devx serve\n  \
         DEVX_DB_WAIT=2m devx serve   # in docker-compose or Kubernetes, next to a database still starting"
@@ -192,7 +195,8 @@ async fn seed_catalog(db: &Db) -> Result<usize, crate::db::DbError> {
 
 /// deadpool does not close idle connections itself: every
 /// `DB_REAP_INTERVAL`, those idle past `DB_IDLE_TIMEOUT` (above
-/// `DB_POOL_MIN`) are closed.
+/// `DB_POOL_MIN`) are closed. Per process by nature (this process's pool),
+/// unlike the shared periodic jobs of `jobs`.
 async fn reap_idle_connections(db: Db, idle: Duration, keep: usize, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {

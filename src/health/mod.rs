@@ -150,6 +150,8 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Extension<QuietLo
 
 /// The periodic health check inside `serve` (`DB_HEALTH_CHECK_ENABLED`):
 /// [`check_once`] every `interval`; a change between up and down is logged.
+/// Per process by nature (it decides this process's `/readyz`), so every
+/// `serve` process runs it, unlike the shared periodic jobs of `jobs`.
 pub async fn periodic_check(state: AppState, interval: std::time::Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -275,6 +275,7 @@ const TABLES: &[&str] = &[
     "activity_logs",
     "chat_messages",
     "modifications",
+    "periodic_jobs",
     "system_config",
     "file_storage",
     "technologies",

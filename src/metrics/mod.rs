@@ -235,7 +235,9 @@ impl Metrics {
 
     /// Samples `db` into the history every interval, forever: the task the
     /// application runs beside the server and aborts at shutdown. The first
-    /// sample comes one interval after the start.
+    /// sample comes one interval after the start. Per process by nature (it
+    /// samples this process's counters and pool), so every `serve` process
+    /// runs it, unlike the shared periodic jobs of `jobs`.
     pub async fn sample_every(&self, db: &Db) {
         let interval = self.history.interval();
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);

@@ -30,12 +30,18 @@
 //! the grace. A dry run names the partitions it would drop and counts the
 //! DEFAULT rows the deletion would remove.
 //!
+//! Inside `serve` the run is a periodic job of `jobs`: whatever the number
+//! of `serve` processes on the database, one of them runs it per
+//! `retention.interval` (the schedule is in `devx.periodic_jobs`). `devx
+//! retention run` runs it directly, whatever the schedule.
+//!
 //! Two runs never work at once: a real run holds a session advisory lock, and
-//! a second one (another replica, or the CLI beside `serve`) is told so and
-//! skips. With `DB_STATEMENT_MODE=unnamed` (PgBouncer in transaction mode,
-//! where a session lock would stay on whichever server connection took it)
-//! the same key is held as a transaction lock by a second pooled connection
-//! whose transaction stays open for the run.
+//! a second one (a run that outlasted its interval, or the CLI beside
+//! `serve`) is told so and skips. With `DB_STATEMENT_MODE=unnamed`
+//! (PgBouncer in transaction mode, where a session lock would stay on
+//! whichever server connection took it) the same key is held as a
+//! transaction lock by a second pooled connection whose transaction stays
+//! open for the run.
 
 pub mod queries;
 
@@ -43,6 +49,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -588,44 +595,49 @@ pub async fn schedule(db: &Db) -> Result<Schedule, DbError> {
     Ok(Schedule { enabled: settings.enabled(), interval })
 }
 
-/// How soon after `serve` starts the job first runs.
-const FIRST_RUN_AFTER: Duration = Duration::from_secs(60);
-/// How often the job looks at its settings again, so that a changed
-/// interval or `retention.enabled` takes effect within this.
-const RECHECK: Duration = Duration::from_secs(60);
+/// Retention as a periodic job (`jobs`): a run every `retention.interval`
+/// while `retention.enabled` is true, once per period across every `serve`
+/// process on the database.
+pub const JOB: crate::jobs::Job = crate::jobs::Job { name: "retention", schedule: job_schedule, run: job_run };
 
-/// The periodic job inside `serve`: runs retention every
-/// `retention.interval` while `retention.enabled` is true, and logs what it
-/// removed per table. Runs until aborted.
-pub async fn job(db: Db) {
-    let started = Instant::now();
-    let mut last_run: Option<Instant> = None;
-    loop {
-        let schedule = match schedule(&db).await {
-            Ok(s) => s,
+fn job_schedule(db: &Db) -> BoxFuture<'_, Result<Option<Duration>, DbError>> {
+    Box::pin(async move {
+        let schedule = schedule(db).await?;
+        Ok(schedule.enabled.then_some(schedule.interval))
+    })
+}
+
+fn job_run(db: &Db) -> BoxFuture<'_, Result<(), String>> {
+    Box::pin(async move {
+        match run(db, &RunOptions::default()).await {
+            Ok(report) => {
+                log_report(&report);
+                let unfinished: Vec<&str> =
+                    report.tables.iter().filter(|t| t.error.is_some()).map(|t| t.name).collect();
+                match (&report.partitions_error, unfinished.is_empty()) {
+                    (None, true) => Ok(()),
+                    (Some(error), _) => Err(format!("could not create history partitions ahead: {error}")),
+                    (None, false) => Err(format!("tables not finished (see the log): {}", unfinished.join(", "))),
+                }
+            }
+            Err(RetentionError::Busy) => {
+                tracing::info!("retention: another run is in progress; skipped");
+                Err(RetentionError::Busy.to_string())
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "retention: cannot read the schedule; trying again later");
-                tokio::time::sleep(RECHECK).await;
-                continue;
+                tracing::warn!(error = %e, "retention run failed");
+                Err(e.to_string())
             }
-        };
-        let due = match last_run {
-            None => started + FIRST_RUN_AFTER,
-            Some(at) => at + schedule.interval,
-        };
-        let now = Instant::now();
-        if schedule.enabled && now >= due {
-            match run(&db, &RunOptions::default()).await {
-                Ok(report) => log_report(&report),
-                Err(RetentionError::Busy) => tracing::info!("retention: another run is in progress; skipped"),
-                Err(e) => tracing::warn!(error = %e, "retention run failed"),
-            }
-            last_run = Some(Instant::now());
-            continue;
         }
-        let wait = if schedule.enabled { due.saturating_duration_since(now).min(RECHECK) } else { RECHECK };
-        tokio::time::sleep(wait).await;
-    }
+    })
+}
+
+/// The periodic job inside `serve` ([`JOB`] in `jobs`' loop): runs
+/// retention once per `retention.interval` across every process while
+/// `retention.enabled` is true, and logs what it removed per table. Runs
+/// until aborted.
+pub async fn job(db: Db) {
+    crate::jobs::run_every(db, JOB).await;
 }
 
 /// One log line per table that lost rows or failed, and a summary (at debug

@@ -120,6 +120,7 @@ async fn admin_routes_refuse_anonymous_callers_and_non_admins() {
         (Method::GET, "/api/admin/audit", None),
         (Method::GET, "/api/admin/activity", None),
         (Method::GET, "/api/admin/stats", None),
+        (Method::GET, "/api/admin/jobs", None),
     ];
     for (method, path, body) in routes {
         let (status, problem) = app.call(method.clone(), path, None, body.clone()).await;

@@ -24,6 +24,7 @@ mod hooks;
 mod insights;
 mod metrics_history;
 mod migrate;
+mod multiproc;
 mod openapi;
 mod ops;
 mod outage;

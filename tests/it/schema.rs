@@ -857,6 +857,11 @@ async fn every_table_is_audited_or_append_only() {
             "devx.read_positions",
             "each user's last write position for read-your-writes on replicas; says when, not what, and the writes it points past are audited",
         ),
+        (
+            "devx.periodic_jobs",
+            "the periodic jobs' shared schedule (a claim per period, every few seconds for the reaper); what each run \
+             changes is audited where it changes it (system:retention, system:reaper)",
+        ),
     ];
     let neither: Vec<String> = rows
         .iter()

@@ -1,0 +1,1 @@
+DROP TABLE devx.periodic_jobs;

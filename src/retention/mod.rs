@@ -18,8 +18,8 @@
 //! excepted (the sealed value goes, the digest stays).
 //!
 //! The history tables (`HISTORY_TABLES`: the audit trail, execution and
-//! deploy log lines, the activity log; error logs too, which no rule ages)
-//! are range-partitioned by time. A real run first creates their partitions
+//! deploy log lines, the activity log, error logs) are range-partitioned by
+//! time. A real run first creates their partitions
 //! for the current period and `retention.partitions_ahead` more
 //! (`devx.create_history_partitions`), then, for each of their rules, detaches
 //! and drops every partition whose whole range ended `retention.partition_grace`
@@ -173,6 +173,17 @@ pub const RULES: &[Rule] = &[
         condition: "created_at < $1",
         oldest_first: Some("created_at"),
         what: "activity log rows (sign-ins, failures, lockouts, first key uses, generations started) written before the cutoff",
+    },
+    Rule {
+        name: "error_logs",
+        table: "devx.error_logs",
+        setting: "retention.error_logs",
+        default_period: "90 days",
+        condition: "created_at < $1",
+        // Its only time index leads with error_type; the batched deletion
+        // touches only its DEFAULT partition, which is small.
+        oldest_first: None,
+        what: "error logs, resolved or not, written before the cutoff",
     },
     Rule {
         name: "webhook_deliveries",

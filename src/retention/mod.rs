@@ -663,3 +663,19 @@ pub fn log_report(report: &RetentionReport) {
         tracing::debug!(batches, duration_ms, "retention run finished: nothing to remove");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A history table without a rule would keep every partition forever
+    /// (error logs did): each has one, and each rule on one is partitioned.
+    #[test]
+    fn every_history_table_ages_out_by_a_rule() {
+        for table in HISTORY_TABLES {
+            let rules: Vec<&Rule> = RULES.iter().filter(|r| r.table == format!("devx.{table}")).collect();
+            assert_eq!(rules.len(), 1, "devx.{table} has one retention rule");
+            assert!(is_partitioned(rules[0]));
+        }
+    }
+}

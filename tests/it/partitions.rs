@@ -432,22 +432,16 @@ async fn error_logs_age_out_by_whole_partitions_after_their_period() {
         .unwrap();
     let old = month_partition(&client, "error_logs", "-5 months").await;
     let current = month_partition(&client, "error_logs", "0 months").await;
-    let stored: Value = one(&client, "SELECT value FROM devx.system_config WHERE key = 'retention.error_logs'", &[]).await;
+    let stored: Value =
+        one(&client, "SELECT value FROM devx.system_config WHERE key = 'retention.error_logs'", &[]).await;
     assert_eq!(stored, "90 days", "the migration stores the default");
 
     // The period is an admin setting like the others: checked, then honoured.
-    let (status, body) = app
-        .call(Method::PUT, "/api/admin/config/retention.error_logs", token, Some(json!({"value": 90})))
-        .await;
+    let (status, body) =
+        app.call(Method::PUT, "/api/admin/config/retention.error_logs", token, Some(json!({"value": 90}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let (status, body) = app
-        .call(
-            Method::PUT,
-            "/api/admin/config/retention.error_logs",
-            token,
-            Some(json!({"value": "1 year"})),
-        )
-        .await;
+    let (status, body) =
+        app.call(Method::PUT, "/api/admin/config/retention.error_logs", token, Some(json!({"value": "1 year"}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let report = retention::run(&app.pool, &RunOptions::default()).await.unwrap();
     assert!(!report.failed(), "{report:?}");
@@ -456,14 +450,8 @@ async fn error_logs_age_out_by_whole_partitions_after_their_period() {
     assert!(errors.partitions_dropped.is_empty(), "five months is within a year: {report:?}");
     assert!(exists(&client, &old).await);
 
-    let (status, body) = app
-        .call(
-            Method::PUT,
-            "/api/admin/config/retention.error_logs",
-            token,
-            Some(json!({"value": "90 days"})),
-        )
-        .await;
+    let (status, body) =
+        app.call(Method::PUT, "/api/admin/config/retention.error_logs", token, Some(json!({"value": "90 days"}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let report = retention::run(&app.pool, &RunOptions::default()).await.unwrap();
     assert!(!report.failed(), "{report:?}");

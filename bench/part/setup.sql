@@ -134,6 +134,5 @@ CREATE FUNCTION partbench.size() RETURNS bigint LANGUAGE sql AS $$
 $$;
 
 VACUUM ANALYZE devx.audit_logs, devx.audit_logs_flat, devx.projects, partbench.oldest;
-CHECKPOINT;
 SELECT (SELECT count(*) FROM devx.audit_logs) AS partitioned_rows, (SELECT count(*) FROM devx.audit_logs_flat) AS flat_rows,
        (SELECT count(*) FROM partbench.oldest) AS oldest_month_rows;

@@ -19,7 +19,7 @@
 //!
 //! The history tables (`HISTORY_TABLES`: the audit trail, execution and
 //! deploy log lines, the activity log, error logs) are range-partitioned by
-//! time. A real run first creates their partitions
+//! time, and each has its rule. A real run first creates their partitions
 //! for the current period and `retention.partitions_ahead` more
 //! (`devx.create_history_partitions`), then, for each of their rules, detaches
 //! and drops every partition whose whole range ended `retention.partition_grace`

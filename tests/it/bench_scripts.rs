@@ -7,6 +7,9 @@
 //! that drifts from the code (a removed condition, another column list, a
 //! statement devx no longer sends) fails here, so the baseline stays the
 //! same work as devx does.
+//!
+//! `bench/partitions` runs here too, in its smoke mode, so that its SQL and
+//! its steps keep working against the current schema.
 
 use std::collections::BTreeMap;
 use std::path::Path;

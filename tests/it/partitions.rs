@@ -1,6 +1,6 @@
 //! The history tables range-partitioned by time: the migration keeps every
-//! row (up and down), retention drops whole expired partitions and creates
-//! the ones ahead, the plans keep pruning by time and tailing by seq through
+//! row (up and down), retention drops whole expired partitions (error logs'
+//! too, after `retention.error_logs`) and creates the ones ahead, the plans keep pruning by time and tailing by seq through
 //! an index, and the append-only guard still names the table on a partition.
 
 use devx::migrate::{MigrateOptions, MigrationSet, Migrator};

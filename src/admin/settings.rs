@@ -71,6 +71,11 @@ pub const KNOWN: &[KnownSetting] = &[
         kind: Kind::Period,
         description: "How long activity log rows (sign-ins, failures, lockouts...) are kept",
     },
+    KnownSetting {
+        key: "retention.error_logs",
+        kind: Kind::Period,
+        description: "How long error logs are kept, resolved or not",
+    },
     KnownSetting { key: "retention.audit_logs", kind: Kind::Period, description: "How long audit trail rows are kept" },
     KnownSetting {
         key: "retention.sign_in_throttle",

@@ -18,8 +18,8 @@
 //! excepted (the sealed value goes, the digest stays).
 //!
 //! The history tables (`HISTORY_TABLES`: the audit trail, execution and
-//! deploy log lines, the activity log; error logs too, which no rule ages)
-//! are range-partitioned by time. A real run first creates their partitions
+//! deploy log lines, the activity log, error logs) are range-partitioned by
+//! time, and each has its rule. A real run first creates their partitions
 //! for the current period and `retention.partitions_ahead` more
 //! (`devx.create_history_partitions`), then, for each of their rules, detaches
 //! and drops every partition whose whole range ended `retention.partition_grace`
@@ -180,6 +180,17 @@ pub const RULES: &[Rule] = &[
         condition: "created_at < $1",
         oldest_first: Some("created_at"),
         what: "activity log rows (sign-ins, failures, lockouts, first key uses, generations started) written before the cutoff",
+    },
+    Rule {
+        name: "error_logs",
+        table: "devx.error_logs",
+        setting: "retention.error_logs",
+        default_period: "90 days",
+        condition: "created_at < $1",
+        // Its only time index leads with error_type; the batched deletion
+        // touches only its DEFAULT partition, which is small.
+        oldest_first: None,
+        what: "error logs, resolved or not, written before the cutoff",
     },
     Rule {
         name: "webhook_deliveries",
@@ -662,5 +673,21 @@ pub fn log_report(report: &RetentionReport) {
         tracing::info!(removed, batches, duration_ms, "retention run finished");
     } else {
         tracing::debug!(batches, duration_ms, "retention run finished: nothing to remove");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A history table without a rule would keep every partition forever
+    /// (error logs did): each has one, and each rule on one is partitioned.
+    #[test]
+    fn every_history_table_ages_out_by_a_rule() {
+        for table in HISTORY_TABLES {
+            let rules: Vec<&Rule> = RULES.iter().filter(|r| r.table == format!("devx.{table}")).collect();
+            assert_eq!(rules.len(), 1, "devx.{table} has one retention rule");
+            assert!(is_partitioned(rules[0]));
+        }
     }
 }

@@ -44,6 +44,7 @@ async fn settings_are_listed_and_changed_and_bad_values_change_nothing() {
     assert_eq!(by_key("retention.chat_messages")["value"], "6 months");
     assert_eq!(by_key("retention.execution_logs")["value"], "90 days");
     assert_eq!(by_key("retention.audit_logs")["value"], "1 year");
+    assert_eq!(by_key("retention.error_logs")["value"], "90 days");
     assert_eq!(by_key("retention.enabled")["value"], true);
     assert_eq!(by_key("retention.interval")["value"], "1 hour");
     assert!(by_key("retention.user_data")["description"].is_string());

@@ -7,6 +7,9 @@
 //! that drifts from the code (a removed condition, another column list, a
 //! statement devx no longer sends) fails here, so the baseline stays the
 //! same work as devx does.
+//!
+//! `bench/partitions` runs here too, in its smoke mode, so that its SQL and
+//! its steps keep working against the current schema.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -275,4 +278,72 @@ async fn every_pgbench_script_sends_the_statements_devx_sends() {
     scripts.sort();
     checks.checked.sort();
     assert_eq!(scripts, checks.checked, "every bench/pgbench script is checked against devx");
+}
+
+/// `bench/partitions` in smoke mode (10,000 rows, two short rounds, on the
+/// test server in a scratch database of its own): every step runs (load,
+/// the audited updates, the drop, the batched DELETE and VACUUM, putting the
+/// month back between rounds), the report has every figure, and the scratch
+/// database is gone afterwards.
+#[tokio::test]
+async fn the_partition_benchmark_runs_in_smoke_mode() {
+    let server = crate::harness::server_config();
+    let host = match server.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "127.0.0.1".to_string(),
+    };
+    let port = server.get_ports().first().copied().unwrap_or(5432);
+    let user = server.get_user().unwrap_or("postgres").to_string();
+    // Named like the harness's databases, so a leftover is swept with them.
+    let db = format!("devx_t_{}_partbench", std::process::id());
+    let out = tempfile::tempdir().unwrap();
+    let results = out.path().join("partitions.md");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/partitions");
+    let mut cmd = crate::harness::clean_command(&script);
+    cmd.env("BENCH_PART_ROWS", "10000")
+        .env("BENCH_REPEAT", "2")
+        .env("BENCH_PART_DURATION", "1")
+        .env("BENCH_PART_CLIENTS", "2")
+        .env("BENCH_PART_PROJECTS", "10")
+        .env("BENCH_PART_MONTHS", "2")
+        .env("BENCH_PART_SERVER", "shared")
+        .env("BENCH_PART_DB", &db)
+        .env("BENCH_PART_RESULTS", &results)
+        .env("BENCH_PART_OUT", out.path().join("out"))
+        .env("BENCH_DEVX_BIN", env!("CARGO_BIN_EXE_devx"))
+        .env("PGHOST", host)
+        .env("PGPORT", port.to_string())
+        .env("PGUSER", user);
+    if let Some(password) = server.get_password() {
+        cmd.env("PGPASSWORD", String::from_utf8_lossy(password).into_owned());
+    }
+    let run = tokio::process::Command::from(cmd).output().await.expect("bash runs bench/partitions");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "bench/partitions failed:\n{stderr}");
+    let report = std::fs::read_to_string(&results).expect("the report is written");
+    for expected in [
+        "| 10,000 | ",
+        "partitioned: detach + drop the partition",
+        "unpartitioned: batched DELETE",
+        "unpartitioned: the VACUUM after it",
+        "2 rounds per size",
+    ] {
+        assert!(report.contains(expected), "{expected:?} in:\n{report}");
+    }
+    assert!(!report.contains("n/a"), "every figure was measured:\n{report}");
+    // Both tables lost the same month's rows, and the drop's row count is a
+    // count, not a placeholder.
+    let removed: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("| ") && (l.contains("detach + drop") || l.contains("batched DELETE")))
+        .map(|l| l.split(" | ").nth(2).unwrap_or_default())
+        .collect();
+    assert_eq!(removed.len(), 2, "{report}");
+    assert_eq!(removed[0], removed[1], "the same rows go both ways:\n{report}");
+    assert!(removed[0].replace(',', "").parse::<u64>().is_ok_and(|n| n > 1000), "{report}");
+    let admin = crate::harness::admin_client().await;
+    let left: i64 =
+        admin.query_one("SELECT count(*) FROM pg_database WHERE datname = $1", &[&db]).await.unwrap().get(0);
+    assert_eq!(left, 0, "the scratch database is dropped");
 }

@@ -1,11 +1,12 @@
 //! The history tables range-partitioned by time: the migration keeps every
-//! row (up and down), retention drops whole expired partitions and creates
-//! the ones ahead, the plans keep pruning by time and tailing by seq through
+//! row (up and down), retention drops whole expired partitions (error logs'
+//! too, after `retention.error_logs`) and creates the ones ahead, the plans keep pruning by time and tailing by seq through
 //! an index, and the append-only guard still names the table on a partition.
 
 use devx::migrate::{MigrateOptions, MigrationSet, Migrator};
 use devx::retention::{self, RunOptions};
-use serde_json::Value;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -208,7 +209,7 @@ async fn retention_drops_whole_expired_partitions_creates_them_ahead_and_keeps_t
     )
     .await;
     assert_eq!(summary["rows"], 1);
-    assert_eq!(summary["partitions_dropped"], serde_json::json!([old]));
+    assert_eq!(summary["partitions_dropped"], json!([old]));
 
     // A second run finds nothing more to drop.
     let again = retention::run(&app.pool, &RunOptions::default()).await.unwrap();
@@ -410,4 +411,62 @@ async fn the_append_only_guard_refuses_updates_on_a_partition_naming_the_table()
     )
     .await;
     assert_eq!(audited, 1);
+}
+
+#[tokio::test]
+async fn error_logs_age_out_by_whole_partitions_after_their_period() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let token = Some(admin.token.as_str());
+    let client = app.db.client().await;
+    // A month five months back (its whole range is past the default 90 days
+    // plus the grace) and the current month, an error in each.
+    client
+        .batch_execute(
+            "SELECT devx.create_history_partition('error_logs', 'created_at', now() - interval '5 months', 'month');
+             INSERT INTO devx.error_logs (error_type, message, created_at) VALUES
+                 ('system', 'old', now() - interval '5 months'),
+                 ('system', 'new', now());",
+        )
+        .await
+        .unwrap();
+    let old = month_partition(&client, "error_logs", "-5 months").await;
+    let current = month_partition(&client, "error_logs", "0 months").await;
+    let stored: Value =
+        one(&client, "SELECT value FROM devx.system_config WHERE key = 'retention.error_logs'", &[]).await;
+    assert_eq!(stored, "90 days", "the migration stores the default");
+
+    // The period is an admin setting like the others: checked, then honoured.
+    let (status, body) =
+        app.call(Method::PUT, "/api/admin/config/retention.error_logs", token, Some(json!({"value": 90}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) =
+        app.call(Method::PUT, "/api/admin/config/retention.error_logs", token, Some(json!({"value": "1 year"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report = retention::run(&app.pool, &RunOptions::default()).await.unwrap();
+    assert!(!report.failed(), "{report:?}");
+    let errors = report.table("error_logs").unwrap_or_else(|| panic!("error_logs in {report:?}"));
+    assert_eq!(errors.period, "1 year");
+    assert!(errors.partitions_dropped.is_empty(), "five months is within a year: {report:?}");
+    assert!(exists(&client, &old).await);
+
+    let (status, body) =
+        app.call(Method::PUT, "/api/admin/config/retention.error_logs", token, Some(json!({"value": "90 days"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report = retention::run(&app.pool, &RunOptions::default()).await.unwrap();
+    assert!(!report.failed(), "{report:?}");
+    let errors = report.table("error_logs").unwrap();
+    assert_eq!(errors.partitions_dropped, std::slice::from_ref(&old), "{report:?}");
+    assert!(!exists(&client, &old).await, "the expired partition is dropped");
+    assert!(exists(&client, &current).await, "the current one stays");
+    let left: Vec<String> = column(&client, "SELECT message FROM devx.error_logs ORDER BY message", &[]).await;
+    assert_eq!(left, ["new"]);
+    let summary: Value = one(
+        &client,
+        "SELECT new_values FROM devx.audit_logs
+          WHERE entity_type = 'devx.error_logs' AND entity_id = '*' AND actor = 'system:retention'",
+        &[],
+    )
+    .await;
+    assert_eq!(summary["partitions_dropped"], json!([old]), "the run's audit row names it");
 }

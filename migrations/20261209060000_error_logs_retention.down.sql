@@ -1,0 +1,1 @@
+DELETE FROM devx.system_config WHERE key = 'retention.error_logs';

@@ -607,10 +607,11 @@
     const top = el("div", { class: "stats" }, el("p", { class: "muted", text: "Loading…" }));
     const body = el("div", {});
     root.append(top, body);
-    const [stats, status, insights] = await Promise.allSettled([
+    const [stats, status, insights, jobs] = await Promise.allSettled([
       api("/api/admin/stats"),
       api("/api/database/status"),
       api("/api/admin/insights"),
+      api("/api/admin/jobs"),
     ]);
     if (!alive()) return;
     clear(top);
@@ -627,6 +628,52 @@
       );
     }
     if (st) top.append(stat("Statements (this process)", fmtNum(st.queries.total), "p95 " + fmtMs(st.queries.p95_ms) + ", p99 " + fmtMs(st.queries.p99_ms)));
+    if (st && st.reads) {
+      top.append(
+        stat("Reads on replicas", fmtNum(st.reads.replicas), fmtNum(st.reads.primary) + " on the primary (this process)"),
+        stat("Sticky reads", fmtNum(st.reads.sticky), fmtNum(st.reads.fallbacks) + " fell back: no replica usable"),
+      );
+    }
+
+    if (st && st.replicas.length) {
+      body.appendChild(
+        card(
+          "Read replicas",
+          table(
+            [
+              { label: "Replica", code: true, get: (r) => r.name },
+              { label: "Takes reads", get: (r) => badge(r.usable ? "yes" : "no", r.usable ? "completed" : "warning") },
+              { label: "Why not", get: (r) => r.reason || "" },
+              { label: "Lag", num: true, get: (r) => (r.lag_seconds == null ? "" : fmtMs(r.lag_seconds * 1000)) },
+              { label: "Lag bytes", num: true, get: (r) => (r.lag_bytes == null ? "" : fmtNum(r.lag_bytes)) },
+              { label: "Replayed to", code: true, get: (r) => r.replay_lsn || "" },
+              { label: "Reads", num: true, get: (r) => fmtNum(r.reads) },
+            ],
+            st.replicas,
+          ),
+        ),
+      );
+    }
+    if (jobs.value) {
+      body.appendChild(
+        card(
+          "Periodic jobs (once per period across every devx process)",
+          table(
+            [
+              { label: "Job", code: true, get: (r) => r.job },
+              { label: "Every", num: true, get: (r) => (r.enabled && r.interval_seconds != null ? fmtDuration(r.interval_seconds) : "off") },
+              { label: "Runs", num: true, get: (r) => fmtNum(r.runs) },
+              { label: "Last start", get: (r) => (r.last_started_at ? fmtTime(r.last_started_at) : "never") },
+              { label: "By", code: true, get: (r) => r.last_process || "" },
+              { label: "Next", get: (r) => (r.next_due_at ? fmtTime(r.next_due_at) : "") },
+              { label: "Last error", get: (r) => r.last_error || "" },
+            ],
+            jobs.value.jobs,
+            "No periodic jobs.",
+          ),
+        ),
+      );
+    }
 
     if (ins) {
       const finding = (f) =>

@@ -538,9 +538,24 @@ async fn the_dashboard_works_in_a_real_browser() {
         "Slow statements seen by devx",
         "Connections by state",
         "Largest tables",
+        "Periodic jobs (once per period across every devx process)",
     ] {
         assert!(headings.contains(expected), "{expected} on the database page: {headings}");
     }
+    assert!(!headings.contains("Read replicas"), "no replica card without replicas: {headings}");
+    let jobs = b
+        .client
+        .execute(
+            "for (const c of document.querySelectorAll('#page .card')) {
+               const h = c.querySelector('h2');
+               if (h && h.textContent.startsWith('Periodic jobs')) return Array.from(c.querySelectorAll('tbody tr td:first-child')).map(td => td.textContent);
+             }
+             return [];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(jobs, json!(["agents.reaper", "retention"]), "each periodic job is listed");
     // The findings' `code` spans are <code>, not backticks.
     let findings = b
         .client

@@ -1,7 +1,8 @@
 //! Failover with PostgreSQL's own tools: a private primary and a streaming
 //! standby made by `pg_basebackup`, devx on a URL listing both with
 //! `target_session_attrs=read-write`, writes running while the primary
-//! turns read-only (as a demoted server does) and the standby is promoted.
+//! turns read-only (as a demoted server does), the standby is promoted, and
+//! the old primary is stopped.
 //! devx must move its writes to the new primary without a restart, answer
 //! only 503s with `Retry-After` meanwhile, and lose no acknowledged write.
 
@@ -225,7 +226,17 @@ async fn writes_move_to_a_promoted_standby_without_a_restart_and_none_is_lost() 
         assert!(Instant::now() < resumed, "writes resume within 30 s of the switch");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // The failover manager stops the old primary while writes go on: the
+    // connections devx still had to it break and are replaced.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(old);
+    pg(
+        &binaries.program("pg_ctl"),
+        &primary_root,
+        &["stop", "-w", "-m", "fast", "-s", "-D", primary_root.join("data").to_str().unwrap()],
+    );
+    let old_stopped = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     stop_tx.send(true).unwrap();
     let (acknowledged, refusals) = writer.await.unwrap();
     eprintln!(
@@ -272,6 +283,25 @@ async fn writes_move_to_a_promoted_standby_without_a_restart_and_none_is_lost() 
         .await
         .expect("migrations (none pending) run against the new primary");
 
+    // Writes go on with the old primary gone.
+    let deadline = old_stopped + Duration::from_secs(30);
+    loop {
+        let resp = http
+            .post(format!("{base}/api/projects"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "with the old primary stopped"}))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "only 503s while the old primary goes away");
+        assert!(Instant::now() < deadline, "writes go on within 30 s of the old primary stopping");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("failover: a write succeeded {:?} after the old primary stopped", old_stopped.elapsed());
+
     server.abort();
     pool.close();
     pg(
@@ -279,6 +309,5 @@ async fn writes_move_to_a_promoted_standby_without_a_restart_and_none_is_lost() 
         &standby_root,
         &["stop", "-w", "-m", "fast", "-s", "-D", standby_data.to_str().unwrap()],
     );
-    drop(old);
     primary.stop().await;
 }

@@ -111,6 +111,14 @@ async fn a_delayed_replica_serves_reads_yet_a_caller_always_reads_its_own_writes
     let app = Application::build(listener, AppState::new(pool.clone(), config.clone()));
     let base = format!("http://{}", app.local_addr().unwrap());
     let server = tokio::spawn(app.run_until(std::future::pending()));
+    // A second devx process on the same primary and replica: the write
+    // position lives in PostgreSQL, so reads through it follow writes made
+    // through the first.
+    let second_pool = Db::connect(&config.database, &primary_target).await.unwrap();
+    let second_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second_app = Application::build(second_listener, AppState::new(second_pool.clone(), config.clone()));
+    let second_base = format!("http://{}", second_app.local_addr().unwrap());
+    let second_server = tokio::spawn(second_app.run_until(std::future::pending()));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
 
     // Ada writes; Grace, an administrator, reads Ada's projects.
@@ -151,15 +159,24 @@ async fn a_delayed_replica_serves_reads_yet_a_caller_always_reads_its_own_writes
     assert_eq!(code, StatusCode::OK, "a project just created is found by its creator: {read}");
     let (_, mine) = ada.get("/api/projects").await;
     assert!(mine["items"].as_array().unwrap().iter().any(|p| p["id"] == json!(id)), "and is in their list: {mine}");
+    let ada_elsewhere = Client { http: ada.http.clone(), base: second_base.clone(), token: ada.token.clone() };
     for n in 1..=8 {
         let name = format!("v{n}");
         let (code, body) =
             ada.send(reqwest::Method::PATCH, &format!("/api/projects/{id}"), json!({"name": name})).await;
         assert_eq!(code, StatusCode::OK, "{body}");
-        let (code, read) = ada.get(&format!("/api/projects/{id}")).await;
+        // Read back through the process that wrote, or through the other one.
+        let reader = if n % 2 == 0 { &ada } else { &ada_elsewhere };
+        let (code, read) = reader.get(&format!("/api/projects/{id}")).await;
         assert_eq!(code, StatusCode::OK);
-        assert_eq!(read["name"], json!(name), "the writer reads its own write at once (round {n})");
+        assert_eq!(read["name"], json!(name), "the writer reads its own write at once (round {n}, {})", reader.base);
     }
+    let grace_elsewhere = Client { http: grace.http.clone(), base: second_base.clone(), token: grace.token.clone() };
+    let (_, elsewhere) = grace_elsewhere.get("/api/database/status").await;
+    assert!(
+        elsewhere["reads"]["sticky"].as_u64().unwrap() > 0,
+        "the other process sent Ada's reads to the primary, from the position the first one stored: {elsewhere:#}"
+    );
     let latest = "v8";
     // The same through the idempotency layer, which runs the handler in a task of its own.
     let resp = ada
@@ -257,7 +274,9 @@ async fn a_delayed_replica_serves_reads_yet_a_caller_always_reads_its_own_writes
     }
 
     server.abort();
+    second_server.abort();
     pool.close();
+    second_pool.close();
     drop(primary_client);
     primary.stop().await;
 }

@@ -439,16 +439,16 @@ async fn prune_snapshots(client: &mut PgClient) {
     }
 }
 
-/// Marks the pull-request previews past their `expires_at` expired (their
-/// rows stay: the list shows them, and deletion follows the service). A
-/// failure is logged; the deletions still run.
+/// Marks the pull-request previews past their `expires_at` expired and
+/// ends their deployments (their rows stay: the list shows them, and
+/// deletion follows the service). A failure is logged; the deletions still run.
 async fn expire_previews(client: &mut PgClient) {
     let expired = async {
-        let tx = client.transaction_as(ACTOR).await?;
-        queries::set_lock_timeout(&tx).await?;
-        let n = crate::runtime::previews::queries::expire_due(&tx).await?;
-        tx.commit().await?;
-        Ok::<u64, DbError>(n)
+        let tx = client.transaction_as(ACTOR).await.map_err(crate::http::ApiError::from)?;
+        queries::set_lock_timeout(&tx).await.map_err(crate::http::ApiError::from)?;
+        let n = crate::runtime::previews::expire_due(&tx).await?;
+        tx.commit().await.map_err(crate::http::ApiError::from)?;
+        Ok::<usize, crate::http::ApiError>(n)
     };
     match expired.await {
         Ok(0) => {}

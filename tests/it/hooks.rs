@@ -415,6 +415,16 @@ async fn retention_expires_previews_past_their_time_and_prunes_old_deliveries() 
     let statuses: Vec<String> =
         crate::support::column(&client, "SELECT status FROM devx.preview_deployments ORDER BY pr_number", &[]).await;
     assert_eq!(statuses, ["expired", "live"]);
+    // An expired preview's deployment ends as a closed one's does; the live one's runs on.
+    let ended: Vec<String> = crate::support::column(
+        &client,
+        "SELECT d.status FROM devx.preview_deployments v JOIN devx.deployments d ON d.id = v.deployment_id
+          ORDER BY v.pr_number",
+        &[],
+    )
+    .await;
+    assert!(matches!(ended[0].as_str(), "cancelled" | "stopped"), "the expired preview's deployment ended: {ended:?}");
+    assert!(!matches!(ended[1].as_str(), "cancelled" | "stopped"), "the live one's did not: {ended:?}");
     let kept: Vec<String> =
         crate::support::column(&client, "SELECT delivery_id FROM devx.webhook_deliveries ORDER BY delivery_id", &[])
             .await;

@@ -116,6 +116,18 @@ pub(crate) async fn close(db: &impl Queryable, service_id: Uuid, pr_number: i32)
     Ok(closed)
 }
 
+/// Marks every live preview past its `expires_at` expired and ends its
+/// deployment (a slot it held goes to the queue), as closing one does; how
+/// many expired. Takes the build-slot lock itself; the caller commits.
+pub async fn expire_due(db: &impl Queryable) -> ApiResult<usize> {
+    deployments::queries::lock_build_slots(db).await?;
+    let expired = queries::expire_due(db).await?;
+    for preview in &expired {
+        end_deployment(db, preview).await?;
+    }
+    Ok(expired.len())
+}
+
 async fn end_deployment(db: &impl Queryable, preview: &Preview) -> ApiResult<()> {
     if let Some(id) = preview.deployment_id {
         deployments::end(db, id).await?;

@@ -127,13 +127,14 @@ pub async fn close(db: &impl Queryable, service_id: Uuid, pr_number: i32) -> Res
     db.query_opt_as(&sql, &[&service_id, &pr_number]).await
 }
 
-/// Marks every live preview past its `expires_at` expired; how many.
-pub async fn expire_due(db: &impl Queryable) -> Result<u64, DbError> {
-    db.execute(
-        "UPDATE devx.preview_deployments SET status = 'expired' WHERE status = 'live' AND expires_at < now()",
-        &[],
-    )
-    .await
+/// Marks every live preview past its `expires_at` expired; the previews.
+pub async fn expire_due(db: &impl Queryable) -> Result<Vec<Preview>, DbError> {
+    let sql = format!(
+        "UPDATE devx.preview_deployments v SET status = 'expired'
+          WHERE v.status = 'live' AND v.expires_at < now()
+         RETURNING {PREVIEW_COLUMNS}"
+    );
+    db.query_as(&sql, &[]).await
 }
 
 /// A service's previews, newest first; fetches `limit + 1` rows.

@@ -526,3 +526,45 @@ async fn every_sealed_column_is_listed_for_rotation_and_check() {
         assert_eq!(n, 1, "{}.{} has no key-id column {}", c.table, c.column, c.key_id_column);
     }
 }
+
+#[tokio::test]
+async fn a_services_etag_moves_when_its_variables_change() {
+    let app = spawn_with_key().await;
+    let ada = app.register("ada@example.com").await;
+    let p = project(&app, &ada, "shop").await;
+    let s = service(&app, &ada, &p, "shop-api", json!({})).await;
+    let path = format!("/api/services/{}", id_of(&s));
+    let etag = |r: &reqwest::Response| r.headers().get("etag").unwrap().to_str().unwrap().to_string();
+    let before = etag(&app.request(Method::GET, &path, Some(&ada.token)).send().await.unwrap());
+    set_var(&app, &ada, &format!("{path}/env/MODE"), json!({"value": "prod"})).await;
+    let after = etag(&app.request(Method::GET, &path, Some(&ada.token)).send().await.unwrap());
+    assert_ne!(before, after, "the service's answer changed (its environment_vars), so must its ETag");
+    // A write made against the version before the variable changed is refused.
+    let stale = app
+        .request(Method::PATCH, &path, Some(&ada.token))
+        .header("if-match", &before)
+        .json(&json!({"description": "stale"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    let fresh = app
+        .request(Method::PATCH, &path, Some(&ada.token))
+        .header("if-match", &after)
+        .json(&json!({"description": "fresh"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    // Touching the service for its variables writes no audit row of the service.
+    let client = app.db.client().await;
+    let audited: i64 = client
+        .query_one(
+            "SELECT count(*) FROM devx.audit_logs WHERE entity_type = 'devx.services' AND action = 'update'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audited, 1, "only the description's change is audited on the service");
+}

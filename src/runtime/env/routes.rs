@@ -34,8 +34,10 @@ enum Kind {
 }
 
 /// The owner `id` of `kind` if the caller may see it (another user's is
-/// missing); with `lock`, its row is locked so that writes to its
-/// variables are serialised.
+/// missing); with `lock` (a write of its variables), its row is locked so
+/// that writes to its variables are serialised, and a service's
+/// `updated_at` moves: its variables are part of what `GET
+/// /api/services/{id}` answers, so its `ETag` must move with them.
 async fn owner(
     db: &impl Queryable,
     principal: &Principal,
@@ -45,7 +47,13 @@ async fn owner(
 ) -> Result<Option<Owner>, DbError> {
     Ok(match kind {
         Kind::Project => find_project(db, principal, id, lock).await?.map(|p| Owner::Project(p.project_id)),
-        Kind::Service => principal.visibility().filter(get_service(db, id, lock).await?).map(|s| Owner::Service(s.id)),
+        Kind::Service => {
+            let service = principal.visibility().filter(get_service(db, id, lock).await?);
+            if lock && let Some(s) = &service {
+                crate::runtime::services::queries::touch_service(db, s.id).await?;
+            }
+            service.map(|s| Owner::Service(s.id))
+        }
     })
 }
 

@@ -62,6 +62,13 @@ struct ServiceWithAccessOwner {
     access_owner_id: Uuid,
 }
 
+/// Moves a service's `updated_at` (and so its `ETag`) without changing
+/// anything else: its variables changed. Bookkeeping to the audit trigger.
+pub async fn touch_service(db: &impl Queryable, id: Uuid) -> Result<(), DbError> {
+    db.execute("UPDATE devx.services SET updated_at = now() WHERE id = $1", &[&id]).await?;
+    Ok(())
+}
+
 /// The service and the owner who decides who may see it (its project's
 /// owner; its own for a standalone service). Services of deleted projects
 /// are not found. With `lock`, the row is locked for the transaction.

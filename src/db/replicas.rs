@@ -338,28 +338,7 @@ impl ReplicaSet {
                     let lag_bytes = primary_lsn.map(|at| at.saturating_sub(replay));
                     state.lag_seconds = Some(p.lag_seconds);
                     state.lag_bytes = lag_bytes;
-                    let schema = self.schema_lsn.load(Ordering::Relaxed);
-                    if !p.in_recovery {
-                        Some("not a standby (pg_is_in_recovery() is false): promoted, or not a replica".into())
-                    } else if p.replay_lsn.is_none() {
-                        Some("has replayed no WAL yet".into())
-                    } else if p.lag_seconds > self.limits.max_lag.as_secs_f64() {
-                        Some(format!(
-                            "{:.1}s behind the primary, more than DB_REPLICA_MAX_LAG ({})",
-                            p.lag_seconds,
-                            humantime::format_duration(self.limits.max_lag)
-                        ))
-                    } else if lag_bytes.is_some_and(|b| b > self.limits.max_lag_bytes) {
-                        Some(format!(
-                            "{} WAL bytes behind the primary, more than DB_REPLICA_MAX_LAG_BYTES ({})",
-                            lag_bytes.unwrap_or_default(),
-                            self.limits.max_lag_bytes
-                        ))
-                    } else if replay < schema {
-                        Some("has not yet replayed the migrated schema".into())
-                    } else {
-                        None
-                    }
+                    why_out(&p, lag_bytes, self.schema_lsn.load(Ordering::Relaxed), &self.limits)
                 }
             };
             let was = r.usable.swap(reason.is_none(), Ordering::Relaxed);
@@ -374,6 +353,33 @@ impl ReplicaSet {
             }
             state.reason = reason;
         }
+    }
+}
+
+/// Why a replica the probe reached may not take reads (`None`: it may):
+/// not a standby, nothing replayed, beyond either lag limit, or behind the
+/// schema this process migrated to (`schema`, a WAL position).
+fn why_out(p: &ReplicaPosition, lag_bytes: Option<u64>, schema: u64, limits: &ReplicaConfig) -> Option<String> {
+    let replay = p.replay_lsn.map_or(0, u64::from);
+    if !p.in_recovery {
+        Some("not a standby (pg_is_in_recovery() is false): promoted, or not a replica".into())
+    } else if p.replay_lsn.is_none() {
+        Some("has replayed no WAL yet".into())
+    } else if p.lag_seconds > limits.max_lag.as_secs_f64() {
+        Some(format!(
+            "{:.1}s behind the primary, more than DB_REPLICA_MAX_LAG ({})",
+            p.lag_seconds,
+            humantime::format_duration(limits.max_lag)
+        ))
+    } else if let Some(bytes) = lag_bytes.filter(|b| *b > limits.max_lag_bytes) {
+        Some(format!(
+            "{bytes} WAL bytes behind the primary, more than DB_REPLICA_MAX_LAG_BYTES ({})",
+            limits.max_lag_bytes
+        ))
+    } else if replay < schema {
+        Some("has not yet replayed the migrated schema".into())
+    } else {
+        None
     }
 }
 
@@ -454,4 +460,32 @@ pub(super) async fn record_write(primary: &Db, user: Uuid, window: Duration) -> 
         client.discard();
     }
     recorded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(in_recovery: bool, replay: Option<u64>, lag_seconds: f64) -> ReplicaPosition {
+        ReplicaPosition { in_recovery, replay_lsn: replay.map(PgLsn::from), lag_seconds }
+    }
+
+    #[test]
+    fn a_replica_takes_reads_only_within_every_limit() {
+        let limits = ReplicaConfig::default();
+        let max_bytes = limits.max_lag_bytes;
+        assert_eq!(why_out(&at(true, Some(500), 0.5), Some(100), 400, &limits), None, "within every limit");
+        let out = |p: &ReplicaPosition, bytes: Option<u64>, schema: u64| {
+            why_out(p, bytes, schema, &limits).expect("taken out")
+        };
+        assert!(out(&at(false, Some(500), 0.0), Some(0), 0).contains("not a standby"));
+        assert!(out(&at(true, None, 0.0), None, 0).contains("no WAL"));
+        assert!(out(&at(true, Some(500), 10.5), Some(0), 0).contains("DB_REPLICA_MAX_LAG ("));
+        assert!(out(&at(true, Some(500), 0.0), Some(max_bytes + 1), 0).contains("DB_REPLICA_MAX_LAG_BYTES"));
+        assert!(out(&at(true, Some(500), 0.0), Some(0), 501).contains("schema"));
+        // Exactly at a limit is still within it; an unknown primary position
+        // (the primary did not answer) does not take a replica out.
+        assert_eq!(why_out(&at(true, Some(500), 10.0), Some(max_bytes), 500, &limits), None);
+        assert_eq!(why_out(&at(true, Some(500), 0.0), None, 0, &limits), None);
+    }
 }

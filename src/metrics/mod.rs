@@ -158,7 +158,7 @@ impl Metrics {
                 .expect("a valid metric definition");
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
 
-        let collectors: Vec<Box<dyn Collector>> = vec![
+        let mut collectors: Vec<Box<dyn Collector>> = vec![
             Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
             Box::new(database_up.clone()),
@@ -171,13 +171,9 @@ impl Metrics {
             Box::new(DbCollector::new(db.clone())),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
-        let collectors = if db.replicas().is_some() {
-            let mut all = collectors;
-            all.push(Box::new(ReplicaCollector::new(db)));
-            all
-        } else {
-            collectors
-        };
+        if db.replicas().is_some() {
+            collectors.push(Box::new(ReplicaCollector::new(db)));
+        }
         for c in collectors {
             registry.register(c).expect("metric names are unique");
         }

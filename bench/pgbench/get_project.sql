@@ -1,13 +1,14 @@
 -- The SQL devx runs for this endpoint (src/ named below), with the auth
--- lookup of src/accounts/queries.rs::session_by_token first. Variables:
+-- lookup of src/accounts/queries.rs::session_by_token (pipelined with the read where devx does). Variables:
 -- -D users=N (and for chat: hot=<uuid>, cur_at=<timestamptz>, cur_id=<uuid>).
 -- Ids are computed as bench/load/prelude.sql names them (md5('p'||n)::uuid, ...).
--- GET /api/projects/{id}: projects::queries::project_detail_visible (access and row in one statement).
+-- GET /api/projects/{id}: projects::queries::project_detail, pipelined with the auth lookup (the owner is checked on the row).
 \set u random(1, :users)
 \set p :u + :users * random(0, 9)
+\startpipeline
 SELECT s.id, s.user_id, u.role, u.is_active AS user_active, s.expires_at, s.last_activity AS last_seen
   FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
- WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL \gset
+ WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL;
 SELECT p.id, p.owner_id, (SELECT u.email FROM devx.users u WHERE u.id = p.owner_id) AS owner_email, p.name, p.description, p.type, p.status,
        t.slug AS template, p.container_id, p.metadata, p.settings, p.last_deployed_at, p.created_at, p.updated_at,
        (SELECT count(*) FROM devx.services s WHERE s.project_id = p.id) AS services,
@@ -25,4 +26,5 @@ SELECT p.id, p.owner_id, (SELECT u.email FROM devx.users u WHERE u.id = p.owner_
               count(*) FILTER (WHERE k.status = 'stopped') AS stopped,
               count(*) FILTER (WHERE k.status = 'deleted') AS deleted
          FROM devx.containers k WHERE k.project_id = p.id) c
- WHERE p.id = md5('p' || :p)::uuid AND p.status <> 'deleted' AND p.owner_id = :user_id;
+ WHERE p.id = md5('p' || :p)::uuid AND p.status <> 'deleted';
+\endpipeline

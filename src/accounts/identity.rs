@@ -1,7 +1,9 @@
 //! Who is calling: the `Authorization: Bearer` extractor (a session token or
 //! an API key, looked up by its SHA-256), and the role and scope checks.
 //! Accounts own sessions and keys, so identity lives here; every other
-//! capability takes a [`Principal`] or an [`AdminPrincipal`] as an extractor.
+//! capability takes a [`Principal`] or an [`AdminPrincipal`] as an extractor,
+//! or, for a read whose statements do not depend on who calls, a [`Bearer`]
+//! whose lookup goes out with the read ([`crate::db_read_as!`]).
 //!
 //! Scopes are decided per route, never by HTTP method: each operation states
 //! the scope it needs (`read`, `write` or `admin`) in the `security`
@@ -23,11 +25,13 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::activity::{self, Activity, ActivityAction, Origin};
-use super::model::{Role, Scope};
+use super::model::{CredentialRow, Role, Scope};
 use super::queries;
-use super::secrets::{API_KEY_PREFIX, hash_token};
+use super::secrets::{API_KEY_PREFIX, TokenHash, hash_token};
 use super::touch::Touches;
+use crate::db::{DbError, Queryable};
 use crate::http::{ApiError, AppState};
+use tokio_postgres::types::PgLsn;
 
 /// `last_activity` / `last_used_at` are noted at most this often per
 /// credential, and written in batches off the request path
@@ -102,7 +106,7 @@ impl Principal {
     }
 }
 
-fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
         ApiError::Unauthorized(
             "sign in first: send `Authorization: Bearer <token>` with a session token from POST /api/auth/login or an API key"
@@ -189,32 +193,92 @@ fn session_scopes(role: Role) -> &'static [Scope] {
     if role == Role::Admin { &[Scope::Read, Scope::Write, Scope::Admin] } else { &[Scope::Read, Scope::Write] }
 }
 
-impl FromRequestParts<AppState> for Principal {
+/// A bearer token read from the request, hashed, with the scope its route
+/// needs, but not yet looked up. [`Principal`] looks it up at once; a read
+/// whose statements do not depend on who calls takes a `Bearer` instead and
+/// sends the lookup in the same round trip as its read ([`crate::db_read_as!`]).
+pub struct Bearer {
+    hash: TokenHash,
+    is_key: bool,
+    needed: Scope,
+    method: Method,
+    route: Option<MatchedPath>,
+    origin: Origin,
+    touches: Touches,
+    /// Already authenticated by an earlier extractor of this request.
+    known: Option<Principal>,
+}
+
+impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(p.clone());
-        }
-        let token = bearer(parts)?;
+        let token = bearer_token(parts)?;
         let hash = hash_token(token);
-        let now = Utc::now();
         let is_key = token.starts_with(API_KEY_PREFIX);
-        // An idempotent read, retried once on a fresh connection like any
-        // other: every authenticated request takes this path.
-        // Always on the primary (no caller is known yet): a revocation
-        // counts at once. With replicas it also says where the caller's
-        // reads may go (`db::replicas`).
+        let needed = needed_scope(parts)?;
+        let origin = match Origin::from_request_parts(parts, state).await {
+            Ok(origin) => origin,
+            Err(never) => match never {},
+        };
+        Ok(Bearer {
+            hash,
+            is_key,
+            needed,
+            method: parts.method.clone(),
+            route: parts.extensions.get::<MatchedPath>().cloned(),
+            origin,
+            touches: parts.extensions.get::<Touches>().cloned().unwrap_or_default(),
+            known: parts.extensions.get::<Principal>().cloned(),
+        })
+    }
+}
+
+/// A credential's row as [`Bearer::lookup`] read it, with the caller's last
+/// write position when read replicas asked for it.
+pub type Found = Option<(CredentialRow, Option<PgLsn>)>;
+
+impl Bearer {
+    /// The caller, when an earlier extractor of the request already knows it.
+    pub fn known(&self) -> Option<&Principal> {
+        self.known.as_ref()
+    }
+
+    /// The credential's row. Always on the primary (no caller is known yet):
+    /// a revocation counts at once. With `read_position` it also says where
+    /// the caller's reads may go (`db::replicas`).
+    pub async fn lookup(&self, c: &impl Queryable, read_position: bool) -> Result<Found, DbError> {
+        if self.known.is_some() {
+            return Ok(None);
+        }
+        if self.is_key {
+            queries::api_key_by_hash(c, &self.hash, read_position).await
+        } else {
+            queries::session_by_token(c, &self.hash, read_position).await
+        }
+    }
+
+    /// Looks the credential up on its own connection and checks it.
+    pub async fn principal(self, state: &AppState) -> Result<Principal, ApiError> {
+        if let Some(known) = self.known {
+            return Ok(known);
+        }
+        // An idempotent read, retried once on a fresh connection like any other.
         let position = state.db.replicas().is_some();
-        let found = crate::db_read!(state.db, |c| async {
-            if is_key {
-                queries::api_key_by_hash(c, &hash, position).await
-            } else {
-                queries::session_by_token(c, &hash, position).await
-            }
-        })?;
+        let found = crate::db_read!(state.db, |c| async { self.lookup(c, position).await })?;
+        self.verify(found, state).await
+    }
+
+    /// Checks what [`Bearer::lookup`] found: live, active, not expired or
+    /// idle, and holding the route's scope. Notes the use (batched off the
+    /// request path) and, for a key's first use, writes its event.
+    pub async fn verify(self, found: Found, state: &AppState) -> Result<Principal, ApiError> {
+        if let Some(known) = self.known {
+            return Ok(known);
+        }
+        let now = Utc::now();
         let (found, read_after) = found.map_or((None, None), |(row, after)| (Some(row), after));
-        let what = if is_key { "API key" } else { "session" };
+        let what = if self.is_key { "API key" } else { "session" };
         let row = found.ok_or_else(|| {
             ApiError::InvalidToken(format!("the {what} is not valid or was revoked; sign in again or use another key"))
         })?;
@@ -224,22 +288,22 @@ impl FromRequestParts<AppState> for Principal {
         if row.expires_at.is_some_and(|at| at <= now) {
             return Err(ApiError::InvalidToken(format!("the {what} has expired; sign in again or create a new key")));
         }
-        let needed = needed_scope(parts)?;
-        let principal = if is_key {
+        let needed = self.needed;
+        let route = self.route.as_ref().map_or("", MatchedPath::as_str);
+        let principal = if self.is_key {
             let best = row.scopes.iter().max().copied();
             if best.is_none_or(|b| b < needed) {
                 return Err(ApiError::Forbidden(format!(
-                    "this API key's scopes ({}) do not allow {} {}: it needs the `{}` scope",
+                    "this API key's scopes ({}) do not allow {} {route}: it needs the `{}` scope",
                     row.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
-                    parts.method,
-                    parts.extensions.get::<MatchedPath>().map_or("", MatchedPath::as_str),
+                    self.method,
                     needed.as_str()
                 )));
             }
             if row.last_seen.is_none() {
-                first_use(parts, state, row.user_id, row.id).await?;
+                first_use(state, &self.origin, &self.method, route, row.user_id, row.id).await?;
             } else if row.last_seen.is_some_and(|at| now - at > TOUCH_EVERY) {
-                touches(parts).api_key(row.id);
+                self.touches.api_key(row.id);
             }
             Principal {
                 user_id: row.user_id,
@@ -253,7 +317,7 @@ impl FromRequestParts<AppState> for Principal {
                 return Err(ApiError::InvalidToken("the session expired after inactivity; sign in again".into()));
             }
             if row.last_seen.is_none_or(|at| now - at > TOUCH_EVERY) {
-                touches(parts).session(row.id);
+                self.touches.session(row.id);
             }
             if !session_scopes(row.role).contains(&needed) {
                 return Err(ApiError::Forbidden("this route is for administrators".into()));
@@ -261,35 +325,44 @@ impl FromRequestParts<AppState> for Principal {
             Principal { user_id: row.user_id, role: row.role, credential: Credential::Session(row.id) }
         };
         crate::db::replicas::note_caller(Some(principal.user_id), read_after);
+        Ok(principal)
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
+        let principal = Bearer::from_request_parts(parts, state).await?.principal(state).await?;
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }
 }
 
-/// The batch of credentials in use ([`Touches`]); the router provides it.
-fn touches(parts: &Parts) -> Touches {
-    parts.extensions.get::<Touches>().cloned().unwrap_or_default()
-}
-
 /// A key's first use: its `last_used_at` set and the `api_key_first_use`
 /// event written together, once (of two first requests at the same moment,
 /// the one whose update finds the column still empty writes the event).
-async fn first_use(parts: &mut Parts, state: &AppState, user_id: Uuid, key_id: Uuid) -> Result<(), ApiError> {
-    let origin = match Origin::from_request_parts(parts, state).await {
-        Ok(origin) => origin,
-        Err(never) => match never {},
-    };
+async fn first_use(
+    state: &AppState,
+    origin: &Origin,
+    method: &Method,
+    route: &str,
+    user_id: Uuid,
+    key_id: Uuid,
+) -> Result<(), ApiError> {
     let actor = format!("user:{user_id} apikey:{key_id}");
     let mut client = state.db.client().await?;
     let tx = client.transaction_as(&actor).await?;
     if queries::first_touch_api_key(&tx, key_id).await? {
-        let route = parts.extensions.get::<MatchedPath>().map_or("", MatchedPath::as_str);
         let activity = Activity {
             user_id: Some(user_id),
             actor: &actor,
             action: ActivityAction::ApiKeyFirstUse,
-            origin: &origin,
-            details: serde_json::json!({"api_key_id": key_id, "request": format!("{} {route}", parts.method)}),
+            origin,
+            details: serde_json::json!({"api_key_id": key_id, "request": format!("{method} {route}")}),
         };
         activity::record(&tx, &activity).await?;
     }
@@ -337,4 +410,49 @@ impl FromRequestParts<AppState> for AdminPrincipal {
             Err(ApiError::Forbidden("this route is for administrators".into()))
         }
     }
+}
+
+/// [`crate::db_read!`] for a caller not yet looked up: `$bearer`'s
+/// credential lookup and the read `|c| body` go out together on one
+/// connection (tokio-postgres pipelines statements polled at once), so an
+/// authenticated read costs one round trip. The read's result is answered
+/// only once the credential holds (a revoked one is refused as at once as
+/// ever: both statements run now); its statements must therefore not depend
+/// on who calls, and the handler checks access on what it read, with the
+/// [`Principal`] this returns as `Ok((principal, value))`.
+///
+/// With read replicas the credential is looked up first, on the primary (it
+/// says where the caller's reads may go), and the read follows.
+#[macro_export]
+macro_rules! db_read_as {
+    ($state:expr, $bearer:expr, |$c:ident| $body:expr) => {{
+        let state: &$crate::http::AppState = &$state;
+        let bearer: $crate::accounts::Bearer = $bearer;
+        if state.db.replicas().is_some() || bearer.known().is_some() {
+            match bearer.principal(state).await {
+                Ok(principal) => $crate::db_read!(state.db, |$c| $body)
+                    .map(|value| (principal, value))
+                    .map_err($crate::http::ApiError::from),
+                Err(e) => Err(e),
+            }
+        } else {
+            let read = $crate::db_read!(state.db, |$c| async {
+                let (found, value) = ::tokio::join!(bearer.lookup($c, false), $body);
+                let found = found?;
+                // A transient failure of the read retries both; any other
+                // error is answered only to a caller whose credential holds.
+                match value {
+                    Err(e) if $crate::db::DbError::is_transient(&e) => Err(e),
+                    value => Ok((found, value)),
+                }
+            });
+            match read {
+                Ok((found, value)) => match bearer.verify(found, state).await {
+                    Ok(principal) => value.map(|value| (principal, value)).map_err($crate::http::ApiError::from),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err($crate::http::ApiError::from(e)),
+            }
+        }
+    }};
 }

@@ -10,14 +10,14 @@ use uuid::Uuid;
 
 use super::model::{CONTENT_MAX_CHARS, ChatMessage, Order, Role};
 use super::queries::{self, Chat, NewMessage};
-use crate::accounts::Principal;
+use crate::accounts::{Bearer, Principal};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::json_schema::AnyJson;
 use crate::http::pagination::{Page, PageRequest};
 use crate::http::validate::Validator;
 use crate::http::{ApiError, ApiResult, AppState, Created, Json, Path, Query};
-use crate::projects::access::{find_project, project_for};
+use crate::projects::access::{project_for, project_owner};
 use crate::runtime::containers::queries::{belongs_to_project, get_container};
 use crate::runtime::{JSON_MAX_BYTES, TimeKey};
 
@@ -59,7 +59,7 @@ pub struct MessageListParams {
 )]
 async fn list_messages(
     State(state): State<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     Path(id): Path<Uuid>,
     Query(p): Query<MessageListParams>,
 ) -> ApiResult<Json<Page<ChatMessage>>> {
@@ -69,17 +69,15 @@ async fn list_messages(
     v.finish()?;
     let order = p.order.unwrap_or_default();
     let session = p.session_id.as_deref();
-    // The access check and the page go out together (tokio-postgres
-    // pipelines statements polled at once on one connection): one round trip.
-    // Another user's page is read and dropped, never answered.
-    let rows = crate::db_read!(state.db, |c| async {
-        let (project, rows) = tokio::try_join!(
-            find_project(c, &principal, id, false),
+    // The credential, the project's owner and the page go out together:
+    // one round trip. Another user's page is read and dropped, never answered.
+    let (principal, (project, rows)) = crate::db_read_as!(state, bearer, |c| async {
+        tokio::try_join!(
+            project_owner(c, id),
             queries::list_messages(c, Chat::Project(id), session, order, after, limit),
-        )?;
-        Ok(project.map(|_| rows))
-    })?
-    .ok_or(ApiError::NotFound("project"))?;
+        )
+    })?;
+    project.and_then(|p| p.seen_by(&principal)).ok_or(ApiError::NotFound("project"))?;
     Ok(Json(Page::from_rows(rows, limit, |m| (m.created_at, m.id))))
 }
 
@@ -98,7 +96,7 @@ async fn list_messages(
 )]
 async fn list_container_messages(
     State(state): State<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     Path(id): Path<Uuid>,
     Query(p): Query<MessageListParams>,
 ) -> ApiResult<Json<Page<ChatMessage>>> {
@@ -108,14 +106,14 @@ async fn list_container_messages(
     v.finish()?;
     let order = p.order.unwrap_or_default();
     let session = p.session_id.as_deref();
-    let visibility = principal.visibility();
-    let rows = crate::db_read!(state.db, |c| async {
-        if visibility.filter(get_container(c, id, false).await?).is_none() {
-            return Ok(None);
-        }
-        queries::list_messages(c, Chat::Container(id), session, order, after, limit).await.map(Some)
-    })?
-    .ok_or(ApiError::NotFound("container"))?;
+    // As for a project's chat: credential, container and page in one round trip.
+    let (principal, (container, rows)) = crate::db_read_as!(state, bearer, |c| async {
+        tokio::try_join!(
+            get_container(c, id, false),
+            queries::list_messages(c, Chat::Container(id), session, order, after, limit),
+        )
+    })?;
+    principal.visibility().filter(container).ok_or(ApiError::NotFound("container"))?;
     Ok(Json(Page::from_rows(rows, limit, |m| (m.created_at, m.id))))
 }
 

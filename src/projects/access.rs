@@ -38,10 +38,27 @@ pub async fn find_project(
     let sql = if lock {
         "SELECT owner_id FROM devx.projects WHERE id = $1 AND status <> 'deleted' FOR UPDATE"
     } else {
-        "SELECT owner_id FROM devx.projects WHERE id = $1 AND status <> 'deleted'"
+        PROJECT_OWNER
     };
     Ok(match db.query_scalar_opt::<Uuid>(sql, &[&id]).await? {
         Some(owner_id) if principal.can_see(owner_id) => Some(ProjectAccess { project_id: id, owner_id }),
         _ => None,
     })
+}
+
+const PROJECT_OWNER: &str = "SELECT owner_id FROM devx.projects WHERE id = $1 AND status <> 'deleted'";
+
+/// The owner of project `id` (`None`: no such project), for a read that
+/// goes out before its caller is known (`db_read_as!`); the handler decides
+/// with [`ProjectAccess::seen_by`].
+pub async fn project_owner(db: &impl Queryable, id: Uuid) -> Result<Option<ProjectAccess>, DbError> {
+    let owner = db.query_scalar_opt::<Uuid>(PROJECT_OWNER, &[&id]).await?;
+    Ok(owner.map(|owner_id| ProjectAccess { project_id: id, owner_id }))
+}
+
+impl ProjectAccess {
+    /// `self` if `principal` may see it; `None` (a 404) otherwise.
+    pub fn seen_by(self, principal: &Principal) -> Option<Self> {
+        principal.can_see(self.owner_id).then_some(self)
+    }
 }

@@ -14,7 +14,7 @@ use super::model::{
     ProjectContext, ProjectDetail, TemplateSource, UserSummary,
 };
 use crate::catalog::model::OptionalVar;
-use crate::db::{DbError, FromRow, Queryable, Statement, Visibility, escape_like};
+use crate::db::{DbError, FromRow, Queryable, Statement, escape_like};
 
 /// Keyset position in a newest-first list: (created_at, id) of the last row seen.
 pub type After = Option<(DateTime<Utc>, Uuid)>;
@@ -122,21 +122,10 @@ pub async fn project_updated_at(db: &impl Queryable, id: Uuid) -> Result<Option<
     db.query_scalar_opt("SELECT updated_at FROM devx.projects WHERE id = $1", &[&id]).await
 }
 
-/// The project with the counts of what belongs to it.
+/// The project with the counts of what belongs to it, whoever owns it: a
+/// read sends it with its caller's credential lookup (one round trip) and
+/// checks the owner on the row (`db_read_as!`).
 pub async fn project_detail(db: &impl Queryable, id: Uuid) -> Result<Option<ProjectDetail>, DbError> {
-    project_detail_visible(db, id, Visibility::All).await
-}
-
-/// [`project_detail`] if `visibility` sees it: one statement decides access
-/// and reads the row, so a GET costs one round trip after its credential
-/// (another user's project is `None`, exactly like a missing one).
-pub async fn project_detail_visible(
-    db: &impl Queryable,
-    id: Uuid,
-    visibility: Visibility,
-) -> Result<Option<ProjectDetail>, DbError> {
-    let owner = visibility.owner();
-    let owner_rule = if owner.is_some() { " AND p.owner_id = $2" } else { "" };
     let sql = format!(
         "SELECT {PROJECT_COLUMNS},
                 (SELECT count(*) FROM devx.services s WHERE s.project_id = p.id) AS services,
@@ -154,12 +143,9 @@ pub async fn project_detail_visible(
                        count(*) FILTER (WHERE k.status = 'stopped') AS stopped,
                        count(*) FILTER (WHERE k.status = 'deleted') AS deleted
                   FROM devx.containers k WHERE k.project_id = p.id) c
-          WHERE p.id = $1 AND p.status <> 'deleted'{owner_rule}"
+          WHERE p.id = $1 AND p.status <> 'deleted'"
     );
-    match owner {
-        Some(owner) => db.query_opt_as(&sql, &[&id, &owner]).await,
-        None => db.query_opt_as(&sql, &[&id]).await,
-    }
+    db.query_opt_as(&sql, &[&id]).await
 }
 
 /// Changes to a project: `None` leaves a field as it is; for the clearable

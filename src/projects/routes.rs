@@ -23,7 +23,7 @@ use super::model::{
 };
 use super::path;
 use super::queries::{self, NewGeneration, NewProject, ProjectChange, ProjectFilter};
-use crate::accounts::{PersonRef, Principal, resolve_person};
+use crate::accounts::{Bearer, PersonRef, Principal, resolve_person};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::json_schema;
@@ -411,12 +411,12 @@ async fn create_project(
 )]
 async fn get_project(
     State(state): State<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Tagged<ProjectDetail>> {
-    let visibility = principal.visibility();
-    let detail = crate::db_read!(state.db, |c| async { queries::project_detail_visible(c, id, visibility).await })?;
-    detail.map(Tagged).ok_or(ApiError::NotFound("project"))
+    let (principal, detail) = crate::db_read_as!(state, bearer, |c| queries::project_detail(c, id))?;
+    // Another user's project is read and dropped, never answered: a 404 like a missing one.
+    detail.filter(|d| principal.can_see(d.project.owner_id)).map(Tagged).ok_or(ApiError::NotFound("project"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

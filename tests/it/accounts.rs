@@ -369,3 +369,73 @@ async fn audit_rows_name_the_actor() {
     assert_eq!(last_new["name"], "Jo Key");
     assert!(actors.last().unwrap().contains("apikey:"), "a key's changes name the key");
 }
+
+/// A read that sends its caller's credential lookup with its own statements
+/// (one round trip) answers exactly as one that looks the caller up first:
+/// the owner and an admin read, another user gets the 404 of a missing id,
+/// and a credential revoked, closed or used for the first time counts at once.
+#[tokio::test]
+async fn reads_sent_with_the_credential_lookup_check_it_first() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let root = app.admin("root@example.com").await;
+    let (status, project) = app.post("/api/projects", Some(&ada.token), json!({"name": "shop"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{project}");
+    let detail = format!("/api/projects/{}", project["id"].as_str().unwrap());
+    let messages = format!("{detail}/messages");
+    let (status, _) =
+        app.post(&messages, Some(&ada.token), json!({"session_id": "s1", "role": "user", "content": "hello"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    for (who, token, expected) in [
+        ("owner", &ada.token, StatusCode::OK),
+        ("admin", &root.token, StatusCode::OK),
+        ("other", &bob.token, StatusCode::NOT_FOUND),
+    ] {
+        let (status, body) = app.get(&detail, Some(token)).await;
+        assert_eq!(status, expected, "{who} reads the project: {body}");
+        let (status, body) = app.get(&messages, Some(token)).await;
+        assert_eq!(status, expected, "{who} reads its chat: {body}");
+        if expected == StatusCode::OK {
+            assert_eq!(body["items"][0]["content"], "hello");
+        } else {
+            assert_eq!(
+                body["title"],
+                app.get("/api/projects/00000000-0000-4000-8000-000000000000", Some(token)).await.1["title"]
+            );
+        }
+    }
+
+    // A key's first use on such a read is recorded once, naming the route.
+    let (_, key) = app.post("/api/api-keys", Some(&ada.token), json!({"name": "k", "scopes": ["read"]})).await;
+    let key = key["key"].as_str().unwrap().to_string();
+    assert_eq!(app.get(&detail, Some(&key)).await.0, StatusCode::OK);
+    assert_eq!(app.get(&messages, Some(&key)).await.0, StatusCode::OK);
+    let client = app.db.client().await;
+    let first_uses: Vec<serde_json::Value> = client
+        .query("SELECT details->'request' FROM devx.activity_logs WHERE action = 'api_key_first_use'", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(first_uses, [json!("GET /api/projects/{id}")]);
+
+    // Signing out refuses the very next read, as does a wrong token.
+    let (status, _) = app.post("/api/auth/logout", Some(&bob.token), json!({})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for token in [bob.token.as_str(), "not-a-token"] {
+        let (status, body) = app.get(&detail, Some(token)).await;
+        assert_problem(status, &body, StatusCode::UNAUTHORIZED);
+        let (status, body) = app.get(&messages, Some(token)).await;
+        assert_problem(status, &body, StatusCode::UNAUTHORIZED);
+    }
+    // So does closing the account, for its session and its key alike.
+    let (status, _) = app.delete("/api/auth/me", Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for token in [ada.token.as_str(), key.as_str()] {
+        assert_eq!(app.get(&detail, Some(token)).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.get(&messages, Some(token)).await.0, StatusCode::UNAUTHORIZED);
+    }
+}

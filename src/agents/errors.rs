@@ -19,7 +19,7 @@ use super::model::{ErrorLog, ErrorSummary, ErrorType};
 use super::queries::errors::{self as q, ErrorFilter, NewError};
 use super::tasks::visible_task;
 use super::{Items, JSON_MAX, TimeKey};
-use crate::accounts::Principal;
+use crate::accounts::{Bearer, Principal};
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
@@ -199,13 +199,9 @@ async fn error_summary(State(state): State<AppState>, principal: Principal) -> A
         (status = 404, description = "No such error log of yours", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn get_error(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<Uuid>,
-) -> ApiResult<Json<ErrorLog>> {
-    let e = crate::db_read!(state.db, |c| visible(c, &principal, id))?;
-    e.map(Json).ok_or(ApiError::NotFound("error log"))
+async fn get_error(State(state): State<AppState>, bearer: Bearer, Path(id): Path<Uuid>) -> ApiResult<Json<ErrorLog>> {
+    let (principal, e) = crate::db_read_as!(state, bearer, |c| q::get_error(c, id))?;
+    principal.visibility().filter(e).map(Json).ok_or(ApiError::NotFound("error log"))
 }
 
 fn already_resolved(e: &ErrorLog) -> ApiError {

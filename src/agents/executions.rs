@@ -26,7 +26,7 @@ use super::queries::tasks as tq;
 use super::settings::AgentSettings;
 use super::tasks::visible_task;
 use super::{AGENT_TYPE_RULE, Items, JSON_MAX, TimeKey, is_agent_type};
-use crate::accounts::Principal;
+use crate::accounts::{Bearer, Principal};
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
@@ -262,11 +262,11 @@ async fn execution_summary(
 )]
 async fn get_execution(
     State(state): State<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<Execution>> {
-    let x = crate::db_read!(state.db, |c| visible_execution(c, &principal, id))?;
-    x.map(Json).ok_or(ApiError::NotFound("execution"))
+    let (principal, x) = crate::db_read_as!(state, bearer, |c| q::get_execution(c, id))?;
+    principal.visibility().filter(x).map(Json).ok_or(ApiError::NotFound("execution"))
 }
 
 /// Ends a visible running execution as `to`; the 404 and 409 answers.

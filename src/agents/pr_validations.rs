@@ -24,7 +24,7 @@ use super::model::{CheckStatus, PrValidation, PrValidationSummary, ValidationSta
 use super::queries::pr_validations::{self as q, NewValidation, ValidationFilter};
 use super::tasks::visible_task;
 use super::{Items, JSON_MAX, TimeKey};
-use crate::accounts::Principal;
+use crate::accounts::{Bearer, Principal};
 use crate::db::{DbError, Queryable};
 use crate::http::Versioned;
 use crate::http::error::Problem;
@@ -273,11 +273,11 @@ async fn validation_summary(
 )]
 async fn get_validation(
     State(state): State<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Tagged<PrValidation>> {
-    let v = crate::db_read!(state.db, |c| visible(c, &principal, id))?;
-    v.map(Tagged).ok_or(ApiError::NotFound("PR validation"))
+    let (principal, v) = crate::db_read_as!(state, bearer, |c| q::get_validation(c, id))?;
+    principal.visibility().filter(v).map(Tagged).ok_or(ApiError::NotFound("PR validation"))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -25,7 +25,7 @@ use super::queries::executions as xq;
 use super::queries::tasks::{self as q, NewTask, TaskChange, TaskFilter, TaskKey};
 use super::settings::{ATTEMPTS_MAX, ATTEMPTS_MIN, AgentSettings, LEASE_MAX, LEASE_MIN};
 use super::{AGENT_TYPE_PATTERN, AGENT_TYPE_RULE, JSON_MAX, is_agent_type};
-use crate::accounts::{PersonRef, Principal, resolve_person};
+use crate::accounts::{Bearer, PersonRef, Principal, resolve_person};
 use crate::db::{DbError, Queryable};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
@@ -573,16 +573,17 @@ async fn task_stats(
 )]
 async fn get_task(
     State(state): State<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Tagged<TaskDetail>> {
-    let detail = crate::db_read!(state.db, |c| async {
-        let Some(task) = visible_task(c, &principal, id, false).await? else { return Ok(None) };
-        let (subtasks, subtask_count) = q::subtasks(c, id, SUBTASKS_SHOWN).await?;
-        let latest_execution = xq::latest_execution(c, id).await?;
-        Ok::<_, DbError>(Some(TaskDetail { task, subtasks, subtask_count, latest_execution }))
-    })?;
-    detail.map(Tagged).ok_or(ApiError::NotFound("task"))
+    // The credential, the task, its first subtasks and its latest execution
+    // go out together: one round trip; another user's task is read and dropped.
+    let (principal, (task, (subtasks, subtask_count), latest_execution)) =
+        crate::db_read_as!(state, bearer, |c| async {
+            tokio::try_join!(q::get_task(c, id, false), q::subtasks(c, id, SUBTASKS_SHOWN), xq::latest_execution(c, id))
+        })?;
+    let task = principal.visibility().filter(task).ok_or(ApiError::NotFound("task"))?;
+    Ok(Tagged(TaskDetail { task, subtasks, subtask_count, latest_execution }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

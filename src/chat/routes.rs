@@ -214,10 +214,10 @@ async fn post_message(
 )]
 async fn get_message(
     State(state): State<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ChatMessage>> {
-    let found = crate::db_read!(state.db, |c| queries::get_message(c, id))?;
+    let (principal, found) = crate::db_read_as!(state, bearer, |c| queries::get_message(c, id))?;
     match found {
         Some((message, owner)) if principal.can_see(owner) => Ok(Json(message)),
         _ => Err(ApiError::NotFound("message")),

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::model::FileRecord;
 use super::queries::{self, FileFilter, NewFile};
-use crate::accounts::Principal;
+use crate::accounts::{Bearer, Principal};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
@@ -190,12 +190,8 @@ async fn record_file(
         (status = 404, description = "No such live file of yours", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn get_file(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<Uuid>,
-) -> ApiResult<Json<FileRecord>> {
-    let found = crate::db_read!(state.db, |c| queries::get_file(c, id, false))?;
+async fn get_file(State(state): State<AppState>, bearer: Bearer, Path(id): Path<Uuid>) -> ApiResult<Json<FileRecord>> {
+    let (principal, found) = crate::db_read_as!(state, bearer, |c| queries::get_file(c, id, false))?;
     principal.visibility().filter(found).map(Json).ok_or(ApiError::NotFound("file"))
 }
 

@@ -20,8 +20,8 @@ use super::access;
 use super::model::{Generation, GenerationStats, GenerationStatus};
 use super::queries::{self, GenerationFilter, GenerationOutcome, NewGeneration};
 use super::routes::TimeKey;
-use crate::accounts::Principal;
 use crate::accounts::activity::{self, Activity, ActivityAction, Origin};
+use crate::accounts::{Bearer, Principal};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::json_schema::{self, AnyJson};
@@ -256,10 +256,10 @@ async fn start_generation(
 )]
 async fn get_generation(
     State(state): State<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Tagged<Generation>> {
-    let g = crate::db_read!(state.db, |c| queries::get_generation(c, id, false))?;
+    let (principal, g) = crate::db_read_as!(state, bearer, |c| queries::get_generation(c, id, false))?;
     g.filter(|g| principal.can_see(g.user_id)).map(Tagged).ok_or(ApiError::NotFound("generation"))
 }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::model::{Action, Container, ContainerStatus};
 use super::queries::{self, ContainerChange, NewContainer};
-use crate::accounts::Principal;
+use crate::accounts::{Bearer, Principal};
 use crate::db::DbError;
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
@@ -285,10 +285,10 @@ async fn insert(
 )]
 async fn get_container(
     State(state): State<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Tagged<Container>> {
-    let found = crate::db_read!(state.db, |c| queries::get_container(c, id, false))?;
+    let (principal, found) = crate::db_read_as!(state, bearer, |c| queries::get_container(c, id, false))?;
     principal.visibility().filter(found).map(Tagged).ok_or(ApiError::NotFound("container"))
 }
 

@@ -239,13 +239,28 @@ pub async fn secret_values(
 /// What the services API answers as a service's `environment_vars`: its own
 /// non-preview variables, secret ones as `"****"`.
 pub async fn service_view(db: &impl Queryable, keys: Option<&SecretKeys>, service_id: Uuid) -> Result<Value, ApiError> {
-    let rows = queries::list(db, Owner::Service(service_id)).await?;
-    let mut map = serde_json::Map::new();
-    for row in rows.iter().filter(|r| !r.is_preview) {
-        let shown = if row.is_secret { MASK.to_string() } else { open_value(keys, row)? };
-        map.insert(row.key.clone(), Value::String(shown));
+    service_vars(db, service_id).await?.view(keys)
+}
+
+/// A service's variables as stored, read apart from [`ServiceVars::view`]
+/// so that a read can send the statement with its others (one round trip).
+pub struct ServiceVars(Vec<queries::EnvRow>);
+
+/// The statement of [`service_view`].
+pub async fn service_vars(db: &impl Queryable, service_id: Uuid) -> Result<ServiceVars, crate::db::DbError> {
+    Ok(ServiceVars(queries::list(db, Owner::Service(service_id)).await?))
+}
+
+impl ServiceVars {
+    /// The service's `environment_vars` as [`service_view`] answers them.
+    pub fn view(&self, keys: Option<&SecretKeys>) -> Result<Value, ApiError> {
+        let mut map = serde_json::Map::new();
+        for row in self.0.iter().filter(|r| !r.is_preview) {
+            let shown = if row.is_secret { MASK.to_string() } else { open_value(keys, row)? };
+            map.insert(row.key.clone(), Value::String(shown));
+        }
+        Ok(Value::Object(map))
     }
-    Ok(Value::Object(map))
 }
 
 /// [`service_view`] of each of `ids` (a page of services), in one query.

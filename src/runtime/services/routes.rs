@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::model::{Service, ServiceStatus};
 use super::queries::{self, NewService, ServiceChange};
-use crate::accounts::Principal;
+use crate::accounts::{Bearer, Principal};
 use crate::http::error::Problem;
 use crate::http::idempotency::IdempotencyKey;
 use crate::http::pagination::{Page, PageRequest};
@@ -272,13 +272,16 @@ async fn create_service(
 )]
 async fn get_service(
     State(state): State<AppState>,
-    principal: Principal,
+    bearer: Bearer,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Tagged<Service>> {
-    let found = crate::db_read!(state.db, |c| queries::get_service(c, id, false))?;
+    // The credential, the service and its variables in one round trip; the
+    // variables are opened only for a caller who may see the service.
+    let (principal, (found, vars)) = crate::db_read_as!(state, bearer, |c| async {
+        tokio::try_join!(queries::get_service(c, id, false), env::service_vars(c, id))
+    })?;
     let mut service = principal.visibility().filter(found).ok_or(ApiError::NotFound("service"))?;
-    let client = state.db.client().await?;
-    service.environment_vars = env::service_view(&client, state.config.secret_keys.as_ref(), id).await?;
+    service.environment_vars = vars.view(state.config.secret_keys.as_ref())?;
     Ok(Tagged(service))
 }
 

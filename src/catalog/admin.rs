@@ -45,9 +45,11 @@ pub async fn change_category(
     if_match: &IfMatch,
 ) -> Result<VersionedCategory, ApiError> {
     let current = queries::get_category(db, slug, true).await?.ok_or_else(|| no_category(slug))?;
-    if_match.check("category", &current.etag())?;
+    let version = current.etag();
+    // Bad input is a 422 whatever the If-Match: the body is judged before the precondition.
     let input = patch.apply(current.category);
     input.validate()?;
+    if_match.check("category", &version)?;
     if !queries::update_category(db, slug, &input).await? {
         return Err(ApiError::internal("a locked category vanished"));
     }
@@ -88,9 +90,11 @@ pub async fn change_technology(
     if_match: &IfMatch,
 ) -> Result<VersionedTechnology, ApiError> {
     let current = queries::get_technology(db, slug, true).await?.ok_or_else(|| no_technology(slug))?;
-    if_match.check("technology", &current.etag())?;
+    let version = current.etag();
+    // As for a category: the body is judged before the precondition.
     let input = patch.apply(current.technology)?;
     input.validate()?;
+    if_match.check("technology", &version)?;
     if !queries::update_technology(db, slug, &input).await? {
         return Err(ApiError::internal("a locked technology vanished"));
     }

@@ -282,6 +282,24 @@ async fn admins_manage_categories_and_technologies_and_one_in_use_cannot_be_dele
     assert_eq!(body["template_count"], 1);
     let (_, t) = app.get("/api/templates/ktor-api", None).await;
     assert_eq!(t["tech_stack"], json!(["kotlin-jvm", "gradle"]));
+    // A bad body is a 422 even under a stale If-Match; a good one under it is a 412; neither changes it.
+    for (body, expected) in [
+        (json!({"slug": "Not A Slug"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"name": "JVM Kotlin"}), StatusCode::PRECONDITION_FAILED),
+    ] {
+        let answer = app
+            .request(reqwest::Method::PATCH, "/api/templates/technologies/kotlin-jvm", a)
+            .header("if-match", "\"stale\"")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        let problem: Value = answer.json().await.unwrap();
+        assert_problem(status, &problem, expected);
+    }
+    let (_, kotlin) = app.get("/api/templates/technologies/kotlin-jvm", None).await;
+    assert_eq!(kotlin["name"], "Kotlin", "unchanged: {kotlin}");
     let (status, body) = app.delete("/api/templates/technologies/kotlin-jvm", a).await;
     let problem = assert_problem(status, &body, StatusCode::CONFLICT);
     assert!(problem["detail"].as_str().unwrap().contains("ktor-api"), "{problem}");

@@ -203,7 +203,9 @@ pub struct Bearer {
     needed: Scope,
     method: Method,
     route: Option<MatchedPath>,
-    origin: Origin,
+    /// Only for an API key, whose first use records where it came from:
+    /// a session's request does not pay for reading it.
+    origin: Option<Origin>,
     touches: Touches,
     /// Already authenticated by an earlier extractor of this request.
     known: Option<Principal>,
@@ -217,9 +219,13 @@ impl FromRequestParts<AppState> for Bearer {
         let hash = hash_token(token);
         let is_key = token.starts_with(API_KEY_PREFIX);
         let needed = needed_scope(parts)?;
-        let origin = match Origin::from_request_parts(parts, state).await {
-            Ok(origin) => origin,
-            Err(never) => match never {},
+        let origin = if is_key {
+            match Origin::from_request_parts(parts, state).await {
+                Ok(origin) => Some(origin),
+                Err(never) => match never {},
+            }
+        } else {
+            None
         };
         Ok(Bearer {
             hash,
@@ -248,9 +254,6 @@ impl Bearer {
     /// a revocation counts at once. With `read_position` it also says where
     /// the caller's reads may go (`db::replicas`).
     pub async fn lookup(&self, c: &impl Queryable, read_position: bool) -> Result<Found, DbError> {
-        if self.known.is_some() {
-            return Ok(None);
-        }
         if self.is_key {
             queries::api_key_by_hash(c, &self.hash, read_position).await
         } else {
@@ -301,7 +304,8 @@ impl Bearer {
                 )));
             }
             if row.last_seen.is_none() {
-                first_use(state, &self.origin, &self.method, route, row.user_id, row.id).await?;
+                let origin = self.origin.unwrap_or_default();
+                first_use(state, &origin, &self.method, route, row.user_id, row.id).await?;
             } else if row.last_seen.is_some_and(|at| now - at > TOUCH_EVERY) {
                 self.touches.api_key(row.id);
             }

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::app::{TestApp, assert_problem};
-use crate::support::{count, fields};
+use crate::support::{column, count, fields};
 
 #[tokio::test]
 async fn register_login_me_logout() {
@@ -412,14 +412,12 @@ async fn reads_sent_with_the_credential_lookup_check_it_first() {
     let key = key["key"].as_str().unwrap().to_string();
     assert_eq!(app.get(&detail, Some(&key)).await.0, StatusCode::OK);
     assert_eq!(app.get(&messages, Some(&key)).await.0, StatusCode::OK);
-    let client = app.db.client().await;
-    let first_uses: Vec<serde_json::Value> = client
-        .query("SELECT details->'request' FROM devx.activity_logs WHERE action = 'api_key_first_use'", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let first_uses: Vec<serde_json::Value> = column(
+        &app.db.client().await,
+        "SELECT details->'request' FROM devx.activity_logs WHERE action = 'api_key_first_use'",
+        &[],
+    )
+    .await;
     assert_eq!(first_uses, [json!("GET /api/projects/{id}")]);
 
     // Signing out refuses the very next read, as does a wrong token.

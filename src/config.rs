@@ -156,6 +156,12 @@ pub struct DatabaseConfig {
     /// `devx db insights` and `/api/admin/insights` report statements running
     /// (and transactions left idle) longer than this.
     pub long_query_threshold: Duration,
+    /// Connections, besides the pool, that concurrent short reads share
+    /// (`db::pipeline`); 0 turns them off.
+    pub pipeline_connections: usize,
+    /// The statement and lock timeout of those connections: a read that
+    /// takes longer runs again on a pooled connection.
+    pub pipeline_timeout: Duration,
     pub statement_mode: StatementMode,
     /// A direct (not pooled through PgBouncer) URL for migrations, whose
     /// session advisory lock needs a real server session.
@@ -546,6 +552,16 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DB_IDLE_IN_TRANSACTION_TIMEOUT", "30s", "the server ends a transaction left idle this long"),
     ("DB_SLOW_QUERY_THRESHOLD", "1s", "log and count queries slower than this"),
     ("DB_LONG_QUERY_THRESHOLD", "1m", "db insights reports statements running (or transactions idle) longer than this"),
+    (
+        "DB_PIPELINE_CONNECTIONS",
+        "1",
+        "connections, besides the pool, on which concurrent authenticated reads are pipelined; 0 = off (always off with DB_STATEMENT_MODE=unnamed)",
+    ),
+    (
+        "DB_PIPELINE_TIMEOUT",
+        "1s",
+        "statement and lock timeout on those connections; a read that takes longer runs again on a pooled connection",
+    ),
     (
         "DB_CREATE_TIMEOUT",
         "",
@@ -1372,6 +1388,12 @@ impl Config {
                 .duration(&["DB_IDLE_IN_TRANSACTION_TIMEOUT"], "DB_IDLE_IN_TRANSACTION_TIMEOUT=30s"),
             slow_query_threshold: r.duration(&["DB_SLOW_QUERY_THRESHOLD"], "DB_SLOW_QUERY_THRESHOLD=250ms"),
             long_query_threshold: r.positive_duration(&["DB_LONG_QUERY_THRESHOLD"], "DB_LONG_QUERY_THRESHOLD=30s"),
+            pipeline_connections: r.number(&["DB_PIPELINE_CONNECTIONS"], 0..=16, "DB_PIPELINE_CONNECTIONS=1"),
+            pipeline_timeout: r.duration_within(
+                &["DB_PIPELINE_TIMEOUT"],
+                Duration::from_millis(10)..=Duration::from_secs(60),
+                "DB_PIPELINE_TIMEOUT=1s",
+            ),
             statement_mode,
             migration_source,
             replicas: r.replicas(),
@@ -1541,6 +1563,8 @@ impl Config {
         m.insert("DB_IDLE_IN_TRANSACTION_TIMEOUT", secs(d.idle_in_transaction_timeout));
         m.insert("DB_SLOW_QUERY_THRESHOLD", secs(d.slow_query_threshold));
         m.insert("DB_LONG_QUERY_THRESHOLD", secs(d.long_query_threshold));
+        m.insert("DB_PIPELINE_CONNECTIONS", d.pipeline_connections.to_string());
+        m.insert("DB_PIPELINE_TIMEOUT", secs(d.pipeline_timeout));
         m.insert("DB_STATEMENT_MODE", d.statement_mode.as_str().into());
         let path = |p: &Option<PathBuf>| p.as_ref().map_or_else(|| "(unset)".to_string(), |p| p.display().to_string());
         m.insert("DB_SSL_ROOT_CERT", path(&d.tls_files.root_cert));

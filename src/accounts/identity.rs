@@ -425,6 +425,11 @@ impl FromRequestParts<AppState> for AdminPrincipal {
 /// on who calls, and the handler checks access on what it read, with the
 /// [`Principal`] this returns as `Ok((principal, value))`.
 ///
+/// Both go on a connection shared with other requests' reads when there is
+/// one (`db::pipeline`), so the read's statements must be of bounded cost;
+/// one that breaks there or outlasts its short timeouts runs again, with the
+/// lookup, on a pooled connection.
+///
 /// With read replicas the credential is looked up first, on the primary (it
 /// says where the caller's reads may go), and the read follows.
 #[macro_export]
@@ -440,16 +445,34 @@ macro_rules! db_read_as {
                 Err(e) => Err(e),
             }
         } else {
-            let read = $crate::db_read!(state.db, |$c| async {
-                let (found, value) = ::tokio::join!(bearer.lookup($c, false), $body);
-                let found = found?;
-                // A transient failure of the read retries both; any other
-                // error is answered only to a caller whose credential holds.
-                match value {
-                    Err(e) if $crate::db::DbError::is_transient(&e) => Err(e),
-                    value => Ok((found, value)),
+            // First on a shared connection; what must run again goes to the pool.
+            let shared = match state.db.pipeline_conn().await {
+                Some(conn) => {
+                    let $c = &*conn;
+                    let (found, value) = ::tokio::join!(bearer.lookup($c, false), $body);
+                    let again = |e: Option<&$crate::db::DbError>| e.is_some_and(|e| state.db.pipeline_failed(&conn, e));
+                    if again(found.as_ref().err()) || again(value.as_ref().err()) {
+                        None
+                    } else {
+                        Some(found.map(|found| (found, value)))
+                    }
                 }
-            });
+                None => None,
+            };
+            let read = if let Some(read) = shared {
+                read
+            } else {
+                $crate::db_read!(state.db, |$c| async {
+                    let (found, value) = ::tokio::join!(bearer.lookup($c, false), $body);
+                    let found = found?;
+                    // A transient failure of the read retries both; any other
+                    // error is answered only to a caller whose credential holds.
+                    match value {
+                        Err(e) if $crate::db::DbError::is_transient(&e) => Err(e),
+                        value => Ok((found, value)),
+                    }
+                })
+            };
             match read {
                 Ok((found, value)) => match bearer.verify(found, state).await {
                     Ok(principal) => value.map(|value| (principal, value)).map_err($crate::http::ApiError::from),

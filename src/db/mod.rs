@@ -11,6 +11,7 @@
 mod breaker;
 mod error;
 mod listen;
+mod pipeline;
 pub mod replicas;
 pub mod row;
 mod statement;
@@ -28,6 +29,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
 pub use error::{DbError, describe, is_unreachable};
+pub use pipeline::SharedConn;
 pub use row::{FromRow, column};
 pub use statement::{Statement, Visibility, escape_like};
 pub use stats::{Counters, LatencyHistogram, QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
@@ -113,6 +115,9 @@ pub struct Db {
     /// Streaming replicas for reads (`DATABASE_REPLICA_URLS`); `None` on
     /// the replicas' own pools and the probes' pool.
     replicas: Option<Arc<replicas::ReplicaSet>>,
+    /// Connections shared by concurrent short reads (`DB_PIPELINE_CONNECTIONS`);
+    /// `None` when off, behind PgBouncer, and on the replicas' and the probes' pools.
+    pipeline: Option<Arc<pipeline::Pipeline>>,
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
@@ -246,6 +251,9 @@ impl Db {
         let mut db =
             Db::build(cfg, target, cfg.pool_max, cfg.acquire_timeout, cfg.connect_timeout, cfg.create_timeout)?;
         db.warm(cfg.pool_min.max(1)).await?;
+        if cfg.pipeline_connections > 0 && cfg.statement_mode == StatementMode::Prepared {
+            db.pipeline = Some(Arc::new(pipeline::Pipeline::new(cfg.pipeline_connections, cfg.pipeline_timeout)));
+        }
         if !cfg.replicas.targets.is_empty() {
             // The pool opens once the schema is migrated: replicas take reads
             // once they have replayed the primary's position now.
@@ -311,6 +319,7 @@ impl Db {
                 settings: Box::new((cfg, target.clone())),
             }),
             replicas: None,
+            pipeline: None,
         })
     }
 
@@ -423,9 +432,32 @@ impl Db {
     /// fail, open connections close.
     pub fn close(&self) {
         self.pool.close();
+        if let Some(pipeline) = &self.pipeline {
+            pipeline.close();
+        }
         if let Some(set) = &self.replicas {
             set.close();
         }
+    }
+
+    /// A connection shared by concurrent short reads (see [`pipeline`]), or
+    /// `None` when they are off or none can be opened now (use the pool).
+    pub async fn pipeline_conn(&self) -> Option<Arc<SharedConn>> {
+        match &self.pipeline {
+            Some(pipeline) => pipeline.conn(self).await,
+            None => None,
+        }
+    }
+
+    /// Whether a read that failed with `error` on a shared connection should
+    /// run again on a pooled one (the connection broke, or the read hit the
+    /// shared connection's short timeouts); a broken connection is replaced.
+    pub fn pipeline_failed(&self, conn: &SharedConn, error: &DbError) -> bool {
+        let retry = error.is_transient() || matches!(error, DbError::Timeout);
+        if retry && let Some(pipeline) = &self.pipeline {
+            pipeline.failed(conn, error);
+        }
+        retry
     }
 
     /// The replicas, when `DATABASE_REPLICA_URLS` names any.
@@ -722,6 +754,41 @@ impl PgTx<'_> {
     }
 }
 
+/// Where a connection keeps the statements it prepared (deadpool's cache).
+trait CachedStatements: Sync {
+    fn prepare_cached(
+        &self,
+        sql: &str,
+    ) -> impl Future<Output = Result<tokio_postgres::Statement, tokio_postgres::Error>> + Send;
+}
+
+impl CachedStatements for deadpool_postgres::ClientWrapper {
+    fn prepare_cached(
+        &self,
+        sql: &str,
+    ) -> impl Future<Output = Result<tokio_postgres::Statement, tokio_postgres::Error>> + Send {
+        deadpool_postgres::ClientWrapper::prepare_cached(self, sql)
+    }
+}
+
+impl CachedStatements for deadpool_postgres::Object {
+    fn prepare_cached(
+        &self,
+        sql: &str,
+    ) -> impl Future<Output = Result<tokio_postgres::Statement, tokio_postgres::Error>> + Send {
+        deadpool_postgres::ClientWrapper::prepare_cached(self, sql)
+    }
+}
+
+impl CachedStatements for deadpool_postgres::Transaction<'_> {
+    fn prepare_cached(
+        &self,
+        sql: &str,
+    ) -> impl Future<Output = Result<tokio_postgres::Statement, tokio_postgres::Error>> + Send {
+        deadpool_postgres::Transaction::prepare_cached(self, sql)
+    }
+}
+
 enum Op {
     Query,
     Execute,
@@ -734,12 +801,15 @@ enum Output {
 
 /// The one path every parameterized statement takes. `raw` is the same
 /// connection or transaction as `client`, seen as tokio-postgres's own type;
-/// `in_tx`: it is inside a transaction.
+/// `in_tx`: it is inside a transaction; `cancellable`: a statement whose
+/// caller gives up is cancelled (not on a shared connection, where the
+/// cancel would hit whichever statement runs).
 #[allow(clippy::too_many_arguments)]
 async fn run<C, R>(
     client: &C,
     raw: &R,
     in_tx: bool,
+    cancellable: bool,
     ctx: &DbContext,
     abandoned: &AtomicBool,
     sql: &str,
@@ -747,18 +817,18 @@ async fn run<C, R>(
     op: Op,
 ) -> Result<Output, DbError>
 where
-    C: GenericClient + Sync,
+    C: CachedStatements,
     R: tokio_postgres::GenericClient + Cancellable + Sync,
 {
     let start = Instant::now();
-    let guard = InFlight::new(raw, abandoned, ctx);
+    let guard = cancellable.then(|| InFlight::new(raw, abandoned, ctx));
     let result = async {
         match ctx.mode {
             StatementMode::Prepared => {
                 let statement = client.prepare_cached(sql).await?;
                 match op {
-                    Op::Query => client.query(&statement, params).await.map(Output::Rows),
-                    Op::Execute => client.execute(&statement, params).await.map(Output::Count),
+                    Op::Query => raw.query(&statement, params).await.map(Output::Rows),
+                    Op::Execute => raw.execute(&statement, params).await.map(Output::Count),
                 }
             }
             StatementMode::Unnamed => {
@@ -776,7 +846,9 @@ where
         }
     }
     .await;
-    guard.done();
+    if let Some(guard) = guard {
+        guard.done();
+    }
     ctx.record(sql, start.elapsed(), result.is_ok());
     result.map_err(|e| {
         ctx.note_read_only(&e, abandoned);
@@ -891,12 +963,14 @@ pub trait Queryable: Sync {
 }
 
 macro_rules! impl_queryable {
-    ($ty:ty, $raw_ty:ty, $in_tx:expr, $client:ident => $inner:expr) => {
+    ($ty:ty, $raw_ty:ty, $in_tx:expr, $cancellable:expr, $client:ident => $inner:expr) => {
         impl Queryable for $ty {
             async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, DbError> {
                 let $client = self;
                 let raw: &$raw_ty = $inner;
-                match run($inner, raw, $in_tx, &$client.ctx, &$client.abandoned, sql, params, Op::Query).await? {
+                match run($inner, raw, $in_tx, $cancellable, &$client.ctx, &$client.abandoned, sql, params, Op::Query)
+                    .await?
+                {
                     Output::Rows(rows) => Ok(rows),
                     Output::Count(_) => unreachable!("a query returns rows"),
                 }
@@ -905,7 +979,9 @@ macro_rules! impl_queryable {
             async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, DbError> {
                 let $client = self;
                 let raw: &$raw_ty = $inner;
-                match run($inner, raw, $in_tx, &$client.ctx, &$client.abandoned, sql, params, Op::Execute).await? {
+                match run($inner, raw, $in_tx, $cancellable, &$client.ctx, &$client.abandoned, sql, params, Op::Execute)
+                    .await?
+                {
                     Output::Count(n) => Ok(n),
                     Output::Rows(_) => unreachable!("execute returns a count"),
                 }
@@ -914,5 +990,6 @@ macro_rules! impl_queryable {
     };
 }
 
-impl_queryable!(PgClient, tokio_postgres::Client, false, c => c.conn());
-impl_queryable!(PgTx<'_>, tokio_postgres::Transaction<'_>, true, c => &c.tx);
+impl_queryable!(PgClient, tokio_postgres::Client, false, true, c => c.conn());
+impl_queryable!(PgTx<'_>, tokio_postgres::Transaction<'_>, true, true, c => &c.tx);
+impl_queryable!(SharedConn, tokio_postgres::Client, false, false, c => &c.client);

@@ -30,6 +30,7 @@ mod ops;
 mod outage;
 mod partitions;
 mod pgbouncer;
+mod pipeline;
 mod projects;
 mod readme;
 mod replicas;

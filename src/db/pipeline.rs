@@ -1,0 +1,157 @@
+//! Connections shared by concurrent short reads.
+//!
+//! A pooled connection serves one request at a time, so its server backend
+//! goes to sleep after every answer and is woken for the next request's
+//! statements. tokio-postgres pipelines the statements that tasks send on
+//! one connection at the same time; on a connection that every concurrent
+//! authenticated read shares, statements from many requests arrive
+//! together, and one backend works through them without sleeping in
+//! between. On two CPUs shared with the load generator that measured about
+//! 20-40% more reads per second than the same reads on pooled connections.
+//!
+//! What may use it: idempotent reads of bounded cost (the credential lookup,
+//! a row by its key, a page by an index), sent outside a transaction, with
+//! no session state. A statement there cannot be cancelled on its own: a
+//! cancel request stops whatever the backend runs at that moment, which may
+//! be another request's statement. So the connection's statement and lock
+//! timeouts are short (`DB_PIPELINE_TIMEOUT`), and a read that hits them,
+//! or finds the connection broken, runs again on a pooled connection, where
+//! it has the full timeouts and is cancelled if its client gives up (see
+//! [`crate::db_read_as!`]). A read abandoned by its client runs to its end
+//! (at most that short timeout), and its answer is dropped.
+//!
+//! The connections are opened on first use, besides the pool's, and
+//! reopened on the next use after one broke (a restart, a failover, a
+//! terminated backend). Each process has its own; nothing is shared between
+//! processes but the server.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool::managed::Manager as _;
+
+use super::{Db, DbContext, DbError};
+
+/// The shared connections of one pool.
+pub struct Pipeline {
+    slots: Box<[Slot]>,
+    next: AtomicUsize,
+    timeout: Duration,
+    /// Set by [`Pipeline::close`]: no connection opens again.
+    closed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Slot {
+    current: Mutex<Option<Arc<SharedConn>>>,
+    /// Held while a connection is being opened, so that the requests that
+    /// find the slot empty at once wait for one connection, not open one each.
+    opening: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn live(&self) -> Option<Arc<SharedConn>> {
+        let current = self.current.lock().expect("pipeline slot");
+        current.as_ref().filter(|c| c.is_live()).cloned()
+    }
+}
+
+/// One shared connection; statements on it take the same instrumented path
+/// as a pooled connection's ([`super::Queryable`]), without the cancel on drop.
+pub struct SharedConn {
+    pub(super) client: deadpool_postgres::ClientWrapper,
+    pub(super) ctx: Arc<DbContext>,
+    /// Set when a statement found the server read-only: the next use opens
+    /// a new connection, which finds the writable host.
+    pub(super) abandoned: AtomicBool,
+}
+
+impl SharedConn {
+    fn is_live(&self) -> bool {
+        !self.abandoned.load(Ordering::Relaxed) && !self.client.is_closed()
+    }
+}
+
+impl Pipeline {
+    pub(super) fn new(connections: usize, timeout: Duration) -> Pipeline {
+        Pipeline {
+            slots: (0..connections.max(1)).map(|_| Slot::default()).collect(),
+            next: AtomicUsize::new(0),
+            timeout,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// A shared connection, the slots taken in turn; `None` when none can be
+    /// opened now (the caller uses the pool, whose errors say why).
+    pub(super) async fn conn(&self, db: &Db) -> Option<Arc<SharedConn>> {
+        if self.closed.load(Ordering::Relaxed) {
+            return None;
+        }
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        if let Some(conn) = slot.live() {
+            return Some(conn);
+        }
+        let _opening = slot.opening.lock().await;
+        if let Some(conn) = slot.live() {
+            return Some(conn);
+        }
+        match self.open(db).await {
+            Ok(conn) => {
+                *slot.current.lock().expect("pipeline slot") = Some(conn.clone());
+                Some(conn)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "could not open a pipeline connection; reads use the pool");
+                None
+            }
+        }
+    }
+
+    async fn open(&self, db: &Db) -> Result<Arc<SharedConn>, DbError> {
+        let breaker = &db.ctx.breaker;
+        if !breaker.allow() {
+            return Err(DbError::Unavailable("circuit breaker open after repeated connection failures".into()));
+        }
+        let create_timeout = db.ctx.settings.0.create_timeout;
+        let client = match tokio::time::timeout(create_timeout, db.pool.manager().create()).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => {
+                breaker.failure();
+                return Err(DbError::from(e));
+            }
+            Err(_) => {
+                breaker.failure();
+                return Err(DbError::Unavailable("timed out opening a pipeline connection".into()));
+            }
+        };
+        breaker.success();
+        let ms = self.timeout.as_millis();
+        client
+            .batch_execute(&format!(
+                "SET statement_timeout = {ms}; SET lock_timeout = {ms}; \
+                 SELECT set_config('application_name', current_setting('application_name') || ' pipeline', false)"
+            ))
+            .await?;
+        Ok(Arc::new(SharedConn { client, ctx: db.ctx.clone(), abandoned: AtomicBool::new(false) }))
+    }
+
+    /// A read on `conn` failed with `error` and runs again on the pool; a
+    /// broken connection is replaced on the next use.
+    pub(super) fn failed(&self, conn: &SharedConn, error: &DbError) {
+        if matches!(error, DbError::Unavailable(_)) {
+            conn.abandoned.store(true, Ordering::Relaxed);
+        }
+        tracing::debug!(error = %error, "a pipelined read runs again on a pooled connection");
+    }
+
+    /// Closes the shared connections (reads in flight keep theirs until
+    /// they finish).
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        for slot in &self.slots {
+            slot.current.lock().expect("pipeline slot").take();
+        }
+    }
+}

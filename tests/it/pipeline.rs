@@ -1,0 +1,153 @@
+//! Authenticated reads pipelined on a connection shared between requests:
+//! each caller still gets only what is theirs, a read the shared
+//! connection cannot finish in time runs again on the pool, and a broken
+//! shared connection costs no request.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::app::TestApp;
+use crate::harness;
+use crate::support::one;
+
+/// Backends of `database` that are devx's shared read connections.
+async fn pipeline_backends(database: &str) -> Vec<(i32, String)> {
+    let admin = harness::admin_client().await;
+    admin
+        .query(
+            "SELECT pid, query FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE '% pipeline'",
+            &[&database],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// Until the terminated backend `pid` has exited.
+async fn until_gone(pid: i32) {
+    let admin = harness::admin_client().await;
+    for _ in 0..200 {
+        if one::<i64>(&admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", &[&pid]).await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("backend {pid} is still there after pg_terminate_backend");
+}
+
+#[tokio::test]
+async fn concurrent_reads_share_one_connection_and_each_caller_sees_only_their_own() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let mut projects = Vec::new();
+    for (owner, name) in [(&ada, "ada's"), (&bob, "bob's")] {
+        let (status, p) = app.post("/api/projects", Some(&owner.token), json!({"name": name})).await;
+        assert_eq!(status, StatusCode::CREATED, "{p}");
+        projects.push(p["id"].as_str().unwrap().to_string());
+    }
+
+    let mut reads = tokio::task::JoinSet::new();
+    for i in 0..48 {
+        let (caller, project) = (if i % 2 == 0 { &ada } else { &bob }, &projects[i % 4 / 2]);
+        let (url, token, own) =
+            (app.url(&format!("/api/projects/{project}")), caller.token.clone(), i % 4 == 0 || i % 4 == 3);
+        reads.spawn(async move {
+            let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+            (own, response.status(), response.json::<serde_json::Value>().await.unwrap())
+        });
+    }
+    while let Some(read) = reads.join_next().await {
+        let (own, status, body) = read.unwrap();
+        if own {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        } else {
+            assert_eq!(status, StatusCode::NOT_FOUND, "another user's project looks missing: {body}");
+        }
+    }
+    // One shared connection (the default), and the reads went through it.
+    let backends = pipeline_backends(app.db.name()).await;
+    assert_eq!(backends.len(), 1, "{backends:?}");
+    assert!(backends[0].1.contains("devx.sessions") || backends[0].1.contains("devx.projects"), "{backends:?}");
+
+    // A wrong token is refused there too.
+    let (status, _) = app.get(&format!("/api/projects/{}", projects[0]), Some("devx_not-a-token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// A read blocked on the shared connection past its short timeout runs
+/// again on a pooled connection, which waits as long as any statement may.
+#[tokio::test]
+async fn a_read_the_shared_connection_cannot_finish_in_time_runs_again_on_the_pool() {
+    let app = TestApp::spawn_with(|c| c.database.pipeline_timeout = Duration::from_millis(100)).await;
+    let dev = app.register("dev@example.com").await;
+    let (status, p) = app.post("/api/projects", Some(&dev.token), json!({"name": "locked"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let url = format!("/api/projects/{}", p["id"].as_str().unwrap());
+    // Opens the shared connection before the lock is taken.
+    assert_eq!(app.get(&url, Some(&dev.token)).await.0, StatusCode::OK);
+
+    let locker = app.db.client().await;
+    locker.batch_execute("BEGIN; LOCK TABLE devx.projects IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let read = tokio::spawn({
+        let (url, token) = (app.url(&url), dev.token.clone());
+        async move { reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().status() }
+    });
+    // Only a pooled connection can be the one waiting: the shared one gave up after 100 ms.
+    let admin = harness::admin_client().await;
+    let waiting_on_the_pool = "SELECT count(*) FROM pg_stat_activity
+                                WHERE datname = $1 AND wait_event_type = 'Lock' AND application_name NOT LIKE '% pipeline'";
+    let mut waited = false;
+    for _ in 0..200 {
+        if one::<i64>(&admin, waiting_on_the_pool, &[&app.db.name()]).await > 0 {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(waited, "the read never reached a pooled connection");
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(read.await.unwrap(), StatusCode::OK);
+    // The shared connection is still the same one, and serves again.
+    assert_eq!(pipeline_backends(app.db.name()).await.len(), 1);
+    assert_eq!(app.get(&url, Some(&dev.token)).await.0, StatusCode::OK);
+}
+
+/// A failover or an operator's `pg_terminate_backend` kills the shared
+/// connection with the pool's: the read in hand runs again on the pool,
+/// and the next one opens a new shared connection.
+#[tokio::test]
+async fn pipelined_reads_survive_killed_connections_every_time() {
+    let app = TestApp::spawn().await;
+    let dev = app.register("dev@example.com").await;
+    let (status, p) = app.post("/api/projects", Some(&dev.token), json!({"name": "survivor"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let url = format!("/api/projects/{}", p["id"].as_str().unwrap());
+    let mut pids = std::collections::BTreeSet::new();
+    for round in 0..10 {
+        let (status, body) = app.get(&url, Some(&dev.token)).await;
+        assert_eq!(status, StatusCode::OK, "round {round}: {body}");
+        let backends = pipeline_backends(app.db.name()).await;
+        assert_eq!(backends.len(), 1, "round {round}: {backends:?}");
+        pids.insert(backends[0].0);
+        crate::outage::kill_connections(app.db.name()).await;
+        until_gone(backends[0].0).await;
+    }
+    assert_eq!(pids.len(), 10, "a new shared connection after every kill: {pids:?}");
+}
+
+/// `DB_PIPELINE_CONNECTIONS=0`: no shared connection; reads use the pool.
+#[tokio::test]
+async fn without_shared_connections_reads_use_the_pool() {
+    let app = TestApp::spawn_with(|c| c.database.pipeline_connections = 0).await;
+    let dev = app.register("dev@example.com").await;
+    let (status, p) = app.post("/api/projects", Some(&dev.token), json!({"name": "pooled"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let (status, body) = app.get(&format!("/api/projects/{}", p["id"].as_str().unwrap()), Some(&dev.token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(pipeline_backends(app.db.name()).await.is_empty());
+}

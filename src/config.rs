@@ -1976,4 +1976,18 @@ mod tests {
         let err = config(&[("DB_POOL_MIN", "30"), ("DB_POOL_MAX", "10")]).unwrap_err();
         assert_eq!(err.problems[0].variable, "DB_POOL_MIN");
     }
+
+    #[test]
+    fn shared_read_connections_default_to_one_and_take_zero_to_turn_off() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.database.pipeline_connections, c.database.pipeline_timeout), (1, Duration::from_secs(1)));
+        let c = config(&[("DB_PIPELINE_CONNECTIONS", "0"), ("DB_PIPELINE_TIMEOUT", "250ms")]).unwrap();
+        assert_eq!((c.database.pipeline_connections, c.database.pipeline_timeout), (0, Duration::from_millis(250)));
+        for (name, bad) in
+            [("DB_PIPELINE_CONNECTIONS", "17"), ("DB_PIPELINE_TIMEOUT", "0"), ("DB_PIPELINE_TIMEOUT", "soon")]
+        {
+            let err = config(&[(name, bad)]).unwrap_err();
+            assert_eq!(err.problems[0].variable, name, "{bad}");
+        }
+    }
 }

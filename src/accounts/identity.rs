@@ -266,8 +266,17 @@ impl Bearer {
         if let Some(known) = self.known {
             return Ok(known);
         }
-        // An idempotent read, retried once on a fresh connection like any other.
+        // An idempotent read of bounded cost: on the connection shared by
+        // such reads when there is one (and no replica needs the caller's
+        // read position), then as any other, retried once on a fresh connection.
         let position = state.db.replicas().is_some();
+        if !position && let Some(conn) = state.db.pipeline_conn().await {
+            match self.lookup(&*conn, false).await {
+                Ok(found) => return self.verify(found, state).await,
+                Err(e) if !state.db.pipeline_failed(&conn, &e) => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
         let found = crate::db_read!(state.db, |c| async { self.lookup(c, position).await })?;
         self.verify(found, state).await
     }

@@ -27,7 +27,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deadpool::managed::Manager as _;
 
@@ -48,9 +48,19 @@ struct Slot {
     /// Held while a connection is being opened, so that the requests that
     /// find the slot empty at once wait for one connection, not open one each.
     opening: tokio::sync::Mutex<()>,
+    /// When opening last failed: for [`RETRY_OPEN_AFTER`] the slot's reads go
+    /// to the pool at once rather than each waiting for another attempt.
+    failed_at: Mutex<Option<Instant>>,
 }
 
+/// How long after a failed open a slot sends its reads to the pool.
+const RETRY_OPEN_AFTER: Duration = Duration::from_secs(1);
+
 impl Slot {
+    fn failed_recently(&self) -> bool {
+        self.failed_at.lock().expect("pipeline slot").is_some_and(|at| at.elapsed() < RETRY_OPEN_AFTER)
+    }
+
     fn live(&self) -> Option<Arc<SharedConn>> {
         let current = self.current.lock().expect("pipeline slot");
         current.as_ref().filter(|c| c.is_live()).cloned()
@@ -93,17 +103,25 @@ impl Pipeline {
         if let Some(conn) = slot.live() {
             return Some(conn);
         }
+        if slot.failed_recently() {
+            return None;
+        }
         let _opening = slot.opening.lock().await;
         if let Some(conn) = slot.live() {
             return Some(conn);
         }
+        if slot.failed_recently() {
+            return None;
+        }
         match self.open(db).await {
             Ok(conn) => {
                 *slot.current.lock().expect("pipeline slot") = Some(conn.clone());
+                *slot.failed_at.lock().expect("pipeline slot") = None;
                 Some(conn)
             }
             Err(e) => {
                 tracing::debug!(error = %e, "could not open a pipeline connection; reads use the pool");
+                *slot.failed_at.lock().expect("pipeline slot") = Some(Instant::now());
                 None
             }
         }

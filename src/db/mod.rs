@@ -440,7 +440,7 @@ impl Db {
         }
     }
 
-    /// A connection shared by concurrent short reads (see [`pipeline`]), or
+    /// A connection shared by concurrent short reads (see `db::pipeline`), or
     /// `None` when they are off or none can be opened now (use the pool).
     pub async fn pipeline_conn(&self) -> Option<Arc<SharedConn>> {
         match &self.pipeline {

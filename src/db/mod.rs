@@ -771,15 +771,6 @@ impl CachedStatements for deadpool_postgres::ClientWrapper {
     }
 }
 
-impl CachedStatements for deadpool_postgres::Object {
-    fn prepare_cached(
-        &self,
-        sql: &str,
-    ) -> impl Future<Output = Result<tokio_postgres::Statement, tokio_postgres::Error>> + Send {
-        deadpool_postgres::ClientWrapper::prepare_cached(self, sql)
-    }
-}
-
 impl CachedStatements for deadpool_postgres::Transaction<'_> {
     fn prepare_cached(
         &self,
@@ -990,6 +981,6 @@ macro_rules! impl_queryable {
     };
 }
 
-impl_queryable!(PgClient, tokio_postgres::Client, false, true, c => c.conn());
+impl_queryable!(PgClient, tokio_postgres::Client, false, true, c => &**c.conn());
 impl_queryable!(PgTx<'_>, tokio_postgres::Transaction<'_>, true, true, c => &c.tx);
 impl_queryable!(SharedConn, tokio_postgres::Client, false, false, c => &c.client);

@@ -118,8 +118,8 @@ async fn a_read_the_shared_connection_cannot_finish_in_time_runs_again_on_the_po
 }
 
 /// A failover or an operator's `pg_terminate_backend` kills the shared
-/// connection with the pool's: the read in hand runs again on the pool,
-/// and the next one opens a new shared connection.
+/// connection with the pool's: the next read opens a new shared connection
+/// and costs no failed request.
 #[tokio::test]
 async fn pipelined_reads_survive_killed_connections_every_time() {
     let app = TestApp::spawn().await;

@@ -556,6 +556,36 @@ macro_rules! db_read {
     }};
 }
 
+/// [`db_read!`] for a read of bounded cost (a row by its key, a page down
+/// an index) whose caller is already known: first on a connection shared
+/// with other requests' reads ([`Db::pipeline_conn`]), and when that one
+/// broke or the read outlasted its short timeouts, again as `db_read!` runs
+/// it, on the pool. With read replicas it is `db_read!` (a replica may serve
+/// the read; the shared connection is the primary's).
+#[macro_export]
+macro_rules! db_read_shared {
+    ($db:expr, |$c:ident| $body:expr) => {{
+        let db: &$crate::db::Db = &$db;
+        let mut shared = None;
+        if db.replicas().is_none()
+            && let Some(conn) = db.pipeline_conn().await
+        {
+            let result = {
+                let $c = &*conn;
+                $body.await
+            };
+            match result {
+                Err(e) if db.pipeline_failed(&conn, &e) => {}
+                done => shared = Some(done),
+            }
+        }
+        match shared {
+            Some(done) => done,
+            None => $crate::db_read!(db, |$c| $body),
+        }
+    }};
+}
+
 /// A pooled connection whose statements go through the instrumented path.
 ///
 /// If a statement is still running when its caller gives up (the request

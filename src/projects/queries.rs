@@ -45,6 +45,18 @@ pub struct ProjectFilter {
 
 /// The statement `list_projects` runs (public so that its plan can be
 /// inspected): newest first, `limit + 1` rows, deleted projects never.
+impl ProjectFilter {
+    /// Whether the page is read down an index of bounded cost whatever the
+    /// data (one owner's projects, or everyone's newest first, with no
+    /// filter that may skip many rows), so it may share a connection.
+    pub fn walks_an_index(&self) -> bool {
+        let narrow = self.owner.is_some() || self.owner_id.is_some();
+        let skipping = self.q.is_some() || self.codebase_contains.is_some() || self.dependency.is_some();
+        let selective = self.status.is_some() || self.project_type.is_some() || self.template.is_some();
+        !skipping && (narrow || !selective)
+    }
+}
+
 pub fn list_projects_statement(f: &ProjectFilter) -> Statement<'_> {
     let mut s = Statement::default();
     s.and("p.status <> 'deleted'");

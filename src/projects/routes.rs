@@ -142,7 +142,11 @@ async fn list_projects(
         after,
         limit,
     };
-    let rows = crate::db_read!(state.db, |c| queries::list_projects(c, &filter))?;
+    let rows = if filter.walks_an_index() {
+        crate::db_read_shared!(state.db, |c| queries::list_projects(c, &filter))?
+    } else {
+        crate::db_read!(state.db, |c| queries::list_projects(c, &filter))?
+    };
     Ok(Json(Page::from_rows(rows, limit, |p| (p.created_at, p.id))))
 }
 

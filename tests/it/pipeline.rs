@@ -117,6 +117,69 @@ async fn a_read_the_shared_connection_cannot_finish_in_time_runs_again_on_the_po
     assert_eq!(app.get(&url, Some(&dev.token)).await.0, StatusCode::OK);
 }
 
+/// A page of one owner's projects is read on the shared connection too (it
+/// walks an index); a name search, whose cost depends on the data, goes to
+/// the pool; a page the shared connection cannot finish in time runs again
+/// on the pool.
+#[tokio::test]
+async fn a_page_of_ones_projects_is_shared_and_a_search_is_not() {
+    let app = TestApp::spawn_with(|c| c.database.pipeline_timeout = Duration::from_millis(100)).await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    for (owner, name) in [(&ada, "ada one"), (&ada, "ada two"), (&bob, "bob's")] {
+        let (status, p) = app.post("/api/projects", Some(&owner.token), json!({"name": name})).await;
+        assert_eq!(status, StatusCode::CREATED, "{p}");
+    }
+    let names = |page: &serde_json::Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
+    };
+    let last_shared_statement = || async {
+        let backends = pipeline_backends(app.db.name()).await;
+        assert_eq!(backends.len(), 1, "{backends:?}");
+        backends[0].1.clone()
+    };
+
+    let (status, page) = app.get("/api/projects", Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(names(&page), ["ada two", "ada one"]);
+    assert!(
+        last_shared_statement().await.contains("FROM devx.projects p"),
+        "the page was not read on the shared connection"
+    );
+
+    let (status, page) = app.get("/api/projects?q=two", Some(&ada.token)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(names(&page), ["ada two"]);
+    let last = last_shared_statement().await;
+    assert!(!last.contains("ILIKE") && last.contains("devx.sessions"), "a search ran on the shared connection: {last}");
+
+    let locker = app.db.client().await;
+    locker.batch_execute("BEGIN; LOCK TABLE devx.projects IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let read = tokio::spawn({
+        let (url, token) = (app.url("/api/projects"), bob.token.clone());
+        async move {
+            let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+            (response.status(), response.json::<serde_json::Value>().await.unwrap())
+        }
+    });
+    let admin = harness::admin_client().await;
+    let waiting_on_the_pool = "SELECT count(*) FROM pg_stat_activity
+                                WHERE datname = $1 AND wait_event_type = 'Lock' AND application_name NOT LIKE '% pipeline'";
+    let mut waited = false;
+    for _ in 0..200 {
+        if one::<i64>(&admin, waiting_on_the_pool, &[&app.db.name()]).await > 0 {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(waited, "the page never reached a pooled connection");
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    let (status, page) = read.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(names(&page), ["bob's"]);
+}
+
 /// A failover or an operator's `pg_terminate_backend` kills the shared
 /// connection with the pool's: the next read opens a new shared connection
 /// and costs no failed request.

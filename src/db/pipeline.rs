@@ -20,6 +20,14 @@
 //! [`crate::db_read_as!`]). A read abandoned by its client runs to its end
 //! (at most that short timeout), and its answer is dropped.
 //!
+//! Its statements always run their generic plan (`plan_cache_mode =
+//! force_generic_plan`). Each is written so that its generic plan walks an
+//! index to the row or the page whatever the parameters; left to choose,
+//! PostgreSQL plans some of them again at every execution (a chat page of a
+//! project with many messages: its custom plan looks cheaper than the
+//! generic one, which assumes an average project), and that planning costs
+//! more than running them.
+//!
 //! The connections are opened on first use, besides the pool's, and
 //! reopened on the next use after one broke (a restart, a failover, a
 //! terminated backend). Each process has its own; nothing is shared between
@@ -148,7 +156,7 @@ impl Pipeline {
         let ms = self.timeout.as_millis();
         client
             .batch_execute(&format!(
-                "SET statement_timeout = {ms}; SET lock_timeout = {ms}; \
+                "SET statement_timeout = {ms}; SET lock_timeout = {ms}; SET plan_cache_mode = force_generic_plan; \
                  SELECT set_config('application_name', current_setting('application_name') || ' pipeline', false)"
             ))
             .await?;

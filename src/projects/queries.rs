@@ -43,8 +43,6 @@ pub struct ProjectFilter {
     pub limit: i64,
 }
 
-/// The statement `list_projects` runs (public so that its plan can be
-/// inspected): newest first, `limit + 1` rows, deleted projects never.
 impl ProjectFilter {
     /// Whether the page is read down an index of bounded cost whatever the
     /// data (one owner's projects, or everyone's newest first, with no
@@ -57,6 +55,8 @@ impl ProjectFilter {
     }
 }
 
+/// The statement `list_projects` runs (public so that its plan can be
+/// inspected): newest first, `limit + 1` rows, deleted projects never.
 pub fn list_projects_statement(f: &ProjectFilter) -> Statement<'_> {
     let mut s = Statement::default();
     s.and("p.status <> 'deleted'");

@@ -39,6 +39,22 @@ async fn until_gone(pid: i32) {
     panic!("backend {pid} is still there after pg_terminate_backend");
 }
 
+/// Whether a backend of `database` that is not a shared one comes to wait
+/// on a lock within 5 s (only a pooled connection can: the shared one gives
+/// up after its short timeout).
+async fn a_pooled_connection_waits_on_a_lock(database: &str) -> bool {
+    let admin = harness::admin_client().await;
+    let waiting_on_the_pool = "SELECT count(*) FROM pg_stat_activity
+                                WHERE datname = $1 AND wait_event_type = 'Lock' AND application_name NOT LIKE '% pipeline'";
+    for _ in 0..200 {
+        if one::<i64>(&admin, waiting_on_the_pool, &[&database]).await > 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn concurrent_reads_share_one_connection_and_each_caller_sees_only_their_own() {
     let app = TestApp::spawn().await;
@@ -97,19 +113,7 @@ async fn a_read_the_shared_connection_cannot_finish_in_time_runs_again_on_the_po
         let (url, token) = (app.url(&url), dev.token.clone());
         async move { reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().status() }
     });
-    // Only a pooled connection can be the one waiting: the shared one gave up after 100 ms.
-    let admin = harness::admin_client().await;
-    let waiting_on_the_pool = "SELECT count(*) FROM pg_stat_activity
-                                WHERE datname = $1 AND wait_event_type = 'Lock' AND application_name NOT LIKE '% pipeline'";
-    let mut waited = false;
-    for _ in 0..200 {
-        if one::<i64>(&admin, waiting_on_the_pool, &[&app.db.name()]).await > 0 {
-            waited = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(waited, "the read never reached a pooled connection");
+    assert!(a_pooled_connection_waits_on_a_lock(app.db.name()).await, "the read never reached a pooled connection");
     locker.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(read.await.unwrap(), StatusCode::OK);
     // The shared connection is still the same one, and serves again.
@@ -162,18 +166,7 @@ async fn a_page_of_ones_projects_is_shared_and_a_search_is_not() {
             (response.status(), response.json::<serde_json::Value>().await.unwrap())
         }
     });
-    let admin = harness::admin_client().await;
-    let waiting_on_the_pool = "SELECT count(*) FROM pg_stat_activity
-                                WHERE datname = $1 AND wait_event_type = 'Lock' AND application_name NOT LIKE '% pipeline'";
-    let mut waited = false;
-    for _ in 0..200 {
-        if one::<i64>(&admin, waiting_on_the_pool, &[&app.db.name()]).await > 0 {
-            waited = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(waited, "the page never reached a pooled connection");
+    assert!(a_pooled_connection_waits_on_a_lock(app.db.name()).await, "the page never reached a pooled connection");
     locker.batch_execute("ROLLBACK").await.unwrap();
     let (status, page) = read.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{page}");

@@ -1,6 +1,7 @@
 -- The SQL devx runs for this endpoint (src/ named below), with the auth
 -- lookup of src/accounts/queries.rs::session_by_token (pipelined with the read where devx does). Variables:
--- -D users=N (and for chat: hot=<uuid>, cur_at=<timestamptz>, cur_id=<uuid>, and newest first dcur_at, dcur_id).
+-- -D users=N, token_hash=<user 1's token hash, \x...> (devx hashes the token in Rust: the
+-- statement gets the hash), hot=<uuid>, cur_at=<timestamptz>, cur_id=<uuid>, and newest first dcur_at, dcur_id.
 -- Ids are computed as bench/load/prelude.sql names them (md5('p'||n)::uuid, ...).
 -- GET /api/projects/{hot}/messages?order=desc&limit=20 (newest first): projects::access::find_project,
 -- chat::queries::list_messages. The hot project's messages are all older than every other project's.
@@ -8,7 +9,7 @@
 \startpipeline
 SELECT s.id, s.user_id, u.role, u.is_active AS user_active, s.expires_at, s.last_activity AS last_seen
   FROM devx.sessions s JOIN devx.users u ON u.id = s.user_id
- WHERE s.token_hash = sha256(convert_to(bench.token(:u), 'UTF8')) AND s.is_active AND s.revoked_at IS NULL;
+ WHERE s.token_hash = :token_hash AND s.is_active AND s.revoked_at IS NULL;
 SELECT owner_id FROM devx.projects WHERE id = :hot AND status <> 'deleted';
 SELECT m.id, m.project_id, m.container_id, m.session_id, m.role, m.content, m.attachments, m.metadata, m.created_at FROM devx.chat_messages m
  WHERE m.project_id = :hot

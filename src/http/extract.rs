@@ -4,6 +4,7 @@
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -79,9 +80,18 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::Deserializer<'de> for ObjectDeser
     }
 }
 
+/// The buffer a response body is serialized into, sized for a page: grown
+/// from axum's 128 bytes by doubling, a page of 20 chat messages (7 KiB)
+/// took six reallocations and copies.
+const BODY_CAPACITY: usize = 4096;
+
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        axum::Json(self.0).into_response()
+        let mut body = Vec::with_capacity(BODY_CAPACITY);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response(),
+            Err(e) => ApiError::Internal(format!("could not serialize the response: {e}")).into_response(),
+        }
     }
 }
 

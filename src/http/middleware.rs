@@ -1,8 +1,12 @@
 //! The middleware stack every request passes through, outermost first:
-//! metrics (count and time by route template), panic safety, request ids,
-//! tracing, compression, the request timeout, the body limit and, with read
-//! replicas, the read routing of `db::replicas`; and the fallbacks for an
-//! unknown path or method.
+//! [`observe`] (the request id, the request's span and response line, the
+//! request timeout, metrics by route template), panic safety, CORS,
+//! compression, the body limit and, with read replicas, the read routing of
+//! `db::replicas`; and the fallbacks for an unknown path or method.
+//!
+//! Few layers, on purpose: axum clones every layer of a route for every
+//! request and boxes each `from_fn` layer's future, so the id, the span, the
+//! log line, the timeout and the metrics are one layer rather than five.
 
 use std::time::{Duration, Instant};
 
@@ -14,36 +18,70 @@ use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 use super::{ApiError, AppState};
 
 /// Wraps the assembled routes in the middleware stack and the fallbacks.
 pub fn wrap(routes: Router<AppState>, state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
-    let timeout = state.config.http.request_timeout;
     let cors = cors(&state.config.http.cors_origins);
     routes
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), read_routing))
+        // Only with replicas: there is nothing to route without them.
+        .layer(tower::util::option_layer(
+            state.db.replicas().is_some().then(|| middleware::from_fn_with_state(state.clone(), read_routing)),
+        ))
         .layer(DefaultBodyLimit::max(state.config.http.body_limit))
-        .layer(middleware::from_fn_with_state(timeout, request_timeout))
         .layer(CompressionLayer::new())
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        // No ERROR line per failed response from the trace layer: the
-        // response line above says the status, and a 5xx from a handler is
-        // logged with its cause by `ApiError`.
-        .layer(TraceLayer::new_for_http().make_span_with(make_span).on_response(on_response).on_failure(()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        // Outside the rest, so a preflight is answered before routing, and
-        // every answer (errors too) carries the CORS headers.
+        // Outside the handlers, so every answer (errors too) carries the
+        // CORS headers, and a preflight is answered here.
         .layer(tower::util::option_layer(cors))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
-        // Outermost, so timeouts and panics are counted with their status.
-        .layer(middleware::from_fn_with_state(state.clone(), track))
+        // Outermost, so timeouts and panics are logged and counted with their status.
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every request: its id (the caller's `x-request-id`, or a new UUID, set
+/// on the request and answered in the response's `x-request-id`), a span
+/// with its method, route template and id around everything it does, the
+/// request timeout, the response line in the log and the HTTP metrics.
+async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let request_id = match request.headers().get(REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let id = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a header value");
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        route = route.as_ref().map_or(request.uri().path(), MatchedPath::as_str),
+        request_id = request_id.to_str().unwrap_or(""),
+    );
+    let limit = state.config.http.request_timeout;
+    let mut response = match tokio::time::timeout(limit, next.run(request)).instrument(span.clone()).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(limit.as_secs().max(1)).into_response(),
+    };
+    let elapsed = start.elapsed();
+    span.in_scope(|| log_response(&response, elapsed));
+    response.headers_mut().entry(REQUEST_ID).or_insert(request_id);
+    state.metrics.observe_http(
+        method_label(&method),
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        response.status().as_u16(),
+        elapsed,
+    );
+    response
 }
 
 /// With read replicas: runs the request inside its read context (a `GET` not
@@ -103,24 +141,13 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-fn make_span(request: &Request) -> tracing::Span {
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-    tracing::info_span!(
-        "request",
-        method = %request.method(),
-        route = route.as_deref().unwrap_or(request.uri().path()),
-        request_id,
-    )
-}
-
 /// Marks a response whose line is logged at debug whatever its status: a
 /// probe that answers 503 while the database is away (`/readyz` every few
 /// seconds) must not fill the log; the probe says why in its body.
 #[derive(Debug, Clone, Copy)]
 pub struct QuietLog;
 
-fn on_response(response: &Response, latency: Duration, _span: &tracing::Span) {
+fn log_response(response: &Response, latency: Duration) {
     let status = response.status().as_u16();
     // Whole microseconds: finer clock readings are noise in a log.
     let latency_ms = latency.as_micros() as f64 / 1000.0;
@@ -133,34 +160,12 @@ fn on_response(response: &Response, latency: Duration, _span: &tracing::Span) {
     }
 }
 
-async fn request_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout(limit.as_secs().max(1)).into_response(),
-    }
-}
-
 async fn no_route(method: Method, uri: Uri) -> ApiError {
     ApiError::NoRoute(format!("no route for {method} {}; the API is described at /api/openapi.json", uri.path()))
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("{method} is not supported on {}", uri.path()))
-}
-
-/// Counts and times every response by route template.
-async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let method = method_label(request.method());
-    let response = next.run(request).await;
-    state.metrics.observe_http(
-        method,
-        route.as_deref().unwrap_or("unmatched"),
-        response.status().as_u16(),
-        start.elapsed(),
-    );
-    response
 }
 
 /// Standard methods by name; anything else is one label value, so a client

@@ -29,7 +29,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
 pub use error::{DbError, describe, is_unreachable};
-pub use pipeline::SharedConn;
+pub use pipeline::{PipelineCounts, SharedConn};
 pub use row::{FromRow, column};
 pub use statement::{Statement, Visibility, escape_like};
 pub use stats::{Counters, LatencyHistogram, QueryStats, SlowQuery, StatsSnapshot, normalize_sql};
@@ -447,6 +447,11 @@ impl Db {
             Some(pipeline) => pipeline.conn(self).await,
             None => None,
         }
+    }
+
+    /// What the shared read connections did (all zero when they are off).
+    pub fn pipeline_counts(&self) -> PipelineCounts {
+        self.pipeline.as_ref().map(|p| p.counts()).unwrap_or_default()
     }
 
     /// Whether a read that failed with `error` on a shared connection should

@@ -33,7 +33,7 @@
 //! terminated backend). Each process has its own; nothing is shared between
 //! processes but the server.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,30 @@ pub struct Pipeline {
     timeout: Duration,
     /// Set by [`Pipeline::close`]: no connection opens again.
     closed: AtomicBool,
+    counts: Counts,
+}
+
+/// What the shared connections did since the process started.
+#[derive(Default)]
+struct Counts {
+    reads: AtomicU64,
+    retries: AtomicU64,
+    opened: AtomicU64,
+    open_failures: AtomicU64,
+}
+
+/// What the shared read connections did, as `/metrics` shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PipelineCounts {
+    /// Reads (each request's statements together) sent on a shared connection.
+    pub reads: u64,
+    /// Of those, the ones that ran again on the pool: the connection broke,
+    /// or the read outlasted the shared connection's short timeouts.
+    pub retries: u64,
+    /// Shared connections opened (the first, and one after each break).
+    pub opened: u64,
+    /// Attempts to open one that failed (reads then use the pool).
+    pub open_failures: u64,
 }
 
 #[derive(Default)]
@@ -98,12 +122,32 @@ impl Pipeline {
             next: AtomicUsize::new(0),
             timeout,
             closed: AtomicBool::new(false),
+            counts: Counts::default(),
         }
+    }
+
+    pub(super) fn counts(&self) -> PipelineCounts {
+        let c = &self.counts;
+        PipelineCounts {
+            reads: c.reads.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            opened: c.opened.load(Ordering::Relaxed),
+            open_failures: c.open_failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A shared connection for one read, counted.
+    pub(super) async fn conn(&self, db: &Db) -> Option<Arc<SharedConn>> {
+        let conn = self.find_or_open(db).await;
+        if conn.is_some() {
+            self.counts.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        conn
     }
 
     /// A shared connection, the slots taken in turn; `None` when none can be
     /// opened now (the caller uses the pool, whose errors say why).
-    pub(super) async fn conn(&self, db: &Db) -> Option<Arc<SharedConn>> {
+    async fn find_or_open(&self, db: &Db) -> Option<Arc<SharedConn>> {
         if self.closed.load(Ordering::Relaxed) {
             return None;
         }
@@ -123,11 +167,13 @@ impl Pipeline {
         }
         match self.open(db).await {
             Ok(conn) => {
+                self.counts.opened.fetch_add(1, Ordering::Relaxed);
                 *slot.current.lock().expect("pipeline slot") = Some(conn.clone());
                 *slot.failed_at.lock().expect("pipeline slot") = None;
                 Some(conn)
             }
             Err(e) => {
+                self.counts.open_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(error = %e, "could not open a pipeline connection; reads use the pool");
                 *slot.failed_at.lock().expect("pipeline slot") = Some(Instant::now());
                 None
@@ -166,6 +212,7 @@ impl Pipeline {
     /// A read on `conn` failed with `error` and runs again on the pool; a
     /// broken connection is replaced on the next use.
     pub(super) fn failed(&self, conn: &SharedConn, error: &DbError) {
+        self.counts.retries.fetch_add(1, Ordering::Relaxed);
         if matches!(error, DbError::Unavailable(_)) {
             conn.abandoned.store(true, Ordering::Relaxed);
         }

@@ -1,5 +1,5 @@
 //! The middleware stack every request passes through, outermost first:
-//! [`observe`] (the request id, the request's span and response line, the
+//! `observe` (the request id, the request's span and response line, the
 //! request timeout, metrics by route template), panic safety, CORS,
 //! compression, the body limit and, with read replicas, the read routing of
 //! `db::replicas`; and the fallbacks for an unknown path or method.

@@ -14,13 +14,16 @@
 //! What is exported:
 //! - `devx_http_requests_total` and `devx_http_request_duration_seconds`, by
 //!   `method`, `route` (the route template, `/api/templates/{slug}`, never the
-//!   raw path; `unmatched` when no route matched) and `status`: `track`, a
+//!   raw path; `unmatched` when no route matched) and `status`: `observe`, a
 //!   middleware layer in `http::middleware`;
 //! - `devx_db_pool_{max_size,size,available,in_use,waiting}`,
 //!   `devx_db_circuit_breaker_open`, `devx_db_queries_total`,
 //!   `devx_db_query_errors_total`, `devx_db_slow_queries_total` and the
 //!   `devx_db_query_duration_seconds` histogram: read from the pool and the
 //!   instrumented layer at each scrape;
+//! - `devx_db_pipeline_{reads,retries,opened,open_failures}_total`: the
+//!   shared read connection's reads, those that ran again on the pool, and
+//!   its opens (one more after every break);
 //! - with read replicas: `devx_db_reads_total{target}` (`primary`, or the
 //!   replica's masked URL), `devx_db_read_fallbacks_total` (no replica
 //!   usable), `devx_db_read_sticky_total` (no usable replica had replayed the
@@ -317,7 +320,7 @@ struct DbCollector {
     descs: Vec<Desc>,
 }
 
-const DB_SERIES: [(&str, &str); 10] = [
+const DB_SERIES: [(&str, &str); 14] = [
     ("devx_db_pool_max_size", "Most connections the pool opens"),
     ("devx_db_pool_size", "Connections the pool has open"),
     ("devx_db_pool_available", "Open connections idle in the pool"),
@@ -328,6 +331,13 @@ const DB_SERIES: [(&str, &str); 10] = [
     ("devx_db_query_errors_total", "Statements that failed"),
     ("devx_db_slow_queries_total", "Statements slower than DB_SLOW_QUERY_THRESHOLD"),
     ("devx_db_query_duration_seconds", "Statement latency"),
+    ("devx_db_pipeline_reads_total", "Reads sent on a shared read connection"),
+    (
+        "devx_db_pipeline_retries_total",
+        "Reads on a shared connection that ran again on the pool (it broke, or they outlasted DB_PIPELINE_TIMEOUT)",
+    ),
+    ("devx_db_pipeline_opened_total", "Shared read connections opened"),
+    ("devx_db_pipeline_open_failures_total", "Shared read connections that could not be opened"),
 ];
 
 impl DbCollector {
@@ -480,6 +490,7 @@ impl Collector for DbCollector {
         let pool = self.db.status();
         let stats = self.db.stats();
         let latency = self.db.latency_histogram();
+        let shared = self.db.pipeline_counts();
         let mut histogram = proto::Histogram::default();
         histogram.set_sample_count(latency.count);
         histogram.set_sample_sum(latency.sum_seconds);
@@ -508,6 +519,10 @@ impl Collector for DbCollector {
             counter("devx_db_query_errors_total", stats.errors as f64),
             counter("devx_db_slow_queries_total", stats.slow as f64),
             family("devx_db_query_duration_seconds", proto::MetricType::HISTOGRAM, m),
+            counter("devx_db_pipeline_reads_total", shared.reads as f64),
+            counter("devx_db_pipeline_retries_total", shared.retries as f64),
+            counter("devx_db_pipeline_opened_total", shared.opened as f64),
+            counter("devx_db_pipeline_open_failures_total", shared.open_failures as f64),
         ]
     }
 }

@@ -119,6 +119,13 @@ async fn a_read_the_shared_connection_cannot_finish_in_time_runs_again_on_the_po
     // The shared connection is still the same one, and serves again.
     assert_eq!(pipeline_backends(app.db.name()).await.len(), 1);
     assert_eq!(app.get(&url, Some(&dev.token)).await.0, StatusCode::OK);
+    // Counted, and shown to Prometheus.
+    let counts = app.state.db.pipeline_counts();
+    assert_eq!((counts.retries, counts.opened, counts.open_failures), (1, 1, 0), "{counts:?}");
+    assert!(counts.reads >= 3, "{counts:?}");
+    let metrics = app.request(reqwest::Method::GET, "/metrics", None).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "devx_db_pipeline_retries_total 1"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "devx_db_pipeline_opened_total 1"), "{metrics}");
 }
 
 /// A page of one owner's projects is read on the shared connection too (it
@@ -194,6 +201,7 @@ async fn pipelined_reads_survive_killed_connections_every_time() {
         until_gone(backends[0].0).await;
     }
     assert_eq!(pids.len(), 10, "a new shared connection after every kill: {pids:?}");
+    assert_eq!(app.state.db.pipeline_counts().opened, 10, "{:?}", app.state.db.pipeline_counts());
 }
 
 /// `DB_PIPELINE_CONNECTIONS=0`: no shared connection; reads use the pool.
@@ -206,4 +214,5 @@ async fn without_shared_connections_reads_use_the_pool() {
     let (status, body) = app.get(&format!("/api/projects/{}", p["id"].as_str().unwrap()), Some(&dev.token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(pipeline_backends(app.db.name()).await.is_empty());
+    assert_eq!(app.state.db.pipeline_counts(), devx::db::PipelineCounts::default());
 }

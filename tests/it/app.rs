@@ -1,5 +1,8 @@
 //! A real devx server on 127.0.0.1:0 over a fresh migrated database, and a
-//! small HTTP client for it. Every API test starts one.
+//! small HTTP client for it. Every API test starts one: on the shared server
+//! ([`TestApp::spawn`]), or, for a test that takes its database down or
+//! kills its connections (`outage`), on a private server of its own
+//! ([`TestApp::spawn_private`]) that lives as long as the app.
 
 use std::net::SocketAddr;
 
@@ -56,6 +59,12 @@ impl TestApp {
 
     pub async fn spawn_with(tune: impl FnOnce(&mut Config)) -> TestApp {
         TestApp::spawn_on(TestDb::migrated().await, tune).await
+    }
+
+    /// A server on a fresh migrated database alone on a private PostgreSQL
+    /// server (data in `/tmp/<prefix>*`), which stops when the app drops.
+    pub async fn spawn_private(prefix: &str, tune: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::spawn_on(TestDb::migrated_private(prefix).await, tune).await
     }
 
     /// A server on a database the test prepared (e.g. with a role of its own).

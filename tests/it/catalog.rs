@@ -122,7 +122,7 @@ async fn admins_write_templates_and_users_cannot() {
 
 #[tokio::test]
 async fn the_catalog_is_served_from_the_binary_when_the_database_is_down() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_private("devx-outage-", |_| {}).await;
     crate::outage::take_database_down(&app).await;
 
     let resp = app.http.get(app.url("/api/templates?limit=3")).send().await.unwrap();

@@ -135,7 +135,7 @@ async fn the_specs_pool_and_logging_variables_are_honoured_or_named() {
 
 #[tokio::test]
 async fn the_periodic_health_check_feeds_readyz_and_the_metrics() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_private("devx-outage-", |_| {}).await;
     assert_eq!(devx::health::check_once(&app.state, Duration::from_secs(5)).await, None);
     let (status, _) = app.get("/readyz", None).await;
     assert_eq!(status, StatusCode::OK);

@@ -206,7 +206,7 @@ async fn migration_history_shows_every_migration_and_what_is_wrong() {
 
 #[tokio::test]
 async fn a_dead_database_answers_503_at_once_and_recovery_needs_no_restart() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_private("devx-outage-", |_| {}).await;
     let lee = app.register("lee@example.com").await;
 
     outage::take_database_down(&app).await;
@@ -239,10 +239,10 @@ async fn a_dead_database_answers_503_at_once_and_recovery_needs_no_restart() {
 
 #[tokio::test]
 async fn killed_connections_are_survived() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_private("devx-kill-", |_| {}).await;
     let max = app.register("max@example.com").await;
     assert_eq!(app.get("/api/auth/me", Some(&max.token)).await.0, StatusCode::OK);
-    let killed = outage::kill_connections(app.db.name()).await;
+    let killed = outage::kill_connections(&app).await;
     assert!(killed > 0);
     for _ in 0..3 {
         let (status, body) = app.get("/api/templates?limit=1", None).await;

@@ -184,10 +184,10 @@ async fn probes_and_metrics_answer_while_the_request_pool_is_exhausted() {
 #[tokio::test]
 async fn authenticated_reads_survive_killed_connections_every_time() {
     let _ = tracing_subscriber::fmt().with_env_filter("devx=debug").with_test_writer().try_init();
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_private("devx-kill-", |_| {}).await;
     let dev = app.register("dev@example.com").await;
     for round in 0..25 {
-        crate::outage::kill_connections(app.db.name()).await;
+        crate::outage::kill_connections(&app).await;
         let (status, body) = app.get("/api/auth/me", Some(&dev.token)).await;
         assert_eq!(status, StatusCode::OK, "round {round}: {body}");
     }

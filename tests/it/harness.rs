@@ -14,8 +14,14 @@
 //! Test databases are named `devx_t_<pid>_<n>`; on first use a process drops
 //! those left behind by processes that no longer run (local servers only).
 //!
-//! Tests that kill, terminate or reconfigure a server use a [`PrivateServer`]
-//! of their own instead (devx's embedded default in a temporary directory).
+//! Faults are never injected into the shared server, which every other test
+//! process is using at the same time. A test that terminates its database's
+//! backends or refuses its connections (through `outage`) gets its database
+//! alone on a [`PrivateServer`] of its own instead, with
+//! [`TestDb::migrated_private`] (or `TestApp::spawn_private`): the embedded
+//! migrations are run there directly, and the server is stopped and its
+//! directory removed when the `TestDb` drops. Tests that kill, restart or
+//! reconfigure a server start a [`PrivateServer`] themselves.
 
 #![allow(dead_code)]
 
@@ -103,9 +109,17 @@ pub fn clean_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     cmd
 }
 
-/// A database of its own for one test, dropped (`WITH (FORCE)`) on drop.
+/// A database of its own for one test: on the shared server, dropped
+/// (`WITH (FORCE)`) on drop; or alone on a private server, stopped on drop.
 pub struct TestDb {
     name: String,
+    home: Home,
+}
+
+enum Home {
+    Shared,
+    /// Owned here so that it lives exactly as long as the database.
+    Private(Box<PrivateServer>),
 }
 
 impl TestDb {
@@ -137,6 +151,30 @@ impl TestDb {
         db
     }
 
+    /// A fresh migrated database alone on a new [`PrivateServer`] (data in
+    /// `/tmp/<prefix>*`), for a test that injects faults into it. Fails
+    /// loudly where PostgreSQL's server binaries are missing, rather than
+    /// letting the test pass without running.
+    pub async fn migrated_private(prefix: &str) -> TestDb {
+        let server = PrivateServer::start(prefix)
+            .await
+            .expect("the private server starts (are PostgreSQL's server binaries installed?)");
+        let db = TestDb {
+            name: format!("devx_t_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)),
+            home: Home::Private(Box::new(server)),
+        };
+        // One database per server: a template would cost as much as the
+        // migrations it saves.
+        let admin = db.admin_client().await;
+        admin.batch_execute(&format!("CREATE DATABASE \"{}\" TEMPLATE template0", db.name)).await.unwrap();
+        let set = MigrationSet::embedded().expect("the embedded migrations are valid");
+        let mut migrator = Migrator::new(db.client().await, set, MigrateOptions::default());
+        if let Err(e) = migrator.up(None).await {
+            panic!("the embedded migrations fail on an empty database:\n{e}");
+        }
+        db
+    }
+
     /// A fresh, empty database (from `template0`).
     pub async fn empty() -> TestDb {
         sweep_stale().await;
@@ -159,16 +197,46 @@ impl TestDb {
                 Err(e) => panic!("{sql}: {e}"),
             }
         }
-        TestDb { name }
+        TestDb { name, home: Home::Shared }
     }
 
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Whether this database is alone on a private server of its own.
+    pub fn is_private(&self) -> bool {
+        matches!(self.home, Home::Private(_))
+    }
+
+    /// The server this database is on, without a database name.
+    fn server(&self) -> tokio_postgres::Config {
+        match &self.home {
+            Home::Shared => server(),
+            Home::Private(private) => {
+                // Not the target itself: it names devx's application.
+                let target = &private.server.target;
+                let mut cfg = tokio_postgres::Config::new();
+                for host in target.get_hosts() {
+                    match host {
+                        tokio_postgres::config::Host::Tcp(h) => cfg.host(h),
+                        tokio_postgres::config::Host::Unix(p) => cfg.host_path(p),
+                    };
+                }
+                for port in target.get_ports() {
+                    cfg.port(*port);
+                }
+                if let Some(user) = target.get_user() {
+                    cfg.user(user);
+                }
+                cfg
+            }
+        }
+    }
+
     /// Where this database is.
     pub fn config(&self) -> tokio_postgres::Config {
-        let mut cfg = server();
+        let mut cfg = self.server();
         cfg.dbname(&self.name);
         cfg
     }
@@ -199,12 +267,26 @@ impl TestDb {
 
     /// A direct connection to this database.
     pub async fn client(&self) -> Client {
-        connect(&target(&self.name)).await
+        let mut cfg = self.config();
+        cfg.application_name("devx-tests");
+        connect(&cfg).await
+    }
+
+    /// A connection to the maintenance database `postgres` of the server
+    /// this database is on.
+    pub async fn admin_client(&self) -> Client {
+        let mut cfg = self.server();
+        cfg.dbname("postgres").application_name("devx-tests");
+        connect(&cfg).await
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.is_private() {
+            // The server goes with it (dropping `home`), and its data with it.
+            return;
+        }
         let name = std::mem::take(&mut self.name);
         // Drop may run inside a runtime: use a thread with one of its own.
         let dropped = std::thread::spawn(move || {
@@ -407,12 +489,16 @@ pub fn no_local_server() -> devx::embedded::ResolveOptions {
 
 /// A private PostgreSQL server in a temporary directory (devx's embedded
 /// default), for tests that kill or terminate things; a devx child process
-/// given the same `DEVX_DATA_DIR` uses it too.
+/// given the same `DEVX_DATA_DIR` uses it too. Dropped, it stops the server
+/// (if no devx child still uses it) and removes the directory.
 pub struct PrivateServer {
-    pub dir: tempfile::TempDir,
+    /// Declared before `dir`, so it is dropped first: the server stops while
+    /// its data and lock files still exist, instead of being left running
+    /// over a deleted directory.
+    pub server: devx::embedded::ResolvedDatabase,
     /// The configuration that resolved to it.
     pub config: devx::config::Config,
-    pub server: devx::embedded::ResolvedDatabase,
+    pub dir: tempfile::TempDir,
 }
 
 impl PrivateServer {
@@ -428,7 +514,7 @@ impl PrivateServer {
         let config = embedded_config(dir.path());
         let server =
             devx::embedded::resolve_with(&config, &no_local_server()).await.expect("the private server starts");
-        Some(PrivateServer { dir, config, server })
+        Some(PrivateServer { server, config, dir })
     }
 
     pub async fn client(&self) -> Client {

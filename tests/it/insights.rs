@@ -352,7 +352,7 @@ async fn metrics_count_requests_by_route_template_and_mirror_the_database_layer(
 
 #[tokio::test]
 async fn a_scrape_answers_while_the_database_is_down() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_private("devx-outage-", |_| {}).await;
     outage::take_database_down(&app).await;
     let (status, text) = with_timeout("a scrape", scrape(&app, None)).await;
     outage::bring_database_back(&app).await;

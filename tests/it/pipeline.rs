@@ -9,16 +9,16 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::app::TestApp;
-use crate::harness;
+use crate::harness::TestDb;
 use crate::support::one;
 
-/// Backends of `database` that are devx's shared read connections.
-async fn pipeline_backends(database: &str) -> Vec<(i32, String)> {
-    let admin = harness::admin_client().await;
+/// Backends of `db` that are devx's shared read connections.
+async fn pipeline_backends(db: &TestDb) -> Vec<(i32, String)> {
+    let admin = db.admin_client().await;
     admin
         .query(
             "SELECT pid, query FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE '% pipeline'",
-            &[&database],
+            &[&db.name()],
         )
         .await
         .unwrap()
@@ -27,9 +27,9 @@ async fn pipeline_backends(database: &str) -> Vec<(i32, String)> {
         .collect()
 }
 
-/// Until the terminated backend `pid` has exited.
-async fn until_gone(pid: i32) {
-    let admin = harness::admin_client().await;
+/// Until the terminated backend `pid` of `db`'s server has exited.
+async fn until_gone(db: &TestDb, pid: i32) {
+    let admin = db.admin_client().await;
     for _ in 0..200 {
         if one::<i64>(&admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", &[&pid]).await == 0 {
             return;
@@ -42,12 +42,12 @@ async fn until_gone(pid: i32) {
 /// Whether a backend of `database` that is not a shared one comes to wait
 /// on a lock within 5 s (only a pooled connection can: the shared one gives
 /// up after its short timeout).
-async fn a_pooled_connection_waits_on_a_lock(database: &str) -> bool {
-    let admin = harness::admin_client().await;
+async fn a_pooled_connection_waits_on_a_lock(db: &TestDb) -> bool {
+    let admin = db.admin_client().await;
     let waiting_on_the_pool = "SELECT count(*) FROM pg_stat_activity
                                 WHERE datname = $1 AND wait_event_type = 'Lock' AND application_name NOT LIKE '% pipeline'";
     for _ in 0..200 {
-        if one::<i64>(&admin, waiting_on_the_pool, &[&database]).await > 0 {
+        if one::<i64>(&admin, waiting_on_the_pool, &[&db.name()]).await > 0 {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -86,7 +86,7 @@ async fn concurrent_reads_share_one_connection_and_each_caller_sees_only_their_o
         }
     }
     // One shared connection (the default), and the reads went through it.
-    let backends = pipeline_backends(app.db.name()).await;
+    let backends = pipeline_backends(&app.db).await;
     assert_eq!(backends.len(), 1, "{backends:?}");
     assert!(backends[0].1.contains("devx.sessions") || backends[0].1.contains("devx.projects"), "{backends:?}");
 
@@ -113,11 +113,11 @@ async fn a_read_the_shared_connection_cannot_finish_in_time_runs_again_on_the_po
         let (url, token) = (app.url(&url), dev.token.clone());
         async move { reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().status() }
     });
-    assert!(a_pooled_connection_waits_on_a_lock(app.db.name()).await, "the read never reached a pooled connection");
+    assert!(a_pooled_connection_waits_on_a_lock(&app.db).await, "the read never reached a pooled connection");
     locker.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(read.await.unwrap(), StatusCode::OK);
     // The shared connection is still the same one, and serves again.
-    assert_eq!(pipeline_backends(app.db.name()).await.len(), 1);
+    assert_eq!(pipeline_backends(&app.db).await.len(), 1);
     assert_eq!(app.get(&url, Some(&dev.token)).await.0, StatusCode::OK);
     // Counted, and shown to Prometheus.
     let counts = app.state.db.pipeline_counts();
@@ -145,7 +145,7 @@ async fn a_page_of_ones_projects_is_shared_and_a_search_is_not() {
         page["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
     };
     let last_shared_statement = || async {
-        let backends = pipeline_backends(app.db.name()).await;
+        let backends = pipeline_backends(&app.db).await;
         assert_eq!(backends.len(), 1, "{backends:?}");
         backends[0].1.clone()
     };
@@ -173,7 +173,7 @@ async fn a_page_of_ones_projects_is_shared_and_a_search_is_not() {
             (response.status(), response.json::<serde_json::Value>().await.unwrap())
         }
     });
-    assert!(a_pooled_connection_waits_on_a_lock(app.db.name()).await, "the page never reached a pooled connection");
+    assert!(a_pooled_connection_waits_on_a_lock(&app.db).await, "the page never reached a pooled connection");
     locker.batch_execute("ROLLBACK").await.unwrap();
     let (status, page) = read.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -185,7 +185,7 @@ async fn a_page_of_ones_projects_is_shared_and_a_search_is_not() {
 /// and costs no failed request.
 #[tokio::test]
 async fn pipelined_reads_survive_killed_connections_every_time() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_private("devx-kill-", |_| {}).await;
     let dev = app.register("dev@example.com").await;
     let (status, p) = app.post("/api/projects", Some(&dev.token), json!({"name": "survivor"})).await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
@@ -194,11 +194,11 @@ async fn pipelined_reads_survive_killed_connections_every_time() {
     for round in 0..10 {
         let (status, body) = app.get(&url, Some(&dev.token)).await;
         assert_eq!(status, StatusCode::OK, "round {round}: {body}");
-        let backends = pipeline_backends(app.db.name()).await;
+        let backends = pipeline_backends(&app.db).await;
         assert_eq!(backends.len(), 1, "round {round}: {backends:?}");
         pids.insert(backends[0].0);
-        crate::outage::kill_connections(app.db.name()).await;
-        until_gone(backends[0].0).await;
+        crate::outage::kill_connections(&app).await;
+        until_gone(&app.db, backends[0].0).await;
     }
     assert_eq!(pids.len(), 10, "a new shared connection after every kill: {pids:?}");
     assert_eq!(app.state.db.pipeline_counts().opened, 10, "{:?}", app.state.db.pipeline_counts());
@@ -213,6 +213,6 @@ async fn without_shared_connections_reads_use_the_pool() {
     assert_eq!(status, StatusCode::CREATED, "{p}");
     let (status, body) = app.get(&format!("/api/projects/{}", p["id"].as_str().unwrap()), Some(&dev.token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(pipeline_backends(app.db.name()).await.is_empty());
+    assert!(pipeline_backends(&app.db).await.is_empty());
     assert_eq!(app.state.db.pipeline_counts(), devx::db::PipelineCounts::default());
 }

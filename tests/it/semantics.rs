@@ -77,7 +77,7 @@ fn declares_header(op: &Value, name: &str) -> bool {
 
 /// Backends of the test's database waiting on a lock, polled until there are `n`.
 async fn until_lock_waiters(app: &TestApp, n: i64) {
-    let admin = crate::harness::admin_client().await;
+    let admin = app.db.admin_client().await;
     for _ in 0..250 {
         let waiting: i64 = one(
             &admin,
@@ -706,10 +706,10 @@ async fn concurrent_duplicates_create_exactly_one_row() {
 /// write is never retried behind the client's back without a key).
 #[tokio::test]
 async fn a_keyed_write_is_retried_once_on_a_broken_connection_and_an_unkeyed_one_is_not() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_private("devx-kill-", |_| {}).await;
     let ann = app.register("ann@example.com").await;
     let p = crate::support::project(&app, &ann, "broken").await;
-    let admin = crate::harness::admin_client().await;
+    let admin = crate::outage::fault_admin(&app).await;
     let executions = async |task: &str| {
         one::<i64>(
             &app.db.client().await,

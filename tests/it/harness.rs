@@ -168,10 +168,7 @@ impl TestDb {
         let admin = db.admin_client().await;
         admin.batch_execute(&format!("CREATE DATABASE \"{}\" TEMPLATE template0", db.name)).await.unwrap();
         let set = MigrationSet::embedded().expect("the embedded migrations are valid");
-        let mut migrator = Migrator::new(db.client().await, set, MigrateOptions::default());
-        if let Err(e) = migrator.up(None).await {
-            panic!("the embedded migrations fail on an empty database:\n{e}");
-        }
+        migrate_up(db.client().await, set).await;
         db
     }
 
@@ -368,18 +365,22 @@ async fn ensure_template() -> String {
     name
 }
 
+/// Runs `set` on the empty database `client` is connected to, through the
+/// engine, as `devx migrate up` would; the connection closes when done.
+async fn migrate_up(client: Client, set: MigrationSet) {
+    let mut migrator = Migrator::new(client, set, MigrateOptions::default());
+    if let Err(e) = migrator.up(None).await {
+        panic!("the embedded migrations fail on an empty database:\n{e}");
+    }
+}
+
 /// Builds under a temporary name and renames at the end, so the template's
 /// name exists only once it is complete.
 async fn build_template(admin: &Client, name: &str, set: MigrationSet) {
     let building = format!("{name}_build");
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")).await.unwrap();
     admin.batch_execute(&format!("CREATE DATABASE \"{building}\" TEMPLATE template0")).await.unwrap();
-    {
-        let mut migrator = Migrator::new(connect(&target(&building)).await, set, MigrateOptions::default());
-        if let Err(e) = migrator.up(None).await {
-            panic!("the embedded migrations fail on an empty database:\n{e}");
-        }
-    }
+    migrate_up(connect(&target(&building)).await, set).await;
     // The dropped connection closes asynchronously; RENAME needs it gone.
     for _ in 0..100 {
         let busy: i64 = admin

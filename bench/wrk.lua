@@ -68,6 +68,8 @@ function request()
     return wrk.format("GET", "/api/projects/" .. hot .. "/messages?order=desc&limit=20", auth(1))
   elseif scenario == "chat_desc_page5000" then
     return wrk.format("GET", "/api/projects/" .. hot .. "/messages?order=desc&limit=20&cursor=" .. cursor5000desc, auth(1))
+  elseif scenario == "http_floor" then
+    return wrk.format("GET", "/livez")
   elseif scenario == "create_project" then
     return wrk.format("POST", "/api/projects", json_auth(u), '{"name":"bench project"}')
   elseif scenario == "append_logs" then

@@ -6,8 +6,9 @@
 
 /// Lowest first. Every top-level module of the crate is in exactly one layer.
 const LAYERS: &[&[&str]] = &[
-    // Closed sets of strings (statuses, modes) as enums.
-    &["text_enum"],
+    // Closed sets of strings (statuses, modes) as enums; how answers write
+    // timestamps.
+    &["text_enum", "timestamp"],
     // Settings, read once.
     &["config"],
     // The data-access core, and where the database server is.

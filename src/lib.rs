@@ -27,6 +27,7 @@ pub mod projects;
 pub mod retention;
 pub mod runtime;
 pub mod text_enum;
+pub mod timestamp;
 
 #[cfg(test)]
 mod layering;

@@ -42,6 +42,7 @@ crate::text_enum! {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema, crate::db::FromRow)]
 pub struct ActivityEntry {
     pub id: i64,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// The account concerned; none for a failed sign-in with an unknown
     /// email, or a lockout of a client address.

@@ -41,8 +41,11 @@ pub struct User {
     pub plan_type: String,
     pub role: Role,
     pub is_active: bool,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub last_login: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -78,9 +81,13 @@ pub struct ApiKey {
     /// The first characters of the key, to recognise it.
     pub prefix: String,
     pub scopes: Vec<Scope>,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub expires_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -93,9 +100,12 @@ pub const API_KEY_COLUMNS: &str = "k.id, k.name, CASE WHEN k.agent_type IS NULL 
 pub struct SessionInfo {
     pub id: Uuid,
     /// When it was opened (signed in).
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// Its last request (written at most once a minute).
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub last_activity: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub expires_at: DateTime<Utc>,
     /// The client's address when it signed in.
     #[schema(value_type = Option<String>, example = "203.0.113.7")]
@@ -110,6 +120,7 @@ pub struct SessionInfo {
 pub struct SessionGrant {
     /// Send as `Authorization: Bearer <token>`. Shown only here.
     pub token: String,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub expires_at: DateTime<Utc>,
     pub user: User,
 }

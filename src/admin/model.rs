@@ -19,6 +19,7 @@ pub struct ConfigEntry {
     #[schema(value_type = AnyJson, example = json!("6 months"))]
     pub value: Value,
     pub description: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -61,6 +62,7 @@ pub struct AuditEntry {
     /// After the change (updates: only the changed columns); secrets redacted.
     #[schema(value_type = Option<Object>)]
     pub new_values: Option<Value>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -102,6 +104,7 @@ pub struct SystemStats {
     /// The largest tables (with indexes and TOAST), largest first; row
     /// counts are PostgreSQL's estimates.
     pub largest_tables: Vec<TableStats>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub generated_at: DateTime<Utc>,
 }
 
@@ -124,9 +127,11 @@ pub struct JobStatus {
     /// Periods run so far, across every process.
     pub runs: i64,
     /// When the last run started (null before the first).
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub last_started_at: Option<DateTime<Utc>>,
     /// When the last run finished; null while it runs (or if its process
     /// stopped during it).
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub last_finished_at: Option<DateTime<Utc>>,
     /// The process that started the last run, as `hostname:pid`.
     #[schema(example = "web-1:4242")]
@@ -136,6 +141,7 @@ pub struct JobStatus {
     pub last_error: Option<String>,
     /// When the next period begins: the last start plus the interval (null
     /// before the first run, or when the job does not run).
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub next_due_at: Option<DateTime<Utc>>,
 }
 

@@ -114,12 +114,15 @@ pub struct Task {
     #[schema(value_type = Vec<Object>)]
     pub errors: Value,
     /// A claim takes the task only from then on (the backoff after a failed attempt).
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub run_after: DateTime<Utc>,
     /// The lease of its executions in seconds; null: the `agents.lease_seconds` setting.
     pub lease_seconds: Option<i32>,
     /// Unique among the project's open (pending, in_progress) tasks.
     pub unique_key: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -211,7 +214,9 @@ pub struct Execution {
     pub status: ExecutionStatus,
     #[schema(value_type = Option<Object>)]
     pub error_details: Option<Value>,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub completed_at: Option<DateTime<Utc>>,
     /// Lines logged so far; also the `seq` of the last one.
     #[from_row(rename = "last_log_seq")]
@@ -222,6 +227,7 @@ pub struct Execution {
     pub lease_seconds: i32,
     /// While running: the agent must heartbeat (or append logs) before
     /// then, or the reaper fails the execution as `lost` and hands the task on.
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// Bytes of log messages appended so far (the cap is `agents.max_log_bytes`).
     pub log_bytes: i64,
@@ -232,7 +238,9 @@ pub struct Execution {
     /// `user:<id>`, `user:<id> apikey:<id>`, or for an agent's key
     /// `agent:<type> user:<id> apikey:<id>`.
     pub started_by: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -247,6 +255,7 @@ pub struct Heartbeat {
     pub execution_id: Uuid,
     pub status: ExecutionStatus,
     /// The new end of the lease; null when the execution is no longer running.
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// The task (and so this execution) was cancelled meanwhile: stop working on it.
     pub cancelled: bool,
@@ -276,6 +285,7 @@ pub struct ExecutionSummary {
     pub success_rate: Option<f64>,
     pub avg_duration_ms: Option<f64>,
     pub p95_duration_ms: Option<f64>,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub last_run_at: Option<DateTime<Utc>>,
 }
 
@@ -300,6 +310,7 @@ pub struct LogLine {
     pub level: String,
     pub message: String,
     #[from_row(rename = "logged_at")]
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub time: DateTime<Utc>,
 }
 
@@ -382,7 +393,9 @@ pub struct PrValidation {
     #[schema(value_type = Option<Object>)]
     pub webhook_payload: Option<Value>,
     pub created_by: Option<Uuid>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -408,6 +421,7 @@ pub struct PrValidationSummary {
     pub cancelled: i64,
     /// Percent of decided validations (passed or failed) that passed.
     pub pass_rate: Option<f64>,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub last_validation_at: Option<DateTime<Utc>>,
 }
 
@@ -442,8 +456,10 @@ pub struct ErrorLog {
     #[schema(value_type = Vec<Object>)]
     pub recovery_log: Value,
     pub resolved: bool,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub resolved_at: Option<DateTime<Utc>>,
     pub created_by: Option<Uuid>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -459,6 +475,7 @@ pub struct ErrorSummary {
     pub unresolved: i64,
     pub resolved: i64,
     pub avg_recovery_attempts: Option<f64>,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub last_seen: Option<DateTime<Utc>>,
 }
 

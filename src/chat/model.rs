@@ -45,6 +45,7 @@ pub struct ChatMessage {
     pub attachments: Value,
     #[schema(value_type = Object)]
     pub metadata: Value,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -214,9 +214,11 @@ pub struct BlockedQuery {
 pub struct Report {
     pub database: String,
     pub server_version: String,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub generated_at: DateTime<Utc>,
     /// When this database's statistics were last reset (null: never, so they
     /// go back to its creation or the last crash).
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub stats_reset: Option<DateTime<Utc>>,
     pub long_query_seconds: f64,
     pub statements: StatementsStatus,

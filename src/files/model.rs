@@ -19,7 +19,9 @@ pub struct FileRecord {
     #[schema(example = "text/x-rust")]
     pub mime_type: Option<String>,
     pub is_deleted: bool,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -57,6 +57,7 @@ pub struct DatabaseHealth {
 pub struct Health {
     /// `ok` or `degraded` (database unreachable).
     pub status: &'static str,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub timestamp: DateTime<Utc>,
     pub version: &'static str,
     pub uptime_seconds: u64,
@@ -271,6 +272,7 @@ pub struct MigrationEntry {
     pub id: String,
     pub name: String,
     pub state: migrate::EntryState,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub applied_at: Option<DateTime<Utc>>,
     /// The database role that applied it.
     pub applied_by: Option<String>,

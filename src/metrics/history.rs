@@ -36,6 +36,7 @@ pub struct Instance {
     pub pid: u32,
     pub version: &'static str,
     /// When this server started (its history starts then).
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub started_at: DateTime<Utc>,
 }
 
@@ -45,6 +46,7 @@ pub struct Instance {
 #[schema(as = MetricsSample)]
 pub struct Sample {
     /// When the sample was taken (RFC 3339, UTC); samples come oldest first.
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub at: DateTime<Utc>,
     /// How many seconds the sample covers: since the previous sample (or
     /// since the server started, for the first).

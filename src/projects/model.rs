@@ -43,8 +43,11 @@ pub struct Project {
     pub metadata: Value,
     #[schema(value_type = Object)]
     pub settings: Value,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub last_deployed_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -112,6 +115,7 @@ pub struct UserSummary {
     /// Running containers.
     pub active_containers: i64,
     /// Latest sign-in or change to a project or container.
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub last_activity: Option<DateTime<Utc>>,
 }
 
@@ -134,8 +138,11 @@ pub struct ProjectContext {
     pub security_score: Option<f64>,
     /// 0 to 100.
     pub performance_score: Option<f64>,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub last_deployed_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -215,6 +222,7 @@ pub struct Modification {
     pub impact_analysis: Value,
     pub affected_files: Vec<String>,
     pub status: ModificationStatus,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub applied_at: Option<DateTime<Utc>>,
     /// Path -> new content.
     #[schema(value_type = Object)]
@@ -222,7 +230,9 @@ pub struct Modification {
     #[schema(value_type = Object)]
     pub test_results: Value,
     /// When the change was requested.
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -276,7 +286,9 @@ pub struct Generation {
     pub status: GenerationStatus,
     pub error_message: Option<String>,
     pub execution_time_ms: Option<i32>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub completed_at: Option<DateTime<Utc>>,
 }
 

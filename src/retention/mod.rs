@@ -261,6 +261,7 @@ pub struct TableReport {
     /// The period used, as configured.
     pub period: String,
     /// Rows older than this were removed (or counted).
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub cutoff: Option<DateTime<Utc>>,
     /// Rows removed; in a dry run, rows that would be.
     pub rows: u64,
@@ -279,6 +280,7 @@ pub struct TableReport {
 pub struct RetentionReport {
     pub dry_run: bool,
     pub batch_size: i64,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub started_at: DateTime<Utc>,
     pub duration: Duration,
     /// History partitions created ahead by this run (none in a dry run).

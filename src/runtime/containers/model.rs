@@ -67,14 +67,18 @@ pub struct Container {
     pub assigned_port: Option<i32>,
     pub url: Option<String>,
     /// When it last started.
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub started_at: Option<DateTime<Utc>>,
     /// When it last stopped (or was deleted while running).
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub stopped_at: Option<DateTime<Utc>>,
     #[schema(value_type = Object)]
     pub labels: Value,
     #[schema(value_type = Object)]
     pub metadata: Value,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
     /// Only in `GET /api/containers?active=true` (from `devx.active_containers`):
     /// the project living in it, else the one it was registered for.

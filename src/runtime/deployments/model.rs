@@ -153,14 +153,18 @@ pub struct Deployment {
     #[schema(example = "user:6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b")]
     pub triggered_by: String,
     /// When it got a build slot (moved to `building`, or past it).
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub started_at: Option<DateTime<Utc>>,
     /// When its rollout ended: it went `running`, or `stopped`, `failed` or
     /// `cancelled` before that.
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub finished_at: Option<DateTime<Utc>>,
     pub error_message: Option<String>,
     /// For a rollback: the deployment it restores.
     pub rollback_of: Option<Uuid>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -366,6 +370,7 @@ pub struct DeployLogLine {
     pub seq: i64,
     #[schema(value_type = LogStream)]
     pub stream: String,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub time: DateTime<Utc>,
     /// The text as stored: every value of the deployment's secrets (of 4
     /// characters or more) replaced by `****`.

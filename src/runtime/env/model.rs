@@ -35,8 +35,10 @@ pub struct EnvVar {
     pub is_runtime: bool,
     /// An override used only by preview deployments.
     pub is_preview: bool,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it was last set (for a secret: the only sign it changed).
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
     /// The audit actor of the last write.
     pub updated_by: Option<String>,
@@ -55,6 +57,7 @@ pub struct EffectiveVar {
     pub source: Source,
     /// Whether the winner is a preview override.
     pub is_preview: bool,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

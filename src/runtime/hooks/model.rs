@@ -39,8 +39,10 @@ pub struct DeployToken {
     /// The audit actor that created (or last regenerated) it.
     #[schema(example = "user:6f1c2a8e-3b4d-4e5f-8a9b-0c1d2e3f4a5b")]
     pub created_by: String,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When a delivery last passed its check.
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 

@@ -35,8 +35,11 @@ pub struct Preview {
     /// Its newest deployment (`null` once that deployment is deleted).
     pub deployment_id: Option<Uuid>,
     /// When it expires unless its pull request is pushed to again.
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub expires_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

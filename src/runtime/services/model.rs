@@ -42,8 +42,11 @@ pub struct Service {
     #[schema(value_type = Object)]
     pub resource_limits: Value,
     /// When the service last became `running`.
+    #[serde(serialize_with = "crate::timestamp::optional")]
     pub deployed_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

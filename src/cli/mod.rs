@@ -94,7 +94,11 @@ pub fn main() -> ExitCode {
             tracing::warn!("{warning}");
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads())
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             fatal(config.log_format, &format!("cannot start the async runtime: {e}"), 1);

@@ -45,7 +45,12 @@ pub async fn run(config: &Config, _args: ServeArgs) -> anyhow::Result<ExitCode> 
         .with_context(|| format!("cannot listen on {} (DEVX_ADDR)", config.addr))?;
     let (app, opening) = Application::starting(listener, config, "looking for the database");
     let addr = app.local_addr()?;
-    tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "devx listening on http://{addr}; starting");
+    tracing::info!(
+        %addr,
+        version = env!("CARGO_PKG_VERSION"),
+        worker_threads = config.worker_threads(),
+        "devx listening on http://{addr}; starting"
+    );
 
     // One stop request for the start-up and the server alike.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

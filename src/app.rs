@@ -70,18 +70,17 @@ pub fn router(state: AppState, touches: crate::accounts::Touches) -> Router {
         .merge(crate::dashboard::routes())
         .route("/api/openapi.json", axum::routing::get(move || async move { axum::Json(openapi.as_ref().clone()) }))
         .route("/metrics", axum::routing::get(crate::health::scrape))
-        // Inside the scopes' layer: the key's caller is the Principal, whose
-        // extractor needs them.
+        // Inside the accounts context's layer: the key's caller is the
+        // Principal, whose extractor needs the route scopes.
         .layer(axum::middleware::from_fn_with_state(
             (state.clone(), keyed),
             crate::http::idempotency::layer::<crate::accounts::Principal>,
         ))
-        .layer(axum::Extension(scopes))
-        .layer(axum::Extension(touches))
-        .layer(axum::Extension(crate::accounts::Hasher::new(
-            state.config.http.hash_threads(),
-            state.config.http.hash_queue,
-        )));
+        .layer(axum::Extension(crate::accounts::AccountsContext {
+            scopes,
+            touches,
+            hasher: crate::accounts::Hasher::new(state.config.http.hash_threads(), state.config.http.hash_queue),
+        }));
     crate::http::middleware::wrap(routes, state)
 }
 

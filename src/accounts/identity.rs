@@ -124,11 +124,22 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     Ok(token)
 }
 
+/// What the credential extractors and the sign-in handlers need from the
+/// application, as one request extension: every layer a router adds is
+/// cloned and run for every request, so three extensions were three layers.
+#[derive(Clone)]
+pub struct AccountsContext {
+    pub scopes: RouteScopes,
+    pub touches: Touches,
+    pub hasher: super::Hasher,
+}
+
 /// The scope each route needs, keyed by method and path template (as axum
 /// matches it, e.g. `/api/tasks/{id}`), read from the `bearer` security
-/// requirement of every operation of the OpenAPI document.
+/// requirement of every operation of the OpenAPI document. By method, then
+/// template: a lookup borrows the request's template, allocating nothing.
 #[derive(Debug, Clone, Default)]
-pub struct RouteScopes(Arc<HashMap<(Method, String), Scope>>);
+pub struct RouteScopes(Arc<HashMap<Method, HashMap<String, Scope>>>);
 
 impl RouteScopes {
     /// Reads every operation's declared scope. An operation that takes a
@@ -136,7 +147,7 @@ impl RouteScopes {
     /// or `admin`, is an error naming it.
     pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Result<Self, String> {
         let doc = serde_json::to_value(doc).map_err(|e| e.to_string())?;
-        let mut scopes = HashMap::new();
+        let mut scopes: HashMap<Method, HashMap<String, Scope>> = HashMap::new();
         let paths = doc.get("paths").and_then(|p| p.as_object()).into_iter().flatten();
         for (path, item) in paths {
             for (method, operation) in item.as_object().into_iter().flatten() {
@@ -159,7 +170,7 @@ impl RouteScopes {
                 };
                 let scope =
                     Scope::parse(name).ok_or_else(|| format!("{method} {path} declares unknown scope {name:?}"))?;
-                scopes.insert((method, path.clone()), scope);
+                scopes.entry(method).or_default().insert(path.clone(), scope);
             }
         }
         Ok(RouteScopes(Arc::new(scopes)))
@@ -168,12 +179,12 @@ impl RouteScopes {
     /// The scope `method` on the route template `path` needs (HEAD as GET).
     pub fn needed(&self, method: &Method, path: &str) -> Option<Scope> {
         let method = if method == Method::HEAD { &Method::GET } else { method };
-        self.0.get(&(method.clone(), path.to_owned())).copied()
+        self.0.get(method).and_then(|paths| paths.get(path)).copied()
     }
 
     /// Every declared route: method, path template, scope.
     pub fn iter(&self) -> impl Iterator<Item = (&Method, &str, Scope)> {
-        self.0.iter().map(|((m, p), s)| (m, p.as_str(), *s))
+        self.0.iter().flat_map(|(m, paths)| paths.iter().map(move |(p, s)| (m, p.as_str(), *s)))
     }
 }
 
@@ -181,7 +192,8 @@ impl RouteScopes {
 /// (logged): refusing is safer than guessing from the method.
 fn needed_scope(parts: &Parts) -> Result<Scope, ApiError> {
     let path = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str);
-    let needed = parts.extensions.get::<RouteScopes>().zip(path).and_then(|(s, p)| s.needed(&parts.method, p));
+    let scopes = parts.extensions.get::<AccountsContext>().map(|c| &c.scopes);
+    let needed = scopes.zip(path).and_then(|(s, p)| s.needed(&parts.method, p));
     needed.ok_or_else(|| {
         tracing::error!(method = %parts.method, path = ?path, "route declares no scope; refusing the request");
         ApiError::Internal("route declares no scope".into())
@@ -234,7 +246,7 @@ impl FromRequestParts<AppState> for Bearer {
             method: parts.method.clone(),
             route: parts.extensions.get::<MatchedPath>().cloned(),
             origin,
-            touches: parts.extensions.get::<Touches>().cloned().unwrap_or_default(),
+            touches: parts.extensions.get::<AccountsContext>().map(|c| c.touches.clone()).unwrap_or_default(),
             known: parts.extensions.get::<Principal>().cloned(),
         })
     }

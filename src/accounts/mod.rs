@@ -16,7 +16,7 @@ pub mod throttle;
 pub mod touch;
 
 pub use hasher::Hasher;
-pub use identity::{AdminPrincipal, Bearer, Credential, Principal, RouteScopes};
+pub use identity::{AccountsContext, AdminPrincipal, Bearer, Credential, Principal, RouteScopes};
 pub use people::{PersonRef, resolve_person};
 pub use routes::routes;
 pub use touch::Touches;

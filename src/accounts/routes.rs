@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::activity::{self, Activity, ActivityAction, Origin};
-use super::hasher::{HashError, Hasher};
-use super::identity::{AdminPrincipal, Credential, Principal};
+use super::hasher::HashError;
+use super::identity::{AccountsContext, AdminPrincipal, Credential, Principal};
 use super::import::{self, ImportReport};
 use super::model::{ApiKey, ApiKeyKind, CreatedApiKey, PlanType, Role, Scope, SessionGrant, SessionInfo, User};
 use super::queries::{self, AdminUserChange, NewApiKey, NewSession, NewUser, UserFilter};
@@ -121,7 +121,7 @@ pub struct RegisterRequest {
 )]
 async fn register(
     State(state): State<AppState>,
-    Extension(hasher): Extension<Hasher>,
+    Extension(AccountsContext { hasher, .. }): Extension<AccountsContext>,
     origin: Origin,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<Created<SessionGrant>> {
@@ -188,7 +188,7 @@ pub struct LoginRequest {
 )]
 async fn login(
     State(state): State<AppState>,
-    Extension(hasher): Extension<Hasher>,
+    Extension(AccountsContext { hasher, .. }): Extension<AccountsContext>,
     origin: Origin,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<SessionGrant>> {
@@ -331,7 +331,7 @@ pub struct PasswordChange {
 )]
 async fn update_me(
     State(state): State<AppState>,
-    Extension(hasher): Extension<Hasher>,
+    Extension(AccountsContext { hasher, .. }): Extension<AccountsContext>,
     principal: Principal,
     origin: Origin,
     if_match: IfMatch,

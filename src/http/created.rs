@@ -38,7 +38,7 @@ impl<T> Created<T> {
 
 impl<T: Serialize> IntoResponse for Created<T> {
     fn into_response(self) -> Response {
-        let mut response = (StatusCode::CREATED, self.etag, axum::Json(self.body)).into_response();
+        let mut response = (StatusCode::CREATED, self.etag, super::Json(self.body)).into_response();
         // Paths are built from ids, slugs and keys the API validated; one that
         // is not a valid header value would be a bug, answered without it.
         match HeaderValue::from_str(&self.location) {

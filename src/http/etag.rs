@@ -76,7 +76,7 @@ pub struct Tagged<T>(pub T);
 
 impl<T: Serialize + Versioned> IntoResponse for Tagged<T> {
     fn into_response(self) -> Response {
-        (self.0.etag(), axum::Json(self.0)).into_response()
+        (self.0.etag(), super::Json(self.0)).into_response()
     }
 }
 

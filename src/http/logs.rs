@@ -217,10 +217,55 @@ async fn wait_for(wakeups: Option<&mut broadcast::Receiver<Arc<str>>>, key: &str
         tokio::select! {
             got = rx.recv() => match got {
                 Ok(payload) if &*payload != key => {}
-                // This source, or notifications were lost (lagged): look.
-                _ => return,
+                // This source, or notifications were lost (lagged): look,
+                // once for every notification already queued, since each
+                // came after its commit and the read sees them all. A stream
+                // that fell behind would otherwise read once per queued
+                // notification and fall further behind.
+                _ => {
+                    while !matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)) {}
+                    return;
+                }
             },
             () = &mut nap => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Long enough that a wait which ran to it was not woken.
+    const NEVER: Duration = Duration::from_secs(30);
+
+    /// A stream that fell behind reads once for all the notifications
+    /// queued meanwhile, not once for each: else each read behind the
+    /// writer leaves it further behind.
+    #[tokio::test]
+    async fn one_look_takes_every_notification_queued_before_it() {
+        let (tx, mut rx) = broadcast::channel::<Arc<str>>(64);
+        for key in ["other", "mine", "mine", "other", "mine"] {
+            tx.send(Arc::from(key)).unwrap();
+        }
+        let started = std::time::Instant::now();
+        wait_for(Some(&mut rx), "mine", NEVER).await;
+        assert!(started.elapsed() < NEVER / 2, "a queued notification wakes the stream at once");
+        assert_eq!(rx.len(), 0, "the look covers the notifications queued behind the first");
+
+        tx.send(Arc::from("other")).unwrap();
+        let nap = Duration::from_millis(50);
+        let started = std::time::Instant::now();
+        wait_for(Some(&mut rx), "mine", nap).await;
+        assert!(started.elapsed() >= nap, "another source's notification does not wake it");
+
+        // More than the channel holds: lagged, which also means look.
+        for _ in 0..100 {
+            tx.send(Arc::from("other")).unwrap();
+        }
+        let started = std::time::Instant::now();
+        wait_for(Some(&mut rx), "mine", NEVER).await;
+        assert!(started.elapsed() < NEVER / 2, "lost notifications wake it at once");
+        assert_eq!(rx.len(), 0);
     }
 }

@@ -456,10 +456,9 @@ async fn claim_task(
         }
         let nap = tokio::time::sleep_until(deadline.min(now + poll));
         match wakeups.as_mut() {
-            // Lagged or closed: look again either way.
             Some(rx) => {
                 tokio::select! {
-                    _ = rx.recv() => {}
+                    () = crate::db::wakeup(rx, |_| true) => {}
                     () = nap => {}
                 }
             }

@@ -45,6 +45,24 @@ struct Live {
     listening: HashSet<String>,
 }
 
+/// Waits for a notification whose payload `wanted` accepts, or for lost
+/// ones (the subscriber fell further behind than the channel holds) or a
+/// closed channel: then the caller looks at the state again. Takes every
+/// notification queued behind it too: each was sent after its transaction
+/// committed, so the one look that follows sees what they all announce,
+/// and a subscriber that fell behind does not look once per queued
+/// notification, each look leaving it further behind.
+pub async fn wakeup(rx: &mut broadcast::Receiver<Arc<str>>, wanted: impl Fn(&str) -> bool) {
+    use broadcast::error::TryRecvError;
+    loop {
+        match rx.recv().await {
+            Ok(payload) if !wanted(&payload) => {}
+            _ => break,
+        }
+    }
+    while !matches!(rx.try_recv(), Err(TryRecvError::Empty | TryRecvError::Closed)) {}
+}
+
 impl Db {
     /// A receiver that gets the payload of every NOTIFY on `channel` (a
     /// lowercase identifier), or `None` when notifications cannot be had:

@@ -29,6 +29,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
 pub use error::{DbError, describe, is_unreachable};
+pub use listen::wakeup;
 pub use pipeline::{PipelineCounts, SharedConn};
 pub use row::{FromRow, column};
 pub use statement::{Statement, Visibility, escape_like};

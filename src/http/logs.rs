@@ -211,24 +211,10 @@ async fn next_event<F: LogFeed>(mut f: Follow<F>) -> Option<(Result<Event, Infal
 /// Waits for a notification about this source, or `poll` at most.
 async fn wait_for(wakeups: Option<&mut broadcast::Receiver<Arc<str>>>, key: &str, poll: Duration) {
     let nap = tokio::time::sleep(poll);
-    tokio::pin!(nap);
     let Some(rx) = wakeups else { return nap.await };
-    loop {
-        tokio::select! {
-            got = rx.recv() => match got {
-                Ok(payload) if &*payload != key => {}
-                // This source, or notifications were lost (lagged): look,
-                // once for every notification already queued, since each
-                // came after its commit and the read sees them all. A stream
-                // that fell behind would otherwise read once per queued
-                // notification and fall further behind.
-                _ => {
-                    while !matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)) {}
-                    return;
-                }
-            },
-            () = &mut nap => return,
-        }
+    tokio::select! {
+        () = crate::db::wakeup(rx, |payload| payload == key) => {}
+        () = nap => {}
     }
 }
 

@@ -657,9 +657,10 @@ async fn update_template(
     let (current, version) = queries::versioned_template(&tx, Some(Visibility::All), &slug, true)
         .await?
         .ok_or(ApiError::NotFound("template"))?;
-    if_match.check("template", &ETag::from_timestamp(version))?;
+    // Bad input is a 422 whatever the If-Match: the body is judged before the precondition.
     let input = patch.apply(current);
     input.validate()?;
+    if_match.check("template", &ETag::from_timestamp(version))?;
     queries::replace_template(&tx, &slug, &input.write(None)).await?.ok_or_else(no_such_category)?;
     let (template, version) = queries::versioned_template(&tx, Some(Visibility::All), &input.slug, false)
         .await?

@@ -1,7 +1,7 @@
 //! The HTTP semantics clients build on, through real HTTP: every 201 names
 //! the new resource in `Location`; every resource that is PATCHed or PUT
 //! carries an `ETag`, and a write with a stale `If-Match` is 412 and changes
-//! nothing; a POST that creates or starts something takes an
+//! nothing, unless its body is invalid: the body is judged first (422); a POST that creates or starts something takes an
 //! `Idempotency-Key`, and its retry replays the first answer.
 //!
 //! The sweeps walk the OpenAPI document, so a new create route or a new
@@ -308,6 +308,15 @@ struct Write {
     second: Value,
     /// The field the first write sets and a refused second write must not change.
     field: &'static str,
+    /// A body a field rule refuses: with a stale `If-Match` too, it is a 422,
+    /// because the body is judged before the precondition.
+    invalid: Value,
+}
+
+impl Write {
+    fn refusing(self, invalid: Value) -> Self {
+        Write { invalid, ..self }
+    }
 }
 
 async fn check_conditional_write(app: &TestApp, w: &Write) {
@@ -329,6 +338,19 @@ async fn check_conditional_write(app: &TestApp, w: &Write) {
     let unchanged = send(app, Method::GET, &w.read, t, None, &[]).await;
     assert_eq!(unchanged.etag(), v1, "{}: a refused write changes nothing", w.op);
     assert_eq!(unchanged.body[w.field], after.body[w.field], "{}: {} kept", w.op, w.field);
+
+    assert!(!w.invalid.is_null(), "{}: no invalid body to check the order with", w.op);
+    let invalid = send(app, w.method.clone(), &w.path, t, Some(&w.invalid), &[("if-match", &v0)]).await;
+    assert_eq!(
+        invalid.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}: stale If-Match, invalid body: {}",
+        w.op,
+        invalid.body
+    );
+    assert_problem(invalid.status, &invalid.body, StatusCode::UNPROCESSABLE_ENTITY);
+    let unchanged = send(app, Method::GET, &w.read, t, None, &[]).await;
+    assert_eq!(unchanged.etag(), v1, "{}: an invalid write changes nothing", w.op);
 
     let malformed = send(app, w.method.clone(), &w.path, t, Some(&w.second), &[("if-match", "not-a-tag")]).await;
     assert_problem(malformed.status, &malformed.body, StatusCode::BAD_REQUEST);
@@ -373,6 +395,7 @@ async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_
         first,
         second,
         field,
+        invalid: Value::Null,
     };
     let item = |path: String| (path.clone(), path);
     let writes = vec![
@@ -388,21 +411,25 @@ async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_
                 json!({"name": "B"}),
                 "name",
             )
+            .refusing(json!({"name": ""}))
         },
         {
             let (r, p) = item("/api/templates/categories/web".into());
             let (a, b) = (json!({"name": "A"}), json!({"name": "B"}));
             w("PATCH /api/templates/categories/{slug}", r, Method::PATCH, p, user(&admin), a, b, "name")
+                .refusing(json!({"name": ""}))
         },
         {
             let (r, p) = item("/api/templates/technologies/rust".into());
             let (a, b) = (json!({"name": "A"}), json!({"name": "B"}));
             w("PATCH /api/templates/technologies/{slug}", r, Method::PATCH, p, user(&admin), a, b, "name")
+                .refusing(json!({"name": ""}))
         },
         {
             let (r, p) = item("/api/admin/config/retention.chat_messages".into());
             let (a, b) = (json!({"value": "7 months"}), json!({"value": "8 months"}));
             w("PUT /api/admin/config/{key}", r, Method::PUT, p, user(&admin), a, b, "value")
+                .refusing(json!({"value": "soon"}))
         },
         {
             let (r, p) = item(format!("/api/containers/{container}"));
@@ -416,6 +443,7 @@ async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_
                 json!({"name": "b"}),
                 "name",
             )
+            .refusing(json!({"name": ""}))
         },
         {
             let (r, p) = item(format!("/api/services/{service}"));
@@ -429,21 +457,25 @@ async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_
                 json!({"name": "b"}),
                 "name",
             )
+            .refusing(json!({"name": ""}))
         },
         {
             let (r, p) = item(format!("/api/deployments/{deployment}"));
             let (a, b) = (json!({"runtime_type": "a"}), json!({"runtime_type": "b"}));
             w("PATCH /api/deployments/{id}", r, Method::PATCH, p, user(&ann), a, b, "runtime_type")
+                .refusing(json!({"runtime_type": ""}))
         },
         {
             let (r, p) = item(format!("/api/projects/{p}/context"));
             let (a, b) = (json!({"dependencies": ["a"]}), json!({"dependencies": ["b"]}));
             w("PUT /api/projects/{id}/context", r, Method::PUT, p, user(&ann), a, b, "dependencies")
+                .refusing(json!({"dependencies": [""]}))
         },
         {
             let (r, p) = item(format!("/api/projects/{p}/context"));
             let (a, b) = (json!({"dependencies": ["c"]}), json!({"dependencies": ["d"]}));
             w("PATCH /api/projects/{id}/context", r, Method::PATCH, p, user(&ann), a, b, "dependencies")
+                .refusing(json!({"dependencies": [""]}))
         },
         {
             let (r, p) = item(format!("/api/projects/{p}"));
@@ -457,24 +489,28 @@ async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_
                 json!({"name": "b"}),
                 "name",
             )
+            .refusing(json!({"name": ""}))
         },
         {
             // Its status is its version: running, then (with `*`) completed.
             let (r, p) = item(format!("/api/generations/{generation}"));
             let (a, b) = (json!({"status": "running"}), json!({"status": "completed"}));
             w("PATCH /api/generations/{id}", r, Method::PATCH, p, user(&ann), a, b, "status")
+                .refusing(json!({"status": "sideways"}))
         },
         {
             let read = format!("/api/pr-validations/{validation}");
             let path = format!("{read}/checks/tests");
             let (a, b) = (json!({"status": "running"}), json!({"status": "failed"}));
             w("PATCH /api/pr-validations/{id}/checks/{name}", read, Method::PATCH, path, user(&ann), a, b, "status")
+                .refusing(json!({"status": "sideways"}))
         },
         {
             let read = format!("/api/pr-validations/{reported}");
             let path = format!("{read}/status");
             let (a, b) = (json!({"status": "running"}), json!({"status": "passed"}));
             w("PUT /api/pr-validations/{id}/status", read, Method::PUT, path, user(&ann), a, b, "status")
+                .refusing(json!({"status": "sideways"}))
         },
         {
             let (r, p) = item(format!("/api/tasks/{task}"));
@@ -488,35 +524,42 @@ async fn the_etag_moves_with_each_write_and_a_stale_if_match_is_412_and_changes_
                 json!({"title": "b"}),
                 "title",
             )
+            .refusing(json!({"title": ""}))
         },
         {
             let (r, p) = item("/api/auth/me".into());
             w("PATCH /api/auth/me", r, Method::PATCH, p, user(&ann), json!({"name": "a"}), json!({"name": "b"}), "name")
+                .refusing(json!({"name": ""}))
         },
         {
             let (r, p) = item(format!("/api/admin/users/{}", bob.user_id));
             let (a, b) = (json!({"plan_type": "team"}), json!({"plan_type": "enterprise"}));
             w("PATCH /api/admin/users/{id}", r, Method::PATCH, p, user(&admin), a, b, "plan_type")
+                .refusing(json!({"plan_type": "sideways"}))
         },
         {
             let (r, path) = item(format!("/api/projects/{p}/env/MODE"));
             let (a, b) = (json!({"value": "a"}), json!({"value": "b"}));
             w("PUT /api/projects/{id}/env/{key}", r, Method::PUT, path, user(&ann), a, b, "value")
+                .refusing(json!({"value": "x".repeat(70_000)}))
         },
         {
             let (r, path) = item(format!("/api/projects/{p}/env"));
             let (a, b) = (json!({"dotenv": "A=1"}), json!({"dotenv": "A=2\nB=3"}));
             w("PUT /api/projects/{id}/env", r, Method::PUT, path, user(&ann), a, b, "items")
+                .refusing(json!({"dotenv": "not a line"}))
         },
         {
             let (r, path) = item(format!("/api/services/{service}/env/MODE"));
             let (a, b) = (json!({"value": "a"}), json!({"value": "b"}));
             w("PUT /api/services/{id}/env/{key}", r, Method::PUT, path, user(&ann), a, b, "value")
+                .refusing(json!({"value": "x".repeat(70_000)}))
         },
         {
             let (r, path) = item(format!("/api/services/{service}/env"));
             let (a, b) = (json!({"dotenv": "A=1"}), json!({"dotenv": "A=2\nB=3"}));
             w("PUT /api/services/{id}/env", r, Method::PUT, path, user(&ann), a, b, "items")
+                .refusing(json!({"dotenv": "not a line"}))
         },
     ];
     let mut covered = BTreeSet::new();
